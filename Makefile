@@ -1,0 +1,58 @@
+# vmsd — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROTO_SRC := $(wildcard proto/vmsd/v1/*.proto)
+GEN_DIR := src/vmsd/rpc/gen
+DEBIAN_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools sqlite3 procps
+
+.PHONY: install deps venv proto demo test test-fast lint typecheck bench soak clean
+
+install: deps venv proto ## idempotent bootstrap: Debian packages, .venv, generated gRPC code
+
+deps: .stamp-deps
+.stamp-deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+proto: $(GEN_DIR)/.stamp
+$(GEN_DIR)/.stamp: $(PROTO_SRC) $(VENV)/.stamp
+	@mkdir -p $(GEN_DIR)
+	@if [ -n "$(PROTO_SRC)" ]; then \
+		$(PY) -m grpc_tools.protoc -Iproto --python_out=$(GEN_DIR) --grpc_python_out=$(GEN_DIR) \
+			--pyi_out=$(GEN_DIR) $(PROTO_SRC); \
+	fi
+	@touch $@
+
+demo: install ## simulator + daemon on config/demo.toml, recording into ./var/demo
+	$(PY) -m vmsd.demo
+
+test: install ## the whole test suite
+	$(PY) -m pytest -q
+
+test-fast: install ## unit tests only (no simulator)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) $(GEN_DIR) .stamp-deps .pytest_cache .mypy_cache var

@@ -1,0 +1,1 @@
+"""Command-line entry points: `vmsd` (daemon and local admin) and `vmsctl` (gRPC client)."""

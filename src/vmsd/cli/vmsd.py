@@ -1,0 +1,127 @@
+"""`vmsd`: run the daemon, check a configuration, check or repair storage.
+
+    vmsd run --config FILE
+    vmsd check-config --config FILE
+    vmsd fsck --config FILE [--repair] [--rebuild-index] [--no-hashes]
+
+Exit codes: 0 ok, 1 a problem was found (invalid config, inconsistent storage, runtime failure),
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vmsd.config import Config, check_environment, load_config
+from vmsd.errors import ConfigError, VmsdError
+from vmsd.units import format_duration_ns
+
+
+def _load(path: str) -> Config:
+    """Load, validate and probe the machine; ConfigError lists every problem with its key."""
+    config = load_config(path)
+    problems = check_environment(config)
+    if problems:
+        raise ConfigError(f"{path}: configuration cannot be used on this machine\n" + "\n".join(problems))
+    return config
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    print(f"{args.config}: ok")
+    print(f"  recorder_id       {config.recorder_id}")
+    print(f"  storage.root      {config.storage.root}")
+    print(f"  segment_duration  {format_duration_ns(config.storage.segment_duration_ns)}")
+    print(f"  retention.max_age {format_duration_ns(config.retention.max_age_ns)}")
+    print(f"  grpc.listen       {config.grpc.listen}")
+    print(f"  cameras           {len(config.cameras)} ({sum(c.enabled for c in config.cameras)} enabled)")
+    print(f"  tokens            {len(config.auth.tokens)}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import uvloop
+
+    from vmsd.app import Daemon
+    from vmsd.log import configure_logging
+
+    config = _load(args.config)
+    configure_logging(json=True if args.log_json else None, level=args.log_level)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    asyncio.run(Daemon(config).run())
+    return 0
+
+
+def cmd_fsck(args: argparse.Namespace) -> int:
+    from vmsd.log import configure_logging
+    from vmsd.storage import fsck
+    from vmsd.storage.store import Storage
+
+    config = _load(args.config)
+    configure_logging(json=False, level="warning")
+    if not config.storage.root.exists():
+        print(f"{config.storage.root}: storage root does not exist", file=sys.stderr)
+        return 1
+    storage = Storage(config.storage.root)
+    # fsck takes the daemon's lock: checking a root while it is being written gives false alarms,
+    # and repairing it would race the recorder.
+    storage.open(exclusive=True)
+    try:
+        if args.rebuild_index:
+            outcome = fsck.rebuild_index(storage)
+        elif args.repair:
+            outcome = fsck.repair(storage)
+        else:
+            outcome = None
+        if outcome is not None:
+            for line in outcome.repaired:
+                print(f"repaired: {line}")
+            for line in outcome.problems:
+                print(f"warning: {line}")
+        result = fsck.check(storage, verify_hashes=not args.no_hashes)
+    finally:
+        storage.close()
+    for problem in result.problems:
+        print(f"problem: {problem}")
+    verdict = "clean" if result.ok else f"{len(result.problems)} problem(s)"
+    print(f"fsck: {verdict}: {result.segments_checked} segment(s), {result.bytes_hashed} bytes hashed")
+    return 0 if result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vmsd", description="vmsd CCTV recorder daemon")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="record every configured camera and serve the control plane")
+    run.add_argument("--config", required=True, help="TOML configuration file")
+    run.add_argument("--log-json", action="store_true", help="JSON log lines even on a terminal")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check-config", help="validate a configuration file and exit")
+    check.add_argument("--config", required=True)
+    check.set_defaults(func=cmd_check_config)
+    fsck = sub.add_parser("fsck", help="check that the catalogue and the segment files agree")
+    fsck.add_argument("--config", required=True)
+    mode = fsck.add_mutually_exclusive_group()
+    mode.add_argument("--repair", action="store_true", help="finish interrupted work and account for lost files")
+    mode.add_argument("--rebuild-index", action="store_true", help="rebuild the catalogue from the files alone")
+    fsck.add_argument("--no-hashes", action="store_true", help="skip re-hashing every file (faster)")
+    fsck.set_defaults(func=cmd_fsck)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except VmsdError as error:
+        print(f"vmsd: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

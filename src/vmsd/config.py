@@ -1,0 +1,300 @@
+"""Typed configuration: the TOML file of DESIGN.md §1, validated strictly.
+
+Unknown keys are errors naming their path; durations become integer nanoseconds (`*_ns`), sizes
+bytes. Loading does no I/O beyond reading the file; `check_environment()` probes the machine
+(storage root writable) separately so that constructors stay I/O free.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from vmsd.errors import ConfigError
+from vmsd.units import parse_duration_ns, parse_percent, parse_size_bytes
+
+# Camera and recorder ids become directory names and appear in URLs and audit records, so they are
+# restricted to a portable, path-safe alphabet (no "/", no "..", no leading dot).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_ID_RE = re.compile(ID_PATTERN)
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_duration_ns(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected a duration string such as '60s', '5m' or '31d'")
+    raise ValueError(f"expected a duration string with a unit, e.g. '{value}s', not a bare number")
+
+
+DurationNs = Annotated[int, BeforeValidator(_duration), Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class MinFree(_Strict):
+    """Free space to keep on the storage filesystem: a fraction of it or an absolute size."""
+
+    percent: float | None = None
+    size_bytes: int | None = None
+
+    def bytes_for(self, total_bytes: int) -> int:
+        if self.percent is not None:
+            return int(total_bytes * self.percent / 100)
+        return self.size_bytes or 0
+
+
+def _min_free(value: Any) -> Any:
+    if isinstance(value, MinFree | dict):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a percentage such as '5%' or a size such as '50GiB'")
+    percent = parse_percent(value)
+    if percent is not None:
+        if not 0 <= percent < 100:
+            raise ValueError(f"percentage {value!r} must be between 0% and 100%")
+        return MinFree(percent=percent)
+    return MinFree(size_bytes=parse_size_bytes(value))
+
+
+class StorageConfig(_Strict):
+    root: Path
+    segment_duration_ns: DurationNs = Field(default=60_000_000_000, alias="segment_duration")
+    min_free: Annotated[MinFree, BeforeValidator(_min_free)] = MinFree(percent=5.0)
+    # How often an open segment is fdatasync'd between fragments. kill -9 loses nothing that
+    # reached the page cache; this bounds what a power cut can take.
+    sync_interval_ns: DurationNs = Field(default=5_000_000_000, alias="sync_interval")
+
+    @field_validator("segment_duration_ns")
+    @classmethod
+    def _segment_bounds(cls, value: int) -> int:
+        if not 1_000_000_000 <= value <= 3600 * 1_000_000_000:
+            raise ValueError("segment_duration must be between 1s and 1h")
+        return value
+
+
+class RetentionConfig(_Strict):
+    max_age_ns: DurationNs = Field(default=31 * 86400 * 1_000_000_000, alias="max_age")
+    check_interval_ns: DurationNs = Field(default=60 * 1_000_000_000, alias="check_interval")
+
+
+class IngestConfig(_Strict):
+    """Timeouts of the camera sessions (defaults suit IP cameras on a LAN)."""
+
+    open_timeout_ns: DurationNs = Field(default=10_000_000_000, alias="open_timeout")
+    # No video packet for this long means the camera stalled (or the TCP connection is half open).
+    stall_timeout_ns: DurationNs = Field(default=5_000_000_000, alias="stall_timeout")
+    # Reconnect attempts back off exponentially from 250 ms up to this cap (with jitter), so a
+    # camera that returns is recording again within about this long.
+    max_backoff_ns: DurationNs = Field(default=2_000_000_000, alias="max_backoff")
+    # After failing to connect for this long a camera is reported offline rather than reconnecting.
+    offline_after_ns: DurationNs = Field(default=30_000_000_000, alias="offline_after")
+
+
+class TlsConfig(_Strict):
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+
+class GrpcConfig(_Strict):
+    listen: str = "127.0.0.1:50051"
+    tls: TlsConfig | None = None
+    # Listening on a non-loopback address without TLS must be asked for explicitly.
+    insecure: bool = False
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected HOST:PORT such as '127.0.0.1:50051', got {value!r}")
+        return value
+
+
+class MetricsConfig(_Strict):
+    listen: str | None = None
+
+
+Role = Literal["viewer", "operator", "supervisor", "integrator", "police-link", "admin"]
+
+
+class TokenConfig(_Strict):
+    name: str = Field(min_length=1, max_length=128)
+    sha256: str
+    role: Role
+    cameras: list[str] = Field(default_factory=lambda: ["*"])
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise ValueError("expected the 64-character hex SHA-256 of the token (never the token itself)")
+        return value.lower()
+
+
+class AuthConfig(_Strict):
+    tokens: list[TokenConfig] = Field(default_factory=list)
+
+
+Point = tuple[float, float]
+
+
+class CameraConfig(_Strict):
+    id: str
+    name: str = ""
+    url: str
+    location: str = ""
+    transport: Literal["tcp", "udp"] = "tcp"
+    enabled: bool = True
+    retention_max_age_ns: DurationNs | None = Field(default=None, alias="retention_max_age")
+    privacy_masks: list[list[Point]] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _safe_id(cls, value: str) -> str:
+        if not _ID_RE.match(value):
+            raise ValueError(
+                f"camera id {value!r} must be 1-64 characters of letters, digits, '.', '_' or '-' "
+                "and start with a letter or digit"
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _rtsp_url(cls, value: str) -> str:
+        if not re.match(r"^rtsps?://[^/\s]+", value):
+            # Never echo the URL: it may carry credentials.
+            raise ValueError("expected an rtsp:// or rtsps:// URL")
+        return value
+
+    @field_validator("privacy_masks")
+    @classmethod
+    def _normalised_polygons(cls, value: list[list[Point]]) -> list[list[Point]]:
+        for index, polygon in enumerate(value):
+            if len(polygon) < 3:
+                raise ValueError(f"polygon {index} needs at least 3 points")
+            for x, y in polygon:
+                if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                    raise ValueError(f"polygon {index} has a point outside 0..1 (coordinates are normalised)")
+        return value
+
+
+class Config(_Strict):
+    recorder_id: str
+    storage: StorageConfig
+    retention: RetentionConfig = RetentionConfig()
+    ingest: IngestConfig = IngestConfig()
+    grpc: GrpcConfig = GrpcConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    auth: AuthConfig = AuthConfig()
+    cameras: list[CameraConfig] = Field(default_factory=list)
+
+    @field_validator("recorder_id")
+    @classmethod
+    def _safe_recorder_id(cls, value: str) -> str:
+        if not _ID_RE.match(value):
+            raise ValueError("recorder_id must be 1-64 characters of letters, digits, '.', '_' or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Config:
+        seen: set[str] = set()
+        for camera in self.cameras:
+            if camera.id in seen:
+                raise ValueError(f"duplicate camera id {camera.id!r} in [[cameras]]")
+            seen.add(camera.id)
+        names: set[str] = set()
+        for token in self.auth.tokens:
+            if token.name in names:
+                raise ValueError(f"duplicate token name {token.name!r} in [[auth.tokens]]")
+            names.add(token.name)
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig | None:
+        return next((c for c in self.cameras if c.id == camera_id), None)
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("function-before[_min_free(), MinFree]",) or "function-" in str(part):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def format_validation_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{_format_location(tuple(item['loc']))}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: invalid configuration\n{format_validation_error(error)}") from None
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a TOML configuration file; ConfigError names the file and every bad key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read configuration: {error.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    config = parse_config(data, str(path))
+    # A relative storage root is taken relative to the config file, so `config/demo.toml` works
+    # from any working directory.
+    if not config.storage.root.is_absolute():
+        root = (path.parent / config.storage.root).resolve()
+        config = config.model_copy(update={"storage": config.storage.model_copy(update={"root": root})})
+    return config
+
+
+def check_environment(config: Config) -> list[str]:
+    """Probe the machine for what the config needs; returns problems, each naming the key."""
+    problems: list[str] = []
+    root = config.storage.root
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        problems.append(f"storage.root: {existing} is not a directory")
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problems.append(f"storage.root: {existing} is not writable by this user")
+    if config.grpc.tls is not None:
+        for key in ("cert", "key", "client_ca"):
+            value = getattr(config.grpc.tls, key)
+            if value is not None and not os.access(value, os.R_OK):
+                problems.append(f"grpc.tls.{key}: {value} is not readable")
+    return problems

@@ -1,0 +1,1 @@
+"""Evidence export: signed bundles verifiable offline."""

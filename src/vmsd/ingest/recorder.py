@@ -1,0 +1,276 @@
+"""The per-camera supervisor: connect, record, detect stalls, reconnect with backoff — forever.
+
+Each camera runs on its own thread (PyAV's demux and mux release the GIL), so the event loop
+never sits between a camera and its segment files, and a slow control plane cannot delay a
+packet. The asyncio side only starts the thread, reads `status`, and asks it to stop.
+
+States: connecting → recording → reconnecting (after a failure) → offline (after failing for
+`offline_after`) → recording again when the camera returns. Every transition is one log event
+with the camera id bound; per-packet work is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+
+from vmsd.clock import Clock
+from vmsd.config import CameraConfig, IngestConfig
+from vmsd.ingest.segmenter import Segmenter, SegmenterEvents
+from vmsd.ingest.source import CameraSource, SourceError
+from vmsd.log import get_logger, register_url_credentials, scrub
+from vmsd.storage.catalogue import (
+    GAP_CAMERA_OFFLINE,
+    GAP_RESTART,
+    GAP_STALL,
+    GAP_STORAGE_ERROR,
+    GAP_STREAM_ERROR,
+)
+from vmsd.storage.store import OpenSegment, Storage
+
+NS_PER_S = 1_000_000_000
+INITIAL_BACKOFF_NS = 250_000_000
+
+
+class CameraState(enum.Enum):
+    CONNECTING = "connecting"
+    RECORDING = "recording"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+    STOPPED = "stopped"
+
+
+@dataclass
+class CameraStatus:
+    """A snapshot for the control plane and health checks (copied under the recorder's lock)."""
+
+    camera_id: str
+    state: CameraState = CameraState.CONNECTING
+    state_since_ns: int = 0
+    last_error: str = ""
+    reconnects: int = 0
+    last_packet_ns: int = 0
+    video_packets: int = 0
+    bytes: int = 0
+    segments_written: int = 0
+    current_segment_start_ns: int = 0
+    alarms: dict[str, str] = field(default_factory=dict)
+
+
+class _Stalled(Exception):
+    pass
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class CameraRecorder:
+    """Records one camera until `aclose()`. The constructor does no I/O."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        ingest: IngestConfig,
+        storage: Storage,
+        clock: Clock,
+        *,
+        segment_duration_ns: int,
+    ) -> None:
+        self.camera = camera
+        self._ingest = ingest
+        self._storage = storage
+        self._clock = clock
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._status = CameraStatus(camera.id)
+        self._thread: threading.Thread | None = None
+        self._log = get_logger(camera_id=camera.id)
+        self.segmenter = Segmenter(
+            camera.id,
+            storage,
+            clock,
+            segment_duration_ns=segment_duration_ns,
+            events=SegmenterEvents(on_segment_closed=self._segment_closed, on_alarm=self._alarm),
+        )
+        # Progress marker for the watchdog: bumped by the thread on every loop iteration.
+        self.heartbeat_mono_ns = 0
+        register_url_credentials(camera.url)
+
+    # -- asyncio side ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Record until aclose(); returns when the recorder thread has finished cleanly."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def target() -> None:
+            try:
+                self._thread_main()
+            finally:
+                loop.call_soon_threadsafe(_resolve, done)
+
+        self._thread = threading.Thread(target=target, name=f"rec-{self.camera.id}", daemon=True)
+        self._thread.start()
+        await done
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def aclose(self) -> None:
+        self.request_stop()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+
+    @property
+    def status(self) -> CameraStatus:
+        with self._lock:
+            snapshot = CameraStatus(**vars(self._status))
+            snapshot.alarms = dict(self._status.alarms)
+            return snapshot
+
+    # -- recorder thread ---------------------------------------------------------------------
+
+    def _set_state(self, state: CameraState, error: str = "") -> None:
+        with self._lock:
+            if self._status.state is state and not error:
+                return
+            previous = self._status.state
+            self._status.state = state
+            self._status.state_since_ns = self._clock.wall_ns()
+            if error:
+                self._status.last_error = error
+        if previous is not state:
+            if error:
+                self._log.warning("camera_state", state=state.value, previous=previous.value, error=error)
+            else:
+                self._log.info("camera_state", state=state.value, previous=previous.value)
+
+    def _thread_main(self) -> None:
+        backoff_ns = INITIAL_BACKOFF_NS
+        failing_since_mono_ns: int | None = None
+        while not self._stop.is_set():
+            self.heartbeat_mono_ns = self._clock.mono_ns()
+            recorded = False
+            try:
+                recorded = self._record_session()
+            except Exception:  # keep recording the other cameras whatever this one did
+                self._log.exception("recorder_failed")
+                self._set_state(CameraState.RECONNECTING, "internal error (see the log)")
+            if self._stop.is_set():
+                break
+            if recorded:
+                backoff_ns = INITIAL_BACKOFF_NS
+                failing_since_mono_ns = None
+            now_mono_ns = self._clock.mono_ns()
+            if failing_since_mono_ns is None:
+                failing_since_mono_ns = now_mono_ns
+            with self._lock:
+                self._status.reconnects += 1
+            if now_mono_ns - failing_since_mono_ns >= self._ingest.offline_after_ns:
+                self._set_state(CameraState.OFFLINE)
+            else:
+                self._set_state(CameraState.RECONNECTING)
+            # Capped exponential backoff with ±25 % jitter, so many cameras behind one failed
+            # switch do not reconnect in lock-step.
+            delay_ns = int(backoff_ns * random.uniform(0.75, 1.25))
+            self._stop.wait(delay_ns / NS_PER_S)
+            backoff_ns = min(backoff_ns * 2, self._ingest.max_backoff_ns)
+        self._set_state(CameraState.STOPPED)
+
+    def _record_session(self) -> bool:
+        """One connection: returns True if any footage was recorded before it ended."""
+        with self._lock:
+            if self._status.state not in (CameraState.RECONNECTING, CameraState.OFFLINE):
+                self._status.state = CameraState.CONNECTING
+        source = CameraSource(
+            self.camera.url,
+            transport=self.camera.transport,
+            open_timeout_ns=self._ingest.open_timeout_ns,
+            read_timeout_ns=self._ingest.stall_timeout_ns,
+        )
+        segmenter = self.segmenter
+        reason, detail = GAP_RESTART, "recorder stopped"
+        recorded_before = segmenter.counters.video_packets
+        try:
+            source.open()
+        except SourceError as error:
+            with self._lock:
+                self._status.last_error = str(error)
+            self._log.debug("connect_failed", error=str(error))
+            return False
+        try:
+            if source.skipped_audio_codec:
+                self._log.info("audio_not_recorded", codec=source.skipped_audio_codec)
+            segmenter.begin_session(source.video, source.audio)
+            last_video_mono_ns = self._clock.mono_ns()
+            for packet in source.packets():
+                now_mono_ns = self._clock.mono_ns()
+                self.heartbeat_mono_ns = now_mono_ns
+                if self._stop.is_set():
+                    break
+                if packet.stream is source.video:
+                    last_video_mono_ns = now_mono_ns
+                elif now_mono_ns - last_video_mono_ns > self._ingest.stall_timeout_ns:
+                    raise _Stalled()
+                segmenter.push(packet)
+                if segmenter.segment is not None:
+                    self._record_progress(segmenter.segment)
+            else:
+                reason, detail = GAP_CAMERA_OFFLINE, "camera ended the stream"
+        except _Stalled:
+            reason, detail = GAP_STALL, "no video for the stall timeout"
+        except SourceError as error:
+            message = str(error)
+            reason, detail = (GAP_STALL, message) if "timed out" in message.lower() else (GAP_CAMERA_OFFLINE, message)
+        except OSError as error:
+            reason, detail = GAP_STORAGE_ERROR, scrub(str(error))
+            self._log.error("storage_write_failed", error=detail)
+            segmenter.abort(reason, detail)
+        except av.FFmpegError as error:
+            reason, detail = GAP_STREAM_ERROR, scrub(str(error))
+            self._log.error("stream_write_failed", error=detail)
+            segmenter.abort(reason, detail)
+        finally:
+            source.close()
+            try:
+                segmenter.end_session(reason, detail)
+            except (OSError, av.FFmpegError) as error:
+                self._log.error("segment_close_failed", error=scrub(str(error)))
+        if reason != GAP_RESTART:
+            with self._lock:
+                self._status.last_error = detail
+            self._log.info("session_ended", reason=reason, detail=detail)
+        return segmenter.counters.video_packets > recorded_before
+
+    def _record_progress(self, segment: OpenSegment) -> None:
+        counters = self.segmenter.counters
+        with self._lock:
+            status = self._status
+            status.last_packet_ns = self._clock.wall_ns()
+            status.video_packets = counters.video_packets
+            status.bytes = counters.bytes
+            status.current_segment_start_ns = segment.start_ns
+            first = status.state is not CameraState.RECORDING
+        if first:
+            self._set_state(CameraState.RECORDING)
+
+    def _segment_closed(self, segment: OpenSegment, end_ns: int) -> None:
+        with self._lock:
+            self._status.segments_written = self.segmenter.counters.segments_written
+
+    def _alarm(self, kind: str, message: str) -> None:
+        with self._lock:
+            self._status.alarms[kind] = message
+        self._log.error("alarm", alarm=kind, message=message)
+
+    def status_fields(self) -> dict[str, Any]:
+        status = self.status
+        return {"camera_id": status.camera_id, "state": status.state.value, "segments": status.segments_written}

@@ -1,0 +1,324 @@
+"""Turning one camera's packets into segments: timing, rotation, runs and gaps.
+
+Owned by the camera's ingest thread (not thread-safe, blocking: it writes through storage).
+Per packet it decides, in this order:
+
+1. Is it plausible video? Garbage is dropped and the stream skipped to the next keyframe.
+2. Did the wall clock step? The segment and run end (gap reason `clock_step`); a forward step is
+   adopted, a backward one is not (the timeline is held so nothing overlaps) and an alarm is set.
+3. Where is it in wall time? (timeline.py) Camera timestamp jumps re-anchor the timeline.
+4. Does a keyframe start a new segment? At the first keyframe at or after the next wall-clock
+   boundary (multiples of segment_duration since the epoch), or when the in-band parameter sets
+   (SPS/PPS/VPS) change — a new resolution or codec configuration gets its own segment.
+
+Runs begin at their first segment and end with a reason that becomes the following gap's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+
+from vmsd.clock import Clock
+from vmsd.ingest.bitstream import looks_like_video, parameter_sets
+from vmsd.ingest.timeline import Timeline, TimelineLimits, media_ns
+from vmsd.storage.catalogue import GAP_CLOCK_STEP
+from vmsd.storage.store import OpenSegment, SegmentInfo, Storage
+from vmsd.storage.writer import StreamTemplate
+
+NS_PER_S = 1_000_000_000
+# A single access unit larger than this is not a plausible CCTV frame (a 4K I-frame at high
+# quality is a few MB); refusing it bounds memory under a hostile stream.
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+VIDEO = 0
+AUDIO = 1
+
+
+@dataclass
+class SegmenterCounters:
+    video_packets: int = 0
+    audio_packets: int = 0
+    bytes: int = 0
+    dropped_garbage: int = 0
+    dropped_untimed: int = 0
+    dropped_before_keyframe: int = 0
+    dropped_audio: int = 0
+    timestamp_jumps: int = 0
+    clock_steps: int = 0
+    segments_written: int = 0
+
+
+@dataclass
+class SegmenterEvents:
+    """Callbacks for what the recorder reports (logging, status, relay fan-out)."""
+
+    on_segment_closed: Callable[[OpenSegment, int], None] = lambda segment, end_ns: None
+    on_alarm: Callable[[str, str], None] = lambda kind, message: None
+    on_packet: Callable[[Any, int, bool], None] | None = None
+
+
+@dataclass
+class _Session:
+    video: Any
+    audio: Any
+    codec: str
+    # MP4-style (avcC/hvcC) streams carry length-prefixed NAL units; RTSP gives Annex B.
+    length_prefixed: bool
+    stream_parameter_sets: bytes | None
+    parameter_sets: bytes | None = None
+    need_keyframe: bool = True
+    last_video_dts_wall_ns: int | None = None
+    last_video_pts_wall_ns: int = 0
+    video_delta_ns: int = 40_000_000
+    last_audio_dts_wall_ns: int | None = None
+    width: int = 0
+    height: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Segmenter:
+    def __init__(
+        self,
+        camera_id: str,
+        storage: Storage,
+        clock: Clock,
+        *,
+        segment_duration_ns: int,
+        events: SegmenterEvents | None = None,
+        limits: TimelineLimits | None = None,
+    ) -> None:
+        self.camera_id = camera_id
+        self._storage = storage
+        self._segment_duration_ns = segment_duration_ns
+        self.timeline = Timeline(clock, limits)
+        self.events = events or SegmenterEvents()
+        self.counters = SegmenterCounters()
+        self.segment: OpenSegment | None = None
+        self._run_id: int | None = None
+        self._session: _Session | None = None
+        self._next_boundary_ns = 0
+        # The end of the camera's footage so far: nothing new may start before it.
+        self.last_end_ns = 0
+        self.clock_held = False
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def begin_session(self, video: Any, audio: Any | None) -> None:
+        """A camera connection opened; `video`/`audio` are its PyAV streams."""
+        if self.last_end_ns == 0:
+            last = self._storage.catalogue.last_segment(self.camera_id)
+            if last is not None and last.end_ns is not None:
+                self.last_end_ns = last.end_ns
+        self.clock_held = self.timeline.start_session(not_before_ns=self.last_end_ns)
+        if self.clock_held:
+            self.events.on_alarm(
+                "clock_behind",
+                "wall clock is behind the latest recorded footage; recorder time is held monotonic",
+            )
+        codec = video.codec_context.name
+        extradata = bytes(video.codec_context.extradata or b"")
+        length_prefixed = extradata[:1] == b"\x01"
+        self._session = _Session(
+            video=video,
+            audio=audio,
+            codec=codec,
+            length_prefixed=length_prefixed,
+            # avcC/hvcC extradata is used as is; only Annex-B extradata is compared with in-band sets.
+            stream_parameter_sets=None if length_prefixed or not extradata else parameter_sets(codec, extradata),
+            width=video.codec_context.width,
+            height=video.codec_context.height,
+        )
+
+    def end_session(self, reason: str, detail: str = "") -> None:
+        """The connection ended: close the segment and the run; the gap that follows gets `reason`."""
+        self._end_run(reason, detail)
+        self._session = None
+
+    # -- packets -----------------------------------------------------------------------------
+
+    def push(self, packet: Any) -> None:
+        session = self._session
+        if session is None:
+            raise RuntimeError("push() outside a session")
+        timestamp = packet.dts if packet.dts is not None else packet.pts
+        if timestamp is None or packet.time_base is None:
+            self.counters.dropped_untimed += 1
+            return
+        tb = packet.time_base
+        dts_media_ns = media_ns(timestamp, tb.numerator, tb.denominator)
+        pts_media_ns = media_ns(packet.pts, tb.numerator, tb.denominator) if packet.pts is not None else dts_media_ns
+        if packet.stream is session.video:
+            self._push_video(session, packet, dts_media_ns, pts_media_ns)
+        else:
+            self._push_audio(session, packet, dts_media_ns, pts_media_ns)
+
+    def _push_video(self, session: _Session, packet: Any, dts_media_ns: int, pts_media_ns: int) -> None:
+        keyframe = bool(packet.is_keyframe)
+        data = bytes(packet)
+        if len(data) > MAX_FRAME_BYTES or not looks_like_video(session.codec, data, session.length_prefixed):
+            self.counters.dropped_garbage += 1
+            session.need_keyframe = True
+            return
+        step_ns = self.timeline.wall_step_ns()
+        if step_ns:
+            self._clock_stepped(session, step_ns)
+        timeline = self.timeline
+        if not timeline.anchored:
+            if not keyframe:
+                self.counters.dropped_before_keyframe += 1
+                return
+            timeline.anchor(dts_media_ns, max(timeline.arrival_ns(), self.last_end_ns))
+        elif timeline.jumped(dts_media_ns):
+            self.counters.timestamp_jumps += 1
+            previous = session.last_video_dts_wall_ns or 0
+            timeline.anchor(dts_media_ns, max(timeline.arrival_ns(), previous + 1))
+            self.events.on_alarm("timestamp_jump", "camera timestamps jumped; timeline re-anchored to arrival time")
+        dts_wall_ns = timeline.to_wall_ns(dts_media_ns)
+        pts_wall_ns = dts_wall_ns + (pts_media_ns - dts_media_ns)
+        previous_dts = session.last_video_dts_wall_ns
+        if previous_dts is not None and dts_wall_ns <= previous_dts:
+            self.counters.dropped_untimed += 1
+            return
+
+        if keyframe:
+            in_band = None if session.length_prefixed else parameter_sets(session.codec, data)
+            changed = in_band is not None and session.parameter_sets is not None and in_band != session.parameter_sets
+            if self.segment is None:
+                self._open_segment(session, dts_wall_ns, in_band, data)
+            elif changed or dts_wall_ns >= self._next_boundary_ns:
+                self._close_segment(dts_wall_ns)
+                self._open_segment(session, dts_wall_ns, in_band, data)
+            session.need_keyframe = False
+        elif session.need_keyframe or self.segment is None:
+            self.counters.dropped_before_keyframe += 1
+            return
+
+        segment = self.segment
+        assert segment is not None
+        segment.writer.write(VIDEO, packet, pts_wall_ns - segment.start_ns, dts_wall_ns - segment.start_ns)
+        if previous_dts is not None:
+            session.video_delta_ns = dts_wall_ns - previous_dts
+        session.last_video_dts_wall_ns = dts_wall_ns
+        session.last_video_pts_wall_ns = max(session.last_video_pts_wall_ns, pts_wall_ns)
+        self.counters.video_packets += 1
+        self.counters.bytes += len(data)
+        if self.events.on_packet is not None:
+            self.events.on_packet(packet, pts_wall_ns, keyframe)
+
+    def _push_audio(self, session: _Session, packet: Any, dts_media_ns: int, pts_media_ns: int) -> None:
+        segment = self.segment
+        if segment is None or not self.timeline.anchored or session.audio is None:
+            self.counters.dropped_audio += 1
+            return
+        dts_wall_ns = self.timeline.to_wall_ns(dts_media_ns)
+        # Audio that belongs before the segment's first keyframe, or whose clock disagrees with
+        # the video's, cannot be placed in this file without an overlap or a hole.
+        if (
+            dts_wall_ns < segment.start_ns
+            or self.timeline.jumped(dts_media_ns)
+            or (session.last_audio_dts_wall_ns is not None and dts_wall_ns <= session.last_audio_dts_wall_ns)
+        ):
+            self.counters.dropped_audio += 1
+            return
+        pts_wall_ns = dts_wall_ns + (pts_media_ns - dts_media_ns)
+        segment.writer.write(AUDIO, packet, pts_wall_ns - segment.start_ns, dts_wall_ns - segment.start_ns)
+        session.last_audio_dts_wall_ns = dts_wall_ns
+        self.counters.audio_packets += 1
+        self.counters.bytes += packet.size
+
+    # -- segments and runs -------------------------------------------------------------------
+
+    def _open_segment(self, session: _Session, start_ns: int, in_band: bytes | None, keyframe_data: bytes) -> None:
+        parameter_sets_now = in_band or session.parameter_sets or session.stream_parameter_sets
+        if in_band is not None and in_band != (session.parameter_sets or session.stream_parameter_sets):
+            # New parameter sets in-band: learn the picture size they describe (rare: decode one frame).
+            size = _probe_size(session.codec, in_band, keyframe_data)
+            if size is not None:
+                session.width, session.height = size
+        session.parameter_sets = parameter_sets_now
+        templates = [
+            StreamTemplate(session.video, extradata=parameter_sets_now, width=session.width, height=session.height)
+        ]
+        if session.audio is not None:
+            templates.append(StreamTemplate(session.audio))
+        if self._run_id is None:
+            self._run_id = self._storage.begin_run(self.camera_id, start_ns)
+        info = SegmentInfo(session.codec, session.width, session.height, session.audio is not None)
+        self.segment = self._storage.open_segment(self.camera_id, self._run_id, start_ns, templates, info)
+        session.last_audio_dts_wall_ns = None
+        self._next_boundary_ns = (start_ns // self._segment_duration_ns + 1) * self._segment_duration_ns
+
+    def _close_segment(self, end_ns: int) -> None:
+        segment = self.segment
+        if segment is None:
+            return
+        self.segment = None
+        self._storage.close_segment(segment, end_ns)
+        self.last_end_ns = max(self.last_end_ns, end_ns)
+        self.counters.segments_written += 1
+        self.events.on_segment_closed(segment, end_ns)
+
+    def _footage_end_ns(self) -> int:
+        session = self._session
+        if session is None or session.last_video_dts_wall_ns is None:
+            return self.last_end_ns
+        return max(session.last_video_dts_wall_ns, session.last_video_pts_wall_ns) + session.video_delta_ns
+
+    def _end_run(self, reason: str, detail: str) -> None:
+        if self.segment is not None:
+            end_ns = self._footage_end_ns()
+            try:
+                self._close_segment(end_ns)
+            except (OSError, av.FFmpegError):
+                segment, self.segment = self.segment, None
+                if segment is not None:
+                    recovered = self._storage.abort_segment(segment)
+                    if recovered is not None and recovered.end_ns is not None:
+                        end_ns = recovered.end_ns
+                        self.last_end_ns = max(self.last_end_ns, end_ns)
+                raise
+            finally:
+                if self._run_id is not None:
+                    self._storage.end_run(self.camera_id, self._run_id, end_ns, reason, detail)
+                    self._run_id = None
+        if self._session is not None:
+            self._session.last_video_dts_wall_ns = None
+            self._session.last_video_pts_wall_ns = 0
+
+    def _clock_stepped(self, session: _Session, step_ns: int) -> None:
+        self.counters.clock_steps += 1
+        forward = step_ns > 0
+        detail = f"wall clock stepped {'forward' if forward else 'back'} by {abs(step_ns) / NS_PER_S:.3f}s"
+        self._end_run(GAP_CLOCK_STEP, detail)
+        self.clock_held = self.timeline.rebase_after_step(not_before_ns=self.last_end_ns)
+        session.need_keyframe = True
+        self.events.on_alarm("clock_step", detail + ("; recorder time held monotonic" if self.clock_held else ""))
+
+    def abort(self, reason: str, detail: str = "") -> None:
+        """A write failed: keep what reached the disk, end the run, forget the session."""
+        segment, self.segment = self.segment, None
+        end_ns = self.last_end_ns
+        if segment is not None:
+            recovered = self._storage.abort_segment(segment)
+            if recovered is not None and recovered.end_ns is not None:
+                end_ns = recovered.end_ns
+                self.last_end_ns = max(self.last_end_ns, end_ns)
+        if self._run_id is not None:
+            self._storage.end_run(self.camera_id, self._run_id, end_ns, reason, detail)
+            self._run_id = None
+        self._session = None
+
+
+def _probe_size(codec: str, extradata: bytes, keyframe: bytes) -> tuple[int, int] | None:
+    """Width and height of a keyframe carrying new parameter sets (decodes that one frame)."""
+    try:
+        context: Any = av.CodecContext.create(codec, "r")
+        context.extradata = extradata
+        context.thread_count = 1
+        frames = list(context.decode(av.Packet(keyframe))) + list(context.decode(None))
+    except (av.FFmpegError, ValueError):
+        return None
+    return (frames[0].width, frames[0].height) if frames else None

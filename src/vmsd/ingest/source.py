@@ -1,0 +1,89 @@
+"""One RTSP session with a camera, demuxed by PyAV (no decoding, no re-encoding).
+
+Blocking: open() and packets() block on the network and run on the camera's ingest thread.
+Errors surface as SourceError whose message never contains the camera URL or its credentials
+(FFmpeg quotes the URL in some messages, so they are scrubbed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import av
+
+from vmsd.log import redact_url, scrub
+
+NS_PER_S = 1_000_000_000
+NS_PER_US = 1_000
+# Audio the MP4 segments can carry as recorded. Other camera audio (G.711, G.726) is not recorded
+# rather than transcoded: the recorder never re-encodes.
+RECORDABLE_AUDIO = {"aac"}
+
+
+class SourceError(Exception):
+    """The camera could not be opened or read; the message is safe to log."""
+
+
+class CameraSource:
+    def __init__(self, url: str, *, transport: str, open_timeout_ns: int, read_timeout_ns: int) -> None:
+        self._url = url
+        self.safe_url = redact_url(url)
+        self._transport = transport
+        self._open_timeout_ns = open_timeout_ns
+        self._read_timeout_ns = read_timeout_ns
+        self._container: Any = None
+        self.video: Any = None
+        self.audio: Any = None
+        self.skipped_audio_codec: str | None = None
+
+    def open(self) -> None:
+        options = {
+            "rtsp_transport": self._transport,
+            # FFmpeg's socket I/O timeout for RTSP, in microseconds (`stimeout` no longer exists).
+            "timeout": str(self._read_timeout_ns // NS_PER_US),
+            # Keep latency and memory low: we only copy packets, never decode.
+            "fflags": "nobuffer",
+            "max_delay": "500000",
+        }
+        if self._transport == "udp":
+            options["buffer_size"] = str(4 * 1024 * 1024)
+        try:
+            self._container = av.open(
+                self._url,
+                options=options,
+                timeout=(self._open_timeout_ns / NS_PER_S, self._read_timeout_ns / NS_PER_S),
+            )
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+            raise SourceError(f"cannot open {self.safe_url}: {scrub(str(error))}") from None
+        videos = [s for s in self._container.streams.video if s.codec_context.name in ("h264", "hevc")]
+        if not videos:
+            found = [s.codec_context.name for s in self._container.streams]
+            self.close()
+            raise SourceError(f"{self.safe_url} has no H.264/H.265 video stream (streams: {found})")
+        self.video = videos[0]
+        audios = list(self._container.streams.audio)
+        if audios:
+            if audios[0].codec_context.name in RECORDABLE_AUDIO:
+                self.audio = audios[0]
+            else:
+                self.skipped_audio_codec = audios[0].codec_context.name
+
+    def packets(self) -> Iterator[Any]:
+        """Yield demuxed packets of the recorded streams until the camera ends or fails."""
+        streams = [s for s in (self.video, self.audio) if s is not None]
+        try:
+            for packet in self._container.demux(streams):
+                if packet.size == 0:  # the flush packet PyAV yields at end of stream
+                    continue
+                yield packet
+        except (av.FFmpegError, OSError) as error:
+            raise SourceError(f"reading {self.safe_url} failed: {scrub(str(error))}") from None
+
+    def close(self) -> None:
+        if self._container is not None:
+            try:
+                self._container.close()
+            except (av.FFmpegError, OSError):
+                pass  # the session is gone either way; nothing recorded depends on this
+            self._container = None

@@ -1,0 +1,1 @@
+"""Operations: systemd notification, function checks, metrics."""

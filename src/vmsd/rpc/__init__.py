@@ -1,0 +1,1 @@
+"""gRPC control plane: thin servicers translating protobuf to domain calls."""

@@ -1,0 +1,439 @@
+"""The SQLite catalogue: the truth about what is recorded, what is missing, and why.
+
+Tables:
+  cameras   every camera ever recorded (kept after a camera is removed from the config)
+  runs      a continuous recording session of one camera (connect → disconnect/stall/step/stop)
+  segments  one row per segment file; state 'writing' (intent: the file exists and is being
+            appended), 'complete' (closed, hashed, fsynced) or 'garbage' (being deleted)
+  gaps      every interval without footage, with its reason; at most one open (end_ns NULL) per
+            camera, closed when recording resumes
+  erased_segments  tombstones of deleted segments (range, hash, chain link, reason), so the
+            per-camera hash chain stays verifiable across erasures
+
+Times are integer nanoseconds since the epoch (UTC). All methods are thread-safe (one connection
+behind a lock: writes are rare — a few per segment — and reads are indexed). Every write commits
+with synchronous=FULL, because a catalogue row must never claim footage that is not on disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+GENESIS_SHA256 = "0" * 64
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cameras (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    location TEXT NOT NULL DEFAULT '',
+    first_seen_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    camera_id TEXT NOT NULL REFERENCES cameras(id),
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER,
+    end_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_camera_start ON runs(camera_id, start_ns);
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY,
+    camera_id TEXT NOT NULL REFERENCES cameras(id),
+    run_id INTEGER REFERENCES runs(id),
+    state TEXT NOT NULL CHECK (state IN ('writing', 'complete', 'garbage')),
+    path TEXT NOT NULL UNIQUE,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER,
+    bytes INTEGER,
+    sha256 TEXT,
+    prev_sha256 TEXT NOT NULL,
+    video_codec TEXT NOT NULL DEFAULT '',
+    width INTEGER NOT NULL DEFAULT 0,
+    height INTEGER NOT NULL DEFAULT 0,
+    has_audio INTEGER NOT NULL DEFAULT 0,
+    frames INTEGER
+);
+CREATE INDEX IF NOT EXISTS segments_camera_start ON segments(camera_id, start_ns);
+CREATE INDEX IF NOT EXISTS segments_state ON segments(state) WHERE state != 'complete';
+CREATE TABLE IF NOT EXISTS gaps (
+    id INTEGER PRIMARY KEY,
+    camera_id TEXT NOT NULL REFERENCES cameras(id),
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS gaps_camera_start ON gaps(camera_id, start_ns);
+CREATE TABLE IF NOT EXISTS erased_segments (
+    id INTEGER PRIMARY KEY,
+    camera_id TEXT NOT NULL,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    prev_sha256 TEXT NOT NULL,
+    erased_ns INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS erased_camera_start ON erased_segments(camera_id, start_ns);
+"""
+
+
+# Why a gap exists. Stored as text so that reports read naturally.
+GAP_CAMERA_OFFLINE = "camera_offline"  # could not connect / connection lost
+GAP_STALL = "stall"  # connected but no video for stall_timeout
+GAP_RESTART = "restart"  # the recorder was stopped cleanly and started again
+GAP_CRASH = "crash"  # the recorder died; footage after the last complete fragment is lost
+GAP_CLOCK_STEP = "clock_step"  # the wall clock stepped; time before/after is not continuous
+GAP_STREAM_ERROR = "stream_error"  # undecodable stream / muxing failure
+GAP_STORAGE_ERROR = "storage_error"  # could not write (disk full, I/O error)
+GAP_DISABLED = "camera_disabled"
+GAP_UNKNOWN = "unknown"  # found by --rebuild-index, original reason lost
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    id: int
+    camera_id: str
+    run_id: int | None
+    state: str
+    path: str
+    start_ns: int
+    end_ns: int | None
+    bytes: int | None
+    sha256: str | None
+    prev_sha256: str
+    video_codec: str
+    width: int
+    height: int
+    has_audio: bool
+    frames: int | None
+
+
+@dataclass(frozen=True)
+class GapRow:
+    id: int
+    camera_id: str
+    start_ns: int
+    end_ns: int | None
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ErasedRow:
+    id: int
+    camera_id: str
+    start_ns: int
+    end_ns: int
+    bytes: int
+    sha256: str
+    prev_sha256: str
+    erased_ns: int
+    reason: str
+
+
+_SEGMENT_COLUMNS = (
+    "id, camera_id, run_id, state, path, start_ns, end_ns, bytes, sha256, prev_sha256, "
+    "video_codec, width, height, has_audio, frames"
+)
+
+
+def _segment(row: tuple[Any, ...]) -> SegmentRow:
+    values = list(row)
+    values[13] = bool(values[13])
+    return SegmentRow(*values)
+
+
+class Catalogue:
+    """The SQLite catalogue. `open()` does the I/O; the constructor only remembers the path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.executescript(_SCHEMA)
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        if int(version) != SCHEMA_VERSION:
+            conn.close()
+            raise RuntimeError(f"{self.path}: catalogue schema {version} is not the supported {SCHEMA_VERSION}")
+        self._conn = conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One immediate transaction (taken under the lock so threads never interleave)."""
+        with self._lock:
+            conn = self._require()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _require(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("catalogue is not open")
+        return self._conn
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._require().execute(sql, params).fetchall()
+
+    # -- meta & cameras ----------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def upsert_camera(self, camera_id: str, name: str, location: str, now_ns: int) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO cameras(id, name, location, first_seen_ns) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET name=excluded.name, location=excluded.location",
+                (camera_id, name, location, now_ns),
+            )
+
+    def camera_ids(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT id FROM cameras ORDER BY id")]
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def begin_run(self, camera_id: str, start_ns: int) -> int:
+        with self._tx() as conn:
+            cursor = conn.execute("INSERT INTO runs(camera_id, start_ns) VALUES (?, ?)", (camera_id, start_ns))
+            return int(cursor.lastrowid or 0)
+
+    def end_run(self, run_id: int, end_ns: int, reason: str) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE runs SET end_ns=?, end_reason=? WHERE id=?", (end_ns, reason, run_id))
+
+    def open_runs(self) -> list[tuple[int, str, int]]:
+        return [
+            (r[0], r[1], r[2]) for r in self._query("SELECT id, camera_id, start_ns FROM runs WHERE end_ns IS NULL")
+        ]
+
+    # -- segments ----------------------------------------------------------------------------
+
+    def insert_writing_segment(
+        self,
+        *,
+        camera_id: str,
+        run_id: int | None,
+        path: str,
+        start_ns: int,
+        prev_sha256: str,
+        video_codec: str,
+        width: int,
+        height: int,
+        has_audio: bool,
+    ) -> int:
+        """Record the intent to write `path` (the file already exists and its directory is synced)."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "INSERT INTO segments(camera_id, run_id, state, path, start_ns, prev_sha256, video_codec, "
+                "width, height, has_audio) VALUES (?, ?, 'writing', ?, ?, ?, ?, ?, ?, ?)",
+                (camera_id, run_id, path, start_ns, prev_sha256, video_codec, width, height, int(has_audio)),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def insert_complete_segment(
+        self,
+        *,
+        camera_id: str,
+        run_id: int | None,
+        path: str,
+        start_ns: int,
+        end_ns: int,
+        nbytes: int,
+        sha256: str,
+        prev_sha256: str,
+        video_codec: str,
+        width: int,
+        height: int,
+        has_audio: bool,
+        frames: int,
+    ) -> int:
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "INSERT INTO segments(camera_id, run_id, state, path, start_ns, end_ns, bytes, sha256, prev_sha256, "
+                "video_codec, width, height, has_audio, frames) "
+                "VALUES (?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    camera_id,
+                    run_id,
+                    path,
+                    start_ns,
+                    end_ns,
+                    nbytes,
+                    sha256,
+                    prev_sha256,
+                    video_codec,
+                    width,
+                    height,
+                    int(has_audio),
+                    frames,
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def complete_segment(self, segment_id: int, *, end_ns: int, nbytes: int, sha256: str, frames: int) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE segments SET state='complete', end_ns=?, bytes=?, sha256=?, frames=? WHERE id=?",
+                (end_ns, nbytes, sha256, frames, segment_id),
+            )
+
+    def segment(self, segment_id: int) -> SegmentRow | None:
+        rows = self._query(f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE id=?", (segment_id,))
+        return _segment(rows[0]) if rows else None
+
+    def segments_in_state(self, state: str) -> list[SegmentRow]:
+        rows = self._query(f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE state=? ORDER BY id", (state,))
+        return [_segment(r) for r in rows]
+
+    def last_segment(self, camera_id: str) -> SegmentRow | None:
+        """The camera's latest segment (by start time), whatever its state."""
+        rows = self._query(
+            f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE camera_id=? AND state != 'garbage' "
+            "ORDER BY start_ns DESC, id DESC LIMIT 1",
+            (camera_id,),
+        )
+        return _segment(rows[0]) if rows else None
+
+    def segments(self, camera_id: str | None = None) -> list[SegmentRow]:
+        if camera_id is None:
+            rows = self._query(f"SELECT {_SEGMENT_COLUMNS} FROM segments ORDER BY camera_id, start_ns, id")
+        else:
+            rows = self._query(
+                f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE camera_id=? ORDER BY start_ns, id", (camera_id,)
+            )
+        return [_segment(r) for r in rows]
+
+    def segments_in_range(self, camera_id: str, start_ns: int, end_ns: int) -> list[SegmentRow]:
+        """Complete or writing segments overlapping [start_ns, end_ns), in time order."""
+        rows = self._query(
+            f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE camera_id=? AND state != 'garbage' "
+            "AND start_ns < ? AND (end_ns IS NULL OR end_ns > ?) ORDER BY start_ns, id",
+            (camera_id, end_ns, start_ns),
+        )
+        return [_segment(r) for r in rows]
+
+    def mark_garbage(self, segment_id: int) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE segments SET state='garbage' WHERE id=?", (segment_id,))
+
+    def delete_segment(self, segment_id: int, *, erased_ns: int, reason: str) -> None:
+        """Drop a segment row, leaving a tombstone so the hash chain can still be verified."""
+        with self._tx() as conn:
+            row = conn.execute(f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE id=?", (segment_id,)).fetchone()
+            if row is None:
+                return
+            seg = _segment(row)
+            if seg.sha256 is not None and seg.end_ns is not None:
+                conn.execute(
+                    "INSERT INTO erased_segments(camera_id, start_ns, end_ns, bytes, sha256, prev_sha256, "
+                    "erased_ns, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        seg.camera_id,
+                        seg.start_ns,
+                        seg.end_ns,
+                        seg.bytes or 0,
+                        seg.sha256,
+                        seg.prev_sha256,
+                        erased_ns,
+                        reason,
+                    ),
+                )
+            conn.execute("DELETE FROM segments WHERE id=?", (segment_id,))
+
+    def erased_segments(self, camera_id: str) -> list[ErasedRow]:
+        rows = self._query(
+            "SELECT id, camera_id, start_ns, end_ns, bytes, sha256, prev_sha256, erased_ns, reason "
+            "FROM erased_segments WHERE camera_id=? ORDER BY start_ns, id",
+            (camera_id,),
+        )
+        return [ErasedRow(*r) for r in rows]
+
+    def update_segment_chain(self, segment_id: int, prev_sha256: str) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE segments SET prev_sha256=? WHERE id=?", (prev_sha256, segment_id))
+
+    # -- gaps --------------------------------------------------------------------------------
+
+    def open_gap(self, camera_id: str, start_ns: int, reason: str, detail: str = "") -> None:
+        """Start a gap unless one is already open for the camera (the first cause wins)."""
+        with self._tx() as conn:
+            exists = conn.execute("SELECT 1 FROM gaps WHERE camera_id=? AND end_ns IS NULL", (camera_id,)).fetchone()
+            if not exists:
+                conn.execute(
+                    "INSERT INTO gaps(camera_id, start_ns, reason, detail) VALUES (?, ?, ?, ?)",
+                    (camera_id, start_ns, reason, detail),
+                )
+
+    def close_gap(self, camera_id: str, end_ns: int) -> None:
+        """End the camera's open gap at `end_ns` (a no-op when none is open)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE gaps SET end_ns=max(start_ns, ?) WHERE camera_id=? AND end_ns IS NULL", (end_ns, camera_id)
+            )
+
+    def insert_gap(self, camera_id: str, start_ns: int, end_ns: int | None, reason: str, detail: str = "") -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO gaps(camera_id, start_ns, end_ns, reason, detail) VALUES (?, ?, ?, ?, ?)",
+                (camera_id, start_ns, end_ns, reason, detail),
+            )
+
+    def open_gap_for(self, camera_id: str) -> GapRow | None:
+        rows = self._query(
+            "SELECT id, camera_id, start_ns, end_ns, reason, detail FROM gaps WHERE camera_id=? AND end_ns IS NULL",
+            (camera_id,),
+        )
+        return GapRow(*rows[0]) if rows else None
+
+    def gaps(self, camera_id: str) -> list[GapRow]:
+        rows = self._query(
+            "SELECT id, camera_id, start_ns, end_ns, reason, detail FROM gaps WHERE camera_id=? ORDER BY start_ns, id",
+            (camera_id,),
+        )
+        return [GapRow(*r) for r in rows]
+
+    def gaps_in_range(self, camera_id: str, start_ns: int, end_ns: int) -> list[GapRow]:
+        rows = self._query(
+            "SELECT id, camera_id, start_ns, end_ns, reason, detail FROM gaps WHERE camera_id=? "
+            "AND start_ns < ? AND (end_ns IS NULL OR end_ns > ?) ORDER BY start_ns, id",
+            (camera_id, end_ns, start_ns),
+        )
+        return [GapRow(*r) for r in rows]
+
+    def integrity_check(self) -> str:
+        return str(self._query("PRAGMA integrity_check")[0][0])

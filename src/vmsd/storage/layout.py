@@ -1,0 +1,102 @@
+"""Where things live under the storage root. The only module that builds paths.
+
+    <root>/catalogue.db                      SQLite catalogue (WAL)
+    <root>/vmsd.lock                         held (flock) by the running daemon and by fsck
+    <root>/recordings/<camera>/<YYYY-MM-DD>/<HHMMSS>.<nanoseconds>Z.mp4
+
+One folder per camera per UTC day keeps directories small and makes day-on-day erasure a matter
+of emptying the oldest folder. The file name carries the segment's exact start time, so the
+catalogue can be rebuilt from the files alone (`vmsd fsck --rebuild-index`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from vmsd.config import ID_PATTERN
+from vmsd.errors import ErrorKind, VmsdError
+
+NS_PER_S = 1_000_000_000
+_ID_RE = re.compile(ID_PATTERN)
+_NAME_RE = re.compile(r"^(\d{2})(\d{2})(\d{2})\.(\d{9})Z(?:-(\d+))?\.mp4$")
+_DAY_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+class Layout:
+    """Path arithmetic for one storage root (no I/O except the directory walks that say so)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.catalogue_path = root / "catalogue.db"
+        self.lock_path = root / "vmsd.lock"
+        self.recordings_dir = root / "recordings"
+
+    def segment_relpath(self, camera_id: str, start_ns: int, attempt: int = 0) -> str:
+        """Relative path of a segment; `attempt` > 0 disambiguates an (unlikely) equal start time."""
+        check_id(camera_id)
+        seconds, nanos = divmod(start_ns, NS_PER_S)
+        when = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+        suffix = f"-{attempt}" if attempt else ""
+        return f"recordings/{camera_id}/{when:%Y-%m-%d}/{when:%H%M%S}.{nanos:09d}Z{suffix}.mp4"
+
+    def abspath(self, relpath: str) -> Path:
+        """Absolute path of a catalogue path; refuses anything that would leave the root."""
+        path = (self.root / relpath).resolve()
+        root = self.root.resolve()
+        if root not in path.parents:
+            raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"path {relpath!r} escapes the storage root")
+        return path
+
+    def camera_dir(self, camera_id: str) -> Path:
+        check_id(camera_id)
+        return self.recordings_dir / camera_id
+
+    def iter_segment_files(self) -> Iterator[str]:
+        """Yield the relative path of every file under recordings/ (walks the disk)."""
+        if not self.recordings_dir.exists():
+            return
+        for dirpath, _dirnames, filenames in os.walk(self.recordings_dir):
+            for name in filenames:
+                yield os.path.relpath(os.path.join(dirpath, name), self.root)
+
+
+def check_id(value: str) -> str:
+    if not _ID_RE.match(value):
+        raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"invalid id {value!r}: not a safe camera id")
+    return value
+
+
+def parse_segment_relpath(relpath: str) -> tuple[str, int] | None:
+    """(camera_id, start_ns) from a segment path, or None when the path is not one of ours."""
+    parts = relpath.split("/")
+    if len(parts) != 4 or parts[0] != "recordings" or not _ID_RE.match(parts[1]):
+        return None
+    day, name = _DAY_RE.match(parts[2]), _NAME_RE.match(parts[3])
+    if not day or not name:
+        return None
+    try:
+        when = dt.datetime(
+            int(day.group(1)),
+            int(day.group(2)),
+            int(day.group(3)),
+            int(name.group(1)),
+            int(name.group(2)),
+            int(name.group(3)),
+            tzinfo=dt.UTC,
+        )
+    except ValueError:
+        return None
+    return parts[1], int(when.timestamp()) * NS_PER_S + int(name.group(4))
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so that a create/unlink in it survives power loss."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,195 @@
+"""The storage service: owns the layout, the catalogue and the durability protocol.
+
+Protocol (docs/design/storage.md has the reasoning):
+  open a segment   create the file (O_EXCL) → fsync its directory → insert a 'writing' row (the
+                   intent record that lets recovery find and keep a torn file) → write fragments
+  close a segment  finish the muxer → fsync the file → mark the row 'complete' with end, bytes, hash
+  delete           mark the row 'garbage' → unlink → fsync the directory → drop the row, leaving a
+                   tombstone with its hash so the chain stays verifiable
+  startup          recovery.reconcile(): torn 'writing' files are truncated to their last complete
+                   fragment and completed; 'garbage' rows finished; files without a row removed
+
+Blocking methods are called from the ingest threads or via `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.log import get_logger
+from vmsd.storage.catalogue import GENESIS_SHA256, Catalogue, SegmentRow
+from vmsd.storage.layout import Layout, fsync_dir
+from vmsd.storage.writer import SegmentWriter, StreamTemplate, WrittenSegment
+
+log = get_logger(component="storage")
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    video_codec: str
+    width: int
+    height: int
+    has_audio: bool
+
+
+class OpenSegment:
+    """A segment being written: its catalogue row, path and writer."""
+
+    def __init__(
+        self, segment_id: int, camera_id: str, relpath: str, start_ns: int, writer: SegmentWriter, fd: int
+    ) -> None:
+        self.segment_id = segment_id
+        self.camera_id = camera_id
+        self.relpath = relpath
+        self.start_ns = start_ns
+        self.writer = writer
+        self.fd = fd
+
+
+class Storage:
+    """Segment files plus their catalogue under one root. `open()` does the I/O."""
+
+    def __init__(self, root: Path, *, sync_interval_ns: int = 5_000_000_000) -> None:
+        self.layout = Layout(root)
+        self.catalogue = Catalogue(self.layout.catalogue_path)
+        self.sync_interval_ns = sync_interval_ns
+        self._lock_fd: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self, *, exclusive: bool = True) -> None:
+        """Create the root if needed, take the root's lock, open the catalogue.
+
+        The lock makes a second daemon (or an fsck --repair) on the same root fail fast instead
+        of corrupting it.
+        """
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        self.layout.recordings_dir.mkdir(exist_ok=True)
+        if exclusive:
+            self.lock()
+        self.catalogue.open()
+
+    def lock(self) -> None:
+        fd = os.open(self.layout.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise VmsdError(
+                ErrorKind.FAILED_PRECONDITION,
+                f"storage root {self.layout.root} is in use by another vmsd process (lock {self.layout.lock_path})",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        self.catalogue.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def chain_head(self, camera_id: str) -> str:
+        """The hash the camera's next segment links to: its latest segment's, or the genesis value."""
+        last = self.catalogue.last_segment(camera_id)
+        if last is not None and last.sha256:
+            return last.sha256
+        erased = self.catalogue.erased_segments(camera_id)
+        return erased[-1].sha256 if erased else GENESIS_SHA256
+
+    def open_segment(
+        self,
+        camera_id: str,
+        run_id: int | None,
+        start_ns: int,
+        templates: list[StreamTemplate],
+        info: SegmentInfo,
+    ) -> OpenSegment:
+        """Create a segment file and its 'writing' row, and close the camera's open gap at start_ns."""
+        fd, relpath = self._create_file(camera_id, start_ns)
+        try:
+            segment_id = self.catalogue.insert_writing_segment(
+                camera_id=camera_id,
+                run_id=run_id,
+                path=relpath,
+                start_ns=start_ns,
+                prev_sha256=self.chain_head(camera_id),
+                video_codec=info.video_codec,
+                width=info.width,
+                height=info.height,
+                has_audio=info.has_audio,
+            )
+            self.catalogue.close_gap(camera_id, start_ns)
+            writer = SegmentWriter(fd, templates, self.sync_interval_ns)
+            writer.open()
+        except BaseException:
+            os.close(fd)
+            raise
+        return OpenSegment(segment_id, camera_id, relpath, start_ns, writer, fd)
+
+    def _create_file(self, camera_id: str, start_ns: int) -> tuple[int, str]:
+        for attempt in range(100):
+            relpath = self.layout.segment_relpath(camera_id, start_ns, attempt)
+            path = self.layout.abspath(relpath)
+            if not path.parent.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fsync_dir(path.parent.parent)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+            except FileExistsError:
+                continue
+            fsync_dir(path.parent)
+            return fd, relpath
+        raise VmsdError(ErrorKind.INTERNAL, f"cannot create a segment file for {camera_id} at {start_ns}")
+
+    def close_segment(self, segment: OpenSegment, end_ns: int) -> WrittenSegment:
+        """Finish, fsync and complete a segment whose footage ends at end_ns (wall ns)."""
+        try:
+            written = segment.writer.close(end_ns - segment.start_ns)
+        finally:
+            os.close(segment.fd)
+        self.catalogue.complete_segment(
+            segment.segment_id, end_ns=end_ns, nbytes=written.bytes, sha256=written.sha256, frames=written.video_frames
+        )
+        return written
+
+    def abort_segment(self, segment: OpenSegment) -> SegmentRow | None:
+        """After a write error: keep whatever complete fragments reached the file (as recovery would)."""
+        from vmsd.storage.recovery import recover_writing_segment
+
+        segment.writer.abort()
+        os.close(segment.fd)
+        row = self.catalogue.segment(segment.segment_id)
+        if row is None:
+            return None
+        return recover_writing_segment(self, row)
+
+    def delete_segment(self, row: SegmentRow, *, erased_ns: int, reason: str) -> None:
+        """Erase a segment by the protocol: mark garbage, unlink, fsync dir, drop row (tombstone kept)."""
+        self.catalogue.mark_garbage(row.id)
+        path = self.layout.abspath(row.path)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        fsync_dir(path.parent)
+        self.catalogue.delete_segment(row.id, erased_ns=erased_ns, reason=reason)
+
+    # -- runs and gaps -----------------------------------------------------------------------
+
+    def begin_run(self, camera_id: str, start_ns: int) -> int:
+        return self.catalogue.begin_run(camera_id, start_ns)
+
+    def end_run(self, camera_id: str, run_id: int, end_ns: int, reason: str, detail: str = "") -> None:
+        """End a run and open the gap that follows it (closed when the camera records again)."""
+        self.catalogue.end_run(run_id, end_ns, reason)
+        self.catalogue.open_gap(camera_id, end_ns, reason, detail)
+
+    def segment_path(self, row: SegmentRow) -> Path:
+        return self.layout.abspath(row.path)

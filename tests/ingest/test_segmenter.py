@@ -1,0 +1,197 @@
+"""Segmenting under a fake clock: exact integer timestamps, wall-clock-aligned rotation,
+parameter-set changes, timestamp jumps, clock steps and garbage."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import av
+
+from tests.support.feed import feed
+from vmsd.clock import FakeClock
+from vmsd.ingest.segmenter import Segmenter
+from vmsd.storage import fsck
+from vmsd.storage.fmp4 import summarize
+from vmsd.storage.store import Storage
+
+S = 1_000_000_000
+# 2026-01-01T00:00:55Z: five seconds before a minute boundary.
+T0 = 1_767_225_655 * S
+# 2026-01-01T00:00:00Z: a minute boundary, so a 60 s segment does not rotate for a while.
+T_MIN = 1_767_225_600 * S
+
+
+def _segmenter(storage: Storage, clock: FakeClock, duration_ns: int = 10 * S) -> Segmenter:
+    storage.catalogue.upsert_camera("cam", "", "", 0)
+    return Segmenter("cam", storage, clock, segment_duration_ns=duration_ns)
+
+
+def test_rotation_is_aligned_to_the_wall_clock_with_exact_times(storage: Storage, h264_ts: Path) -> None:
+    clock = FakeClock(wall_ns=T0)
+    segmenter = _segmenter(storage, clock)
+    feed(segmenter, clock, h264_ts)
+    rows = storage.catalogue.segments("cam")
+    # Keyframes every 2 s from :55 → the first keyframe at/after :00 is :01, then :11 … the
+    # clip is 20 s long, so footage ends at :15.
+    assert [(r.start_ns - T0, r.end_ns - T0) for r in rows] == [(0, 6 * S), (6 * S, 16 * S), (16 * S, 20 * S)]
+    assert [r.frames for r in rows] == [150, 250, 100]
+    assert all(r.state == "complete" for r in rows)
+    # Each file's own timeline matches its catalogue row exactly (no drift, no holes).
+    for row in rows:
+        summary = summarize(storage.segment_path(row))
+        assert summary.duration_ns == row.end_ns - row.start_ns
+        assert (summary.codec, summary.width, summary.height) == ("h264", 320, 240)
+    # The run ended with a gap that stays open until the camera records again.
+    gaps = storage.catalogue.gaps("cam")
+    assert [(g.start_ns - T0, g.end_ns, g.reason) for g in gaps] == [(20 * S, None, "camera_offline")]
+    assert fsck.check(storage).ok
+
+
+def test_next_session_closes_the_gap_and_links_the_chain(storage: Storage, h264_ts: Path) -> None:
+    clock = FakeClock(wall_ns=T0)
+    segmenter = _segmenter(storage, clock)
+    feed(segmenter, clock, h264_ts, seconds=4)
+    clock.advance(7 * S)  # camera away for 7 s
+    feed(segmenter, clock, h264_ts, seconds=4)
+    rows = storage.catalogue.segments("cam")
+    gaps = storage.catalogue.gaps("cam")
+    assert gaps[0].start_ns == rows[0].end_ns == T0 + 4 * S
+    assert gaps[0].end_ns == rows[1].start_ns
+    # 4 s of footage, then the clock moved 3.96 s (last frame) + 7 s before the next session's
+    # first keyframe arrived.
+    assert rows[1].start_ns - T0 == 4 * S - 40_000_000 + 7 * S
+    assert rows[1].prev_sha256 == rows[0].sha256
+    assert fsck.check(storage).ok
+
+
+def test_h265_and_audio_are_recorded(storage: Storage, h265_ts: Path, h264_aac_mkv: Path) -> None:
+    clock = FakeClock(wall_ns=T0)
+    segmenter = _segmenter(storage, clock, 60 * S)
+    feed(segmenter, clock, h265_ts)
+    storage.catalogue.upsert_camera("aud", "", "", 0)
+    audio_segmenter = Segmenter("aud", storage, clock, segment_duration_ns=60 * S)
+    feed(audio_segmenter, clock, h264_aac_mkv)
+    hevc = storage.catalogue.segments("cam")
+    assert {r.video_codec for r in hevc} == {"hevc"}
+    assert summarize(storage.segment_path(hevc[0])).codec == "hevc"
+    with_audio = storage.catalogue.segments("aud")
+    assert all(r.has_audio for r in with_audio)
+    with av.open(str(storage.segment_path(with_audio[0]))) as container:
+        assert [s.codec_context.name for s in container.streams] == ["h264", "aac"]
+        audio_packets = sum(1 for p in container.demux(container.streams.audio[0]) if p.size)
+    assert audio_packets > 0
+    assert audio_segmenter.counters.audio_packets > 300
+
+
+def test_new_parameter_sets_start_a_new_segment(storage: Storage, h264_ts: Path, h264_ts_small: Path) -> None:
+    clock = FakeClock(wall_ns=T_MIN)
+    segmenter = _segmenter(storage, clock, 60 * S)
+    # One session whose stream switches to another resolution mid-way (in-band SPS change).
+    first = av.open(str(h264_ts))
+    second = av.open(str(h264_ts_small))
+    video = first.streams.video[0]
+    segmenter.begin_session(video, None)
+    last_ns = None
+    offset_ns = 0
+    for container, limit in ((first, 4 * S), (second, 4 * S)):
+        base = None
+        for packet in container.demux(container.streams.video[0]):
+            if packet.pts is None:
+                continue
+            t_ns = packet.pts * packet.time_base.numerator * S // packet.time_base.denominator
+            base = t_ns if base is None else base
+            if t_ns - base >= limit:
+                break
+            now = offset_ns + t_ns - base
+            if last_ns is not None:
+                clock.advance(now - last_ns)
+            last_ns = now
+            # Present the packet as the session's video stream with continuous timestamps.
+            packet.stream = video  # type: ignore[misc]
+            packet.pts = packet.dts = (offset_ns + t_ns - base) * 90_000 // S
+            packet.time_base = video.time_base
+            segmenter.push(packet)
+        offset_ns += limit
+    segmenter.end_session("camera_offline")
+    rows = storage.catalogue.segments("cam")
+    assert [(r.width, r.height) for r in rows] == [(320, 240), (160, 120)]
+    assert rows[0].end_ns == rows[1].start_ns == T_MIN + 4 * S
+    assert (summarize(storage.segment_path(rows[1])).width, summarize(storage.segment_path(rows[1])).height) == (
+        160,
+        120,
+    )
+    assert not storage.catalogue.gaps("cam")[0].end_ns
+
+
+def test_garbage_packets_are_dropped_until_the_next_keyframe(storage: Storage, h264_ts: Path) -> None:
+    clock = FakeClock(wall_ns=T_MIN)
+    segmenter = _segmenter(storage, clock, 60 * S)
+    rng = random.Random(7)
+
+    def corrupt(index: int, packet: Any) -> None:
+        if 60 <= index < 65:  # five frames of random bytes in the second GOP
+            packet.update(bytes(rng.getrandbits(8) for _ in range(packet.size)))
+
+    feed(segmenter, clock, h264_ts, seconds=8, before_packet=corrupt)
+    assert segmenter.counters.dropped_garbage >= 4
+    # The rest of that GOP (after the garbage) is skipped until the keyframe at frame 100.
+    assert segmenter.counters.video_packets == 200 - (100 - 60)
+    rows = storage.catalogue.segments("cam")
+    assert len(rows) == 1 and fsck.check(storage).ok
+
+
+def test_camera_timestamp_jump_reanchors_without_overlap(storage: Storage, h264_ts: Path) -> None:
+    clock = FakeClock(wall_ns=T_MIN)
+    segmenter = _segmenter(storage, clock, 60 * S)
+
+    def jump(index: int, packet: Any) -> None:
+        if index >= 100:  # the camera's clock leaps an hour ahead at frame 100
+            packet.pts = packet.dts = packet.pts + 3600 * 90_000
+
+    feed(segmenter, clock, h264_ts, seconds=8, before_packet=jump)
+    assert segmenter.counters.timestamp_jumps == 1
+    rows = storage.catalogue.segments("cam")
+    # Still one continuous segment of the 8 s that really elapsed.
+    assert [(r.start_ns - T_MIN, r.end_ns - T_MIN) for r in rows] == [(0, 8 * S)]
+
+
+def test_forward_clock_step_splits_the_run(storage: Storage, h264_ts: Path) -> None:
+    clock = FakeClock(wall_ns=T_MIN)
+    segmenter = _segmenter(storage, clock, 60 * S)
+
+    def step(index: int, packet: Any) -> None:
+        if index == 75:
+            clock.step_wall(3600 * S)
+
+    feed(segmenter, clock, h264_ts, seconds=8, before_packet=step)
+    rows = storage.catalogue.segments("cam")
+    gaps = storage.catalogue.gaps("cam")
+    assert gaps[0].reason == "clock_step"
+    assert "forward by 3600.000s" in gaps[0].detail
+    assert rows[0].end_ns == gaps[0].start_ns
+    # Footage ends after frame 74 (3 s); frames 75-99 wait for a keyframe; frame 100 (4 s) is
+    # placed on the stepped clock.
+    assert rows[1].start_ns - rows[0].end_ns == 3600 * S + 1 * S
+    assert "clock_step" in [g.reason for g in gaps]
+    assert fsck.check(storage).ok
+
+
+def test_backward_clock_step_never_overlaps(storage: Storage, h264_ts: Path) -> None:
+    clock = FakeClock(wall_ns=T_MIN)
+    segmenter = _segmenter(storage, clock, 60 * S)
+
+    def step(index: int, packet: Any) -> None:
+        if index == 75:
+            clock.step_wall(-3600 * S)
+
+    feed(segmenter, clock, h264_ts, seconds=8, before_packet=step)
+    # and a new session after the step starts no earlier than the footage already recorded
+    feed(segmenter, clock, h264_ts, seconds=2)
+    rows = storage.catalogue.segments("cam")
+    for before, after in zip(rows, rows[1:], strict=False):
+        assert after.start_ns >= before.end_ns
+    assert segmenter.clock_held
+    assert storage.catalogue.gaps("cam")[0].reason == "clock_step"
+    assert fsck.check(storage).ok

@@ -1,0 +1,100 @@
+"""Configuration: strict validation with errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vmsd.config import check_environment, load_config, parse_config
+from vmsd.errors import ConfigError
+
+MINIMAL = {"recorder_id": "rec-1", "storage": {"root": "/tmp/x"}}
+
+
+def _with(**changes: object) -> dict[str, object]:
+    data: dict[str, object] = {"recorder_id": "rec-1", "storage": {"root": "/tmp/x"}}
+    data.update(changes)
+    return data
+
+
+def test_defaults_are_the_contract() -> None:
+    config = parse_config(MINIMAL)
+    assert config.storage.segment_duration_ns == 60_000_000_000
+    assert config.retention.max_age_ns == 31 * 86_400_000_000_000
+    assert config.retention.check_interval_ns == 60_000_000_000
+    assert config.storage.min_free.percent == 5.0
+    assert config.grpc.listen == "127.0.0.1:50051"
+
+
+def test_durations_and_sizes_parse_to_integers() -> None:
+    config = parse_config(
+        _with(storage={"root": "/x", "segment_duration": "500s", "min_free": "50GiB"}, retention={"max_age": "2h"})
+    )
+    assert config.storage.segment_duration_ns == 500_000_000_000
+    assert config.storage.min_free.size_bytes == 50 * 1024**3
+    assert config.retention.max_age_ns == 7_200_000_000_000
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (_with(storage={"root": "/x", "segmnet_duration": "60s"}), "storage.segmnet_duration: unknown key"),
+        (_with(colour="blue"), "colour: unknown key"),
+        (_with(storage={"root": "/x", "segment_duration": "60 seconds"}), "storage.segment_duration: invalid duration"),
+        (_with(storage={"root": "/x", "segment_duration": 60}), "storage.segment_duration: expected a duration"),
+        (_with(retention={"max_age": "-1d"}), "retention.max_age: invalid duration"),
+        (_with(storage={"root": "/x", "min_free": "lots"}), "storage.min_free: invalid size"),
+        ({"storage": {"root": "/x"}}, "recorder_id: required key is missing"),
+        (
+            _with(cameras=[{"id": "a", "url": "rtsp://h/1"}, {"id": "a", "url": "rtsp://h/2"}]),
+            "duplicate camera id 'a'",
+        ),
+        (_with(cameras=[{"id": "../etc", "url": "rtsp://h/1"}]), "cameras[0].id: camera id '../etc' must be"),
+        (_with(cameras=[{"id": "a", "url": "http://h/1"}]), "cameras[0].url: expected an rtsp://"),
+        (_with(cameras=[{"id": "a", "url": "rtsp://h/1", "transport": "sctp"}]), "cameras[0].transport"),
+        (_with(auth={"tokens": [{"name": "x", "sha256": "abc", "role": "operator"}]}), "auth.tokens[0].sha256"),
+        (_with(auth={"tokens": [{"name": "x", "sha256": "a" * 64, "role": "god"}]}), "auth.tokens[0].role"),
+        (_with(grpc={"listen": "nowhere"}), "grpc.listen: expected HOST:PORT"),
+    ],
+)
+def test_bad_config_names_the_key(data: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, "test.toml")
+    assert expected in str(caught.value)
+
+
+def test_camera_url_credentials_never_in_errors() -> None:
+    data = _with(cameras=[{"id": "a", "url": "rtsp://admin:s3cret-pw@10.0.0.5/x", "transport": "bogus"}])
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert "s3cret-pw" not in str(caught.value)
+
+
+def test_load_config_reports_toml_syntax_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("recorder_id = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cannot read configuration"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_relative_root_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "vmsd.toml"
+    path.parent.mkdir()
+    path.write_text('recorder_id = "r"\n[storage]\nroot = "../data"\n')
+    assert load_config(path).storage.root == (tmp_path / "data").resolve()
+
+
+def test_unwritable_storage_root_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    config = parse_config({"recorder_id": "r", "storage": {"root": str(blocker / "sub")}})
+    assert any("storage.root" in p for p in check_environment(config))
+
+
+def test_sample_configs_are_valid() -> None:
+    root = Path(__file__).resolve().parents[1] / "config"
+    for path in sorted(root.glob("*.toml")):
+        load_config(path)
