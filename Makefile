@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PROTO_SRC := $(wildcard proto/vmsd/v1/*.proto)
-GEN_DIR := src/vmsd/rpc/gen
+GEN_DIR := src/vmsd/v1
 DEBIAN_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools sqlite3 procps
 
@@ -33,13 +33,14 @@ proto: $(GEN_DIR)/.stamp
 $(GEN_DIR)/.stamp: $(PROTO_SRC) $(VENV)/.stamp
 	@mkdir -p $(GEN_DIR)
 	@if [ -n "$(PROTO_SRC)" ]; then \
-		$(PY) -m grpc_tools.protoc -Iproto --python_out=$(GEN_DIR) --grpc_python_out=$(GEN_DIR) \
-			--pyi_out=$(GEN_DIR) $(PROTO_SRC); \
+		$(PY) -m grpc_tools.protoc -Iproto --python_out=src --grpc_python_out=src \
+			--pyi_out=src $(PROTO_SRC); \
+		touch $(GEN_DIR)/__init__.py; \
 	fi
 	@touch $@
 
 demo: install ## simulator + daemon on config/demo.toml, recording into ./var/demo
-	$(PY) -m vmsd.demo
+	$(PY) scripts/demo.py
 
 test: install ## the whole test suite
 	$(PY) -m pytest -q

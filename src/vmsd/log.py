@@ -101,4 +101,5 @@ def configure_logging(*, json: bool | None = None, level: str = "info") -> None:
 
 
 def get_logger(**bound: Any) -> Any:
-    return structlog.get_logger().bind(**bound)
+    """A lazy logger: safe at import time, it takes the configuration in force when it logs."""
+    return structlog.get_logger(**bound)

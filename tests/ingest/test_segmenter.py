@@ -195,3 +195,34 @@ def test_backward_clock_step_never_overlaps(storage: Storage, h264_ts: Path) -> 
     assert segmenter.clock_held
     assert storage.catalogue.gaps("cam")[0].reason == "clock_step"
     assert fsck.check(storage).ok
+
+
+def test_network_freeze_and_burst_keeps_the_cameras_timing(storage: Storage, h264_ts: Path) -> None:
+    clock = FakeClock(wall_ns=T_MIN)
+    segmenter = _segmenter(storage, clock, 60 * S)
+
+    def freeze(index: int, packet: Any) -> None:
+        if index == 60:  # nothing arrives for 3 s, then everything queued arrives late
+            clock.advance(3 * S)
+
+    feed(segmenter, clock, h264_ts, seconds=8, before_packet=freeze)
+    assert segmenter.counters.timestamp_jumps == 0
+    [row] = storage.catalogue.segments("cam")
+    assert (row.start_ns - T_MIN, row.end_ns - T_MIN, row.frames) == (0, 8 * S, 200)
+
+
+def test_camera_clock_drift_is_slewed_at_segment_boundaries(storage: Storage, h264_ts: Path) -> None:
+    clock = FakeClock(wall_ns=T_MIN)
+    segmenter = _segmenter(storage, clock, 2 * S)
+
+    def drift(index: int, packet: Any) -> None:
+        if index and index % 25 == 0:  # the recorder's clock runs 1 ms per second ahead of the camera's
+            clock.advance(1_000_000)
+
+    feed(segmenter, clock, h264_ts, seconds=16, before_packet=drift)
+    rows = storage.catalogue.segments("cam")
+    for before, after in zip(rows, rows[1:], strict=False):
+        assert after.start_ns == before.end_ns  # slewing never breaks continuity
+    # Without slewing the footage would end 16 ms early; slewing recovers most of it.
+    assert segmenter.timeline.rate_ppm > 0
+    assert abs(rows[-1].end_ns - (T_MIN + 16 * S + 16_000_000)) < 6_000_000

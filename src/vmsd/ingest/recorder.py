@@ -199,6 +199,7 @@ class CameraRecorder:
         segmenter = self.segmenter
         reason, detail = GAP_RESTART, "recorder stopped"
         recorded_before = segmenter.counters.video_packets
+        last_video_mono_ns = self._clock.mono_ns()
         try:
             source.open()
         except SourceError as error:
@@ -210,7 +211,6 @@ class CameraRecorder:
             if source.skipped_audio_codec:
                 self._log.info("audio_not_recorded", codec=source.skipped_audio_codec)
             segmenter.begin_session(source.video, source.audio)
-            last_video_mono_ns = self._clock.mono_ns()
             for packet in source.packets():
                 now_mono_ns = self._clock.mono_ns()
                 self.heartbeat_mono_ns = now_mono_ns
@@ -226,10 +226,15 @@ class CameraRecorder:
             else:
                 reason, detail = GAP_CAMERA_OFFLINE, "camera ended the stream"
         except _Stalled:
-            reason, detail = GAP_STALL, "no video for the stall timeout"
+            reason, detail = GAP_STALL, f"no video for {self._ingest.stall_timeout_ns / NS_PER_S:.1f}s (audio only)"
         except SourceError as error:
-            message = str(error)
-            reason, detail = (GAP_STALL, message) if "timed out" in message.lower() else (GAP_CAMERA_OFFLINE, message)
+            # A read that gave up after stall_timeout without video is a stall (a half-open
+            # connection, or a camera that keeps RTCP alive but sends no media), not a disconnect.
+            silent_ns = self._clock.mono_ns() - last_video_mono_ns
+            if silent_ns >= self._ingest.stall_timeout_ns * 9 // 10:
+                reason, detail = GAP_STALL, f"no video for {silent_ns / NS_PER_S:.1f}s"
+            else:
+                reason, detail = GAP_CAMERA_OFFLINE, str(error)
         except OSError as error:
             reason, detail = GAP_STORAGE_ERROR, scrub(str(error))
             self._log.error("storage_write_failed", error=detail)

@@ -6,7 +6,9 @@ Per packet it decides, in this order:
 1. Is it plausible video? Garbage is dropped and the stream skipped to the next keyframe.
 2. Did the wall clock step? The segment and run end (gap reason `clock_step`); a forward step is
    adopted, a backward one is not (the timeline is held so nothing overlaps) and an alarm is set.
-3. Where is it in wall time? (timeline.py) Camera timestamp jumps re-anchor the timeline.
+3. Where is it in wall time? (timeline.py) A jump in the camera's timestamps (backwards, or
+   further than any tolerated stall) continues the timeline one frame later; at each segment
+   boundary the camera's clock is slewed (≤ 1000 ppm) towards the recorder's.
 4. Does a keyframe start a new segment? At the first keyframe at or after the next wall-clock
    boundary (multiples of segment_duration since the epoch), or when the in-band parameter sets
    (SPS/PPS/VPS) change — a new resolution or codec configuration gets its own segment.
@@ -35,6 +37,9 @@ NS_PER_S = 1_000_000_000
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 VIDEO = 0
 AUDIO = 1
+# Packets of one stream closer than this are duplicates or broken timestamps; dropping them keeps
+# every sample's time strictly increasing in the MP4's own (coarser) time base.
+MIN_SPACING_NS = 1_000_000
 
 
 @dataclass
@@ -71,6 +76,7 @@ class _Session:
     parameter_sets: bytes | None = None
     need_keyframe: bool = True
     last_video_dts_wall_ns: int | None = None
+    last_video_dts_media_ns: int | None = None
     last_video_pts_wall_ns: int = 0
     video_delta_ns: int = 40_000_000
     last_audio_dts_wall_ns: int | None = None
@@ -103,6 +109,7 @@ class Segmenter:
         # The end of the camera's footage so far: nothing new may start before it.
         self.last_end_ns = 0
         self.clock_held = False
+        self._min_lateness_ns: int | None = None
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -171,17 +178,28 @@ class Segmenter:
                 self.counters.dropped_before_keyframe += 1
                 return
             timeline.anchor(dts_media_ns, max(timeline.arrival_ns(), self.last_end_ns))
-        elif timeline.jumped(dts_media_ns):
-            self.counters.timestamp_jumps += 1
-            previous = session.last_video_dts_wall_ns or 0
-            timeline.anchor(dts_media_ns, max(timeline.arrival_ns(), previous + 1))
-            self.events.on_alarm("timestamp_jump", "camera timestamps jumped; timeline re-anchored to arrival time")
+            self._min_lateness_ns = None
+        elif session.last_video_dts_media_ns is not None:
+            media_delta_ns = dts_media_ns - session.last_video_dts_media_ns
+            if media_delta_ns <= 0 or media_delta_ns > timeline.limits.timestamp_jump_ns:
+                # The camera's clock jumped: continue the timeline one frame after the last one.
+                self.counters.timestamp_jumps += 1
+                previous_ns = session.last_video_dts_wall_ns or timeline.arrival_ns()
+                timeline.anchor(dts_media_ns, previous_ns + session.video_delta_ns)
+                message = f"camera timestamps jumped by {media_delta_ns / NS_PER_S:.3f}s; timeline continued"
+                self.events.on_alarm("timestamp_jump", message)
         dts_wall_ns = timeline.to_wall_ns(dts_media_ns)
         pts_wall_ns = dts_wall_ns + (pts_media_ns - dts_media_ns)
         previous_dts = session.last_video_dts_wall_ns
-        if previous_dts is not None and dts_wall_ns <= previous_dts:
+        if previous_dts is not None and dts_wall_ns < previous_dts + MIN_SPACING_NS:
             self.counters.dropped_untimed += 1
             return
+        # Network delay only ever makes packets late, so the least lateness seen over a segment
+        # estimates how far the camera's clock has drifted from the recorder's.
+        lateness_ns = timeline.arrival_ns() - dts_wall_ns
+        if self._min_lateness_ns is None or lateness_ns < self._min_lateness_ns:
+            self._min_lateness_ns = lateness_ns
+        session.last_video_dts_media_ns = dts_media_ns
 
         if keyframe:
             in_band = None if session.length_prefixed else parameter_sets(session.codec, data)
@@ -190,6 +208,7 @@ class Segmenter:
                 self._open_segment(session, dts_wall_ns, in_band, data)
             elif changed or dts_wall_ns >= self._next_boundary_ns:
                 self._close_segment(dts_wall_ns)
+                self._slew(dts_media_ns, dts_wall_ns)
                 self._open_segment(session, dts_wall_ns, in_band, data)
             session.need_keyframe = False
         elif session.need_keyframe or self.segment is None:
@@ -216,10 +235,14 @@ class Segmenter:
         dts_wall_ns = self.timeline.to_wall_ns(dts_media_ns)
         # Audio that belongs before the segment's first keyframe, or whose clock disagrees with
         # the video's, cannot be placed in this file without an overlap or a hole.
+        latest_video_ns = session.last_video_dts_wall_ns or segment.start_ns
         if (
             dts_wall_ns < segment.start_ns
-            or self.timeline.jumped(dts_media_ns)
-            or (session.last_audio_dts_wall_ns is not None and dts_wall_ns <= session.last_audio_dts_wall_ns)
+            or abs(dts_wall_ns - latest_video_ns) > self.timeline.limits.timestamp_jump_ns
+            or (
+                session.last_audio_dts_wall_ns is not None
+                and dts_wall_ns < session.last_audio_dts_wall_ns + MIN_SPACING_NS
+            )
         ):
             self.counters.dropped_audio += 1
             return
@@ -261,6 +284,13 @@ class Segmenter:
         self.counters.segments_written += 1
         self.events.on_segment_closed(segment, end_ns)
 
+    def _slew(self, media_ns: int, wall_ns: int) -> None:
+        """At a segment boundary: re-anchor here (continuous) with a rate that absorbs the drift
+        measured over the last segment during the next one."""
+        drift_ns = self._min_lateness_ns or 0
+        self._min_lateness_ns = None
+        self.timeline.anchor(media_ns, wall_ns, drift_ns * 1_000_000 // self._segment_duration_ns)
+
     def _footage_end_ns(self) -> int:
         session = self._session
         if session is None or session.last_video_dts_wall_ns is None:
@@ -275,7 +305,7 @@ class Segmenter:
             except (OSError, av.FFmpegError):
                 segment, self.segment = self.segment, None
                 if segment is not None:
-                    recovered = self._storage.abort_segment(segment)
+                    recovered = self._storage.abort_segment(segment, reason)
                     if recovered is not None and recovered.end_ns is not None:
                         end_ns = recovered.end_ns
                         self.last_end_ns = max(self.last_end_ns, end_ns)
@@ -286,6 +316,7 @@ class Segmenter:
                     self._run_id = None
         if self._session is not None:
             self._session.last_video_dts_wall_ns = None
+            self._session.last_video_dts_media_ns = None
             self._session.last_video_pts_wall_ns = 0
 
     def _clock_stepped(self, session: _Session, step_ns: int) -> None:
@@ -302,7 +333,7 @@ class Segmenter:
         segment, self.segment = self.segment, None
         end_ns = self.last_end_ns
         if segment is not None:
-            recovered = self._storage.abort_segment(segment)
+            recovered = self._storage.abort_segment(segment, reason)
             if recovered is not None and recovered.end_ns is not None:
                 end_ns = recovered.end_ns
                 self.last_end_ns = max(self.last_end_ns, end_ns)

@@ -3,15 +3,15 @@
 At the start of a session the recorder takes `offset = wall - mono` once. A packet's arrival
 time is `mono + offset`, immune to wall-clock steps during the session. The first video
 keyframe anchors the camera's media clock to its arrival time; every later packet is placed at
-`anchor_wall + (media - anchor_media)`, so frame spacing is the camera's own, free of network
-jitter. Two things break that mapping and are detected here:
+`anchor_wall + d + d * rate_ppm / 1e6` with `d = media - anchor_media`, so frame spacing is the
+camera's own, free of network jitter and bursts. `rate_ppm` slews the camera's clock towards
+the recorder's (cameras' clocks drift); the segmenter re-anchors with a new rate at each
+segment boundary, keeping the timeline continuous.
 
-- the wall clock steps (NTP, RTC reset): `wall - mono` moves away from `offset`;
-- the camera's timestamps jump (its clock restarted, a buggy encoder): the mapped time of a
-  packet moves away from its arrival time.
-
-The recorder decides what to do about them (split the run; re-anchor). Pure logic: the Clock is
-injected, nothing here blocks.
+What breaks the mapping is detected here: the wall clock stepping (NTP, RTC reset) moves
+`wall - mono` away from the offset; the camera's timestamps jumping (its clock restarted, a
+buggy encoder) shows as an implausible media delta between consecutive frames (segmenter).
+Pure logic: the Clock is injected, nothing here blocks.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ NS_PER_S = 1_000_000_000
 class TimelineLimits:
     # A wall-clock change larger than this between two readings is a step, not drift or slew.
     clock_step_ns: int = NS_PER_S
-    # A packet whose mapped time is further than this from its arrival means the camera's
-    # timestamps jumped; re-anchor rather than write a hole or an overlap into the file.
-    timestamp_jump_ns: int = 2 * NS_PER_S
+    # Consecutive video frames further apart than this in the camera's own timestamps (or going
+    # backwards) mean its clock jumped: longer than any stall we tolerate without reconnecting.
+    timestamp_jump_ns: int = 10 * NS_PER_S
+    # Most the camera's clock is slewed towards the recorder's: 1000 ppm = 60 ms per minute.
+    max_slew_ppm: int = 1000
 
 
 class Timeline:
@@ -40,6 +42,7 @@ class Timeline:
         self._reference_offset_ns = 0
         self._anchor_media_ns: int | None = None
         self._anchor_wall_ns = 0
+        self.rate_ppm = 0
 
     def start_session(self, *, not_before_ns: int = 0) -> bool:
         """Take the wall/monotonic offset for a new session and forget the anchor.
@@ -49,6 +52,7 @@ class Timeline:
         nothing overlaps. Returns True when time is held like that (an alarm condition).
         """
         self._anchor_media_ns = None
+        self.rate_ppm = 0
         return self._take_offset(not_before_ns)
 
     def _take_offset(self, not_before_ns: int) -> bool:
@@ -79,19 +83,19 @@ class Timeline:
     def anchored(self) -> bool:
         return self._anchor_media_ns is not None
 
-    def anchor(self, media_ns: int, wall_ns: int) -> None:
-        """Declare that the media time `media_ns` happened at `wall_ns`."""
+    def anchor(self, media_ns: int, wall_ns: int, rate_ppm: int | None = None) -> None:
+        """Declare that the media time `media_ns` happened at `wall_ns` (optionally a new slew rate)."""
         self._anchor_media_ns = media_ns
         self._anchor_wall_ns = wall_ns
+        if rate_ppm is not None:
+            limit = self.limits.max_slew_ppm
+            self.rate_ppm = max(-limit, min(limit, rate_ppm))
 
     def to_wall_ns(self, media_ns: int) -> int:
         if self._anchor_media_ns is None:
             raise RuntimeError("timeline not anchored")
-        return self._anchor_wall_ns + (media_ns - self._anchor_media_ns)
-
-    def jumped(self, media_ns: int) -> bool:
-        """True when media_ns maps implausibly far from the packet's arrival time."""
-        return abs(self.to_wall_ns(media_ns) - self.arrival_ns()) > self.limits.timestamp_jump_ns
+        delta_ns = media_ns - self._anchor_media_ns
+        return self._anchor_wall_ns + delta_ns + delta_ns * self.rate_ppm // 1_000_000
 
 
 def media_ns(timestamp: int, time_base_num: int, time_base_den: int) -> int:

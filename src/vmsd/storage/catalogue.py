@@ -7,6 +7,8 @@ Tables:
             appended), 'complete' (closed, hashed, fsynced) or 'garbage' (being deleted)
   gaps      every interval without footage, with its reason; at most one open (end_ns NULL) per
             camera, closed when recording resumes
+  api_cameras  camera definitions added over the control plane (config-file cameras live in the
+            config file)
   erased_segments  tombstones of deleted segments (range, hash, chain link, reason), so the
             per-camera hash chain stays verifiable across erasures
 
@@ -84,6 +86,11 @@ CREATE TABLE IF NOT EXISTS erased_segments (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS erased_camera_start ON erased_segments(camera_id, start_ns);
+CREATE TABLE IF NOT EXISTS api_cameras (
+    id TEXT PRIMARY KEY,
+    spec_json TEXT NOT NULL,
+    updated_ns INTEGER NOT NULL
+);
 """
 
 
@@ -224,6 +231,21 @@ class Catalogue:
 
     def camera_ids(self) -> list[str]:
         return [r[0] for r in self._query("SELECT id FROM cameras ORDER BY id")]
+
+    def put_api_camera(self, camera_id: str, spec_json: str, now_ns: int) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO api_cameras(id, spec_json, updated_ns) VALUES (?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET spec_json=excluded.spec_json, updated_ns=excluded.updated_ns",
+                (camera_id, spec_json, now_ns),
+            )
+
+    def delete_api_camera(self, camera_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM api_cameras WHERE id=?", (camera_id,))
+
+    def api_cameras(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self._query("SELECT id, spec_json FROM api_cameras ORDER BY id")]
 
     # -- runs --------------------------------------------------------------------------------
 

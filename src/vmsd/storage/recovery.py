@@ -65,7 +65,7 @@ def sha256_file(path: os.PathLike[str] | str) -> tuple[str, int]:
 
 
 def recover_writing_segment(
-    storage: Storage, row: SegmentRow, report: RecoveryReport | None = None
+    storage: Storage, row: SegmentRow, report: RecoveryReport | None = None, *, reason: str = GAP_CRASH
 ) -> SegmentRow | None:
     """Complete a torn segment from its complete fragments, or drop it when it has none."""
     report = report or RecoveryReport()
@@ -94,14 +94,14 @@ def recover_writing_segment(
             fsync_dir(path.parent)
         catalogue.delete_segment(row.id, erased_ns=row.start_ns, reason="torn_without_fragments")
         report.dropped_rows += 1
-        catalogue.open_gap(row.camera_id, row.start_ns, GAP_CRASH, "segment had no complete fragment")
+        catalogue.open_gap(row.camera_id, row.start_ns, reason, "segment had no complete fragment")
         return None
     sha256, nbytes = sha256_file(path)
     end_ns = row.start_ns + summary.duration_ns
     catalogue.complete_segment(row.id, end_ns=end_ns, nbytes=nbytes, sha256=sha256, frames=summary.video_frames)
-    catalogue.open_gap(row.camera_id, end_ns, GAP_CRASH, "footage after the last complete fragment was lost")
+    catalogue.open_gap(row.camera_id, end_ns, reason, "footage after the last complete fragment was lost")
     if row.run_id is not None:
-        catalogue.end_run(row.run_id, end_ns, GAP_CRASH)
+        catalogue.end_run(row.run_id, end_ns, reason)
     report.recovered_segments += 1
     log.info("segment_recovered", camera_id=row.camera_id, path=row.path, end_ns=end_ns, bytes=nbytes)
     return catalogue.segment(row.id)

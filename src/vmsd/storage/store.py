@@ -159,7 +159,7 @@ class Storage:
         )
         return written
 
-    def abort_segment(self, segment: OpenSegment) -> SegmentRow | None:
+    def abort_segment(self, segment: OpenSegment, reason: str) -> SegmentRow | None:
         """After a write error: keep whatever complete fragments reached the file (as recovery would)."""
         from vmsd.storage.recovery import recover_writing_segment
 
@@ -168,7 +168,7 @@ class Storage:
         row = self.catalogue.segment(segment.segment_id)
         if row is None:
             return None
-        return recover_writing_segment(self, row)
+        return recover_writing_segment(self, row, reason=reason)
 
     def delete_segment(self, row: SegmentRow, *, erased_ns: int, reason: str) -> None:
         """Erase a segment by the protocol: mark garbage, unlink, fsync dir, drop row (tombstone kept)."""

@@ -1,0 +1,182 @@
+"""The recording core, end to end: real RTSP from the simulator, the real daemon, ffprobe on
+what it wrote, fsck on what it left. Each scenario runs once and several tests read its outcome."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.daemon import DaemonProcess, ffprobe, run_vmsd, write_config
+from tests.support.simulator import CameraSimulator
+
+pytestmark = pytest.mark.slow
+S = 1_000_000_000
+PASSWORD = "pa55-w0rd-xyzzy"
+
+
+@dataclass
+class Outcome:
+    root: Path
+    config: Path
+    log: str
+    started_ns: int
+    stopped_ns: int
+    exit_seconds: float
+    exited_ns: int
+    drop_ns: int
+    stall_ns: int
+    fsck: str
+    fsck_code: int
+
+    def segments(self, camera: str) -> list[sqlite3.Row]:
+        return _rows(self.root, "SELECT * FROM segments WHERE camera_id=? ORDER BY start_ns", camera)
+
+    def gaps(self, camera: str) -> list[sqlite3.Row]:
+        return _rows(self.root, "SELECT * FROM gaps WHERE camera_id=? ORDER BY start_ns", camera)
+
+
+def _rows(root: Path, sql: str, *params: object) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(root / "catalogue.db")
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def recording(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    """Four cameras for ~24 s: 'faulty' drops for 5 s at t≈8 s, 'audio' gets garbage at t≈10 s."""
+    work = tmp_path_factory.mktemp("rec")
+    root = work / "root"
+    cameras = {
+        "cam-h264": simulator.url_with_credentials("h264", "admin", PASSWORD),
+        "cam-h265": simulator.url("h265"),
+        "cam-audio": simulator.url("audio"),
+        "cam-faulty": simulator.url("faulty"),
+        "cam-stally": simulator.url("stally"),
+    }
+    config = write_config(work / "vmsd.toml", root, cameras)
+    daemon = DaemonProcess(config, work / "vmsd.log").start()
+    try:
+        time.sleep(4)
+        stall_ns = time.time_ns()
+        simulator.stall("stally", 8)
+        time.sleep(4)
+        drop_ns = time.time_ns()
+        simulator.drop("faulty", 5)
+        time.sleep(2)
+        simulator.garbage("audio", 20)
+        time.sleep(14)
+        assert daemon.alive(), daemon.log()
+        stopped_ns = time.time_ns()
+        exit_seconds = daemon.terminate()
+        exited_ns = time.time_ns()
+    finally:
+        if daemon.alive():
+            daemon.kill9()
+    fsck = run_vmsd("fsck", "--config", str(config))
+    return Outcome(root, config, daemon.log(), daemon.started_ns, stopped_ns, exit_seconds, exited_ns, drop_ns,
+                   stall_ns, fsck.stdout + fsck.stderr, fsck.returncode)
+
+
+def test_sigterm_closes_cleanly_and_fsck_passes(recording: Outcome) -> None:
+    assert recording.exit_seconds < 5
+    assert recording.fsck_code == 0, recording.fsck
+    for camera in ("cam-h264", "cam-h265", "cam-audio", "cam-faulty"):
+        assert all(row["state"] == "complete" for row in recording.segments(camera))
+
+
+def test_every_segment_is_playable_and_durations_add_up(recording: Outcome) -> None:
+    for camera in ("cam-h264", "cam-h265"):
+        rows = recording.segments(camera)
+        assert len(rows) >= 3
+        total_ns = 0
+        for row in rows:
+            probe = ffprobe(recording.root / row["path"])
+            duration_ns = int(float(probe["format"]["duration"]) * S)  # type: ignore[index]
+            assert abs(duration_ns - (row["end_ns"] - row["start_ns"])) < 50_000_000
+            total_ns += row["end_ns"] - row["start_ns"]
+        # One run from the first keyframe to shutdown: contiguous segments, every frame kept
+        # (25 fps), recording began soon after start-up and ran until SIGTERM.
+        for before, after in zip(rows, rows[1:], strict=False):
+            assert after["start_ns"] == before["end_ns"]
+        frames = sum(row["frames"] for row in rows)
+        assert abs(frames - total_ns * 25 // S) <= 1
+        assert rows[0]["start_ns"] - recording.started_ns < 10 * S
+        assert recording.stopped_ns - 2 * S - S // 2 < rows[-1]["end_ns"] <= recording.exited_ns
+
+
+def test_h265_and_audio_tracks_are_recorded(recording: Outcome) -> None:
+    hevc = ffprobe(recording.root / recording.segments("cam-h265")[0]["path"])
+    assert [s["codec_name"] for s in hevc["streams"]] == ["hevc"]  # type: ignore[index]
+    audio_rows = recording.segments("cam-audio")
+    probe = ffprobe(recording.root / audio_rows[-1]["path"])
+    assert sorted(s["codec_name"] for s in probe["streams"]) == ["aac", "h264"]  # type: ignore[index]
+
+
+def test_a_dropped_camera_reconnects_and_the_gap_is_recorded(recording: Outcome) -> None:
+    gaps = [g for g in recording.gaps("cam-faulty") if g["reason"] != "restart"]
+    assert len(gaps) == 1, [dict(g) for g in gaps]
+    gap = gaps[0]
+    assert gap["reason"] in ("camera_offline", "stall")
+    returned_ns = recording.drop_ns + 5 * S
+    # Recording resumes within 2 s of the camera's return (+ up to one GOP for its next keyframe).
+    assert gap["end_ns"] - returned_ns < 2 * S + 2 * S
+    assert gap["start_ns"] <= recording.drop_ns + S
+    rows = recording.segments("cam-faulty")
+    assert any(row["start_ns"] == gap["end_ns"] for row in rows)
+    assert not any(row["start_ns"] < gap["end_ns"] < row["end_ns"] for row in rows)  # no segment spans it
+
+
+def test_a_stalled_camera_is_detected_and_recording_resumes(recording: Outcome) -> None:
+    gaps = [g for g in recording.gaps("cam-stally") if g["reason"] != "restart"]
+    assert [g["reason"] for g in gaps] == ["stall"], [dict(g) for g in gaps]
+    # The stall is noticed from the last packet (stall_timeout 4 s), and recording resumes once
+    # the camera sends again (8 s after the stall began), within backoff + one GOP.
+    assert gaps[0]["start_ns"] - recording.stall_ns < S
+    assert gaps[0]["end_ns"] - (recording.stall_ns + 8 * S) < 4 * S
+
+
+def test_garbage_from_one_camera_harms_nobody(recording: Outcome) -> None:
+    # The garbage-fed camera keeps recording after the garbage; no other camera has a gap.
+    assert recording.segments("cam-audio")[-1]["end_ns"] > recording.drop_ns + 10 * S
+    for camera in ("cam-h264", "cam-h265"):
+        assert [g["reason"] for g in recording.gaps(camera)] == ["restart"]
+
+
+def test_credentials_never_reach_the_log(recording: Outcome) -> None:
+    assert "camera_state" in recording.log
+    assert PASSWORD not in recording.log
+    assert "admin:" not in recording.log
+
+
+def test_kill_9_loses_at_most_a_gop_and_restart_is_quick(
+    simulator: CameraSimulator, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    config = write_config(tmp_path / "vmsd.toml", root, {"cam": simulator.url("crashy")}, segment_duration="60s")
+    daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()
+    time.sleep(9)
+    killed_ns = daemon.kill9()
+    restarted = DaemonProcess(config, tmp_path / "vmsd2.log").start()
+    time.sleep(8)
+    restarted.terminate()
+    fsck = run_vmsd("fsck", "--config", str(config))
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    rows = _rows(root, "SELECT * FROM segments ORDER BY start_ns")
+    gaps = _rows(root, "SELECT * FROM gaps ORDER BY start_ns")
+    crash = [g for g in gaps if g["reason"] == "crash"]
+    assert len(crash) == 1
+    interrupted = rows[0]
+    assert interrupted["end_ns"] == crash[0]["start_ns"]
+    probe = ffprobe(root / interrupted["path"])
+    assert float(probe["format"]["duration"]) > 4  # type: ignore[index]
+    lost_ns = killed_ns - interrupted["end_ns"]
+    assert 0 <= lost_ns <= 2_500_000_000, lost_ns  # at most the GOP being written
+    resumed_ns = crash[0]["end_ns"] - restarted.started_ns
+    assert resumed_ns < 10 * S
