@@ -1,8 +1,9 @@
 """Wiring: build every component from the config, run them, stop them in order.
 
-`Daemon.run()` is the whole life of `vmsd run`: open storage (with recovery), start one recorder
-per enabled camera, wait for SIGTERM/SIGINT, then stop the recorders (each closes its segment
-cleanly) and close storage.
+`Daemon.run()` is the whole life of `vmsd run`: open storage (with crash recovery) and the audit
+trail, start one recorder per enabled camera, serve the control plane, wait for SIGTERM/SIGINT,
+then stop the control plane (with a grace period), the recorders (each closes its segment
+cleanly), and storage.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from vmsd.audit import AuditLog
+from vmsd.cameras import CameraManager
 from vmsd.clock import Clock, SystemClock
 from vmsd.config import Config
-from vmsd.ingest.recorder import CameraRecorder
 from vmsd.log import get_logger, register_url_credentials
+from vmsd.rpc.server import ControlPlane
 from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage
 
@@ -25,7 +28,11 @@ class Daemon:
         self.config = config
         self.clock = clock or SystemClock()
         self.storage = Storage(config.storage.root, sync_interval_ns=config.storage.sync_interval_ns)
-        self.recorders: dict[str, CameraRecorder] = {}
+        self.audit = AuditLog(
+            self.storage.layout.audit_path, self.clock, anchor_path=self.storage.layout.audit_anchor_path
+        )
+        self.cameras = CameraManager(config, self.storage, self.clock)
+        self.control_plane = ControlPlane(config, self.cameras, self.storage, self.audit, self.clock)
         self._stopping = asyncio.Event()
         for camera in config.cameras:
             register_url_credentials(camera.url)
@@ -34,40 +41,25 @@ class Daemon:
         self._stopping.set()
 
     async def start(self) -> None:
-        """Open storage, recover from any crash, and start the recorders (returns once started)."""
+        """Open storage and audit, recover from any crash, start recorders and the control plane."""
         await asyncio.to_thread(self.storage.open)
         report = await asyncio.to_thread(reconcile, self.storage)
         if report.unindexed_files:
             log.error("unindexed_footage_present", files=len(report.unindexed_files))
-        for camera in self.config.cameras:
-            await asyncio.to_thread(
-                self.storage.catalogue.upsert_camera, camera.id, camera.name, camera.location, self.clock.wall_ns()
-            )
-            if not camera.enabled:
-                continue
-            self.recorders[camera.id] = CameraRecorder(
-                camera,
-                self.config.ingest,
-                self.storage,
-                self.clock,
-                segment_duration_ns=self.config.storage.segment_duration_ns,
-            )
-        self._tasks = [
-            asyncio.create_task(recorder.run(), name=f"recorder-{camera_id}")
-            for camera_id, recorder in self.recorders.items()
-        ]
+        await asyncio.to_thread(self.audit.open)
+        await self.cameras.start()
+        await self.control_plane.start()
         log.info(
             "daemon_started",
             recorder_id=self.config.recorder_id,
-            cameras=len(self.recorders),
+            cameras=len(self.cameras.recorders()),
             storage_root=str(self.config.storage.root),
         )
 
     async def stop(self) -> None:
-        for recorder in self.recorders.values():
-            recorder.request_stop()
-        await asyncio.gather(*(recorder.aclose() for recorder in self.recorders.values()))
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.control_plane.aclose()
+        await self.cameras.stop()
+        await asyncio.to_thread(self.audit.close)
         await asyncio.to_thread(self.storage.close)
         log.info("daemon_stopped", recorder_id=self.config.recorder_id)
 

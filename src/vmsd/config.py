@@ -122,9 +122,20 @@ class GrpcConfig(_Strict):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"expected HOST:PORT such as '127.0.0.1:50051', got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _tls_off_loopback(self) -> GrpcConfig:
+        host = self.listen.rpartition(":")[0].strip("[]")
+        loopback = host in ("localhost", "::1") or host.startswith("127.")
+        if not loopback and self.tls is None and not self.insecure:
+            raise ValueError(
+                f"listen {self.listen!r} is not a loopback address: configure [grpc] tls, "
+                "or set insecure = true to accept plaintext on the network"
+            )
+        return self
 
 
 class MetricsConfig(_Strict):

@@ -1,13 +1,401 @@
-"""`vmsctl`: the gRPC client of vmsd (commands arrive with the control plane)."""
+"""`vmsctl`: the command-line client of vmsd's gRPC control plane.
+
+    vmsctl [--server HOST:PORT] [--token T] [--tls-ca F --tls-cert F --tls-key F] [--json] COMMAND
+
+Commands: cameras · search CAM --from T --to T · play CAM --from T --to T --reason TEXT -o FILE
+· audit [--since T] [--verify] · health. `VMSD_SERVER` and `VMSD_TOKEN` stand in for the flags.
+Times: ISO-8601 with `Z` or an offset, or relative: `now`, `-30s`, `-10m`, `-2h`, `-1d`.
+Exit codes: 0 ok, 2 usage error, 3 not found, 4 permission denied/unauthenticated, 1 other.
+"""
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+import json
+import os
+import re
 import sys
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+from rich.table import Table
+
+from vmsd.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    cameras_pb2,
+    cameras_pb2_grpc,
+    common_pb2,
+    recordings_pb2,
+    recordings_pb2_grpc,
+)
+
+NS_PER_S = 1_000_000_000
+EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_DENIED = 0, 1, 2, 3, 4
+_EXIT_FOR_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: EXIT_USAGE,
+    grpc.StatusCode.NOT_FOUND: EXIT_NOT_FOUND,
+    grpc.StatusCode.PERMISSION_DENIED: EXIT_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED: EXIT_DENIED,
+}
+_RELATIVE_RE = re.compile(r"^-(\d+)(s|m|h|d)$")
+_UNIT_NS = {"s": NS_PER_S, "m": 60 * NS_PER_S, "h": 3600 * NS_PER_S, "d": 86400 * NS_PER_S}
+_STATE_NAMES = {v: k.removeprefix("CAMERA_STATE_").lower() for k, v in cameras_pb2.CameraState.items()}
+
+# Piped output is not squeezed into 80 columns: it is read by people with wide terminals and grep.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+out = Console(highlight=False, width=_WIDTH)
+err = Console(stderr=True, highlight=False)
+_TIME_OPTIONS = ("--from", "--to", "--since", "--until")
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_time(text: str, now_ns: int | None = None) -> int:
+    """ISO-8601 with 'Z' or an offset, or relative to now ('now', '-30s', '-10m', '-2h', '-1d')."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    text = text.strip()
+    if text == "now":
+        return now_ns
+    match = _RELATIVE_RE.match(text)
+    if match:
+        return now_ns - int(match.group(1)) * _UNIT_NS[match.group(2)]
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"invalid time {text!r}: use ISO-8601 (e.g. 2026-11-24T10:00:00Z) or -30s/-10m/-2h/-1d/now"
+        ) from None
+    if when.tzinfo is None:
+        raise UsageError(f"time {text!r} has no timezone: add 'Z' for UTC or an offset such as +01:00")
+    delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
+
+
+def format_time(ns: int) -> str:
+    if ns <= 0:
+        return "-"
+    seconds, nanos = divmod(ns, NS_PER_S)
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1_000_000:03d}Z"
+
+
+def format_duration(ns: int) -> str:
+    seconds = ns / NS_PER_S
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+# -- connection ---------------------------------------------------------------------------------
+
+
+class Client:
+    def __init__(self, args: argparse.Namespace) -> None:
+        server = args.server or os.environ.get("VMSD_SERVER") or "127.0.0.1:50051"
+        self.token = args.token or os.environ.get("VMSD_TOKEN") or ""
+        if args.tls_ca or args.tls_cert or args.tls_key:
+            if bool(args.tls_cert) != bool(args.tls_key):
+                raise UsageError("--tls-cert and --tls-key go together")
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(args.tls_ca) if args.tls_ca else None,
+                private_key=_read(args.tls_key) if args.tls_key else None,
+                certificate_chain=_read(args.tls_cert) if args.tls_cert else None,
+            )
+            self.channel = grpc.secure_channel(server, credentials)
+        else:
+            self.channel = grpc.insecure_channel(server)
+        self.timeout = args.timeout
+        # The generated stubs are untyped.
+        self.cameras = cameras_pb2_grpc.CameraServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.recordings = recordings_pb2_grpc.RecordingServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.audit = audit_pb2_grpc.AuditServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    @property
+    def metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.token}")] if self.token else []
+
+    def call(self, method: Callable[..., Any], request: Any) -> Any:
+        return method(request, metadata=self.metadata, timeout=self.timeout)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+
+
+def _emit_json(document: Any) -> None:
+    print(json.dumps(document, indent=2, sort_keys=False))
+
+
+def _to_dict(message: Any) -> dict[str, Any]:
+    result: dict[str, Any] = MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return result
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def cmd_cameras(client: Client, args: argparse.Namespace) -> int:
+    response = client.call(client.cameras.ListCameras, cameras_pb2.ListCamerasRequest())
+    if args.json:
+        _emit_json(_to_dict(response))
+        return EXIT_OK
+    table = Table("id", "name", "state", "since", "last packet", "segments", "alarms", title="cameras")
+    now_ns = time.time_ns()
+    for camera in response.cameras:
+        status = camera.status
+        age = format_duration(now_ns - status.last_packet_ns) + " ago" if status.last_packet_ns else "never"
+        table.add_row(
+            camera.id,
+            camera.name,
+            _STATE_NAMES.get(status.state, "?"),
+            format_time(status.state_since_ns),
+            age,
+            str(status.segments_written),
+            ", ".join(sorted(status.alarms)) or "-",
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+def _range(args: argparse.Namespace) -> common_pb2.TimeRange:
+    now_ns = time.time_ns()
+    return common_pb2.TimeRange(start_ns=parse_time(args.start, now_ns), end_ns=parse_time(args.end, now_ns))
+
+
+def cmd_search(client: Client, args: argparse.Namespace) -> int:
+    request = recordings_pb2.SearchRequest(camera_id=args.camera, range=_range(args))
+    response = client.call(client.recordings.Search, request)
+    if args.json:
+        _emit_json(_to_dict(response))
+        return EXIT_OK
+    rows: list[tuple[int, int, str, str]] = [
+        (s.range.start_ns, s.range.end_ns, "recorded", f"{s.segments} segment(s), {s.video_codec} {s.width}x{s.height}")
+        for s in response.spans
+    ]
+    rows += [
+        (g.range.start_ns, g.range.end_ns, f"gap: {g.reason}", g.detail + (" (ongoing)" if g.open else ""))
+        for g in response.gaps
+    ]
+    table = Table("from", "to", "length", "what", "detail", title=f"{args.camera}")
+    for start_ns, end_ns, what, detail in sorted(rows):
+        table.add_row(format_time(start_ns), format_time(end_ns), format_duration(end_ns - start_ns), what, detail)
+    out.print(table)
+    total = request.range.end_ns - request.range.start_ns
+    out.print(
+        f"recorded {format_duration(response.recorded_ns)} of {format_duration(total)}"
+        f" ({100 * response.recorded_ns / total:.1f}%)"
+    )
+    return EXIT_OK
+
+
+def cmd_play(client: Client, args: argparse.Namespace) -> int:
+    request = recordings_pb2.PlayRequest(camera_id=args.camera, range=_range(args), reason=args.reason)
+    sink = sys.stdout.buffer if args.output == "-" else None
+    written = 0
+    header: Any = None
+    trailer: Any = None
+    target = args.output + ".partial" if sink is None else "-"
+    handle = sink or open(target, "wb")  # noqa: SIM115 - closed below, renamed on success
+    try:
+        for chunk in client.recordings.Play(request, metadata=client.metadata, timeout=client.timeout):
+            kind = chunk.WhichOneof("kind")
+            if kind == "data":
+                handle.write(chunk.data)
+                written += len(chunk.data)
+            elif kind == "header":
+                header = chunk.header
+            elif kind == "trailer":
+                trailer = chunk.trailer
+    finally:
+        if sink is None:
+            handle.close()
+    if sink is None:
+        if trailer is None:
+            os.unlink(target)
+            raise UsageError("the stream ended without its trailer; nothing was saved")
+        os.replace(target, args.output)
+    summary = {
+        "output": args.output,
+        "bytes": written,
+        "container": header.container if header else "",
+        "first_packet_ns": header.first_packet_ns if header else 0,
+        "last_packet_ns": trailer.last_packet_ns if trailer else 0,
+        "video_frames": trailer.video_frames if trailer else 0,
+        "gaps": [_to_dict(g) for g in header.gaps] if header else [],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2), file=sys.stderr if sink else sys.stdout)
+    else:
+        err.print(
+            f"wrote {written} bytes ({summary['video_frames']} frames, MPEG-TS) to {args.output}: "
+            f"{format_time(int(summary['first_packet_ns']))} → {format_time(int(summary['last_packet_ns']))}"
+        )
+    return EXIT_OK
+
+
+def cmd_audit(client: Client, args: argparse.Namespace) -> int:
+    if args.verify:
+        result = client.call(client.audit.VerifyAudit, audit_pb2.VerifyAuditRequest())
+        if args.json:
+            _emit_json(_to_dict(result))
+        elif result.ok:
+            out.print(f"audit chain intact: {result.records_checked} record(s), head {result.head_hash[:16]}…")
+        else:
+            out.print(f"AUDIT CHAIN BROKEN after {result.records_checked} record(s): {result.first_problem}")
+        return EXIT_OK if result.ok else EXIT_OTHER
+    now_ns = time.time_ns()
+    request = audit_pb2.QueryAuditRequest(
+        since_ns=parse_time(args.since, now_ns) if args.since else 0,
+        until_ns=parse_time(args.until, now_ns) if args.until else 0,
+        camera_id=args.camera or "",
+        principal=args.principal or "",
+        limit=args.limit,
+    )
+    response = client.call(client.audit.QueryAudit, request)
+    if args.json:
+        _emit_json(_to_dict(response))
+        return EXIT_OK
+    table = Table("seq", "time", "principal", "action", "camera", "range", "reason", "outcome", title="audit")
+    for record in response.records:
+        span = (
+            f"{format_time(record.range.start_ns)} +{format_duration(record.range.end_ns - record.range.start_ns)}"
+            if record.range.start_ns
+            else ""
+        )
+        table.add_row(
+            str(record.seq),
+            format_time(record.time_ns),
+            record.principal or "(unauthenticated)",
+            record.action.rsplit("/", 1)[-1],
+            record.camera_id,
+            span,
+            record.reason,
+            record.outcome,
+        )
+    out.print(table)
+    if response.truncated:
+        out.print(f"(showing the newest {len(response.records)}; narrow with --since or raise --limit)")
+    return EXIT_OK
+
+
+def cmd_health(client: Client, args: argparse.Namespace) -> int:
+    overall = client.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=client.timeout)
+    cameras = client.call(client.cameras.ListCameras, cameras_pb2.ListCamerasRequest()).cameras
+    serving_name = health_pb2.HealthCheckResponse.ServingStatus.Name
+    report = {
+        "server": serving_name(overall.status),
+        "cameras": {c.id: _STATE_NAMES.get(c.status.state, "?") for c in cameras if c.enabled},
+        "alarms": {c.id: dict(c.status.alarms) for c in cameras if c.status.alarms},
+    }
+    healthy = report["server"] == "SERVING" and all(state == "recording" for state in report["cameras"].values())
+    if args.json:
+        _emit_json({**report, "healthy": healthy})
+    else:
+        out.print(f"server: {report['server']}")
+        for camera_id, state in report["cameras"].items():
+            alarms = report["alarms"].get(camera_id)
+            out.print(f"  {camera_id}: {state}" + (f"  alarms: {', '.join(alarms)}" if alarms else ""))
+        out.print("healthy" if healthy else "NOT HEALTHY")
+    return EXIT_OK if healthy else EXIT_OTHER
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vmsctl", description="Control a vmsd recorder over gRPC.")
+    parser.add_argument("--server", help="HOST:PORT (default $VMSD_SERVER or 127.0.0.1:50051)")
+    parser.add_argument("--token", help="bearer token (default $VMSD_TOKEN)")
+    parser.add_argument("--tls-ca", help="CA certificate to verify the server")
+    parser.add_argument("--tls-cert", help="client certificate (mutual TLS)")
+    parser.add_argument("--tls-key", help="client key (mutual TLS)")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument("--timeout", type=float, default=30.0, help="per-call deadline in seconds (default 30)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("cameras", help="cameras and their recording state").set_defaults(func=cmd_cameras)
+
+    search = sub.add_parser("search", help="recorded spans and gaps of a camera")
+    search.add_argument("camera")
+    search.add_argument("--from", dest="start", required=True, metavar="T")
+    search.add_argument("--to", dest="end", default="now", metavar="T")
+    search.set_defaults(func=cmd_search)
+
+    play = sub.add_parser("play", help="review recorded footage into a playable MPEG-TS file")
+    play.add_argument("camera")
+    play.add_argument("--from", dest="start", required=True, metavar="T")
+    play.add_argument("--to", dest="end", required=True, metavar="T")
+    play.add_argument("--reason", required=True, help="why the footage is reviewed (audited)")
+    play.add_argument("-o", "--output", required=True, help="file to write, or - for stdout")
+    play.set_defaults(func=cmd_play)
+
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit.add_argument("--since", metavar="T")
+    audit.add_argument("--until", metavar="T")
+    audit.add_argument("--camera")
+    audit.add_argument("--principal")
+    audit.add_argument("--limit", type=int, default=1000)
+    audit.add_argument("--verify", action="store_true", help="verify the whole hash chain")
+    audit.set_defaults(func=cmd_audit)
+
+    sub.add_parser("health", help="is the recorder serving and is every camera recording").set_defaults(func=cmd_health)
+    return parser
+
+
+def _join_relative_times(argv: list[str]) -> list[str]:
+    """Let `--from -2h` through: argparse would take `-2h` for an option."""
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        item = argv[index]
+        following = argv[index + 1] if index + 1 < len(argv) else ""
+        if item in _TIME_OPTIONS and _RELATIVE_RE.match(following):
+            joined.append(f"{item}={following}")
+            index += 2
+            continue
+        joined.append(item)
+        index += 1
+    return joined
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("vmsctl: the control plane is not built yet (see issue 3)", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(_join_relative_times(sys.argv[1:] if argv is None else argv))
+    try:
+        client = Client(args)
+        return int(args.func(client, args))
+    except UsageError as error:
+        print(f"vmsctl: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except grpc.RpcError as error:
+        code = error.code()
+        print(f"vmsctl: {code.name}: {error.details()}", file=sys.stderr)
+        return _EXIT_FOR_STATUS.get(code, EXIT_OTHER)
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     <root>/catalogue.db                      SQLite catalogue (WAL)
     <root>/vmsd.lock                         held (flock) by the running daemon and by fsck
+    <root>/audit.db, <root>/audit.anchor     the hash-chained audit trail and its head
     <root>/recordings/<camera>/<YYYY-MM-DD>/<HHMMSS>.<nanoseconds>Z.mp4
 
 One folder per camera per UTC day keeps directories small and makes day-on-day erasure a matter
@@ -34,6 +35,10 @@ class Layout:
         self.catalogue_path = root / "catalogue.db"
         self.lock_path = root / "vmsd.lock"
         self.recordings_dir = root / "recordings"
+        self.audit_path = root / "audit.db"
+        # The audit chain's head is also written here, outside the audit database, so that
+        # deleting the newest audit records is detectable (see vmsd.audit).
+        self.audit_anchor_path = root / "audit.anchor"
 
     def segment_relpath(self, camera_id: str, start_ns: int, attempt: int = 0) -> str:
         """Relative path of a segment; `attempt` > 0 disambiguates an (unlikely) equal start time."""

@@ -1,0 +1,154 @@
+"""The set of cameras being recorded: from the config file, plus those managed over the API.
+
+Config-file cameras are read-only over the API (the file is the operator's source of truth);
+API-managed cameras are persisted in the catalogue and restored at start-up. Adding a camera
+starts its recorder at once; updating restarts it; removing stops it (its footage stays and is
+erased by retention as usual).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import ValidationError
+
+from vmsd.clock import Clock
+from vmsd.config import CameraConfig, Config, format_validation_error
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.ingest.recorder import CameraRecorder, CameraStatus
+from vmsd.log import get_logger, register_url_credentials
+from vmsd.storage.store import Storage
+
+log = get_logger(component="cameras")
+
+
+@dataclass(frozen=True)
+class ManagedCamera:
+    config: CameraConfig
+    source: Literal["config", "api"]
+
+
+class CameraManager:
+    def __init__(self, config: Config, storage: Storage, clock: Clock) -> None:
+        self._config = config
+        self._storage = storage
+        self._clock = clock
+        self._cameras: dict[str, ManagedCamera] = {c.id: ManagedCamera(c, "config") for c in config.cameras}
+        self._recorders: dict[str, CameraRecorder] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for camera_id, spec_json in await asyncio.to_thread(self._storage.catalogue.api_cameras):
+            if camera_id in self._cameras:
+                log.warning("api_camera_shadowed", camera_id=camera_id, detail="the config file defines this id")
+                continue
+            try:
+                camera = CameraConfig.model_validate_json(spec_json)
+            except ValidationError as error:
+                log.error("api_camera_invalid", camera_id=camera_id, error=format_validation_error(error))
+                continue
+            register_url_credentials(camera.url)
+            self._cameras[camera_id] = ManagedCamera(camera, "api")
+        for managed in self._cameras.values():
+            await self._record(managed.config)
+
+    async def stop(self) -> None:
+        for recorder in self._recorders.values():
+            recorder.request_stop()
+        await asyncio.gather(*(self._stop_recorder(camera_id) for camera_id in list(self._recorders)))
+
+    async def _record(self, camera: CameraConfig) -> None:
+        await asyncio.to_thread(
+            self._storage.catalogue.upsert_camera, camera.id, camera.name, camera.location, self._clock.wall_ns()
+        )
+        if not camera.enabled:
+            return
+        recorder = CameraRecorder(
+            camera,
+            self._config.ingest,
+            self._storage,
+            self._clock,
+            segment_duration_ns=self._config.storage.segment_duration_ns,
+        )
+        self._recorders[camera.id] = recorder
+        self._tasks[camera.id] = asyncio.create_task(recorder.run(), name=f"recorder-{camera.id}")
+
+    async def _stop_recorder(self, camera_id: str) -> None:
+        recorder = self._recorders.pop(camera_id, None)
+        task = self._tasks.pop(camera_id, None)
+        if recorder is not None:
+            await recorder.aclose()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def list(self) -> list[ManagedCamera]:
+        return [self._cameras[k] for k in sorted(self._cameras)]
+
+    def get(self, camera_id: str) -> ManagedCamera:
+        managed = self._cameras.get(camera_id)
+        if managed is None:
+            raise VmsdError(ErrorKind.NOT_FOUND, f"camera_id {camera_id!r} does not exist")
+        return managed
+
+    def status(self, camera_id: str) -> CameraStatus | None:
+        recorder = self._recorders.get(camera_id)
+        return recorder.status if recorder is not None else None
+
+    def recorders(self) -> dict[str, CameraRecorder]:
+        return dict(self._recorders)
+
+    def known_ids(self) -> set[str]:
+        """Cameras configured now (footage of removed cameras stays searchable via the catalogue)."""
+        return set(self._cameras)
+
+    # -- changes -------------------------------------------------------------------------------
+
+    async def add(self, camera: CameraConfig) -> ManagedCamera:
+        async with self._lock:
+            if camera.id in self._cameras:
+                raise VmsdError(ErrorKind.ALREADY_EXISTS, f"camera_id {camera.id!r} already exists")
+            await self._persist(camera)
+            managed = ManagedCamera(camera, "api")
+            self._cameras[camera.id] = managed
+            await self._record(camera)
+            log.info("camera_added", camera_id=camera.id)
+            return managed
+
+    async def update(self, camera: CameraConfig) -> ManagedCamera:
+        async with self._lock:
+            self._require_api_managed(camera.id)
+            await self._persist(camera)
+            await self._stop_recorder(camera.id)
+            managed = ManagedCamera(camera, "api")
+            self._cameras[camera.id] = managed
+            await self._record(camera)
+            log.info("camera_updated", camera_id=camera.id)
+            return managed
+
+    async def remove(self, camera_id: str) -> None:
+        async with self._lock:
+            self._require_api_managed(camera_id)
+            await self._stop_recorder(camera_id)
+            await asyncio.to_thread(self._storage.catalogue.delete_api_camera, camera_id)
+            del self._cameras[camera_id]
+            log.info("camera_removed", camera_id=camera_id)
+
+    def _require_api_managed(self, camera_id: str) -> None:
+        managed = self.get(camera_id)
+        if managed.source == "config":
+            raise VmsdError(
+                ErrorKind.FAILED_PRECONDITION,
+                f"camera_id {camera_id!r} is defined in the config file; change it there",
+            )
+
+    async def _persist(self, camera: CameraConfig) -> None:
+        register_url_credentials(camera.url)
+        spec_json = camera.model_dump_json(by_alias=True)
+        await asyncio.to_thread(self._storage.catalogue.put_api_camera, camera.id, spec_json, self._clock.wall_ns())

@@ -1,0 +1,156 @@
+"""Review playback: recorded packets of a time range, remuxed (never re-encoded) to MPEG-TS.
+
+MPEG-TS because it carries what a range of segments may contain: parameter-set changes (every
+keyframe carries its SPS/PPS in-band, put there by the `*_mp4toannexb` filters per segment) and
+jumps across gaps, and because it is playable while still being written.
+
+Stream time 0 is the wall time of the first packet (`first_packet_ns`); later packets keep
+their recorded spacing, so a gap shows as a jump. Playback starts at the keyframe at or before
+the requested start, so the first frame decodes.
+
+Blocking: runs on a worker thread; the generator yields byte chunks as the muxer produces them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+
+from vmsd.storage.catalogue import SegmentRow
+from vmsd.storage.store import Storage
+
+NS_PER_S = 1_000_000_000
+_ANNEXB_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
+
+
+@dataclass
+class PlaybackStats:
+    first_packet_ns: int = 0
+    last_packet_ns: int = 0
+    video_frames: int = 0
+    bytes: int = 0
+    segments: list[int] = field(default_factory=list)
+
+
+class _Chunks:
+    """The muxer's output file: collects what FFmpeg writes until the generator takes it."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        return data
+
+
+def _to_ns(value: int, tb: Any) -> int:
+    return int(value) * int(tb.numerator) * NS_PER_S // int(tb.denominator)
+
+
+def _from_ns(value_ns: int, tb: Any) -> int:
+    return value_ns * int(tb.denominator) // (int(tb.numerator) * NS_PER_S)
+
+
+def _start_offset_ns(storage: Storage, row: SegmentRow, start_ns: int) -> int:
+    """Offset (from the segment start) of the last keyframe at or before start_ns."""
+    best = 0
+    with av.open(str(storage.segment_path(row))) as container:
+        video = container.streams.video[0]
+        for packet in container.demux(video):
+            if packet.pts is None:
+                continue
+            offset_ns = _to_ns(packet.pts, packet.time_base)
+            if row.start_ns + offset_ns > start_ns:
+                break
+            if packet.is_keyframe:
+                best = offset_ns
+    return best
+
+
+def remux_range(
+    storage: Storage,
+    rows: list[SegmentRow],
+    start_ns: int,
+    end_ns: int,
+    stats: PlaybackStats,
+    chunk_bytes: int = 256 * 1024,
+) -> Iterator[bytes]:
+    """Yield MPEG-TS bytes of the footage of `rows` (in time order) inside [start_ns, end_ns)."""
+    if not rows:
+        return
+    sink = _Chunks()
+    output: Any = None
+    out_video: Any = None
+    out_audio: Any = None
+    # Audio at a segment boundary may be in both neighbours' time span; the muxer needs strictly
+    # increasing DTS per stream, so anything not later than what was written is skipped.
+    last_dts_ns = {"video": -1, "audio": -1}
+    try:
+        first_offset_ns = _start_offset_ns(storage, rows[0], start_ns)
+        for index, row in enumerate(rows):
+            with av.open(str(storage.segment_path(row))) as container:
+                video = container.streams.video[0]
+                audio = container.streams.audio[0] if container.streams.audio else None
+                if output is None:
+                    output = av.open(sink, "w", format="mpegts")
+                    out_video = output.add_stream_from_template(video)
+                    if audio is not None:
+                        out_audio = output.add_stream_from_template(audio)
+                    stats.first_packet_ns = row.start_ns + first_offset_ns
+                name = _ANNEXB_FILTERS.get(video.codec_context.name)
+                annexb = av.BitStreamFilterContext(name, video) if name else None
+                skip_before_ns = row.start_ns + first_offset_ns if index == 0 else row.start_ns
+                stats.segments.append(row.id)
+                streams = [video] + ([audio] if audio is not None and out_audio is not None else [])
+                for packet in container.demux(streams):
+                    if packet.size == 0 or packet.dts is None or packet.pts is None:
+                        continue
+                    tb = packet.time_base
+                    pts_wall_ns = row.start_ns + _to_ns(packet.pts, tb)
+                    dts_wall_ns = row.start_ns + _to_ns(packet.dts, tb)
+                    if pts_wall_ns < skip_before_ns:
+                        continue
+                    if pts_wall_ns >= end_ns:
+                        if packet.stream is video:
+                            break
+                        continue
+                    is_video = packet.stream is video
+                    kind = "video" if is_video else "audio"
+                    if dts_wall_ns <= last_dts_ns[kind]:
+                        continue
+                    last_dts_ns[kind] = dts_wall_ns
+                    out = [*annexb.filter(packet)] if is_video and annexb is not None else [packet]
+                    for item in out:
+                        item.stream = out_video if is_video else out_audio
+                        item.time_base = tb
+                        item.pts = _from_ns(pts_wall_ns - stats.first_packet_ns, tb)
+                        item.dts = _from_ns(dts_wall_ns - stats.first_packet_ns, tb)
+                        output.mux(item)
+                    if is_video:
+                        stats.video_frames += 1
+                        stats.last_packet_ns = max(stats.last_packet_ns, pts_wall_ns)
+                    if sum(len(p) for p in sink.parts) >= chunk_bytes:
+                        data = sink.take()
+                        stats.bytes += len(data)
+                        yield data
+        if output is not None:
+            output.close()
+            output = None
+        data = sink.take()
+        if data:
+            stats.bytes += len(data)
+            yield data
+    finally:
+        if output is not None:
+            try:
+                output.close()
+            except (av.FFmpegError, ValueError):
+                pass  # the client went away mid-stream; nothing recorded depends on this

@@ -1,0 +1,230 @@
+"""The one interceptor: authenticate, map errors to status codes, and audit — for every RPC.
+
+Each call gets a `Call` (in a context variable) carrying its principal. A servicer marks what
+the call touched (`call.touch(camera_id=…, start_ns=…, reason=…)`); any call that touched
+footage, holds, exports or configuration is audited when it ends, with its outcome, and so is
+every denial (UNAUTHENTICATED or PERMISSION_DENIED), whatever the method.
+
+Errors: a `VmsdError` becomes its status code with its message; anything else is logged with
+its traceback and becomes INTERNAL with a generic message (never internals to the client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from vmsd.audit import AuditEntry, AuditLog
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.log import get_logger
+from vmsd.rpc.auth import Authenticator, Principal
+
+log = get_logger(component="rpc")
+
+STATUS_FOR_KIND: dict[ErrorKind, grpc.StatusCode] = {
+    ErrorKind.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorKind.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorKind.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorKind.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorKind.DATA_LOSS: grpc.StatusCode.DATA_LOSS,
+    ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+# Methods anyone may call: the overall health check and API discovery. Per-camera health
+# (a non-empty service name) still needs a principal; see _health_needs_principal.
+_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_DENIALS = {"UNAUTHENTICATED", "PERMISSION_DENIED"}
+
+
+@dataclass
+class Call:
+    method: str
+    peer: str
+    principal: Principal | None = None
+    audited: bool = False
+    camera_id: str = ""
+    start_ns: int = 0
+    end_ns: int = 0
+    reason: str = ""
+    case_ref: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def touch(
+        self,
+        *,
+        camera_id: str = "",
+        start_ns: int = 0,
+        end_ns: int = 0,
+        reason: str = "",
+        case_ref: str = "",
+        **detail: Any,
+    ) -> None:
+        """Mark this call as one that must be audited, with what it touched."""
+        self.audited = True
+        self.camera_id = camera_id or self.camera_id
+        self.start_ns = start_ns or self.start_ns
+        self.end_ns = end_ns or self.end_ns
+        self.reason = reason or self.reason
+        self.case_ref = case_ref or self.case_ref
+        self.detail.update(detail)
+
+    def about(self, *, camera_id: str = "", start_ns: int = 0, end_ns: int = 0) -> None:
+        """Say what the call concerns (for the audit record of a denial) without auditing it."""
+        self.camera_id = camera_id or self.camera_id
+        self.start_ns = start_ns or self.start_ns
+        self.end_ns = end_ns or self.end_ns
+
+    def require_principal(self) -> Principal:
+        if self.principal is None:
+            raise VmsdError(ErrorKind.UNAUTHENTICATED, "this call needs 'authorization: Bearer <token>' metadata")
+        return self.principal
+
+
+_current: contextvars.ContextVar[Call] = contextvars.ContextVar("vmsd_call")
+
+
+def current_call() -> Call:
+    return _current.get()
+
+
+class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, authenticator: Authenticator, audit: AuditLog) -> None:
+        self._authenticator = authenticator
+        self._audit = audit
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method: str = details.method
+        metadata = dict(details.invocation_metadata or ())
+        authorization = metadata.get("authorization")
+        open_method = method.startswith(_OPEN_PREFIXES)
+
+        def begin(context: grpc.aio.ServicerContext) -> Call:
+            call = Call(method=method, peer=context.peer() or "")
+            if authorization or not open_method:
+                call.principal = self._authenticator.authenticate(
+                    authorization if isinstance(authorization, str) else None, call.peer
+                )
+            _current.set(call)
+            return call
+
+        if handler.unary_unary is not None:
+            inner_unary = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                started_ns = time.monotonic_ns()
+                call: Call | None = None
+                try:
+                    call = begin(context)
+                    if open_method and method.startswith("/grpc.health.v1.Health/"):
+                        _health_needs_principal(call, request)
+                    response = await inner_unary(request, context)
+                except BaseException as error:
+                    await self._fail(context, call or Call(method, context.peer() or ""), error, started_ns)
+                    raise
+                await self._finish(call, "OK", started_ns)
+                return response
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        if handler.unary_stream is not None:
+            inner_stream = handler.unary_stream
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                started_ns = time.monotonic_ns()
+                call: Call | None = None
+                try:
+                    call = begin(context)
+                    if open_method and method.startswith("/grpc.health.v1.Health/"):
+                        _health_needs_principal(call, request)
+                    async for response in inner_stream(request, context):
+                        yield response
+                except BaseException as error:
+                    await self._fail(context, call or Call(method, context.peer() or ""), error, started_ns)
+                    raise
+                await self._finish(call, "OK", started_ns)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client/bidi streaming: none of ours; reflection uses bidi and is open
+
+    async def _fail(self, context: grpc.aio.ServicerContext, call: Call, error: BaseException, started_ns: int) -> None:
+        """Record the failure and turn it into a status (re-raised by the caller)."""
+        if isinstance(error, VmsdError):
+            code = STATUS_FOR_KIND[error.kind]
+            await self._finish(call, code.name, started_ns, error.message)
+            await context.abort(code, error.message)
+        elif isinstance(error, grpc.aio.AbortError):
+            await self._finish(call, _code_name(context), started_ns)
+        elif isinstance(error, (GeneratorExit, KeyboardInterrupt)):
+            return
+        elif isinstance(error, asyncio.CancelledError):
+            await self._finish(call, "CANCELLED", started_ns)
+        else:
+            log.exception("rpc_failed", method=call.method)
+            await self._finish(call, "INTERNAL", started_ns, "internal error")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged by the recorder)")
+
+    async def _finish(self, call: Call, outcome: str, started_ns: int, message: str = "") -> None:
+        if not call.audited and outcome not in _DENIALS:
+            return
+        principal = call.principal
+        detail = dict(call.detail)
+        detail["duration_ns"] = time.monotonic_ns() - started_ns
+        if message:
+            detail["message"] = message
+        # The audit commit is fsync'd: keep it off the event loop.
+        await asyncio.to_thread(
+            self._audit.append,
+            AuditEntry(
+                action=call.method,
+                principal=principal.name if principal else "",
+                role=principal.role if principal else "",
+                peer=call.peer,
+                camera_id=call.camera_id,
+                start_ns=call.start_ns,
+                end_ns=call.end_ns,
+                reason=call.reason,
+                case_ref=call.case_ref,
+                outcome=outcome,
+                detail=detail,
+            ),
+        )
+
+
+def _code_name(context: grpc.aio.ServicerContext) -> str:
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+
+
+def _health_needs_principal(call: Call, request: Any) -> None:
+    """Per-camera health names a camera: only principals who may see it get an answer."""
+    service = getattr(request, "service", "")
+    if service:
+        principal = call.require_principal()
+        camera_id = service.removeprefix("camera/")
+        if service.startswith("camera/") and not principal.in_scope(camera_id):
+            raise VmsdError(ErrorKind.PERMISSION_DENIED, f"camera_id {camera_id!r} is outside this principal's scope")

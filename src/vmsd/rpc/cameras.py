@@ -1,0 +1,95 @@
+"""CameraService: thin translation between protobuf and the CameraManager."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from vmsd.cameras import CameraManager
+from vmsd.config import CameraConfig, format_validation_error
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.rpc import convert, validate
+from vmsd.rpc.auth import Permission
+from vmsd.rpc.calls import current_call
+from vmsd.v1 import cameras_pb2, cameras_pb2_grpc
+
+
+def _spec_to_config(spec: cameras_pb2.CameraSpec) -> CameraConfig:
+    validate.camera_id(spec.id, "camera.id")
+    data: dict[str, Any] = {
+        "id": spec.id,
+        "name": validate.text(spec.name, "camera.name", max_len=200),
+        "location": validate.text(spec.location, "camera.location", max_len=200),
+        "url": spec.url,
+        "transport": spec.transport or "tcp",
+        "enabled": spec.enabled,
+    }
+    if spec.retention_max_age_ns:
+        data["retention_max_age"] = f"{spec.retention_max_age_ns}ns"
+    try:
+        return CameraConfig.model_validate(data)
+    except ValidationError as error:
+        # Field names as the API knows them: camera.url, camera.transport, …
+        message = format_validation_error(error).replace("retention_max_age", "retention_max_age_ns")
+        lines = "; ".join(f"camera.{line}" for line in message.splitlines())
+        raise VmsdError(ErrorKind.INVALID_ARGUMENT, lines) from None
+
+
+class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
+    def __init__(self, cameras: CameraManager) -> None:
+        self._cameras = cameras
+
+    async def ListCameras(
+        self, request: cameras_pb2.ListCamerasRequest, context: Any
+    ) -> cameras_pb2.ListCamerasResponse:
+        principal = current_call().require_principal()
+        principal.require(Permission.CAMERAS_VIEW)
+        visible = [m for m in self._cameras.list() if principal.in_scope(m.config.id)]
+        return cameras_pb2.ListCamerasResponse(
+            cameras=[convert.camera(m, self._cameras.status(m.config.id)) for m in visible]
+        )
+
+    async def GetCamera(self, request: cameras_pb2.GetCameraRequest, context: Any) -> cameras_pb2.Camera:
+        call = current_call()
+        principal = call.require_principal()
+        camera_id = validate.camera_id(request.camera_id)
+        call.about(camera_id=camera_id)
+        principal.require(Permission.CAMERAS_VIEW, camera_id)
+        return convert.camera(self._cameras.get(camera_id), self._cameras.status(camera_id))
+
+    async def AddCamera(self, request: cameras_pb2.AddCameraRequest, context: Any) -> cameras_pb2.Camera:
+        call = current_call()
+        principal = call.require_principal()
+        call.touch(camera_id=request.camera.id[:64])
+        principal.require(Permission.CAMERAS_MANAGE)
+        reason = validate.text(request.reason, "reason", required=True)
+        config = _spec_to_config(request.camera)
+        principal.require(Permission.CAMERAS_MANAGE, config.id)
+        call.touch(camera_id=config.id, reason=reason)
+        managed = await self._cameras.add(config)
+        return convert.camera(managed, self._cameras.status(config.id))
+
+    async def UpdateCamera(self, request: cameras_pb2.UpdateCameraRequest, context: Any) -> cameras_pb2.Camera:
+        call = current_call()
+        principal = call.require_principal()
+        call.touch(camera_id=request.camera.id[:64])
+        principal.require(Permission.CAMERAS_MANAGE)
+        reason = validate.text(request.reason, "reason", required=True)
+        config = _spec_to_config(request.camera)
+        principal.require(Permission.CAMERAS_MANAGE, config.id)
+        call.touch(camera_id=config.id, reason=reason)
+        managed = await self._cameras.update(config)
+        return convert.camera(managed, self._cameras.status(config.id))
+
+    async def RemoveCamera(
+        self, request: cameras_pb2.RemoveCameraRequest, context: Any
+    ) -> cameras_pb2.RemoveCameraResponse:
+        call = current_call()
+        principal = call.require_principal()
+        camera_id = validate.camera_id(request.camera_id)
+        call.touch(camera_id=camera_id)
+        principal.require(Permission.CAMERAS_MANAGE, camera_id)
+        call.touch(reason=validate.text(request.reason, "reason", required=True))
+        await self._cameras.remove(camera_id)
+        return cameras_pb2.RemoveCameraResponse()
