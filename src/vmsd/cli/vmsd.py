@@ -82,6 +82,7 @@ def cmd_fsck(args: argparse.Namespace) -> int:
             for line in outcome.problems:
                 print(f"warning: {line}")
         result = fsck.check(storage, verify_hashes=not args.no_hashes)
+        fsck.check_audit(storage, result)
     finally:
         storage.close()
     for problem in result.problems:

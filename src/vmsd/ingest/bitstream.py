@@ -55,17 +55,17 @@ def is_vcl(codec: str, kind: int) -> bool:
     return kind < 32 if codec == "hevc" else 1 <= kind <= 5
 
 
-def parameter_sets(codec: str, data: bytes, length_prefixed: bool = False) -> bytes | None:
+def parameter_sets(codec: str, data: bytes, length_prefixed: bool = False, truncated: bool = False) -> bytes | None:
     """The in-band parameter sets before the first slice of an access unit, as Annex-B bytes.
 
-    Only the head of the packet is scanned: parameter sets come before the first slice, and a
+    Callers pass only the head of the packet: parameter sets come before the first slice, and a
     keyframe can be megabytes long.
     """
     wanted = H265_PARAMETER_SETS if codec == "hevc" else H264_PARAMETER_SETS
     found: list[bytes] = []
-    for start, end in nal_units(data, min(len(data), 4096), length_prefixed):
-        if start >= len(data):
-            continue
+    for start, end in nal_units(data, len(data), length_prefixed):
+        if start >= len(data) or (truncated and end >= len(data)):
+            continue  # a unit cut off by the end of a truncated head is not taken
         kind = nal_type(codec, data[start])
         if kind in wanted:
             found.append(b"\x00\x00\x00\x01" + data[start:end])

@@ -40,6 +40,8 @@ AUDIO = 1
 # Packets of one stream closer than this are duplicates or broken timestamps; dropping them keeps
 # every sample's time strictly increasing in the MP4's own (coarser) time base.
 MIN_SPACING_NS = 1_000_000
+# Parameter sets and NAL headers sit at the start of an access unit.
+HEAD_BYTES = 4096
 
 
 @dataclass
@@ -164,8 +166,10 @@ class Segmenter:
 
     def _push_video(self, session: _Session, packet: Any, dts_media_ns: int, pts_media_ns: int) -> None:
         keyframe = bool(packet.is_keyframe)
-        data = bytes(packet)
-        if len(data) > MAX_FRAME_BYTES or not looks_like_video(session.codec, data, session.length_prefixed):
+        size = packet.size
+        # Only the head of a packet is ever inspected: copy that, not the whole frame.
+        head = bytes(memoryview(packet)[:HEAD_BYTES])
+        if size > MAX_FRAME_BYTES or not looks_like_video(session.codec, head, session.length_prefixed):
             self.counters.dropped_garbage += 1
             session.need_keyframe = True
             return
@@ -202,14 +206,16 @@ class Segmenter:
         session.last_video_dts_media_ns = dts_media_ns
 
         if keyframe:
-            in_band = None if session.length_prefixed else parameter_sets(session.codec, data)
+            in_band = (
+                None if session.length_prefixed else parameter_sets(session.codec, head, truncated=size > HEAD_BYTES)
+            )
             changed = in_band is not None and session.parameter_sets is not None and in_band != session.parameter_sets
             if self.segment is None:
-                self._open_segment(session, dts_wall_ns, in_band, data)
+                self._open_segment(session, dts_wall_ns, in_band, packet)
             elif changed or dts_wall_ns >= self._next_boundary_ns:
                 self._close_segment(dts_wall_ns)
                 self._slew(dts_media_ns, dts_wall_ns)
-                self._open_segment(session, dts_wall_ns, in_band, data)
+                self._open_segment(session, dts_wall_ns, in_band, packet)
             session.need_keyframe = False
         elif session.need_keyframe or self.segment is None:
             self.counters.dropped_before_keyframe += 1
@@ -223,7 +229,7 @@ class Segmenter:
         session.last_video_dts_wall_ns = dts_wall_ns
         session.last_video_pts_wall_ns = max(session.last_video_pts_wall_ns, pts_wall_ns)
         self.counters.video_packets += 1
-        self.counters.bytes += len(data)
+        self.counters.bytes += size
         if self.events.on_packet is not None:
             self.events.on_packet(packet, pts_wall_ns, keyframe)
 
@@ -254,11 +260,11 @@ class Segmenter:
 
     # -- segments and runs -------------------------------------------------------------------
 
-    def _open_segment(self, session: _Session, start_ns: int, in_band: bytes | None, keyframe_data: bytes) -> None:
+    def _open_segment(self, session: _Session, start_ns: int, in_band: bytes | None, keyframe: Any) -> None:
         parameter_sets_now = in_band or session.parameter_sets or session.stream_parameter_sets
         if in_band is not None and in_band != (session.parameter_sets or session.stream_parameter_sets):
             # New parameter sets in-band: learn the picture size they describe (rare: decode one frame).
-            size = _probe_size(session.codec, in_band, keyframe_data)
+            size = _probe_size(session.codec, in_band, bytes(keyframe))
             if size is not None:
                 session.width, session.height = size
         session.parameter_sets = parameter_sets_now

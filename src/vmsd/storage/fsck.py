@@ -1,5 +1,5 @@
-"""`vmsd fsck`: prove that the catalogue and the files agree, repair what can be repaired, or
-rebuild the catalogue from the files alone.
+"""`vmsd fsck`: prove that the catalogue and the files agree (and that the audit trail is intact),
+repair what can be repaired, or rebuild the catalogue from the files alone.
 
 Checks: SQLite integrity; no unfinished ('writing'/'garbage') rows; every segment's file exists
 with the recorded size and SHA-256; each camera's hash chain (segments and tombstones of erased
@@ -16,6 +16,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from vmsd.audit import AuditLog
+from vmsd.clock import SystemClock
 from vmsd.storage.catalogue import GAP_STORAGE_ERROR, GAP_UNKNOWN, GENESIS_SHA256, Catalogue
 from vmsd.storage.fmp4 import MediaSummary, complete_length, summarize
 from vmsd.storage.layout import parse_segment_relpath
@@ -82,6 +84,21 @@ def check(storage: Storage, *, verify_hashes: bool = True) -> FsckResult:
         if relpath not in known:
             result.problems.append(f"{relpath}: file has no catalogue row")
     return result
+
+
+def check_audit(storage: Storage, result: FsckResult) -> None:
+    """Verify the audit trail's hash chain and anchors (when the daemon has written one)."""
+    layout = storage.layout
+    if not layout.audit_path.exists():
+        return
+    audit = AuditLog(layout.audit_path, SystemClock(), anchor_path=layout.audit_anchor_path)
+    audit.open()
+    try:
+        verdict = audit.verify()
+    finally:
+        audit.close()
+    if not verdict.ok:
+        result.problems.append(f"audit: {verdict.first_problem} ({verdict.records_checked} record(s) checked)")
 
 
 def _check_chain(catalogue: Catalogue, camera_id: str, result: FsckResult) -> None:
