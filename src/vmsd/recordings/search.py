@@ -1,7 +1,8 @@
 """What exists for a camera in a time range: recorded spans and gaps that tile the range.
 
 Pure functions over catalogue rows (the catalogue query is the only I/O, done by the caller's
-thread). Spans merge contiguous segments; gaps are the catalogue's explicit gap rows, clipped;
+thread). Spans are runs of contiguous segments (merged inside SQLite: a 24 h search touches
+~1440 segments and must not build a Python object for each); gaps are the catalogue's explicit gap rows, clipped;
 anything left uncovered (before the camera's first footage, in the future) is a `not_recorded`
 gap, so a client never has to guess what a hole means.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vmsd.storage.catalogue import Catalogue, GapRow, SegmentRow
+from vmsd.storage.catalogue import Catalogue, GapRow
 
 NOT_RECORDED = "not_recorded"
 
@@ -46,44 +47,6 @@ class SearchResult:
         return sum(span.end_ns - span.start_ns for span in self.spans)
 
 
-def _segment_end(row: SegmentRow, now_ns: int) -> int:
-    # A segment still being written covers up to now.
-    return row.end_ns if row.end_ns is not None else max(row.start_ns, now_ns)
-
-
-def merge_spans(rows: list[SegmentRow], start_ns: int, end_ns: int, now_ns: int) -> list[Span]:
-    spans: list[Span] = []
-    current: dict[str, int] | None = None
-    first: SegmentRow | None = None
-    for row in rows:
-        row_end = _segment_end(row, now_ns)
-        if current is not None and first is not None and row.start_ns == current["end"]:
-            current["end"] = row_end
-            current["segments"] += 1
-            current["bytes"] += row.bytes or 0
-            continue
-        if current is not None and first is not None:
-            spans.append(_span(current, first, start_ns, end_ns))
-        current = {"start": row.start_ns, "end": row_end, "segments": 1, "bytes": row.bytes or 0}
-        first = row
-    if current is not None and first is not None:
-        spans.append(_span(current, first, start_ns, end_ns))
-    return [s for s in spans if s.end_ns > s.start_ns]
-
-
-def _span(values: dict[str, int], first: SegmentRow, start_ns: int, end_ns: int) -> Span:
-    return Span(
-        start_ns=max(values["start"], start_ns),
-        end_ns=min(values["end"], end_ns),
-        segments=values["segments"],
-        bytes=values["bytes"],
-        video_codec=first.video_codec,
-        width=first.width,
-        height=first.height,
-        has_audio=first.has_audio,
-    )
-
-
 def tile(spans: list[Span], gap_rows: list[GapRow], start_ns: int, end_ns: int, now_ns: int) -> list[Gap]:
     """Explicit gaps clipped to the range (and to the spans), plus `not_recorded` for the rest."""
     gaps: list[Gap] = []
@@ -107,8 +70,12 @@ def tile(spans: list[Span], gap_rows: list[GapRow], start_ns: int, end_ns: int, 
 
 def search(catalogue: Catalogue, camera_id: str, start_ns: int, end_ns: int, now_ns: int) -> SearchResult:
     """Spans and gaps of `camera_id` tiling [start_ns, end_ns) (blocking: queries SQLite)."""
-    rows = catalogue.segments_in_range(camera_id, start_ns, end_ns)
-    spans = merge_spans(rows, start_ns, end_ns, now_ns)
+    spans = [
+        Span(max(first, start_ns), min(last, end_ns), count, nbytes, codec, width, height, bool(audio))
+        for first, last, count, nbytes, codec, width, height, audio in catalogue.recorded_islands(
+            camera_id, start_ns, end_ns, now_ns
+        )
+    ]
     gaps = tile(spans, catalogue.gaps_in_range(camera_id, start_ns, end_ns), start_ns, end_ns, now_ns)
     return SearchResult(spans, gaps)
 

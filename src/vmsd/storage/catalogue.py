@@ -29,6 +29,9 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 GENESIS_SHA256 = "0" * 64
+# Segments rotate at most every hour (config: segment_duration ≤ 1h), at the next keyframe; no
+# camera's GOP is anywhere near 5 h, so no segment is longer than this.
+MAX_SEGMENT_NS = 6 * 3600 * 1_000_000_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -361,13 +364,61 @@ class Catalogue:
         return [_segment(r) for r in rows]
 
     def segments_in_range(self, camera_id: str, start_ns: int, end_ns: int) -> list[SegmentRow]:
-        """Complete or writing segments overlapping [start_ns, end_ns), in time order."""
+        """Complete or writing segments overlapping [start_ns, end_ns), in time order.
+
+        The lower bound on start_ns (no segment is longer than MAX_SEGMENT_NS) lets SQLite walk
+        only the index range that can overlap, not the camera's whole history.
+        """
         rows = self._query(
-            f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE camera_id=? AND state != 'garbage' "
-            "AND start_ns < ? AND (end_ns IS NULL OR end_ns > ?) ORDER BY start_ns, id",
-            (camera_id, end_ns, start_ns),
+            f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE camera_id=? AND start_ns > ? AND start_ns < ? "
+            "AND state != 'garbage' AND (end_ns IS NULL OR end_ns > ?) ORDER BY start_ns, id",
+            (camera_id, start_ns - MAX_SEGMENT_NS, end_ns, start_ns),
         )
         return [_segment(r) for r in rows]
+
+    def recorded_islands(
+        self, camera_id: str, start_ns: int, end_ns: int, now_ns: int
+    ) -> list[tuple[int, int, int, int, str, int, int, int]]:
+        """Runs of contiguous segments overlapping the range, merged by SQLite (a segment being
+        written counts up to now_ns): (start_ns, end_ns, segments, bytes, video_codec, width,
+        height, has_audio) of each run, in time order, unclipped. Search hot path: no per-segment
+        Python objects.
+        """
+        return [
+            tuple(r)
+            for r in self._query(
+                """
+                WITH s AS (
+                    SELECT start_ns, COALESCE(end_ns, max(start_ns, ?)) AS end_ns, COALESCE(bytes, 0) AS bytes,
+                           video_codec, width, height, has_audio,
+                           CASE WHEN start_ns = LAG(COALESCE(end_ns, max(start_ns, ?))) OVER (ORDER BY start_ns)
+                                THEN 0 ELSE 1 END AS starts_run
+                    FROM segments
+                    WHERE camera_id = ? AND start_ns > ? AND start_ns < ? AND state != 'garbage'
+                      AND (end_ns IS NULL OR end_ns > ?)
+                ), r AS (
+                    SELECT *, SUM(starts_run) OVER (ORDER BY start_ns ROWS UNBOUNDED PRECEDING) AS run FROM s
+                )
+                SELECT MIN(start_ns), MAX(end_ns), COUNT(*), SUM(bytes), video_codec, width, height, has_audio
+                FROM r GROUP BY run ORDER BY MIN(start_ns)
+                """,
+                (now_ns, now_ns, camera_id, start_ns - MAX_SEGMENT_NS, end_ns, start_ns),
+            )
+        ]
+
+    def insert_segments_bulk(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert many complete segments in one transaction (index rebuilds, benchmarks).
+
+        Each row: (camera_id, run_id, path, start_ns, end_ns, bytes, sha256, prev_sha256,
+        video_codec, width, height, has_audio, frames).
+        """
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT INTO segments(camera_id, run_id, state, path, start_ns, end_ns, bytes, sha256, prev_sha256, "
+                "video_codec, width, height, has_audio, frames) "
+                "VALUES (?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
     def mark_garbage(self, segment_id: int) -> None:
         with self._tx() as conn:
