@@ -49,7 +49,7 @@ test-fast: install ## unit tests only (no simulator)
 	$(PY) -m pytest -q -m "not slow"
 
 lint: install
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests bench scripts
 	$(VENV)/bin/ruff format --check src
 
 typecheck: install

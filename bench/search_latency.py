@@ -27,11 +27,11 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vmsd.app import Daemon  # noqa: E402
-from vmsd.config import parse_config  # noqa: E402
-from vmsd.storage.recovery import reconcile  # noqa: E402
-from vmsd.storage.store import Storage  # noqa: E402
-from vmsd.v1 import common_pb2, recordings_pb2, recordings_pb2_grpc  # noqa: E402
+from vmsd.app import Daemon
+from vmsd.config import parse_config
+from vmsd.storage.recovery import reconcile
+from vmsd.storage.store import Storage
+from vmsd.v1 import common_pb2, recordings_pb2, recordings_pb2_grpc
 
 S = 1_000_000_000
 SEGMENT_NS = 60 * S
@@ -57,8 +57,23 @@ def build_catalogue(root: Path, cameras: int, days: int, end_ns: int) -> int:
                 t += 300 * S
                 continue
             digest = hashlib.sha256(f"{camera_id}{t}".encode()).hexdigest()
-            rows.append((camera_id, None, f"recordings/{camera_id}/x/{t}.mp4", t, t + SEGMENT_NS, 30_000_000,
-                         digest, prev, "h264", 1920, 1080, 0, 1500))
+            rows.append(
+                (
+                    camera_id,
+                    None,
+                    f"recordings/{camera_id}/x/{t}.mp4",
+                    t,
+                    t + SEGMENT_NS,
+                    30_000_000,
+                    digest,
+                    prev,
+                    "h264",
+                    1920,
+                    1080,
+                    0,
+                    1500,
+                )
+            )
             prev = digest
             t += SEGMENT_NS
         storage.catalogue.insert_segments_bulk(rows)
@@ -73,12 +88,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def measure(root: Path, cameras: int, days: int, calls: int, end_ns: int) -> dict[str, dict[str, float]]:
-    config = parse_config({
-        "recorder_id": "bench",
-        "storage": {"root": str(root)},
-        "grpc": {"listen": "127.0.0.1:0"},
-        "auth": {"tokens": [{"name": "bench", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest(), "role": "admin"}]},
-    })
+    config = parse_config(
+        {
+            "recorder_id": "bench",
+            "storage": {"root": str(root)},
+            "grpc": {"listen": "127.0.0.1:0"},
+            "auth": {
+                "tokens": [{"name": "bench", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest(), "role": "admin"}]
+            },
+        }
+    )
     daemon = Daemon(config)
     await daemon.start()
     results: dict[str, dict[str, float]] = {}
@@ -129,14 +148,24 @@ def main() -> int:
         rows = build_catalogue(root, args.cameras, args.days, end_ns)
         build_s = time.monotonic() - began
         results = asyncio.run(measure(root, args.cameras, args.days, args.calls, end_ns))
-    report = {"cameras": args.cameras, "days": args.days, "segments": rows, "build_s": round(build_s, 1),
-              "calls": args.calls, "results": results}
-    print(f"Search through gRPC: {args.cameras} cameras × {args.days} days = {rows} segments "
-          f"(built in {build_s:.1f} s), {args.calls} calls per range\n")
+    report = {
+        "cameras": args.cameras,
+        "days": args.days,
+        "segments": rows,
+        "build_s": round(build_s, 1),
+        "calls": args.calls,
+        "results": results,
+    }
+    print(
+        f"Search through gRPC: {args.cameras} cameras × {args.days} days = {rows} segments "
+        f"(built in {build_s:.1f} s), {args.calls} calls per range\n"
+    )
     print("| range | p50 ms | p99 ms | max ms | spans/response | gaps/response |\n|---|---:|---:|---:|---:|---:|")
     for label, figures in results.items():
-        print(f"| {label} | {figures['p50_ms']} | {figures['p99_ms']} | {figures['max_ms']} | "
-              f"{figures['mean_spans']:.1f} | {figures['mean_gaps']:.1f} |")
+        print(
+            f"| {label} | {figures['p50_ms']} | {figures['p99_ms']} | {figures['max_ms']} | "
+            f"{figures['mean_spans']:.1f} | {figures['mean_gaps']:.1f} |"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0

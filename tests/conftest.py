@@ -24,7 +24,16 @@ def _make(name: str, args: list[str]) -> Path:
     return target
 
 
-X264 = ["-c:v", "libx264", "-bf", "0", "-preset", "ultrafast", "-x264-params", "aud=1:keyint=50:min-keyint=50:scenecut=0"]
+X264 = [
+    "-c:v",
+    "libx264",
+    "-bf",
+    "0",
+    "-preset",
+    "ultrafast",
+    "-x264-params",
+    "aud=1:keyint=50:min-keyint=50:scenecut=0",
+]
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +53,18 @@ def h265_ts() -> Path:
     return _make(
         "h265-10s.ts",
         [
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "10", "-c:v", "libx265", "-preset", "ultrafast",
-            "-x265-params", "keyint=50:min-keyint=50:scenecut=0:bframes=0:repeat-headers=1:log-level=error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-t",
+            "10",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "keyint=50:min-keyint=50:scenecut=0:bframes=0:repeat-headers=1:log-level=error",
         ],
     )
 
@@ -55,8 +74,21 @@ def h264_aac_mkv() -> Path:
     return _make(
         "h264-aac-20s.mkv",
         [
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000",
-            "-t", "20", *X264, "-c:a", "aac", "-b:a", "32k",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=16000",
+            "-t",
+            "20",
+            *X264,
+            "-c:a",
+            "aac",
+            "-b:a",
+            "32k",
         ],
     )
 

@@ -3,6 +3,7 @@ what it wrote, fsck on what it left. Each scenario runs once and several tests r
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -80,8 +81,19 @@ def recording(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFacto
         if daemon.alive():
             daemon.kill9()
     fsck = run_vmsd("fsck", "--config", str(config))
-    return Outcome(root, config, daemon.log(), daemon.started_ns, stopped_ns, exit_seconds, exited_ns, drop_ns,
-                   stall_ns, fsck.stdout + fsck.stderr, fsck.returncode)
+    return Outcome(
+        root,
+        config,
+        daemon.log(),
+        daemon.started_ns,
+        stopped_ns,
+        exit_seconds,
+        exited_ns,
+        drop_ns,
+        stall_ns,
+        fsck.stdout + fsck.stderr,
+        fsck.returncode,
+    )
 
 
 def test_sigterm_closes_cleanly_and_fsck_passes(recording: Outcome) -> None:
@@ -103,7 +115,7 @@ def test_every_segment_is_playable_and_durations_add_up(recording: Outcome) -> N
             total_ns += row["end_ns"] - row["start_ns"]
         # One run from the first keyframe to shutdown: contiguous segments, every frame kept
         # (25 fps), recording began soon after start-up and ran until SIGTERM.
-        for before, after in zip(rows, rows[1:], strict=False):
+        for before, after in itertools.pairwise(rows):
             assert after["start_ns"] == before["end_ns"]
         frames = sum(row["frames"] for row in rows)
         assert abs(frames - total_ns * 25 // S) <= 1
@@ -155,9 +167,7 @@ def test_credentials_never_reach_the_log(recording: Outcome) -> None:
     assert "admin:" not in recording.log
 
 
-def test_kill_9_loses_at_most_a_gop_and_restart_is_quick(
-    simulator: CameraSimulator, tmp_path: Path
-) -> None:
+def test_kill_9_loses_at_most_a_gop_and_restart_is_quick(simulator: CameraSimulator, tmp_path: Path) -> None:
     root = tmp_path / "root"
     config = write_config(tmp_path / "vmsd.toml", root, {"cam": simulator.url("crashy")}, segment_duration="60s")
     daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()

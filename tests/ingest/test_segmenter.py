@@ -3,6 +3,7 @@ parameter-set changes, timestamp jumps, clock steps and garbage."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,7 @@ def test_backward_clock_step_never_overlaps(storage: Storage, h264_ts: Path) -> 
     # and a new session after the step starts no earlier than the footage already recorded
     feed(segmenter, clock, h264_ts, seconds=2)
     rows = storage.catalogue.segments("cam")
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in itertools.pairwise(rows):
         assert after.start_ns >= before.end_ns
     assert segmenter.clock_held
     assert storage.catalogue.gaps("cam")[0].reason == "clock_step"
@@ -221,7 +222,7 @@ def test_camera_clock_drift_is_slewed_at_segment_boundaries(storage: Storage, h2
 
     feed(segmenter, clock, h264_ts, seconds=16, before_packet=drift)
     rows = storage.catalogue.segments("cam")
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in itertools.pairwise(rows):
         assert after.start_ns == before.end_ns  # slewing never breaks continuity
     # Without slewing the footage would end 16 ms early; slewing recovers most of it.
     assert segmenter.timeline.rate_ppm > 0

@@ -71,6 +71,7 @@ _START_CODE = re.compile(b"\x00\x00\x01")
 # Bitstream helpers (pure functions)
 # --------------------------------------------------------------------------------------------
 
+
 def nal_type(codec: str, header_byte: int) -> int:
     return (header_byte >> 1) & 0x3F if codec == "h265" else header_byte & 0x1F
 
@@ -99,11 +100,10 @@ def split_access_units(data: bytes, codec: str) -> list[tuple[bytes, bool]]:
     if not keys:
         raise ValueError("no keyframe found")
     boundaries.append(len(data))
-    return [(data[boundaries[i]:boundaries[i + 1]], i in keys) for i in range(len(boundaries) - 1)]
+    return [(data[boundaries[i] : boundaries[i + 1]], i in keys) for i in range(len(boundaries) - 1)]
 
 
-_ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025,
-               8000, 7350)
+_ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
 def split_adts(data: bytes) -> tuple[list[bytes], int, int]:
@@ -115,7 +115,7 @@ def split_adts(data: bytes) -> tuple[list[bytes], int, int]:
         rate = _ADTS_RATES[(data[pos + 2] >> 2) & 0x0F]
         length = ((data[pos + 3] & 0x03) << 11) | (data[pos + 4] << 3) | (data[pos + 5] >> 5)
         blocks = (data[pos + 6] & 0x03) + 1
-        frames.append(data[pos:pos + length])
+        frames.append(data[pos : pos + length])
         pos += length
     if not frames:
         raise ValueError("no ADTS frames")
@@ -139,6 +139,7 @@ def garbage_au(codec: str, rng: random.Random) -> bytes:
 # --------------------------------------------------------------------------------------------
 # A mount: factory + feeder thread
 # --------------------------------------------------------------------------------------------
+
 
 def _read(path: str) -> bytes:
     with open(path, "rb") as f:
@@ -169,8 +170,7 @@ class Mount:
         self.name, self.codec, self.fps = name, codec, fps
         self.path = "/" + name
         self.clip = VideoClip(video, codec)
-        self.audio_frames, self.audio_rate, self.audio_spf = (
-            split_adts(_read(audio)) if audio else (None, None, None))
+        self.audio_frames, self.audio_rate, self.audio_spf = split_adts(_read(audio)) if audio else (None, None, None)
         self.lock = threading.Lock()
         self.rng = random.Random(name)  # str seeds are stable across runs, unlike hash()
         # Control state (under lock).
@@ -191,13 +191,15 @@ class Mount:
     # -- GStreamer side (main loop) ----------------------------------------------------------
 
     def _make_factory(self):
-        parse, pay = ("h265parse", "rtph265pay") if self.codec == "h265" else ("h264parse",
-                                                                                "rtph264pay")
-        launch = (f"( appsrc name=v is-live=true format=time do-timestamp=false ! {parse} ! "
-                  f"{pay} name=pay0 pt=96 config-interval=-1")
+        parse, pay = ("h265parse", "rtph265pay") if self.codec == "h265" else ("h264parse", "rtph264pay")
+        launch = (
+            f"( appsrc name=v is-live=true format=time do-timestamp=false ! {parse} ! "
+            f"{pay} name=pay0 pt=96 config-interval=-1"
+        )
         if self.audio_frames:
-            launch += " appsrc name=a is-live=true format=time do-timestamp=false ! aacparse ! " \
-                      "rtpmp4gpay name=pay1 pt=97"
+            launch += (
+                " appsrc name=a is-live=true format=time do-timestamp=false ! aacparse ! rtpmp4gpay name=pay1 pt=97"
+            )
         launch += " )"
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch)
@@ -210,8 +212,7 @@ class Mount:
         bin_ = media.get_element()
         vsrc = bin_.get_by_name("v")
         caps = "video/x-h265" if self.codec == "h265" else "video/x-h264"
-        vsrc.set_property("caps", Gst.Caps.from_string(
-            f"{caps},stream-format=byte-stream,alignment=au"))
+        vsrc.set_property("caps", Gst.Caps.from_string(f"{caps},stream-format=byte-stream,alignment=au"))
         asrc = bin_.get_by_name("a")
         for src in (vsrc, asrc):
             if src is None:
@@ -220,8 +221,10 @@ class Mount:
             src.set_property("max-time", 2 * SECOND)
             src.set_property("leaky-type", 2)  # GST_APP_LEAKY_TYPE_DOWNSTREAM: drop oldest
         if asrc is not None:
-            asrc.set_property("caps", Gst.Caps.from_string(
-                f"audio/mpeg,mpegversion=4,stream-format=adts,rate={self.audio_rate},channels=1"))
+            asrc.set_property(
+                "caps",
+                Gst.Caps.from_string(f"audio/mpeg,mpegversion=4,stream-format=adts,rate={self.audio_rate},channels=1"),
+            )
         media.connect("unprepared", self._on_media_unprepared)
         # rtsp-server's sinks sync on the clock by default, so a buffer whose running time is
         # ahead of the clock (after a `jump`) would be held back for that long.  Our
@@ -263,8 +266,8 @@ class Mount:
         """Push AUs (and ADTS frames) in real time forever, whether or not a media is attached."""
         frame_ns = SECOND // self.fps
         a_ns = SECOND * self.audio_spf // self.audio_rate if self.audio_frames else None
-        v_count = a_count = 0   # items produced on the stream timeline (drives PTS and pacing)
-        v_index = a_index = 0   # position in the clip
+        v_count = a_count = 0  # items produced on the stream timeline (drives PTS and pacing)
+        v_index = a_index = 0  # position in the clip
         t0 = time.monotonic()
         while not stop.is_set():
             v_due = v_count * frame_ns
@@ -362,8 +365,7 @@ class Simulator:
         control.sim = self
         threading.Thread(target=control.serve_forever, name="control", daemon=True).start()
         for m in self.mounts.values():
-            threading.Thread(target=m.run_feeder, args=(self.stop_event,),
-                             name=f"feed-{m.name}", daemon=True).start()
+            threading.Thread(target=m.run_feeder, args=(self.stop_event,), name=f"feed-{m.name}", daemon=True).start()
         # Expire half-dead sessions (default timeout 60 s) instead of keeping media alive.
         GLib.timeout_add_seconds(2, self._cleanup_sessions)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -434,8 +436,12 @@ class Simulator:
 
         def per_client(_server, client):
             sessions = client.session_filter(
-                lambda _c, s: (GstRtspServer.RTSPFilterResult.REF if self._session_uses(s, media)
-                               else GstRtspServer.RTSPFilterResult.KEEP))
+                lambda _c, s: (
+                    GstRtspServer.RTSPFilterResult.REF
+                    if self._session_uses(s, media)
+                    else GstRtspServer.RTSPFilterResult.KEEP
+                )
+            )
             if sessions:
                 count[0] += 1
                 if remove:
@@ -447,9 +453,12 @@ class Simulator:
             # Closing a TCP client does not always tear its session down at once; remove the
             # sessions too, so the shared media is unprepared and the next client gets a new one.
             self.server.get_session_pool().filter(
-                lambda _pool, s: (GstRtspServer.RTSPFilterResult.REMOVE
-                                  if self._session_uses(s, media)
-                                  else GstRtspServer.RTSPFilterResult.KEEP))
+                lambda _pool, s: (
+                    GstRtspServer.RTSPFilterResult.REMOVE
+                    if self._session_uses(s, media)
+                    else GstRtspServer.RTSPFilterResult.KEEP
+                )
+            )
         return count[0]
 
     def _drop(self, mount: Mount, seconds: float) -> dict:
@@ -474,10 +483,19 @@ class Simulator:
         for m in self.mounts.values():
             with m.lock:
                 stalled = time.monotonic() < m.stall_until
-                extra = {"stalled": stalled, "garbage_pending": m.garbage_left,
-                         "jump_s": m.jump_ns / SECOND, "clip": m.clip.path, **m.stats}
-            out[m.name] = {"clients": self._clients_of(m, remove=False),
-                           "media": m.media is not None, "dropped": m.dropped, **extra}
+                extra = {
+                    "stalled": stalled,
+                    "garbage_pending": m.garbage_left,
+                    "jump_s": m.jump_ns / SECOND,
+                    "clip": m.clip.path,
+                    **m.stats,
+                }
+            out[m.name] = {
+                "clients": self._clients_of(m, remove=False),
+                "media": m.media is not None,
+                "dropped": m.dropped,
+                **extra,
+            }
         return {"mounts": out}
 
     # -- command dispatch (control thread) ------------------------------------------------
@@ -553,6 +571,7 @@ class _ControlHandler(socketserver.StreamRequestHandler):
 # CLI
 # --------------------------------------------------------------------------------------------
 
+
 def parse_mount(text: str) -> dict:
     """``NAME=VIDEO[,audio=AAC][,codec=h264|h265][,fps=N]`` -> dict."""
     name, _, rest = text.partition("=")
@@ -570,8 +589,7 @@ def parse_mount(text: str) -> dict:
 
 def mount_from_spec(spec: dict) -> Mount:
     video = spec["video"]
-    codec = spec.get("codec") or ("h265" if video.endswith((".h265", ".hevc", ".265"))
-                                  else "h264")
+    codec = spec.get("codec") or ("h265" if video.endswith((".h265", ".hevc", ".265")) else "h264")
     return Mount(spec["name"], video, codec, int(spec.get("fps") or 25), spec.get("audio"))
 
 

@@ -85,19 +85,38 @@ def make_clip(
     stem = f"{codec}_{width}x{height}_{fps}fps_gop{gop}_{seconds:g}s_{bitrate}_v{variant}"
     video = out_dir / f"{stem}.{codec}"
     if not video.exists():
-        _encode_video(video, codec=codec, width=width, height=height, fps=fps, gop=gop,
-                      seconds=seconds, bitrate=bitrate, variant=variant)
+        _encode_video(
+            video,
+            codec=codec,
+            width=width,
+            height=height,
+            fps=fps,
+            gop=gop,
+            seconds=seconds,
+            bitrate=bitrate,
+            variant=variant,
+        )
     audio_path = None
     if audio:
         audio_path = out_dir / f"sine_{audio_rate}hz_{seconds:g}s_v{variant}.aac"
         if not audio_path.exists():
             _encode_audio(audio_path, rate=audio_rate, seconds=seconds, variant=variant)
-    return Clip(video=video, codec=codec, width=width, height=height, fps=fps, gop_s=gop_s,
-                seconds=seconds, audio=audio_path, audio_rate=audio_rate if audio else None)
+    return Clip(
+        video=video,
+        codec=codec,
+        width=width,
+        height=height,
+        fps=fps,
+        gop_s=gop_s,
+        seconds=seconds,
+        audio=audio_path,
+        audio_rate=audio_rate if audio else None,
+    )
 
 
-def _encode_video(dest: Path, *, codec: str, width: int, height: int, fps: int, gop: int,
-                  seconds: float, bitrate: str, variant: int) -> None:
+def _encode_video(
+    dest: Path, *, codec: str, width: int, height: int, fps: int, gop: int, seconds: float, bitrate: str, variant: int
+) -> None:
     source = _SOURCES[variant % len(_SOURCES)]
     vf = ["-vf", f"hue=h={60 * (variant // len(_SOURCES))}"] if variant >= len(_SOURCES) else []
     common_gop = f"keyint={gop}:min-keyint={gop}:scenecut=0"
@@ -105,24 +124,73 @@ def _encode_video(dest: Path, *, codec: str, width: int, height: int, fps: int, 
         # aud=1: a delimiter before every AU.  repeat-headers=1 puts SPS/PPS before every IDR
         # (libx264 already does so for raw output, but say it so a changed default cannot bite).
         # x264 GOPs are closed unless open-gop is asked for; -bf 0 removes reordering.
-        enc = ["-c:v", "libx264", "-preset", "veryfast", "-bf", "0",
-               "-x264-params", f"aud=1:repeat-headers=1:{common_gop}", "-f", "h264"]
+        enc = [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "0",
+            "-x264-params",
+            f"aud=1:repeat-headers=1:{common_gop}",
+            "-f",
+            "h264",
+        ]
     else:
-        enc = ["-c:v", "libx265", "-preset", "veryfast",
-               "-x265-params",
-               f"aud=1:repeat-headers=1:bframes=0:open-gop=0:{common_gop}:log-level=error",
-               "-f", "hevc"]
-    args = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"{source}=size={width}x{height}:rate={fps}:duration={seconds:g}",
-            *vf, "-pix_fmt", "yuv420p", "-b:v", bitrate, "-g", str(gop), *enc]
+        enc = [
+            "-c:v",
+            "libx265",
+            "-preset",
+            "veryfast",
+            "-x265-params",
+            f"aud=1:repeat-headers=1:bframes=0:open-gop=0:{common_gop}:log-level=error",
+            "-f",
+            "hevc",
+        ]
+    args = [
+        FFMPEG,
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"{source}=size={width}x{height}:rate={fps}:duration={seconds:g}",
+        *vf,
+        "-pix_fmt",
+        "yuv420p",
+        "-b:v",
+        bitrate,
+        "-g",
+        str(gop),
+        *enc,
+    ]
     _run_atomic(args, dest)
 
 
 def _encode_audio(dest: Path, *, rate: int, seconds: float, variant: int) -> None:
-    args = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i",
-            f"sine=frequency={440 + 110 * variant}:sample_rate={rate}:duration={seconds:g}",
-            "-ac", "1", "-c:a", "aac", "-b:a", "48k", "-f", "adts"]
+    args = [
+        FFMPEG,
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={440 + 110 * variant}:sample_rate={rate}:duration={seconds:g}",
+        "-ac",
+        "1",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "48k",
+        "-f",
+        "adts",
+    ]
     _run_atomic(args, dest)
 
 
@@ -133,8 +201,9 @@ def _run_atomic(args: list[str], dest: Path) -> None:
     try:
         proc = subprocess.run([*args, tmp], capture_output=True, text=True)
         if proc.returncode != 0 or os.path.getsize(tmp) == 0:
-            raise RuntimeError(f"ffmpeg failed ({proc.returncode}) making {dest.name}:\n"
-                               f"{' '.join(args)}\n{proc.stderr}")
+            raise RuntimeError(
+                f"ffmpeg failed ({proc.returncode}) making {dest.name}:\n{' '.join(args)}\n{proc.stderr}"
+            )
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; other users (e.g. a service account) read clips
         os.replace(tmp, dest)
     finally:

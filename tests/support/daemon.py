@@ -12,7 +12,9 @@ from pathlib import Path
 VMSD = [sys.executable, "-m", "vmsd.cli.vmsd"]
 
 
-def write_config(path: Path, root: Path, cameras: dict[str, str], *, segment_duration: str = "6s", extra: str = "") -> Path:
+def write_config(
+    path: Path, root: Path, cameras: dict[str, str], *, segment_duration: str = "6s", extra: str = ""
+) -> Path:
     lines = [
         'recorder_id = "test-recorder"',
         "[storage]",

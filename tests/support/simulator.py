@@ -70,8 +70,14 @@ def free_port() -> int:
 class CameraSimulator:
     """A running ``camsim.py`` subprocess serving ``mounts`` on loopback."""
 
-    def __init__(self, mounts: list[MountSpec], *, port: int | None = None,
-                 control_port: int | None = None, ready_timeout: float = 20.0):
+    def __init__(
+        self,
+        mounts: list[MountSpec],
+        *,
+        port: int | None = None,
+        control_port: int | None = None,
+        ready_timeout: float = 20.0,
+    ):
         if not mounts:
             raise ValueError("at least one mount is needed")
         names = [m.name for m in mounts]
@@ -105,31 +111,28 @@ class CameraSimulator:
         return self
 
     def _launch(self, port: int, control_port: int) -> None:
-        args = [SYSTEM_PYTHON, str(CAMSIM), "--port", str(port), "--control-port",
-                str(control_port)]
+        args = [SYSTEM_PYTHON, str(CAMSIM), "--port", str(port), "--control-port", str(control_port)]
         for m in self.mounts.values():
             args += ["--mount", m.argument()]
         # stderr goes to a file, not a pipe: nobody drains it while tests run and a full pipe
         # would block the server.
         self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 -- lives until stop()
-        self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=self._stderr_file, text=True)
+        self._proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr_file, text=True
+        )
         line = self._read_ready_line()
         if not line.startswith("READY "):
-            raise RuntimeError(f"camera simulator did not start (got {line!r}):\n"
-                               f"{self.stderr()}")
+            raise RuntimeError(f"camera simulator did not start (got {line!r}):\n{self.stderr()}")
         self.port = int(line.split()[1])
         self.control_port = control_port
 
     def _read_ready_line(self) -> str:
         box: list[str] = []
-        reader = threading.Thread(target=lambda: box.append(self._proc.stdout.readline()),
-                                  daemon=True)
+        reader = threading.Thread(target=lambda: box.append(self._proc.stdout.readline()), daemon=True)
         reader.start()
         reader.join(self.ready_timeout)
         if not box:
-            raise RuntimeError(f"camera simulator not ready after {self.ready_timeout} s:\n"
-                               f"{self.stderr()}")
+            raise RuntimeError(f"camera simulator not ready after {self.ready_timeout} s:\n{self.stderr()}")
         return box[0].strip()
 
     def stderr(self) -> str:
@@ -222,8 +225,9 @@ class CameraSimulator:
 
 def main(argv: list[str] | None = None) -> int:
     """Generate clips and serve ``--cameras`` mounts in the foreground until Ctrl-C/SIGTERM."""
-    ap = argparse.ArgumentParser(prog="python -m tests.support.simulator",
-                                 description="Run the vmsd camera simulator in the foreground.")
+    ap = argparse.ArgumentParser(
+        prog="python -m tests.support.simulator", description="Run the vmsd camera simulator in the foreground."
+    )
     ap.add_argument("--clips-dir", default="/tmp/vmsd-test-clips")
     ap.add_argument("--cameras", type=int, default=4)
     ap.add_argument("--codec", choices=("h264", "h265"), default="h264")
@@ -235,8 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=None)
     ap.add_argument("--control-port", type=int, default=None)
     args = ap.parse_args(argv)
-    clip = make_clip(args.clips_dir, codec=args.codec, width=args.width, height=args.height,
-                     bitrate=args.bitrate, seconds=args.seconds, audio=args.audio)
+    clip = make_clip(
+        args.clips_dir,
+        codec=args.codec,
+        width=args.width,
+        height=args.height,
+        bitrate=args.bitrate,
+        seconds=args.seconds,
+        audio=args.audio,
+    )
     mounts = [MountSpec(f"cam{i + 1}", clip) for i in range(args.cameras)]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

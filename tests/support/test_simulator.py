@@ -29,10 +29,8 @@ def clips():
     return {
         "h264": make_clip(CLIPS_DIR, codec="h264", width=640, height=360, seconds=6),
         "h265": make_clip(CLIPS_DIR, codec="h265", width=640, height=360, seconds=6),
-        "h264_aac": make_clip(CLIPS_DIR, codec="h264", width=640, height=360, seconds=6,
-                              audio=True),
-        "h264_small": make_clip(CLIPS_DIR, codec="h264", width=320, height=240, seconds=6,
-                                variant=1),
+        "h264_aac": make_clip(CLIPS_DIR, codec="h264", width=640, height=360, seconds=6, audio=True),
+        "h264_small": make_clip(CLIPS_DIR, codec="h264", width=320, height=240, seconds=6, variant=1),
     }
 
 
@@ -54,9 +52,22 @@ def sim(clips):
 
 def ffprobe_streams(url: str, timeout: float = 15) -> list[dict]:
     proc = subprocess.run(
-        ["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries",
-         "stream=codec_type,codec_name,width,height,sample_rate,channels", "-of", "json", url],
-        capture_output=True, text=True, timeout=timeout)
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height,sample_rate,channels",
+            "-of",
+            "json",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr)
     return json.loads(proc.stdout)["streams"]
@@ -95,16 +106,25 @@ class Reader:
         self.container.close()
 
 
-@pytest.mark.parametrize("mount, expected", [
-    ("h264", [("video", "h264", 640, 360)]),
-    ("h265", [("video", "hevc", 640, 360)]),
-    ("av", [("video", "h264", 640, 360), ("audio", "aac", 16000, 1)]),
-])
+@pytest.mark.parametrize(
+    "mount, expected",
+    [
+        ("h264", [("video", "h264", 640, 360)]),
+        ("h265", [("video", "hevc", 640, 360)]),
+        ("av", [("video", "h264", 640, 360), ("audio", "aac", 16000, 1)]),
+    ],
+)
 def test_ffprobe_reports_codecs_and_geometry(sim, mount, expected):
     streams = ffprobe_streams(sim.url(mount))
-    got = [(s["codec_type"], s["codec_name"],
-            s.get("width") or int(s.get("sample_rate", 0)), s.get("height") or s.get("channels"))
-           for s in streams]
+    got = [
+        (
+            s["codec_type"],
+            s["codec_name"],
+            s.get("width") or int(s.get("sample_rate", 0)),
+            s.get("height") or s.get("channels"),
+        )
+        for s in streams
+    ]
     assert got == expected
 
 
