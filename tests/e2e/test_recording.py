@@ -64,7 +64,9 @@ def recording(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFacto
     config = write_config(work / "vmsd.toml", root, cameras)
     daemon = DaemonProcess(config, work / "vmsd.log").start()
     try:
-        time.sleep(4)
+        # Faults are injected once every camera records (start-up time varies with the machine).
+        daemon.wait_for_log('"state": "recording"', count=len(cameras))
+        time.sleep(2)
         stall_ns = time.time_ns()
         simulator.stall("stally", 8)
         time.sleep(4)
@@ -171,7 +173,8 @@ def test_kill_9_loses_at_most_a_gop_and_restart_is_quick(simulator: CameraSimula
     root = tmp_path / "root"
     config = write_config(tmp_path / "vmsd.toml", root, {"cam": simulator.url("crashy")}, segment_duration="60s")
     daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()
-    time.sleep(9)
+    daemon.wait_for_log('"state": "recording"', count=1)
+    time.sleep(7)
     killed_ns = daemon.kill9()
     restarted = DaemonProcess(config, tmp_path / "vmsd2.log").start()
     time.sleep(8)
@@ -182,10 +185,10 @@ def test_kill_9_loses_at_most_a_gop_and_restart_is_quick(simulator: CameraSimula
     gaps = _rows(root, "SELECT * FROM gaps ORDER BY start_ns")
     crash = [g for g in gaps if g["reason"] == "crash"]
     assert len(crash) == 1
-    interrupted = rows[0]
-    assert interrupted["end_ns"] == crash[0]["start_ns"]
+    # The segment being written when the process died (recording may have rotated before it).
+    [interrupted] = [row for row in rows if row["end_ns"] == crash[0]["start_ns"]]
     probe = ffprobe(root / interrupted["path"])
-    assert float(probe["format"]["duration"]) > 4  # type: ignore[index]
+    assert float(probe["format"]["duration"]) * S >= interrupted["end_ns"] - interrupted["start_ns"] - 50_000_000  # type: ignore[index]
     lost_ns = killed_ns - interrupted["end_ns"]
     assert 0 <= lost_ns <= 2_500_000_000, lost_ns  # at most the GOP being written
     resumed_ns = crash[0]["end_ns"] - restarted.started_ns

@@ -17,6 +17,8 @@ def write_config(
 ) -> Path:
     lines = [
         'recorder_id = "test-recorder"',
+        "[grpc]",
+        'listen = "127.0.0.1:0"',
         "[storage]",
         f'root = "{root}"',
         f'segment_duration = "{segment_duration}"',
@@ -67,6 +69,17 @@ class DaemonProcess:
         self.proc.kill()
         self.proc.wait()
         return killed_ns
+
+    def wait_for_log(self, text: str, *, count: int = 1, timeout: float = 60) -> None:
+        """Block until `text` has appeared `count` times in the daemon's log (or fail)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log().count(text) >= count:
+                return
+            if not self.alive():
+                raise AssertionError(f"vmsd exited while waiting for {text!r}:\n{self.log()}")
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {count} x {text!r} in the vmsd log:\n{self.log()}")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
