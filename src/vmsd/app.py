@@ -1,7 +1,7 @@
 """Wiring: build every component from the config, run them, stop them in order.
 
 `Daemon.run()` is the whole life of `vmsd run`: open storage (with crash recovery) and the audit
-trail, start one recorder per enabled camera, serve the control plane, wait for SIGTERM/SIGINT,
+trail, start one recorder per enabled camera and the retention task, serve the control plane, wait for SIGTERM/SIGINT,
 then stop the control plane (with a grace period), the recorders (each closes its segment
 cleanly), and storage.
 """
@@ -16,6 +16,10 @@ from vmsd.cameras import CameraManager
 from vmsd.clock import Clock, SystemClock
 from vmsd.config import Config
 from vmsd.log import get_logger, register_url_credentials
+from vmsd.ops.sdnotify import Notifier
+from vmsd.ops.watchdog import Watchdog, max_silence_ns, recorder_probe, recorder_summary
+from vmsd.retention.holds import Holds
+from vmsd.retention.task import RetentionTask
 from vmsd.rpc.server import ControlPlane
 from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage
@@ -32,8 +36,31 @@ class Daemon:
             self.storage.layout.audit_path, self.clock, anchor_path=self.storage.layout.audit_anchor_path
         )
         self.cameras = CameraManager(config, self.storage, self.clock)
-        self.control_plane = ControlPlane(config, self.cameras, self.storage, self.audit, self.clock)
+        self.retention = RetentionTask(
+            self.storage,
+            self.audit,
+            self.clock,
+            default_max_age_ns=config.retention.max_age_ns,
+            check_interval_ns=config.retention.check_interval_ns,
+            min_free=config.storage.min_free.bytes_for,
+            max_age_by_camera=self.cameras.max_age_overrides,
+        )
+        self.holds = Holds(self.storage.catalogue, self.clock)
+        self.control_plane = ControlPlane(
+            config, self.cameras, self.storage, self.audit, self.clock, holds=self.holds, retention=self.retention
+        )
+        self._retention_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # systemd (Type=notify, WatchdogSec=): READY=1 once recording, WATCHDOG=1 only while every
+        # recorder thread makes progress; both are no-ops when not started by systemd.
+        self.notifier = Notifier()
+        self.watchdog = Watchdog(
+            self.notifier,
+            recorder_probe(self.cameras.recorders, self.clock, max_silence_ns(config.ingest)),
+            self.clock,
+            summary=recorder_summary(self.cameras.recorders),
+        )
+        self._watchdog_task: asyncio.Task[None] | None = None
         for camera in config.cameras:
             register_url_credentials(camera.url)
 
@@ -48,6 +75,7 @@ class Daemon:
             log.error("unindexed_footage_present", files=len(report.unindexed_files))
         await asyncio.to_thread(self.audit.open)
         await self.cameras.start()
+        self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
         await self.control_plane.start()
         log.info(
             "daemon_started",
@@ -55,13 +83,24 @@ class Daemon:
             cameras=len(self.cameras.recorders()),
             storage_root=str(self.config.storage.root),
         )
+        self._watchdog_task = asyncio.create_task(self.watchdog.run(), name="watchdog")
+        self.notifier.ready(f"started, {len(self.cameras.recorders())} camera(s) enabled")
 
     async def stop(self) -> None:
+        # Stop pinging first: recorders being shut down look wedged to the probe.
+        self.notifier.stopping("stopping")
+        await self.watchdog.aclose()
+        if self._watchdog_task is not None:
+            await self._watchdog_task
         await self.control_plane.aclose()
+        await self.retention.aclose()
+        if self._retention_task is not None:
+            await asyncio.gather(self._retention_task, return_exceptions=True)
         await self.cameras.stop()
         await asyncio.to_thread(self.audit.close)
         await asyncio.to_thread(self.storage.close)
         log.info("daemon_stopped", recorder_id=self.config.recorder_id)
+        self.notifier.close()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

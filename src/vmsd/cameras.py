@@ -9,6 +9,7 @@ erased by retention as usual).
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -104,6 +105,14 @@ class CameraManager:
     def recorders(self) -> dict[str, CameraRecorder]:
         return dict(self._recorders)
 
+    def max_age_overrides(self) -> dict[str, int]:
+        """Per-camera retention windows (cameras.retention_max_age) of the configured cameras."""
+        return {
+            m.config.id: m.config.retention_max_age_ns
+            for m in self._cameras.values()
+            if m.config.retention_max_age_ns is not None
+        }
+
     def known_ids(self) -> set[str]:
         """Cameras configured now (footage of removed cameras stays searchable via the catalogue)."""
         return set(self._cameras)
@@ -150,5 +159,9 @@ class CameraManager:
 
     async def _persist(self, camera: CameraConfig) -> None:
         register_url_credentials(camera.url)
-        spec_json = camera.model_dump_json(by_alias=True)
+        data = camera.model_dump(mode="json", by_alias=True)
+        if camera.retention_max_age_ns is not None:
+            # Written back in the config's own unit syntax (a bare number is refused on reload).
+            data["retention_max_age"] = f"{camera.retention_max_age_ns}ns"
+        spec_json = json.dumps(data)
         await asyncio.to_thread(self._storage.catalogue.put_api_camera, camera.id, spec_json, self._clock.wall_ns())

@@ -12,6 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -189,9 +190,16 @@ class CameraConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _rtsp_url(cls, value: str) -> str:
-        if not re.match(r"^rtsps?://[^/\s]+", value):
-            # Never echo the URL: it may carry credentials.
-            raise ValueError("expected an rtsp:// or rtsps:// URL")
+        # Never echo the URL in these errors: it may carry credentials.
+        if not re.fullmatch(r"rtsps?://[^/\s]+(/\S*)?", value):
+            raise ValueError("expected an rtsp:// or rtsps:// URL without spaces")
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("the URL's port must be a number from 1 to 65535") from None
+        if not parts.hostname or port == 0:
+            raise ValueError("the URL needs a host (and a port from 1 to 65535 when given)")
         return value
 
     @field_validator("privacy_masks")

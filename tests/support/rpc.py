@@ -17,7 +17,9 @@ Recorded layout (S = 1 s, MID = 2026-01-02T00:00:00Z, segment_duration 10 s, GOP
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
+import queue
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -160,3 +162,35 @@ class RunningDaemon:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop.close()
+
+
+def playback_producers() -> list[threading.Thread]:
+    """The worker threads remuxing footage for Play calls (vmsd.rpc.recordings._produce)."""
+    from vmsd.rpc import recordings
+
+    return [t for t in threading.enumerate() if getattr(t, "_target", None) is recordings._produce]
+
+
+def stuck_playback_getters() -> list[queue.Queue[object]]:
+    """Play's chunk queues (maxsize 8) that are empty yet have a thread blocked in get().
+
+    Once every producer has exited, such a getter can never return: it is a leaked executor thread.
+    """
+    found = []
+    for obj in gc.get_objects():
+        if isinstance(obj, queue.Queue) and obj.maxsize == 8:
+            with obj.mutex:
+                if not obj.queue and obj.not_empty._waiters:  # type: ignore[attr-defined]
+                    found.append(obj)
+    return found
+
+
+def release(queues: list[queue.Queue[object]]) -> None:
+    """Unblock leaked getters (so the test process can exit); the item goes nowhere."""
+    for q in queues:
+        while True:
+            with q.mutex:
+                waiting = bool(q.not_empty._waiters)  # type: ignore[attr-defined]
+            if not waiting:
+                break
+            q.put(None)

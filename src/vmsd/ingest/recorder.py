@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import os
 import random
 import threading
 from dataclasses import dataclass, field
@@ -270,6 +271,8 @@ class CameraRecorder:
     def _segment_closed(self, segment: OpenSegment, end_ns: int) -> None:
         with self._lock:
             self._status.segments_written = self.segmenter.counters.segments_written
+        if os.environ.get("VMSD_TEST_WEDGE_CAMERA") == self.camera.id:  # test hook: a wedged recorder
+            self._stop.wait()  # no packets, no heartbeat until stopped (tests/e2e/test_systemd_notify.py)
 
     def _alarm(self, kind: str, message: str) -> None:
         with self._lock:

@@ -21,11 +21,11 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self._camera_ids = camera_ids
 
     async def QueryAudit(self, request: audit_pb2.QueryAuditRequest, context: Any) -> audit_pb2.QueryAuditResponse:
-        principal = current_call().require_principal()
-        principal.require(Permission.AUDIT_READ)
+        call = current_call()
+        principal = call.require_principal()
         if request.camera_id:
-            validate.camera_id(request.camera_id)
-            principal.require(Permission.AUDIT_READ, request.camera_id)
+            call.about(camera_id=validate.camera_id(request.camera_id))
+        principal.require(Permission.AUDIT_READ, request.camera_id or None)
         if request.since_ns < 0 or request.until_ns < 0:
             raise validate.invalid("since_ns and until_ns must not be negative")
         if request.until_ns and request.until_ns <= request.since_ns:

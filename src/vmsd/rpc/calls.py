@@ -226,5 +226,6 @@ def _health_needs_principal(call: Call, request: Any) -> None:
     if service:
         principal = call.require_principal()
         camera_id = service.removeprefix("camera/")
+        call.about(camera_id=camera_id[:64])
         if service.startswith("camera/") and not principal.in_scope(camera_id):
             raise VmsdError(ErrorKind.PERMISSION_DENIED, f"camera_id {camera_id!r} is outside this principal's scope")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
-from vmsd.cameras import CameraManager
+from vmsd.cameras import CameraManager, ManagedCamera
 from vmsd.config import CameraConfig, format_validation_error
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.rpc import convert, validate
@@ -37,8 +38,16 @@ def _spec_to_config(spec: cameras_pb2.CameraSpec) -> CameraConfig:
 
 
 class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
-    def __init__(self, cameras: CameraManager) -> None:
+    def __init__(self, cameras: CameraManager, recorder_alarms: Callable[[], dict[str, str]]) -> None:
         self._cameras = cameras
+        # Recorder-wide alarms (disk pressure, clock doubt) show on every camera's status too.
+        self._recorder_alarms = recorder_alarms
+
+    def _camera(self, managed: ManagedCamera) -> cameras_pb2.Camera:
+        message = convert.camera(managed, self._cameras.status(managed.config.id))
+        for kind, text in self._recorder_alarms().items():
+            message.status.alarms[kind] = text
+        return message
 
     async def ListCameras(
         self, request: cameras_pb2.ListCamerasRequest, context: Any
@@ -46,9 +55,7 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
         principal = current_call().require_principal()
         principal.require(Permission.CAMERAS_VIEW)
         visible = [m for m in self._cameras.list() if principal.in_scope(m.config.id)]
-        return cameras_pb2.ListCamerasResponse(
-            cameras=[convert.camera(m, self._cameras.status(m.config.id)) for m in visible]
-        )
+        return cameras_pb2.ListCamerasResponse(cameras=[self._camera(m) for m in visible])
 
     async def GetCamera(self, request: cameras_pb2.GetCameraRequest, context: Any) -> cameras_pb2.Camera:
         call = current_call()
@@ -56,7 +63,7 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
         camera_id = validate.camera_id(request.camera_id)
         call.about(camera_id=camera_id)
         principal.require(Permission.CAMERAS_VIEW, camera_id)
-        return convert.camera(self._cameras.get(camera_id), self._cameras.status(camera_id))
+        return self._camera(self._cameras.get(camera_id))
 
     async def AddCamera(self, request: cameras_pb2.AddCameraRequest, context: Any) -> cameras_pb2.Camera:
         call = current_call()
@@ -67,8 +74,7 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
         config = _spec_to_config(request.camera)
         principal.require(Permission.CAMERAS_MANAGE, config.id)
         call.touch(camera_id=config.id, reason=reason)
-        managed = await self._cameras.add(config)
-        return convert.camera(managed, self._cameras.status(config.id))
+        return self._camera(await self._cameras.add(config))
 
     async def UpdateCamera(self, request: cameras_pb2.UpdateCameraRequest, context: Any) -> cameras_pb2.Camera:
         call = current_call()
@@ -79,8 +85,7 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
         config = _spec_to_config(request.camera)
         principal.require(Permission.CAMERAS_MANAGE, config.id)
         call.touch(camera_id=config.id, reason=reason)
-        managed = await self._cameras.update(config)
-        return convert.camera(managed, self._cameras.status(config.id))
+        return self._camera(await self._cameras.update(config))
 
     async def RemoveCamera(
         self, request: cameras_pb2.RemoveCameraRequest, context: Any

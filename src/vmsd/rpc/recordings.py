@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import queue
 import threading
@@ -135,6 +136,10 @@ class RecordingServicer(recordings_pb2_grpc.RecordingServiceServicer):
             )
         finally:
             stop.set()
+            # A consumer cancelled while a worker waits in chunks.get() would leave that executor
+            # thread blocked forever (and a handful of those starve every to_thread): wake it.
+            with contextlib.suppress(queue.Full):
+                chunks.put_nowait(_END)
             call.touch(bytes=stats.bytes, video_frames=stats.video_frames, segments=len(stats.segments))
 
 

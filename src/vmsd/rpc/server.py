@@ -19,13 +19,25 @@ from vmsd.clock import Clock
 from vmsd.config import Config
 from vmsd.ingest.recorder import CameraState
 from vmsd.log import get_logger
+from vmsd.retention.holds import Holds
+from vmsd.retention.task import RetentionTask
 from vmsd.rpc.audit_service import AuditServicer
 from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
 from vmsd.rpc.cameras import CameraServicer
+from vmsd.rpc.holds import HoldServicer, RetentionServicer
 from vmsd.rpc.recordings import RecordingServicer
 from vmsd.storage.store import Storage
-from vmsd.v1 import audit_pb2, audit_pb2_grpc, cameras_pb2, cameras_pb2_grpc, recordings_pb2, recordings_pb2_grpc
+from vmsd.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    cameras_pb2,
+    cameras_pb2_grpc,
+    holds_pb2,
+    holds_pb2_grpc,
+    recordings_pb2,
+    recordings_pb2_grpc,
+)
 
 log = get_logger(component="rpc")
 
@@ -38,7 +50,19 @@ HEALTH_INTERVAL_S = 2.0
 class ControlPlane:
     """Owns the grpc.aio server. `start()` binds; `aclose()` drains with a grace period."""
 
-    def __init__(self, config: Config, cameras: CameraManager, storage: Storage, audit: AuditLog, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: Config,
+        cameras: CameraManager,
+        storage: Storage,
+        audit: AuditLog,
+        clock: Clock,
+        *,
+        holds: Holds,
+        retention: RetentionTask,
+    ) -> None:
+        self._holds = holds
+        self._retention = retention
         self._config = config
         self._cameras = cameras
         self._storage = storage
@@ -61,17 +85,25 @@ class ControlPlane:
             ],
         )
         # The generated registration functions are untyped.
-        cameras_servicer = CameraServicer(self._cameras)
+        cameras_servicer = CameraServicer(self._cameras, lambda: self._retention.status.alarms)
         recordings_servicer = RecordingServicer(self._cameras, self._storage, self._clock)
         audit_servicer = AuditServicer(self._audit, self._storage.catalogue.camera_ids)
         cameras_pb2_grpc.add_CameraServiceServicer_to_server(cameras_servicer, server)  # type: ignore[no-untyped-call]
         recordings_pb2_grpc.add_RecordingServiceServicer_to_server(recordings_servicer, server)  # type: ignore[no-untyped-call]
         audit_pb2_grpc.add_AuditServiceServicer_to_server(audit_servicer, server)  # type: ignore[no-untyped-call]
+        hold_servicer = HoldServicer(self._holds, self._clock)
+        retention_servicer = RetentionServicer(
+            self._retention, self._storage.catalogue, self._config.retention.max_age_ns
+        )
+        holds_pb2_grpc.add_HoldServiceServicer_to_server(hold_servicer, server)  # type: ignore[no-untyped-call]
+        holds_pb2_grpc.add_RetentionServiceServicer_to_server(retention_servicer, server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = [
             cameras_pb2.DESCRIPTOR.services_by_name["CameraService"].full_name,
             recordings_pb2.DESCRIPTOR.services_by_name["RecordingService"].full_name,
             audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+            holds_pb2.DESCRIPTOR.services_by_name["HoldService"].full_name,
+            holds_pb2.DESCRIPTOR.services_by_name["RetentionService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ]

@@ -7,6 +7,7 @@ Tables:
             appended), 'complete' (closed, hashed, fsynced) or 'garbage' (being deleted)
   gaps      every interval without footage, with its reason; at most one open (end_ns NULL) per
             camera, closed when recording resumes
+  holds, hold_cameras  evidence holds: cameras + range + case; footage they cover is never erased
   api_cameras  camera definitions added over the control plane (config-file cameras live in the
             config file)
   erased_segments  tombstones of deleted segments (range, hash, chain link, reason), so the
@@ -89,6 +90,25 @@ CREATE TABLE IF NOT EXISTS erased_segments (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS erased_camera_start ON erased_segments(camera_id, start_ns);
+CREATE INDEX IF NOT EXISTS segments_start ON segments(start_ns);
+CREATE TABLE IF NOT EXISTS holds (
+    id INTEGER PRIMARY KEY,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    case_ref TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    until_ns INTEGER,
+    released_ns INTEGER,
+    released_by TEXT,
+    release_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS hold_cameras (
+    hold_id INTEGER NOT NULL REFERENCES holds(id),
+    camera_id TEXT NOT NULL,
+    PRIMARY KEY (hold_id, camera_id)
+);
 CREATE TABLE IF NOT EXISTS api_cameras (
     id TEXT PRIMARY KEY,
     spec_json TEXT NOT NULL,
@@ -126,6 +146,29 @@ class SegmentRow:
     height: int
     has_audio: bool
     frames: int | None
+
+
+@dataclass(frozen=True)
+class HoldRow:
+    id: int
+    camera_ids: tuple[str, ...]
+    start_ns: int
+    end_ns: int
+    case_ref: str
+    reason: str
+    created_by: str
+    created_ns: int
+    until_ns: int | None
+    released_ns: int | None
+    released_by: str | None
+    release_reason: str | None
+
+    def active(self, now_ns: int) -> bool:
+        """Protecting footage now: not released and not past its expiry date."""
+        return self.released_ns is None and (self.until_ns is None or now_ns < self.until_ns)
+
+    def covers(self, camera_id: str, start_ns: int, end_ns: int) -> bool:
+        return camera_id in self.camera_ids and self.start_ns < end_ns and start_ns < self.end_ns
 
 
 @dataclass(frozen=True)
@@ -223,6 +266,10 @@ class Catalogue:
     def set_meta(self, key: str, value: str) -> None:
         with self._tx() as conn:
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def delete_meta(self, key: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM meta WHERE key=?", (key,))
 
     def upsert_camera(self, camera_id: str, name: str, location: str, now_ns: int) -> None:
         with self._tx() as conn:
@@ -459,6 +506,93 @@ class Catalogue:
     def update_segment_chain(self, segment_id: int, prev_sha256: str) -> None:
         with self._tx() as conn:
             conn.execute("UPDATE segments SET prev_sha256=? WHERE id=?", (prev_sha256, segment_id))
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def expired_segments(self, camera_id: str, cutoff_ns: int, limit: int) -> list[SegmentRow]:
+        """Complete segments of a camera that ended at or before cutoff_ns, oldest first."""
+        rows = self._query(
+            f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE camera_id=? AND start_ns < ? AND state='complete' "
+            "AND end_ns <= ? ORDER BY start_ns, id LIMIT ?",
+            (camera_id, cutoff_ns, cutoff_ns, limit),
+        )
+        return [_segment(r) for r in rows]
+
+    def oldest_segments(self, limit: int, after: tuple[int, int] = (-1, -1)) -> list[SegmentRow]:
+        """Complete segments of all cameras in start order, after (start_ns, id) — for shedding."""
+        rows = self._query(
+            f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE state='complete' AND (start_ns, id) > (?, ?) "
+            "ORDER BY start_ns, id LIMIT ?",
+            (after[0], after[1], limit),
+        )
+        return [_segment(r) for r in rows]
+
+    def newest_footage_end_ns(self) -> int | None:
+        rows = self._query("SELECT max(end_ns) FROM segments WHERE state='complete'")
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def erased_in_range(self, since_ns: int, until_ns: int) -> list[ErasedRow]:
+        """Erasure tombstones by when they were erased (the disposition log)."""
+        rows = self._query(
+            "SELECT id, camera_id, start_ns, end_ns, bytes, sha256, prev_sha256, erased_ns, reason "
+            "FROM erased_segments WHERE erased_ns >= ? AND erased_ns < ? ORDER BY erased_ns, id",
+            (since_ns, until_ns),
+        )
+        return [ErasedRow(*r) for r in rows]
+
+    def erased_overlapping(self, camera_id: str, start_ns: int, end_ns: int) -> list[ErasedRow]:
+        rows = self._query(
+            "SELECT id, camera_id, start_ns, end_ns, bytes, sha256, prev_sha256, erased_ns, reason "
+            "FROM erased_segments WHERE camera_id=? AND start_ns < ? AND end_ns > ? ORDER BY start_ns, id",
+            (camera_id, end_ns, start_ns),
+        )
+        return [ErasedRow(*r) for r in rows]
+
+    # -- holds --------------------------------------------------------------------------------
+
+    def add_hold(
+        self,
+        *,
+        camera_ids: list[str],
+        start_ns: int,
+        end_ns: int,
+        case_ref: str,
+        reason: str,
+        created_by: str,
+        created_ns: int,
+        until_ns: int | None,
+    ) -> int:
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "INSERT INTO holds(start_ns, end_ns, case_ref, reason, created_by, created_ns, until_ns) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (start_ns, end_ns, case_ref, reason, created_by, created_ns, until_ns),
+            )
+            hold_id = int(cursor.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO hold_cameras(hold_id, camera_id) VALUES (?, ?)", [(hold_id, c) for c in camera_ids]
+            )
+            return hold_id
+
+    def release_hold(self, hold_id: int, *, released_ns: int, released_by: str, reason: str) -> bool:
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "UPDATE holds SET released_ns=?, released_by=?, release_reason=? WHERE id=? AND released_ns IS NULL",
+                (released_ns, released_by, reason, hold_id),
+            )
+            return cursor.rowcount == 1
+
+    def holds(self, *, include_released: bool = True) -> list[HoldRow]:
+        where = "" if include_released else "WHERE h.released_ns IS NULL"
+        rows = self._query(
+            "SELECT h.id, group_concat(c.camera_id, char(31)), h.start_ns, h.end_ns, h.case_ref, h.reason, "
+            "h.created_by, h.created_ns, h.until_ns, h.released_ns, h.released_by, h.release_reason "
+            f"FROM holds h JOIN hold_cameras c ON c.hold_id = h.id {where} GROUP BY h.id ORDER BY h.id"
+        )
+        return [HoldRow(r[0], tuple(sorted(str(r[1]).split(chr(31)))), *r[2:]) for r in rows]
+
+    def hold(self, hold_id: int) -> HoldRow | None:
+        return next((h for h in self.holds() if h.id == hold_id), None)
 
     # -- gaps --------------------------------------------------------------------------------
 

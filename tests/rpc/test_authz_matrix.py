@@ -1,0 +1,286 @@
+"""Authorisation matrix: every RPC × every role × in-scope/out-of-scope × existing/absent camera.
+
+The documented rules (docs/grpc.md, auth.py module docstring, cameras.proto):
+  - no token, a malformed `authorization` or an unknown token  → UNAUTHENTICATED
+  - the role lacks the RPC's permission                        → PERMISSION_DENIED
+  - the camera id is outside the principal's globs             → PERMISSION_DENIED, existing or not
+  - in scope but absent                                        → NOT_FOUND
+  - and then each RPC's own outcome (ALREADY_EXISTS for AddCamera of a used id, FAILED_PRECONDITION
+    for changing a config-file camera, …).
+Every denial is an audit record naming the principal, the method and the camera.
+
+The expectations are derived from the tables written out below (the documentation's), not from
+the code's ROLE_PERMISSIONS, and a separate test checks that the code's table is this one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+
+from tests.support.rpc import MID, ROLES, SCOPES, UNKNOWN_TOKEN, RunningDaemon, S, metadata
+from vmsd.audit import AuditRecord
+from vmsd.rpc.auth import ROLE_PERMISSIONS
+from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, recordings_pb2
+
+OK = grpc.StatusCode.OK
+DENIED = grpc.StatusCode.PERMISSION_DENIED
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
+
+# The roles as documented (docs/grpc.md "Roles"; DESIGN §0), as permission names.
+_VIEWER = {"cameras.view", "recordings.search", "recordings.play", "live.relay"}
+_OPERATOR = _VIEWER | {"holds.view", "holds.add", "export.create", "export.download"}
+_SUPERVISOR = _OPERATOR | {"holds.release", "audit.read"}
+_ALL = _SUPERVISOR | {"cameras.manage"}
+DOCUMENTED_ROLES: dict[str, set[str]] = {
+    "viewer": _VIEWER,
+    "operator": _OPERATOR,
+    "supervisor": _SUPERVISOR,
+    "integrator": {"cameras.view", "cameras.manage", "recordings.search"},  # metadata, never pictures
+    "police-link": {"cameras.view", "live.relay"},  # live pictures only
+    "admin": _ALL,
+}
+
+# Which permission each RPC needs, and whether it names a camera.
+RPC_PERMISSION: dict[str, str] = {
+    "ListCameras": "cameras.view",
+    "GetCamera": "cameras.view",
+    "Health/camera": "cameras.view",  # per-camera health: scope-checked status
+    "AddCamera": "cameras.manage",
+    "UpdateCamera": "cameras.manage",
+    "RemoveCamera": "cameras.manage",
+    "Search": "recordings.search",
+    "Timeline": "recordings.search",
+    "Play": "recordings.play",
+    "QueryAudit": "audit.read",
+    "VerifyAudit": "audit.read",
+}
+CAMERALESS = {"ListCameras", "VerifyAudit"}
+ACTION = {
+    "ListCameras": "/vmsd.v1.CameraService/ListCameras",
+    "GetCamera": "/vmsd.v1.CameraService/GetCamera",
+    "Health/camera": "/grpc.health.v1.Health/Check",
+    "AddCamera": "/vmsd.v1.CameraService/AddCamera",
+    "UpdateCamera": "/vmsd.v1.CameraService/UpdateCamera",
+    "RemoveCamera": "/vmsd.v1.CameraService/RemoveCamera",
+    "Search": "/vmsd.v1.RecordingService/Search",
+    "Timeline": "/vmsd.v1.RecordingService/Timeline",
+    "Play": "/vmsd.v1.RecordingService/Play",
+    "QueryAudit": "/vmsd.v1.AuditService/QueryAudit",
+    "VerifyAudit": "/vmsd.v1.AuditService/VerifyAudit",
+}
+# Cameras: (id, exists). "in-cam"/"out-cam" are config-file cameras with footage.
+TARGETS = {"in-cam": True, "in-absent": False, "out-cam": True, "out-absent": False}
+
+
+def _existing_outcome(rpc: str) -> grpc.StatusCode:
+    """The outcome on an existing camera, for a role that may."""
+    return {
+        "AddCamera": grpc.StatusCode.ALREADY_EXISTS,
+        "UpdateCamera": grpc.StatusCode.FAILED_PRECONDITION,  # config-file cameras are read-only
+        "RemoveCamera": grpc.StatusCode.FAILED_PRECONDITION,
+    }.get(rpc, OK)
+
+
+def _absent_outcome(rpc: str) -> grpc.StatusCode:
+    # AddCamera of an unused id creates it; the audit trail of an unknown camera is simply empty
+    # (records of removed cameras stay queryable).
+    return OK if rpc in ("AddCamera", "QueryAudit") else NOT_FOUND
+
+
+def expected(rpc: str, role: str, target: str | None) -> grpc.StatusCode:
+    if RPC_PERMISSION[rpc] not in DOCUMENTED_ROLES[role]:
+        return DENIED
+    if target is None:
+        return OK
+    if not any(fnmatch.fnmatchcase(target, glob) for glob in SCOPES[role]):
+        return DENIED
+    return _existing_outcome(rpc) if TARGETS[target] else _absent_outcome(rpc)
+
+
+def _spec(camera_id: str, name: str = "matrix") -> cameras_pb2.CameraSpec:
+    return cameras_pb2.CameraSpec(id=camera_id, name=name, url="rtsp://mx:mx-secret@127.0.0.1:9/x", enabled=False)
+
+
+def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, str]]) -> grpc.StatusCode:
+    """Make the call; return its status code (streams are drained)."""
+    s = server.stubs
+    calls: dict[str, Callable[[], Any]] = {
+        "ListCameras": lambda: s.cameras.ListCameras(cameras_pb2.ListCamerasRequest(), metadata=md),
+        "GetCamera": lambda: s.cameras.GetCamera(cameras_pb2.GetCameraRequest(camera_id=camera), metadata=md),
+        "Health/camera": lambda: s.health.Check(health_pb2.HealthCheckRequest(service=f"camera/{camera}"), metadata=md),
+        "AddCamera": lambda: s.cameras.AddCamera(
+            cameras_pb2.AddCameraRequest(camera=_spec(camera), reason="matrix"), metadata=md
+        ),
+        "UpdateCamera": lambda: s.cameras.UpdateCamera(
+            cameras_pb2.UpdateCameraRequest(camera=_spec(camera), reason="matrix"), metadata=md
+        ),
+        "RemoveCamera": lambda: s.cameras.RemoveCamera(
+            cameras_pb2.RemoveCameraRequest(camera_id=camera, reason="matrix"), metadata=md
+        ),
+        "Search": lambda: s.recordings.Search(
+            recordings_pb2.SearchRequest(
+                camera_id=camera, range=common_pb2.TimeRange(start_ns=MID - 10 * S, end_ns=MID + 30 * S)
+            ),
+            metadata=md,
+        ),
+        "Timeline": lambda: s.recordings.Timeline(
+            recordings_pb2.TimelineRequest(camera_id=camera, day="2026-01-02"), metadata=md
+        ),
+        "Play": lambda: list(
+            s.recordings.Play(
+                recordings_pb2.PlayRequest(
+                    camera_id=camera,
+                    range=common_pb2.TimeRange(start_ns=MID + 3 * S, end_ns=MID + 4 * S),
+                    reason="matrix",
+                ),
+                metadata=md,
+            )
+        ),
+        "QueryAudit": lambda: s.audit.QueryAudit(audit_pb2.QueryAuditRequest(camera_id=camera, limit=5), metadata=md),
+        "VerifyAudit": lambda: s.audit.VerifyAudit(audit_pb2.VerifyAuditRequest(), metadata=md),
+    }
+    try:
+        calls[rpc]()
+    except grpc.RpcError as error:
+        return error.code()  # type: ignore[no-any-return]
+    return OK
+
+
+def _new_records(server: RunningDaemon, after_seq: int) -> list[AuditRecord]:
+    records, _ = server.daemon.audit.query(limit=100)
+    return [r for r in records if r.seq > after_seq]
+
+
+@dataclass(frozen=True)
+class Case:
+    rpc: str
+    role: str
+    target: str | None
+
+    @property
+    def camera(self) -> str:
+        if self.target is None:
+            return ""
+        # AddCamera of an absent id creates it: a fresh id per role keeps the cases independent.
+        if self.rpc == "AddCamera" and not TARGETS[self.target]:
+            return f"{self.target}-{self.role}"
+        return self.target
+
+
+CASES = [
+    Case(rpc, role, target)
+    for rpc in RPC_PERMISSION
+    for role in ROLES
+    for target in ([None] if rpc in CAMERALESS else list(TARGETS))
+]
+
+
+def _id(case: Case) -> str:
+    return f"{case.rpc}-{case.role}-{case.target or 'none'}"
+
+
+def test_the_roles_table_is_the_documented_one() -> None:
+    assert {role: {p.value for p in perms} for role, perms in ROLE_PERMISSIONS.items()} == DOCUMENTED_ROLES
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_matrix(server: RunningDaemon, case: Case) -> None:
+    want = expected(case.rpc, case.role, case.target)
+    before = server.daemon.audit.head()[0]
+    got = _invoke(server, case.rpc, case.camera, metadata(case.role))
+    assert got == want, f"{case.rpc} as {case.role} on {case.target}: {got.name}, documented {want.name}"
+    if got == DENIED:
+        denials = [
+            r
+            for r in _new_records(server, before)
+            if r.outcome == "PERMISSION_DENIED" and r.action == ACTION[case.rpc] and r.principal == f"{case.role}-1"
+        ]
+        assert len(denials) == 1, "every denial is one audit record"
+        assert denials[0].role == case.role
+
+
+# Denials name the camera in the audit record.
+DENIAL_CASES = [
+    pytest.param(case, id=_id(case))
+    for case in CASES
+    if case.target is not None and expected(case.rpc, case.role, case.target) == DENIED
+]
+
+
+@pytest.mark.parametrize("case", DENIAL_CASES)
+def test_denials_are_audited_with_the_camera_id(server: RunningDaemon, case: Case) -> None:
+    before = server.daemon.audit.head()[0]
+    assert _invoke(server, case.rpc, case.camera, metadata(case.role)) == DENIED
+    records = [r for r in _new_records(server, before) if r.action == ACTION[case.rpc]]
+    assert [(r.outcome, r.principal, r.camera_id) for r in records] == [
+        ("PERMISSION_DENIED", f"{case.role}-1", case.camera)
+    ]
+
+
+UNAUTH_VARIANTS = {
+    "no-token": [],
+    "unknown-token": UNKNOWN_TOKEN,
+    "basic-scheme": [("authorization", "Basic dXNlcjpwYXNz")],
+    "empty-bearer": [("authorization", "Bearer ")],
+}
+
+
+@pytest.mark.parametrize("variant", list(UNAUTH_VARIANTS))
+@pytest.mark.parametrize("rpc", list(RPC_PERMISSION))
+def test_unauthenticated(server: RunningDaemon, rpc: str, variant: str) -> None:
+    before = server.daemon.audit.head()[0]
+    assert _invoke(server, rpc, "in-cam", UNAUTH_VARIANTS[variant]) == UNAUTHENTICATED
+    records = [r for r in _new_records(server, before) if r.action == ACTION[rpc]]
+    assert [(r.outcome, r.principal) for r in records] == [("UNAUTHENTICATED", "")]
+
+
+def test_overall_health_is_open_but_a_bad_token_is_still_refused(server: RunningDaemon) -> None:
+    request = health_pb2.HealthCheckRequest(service="")
+    assert server.stubs.health.Check(request).status == health_pb2.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.RpcError) as error:
+        server.stubs.health.Check(request, metadata=UNKNOWN_TOKEN)
+    assert error.value.code() == UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_list_cameras_shows_only_cameras_in_scope(server: RunningDaemon, role: str) -> None:
+    reply = server.stubs.cameras.ListCameras(cameras_pb2.ListCamerasRequest(), metadata=metadata(role))
+    ids = {c.id for c in reply.cameras}
+    assert "in-cam" in ids
+    assert ("out-cam" in ids) == (role == "admin")
+    assert all(any(fnmatch.fnmatchcase(i, g) for g in SCOPES[role]) for i in ids)
+
+
+def test_play_denial_is_refused_before_any_footage_is_sent(server: RunningDaemon) -> None:
+    """A streaming RPC: the denial is the first thing on the stream, with no header or data."""
+    stream = server.stubs.recordings.Play(
+        recordings_pb2.PlayRequest(
+            camera_id="out-cam", range=common_pb2.TimeRange(start_ns=MID, end_ns=MID + S), reason="look"
+        ),
+        metadata=metadata("viewer"),
+    )
+    received = []
+    with pytest.raises(grpc.RpcError) as error:
+        for chunk in stream:
+            received.append(chunk)
+    assert error.value.code() == DENIED
+    assert received == []
+    assert "out-cam" in (error.value.details() or "")
+
+
+def test_scoped_audit_reader_sees_only_its_cameras(server: RunningDaemon) -> None:
+    """A supervisor scoped to in-* reads in-* records and camera-less ones, never out-cam's."""
+    # Make sure there is an out-cam record (admin's search of it is not audited; a denial is).
+    _invoke(server, "GetCamera", "out-cam", metadata("viewer"))
+    assert any(r.camera_id == "out-cam" for r in server.daemon.audit.query(limit=10_000)[0])
+    reply = server.stubs.audit.QueryAudit(audit_pb2.QueryAuditRequest(limit=10_000), metadata=metadata("supervisor"))
+    cameras = {r.camera_id for r in reply.records}
+    assert cameras and all(c == "" or c.startswith("in-") for c in cameras)

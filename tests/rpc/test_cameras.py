@@ -1,0 +1,206 @@
+"""Runtime camera management: persisted across restarts, config-file cameras read-only, and
+URL credentials never leave the daemon (not in responses, errors or audit records)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.support.rpc import CONFIG_SECRET, RunningDaemon, make_config, metadata
+from vmsd.v1 import cameras_pb2
+
+SECRET = "Sup3r-Secret-pw"
+API_URL = f"rtsp://alice:{SECRET}@127.0.0.1:9/stream1"  # nothing listens on port 9
+
+
+def _spec(
+    camera_id: str, *, name: str = "Market Square", url: str = API_URL, enabled: bool = True, retention_ns: int = 0
+) -> cameras_pb2.CameraSpec:
+    return cameras_pb2.CameraSpec(
+        id=camera_id,
+        name=name,
+        location="Dover",
+        url=url,
+        transport="udp",
+        enabled=enabled,
+        retention_max_age_ns=retention_ns,
+    )
+
+
+def _no_secrets(*messages: object) -> None:
+    for message in messages:
+        raw = message.SerializeToString() if hasattr(message, "SerializeToString") else str(message).encode()
+        for secret in (SECRET, CONFIG_SECRET, "alice:"):
+            assert secret.encode() not in raw, f"{secret!r} leaked in {message}"
+
+
+def _list(running: RunningDaemon, role: str = "admin") -> dict[str, cameras_pb2.Camera]:
+    reply = running.stubs.cameras.ListCameras(cameras_pb2.ListCamerasRequest(), metadata=metadata(role))
+    _no_secrets(reply)
+    return {c.id: c for c in reply.cameras}
+
+
+def _error(call: object) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as error:
+        call()  # type: ignore[operator]
+    return error.value
+
+
+def test_added_camera_is_persisted_updated_and_removed_across_restarts(fresh_root: Path) -> None:
+    config = make_config(fresh_root)
+    running = RunningDaemon(config)
+    try:
+        added = running.stubs.cameras.AddCamera(
+            cameras_pb2.AddCameraRequest(camera=_spec("in-api-1"), reason="new camera on the quay"),
+            metadata=metadata("integrator"),
+        )
+        assert (added.id, added.source, added.url_redacted) == ("in-api-1", "api", "rtsp://***@127.0.0.1:9/stream1")
+        assert (added.transport, added.retention_max_age_ns, added.location) == ("udp", 0, "Dover")
+        _no_secrets(added)
+        duplicate = _error(
+            lambda: running.stubs.cameras.AddCamera(
+                cameras_pb2.AddCameraRequest(camera=_spec("in-api-1"), reason="again"), metadata=metadata("admin")
+            )
+        )
+        assert duplicate.code() == grpc.StatusCode.ALREADY_EXISTS
+        _no_secrets(duplicate.details())
+        records = [r for r in running.daemon.audit.query(limit=100)[0] if r.action.endswith("/AddCamera")]
+        assert [(r.outcome, r.camera_id, r.principal) for r in records] == [
+            ("OK", "in-api-1", "integrator-1"),
+            ("ALREADY_EXISTS", "in-api-1", "admin-1"),
+        ]
+        assert records[0].reason == "new camera on the quay"
+        _no_secrets(*(repr(r) for r in records))
+    finally:
+        running.stop()
+
+    running = RunningDaemon(config)  # restart: the camera is back, from the catalogue
+    try:
+        restored = _list(running)["in-api-1"]
+        assert (restored.name, restored.source, restored.transport, restored.enabled) == (
+            "Market Square",
+            "api",
+            "udp",
+            True,
+        )
+        assert "in-api-1" in running.daemon.cameras.recorders()  # recording (trying to) again
+        got = running.stubs.cameras.GetCamera(
+            cameras_pb2.GetCameraRequest(camera_id="in-api-1"), metadata=metadata("viewer")
+        )
+        _no_secrets(got)
+        updated = running.stubs.cameras.UpdateCamera(
+            cameras_pb2.UpdateCameraRequest(camera=_spec("in-api-1", name="Quay", enabled=False), reason="renamed"),
+            metadata=metadata("integrator"),
+        )
+        assert (updated.name, updated.enabled) == ("Quay", False)
+        _no_secrets(updated)
+    finally:
+        running.stop()
+
+    running = RunningDaemon(config)
+    try:
+        assert _list(running)["in-api-1"].name == "Quay"
+        running.stubs.cameras.RemoveCamera(
+            cameras_pb2.RemoveCameraRequest(camera_id="in-api-1", reason="decommissioned"), metadata=metadata("admin")
+        )
+        assert "in-api-1" not in _list(running)
+    finally:
+        running.stop()
+
+    running = RunningDaemon(config)
+    try:
+        assert set(_list(running)) == {"in-cam", "out-cam"}
+    finally:
+        running.stop()
+
+
+def test_a_camera_with_its_own_retention_survives_a_restart(fresh_root: Path) -> None:
+    config = make_config(fresh_root)
+    running = RunningDaemon(config)
+    try:
+        added = running.stubs.cameras.AddCamera(
+            cameras_pb2.AddCameraRequest(
+                camera=_spec("in-api-2", retention_ns=86_400 * 10**9, enabled=False), reason="x"
+            ),
+            metadata=metadata("admin"),
+        )
+        assert added.retention_max_age_ns == 86_400 * 10**9
+    finally:
+        running.stop()
+    running = RunningDaemon(config)
+    try:
+        assert _list(running)["in-api-2"].retention_max_age_ns == 86_400 * 10**9
+    finally:
+        running.stop()
+
+
+def test_config_file_cameras_are_read_only(server: RunningDaemon) -> None:
+    cameras = server.stubs.cameras
+    update = _error(
+        lambda: cameras.UpdateCamera(
+            cameras_pb2.UpdateCameraRequest(camera=_spec("in-cam"), reason="try"), metadata=metadata("admin")
+        )
+    )
+    remove = _error(
+        lambda: cameras.RemoveCamera(
+            cameras_pb2.RemoveCameraRequest(camera_id="in-cam", reason="try"), metadata=metadata("admin")
+        )
+    )
+    for error in (update, remove):
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "config" in (error.details() or "")
+        _no_secrets(error.details())
+    camera = _list(server)["in-cam"]
+    assert (camera.source, camera.url_redacted) == ("config", "rtsp://***@127.0.0.1:9/in")
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        (f"http://bob:{SECRET}@10.0.0.5/stream", "camera.url"),
+        (f"bob:{SECRET}@10.0.0.5", "camera.url"),
+        ("", "camera.url"),
+        (f"rtsp://bob:{SECRET}@ host/x", "camera.url"),
+    ],
+)
+def test_a_bad_url_is_refused_without_echoing_it(server: RunningDaemon, url: str, field: str) -> None:
+    error = _error(
+        lambda: server.stubs.cameras.AddCamera(
+            cameras_pb2.AddCameraRequest(camera=_spec("in-bad-url", url=url), reason="x"), metadata=metadata("admin")
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in (error.details() or "")
+    _no_secrets(error.details())
+
+
+def test_a_bad_transport_names_the_field(server: RunningDaemon) -> None:
+    spec = _spec("in-bad-transport")
+    spec.transport = "sctp"
+    error = _error(
+        lambda: server.stubs.cameras.AddCamera(
+            cameras_pb2.AddCameraRequest(camera=spec, reason="x"), metadata=metadata("admin")
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "camera.transport" in (error.details() or "")
+
+
+@pytest.mark.parametrize("port", ["abc", "99999"])
+def test_a_credentialed_url_with_a_bad_port_is_refused_or_redacted(fresh_root: Path, port: str) -> None:
+    running = RunningDaemon(make_config(fresh_root))
+    try:
+        request = cameras_pb2.AddCameraRequest(
+            camera=_spec("in-bad-port", url=f"rtsp://alice:{SECRET}@127.0.0.1:{port}/x", enabled=False), reason="x"
+        )
+        try:
+            reply = running.stubs.cameras.AddCamera(request, metadata=metadata("admin"))
+            _no_secrets(reply)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+            assert "camera.url" in (error.details() or "")
+        _list(running)  # still listable
+    finally:
+        running.stop()

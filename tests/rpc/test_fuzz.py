@@ -1,0 +1,385 @@
+"""Malformed requests to every RPC, as every role: never INTERNAL/UNKNOWN, INVALID_ARGUMENT names
+the field, messages stay short (no 10 kB echo), and the server keeps serving.
+
+Cameras added by the fuzzer are always disabled, so no recorder goes looking for a random host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.message import DecodeError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.rpc import MID, ROLES, RunningDaemon, S, metadata
+from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, recordings_pb2
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+BAD_CODES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+URL_SECRET = "pw-XYZ123"
+MAX_MESSAGE = 1200  # names the problem; echoes at most a short (repr-escaped) excerpt, never 10 kB
+
+NASTY_STRINGS = [
+    "",
+    " ",
+    "../x",
+    "..",
+    ".",
+    "/",
+    "in-cam/../out-cam",
+    "in-cam\x00",
+    "\x00",
+    "in-\u00e9",
+    "in-cam ",
+    " in-cam",
+    "in-cam\n",
+    "a" * 65,
+    "in-" + "a" * 10_000,
+    "\u202e",
+    "%2e%2e",
+    "*",
+    "in-*",
+    "in-cam",
+    "out-cam",
+    "in-fuzz",
+    "\U0001f4f9",
+    "in-cam\r\nX-Injected: 1",
+    "'; DROP TABLE audit; --",
+]
+texts = st.one_of(
+    st.sampled_from(NASTY_STRINGS),
+    st.text(max_size=80),
+    st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(1, 10_240)),
+)
+camera_ids = st.one_of(st.sampled_from(["in-cam", "out-cam", "in-fuzz", "in-absent"]), texts)
+INT64 = (-(2**63), 2**63 - 1)
+ints64 = st.one_of(
+    st.sampled_from([0, -1, 1, 2**63 - 1, -(2**63), MID, MID + S, 946_684_800 * S - 1, 4_102_444_800 * S + 1]),
+    st.integers(*INT64),
+)
+ranges = st.one_of(
+    st.builds(common_pb2.TimeRange, start_ns=ints64, end_ns=ints64),
+    st.sampled_from(
+        [
+            common_pb2.TimeRange(start_ns=MID + S, end_ns=MID),  # reversed
+            common_pb2.TimeRange(start_ns=MID, end_ns=MID),  # empty
+            common_pb2.TimeRange(start_ns=MID, end_ns=MID + 400 * 86_400 * S),  # enormous
+            common_pb2.TimeRange(start_ns=-(2**63), end_ns=2**63 - 1),
+            common_pb2.TimeRange(start_ns=MID - 5 * S, end_ns=MID + 22 * S),  # valid, with footage
+            common_pb2.TimeRange(),
+        ]
+    ),
+)
+days = st.one_of(
+    st.sampled_from(
+        [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-00-10",
+            "0000-01-01",
+            "0001-01-01",
+            "9999-12-31",
+            "1969-12-31",
+            "2026-1-1",
+            " 2026-01-02",
+            "2026-01-02 ",
+            "2026/01/02",
+            "20260102",
+            "2026-01-02T00:00:00Z",
+            "\u0662\u0660\u0662\u0666-\u0660\u0661-\u0660\u0662",
+            "2026-01-02",
+            "",
+            "-2026-01-02",
+        ]
+    ),
+    texts,
+)
+built_urls = st.builds(
+    lambda scheme, user, host, port, path: f"{scheme}://{user}{host}{port}{path}",
+    st.sampled_from(["rtsp", "rtsps", "RTSP", "http", "", "rtsp:"]),
+    st.sampled_from(["", f"u:{URL_SECRET}@", "u@", ":@", f"u:{URL_SECRET}@@", f"{URL_SECRET}@"]),
+    st.sampled_from(["127.0.0.1", "", "[::1]", "[::1", "h ost", "exampl\u00e9.test", "host", "../..", "%00"]),
+    st.sampled_from(["", ":554", ":0", ":65535", ":abc", ":99999", ":-1"]),
+    st.sampled_from(["", "/", "/x", "/../../etc/passwd", "?a=b", "#f", "/\x00", "/ space"]),
+)
+transports = st.one_of(st.sampled_from(["tcp", "udp", "", "TCP", "sctp", "tcp "]), texts)
+# Specs with one nasty field (or none) and the rest valid, with fresh ids, so that the fuzzing gets
+# past the first check to the later ones (and to successful adds, whose responses are checked too).
+NASTY_FIELD = {
+    "id": camera_ids,
+    "name": texts,
+    "location": texts,
+    "url": texts,
+    "transport": transports,
+    "retention_max_age_ns": ints64,
+}
+
+
+def _spec_with(field: str | None) -> st.SearchStrategy[cameras_pb2.CameraSpec]:
+    fields: dict[str, st.SearchStrategy[Any]] = {
+        "id": st.from_regex(r"in-[a-z0-9]{1,12}", fullmatch=True),
+        "name": st.just("Quay"),
+        "location": st.just(""),
+        "url": built_urls,
+        "transport": st.sampled_from(["tcp", "udp", ""]),
+        "retention_max_age_ns": st.sampled_from([0, 86_400 * S]),
+        "enabled": st.just(False),
+    }
+    if field is not None:
+        fields[field] = NASTY_FIELD[field]
+    return st.builds(cameras_pb2.CameraSpec, **fields)
+
+
+specs = st.sampled_from([None, *NASTY_FIELD]).flatmap(_spec_with)
+reasons = st.one_of(st.just("fuzzing"), texts)
+roles = st.sampled_from([*ROLES, "admin", "admin"])  # admin gets furthest: weight it
+
+
+def _check(server: RunningDaemon, call: Callable[[], Any], fields: tuple[str, ...]) -> grpc.StatusCode:
+    try:
+        reply = call()
+    except grpc.RpcError as error:
+        code, details = error.code(), error.details() or ""
+        assert code not in BAD_CODES, f"{code.name}: {details}"
+        assert len(details) <= MAX_MESSAGE, f"{len(details)}-character message"
+        assert URL_SECRET not in details
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            assert any(field in details for field in fields), f"no field named in {details!r}"
+    else:
+        code = grpc.StatusCode.OK
+        raw = b"".join(m.SerializeToString() for m in reply) if isinstance(reply, list) else reply.SerializeToString()
+        assert URL_SECRET.encode() not in raw
+    assert server.stubs.alive()
+    return code
+
+
+CAMERA_FIELDS = (
+    "camera.id",
+    "camera.name",
+    "camera.location",
+    "camera.url",
+    "camera.transport",
+    "camera.retention_max_age_ns",
+    "reason",
+)
+
+
+@FUZZ
+@given(role=roles, camera_id=camera_ids)
+def test_get_camera(server: RunningDaemon, role: str, camera_id: str) -> None:
+    request = cameras_pb2.GetCameraRequest(camera_id=camera_id)
+    _check(server, lambda: server.stubs.cameras.GetCamera(request, metadata=metadata(role)), ("camera_id",))
+
+
+@FUZZ
+@given(role=roles, spec=specs, reason=reasons)
+def test_add_camera(server: RunningDaemon, role: str, spec: cameras_pb2.CameraSpec, reason: str) -> None:
+    request = cameras_pb2.AddCameraRequest(camera=spec, reason=reason)
+    _check(server, lambda: server.stubs.cameras.AddCamera(request, metadata=metadata(role)), CAMERA_FIELDS)
+
+
+@FUZZ
+@given(role=roles, spec=specs, reason=reasons)
+def test_update_camera(server: RunningDaemon, role: str, spec: cameras_pb2.CameraSpec, reason: str) -> None:
+    request = cameras_pb2.UpdateCameraRequest(camera=spec, reason=reason)
+    _check(server, lambda: server.stubs.cameras.UpdateCamera(request, metadata=metadata(role)), CAMERA_FIELDS)
+
+
+@FUZZ
+@given(role=roles, camera_id=camera_ids, reason=texts)
+def test_remove_camera(server: RunningDaemon, role: str, camera_id: str, reason: str) -> None:
+    request = cameras_pb2.RemoveCameraRequest(camera_id=camera_id, reason=reason)
+    _check(server, lambda: server.stubs.cameras.RemoveCamera(request, metadata=metadata(role)), ("camera_id", "reason"))
+
+
+@FUZZ
+@given(role=roles, camera_id=camera_ids, time_range=ranges)
+def test_search(server: RunningDaemon, role: str, camera_id: str, time_range: common_pb2.TimeRange) -> None:
+    request = recordings_pb2.SearchRequest(camera_id=camera_id, range=time_range)
+    _check(server, lambda: server.stubs.recordings.Search(request, metadata=metadata(role)), ("camera_id", "range"))
+
+
+@FUZZ
+@given(role=roles, camera_id=camera_ids, day=days, bucket_ns=ints64)
+def test_timeline(server: RunningDaemon, role: str, camera_id: str, day: str, bucket_ns: int) -> None:
+    request = recordings_pb2.TimelineRequest(camera_id=camera_id, day=day, bucket_ns=bucket_ns)
+    fields = ("camera_id", "day", "bucket_ns")
+    _check(server, lambda: server.stubs.recordings.Timeline(request, metadata=metadata(role)), fields)
+
+
+@FUZZ
+@given(role=roles, camera_id=camera_ids, time_range=ranges, reason=texts)
+def test_play(server: RunningDaemon, role: str, camera_id: str, time_range: common_pb2.TimeRange, reason: str) -> None:
+    request = recordings_pb2.PlayRequest(camera_id=camera_id, range=time_range, reason=reason)
+    fields = ("camera_id", "range", "reason")
+    _check(server, lambda: list(server.stubs.recordings.Play(request, metadata=metadata(role))), fields)
+
+
+@FUZZ
+@given(
+    role=roles,
+    camera_id=st.one_of(st.just(""), camera_ids),
+    since_ns=ints64,
+    until_ns=ints64,
+    principal=st.one_of(st.just(""), texts),
+    limit=st.one_of(st.sampled_from([0, -1, 1, 10_000, 10_001, 2**31 - 1, -(2**31)]), st.integers(-(2**31), 2**31 - 1)),
+)
+def test_query_audit(
+    server: RunningDaemon, role: str, camera_id: str, since_ns: int, until_ns: int, principal: str, limit: int
+) -> None:
+    request = audit_pb2.QueryAuditRequest(
+        camera_id=camera_id, since_ns=since_ns, until_ns=until_ns, principal=principal, limit=limit
+    )
+    fields = ("camera_id", "since_ns", "until_ns", "limit", "principal")
+    _check(server, lambda: server.stubs.audit.QueryAudit(request, metadata=metadata(role)), fields)
+
+
+# One bad field, everything else valid: the message names exactly that field.
+_GOOD_RANGE = common_pb2.TimeRange(start_ns=MID - 5 * S, end_ns=MID + 22 * S)
+_GOOD_SPEC = {"id": "in-named", "name": "n", "url": "rtsp://127.0.0.1:9/x", "transport": "tcp", "enabled": False}
+ONE_BAD_FIELD: list[tuple[str, Any, str]] = [
+    ("GetCamera", cameras_pb2.GetCameraRequest(camera_id="../x"), "camera_id"),
+    ("Search", recordings_pb2.SearchRequest(camera_id="in/../cam", range=_GOOD_RANGE), "camera_id"),
+    (
+        "Search",
+        recordings_pb2.SearchRequest(camera_id="in-cam", range=common_pb2.TimeRange(start_ns=-1, end_ns=MID)),
+        "range.start_ns",
+    ),
+    (
+        "Search",
+        recordings_pb2.SearchRequest(camera_id="in-cam", range=common_pb2.TimeRange(start_ns=MID, end_ns=2**63 - 1)),
+        "range.end_ns",
+    ),
+    (
+        "Search",
+        recordings_pb2.SearchRequest(camera_id="in-cam", range=common_pb2.TimeRange(start_ns=MID, end_ns=MID - 1)),
+        "range.end_ns",
+    ),
+    (
+        "Search",
+        recordings_pb2.SearchRequest(
+            camera_id="in-cam", range=common_pb2.TimeRange(start_ns=MID, end_ns=MID + 32 * 86_400 * S)
+        ),
+        "range",
+    ),
+    ("Timeline", recordings_pb2.TimelineRequest(camera_id="in-cam", day="2026-02-30"), "day"),
+    ("Timeline", recordings_pb2.TimelineRequest(camera_id="in-cam", day="1969-12-31"), "day"),
+    ("Timeline", recordings_pb2.TimelineRequest(camera_id="in-cam", day="2026-01-02", bucket_ns=-1), "bucket_ns"),
+    (
+        "Timeline",
+        recordings_pb2.TimelineRequest(camera_id="in-cam", day="2026-01-02", bucket_ns=999_999_999),
+        "bucket_ns",
+    ),
+    ("Play", recordings_pb2.PlayRequest(camera_id="in-cam", range=_GOOD_RANGE, reason=" "), "reason"),
+    (
+        "Play",
+        recordings_pb2.PlayRequest(camera_id="in-cam", range=common_pb2.TimeRange(), reason="r"),
+        "range.start_ns",
+    ),
+    ("Play", recordings_pb2.PlayRequest(camera_id="", range=_GOOD_RANGE, reason="r"), "camera_id"),
+    ("QueryAudit", audit_pb2.QueryAuditRequest(limit=10_001), "limit"),
+    ("QueryAudit", audit_pb2.QueryAuditRequest(since_ns=-5), "since_ns"),
+    ("QueryAudit", audit_pb2.QueryAuditRequest(since_ns=MID, until_ns=MID), "until_ns"),
+    ("QueryAudit", audit_pb2.QueryAuditRequest(principal="x" * 129), "principal"),
+    ("QueryAudit", audit_pb2.QueryAuditRequest(camera_id="a/b"), "camera_id"),
+    ("RemoveCamera", cameras_pb2.RemoveCameraRequest(camera_id="..", reason="r"), "camera_id"),
+    ("RemoveCamera", cameras_pb2.RemoveCameraRequest(camera_id="in-cam", reason=""), "reason"),
+    ("AddCamera", cameras_pb2.AddCameraRequest(camera=cameras_pb2.CameraSpec(**_GOOD_SPEC), reason=""), "reason"),
+    *[
+        (
+            "AddCamera",
+            cameras_pb2.AddCameraRequest(camera=cameras_pb2.CameraSpec(**{**_GOOD_SPEC, **bad}), reason="r"),
+            field,
+        )
+        for bad, field in [
+            ({"id": "../etc"}, "camera.id"),
+            ({"id": ""}, "camera.id"),
+            ({"name": "x" * 201}, "camera.name"),
+            ({"name": "a\x07b"}, "camera.name"),
+            ({"location": "x" * 10_000}, "camera.location"),
+            ({"url": "file:///etc/passwd"}, "camera.url"),
+            ({"url": "rtsp://"}, "camera.url"),
+            ({"transport": "sctp"}, "camera.transport"),
+            ({"retention_max_age_ns": -1}, "camera.retention_max_age_ns"),
+        ]
+    ],
+]
+
+
+@pytest.mark.parametrize(
+    ("rpc", "request_", "field"), ONE_BAD_FIELD, ids=[f"{r}-{f}-{i}" for i, (r, _, f) in enumerate(ONE_BAD_FIELD)]
+)
+def test_one_bad_field_is_named(server: RunningDaemon, rpc: str, request_: Any, field: str) -> None:
+    stubs = server.stubs
+    method = {
+        "GetCamera": stubs.cameras.GetCamera,
+        "AddCamera": stubs.cameras.AddCamera,
+        "RemoveCamera": stubs.cameras.RemoveCamera,
+        "Search": stubs.recordings.Search,
+        "Timeline": stubs.recordings.Timeline,
+        "Play": lambda r, metadata: list(stubs.recordings.Play(r, metadata=metadata)),
+        "QueryAudit": stubs.audit.QueryAudit,
+    }[rpc]
+    with pytest.raises(grpc.RpcError) as error:
+        method(request_, metadata=metadata("admin"))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in (error.value.details() or ""), error.value.details()
+
+
+REQUEST_TYPES: dict[str, tuple[type[Any], bool]] = {
+    "/vmsd.v1.CameraService/ListCameras": (cameras_pb2.ListCamerasRequest, False),
+    "/vmsd.v1.CameraService/GetCamera": (cameras_pb2.GetCameraRequest, False),
+    "/vmsd.v1.CameraService/AddCamera": (cameras_pb2.AddCameraRequest, False),
+    "/vmsd.v1.CameraService/UpdateCamera": (cameras_pb2.UpdateCameraRequest, False),
+    "/vmsd.v1.CameraService/RemoveCamera": (cameras_pb2.RemoveCameraRequest, False),
+    "/vmsd.v1.RecordingService/Search": (recordings_pb2.SearchRequest, False),
+    "/vmsd.v1.RecordingService/Timeline": (recordings_pb2.TimelineRequest, False),
+    "/vmsd.v1.RecordingService/Play": (recordings_pb2.PlayRequest, True),
+    "/vmsd.v1.AuditService/QueryAudit": (audit_pb2.QueryAuditRequest, False),
+    "/vmsd.v1.AuditService/VerifyAudit": (audit_pb2.VerifyAuditRequest, False),
+}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    method=st.sampled_from(sorted(REQUEST_TYPES)),
+    payload=st.one_of(
+        st.binary(max_size=2048),
+        st.sampled_from([b"", b"\x00", b"\xff" * 64, b"\x0a\x05in-ca", b"\x08" + b"\xff" * 10]),
+    ),
+    role=st.sampled_from(["admin", "viewer"]),
+)
+def test_raw_bytes(server: RunningDaemon, method: str, payload: bytes, role: str) -> None:
+    """Bytes that are not a valid request get whatever grpc says before our code runs (DESIGN §5 says
+    INTERNAL; grpc.aio here answers UNKNOWN "Unexpected DecodeError"), so only the server's survival is
+    asserted for them. Bytes that happen to parse are ours to validate: never INTERNAL or UNKNOWN."""
+    request_type, streaming = REQUEST_TYPES[method]
+    try:
+        request_type.FromString(payload)
+        parses = True
+    except DecodeError:
+        parses = False
+    if streaming:
+        call = server.channel.unary_stream(method)
+        invoke: Callable[[], Any] = lambda: list(call(payload, metadata=metadata(role), timeout=10))  # noqa: E731
+    else:
+        unary = server.channel.unary_unary(method)
+        invoke = lambda: unary(payload, metadata=metadata(role), timeout=10)  # noqa: E731
+    try:
+        invoke()
+    except grpc.RpcError as error:
+        if parses:
+            assert error.code() not in BAD_CODES, f"{error.code().name}: {error.details()}"
+    assert server.stubs.alive()
+
+
+def test_the_server_still_answers_real_work_after_fuzzing(server: RunningDaemon) -> None:
+    reply = server.stubs.recordings.Search(
+        recordings_pb2.SearchRequest(camera_id="in-cam", range=_GOOD_RANGE), metadata=metadata("viewer")
+    )
+    assert reply.recorded_ns == 20 * S
+    assert server.stubs.audit.VerifyAudit(audit_pb2.VerifyAuditRequest(), metadata=metadata("admin")).ok
