@@ -32,6 +32,8 @@ from vmsd.v1 import (
     cameras_pb2,
     cameras_pb2_grpc,
     common_pb2,
+    holds_pb2,
+    holds_pb2_grpc,
     recordings_pb2,
     recordings_pb2_grpc,
 )
@@ -119,6 +121,8 @@ class Client:
         self.cameras = cameras_pb2_grpc.CameraServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.recordings = recordings_pb2_grpc.RecordingServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.audit = audit_pb2_grpc.AuditServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.holds = holds_pb2_grpc.HoldServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.retention = holds_pb2_grpc.RetentionServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.health = health_pb2_grpc.HealthStub(self.channel)
 
     @property
@@ -295,6 +299,96 @@ def cmd_audit(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _hold_table(holds: Any) -> Table:
+    table = Table("id", "cameras", "from", "to", "case", "reason", "by", "until", "state", title="holds")
+    for hold in holds:
+        state = "active" if hold.active else ("released" if hold.released_ns else "lapsed")
+        table.add_row(
+            str(hold.id),
+            ", ".join(hold.camera_ids),
+            format_time(hold.range.start_ns),
+            format_time(hold.range.end_ns),
+            hold.case_ref,
+            hold.reason,
+            hold.created_by,
+            format_time(hold.until_ns) if hold.until_ns else "released by hand",
+            state + (f" ({hold.release_reason})" if hold.released_ns else ""),
+        )
+    return table
+
+
+def cmd_hold_add(client: Client, args: argparse.Namespace) -> int:
+    now_ns = time.time_ns()
+    request = holds_pb2.AddHoldRequest(
+        camera_ids=args.cameras,
+        range=_range(args),
+        case_ref=args.case,
+        reason=args.reason,
+        until_ns=parse_time(args.until, now_ns) if args.until else 0,
+    )
+    hold = client.call(client.holds.AddHold, request)
+    if args.json:
+        _emit_json(_to_dict(hold))
+    else:
+        out.print(_hold_table([hold]))
+    return EXIT_OK
+
+
+def cmd_hold_list(client: Client, args: argparse.Namespace) -> int:
+    request = holds_pb2.ListHoldsRequest(include_released=args.all, camera_id=args.camera or "")
+    response = client.call(client.holds.ListHolds, request)
+    if args.json:
+        _emit_json(_to_dict(response))
+    else:
+        out.print(_hold_table(response.holds))
+    return EXIT_OK
+
+
+def cmd_hold_release(client: Client, args: argparse.Namespace) -> int:
+    hold = client.call(client.holds.ReleaseHold, holds_pb2.ReleaseHoldRequest(hold_id=args.id, reason=args.reason))
+    if args.json:
+        _emit_json(_to_dict(hold))
+    else:
+        out.print(_hold_table([hold]))
+    return EXIT_OK
+
+
+def cmd_retention(client: Client, args: argparse.Namespace) -> int:
+    if args.confirm_clock:
+        status = client.call(client.retention.ConfirmClock, holds_pb2.ConfirmClockRequest(reason=args.confirm_clock))
+    else:
+        status = client.call(client.retention.GetRetentionStatus, holds_pb2.RetentionStatusRequest())
+    now_ns = time.time_ns()
+    since_ns = parse_time(args.since, now_ns)
+    summary = client.call(
+        client.retention.ErasureSummary,
+        holds_pb2.ErasureSummaryRequest(range=common_pb2.TimeRange(start_ns=since_ns, end_ns=now_ns + 1)),
+    )
+    if args.json:
+        _emit_json({"status": _to_dict(status), "erasures": _to_dict(summary)["days"]})
+        return EXIT_OK
+    out.print(
+        f"retention: {'PAUSED' if status.paused else 'running'}, window {format_duration(status.max_age_ns)}, "
+        f"free {status.free_bytes / 2**30:.1f} GiB of {status.total_bytes / 2**30:.1f} GiB "
+        f"(min_free {status.min_free_bytes / 2**30:.1f} GiB)"
+    )
+    for kind, message in sorted(status.alarms.items()):
+        out.print(f"  ALARM {kind}: {message}")
+    table = Table("day", "camera", "reason", "segments", "bytes", "footage from", "footage to", title="erasures")
+    for day in summary.days:
+        table.add_row(
+            day.day,
+            day.camera_id,
+            day.reason,
+            str(day.segments),
+            str(day.bytes),
+            format_time(day.footage.start_ns),
+            format_time(day.footage.end_ns),
+        )
+    out.print(table)
+    return EXIT_OK
+
+
 def cmd_health(client: Client, args: argparse.Namespace) -> int:
     overall = client.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=client.timeout)
     cameras = client.call(client.cameras.ListCameras, cameras_pb2.ListCamerasRequest()).cameras
@@ -362,6 +456,31 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--verify", action="store_true", help="verify the whole hash chain")
     audit.set_defaults(func=cmd_audit)
 
+    hold = sub.add_parser("hold", help="evidence holds: footage nothing erases").add_subparsers(
+        dest="hold_command", required=True, parser_class=_Parser
+    )
+    hold_add = hold.add_parser("add", help="place a hold on one or more cameras' footage")
+    hold_add.add_argument("cameras", nargs="+", metavar="CAM")
+    hold_add.add_argument("--from", dest="start", required=True, metavar="T")
+    hold_add.add_argument("--to", dest="end", required=True, metavar="T")
+    hold_add.add_argument("--case", required=True, help="case reference, e.g. a crime number")
+    hold_add.add_argument("--reason", required=True)
+    hold_add.add_argument("--until", metavar="T", help="expiry (review) date; default: until released")
+    hold_add.set_defaults(func=cmd_hold_add)
+    hold_list = hold.add_parser("list", help="holds (active ones unless --all)")
+    hold_list.add_argument("--all", action="store_true", help="include released and lapsed holds")
+    hold_list.add_argument("--camera")
+    hold_list.set_defaults(func=cmd_hold_list)
+    hold_release = hold.add_parser("release", help="release a hold (supervisor)")
+    hold_release.add_argument("id", type=int)
+    hold_release.add_argument("--reason", required=True)
+    hold_release.set_defaults(func=cmd_hold_release)
+
+    retention = sub.add_parser("retention", help="retention status, alarms and the erasure log")
+    retention.add_argument("--since", default="-1d", metavar="T", help="erasures since (default -1d)")
+    retention.add_argument("--confirm-clock", metavar="REASON", help="resume erasure after a clock alarm")
+    retention.set_defaults(func=cmd_retention)
+
     sub.add_parser("health", help="is the recorder serving and is every camera recording").set_defaults(func=cmd_health)
     return parser
 
@@ -382,8 +501,14 @@ def _join_relative_times(argv: list[str]) -> list[str]:
     return joined
 
 
+def _hoist_json(argv: list[str]) -> list[str]:
+    """`--json` is global but people put it anywhere (`vmsctl hold list --json`)."""
+    return ["--json", *(a for a in argv if a != "--json")] if "--json" in argv else argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(_join_relative_times(sys.argv[1:] if argv is None else argv))
+    arguments = _hoist_json(_join_relative_times(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(arguments)
     try:
         client = Client(args)
         return int(args.func(client, args))
