@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PROTO_SRC := $(wildcard proto/vmsd/v1/*.proto)
 GEN_DIR := src/vmsd/v1
 DEBIAN_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools sqlite3 procps
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools sqlite3 procps systemd
 
 .PHONY: install deps venv proto demo test test-fast lint typecheck bench soak clean
 
