@@ -389,6 +389,115 @@ def cmd_retention(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _TsWriter:
+    """Muxes relayed packets into MPEG-TS (playable while written, also to a pipe)."""
+
+    def __init__(self, sink: Any) -> None:
+        self._sink = sink
+        self._output: Any = None
+        self._video: Any = None
+        self._audio: Any = None
+        self._extradata = b""
+        self._codec = ""
+        self._origin_ns: int | None = None
+        self._last_dts: dict[int, int] = {}
+        self.frames = 0
+
+    def configure(self, config: Any) -> None:
+        import io
+
+        import av
+
+        self._extradata = bytes(config.video_extradata)
+        self._codec = config.video_codec
+        if self._output is not None:
+            # The camera reconnected or changed parameters: in-band parameter sets at the next
+            # keyframe carry the change; MPEG-TS decoders follow them.
+            return
+        template = av.open(io.BytesIO(bytes(config.init_segment)), format="mp4")
+        self._output = av.open(self._sink, "w", format="mpegts", options={"flush_packets": "1"})
+        self._video = self._output.add_stream_from_template(template.streams.video[0])
+        if template.streams.audio:
+            self._audio = self._output.add_stream_from_template(template.streams.audio[0])
+        template.close()
+
+    def write(self, packet: Any) -> None:
+        from fractions import Fraction
+
+        import av
+
+        from vmsd.ingest.bitstream import parameter_sets
+
+        if self._output is None:
+            return
+        video = packet.kind == 1
+        stream = self._video if video else self._audio
+        if stream is None:
+            return
+        data = bytes(packet.data)
+        if video and packet.keyframe and parameter_sets(self._codec, data[:4096]) is None:
+            data = self._extradata + data  # a camera that sends its SPS/PPS only out of band
+        if self._origin_ns is None:
+            if not (video and packet.keyframe):
+                return  # start the file on a keyframe
+            self._origin_ns = packet.dts_ns
+        dts = (packet.dts_ns - self._origin_ns) * 90_000 // NS_PER_S
+        pts = (packet.pts_ns - self._origin_ns) * 90_000 // NS_PER_S
+        if dts < 0 or dts <= self._last_dts.get(packet.kind, -1):
+            return
+        self._last_dts[packet.kind] = dts
+        out = av.Packet(data)
+        out.stream = stream
+        out.time_base = Fraction(1, 90_000)
+        out.dts, out.pts = dts, max(pts, dts)
+        out.is_keyframe = bool(packet.keyframe)
+        self._output.mux(out)
+        self.frames += video
+
+    def close(self) -> None:
+        if self._output is not None:
+            self._output.close()
+
+
+def cmd_relay(client: Client, args: argparse.Namespace) -> int:
+    from vmsd.v1 import live_pb2, live_pb2_grpc
+
+    stub = live_pb2_grpc.LiveServiceStub(client.channel)  # type: ignore[no-untyped-call]
+    request = live_pb2.RelayRequest(camera_id=args.camera, duration_ns=int(args.duration * NS_PER_S))
+    to_stdout = args.output == "-"
+    handle = sys.stdout.buffer if to_stdout else open(args.output, "wb")  # noqa: SIM115 - closed below
+    writer = _TsWriter(handle)
+    missed = 0
+    began = time.monotonic()
+    try:
+        for message in stub.Relay(request, metadata=client.metadata):
+            kind = message.WhichOneof("kind")
+            if kind == "config":
+                writer.configure(message.config)
+            elif kind == "packet":
+                writer.write(message.packet)
+            elif kind == "notice":
+                missed = message.notice.missed_frames_total
+                err.print(f"relay: fell behind, {message.notice.missed_frames} frames skipped")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        writer.close()
+        if not to_stdout:
+            handle.close()
+    summary = {
+        "output": args.output,
+        "frames": writer.frames,
+        "missed_frames": missed,
+        "seconds": round(time.monotonic() - began, 1),
+    }
+    if args.json and not to_stdout:
+        _emit_json(summary)
+    else:
+        err.print(f"relayed {writer.frames} frames to {args.output} ({missed} missed)")
+    return EXIT_OK
+
+
 def cmd_health(client: Client, args: argparse.Namespace) -> int:
     overall = client.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=client.timeout)
     cameras = client.call(client.cameras.ListCameras, cameras_pb2.ListCamerasRequest()).cameras
@@ -455,6 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=1000)
     audit.add_argument("--verify", action="store_true", help="verify the whole hash chain")
     audit.set_defaults(func=cmd_audit)
+
+    relay = sub.add_parser("relay", help="watch a camera live: write MPEG-TS to a file or stdout")
+    relay.add_argument("camera")
+    relay.add_argument("--duration", type=float, default=0.0, metavar="S", help="seconds (default: until Ctrl-C)")
+    relay.add_argument("-o", "--output", required=True, help="file to write, or - for stdout (e.g. | ffplay -)")
+    relay.set_defaults(func=cmd_relay)
 
     hold = sub.add_parser("hold", help="evidence holds: footage nothing erases").add_subparsers(
         dest="hold_command", required=True, parser_class=_Parser

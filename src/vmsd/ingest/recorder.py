@@ -23,6 +23,7 @@ import av
 
 from vmsd.clock import Clock
 from vmsd.config import CameraConfig, IngestConfig
+from vmsd.ingest.hub import CameraHub
 from vmsd.ingest.segmenter import Segmenter, SegmenterEvents
 from vmsd.ingest.source import CameraSource, SourceError
 from vmsd.log import get_logger, register_url_credentials, scrub
@@ -94,12 +95,14 @@ class CameraRecorder:
         self._status = CameraStatus(camera.id)
         self._thread: threading.Thread | None = None
         self._log = get_logger(camera_id=camera.id)
+        self.hub = CameraHub(camera.id)
         self.segmenter = Segmenter(
             camera.id,
             storage,
             clock,
             segment_duration_ns=segment_duration_ns,
             events=SegmenterEvents(on_segment_closed=self._segment_closed, on_alarm=self._alarm),
+            hub=self.hub,
         )
         # Progress marker for the watchdog: bumped by the thread on every loop iteration.
         self.heartbeat_mono_ns = 0
@@ -185,6 +188,7 @@ class CameraRecorder:
             self._stop.wait(delay_ns / NS_PER_S)
             backoff_ns = min(backoff_ns * 2, self._ingest.max_backoff_ns)
         self._set_state(CameraState.STOPPED)
+        self.hub.close()
 
     def _record_session(self) -> bool:
         """One connection: returns True if any footage was recorded before it ended."""

@@ -18,25 +18,25 @@ Runs begin at their first segment and end with a reason that becomes the followi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import av
 
 from vmsd.clock import Clock
 from vmsd.ingest.bitstream import looks_like_video, parameter_sets
+from vmsd.ingest.hub import AUDIO, VIDEO, CameraHub, RelayPacket, StreamConfig
 from vmsd.ingest.timeline import Timeline, TimelineLimits, media_ns
 from vmsd.storage.catalogue import GAP_CLOCK_STEP
 from vmsd.storage.store import OpenSegment, SegmentInfo, Storage
-from vmsd.storage.writer import StreamTemplate
+from vmsd.storage.writer import StreamTemplate, init_segment
 
 NS_PER_S = 1_000_000_000
 # A single access unit larger than this is not a plausible CCTV frame (a 4K I-frame at high
 # quality is a few MB); refusing it bounds memory under a hostile stream.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
-VIDEO = 0
-AUDIO = 1
 # Packets of one stream closer than this are duplicates or broken timestamps; dropping them keeps
 # every sample's time strictly increasing in the MP4's own (coarser) time base.
 MIN_SPACING_NS = 1_000_000
@@ -60,11 +60,10 @@ class SegmenterCounters:
 
 @dataclass
 class SegmenterEvents:
-    """Callbacks for what the recorder reports (logging, status, relay fan-out)."""
+    """Callbacks for what the recorder reports (logging, status)."""
 
     on_segment_closed: Callable[[OpenSegment, int], None] = lambda segment, end_ns: None
     on_alarm: Callable[[str, str], None] = lambda kind, message: None
-    on_packet: Callable[[Any, int, bool], None] | None = None
 
 
 @dataclass
@@ -84,7 +83,7 @@ class _Session:
     last_audio_dts_wall_ns: int | None = None
     width: int = 0
     height: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    configured: bool = False  # relay subscribers have been told this session's stream config
 
 
 class Segmenter:
@@ -97,8 +96,11 @@ class Segmenter:
         segment_duration_ns: int,
         events: SegmenterEvents | None = None,
         limits: TimelineLimits | None = None,
+        hub: CameraHub | None = None,
     ) -> None:
         self.camera_id = camera_id
+        # Live relay fan-out; the segmenter publishes only while someone wants it (hub.wanted).
+        self.hub = hub
         self._storage = storage
         self._segment_duration_ns = segment_duration_ns
         self.timeline = Timeline(clock, limits)
@@ -143,8 +145,12 @@ class Segmenter:
 
     def end_session(self, reason: str, detail: str = "") -> None:
         """The connection ended: close the segment and the run; the gap that follows gets `reason`."""
-        self._end_run(reason, detail)
-        self._session = None
+        try:
+            self._end_run(reason, detail)
+        finally:
+            self._session = None
+            if self.hub is not None:
+                self.hub.session_ended()
 
     # -- packets -----------------------------------------------------------------------------
 
@@ -230,8 +236,7 @@ class Segmenter:
         session.last_video_pts_wall_ns = max(session.last_video_pts_wall_ns, pts_wall_ns)
         self.counters.video_packets += 1
         self.counters.bytes += size
-        if self.events.on_packet is not None:
-            self.events.on_packet(packet, pts_wall_ns, keyframe)
+        self._publish(VIDEO, packet, pts_wall_ns, dts_wall_ns, keyframe)
 
     def _push_audio(self, session: _Session, packet: Any, dts_media_ns: int, pts_media_ns: int) -> None:
         segment = self.segment
@@ -256,6 +261,7 @@ class Segmenter:
         segment.writer.write(AUDIO, packet, pts_wall_ns - segment.start_ns, dts_wall_ns - segment.start_ns)
         session.last_audio_dts_wall_ns = dts_wall_ns
         self.counters.audio_packets += 1
+        self._publish(AUDIO, packet, pts_wall_ns, dts_wall_ns, False)
         self.counters.bytes += packet.size
 
     # -- segments and runs -------------------------------------------------------------------
@@ -267,6 +273,7 @@ class Segmenter:
             size = _probe_size(session.codec, in_band, bytes(keyframe))
             if size is not None:
                 session.width, session.height = size
+        changed = parameter_sets_now != session.parameter_sets or not session.configured
         session.parameter_sets = parameter_sets_now
         templates = [
             StreamTemplate(session.video, extradata=parameter_sets_now, width=session.width, height=session.height)
@@ -278,7 +285,34 @@ class Segmenter:
         info = SegmentInfo(session.codec, session.width, session.height, session.audio is not None)
         self.segment = self._storage.open_segment(self.camera_id, self._run_id, start_ns, templates, info)
         session.last_audio_dts_wall_ns = None
+        if self.hub is not None and changed:
+            self._configure_hub(session, templates)
         self._next_boundary_ns = (start_ns // self._segment_duration_ns + 1) * self._segment_duration_ns
+
+    def _configure_hub(self, session: _Session, templates: list[StreamTemplate]) -> None:
+        """Tell relay subscribers what the stream now is (new session or new parameter sets)."""
+        assert self.hub is not None
+        session.configured = True
+        audio = session.audio.codec_context if session.audio is not None else None
+        self.hub.configure(
+            StreamConfig(
+                generation=self.hub.generation + 1,
+                video_codec=session.codec,
+                width=session.width,
+                height=session.height,
+                video_extradata=session.parameter_sets or b"",
+                audio_codec=audio.name if audio is not None else "",
+                audio_sample_rate=audio.sample_rate if audio is not None else 0,
+                audio_channels=audio.channels if audio is not None else 0,
+                audio_extradata=bytes(audio.extradata or b"") if audio is not None else b"",
+                init_segment=init_segment(templates),
+            )
+        )
+
+    def _publish(self, kind: int, packet: Any, pts_ns: int, dts_ns: int, keyframe: bool) -> None:
+        hub = self.hub
+        if hub is not None and hub.wanted:
+            hub.publish(RelayPacket(kind, bytes(packet), pts_ns, dts_ns, keyframe, hub.generation, time.monotonic_ns()))
 
     def _close_segment(self, end_ns: int) -> None:
         segment = self.segment

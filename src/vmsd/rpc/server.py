@@ -26,6 +26,7 @@ from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
 from vmsd.rpc.cameras import CameraServicer
 from vmsd.rpc.holds import HoldServicer, RetentionServicer
+from vmsd.rpc.live import LiveServicer
 from vmsd.rpc.recordings import RecordingServicer
 from vmsd.storage.store import Storage
 from vmsd.v1 import (
@@ -35,6 +36,8 @@ from vmsd.v1 import (
     cameras_pb2_grpc,
     holds_pb2,
     holds_pb2_grpc,
+    live_pb2,
+    live_pb2_grpc,
     recordings_pb2,
     recordings_pb2_grpc,
 )
@@ -91,6 +94,7 @@ class ControlPlane:
         cameras_pb2_grpc.add_CameraServiceServicer_to_server(cameras_servicer, server)  # type: ignore[no-untyped-call]
         recordings_pb2_grpc.add_RecordingServiceServicer_to_server(recordings_servicer, server)  # type: ignore[no-untyped-call]
         audit_pb2_grpc.add_AuditServiceServicer_to_server(audit_servicer, server)  # type: ignore[no-untyped-call]
+        live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(self._cameras), server)  # type: ignore[no-untyped-call]
         hold_servicer = HoldServicer(self._holds, self._clock)
         retention_servicer = RetentionServicer(
             self._retention, self._storage.catalogue, self._config.retention.max_age_ns
@@ -103,6 +107,7 @@ class ControlPlane:
             recordings_pb2.DESCRIPTOR.services_by_name["RecordingService"].full_name,
             audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
             holds_pb2.DESCRIPTOR.services_by_name["HoldService"].full_name,
+            live_pb2.DESCRIPTOR.services_by_name["LiveService"].full_name,
             holds_pb2.DESCRIPTOR.services_by_name["RetentionService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,

@@ -86,14 +86,7 @@ class SegmentWriter:
 
     def open(self) -> None:
         self._container = av.open(self._file, "w", format="mp4", options={"movflags": MOVFLAGS})
-        for template in self._templates:
-            stream = self._container.add_stream_from_template(template.stream)
-            if template.extradata:
-                stream.codec_context.extradata = template.extradata
-            if template.width and template.height:
-                stream.codec_context.width = template.width
-                stream.codec_context.height = template.height
-            self._streams.append(stream)
+        self._streams = _add_streams(self._container, self._templates)
 
     def write(self, index: int, packet: Any, pts_ns: int, dts_ns: int) -> None:
         """Queue a packet of output stream `index`; DTS must increase strictly per stream."""
@@ -143,6 +136,46 @@ class SegmentWriter:
     @property
     def bytes_written(self) -> int:
         return self._file.bytes_written
+
+
+def _add_streams(container: Any, templates: list[StreamTemplate]) -> list[Any]:
+    streams = []
+    for template in templates:
+        stream = container.add_stream_from_template(template.stream)
+        if template.extradata:
+            stream.codec_context.extradata = template.extradata
+        if template.width and template.height:
+            stream.codec_context.width = template.width
+            stream.codec_context.height = template.height
+        streams.append(stream)
+    return streams
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.data += data
+        return len(data)
+
+
+def init_segment(templates: list[StreamTemplate]) -> bytes:
+    """The fMP4 header (ftyp+moov) a segment with these streams starts with.
+
+    Live relay clients use it to set up a muxer or decoder exactly as the recording was made.
+    """
+    sink = _Collect()
+    container = av.open(sink, "w", format="mp4", options={"movflags": MOVFLAGS})
+    try:
+        _add_streams(container, templates)
+        container.start_encoding()
+        return bytes(sink.data)
+    finally:
+        try:
+            container.close()
+        except (av.FFmpegError, ValueError):
+            pass  # only the header was wanted
 
 
 def _packet_duration_ns(packet: Any) -> int:
