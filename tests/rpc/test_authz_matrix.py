@@ -5,6 +5,8 @@ The documented rules (docs/grpc.md, auth.py module docstring, cameras.proto):
   - the role lacks the RPC's permission                        → PERMISSION_DENIED
   - the camera id is outside the principal's globs             → PERMISSION_DENIED, existing or not
   - in scope but absent                                        → NOT_FOUND
+  - ReleaseHold names a hold, not a camera: an absent hold id is NOT_FOUND (there is no camera to be
+    out of scope); an existing hold is in scope only when all of its cameras are
   - and then each RPC's own outcome (ALREADY_EXISTS for AddCamera of a used id, FAILED_PRECONDITION
     for changing a config-file camera, …).
 Every denial is an audit record naming the principal, the method and the camera.
@@ -16,18 +18,20 @@ the code's ROLE_PERMISSIONS, and a separate test checks that the code's table is
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from tests.support.rpc import MID, ROLES, SCOPES, UNKNOWN_TOKEN, RunningDaemon, S, metadata
+from tests.support.rpc import MID, ROLES, SCOPES, UNKNOWN_TOKEN, RunningDaemon, S, make_config, metadata, record_footage
 from vmsd.audit import AuditRecord
 from vmsd.rpc.auth import ROLE_PERMISSIONS
-from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, recordings_pb2
+from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, holds_pb2, holds_pb2_grpc, recordings_pb2
 
 OK = grpc.StatusCode.OK
 DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -61,8 +65,17 @@ RPC_PERMISSION: dict[str, str] = {
     "Play": "recordings.play",
     "QueryAudit": "audit.read",
     "VerifyAudit": "audit.read",
+    "AddHold": "holds.add",  # every camera of the hold in scope
+    "ListHolds": "holds.view",  # with a camera filter: that camera in scope
+    "ReleaseHold": "holds.release",  # every camera of the hold in scope
+    "GetRetentionStatus": "cameras.view",
+    "ConfirmClock": "holds.release",
+    "ErasureSummary": "holds.view",
 }
-CAMERALESS = {"ListCameras", "VerifyAudit"}
+CAMERALESS = {"ListCameras", "VerifyAudit", "GetRetentionStatus", "ConfirmClock", "ErasureSummary"}
+# RPCs that name a hold: the target is a hold on that camera (existing) or a hold id that does not exist.
+HOLD_TARGETED = {"ReleaseHold"}
+ABSENT_HOLD_ID = 987_654_321
 ACTION = {
     "ListCameras": "/vmsd.v1.CameraService/ListCameras",
     "GetCamera": "/vmsd.v1.CameraService/GetCamera",
@@ -75,6 +88,12 @@ ACTION = {
     "Play": "/vmsd.v1.RecordingService/Play",
     "QueryAudit": "/vmsd.v1.AuditService/QueryAudit",
     "VerifyAudit": "/vmsd.v1.AuditService/VerifyAudit",
+    "AddHold": "/vmsd.v1.HoldService/AddHold",
+    "ListHolds": "/vmsd.v1.HoldService/ListHolds",
+    "ReleaseHold": "/vmsd.v1.HoldService/ReleaseHold",
+    "GetRetentionStatus": "/vmsd.v1.RetentionService/GetRetentionStatus",
+    "ConfirmClock": "/vmsd.v1.RetentionService/ConfirmClock",
+    "ErasureSummary": "/vmsd.v1.RetentionService/ErasureSummary",
 }
 # Cameras: (id, exists). "in-cam"/"out-cam" are config-file cameras with footage.
 TARGETS = {"in-cam": True, "in-absent": False, "out-cam": True, "out-absent": False}
@@ -91,8 +110,8 @@ def _existing_outcome(rpc: str) -> grpc.StatusCode:
 
 def _absent_outcome(rpc: str) -> grpc.StatusCode:
     # AddCamera of an unused id creates it; the audit trail of an unknown camera is simply empty
-    # (records of removed cameras stay queryable).
-    return OK if rpc in ("AddCamera", "QueryAudit") else NOT_FOUND
+    # (records of removed cameras stay queryable), and so is its list of holds.
+    return OK if rpc in ("AddCamera", "QueryAudit", "ListHolds") else NOT_FOUND
 
 
 def expected(rpc: str, role: str, target: str | None) -> grpc.StatusCode:
@@ -100,9 +119,51 @@ def expected(rpc: str, role: str, target: str | None) -> grpc.StatusCode:
         return DENIED
     if target is None:
         return OK
+    if rpc in HOLD_TARGETED and not TARGETS[target]:
+        return NOT_FOUND
     if not any(fnmatch.fnmatchcase(target, glob) for glob in SCOPES[role]):
         return DENIED
     return _existing_outcome(rpc) if TARGETS[target] else _absent_outcome(rpc)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, h264_ts: Path) -> Iterator[RunningDaemon]:
+    """The shared fixture's daemon and footage, with a 10-year max_age: ConfirmClock succeeds in this
+    module, and the footage (2026-01-02) must not become due for erasure by age when it does."""
+    root = tmp_path_factory.mktemp("rpc") / "root"
+    record_footage(root, h264_ts)
+    running = RunningDaemon(long_retention(make_config(root)))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def long_retention(config: Any) -> Any:
+    retention = config.retention.model_copy(update={"max_age_ns": 3650 * 86_400 * S})
+    return config.model_copy(update={"retention": retention})
+
+
+def _holds(server: RunningDaemon) -> holds_pb2_grpc.HoldServiceStub:
+    return holds_pb2_grpc.HoldServiceStub(server.channel)  # type: ignore[no-untyped-call]
+
+
+def _retention(server: RunningDaemon) -> holds_pb2_grpc.RetentionServiceStub:
+    return holds_pb2_grpc.RetentionServiceStub(server.channel)  # type: ignore[no-untyped-call]
+
+
+HOLD_RANGE = common_pb2.TimeRange(start_ns=MID - 5 * S, end_ns=MID + 5 * S)
+
+
+def _add_hold(server: RunningDaemon, cameras: list[str], md: list[tuple[str, str]] | None = None) -> holds_pb2.Hold:
+    request = holds_pb2.AddHoldRequest(camera_ids=cameras, range=HOLD_RANGE, case_ref="MX-1", reason="matrix")
+    hold: holds_pb2.Hold = _holds(server).AddHold(request, metadata=metadata("admin") if md is None else md)
+    return hold
+
+
+def _hold_id_for(server: RunningDaemon, target: str) -> int:
+    """A fresh active hold (placed by admin) on an existing target camera, or an absent hold id."""
+    return _add_hold(server, [target]).id if TARGETS.get(target, True) else ABSENT_HOLD_ID
 
 
 def _spec(camera_id: str, name: str = "matrix") -> cameras_pb2.CameraSpec:
@@ -112,6 +173,8 @@ def _spec(camera_id: str, name: str = "matrix") -> cameras_pb2.CameraSpec:
 def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, str]]) -> grpc.StatusCode:
     """Make the call; return its status code (streams are drained)."""
     s = server.stubs
+    holds, retention = _holds(server), _retention(server)
+    day_range = common_pb2.TimeRange(start_ns=MID - 86_400 * S, end_ns=MID + 86_400 * S)
     calls: dict[str, Callable[[], Any]] = {
         "ListCameras": lambda: s.cameras.ListCameras(cameras_pb2.ListCamerasRequest(), metadata=md),
         "GetCamera": lambda: s.cameras.GetCamera(cameras_pb2.GetCameraRequest(camera_id=camera), metadata=md),
@@ -146,6 +209,16 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
         ),
         "QueryAudit": lambda: s.audit.QueryAudit(audit_pb2.QueryAuditRequest(camera_id=camera, limit=5), metadata=md),
         "VerifyAudit": lambda: s.audit.VerifyAudit(audit_pb2.VerifyAuditRequest(), metadata=md),
+        "AddHold": lambda: _add_hold(server, [camera], md),
+        "ListHolds": lambda: holds.ListHolds(holds_pb2.ListHoldsRequest(camera_id=camera), metadata=md),
+        "ReleaseHold": lambda: holds.ReleaseHold(
+            holds_pb2.ReleaseHoldRequest(hold_id=_hold_id_for(server, camera), reason="matrix"), metadata=md
+        ),
+        "GetRetentionStatus": lambda: retention.GetRetentionStatus(holds_pb2.RetentionStatusRequest(), metadata=md),
+        "ConfirmClock": lambda: retention.ConfirmClock(holds_pb2.ConfirmClockRequest(reason="matrix"), metadata=md),
+        "ErasureSummary": lambda: retention.ErasureSummary(
+            holds_pb2.ErasureSummaryRequest(range=day_range), metadata=md
+        ),
     }
     try:
         calls[rpc]()
@@ -215,14 +288,25 @@ DENIAL_CASES = [
 ]
 
 
+def _audited_camera(case: Case) -> str:
+    """The camera a denial's audit record names. ReleaseHold names a hold: its cameras are only
+    looked up once the role may release holds at all (so hold ids cannot be probed); before that
+    the record names the hold id (detail) and no camera."""
+    if case.rpc in HOLD_TARGETED and RPC_PERMISSION[case.rpc] not in DOCUMENTED_ROLES[case.role]:
+        return ""
+    return case.camera
+
+
 @pytest.mark.parametrize("case", DENIAL_CASES)
 def test_denials_are_audited_with_the_camera_id(server: RunningDaemon, case: Case) -> None:
     before = server.daemon.audit.head()[0]
     assert _invoke(server, case.rpc, case.camera, metadata(case.role)) == DENIED
     records = [r for r in _new_records(server, before) if r.action == ACTION[case.rpc]]
     assert [(r.outcome, r.principal, r.camera_id) for r in records] == [
-        ("PERMISSION_DENIED", f"{case.role}-1", case.camera)
+        ("PERMISSION_DENIED", f"{case.role}-1", _audited_camera(case))
     ]
+    if case.rpc in HOLD_TARGETED:
+        assert json.loads(records[0].detail_json)["hold_id"] > 0
 
 
 UNAUTH_VARIANTS = {
@@ -284,3 +368,44 @@ def test_scoped_audit_reader_sees_only_its_cameras(server: RunningDaemon) -> Non
     reply = server.stubs.audit.QueryAudit(audit_pb2.QueryAuditRequest(limit=10_000), metadata=metadata("supervisor"))
     cameras = {r.camera_id for r in reply.records}
     assert cameras and all(c == "" or c.startswith("in-") for c in cameras)
+
+
+# Holds: scope is every camera of the hold.
+
+
+def test_a_hold_needs_every_camera_in_scope(server: RunningDaemon) -> None:
+    before = server.daemon.audit.head()[0]
+    with pytest.raises(grpc.RpcError) as error:
+        _add_hold(server, ["in-cam", "out-cam"], metadata("operator"))
+    assert error.value.code() == DENIED
+    assert "out-cam" in (error.value.details() or "")
+    records = [r for r in _new_records(server, before) if r.action == ACTION["AddHold"]]
+    assert [(r.outcome, r.principal, r.camera_id) for r in records] == [
+        ("PERMISSION_DENIED", "operator-1", "in-cam,out-cam")
+    ]
+    listed = _holds(server).ListHolds(holds_pb2.ListHoldsRequest(include_released=True), metadata=metadata("admin"))
+    assert not any(set(h.camera_ids) == {"in-cam", "out-cam"} and h.created_by == "operator-1" for h in listed.holds)
+
+
+def test_a_hold_partly_outside_scope_is_invisible_and_cannot_be_released(server: RunningDaemon) -> None:
+    hold = _add_hold(server, ["in-cam", "out-cam"])
+    for role in ("operator", "supervisor"):
+        for camera in ("", "in-cam"):
+            listed = _holds(server).ListHolds(holds_pb2.ListHoldsRequest(camera_id=camera), metadata=metadata(role))
+            assert hold.id not in {h.id for h in listed.holds}
+            assert all(all(c.startswith("in-") for c in h.camera_ids) for h in listed.holds)
+    before = server.daemon.audit.head()[0]
+    with pytest.raises(grpc.RpcError) as error:
+        _holds(server).ReleaseHold(
+            holds_pb2.ReleaseHoldRequest(hold_id=hold.id, reason="matrix"), metadata=metadata("supervisor")
+        )
+    assert error.value.code() == DENIED
+    [record] = [r for r in _new_records(server, before) if r.action == ACTION["ReleaseHold"]]
+    assert (record.outcome, record.principal) == ("PERMISSION_DENIED", "supervisor-1")
+    assert "out-cam" in record.camera_id
+    listed = _holds(server).ListHolds(holds_pb2.ListHoldsRequest(camera_id="out-cam"), metadata=metadata("admin"))
+    assert [h.active for h in listed.holds if h.id == hold.id] == [True]
+    released = _holds(server).ReleaseHold(
+        holds_pb2.ReleaseHoldRequest(hold_id=hold.id, reason="matrix"), metadata=metadata("admin")
+    )
+    assert not released.active and released.released_by == "admin-1"

@@ -6,7 +6,8 @@ Cameras added by the fuzzer are always disabled, so no recorder goes looking for
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -15,8 +16,8 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.rpc import MID, ROLES, RunningDaemon, S, metadata
-from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, recordings_pb2
+from tests.support.rpc import MID, ROLES, RunningDaemon, S, make_config, metadata, record_footage
+from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, holds_pb2, holds_pb2_grpc, recordings_pb2
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 BAD_CODES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
@@ -139,6 +140,29 @@ reasons = st.one_of(st.just("fuzzing"), texts)
 roles = st.sampled_from([*ROLES, "admin", "admin"])  # admin gets furthest: weight it
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, h264_ts: Path) -> Iterator[RunningDaemon]:
+    """The shared fixture's daemon and footage, with a 10-year max_age: ConfirmClock is fuzzed (and
+    succeeds as admin), and the footage (2026-01-02) must not become due for erasure by age then."""
+    root = tmp_path_factory.mktemp("rpc") / "root"
+    record_footage(root, h264_ts)
+    config = make_config(root)
+    retention = config.retention.model_copy(update={"max_age_ns": 3650 * 86_400 * S})
+    running = RunningDaemon(config.model_copy(update={"retention": retention}))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _holds(server: RunningDaemon) -> holds_pb2_grpc.HoldServiceStub:
+    return holds_pb2_grpc.HoldServiceStub(server.channel)  # type: ignore[no-untyped-call]
+
+
+def _retention(server: RunningDaemon) -> holds_pb2_grpc.RetentionServiceStub:
+    return holds_pb2_grpc.RetentionServiceStub(server.channel)  # type: ignore[no-untyped-call]
+
+
 def _check(server: RunningDaemon, call: Callable[[], Any], fields: tuple[str, ...]) -> grpc.StatusCode:
     try:
         reply = call()
@@ -238,8 +262,78 @@ def test_query_audit(
     _check(server, lambda: server.stubs.audit.QueryAudit(request, metadata=metadata(role)), fields)
 
 
+hold_camera_lists = st.one_of(
+    st.lists(camera_ids, max_size=4),
+    st.sampled_from([["in-cam"], ["in-cam", "out-cam"], ["in-cam", "in-cam"], ["in-cam"] * 257, [""]]),
+)
+hold_ids = st.one_of(st.sampled_from([0, -1, 1, 2, 3, 10**12, 2**63 - 1, -(2**63)]), st.integers(*INT64))
+
+
+# Like camera specs: one nasty field (or none) and the rest valid, so that the later checks and
+# successful adds (and their responses) are reached too.
+NASTY_HOLD_FIELD: dict[str, st.SearchStrategy[Any]] = {
+    "camera_ids": hold_camera_lists,
+    "range": ranges,
+    "case_ref": texts,
+    "reason": texts,
+    "until_ns": ints64,
+}
+
+
+def _hold_request_with(field: str | None) -> st.SearchStrategy[holds_pb2.AddHoldRequest]:
+    fields: dict[str, st.SearchStrategy[Any]] = {
+        "camera_ids": st.sampled_from([["in-cam"], ["in-cam", "out-cam"], ["out-cam"], ["in-absent"]]),
+        "range": st.just(common_pb2.TimeRange(start_ns=MID - 5 * S, end_ns=MID + 22 * S)),
+        "case_ref": st.just("CASE-1"),
+        "reason": st.just("fuzzing"),
+        "until_ns": st.sampled_from([0, 4_000_000_000 * S]),  # until released, or 2096
+    }
+    if field is not None:
+        fields[field] = NASTY_HOLD_FIELD[field]
+    return st.builds(holds_pb2.AddHoldRequest, **fields)
+
+
+hold_requests = st.sampled_from([None, *NASTY_HOLD_FIELD]).flatmap(_hold_request_with)
+
+
+@FUZZ
+@given(role=roles, request=hold_requests)
+def test_add_hold(server: RunningDaemon, role: str, request: holds_pb2.AddHoldRequest) -> None:
+    fields = ("camera_ids", "range", "case_ref", "reason", "until")
+    _check(server, lambda: _holds(server).AddHold(request, metadata=metadata(role)), fields)
+
+
+@FUZZ
+@given(role=roles, camera_id=st.one_of(st.just(""), camera_ids), include_released=st.booleans())
+def test_list_holds(server: RunningDaemon, role: str, camera_id: str, include_released: bool) -> None:
+    request = holds_pb2.ListHoldsRequest(camera_id=camera_id, include_released=include_released)
+    _check(server, lambda: _holds(server).ListHolds(request, metadata=metadata(role)), ("camera_id",))
+
+
+@FUZZ
+@given(role=roles, hold_id=hold_ids, reason=reasons)
+def test_release_hold(server: RunningDaemon, role: str, hold_id: int, reason: str) -> None:
+    request = holds_pb2.ReleaseHoldRequest(hold_id=hold_id, reason=reason)
+    _check(server, lambda: _holds(server).ReleaseHold(request, metadata=metadata(role)), ("hold_id", "reason"))
+
+
+@FUZZ
+@given(role=roles, reason=reasons)
+def test_confirm_clock(server: RunningDaemon, role: str, reason: str) -> None:
+    request = holds_pb2.ConfirmClockRequest(reason=reason)
+    _check(server, lambda: _retention(server).ConfirmClock(request, metadata=metadata(role)), ("reason",))
+
+
+@FUZZ
+@given(role=roles, time_range=ranges)
+def test_erasure_summary(server: RunningDaemon, role: str, time_range: common_pb2.TimeRange) -> None:
+    request = holds_pb2.ErasureSummaryRequest(range=time_range)
+    _check(server, lambda: _retention(server).ErasureSummary(request, metadata=metadata(role)), ("range",))
+
+
 # One bad field, everything else valid: the message names exactly that field.
 _GOOD_RANGE = common_pb2.TimeRange(start_ns=MID - 5 * S, end_ns=MID + 22 * S)
+_GOOD_HOLD: dict[str, Any] = {"camera_ids": ["in-cam"], "range": _GOOD_RANGE, "case_ref": "C-1", "reason": "r"}
 _GOOD_SPEC = {"id": "in-named", "name": "n", "url": "rtsp://127.0.0.1:9/x", "transport": "tcp", "enabled": False}
 ONE_BAD_FIELD: list[tuple[str, Any, str]] = [
     ("GetCamera", cameras_pb2.GetCameraRequest(camera_id="../x"), "camera_id"),
@@ -287,6 +381,34 @@ ONE_BAD_FIELD: list[tuple[str, Any, str]] = [
     ("QueryAudit", audit_pb2.QueryAuditRequest(principal="x" * 129), "principal"),
     ("QueryAudit", audit_pb2.QueryAuditRequest(camera_id="a/b"), "camera_id"),
     ("RemoveCamera", cameras_pb2.RemoveCameraRequest(camera_id="..", reason="r"), "camera_id"),
+    *[
+        ("AddHold", holds_pb2.AddHoldRequest(**{**_GOOD_HOLD, **bad}), field)
+        for bad, field in [
+            ({"camera_ids": []}, "camera_ids"),
+            ({"camera_ids": ["in-cam", "../x"]}, "camera_ids[1]"),
+            ({"camera_ids": ["in-cam"] * 257}, "camera_ids"),
+            ({"range": common_pb2.TimeRange(start_ns=MID, end_ns=MID)}, "range.end_ns"),
+            ({"range": common_pb2.TimeRange(start_ns=MID, end_ns=MID + 367 * 86_400 * S)}, "range"),
+            ({"range": common_pb2.TimeRange()}, "range.start_ns"),
+            ({"case_ref": " "}, "case_ref"),
+            ({"case_ref": "x" * 201}, "case_ref"),
+            ({"reason": ""}, "reason"),
+            ({"reason": "a\x07b"}, "reason"),
+            ({"until_ns": MID}, "until"),  # in the past
+            ({"until_ns": -1}, "until"),
+        ]
+    ],
+    ("ListHolds", holds_pb2.ListHoldsRequest(camera_id="in/../cam"), "camera_id"),
+    ("ReleaseHold", holds_pb2.ReleaseHoldRequest(hold_id=0, reason="r"), "hold_id"),
+    ("ReleaseHold", holds_pb2.ReleaseHoldRequest(hold_id=-5, reason="r"), "hold_id"),
+    ("ReleaseHold", holds_pb2.ReleaseHoldRequest(hold_id=1, reason="\n"), "reason"),
+    ("ConfirmClock", holds_pb2.ConfirmClockRequest(reason=""), "reason"),
+    ("ErasureSummary", holds_pb2.ErasureSummaryRequest(), "range.start_ns"),
+    (
+        "ErasureSummary",
+        holds_pb2.ErasureSummaryRequest(range=common_pb2.TimeRange(start_ns=MID, end_ns=MID - S)),
+        "range.end_ns",
+    ),
     ("RemoveCamera", cameras_pb2.RemoveCameraRequest(camera_id="in-cam", reason=""), "reason"),
     ("AddCamera", cameras_pb2.AddCameraRequest(camera=cameras_pb2.CameraSpec(**_GOOD_SPEC), reason=""), "reason"),
     *[
@@ -323,6 +445,11 @@ def test_one_bad_field_is_named(server: RunningDaemon, rpc: str, request_: Any, 
         "Timeline": stubs.recordings.Timeline,
         "Play": lambda r, metadata: list(stubs.recordings.Play(r, metadata=metadata)),
         "QueryAudit": stubs.audit.QueryAudit,
+        "AddHold": _holds(server).AddHold,
+        "ListHolds": _holds(server).ListHolds,
+        "ReleaseHold": _holds(server).ReleaseHold,
+        "ConfirmClock": _retention(server).ConfirmClock,
+        "ErasureSummary": _retention(server).ErasureSummary,
     }[rpc]
     with pytest.raises(grpc.RpcError) as error:
         method(request_, metadata=metadata("admin"))
@@ -341,6 +468,12 @@ REQUEST_TYPES: dict[str, tuple[type[Any], bool]] = {
     "/vmsd.v1.RecordingService/Play": (recordings_pb2.PlayRequest, True),
     "/vmsd.v1.AuditService/QueryAudit": (audit_pb2.QueryAuditRequest, False),
     "/vmsd.v1.AuditService/VerifyAudit": (audit_pb2.VerifyAuditRequest, False),
+    "/vmsd.v1.HoldService/AddHold": (holds_pb2.AddHoldRequest, False),
+    "/vmsd.v1.HoldService/ListHolds": (holds_pb2.ListHoldsRequest, False),
+    "/vmsd.v1.HoldService/ReleaseHold": (holds_pb2.ReleaseHoldRequest, False),
+    "/vmsd.v1.RetentionService/GetRetentionStatus": (holds_pb2.RetentionStatusRequest, False),
+    "/vmsd.v1.RetentionService/ConfirmClock": (holds_pb2.ConfirmClockRequest, False),
+    "/vmsd.v1.RetentionService/ErasureSummary": (holds_pb2.ErasureSummaryRequest, False),
 }
 
 
@@ -383,3 +516,10 @@ def test_the_server_still_answers_real_work_after_fuzzing(server: RunningDaemon)
     )
     assert reply.recorded_ns == 20 * S
     assert server.stubs.audit.VerifyAudit(audit_pb2.VerifyAuditRequest(), metadata=metadata("admin")).ok
+    # Holds placed by the fuzzer are listed whole and well-formed; retention still answers.
+    listed = _holds(server).ListHolds(holds_pb2.ListHoldsRequest(include_released=True), metadata=metadata("admin"))
+    for hold in listed.holds:
+        assert hold.id > 0 and hold.camera_ids and hold.case_ref.strip() and hold.reason.strip()
+        assert hold.range.start_ns < hold.range.end_ns
+    status = _retention(server).GetRetentionStatus(holds_pb2.RetentionStatusRequest(), metadata=metadata("viewer"))
+    assert status.max_age_ns == 3650 * 86_400 * S

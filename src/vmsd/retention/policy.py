@@ -27,6 +27,9 @@ class RetentionPolicy:
     default_max_age_ns: int
     min_free_bytes: int
     max_age_ns_by_camera: Mapping[str, int] = field(default_factory=dict)
+    # Shedding frees this much beyond min_free, so recording between two passes does not
+    # immediately drop free space below it again (and the alarm does not flap).
+    shed_margin_bytes: int = 0
 
     def max_age_ns(self, camera_id: str) -> int:
         return self.max_age_ns_by_camera.get(camera_id, self.default_max_age_ns)
@@ -87,6 +90,7 @@ def plan_deletions(
             chosen.add(segment.id)
     need = policy.min_free_bytes - free_bytes - sum(d.segment.bytes or 0 for d in deletions)
     if need > 0:
+        need += policy.shed_margin_bytes
         for segment in oldest_candidates:
             if need <= 0:
                 break

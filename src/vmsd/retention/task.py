@@ -88,6 +88,7 @@ class RetentionTask:
         self._reference_offset_ns: int | None = None
         self._stop = asyncio.Event()
         self._last_age_run_mono_ns: int | None = None
+        self._last_free_bytes: int | None = None
 
     # -- status & control ---------------------------------------------------------------------
 
@@ -167,7 +168,9 @@ class RetentionTask:
         space = self._space()
         min_free_bytes = self._min_free(space.total_bytes)
         overrides = self._max_age_by_camera()
-        policy = RetentionPolicy(self._default_max_age_ns, min_free_bytes, overrides)
+        policy = RetentionPolicy(
+            self._default_max_age_ns, min_free_bytes, overrides, shed_margin_bytes=self._shed_margin(space)
+        )
         aged: list[SegmentRow] = []
         if trusted:
             for camera_id in catalogue.camera_ids():
@@ -209,6 +212,13 @@ class RetentionTask:
             status.free_bytes, status.total_bytes = after_space.free_bytes, after_space.total_bytes
             status.min_free_bytes = min_free_bytes
         return plan
+
+    def _shed_margin(self, space: DiskSpace) -> int:
+        """What recording writes before the next pressure check: measured from the last two
+        readings (bytes consumed per tick), at least 1 % of min_free; 0 when not under pressure."""
+        previous, self._last_free_bytes = self._last_free_bytes, space.free_bytes
+        consumed = max(0, previous - space.free_bytes) if previous is not None else 0
+        return max(consumed * 2, self._min_free(space.total_bytes) // 100)
 
     def _execute(self, plan: Plan, now_ns: int) -> None:
         """Erase each planned segment by the protocol, then record it (one audit record each)."""
