@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -150,7 +151,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_stream is not None:
             inner_stream = handler.unary_stream
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def run_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 started_ns = time.monotonic_ns()
                 call: Call | None = None
                 try:
@@ -164,8 +165,22 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     raise
                 await self._finish(call, "OK", started_ns)
 
+            async def write_stream(request: Any, context: grpc.aio.ServicerContext) -> None:
+                # Servicers that send with `await context.write()` (so that a send can time out
+                # when the client stops reading) are coroutines, not generators.
+                started_ns = time.monotonic_ns()
+                call: Call | None = None
+                try:
+                    call = begin(context)
+                    await inner_stream(request, context)
+                except BaseException as error:
+                    await self._fail(context, call or Call(method, context.peer() or ""), error, started_ns)
+                    raise
+                await self._finish(call, "OK", started_ns)
+
+            behaviour = run_stream if inspect.isasyncgenfunction(inner_stream) else write_stream
             return grpc.unary_stream_rpc_method_handler(
-                stream,
+                behaviour,
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 from vmsd.cameras import CameraManager
@@ -20,6 +19,9 @@ NS_PER_S = 1_000_000_000
 MAX_RELAYS_PER_PRINCIPAL = 16
 MAX_RELAYS = 256
 MAX_DURATION_NS = 7 * validate.DAY_NS
+# A client whose receive window stays full this long has stopped reading: it is disconnected (the
+# hub has long since stopped queueing for it — it drops whole GOPs, then the subscriber).
+SEND_TIMEOUT_S = 10.0
 
 
 def _config(config: StreamConfig) -> live_pb2.StreamConfig:
@@ -50,6 +52,16 @@ def _packet(packet: RelayPacket) -> live_pb2.MediaPacket:
     )
 
 
+async def _send(context: Any, message: live_pb2.RelayMessage) -> None:
+    """Send, or give up on a client that has stopped reading (its flow-control window stays full)."""
+    try:
+        await asyncio.wait_for(context.write(message), timeout=SEND_TIMEOUT_S)
+    except TimeoutError:
+        raise VmsdError(
+            ErrorKind.RESOURCE_EXHAUSTED, f"relay ended: the client read nothing for {SEND_TIMEOUT_S:.0f}s"
+        ) from None
+
+
 class LiveServicer(live_pb2_grpc.LiveServiceServicer):
     def __init__(self, cameras: CameraManager) -> None:
         self._cameras = cameras
@@ -59,7 +71,7 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
     def active_relays(self) -> int:
         return sum(self._active.values())
 
-    async def Relay(self, request: live_pb2.RelayRequest, context: Any) -> AsyncIterator[live_pb2.RelayMessage]:
+    async def Relay(self, request: live_pb2.RelayRequest, context: Any) -> None:
         call = current_call()
         principal = call.require_principal()
         camera_id = validate.camera_id(request.camera_id)
@@ -97,14 +109,13 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
                 if isinstance(item, RelayPacket):
                     sent_bytes += len(item.data)
                     frames += item.kind == VIDEO
-                    yield live_pb2.RelayMessage(packet=_packet(item))
+                    await _send(context, live_pb2.RelayMessage(packet=_packet(item)))
                 elif isinstance(item, StreamConfig):
-                    yield live_pb2.RelayMessage(config=_config(item))
+                    await _send(context, live_pb2.RelayMessage(config=_config(item)))
                 elif isinstance(item, Missed):
                     missed += item.frames
-                    yield live_pb2.RelayMessage(
-                        notice=live_pb2.RelayNotice(missed_frames=item.frames, missed_frames_total=missed)
-                    )
+                    notice = live_pb2.RelayNotice(missed_frames=item.frames, missed_frames_total=missed)
+                    await _send(context, live_pb2.RelayMessage(notice=notice))
         except SubscriberGone as gone:
             raise VmsdError(ErrorKind.RESOURCE_EXHAUSTED, f"relay ended: {gone}") from None
         finally:
