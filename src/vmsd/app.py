@@ -15,6 +15,8 @@ from vmsd.audit import AuditLog
 from vmsd.cameras import CameraManager
 from vmsd.clock import Clock, SystemClock
 from vmsd.config import Config
+from vmsd.errors import VmsdError
+from vmsd.export.bundle import CameraInfo, Exporter
 from vmsd.log import get_logger, register_url_credentials
 from vmsd.ops.sdnotify import Notifier
 from vmsd.ops.watchdog import Watchdog, max_silence_ns, recorder_probe, recorder_summary
@@ -46,8 +48,23 @@ class Daemon:
             max_age_by_camera=self.cameras.max_age_overrides,
         )
         self.holds = Holds(self.storage.catalogue, self.clock)
+        self.exporter = Exporter(
+            self.storage,
+            self.audit,
+            self.clock,
+            recorder_id=config.recorder_id,
+            camera_info=self._camera_info,
+            holds=self.holds,
+        )
         self.control_plane = ControlPlane(
-            config, self.cameras, self.storage, self.audit, self.clock, holds=self.holds, retention=self.retention
+            config,
+            self.cameras,
+            self.storage,
+            self.audit,
+            self.clock,
+            holds=self.holds,
+            retention=self.retention,
+            exporter=self.exporter,
         )
         self._retention_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -64,6 +81,13 @@ class Daemon:
         for camera in config.cameras:
             register_url_credentials(camera.url)
 
+    def _camera_info(self, camera_id: str) -> CameraInfo | None:
+        try:
+            camera = self.cameras.get(camera_id).config
+        except VmsdError:
+            return None
+        return CameraInfo(camera.id, camera.name, camera.location, [list(p) for p in camera.privacy_masks])
+
     def request_stop(self) -> None:
         self._stopping.set()
 
@@ -74,6 +98,7 @@ class Daemon:
         if report.unindexed_files:
             log.error("unindexed_footage_present", files=len(report.unindexed_files))
         await asyncio.to_thread(self.audit.open)
+        await asyncio.to_thread(self.exporter.open)
         await self.cameras.start()
         self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
         await self.control_plane.start()

@@ -2,8 +2,8 @@
 
     vmsctl [--server HOST:PORT] [--token T] [--tls-ca F --tls-cert F --tls-key F] [--json] COMMAND
 
-Commands: cameras · search CAM --from T --to T · play CAM --from T --to T --reason TEXT -o FILE
-· audit [--since T] [--verify] · health. `VMSD_SERVER` and `VMSD_TOKEN` stand in for the flags.
+Commands: cameras · search · play · relay · hold add|list|release · retention · export · verify
+(offline) · audit [--since T] [--verify] · health. `VMSD_SERVER` and `VMSD_TOKEN` stand in for the flags.
 Times: ISO-8601 with `Z` or an offset, or relative: `now`, `-30s`, `-10m`, `-2h`, `-1d`.
 Exit codes: 0 ok, 2 usage error, 3 not found, 4 permission denied/unauthenticated, 1 other.
 """
@@ -498,6 +498,13 @@ def cmd_relay(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(client: Client, args: argparse.Namespace) -> int:
+    from vmsd.cli.export import cmd_export as run_export
+
+    now_ns = time.time_ns()
+    return run_export(client, args, parse_time(args.start, now_ns), parse_time(args.end, now_ns))
+
+
 def cmd_health(client: Client, args: argparse.Namespace) -> int:
     overall = client.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=client.timeout)
     cameras = client.call(client.cameras.ListCameras, cameras_pb2.ListCamerasRequest()).cameras
@@ -571,6 +578,24 @@ def build_parser() -> argparse.ArgumentParser:
     relay.add_argument("-o", "--output", required=True, help="file to write, or - for stdout (e.g. | ffplay -)")
     relay.set_defaults(func=cmd_relay)
 
+    export = sub.add_parser("export", help="make a signed evidence bundle and download it to DIR")
+    export.add_argument("camera")
+    export.add_argument("--from", dest="start", required=True, metavar="T")
+    export.add_argument("--to", dest="end", required=True, metavar="T")
+    export.add_argument("--case", required=True, help="case reference (recorded in the manifest and audit)")
+    export.add_argument("--reason", required=True)
+    export.add_argument("--recipient", default="", help="who the evidence is released to")
+    export.add_argument("--redact", action="store_true", help="also a working copy with privacy masks blacked out")
+    export.add_argument("--no-originals", action="store_true", help="leave out the bit-exact recorded segments")
+    export.add_argument("--no-hold", action="store_true", help="do not place an evidence hold on the range")
+    export.add_argument("-o", "--output", required=True, metavar="DIR")
+    export.set_defaults(func=cmd_export)
+
+    verify = sub.add_parser("verify", help="verify an export bundle offline (no server needed)")
+    verify.add_argument("dir")
+    verify.add_argument("--key-fingerprint", help="the recorder key fingerprint you expect (from its operator)")
+    verify.set_defaults(func=None)
+
     hold = sub.add_parser("hold", help="evidence holds: footage nothing erases").add_subparsers(
         dest="hold_command", required=True, parser_class=_Parser
     )
@@ -624,6 +649,10 @@ def _hoist_json(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     arguments = _hoist_json(_join_relative_times(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(arguments)
+    if args.command == "verify":  # offline: no server, no token
+        from vmsd.cli.verify import cmd_verify
+
+        return cmd_verify(args.dir, args.json, args.key_fingerprint)
     try:
         client = Client(args)
         return int(args.func(client, args))

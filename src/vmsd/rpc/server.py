@@ -17,6 +17,7 @@ from vmsd.audit import AuditLog
 from vmsd.cameras import CameraManager
 from vmsd.clock import Clock
 from vmsd.config import Config
+from vmsd.export.bundle import Exporter
 from vmsd.ingest.recorder import CameraState
 from vmsd.log import get_logger
 from vmsd.retention.holds import Holds
@@ -25,6 +26,7 @@ from vmsd.rpc.audit_service import AuditServicer
 from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
 from vmsd.rpc.cameras import CameraServicer
+from vmsd.rpc.export import ExportServicer
 from vmsd.rpc.holds import HoldServicer, RetentionServicer
 from vmsd.rpc.live import LiveServicer
 from vmsd.rpc.recordings import RecordingServicer
@@ -34,6 +36,8 @@ from vmsd.v1 import (
     audit_pb2_grpc,
     cameras_pb2,
     cameras_pb2_grpc,
+    export_pb2,
+    export_pb2_grpc,
     holds_pb2,
     holds_pb2_grpc,
     live_pb2,
@@ -63,7 +67,9 @@ class ControlPlane:
         *,
         holds: Holds,
         retention: RetentionTask,
+        exporter: Exporter,
     ) -> None:
+        self._exporter = exporter
         self._holds = holds
         self._retention = retention
         self._config = config
@@ -95,6 +101,7 @@ class ControlPlane:
         recordings_pb2_grpc.add_RecordingServiceServicer_to_server(recordings_servicer, server)  # type: ignore[no-untyped-call]
         audit_pb2_grpc.add_AuditServiceServicer_to_server(audit_servicer, server)  # type: ignore[no-untyped-call]
         live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(self._cameras), server)  # type: ignore[no-untyped-call]
+        export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(self._exporter), server)  # type: ignore[no-untyped-call]
         hold_servicer = HoldServicer(self._holds, self._clock)
         retention_servicer = RetentionServicer(
             self._retention, self._storage.catalogue, self._config.retention.max_age_ns
@@ -107,6 +114,7 @@ class ControlPlane:
             recordings_pb2.DESCRIPTOR.services_by_name["RecordingService"].full_name,
             audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
             holds_pb2.DESCRIPTOR.services_by_name["HoldService"].full_name,
+            export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name,
             live_pb2.DESCRIPTOR.services_by_name["LiveService"].full_name,
             holds_pb2.DESCRIPTOR.services_by_name["RetentionService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

@@ -3,6 +3,8 @@
     <root>/catalogue.db                      SQLite catalogue (WAL)
     <root>/vmsd.lock                         held (flock) by the running daemon and by fsck
     <root>/audit.db, <root>/audit.anchor     the hash-chained audit trail and its head
+    <root>/exports/<export id>/              signed evidence bundles
+    <root>/keys/                             the recorder's signing key
     <root>/recordings/<camera>/<YYYY-MM-DD>/<HHMMSS>.<nanoseconds>Z.mp4
 
 One folder per camera per UTC day keeps directories small and makes day-on-day erasure a matter
@@ -39,6 +41,10 @@ class Layout:
         # The audit chain's head is also written here, outside the audit database, so that
         # deleting the newest audit records is detectable (see vmsd.audit).
         self.audit_anchor_path = root / "audit.anchor"
+        # Evidence bundles live outside recordings/: retention and fsck's orphan sweep never look there.
+        self.exports_dir = root / "exports"
+        # The recorder's Ed25519 signing key (0700 directory, 0600 key).
+        self.keys_dir = root / "keys"
 
     def segment_relpath(self, camera_id: str, start_ns: int, attempt: int = 0) -> str:
         """Relative path of a segment; `attempt` > 0 disambiguates an (unlikely) equal start time."""

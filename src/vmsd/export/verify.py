@@ -1,0 +1,237 @@
+"""Offline verification of an export bundle: needs the directory only, never the recorder.
+
+Checks, in this order (the verdict names the first problem; later checks still run where they
+can, so one report shows everything wrong):
+  1. the bundle has manifest.json, manifest.sig and recorder-public-key.pem;
+  2. manifest.sig is a valid Ed25519 signature of manifest.json's exact bytes by that key;
+  3. manifest.json is valid against the v1 schema (required fields, types, hash formats);
+  4. the key's fingerprint is the one the manifest names (and the one the caller expects, when
+     given — the bundle's own key proves consistency, only a fingerprint obtained elsewhere
+     proves *which* recorder signed);
+  5. every listed file exists with its listed size and SHA-256, no unlisted file is present,
+     and SHA256SUMS says the same as the manifest;
+  6. each included original segment is the listed source segment (same SHA-256 and size);
+  7. the source segments are in time order and satisfy the hash-chain rule (manifest.py);
+     breaks the recorder declared are warnings, any other break is a failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from vmsd.export import manifest as mf
+from vmsd.export.signing import fingerprint, load_public_pem, signature_valid
+
+_HASH_BYTES = 1024 * 1024
+
+
+@dataclass
+class VerifyReport:
+    path: str
+    checks: list[str] = field(default_factory=list)  # what was verified, for the report
+    problems: list[str] = field(default_factory=list)  # each names the file or field at fault
+    warnings: list[str] = field(default_factory=list)
+    manifest: mf.Manifest | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_problem(self) -> str:
+        return self.problems[0] if self.problems else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "first_problem": self.first_problem,
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "checks": self.checks,
+            "export_id": m.export_id if m else "",
+            "recorder_id": m.recorder.id if m else "",
+            "key_fingerprint_sha256": m.recorder.key_fingerprint_sha256 if m else "",
+            "camera_id": m.camera.id if m else "",
+            "case_ref": m.case_ref if m else "",
+            "requested": m.requested.model_dump() if m else None,
+            "covered": [s.model_dump() for s in m.covered] if m else [],
+            "gaps": [g.model_dump() for g in m.gaps] if m else [],
+        }
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def verify_bundle(path: Path, *, expected_fingerprint: str | None = None) -> VerifyReport:
+    """Verify the bundle in directory `path` (blocking: reads and hashes every file)."""
+    report = VerifyReport(str(path))
+    if not path.is_dir():
+        report.problems.append(f"{path}: not a directory")
+        return report
+    missing = [n for n in (mf.MANIFEST_NAME, mf.SIGNATURE_NAME, mf.PUBLIC_KEY_NAME) if not (path / n).is_file()]
+    if missing:
+        report.problems.extend(f"{name}: missing from the bundle" for name in missing)
+        return report
+    manifest_bytes = (path / mf.MANIFEST_NAME).read_bytes()
+
+    # 2. Signature.
+    try:
+        public_key = load_public_pem((path / mf.PUBLIC_KEY_NAME).read_bytes())
+    except ValueError as exc:
+        report.problems.append(f"{mf.PUBLIC_KEY_NAME}: not a usable Ed25519 public key ({exc})")
+        return report
+    key_fingerprint = fingerprint(public_key)
+    if signature_valid(public_key, manifest_bytes, (path / mf.SIGNATURE_NAME).read_bytes()):
+        report.checks.append(f"signature: {mf.MANIFEST_NAME} is signed by key {key_fingerprint}")
+    else:
+        report.problems.append(
+            f"{mf.MANIFEST_NAME}: the signature in {mf.SIGNATURE_NAME} does not match — the manifest was changed "
+            f"after signing, or signed by another key than {mf.PUBLIC_KEY_NAME}"
+        )
+
+    # 3. Schema.
+    try:
+        json.loads(manifest_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        report.problems.append(f"{mf.MANIFEST_NAME}: not valid JSON ({exc})")
+        return report
+    try:
+        manifest = mf.Manifest.model_validate_json(manifest_bytes)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        report.problems.append(f"{mf.MANIFEST_NAME}: field {_field(tuple(first['loc']))}: {first['msg']}")
+        return report
+    report.manifest = manifest
+    report.checks.append(f"schema: {mf.MANIFEST_NAME} is a valid {manifest.format} manifest")
+
+    # 4. Key identity.
+    if manifest.recorder.key_fingerprint_sha256 != key_fingerprint:
+        report.problems.append(
+            f"{mf.PUBLIC_KEY_NAME}: its fingerprint {key_fingerprint} is not the manifest's "
+            f"recorder.key_fingerprint_sha256 {manifest.recorder.key_fingerprint_sha256}"
+        )
+    if expected_fingerprint is not None:
+        if expected_fingerprint.strip().lower() == key_fingerprint:
+            report.checks.append("key: the fingerprint is the one expected")
+        else:
+            report.problems.append(
+                f"{mf.PUBLIC_KEY_NAME}: fingerprint {key_fingerprint} is not the expected {expected_fingerprint}"
+            )
+    else:
+        report.warnings.append(
+            f"the signing key was not checked against a fingerprint from outside the bundle; confirm "
+            f"{key_fingerprint} with the recorder's operator"
+        )
+
+    _check_files(path, manifest, report)
+    _check_segments(manifest, report)
+    return report
+
+
+def _check_files(path: Path, manifest: mf.Manifest, report: VerifyReport) -> None:
+    listed: dict[str, mf.File] = {}
+    bad = 0
+    for entry in manifest.files:
+        if entry.name in listed or entry.name in (mf.MANIFEST_NAME, mf.SIGNATURE_NAME):
+            report.problems.append(f"{mf.MANIFEST_NAME}: file {entry.name} is listed twice")
+            bad += 1
+            continue
+        listed[entry.name] = entry
+        target = path / entry.name
+        if not target.is_file() or target.is_symlink():
+            report.problems.append(f"{entry.name}: missing from the bundle")
+            bad += 1
+            continue
+        digest, size = _sha256(target)
+        if digest != entry.sha256 or size != entry.bytes:
+            report.problems.append(
+                f"{entry.name}: SHA-256 {digest} ({size} bytes) does not match the manifest's "
+                f"{entry.sha256} ({entry.bytes} bytes) — the file was altered"
+            )
+            bad += 1
+    present = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() or p.is_symlink()} - {
+        mf.MANIFEST_NAME,
+        mf.SIGNATURE_NAME,
+    }
+    for extra in sorted(present - set(listed)):
+        report.problems.append(f"{extra}: in the bundle but not listed in {mf.MANIFEST_NAME}")
+        bad += 1
+    sums = listed.get(mf.SUMS_NAME)
+    if sums is not None and (path / mf.SUMS_NAME).is_file():
+        expected = "".join(f"{f.sha256}  {f.name}\n" for f in manifest.files if f.name != mf.SUMS_NAME)
+        if (path / mf.SUMS_NAME).read_text(encoding="ascii", errors="replace") != expected:
+            report.problems.append(f"{mf.SUMS_NAME}: does not list exactly the manifest's files and hashes")
+            bad += 1
+    for master in manifest.masters:
+        if master.file not in listed or listed[master.file].role != mf.ROLE_MASTER:
+            report.problems.append(f"{mf.MANIFEST_NAME}: master {master.file} is not listed as a master file")
+            bad += 1
+    for copy in manifest.redacted:
+        if copy.file not in listed or listed[copy.file].role != mf.ROLE_REDACTED:
+            report.problems.append(f"{mf.MANIFEST_NAME}: working copy {copy.file} is not listed as a redacted file")
+            bad += 1
+    if not bad:
+        report.checks.append(f"files: all {len(listed)} listed files match their SHA-256; nothing unlisted")
+
+
+def _check_segments(manifest: mf.Manifest, report: VerifyReport) -> None:
+    files = {f.name: f for f in manifest.files}
+    bad = 0
+    originals = 0
+    for index, segment in enumerate(manifest.segments):
+        if index and segment.start_ns < manifest.segments[index - 1].end_ns:
+            report.problems.append(
+                f"{mf.MANIFEST_NAME}: segments[{index}] starts before segments[{index - 1}] ends (not in time order)"
+            )
+            bad += 1
+        if segment.file is None:
+            continue
+        originals += 1
+        entry = files.get(segment.file)
+        if entry is None or entry.role != mf.ROLE_ORIGINAL:
+            report.problems.append(f"{segment.file}: segments[{index}] names it but it is not a listed original")
+            bad += 1
+        elif entry.sha256 != segment.sha256 or entry.bytes != segment.bytes:
+            report.problems.append(
+                f"{segment.file}: its listed SHA-256 is not segments[{index}].sha256 — not the recorded segment"
+            )
+            bad += 1
+    declared = {b.index: b for b in manifest.chain_breaks}
+    for found in mf.chain_breaks(list(manifest.segments), list(manifest.erased_segments)):
+        if found.index in declared:
+            report.warnings.append(
+                f"chain: break before segments[{found.index}] declared by the recorder: {declared[found.index].detail}"
+            )
+        else:
+            report.problems.append(f"chain: {found.detail}")
+            bad += 1
+    if not bad:
+        erased = (
+            f", {len(manifest.erased_segments)} erased segment(s) accounted for" if manifest.erased_segments else ""
+        )
+        report.checks.append(
+            f"chain: {len(manifest.segments)} source segments in order and linked{erased};"
+            f" {originals} original(s) included match their recorded hashes"
+        )
