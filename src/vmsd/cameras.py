@@ -23,6 +23,7 @@ from vmsd.log import get_logger, register_url_credentials
 from vmsd.storage.store import Storage
 
 log = get_logger(component="cameras")
+STALL_CHECK_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class CameraManager:
         self._recorders: dict[str, CameraRecorder] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
+        self._stall_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -57,8 +59,18 @@ class CameraManager:
             self._cameras[camera_id] = ManagedCamera(camera, "api")
         for managed in self._cameras.values():
             await self._record(managed.config)
+        self._stall_task = asyncio.create_task(self._stall_watch(), name="stall-watch")
+
+    async def _stall_watch(self) -> None:
+        """Interrupt camera reads that are blocked without video (see CameraRecorder.check_stall)."""
+        while True:
+            await asyncio.sleep(STALL_CHECK_S)
+            for recorder in list(self._recorders.values()):
+                recorder.check_stall()
 
     async def stop(self) -> None:
+        if self._stall_task is not None:
+            self._stall_task.cancel()
         for recorder in self._recorders.values():
             recorder.request_stop()
         await asyncio.gather(*(self._stop_recorder(camera_id) for camera_id in list(self._recorders)))

@@ -203,3 +203,40 @@ async def _refused(port: int, results: list[dict[str, object]]) -> None:
         except grpc.aio.AioRpcError as error:
             code = error.code().name
     results.append({"dts": [], "code": code, "refused": True})
+
+
+def _fds_and_rss(pid: int) -> tuple[int, int]:
+    fds = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+    rss_kib = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
+    return fds, rss_kib
+
+
+def test_subscribe_churn_returns_descriptors_and_memory_to_baseline(daemon) -> None:  # type: ignore[no-untyped-def]
+    process, port, _root = daemon
+    pid = process.proc.pid
+
+    async def churn(count: int) -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = live_pb2_grpc.LiveServiceStub(channel)
+            for _ in range(count):
+                call = stub.Relay(
+                    live_pb2.RelayRequest(camera_id="cam"), metadata=[("authorization", f"Bearer {TOKEN}")]
+                )
+                async for message in call:
+                    if message.WhichOneof("kind") == "packet":
+                        break
+                call.cancel()
+
+    asyncio.run(churn(50))  # warm up: lazily created objects, allocator arenas
+    time.sleep(1)
+    fds_before, rss_before = _fds_and_rss(pid)
+    asyncio.run(churn(1000))
+    time.sleep(2)
+    fds_after, rss_after = _fds_and_rss(pid)
+    print(f"\nrelay churn x1000: fds {fds_before} -> {fds_after}, RSS {rss_before} -> {rss_after} KiB")
+    assert fds_after <= fds_before + 2
+    assert rss_after - rss_before < 20 * 1024  # no per-subscription leak (20 MiB would be 20 KiB each)

@@ -106,6 +106,9 @@ class CameraRecorder:
         )
         # Progress marker for the watchdog: bumped by the thread on every loop iteration.
         self.heartbeat_mono_ns = 0
+        # The current camera session and when it last gave video (read by check_stall()).
+        self._source: CameraSource | None = None
+        self._last_video_mono_ns = 0
         register_url_credentials(camera.url)
 
     # -- asyncio side ------------------------------------------------------------------------
@@ -205,6 +208,8 @@ class CameraRecorder:
         reason, detail = GAP_RESTART, "recorder stopped"
         recorded_before = segmenter.counters.video_packets
         last_video_mono_ns = self._clock.mono_ns()
+        self._last_video_mono_ns = last_video_mono_ns
+        self._source = source
         try:
             source.open()
         except SourceError as error:
@@ -222,7 +227,7 @@ class CameraRecorder:
                 if self._stop.is_set():
                     break
                 if packet.stream is source.video:
-                    last_video_mono_ns = now_mono_ns
+                    last_video_mono_ns = self._last_video_mono_ns = now_mono_ns
                 elif now_mono_ns - last_video_mono_ns > self._ingest.stall_timeout_ns:
                     raise _Stalled()
                 segmenter.push(packet)
@@ -249,6 +254,7 @@ class CameraRecorder:
             self._log.error("stream_write_failed", error=detail)
             segmenter.abort(reason, detail)
         finally:
+            self._source = None
             source.close()
             try:
                 segmenter.end_session(reason, detail)
@@ -259,6 +265,23 @@ class CameraRecorder:
                 self._status.last_error = detail
             self._log.info("session_ended", reason=reason, detail=detail)
         return segmenter.counters.video_packets > recorded_before
+
+    def check_stall(self) -> bool:
+        """Called from outside the recorder thread (the event loop, every half second): interrupt a
+        read that has produced no video for stall_timeout.
+
+        FFmpeg's RTSP demuxer can block in one read for as long as the camera keeps RTCP alive
+        without sending media, and PyAV's own read timeout does not always fire then (measured
+        with the simulator); the blocked thread cannot notice by itself. Returns True when it
+        interrupted.
+        """
+        source = self._source
+        if source is None:
+            return False
+        if self._clock.mono_ns() - self._last_video_mono_ns <= self._ingest.stall_timeout_ns:
+            return False
+        source.interrupt()
+        return True
 
     def _record_progress(self, segment: OpenSegment) -> None:
         counters = self.segmenter.counters

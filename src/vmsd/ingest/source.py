@@ -71,14 +71,27 @@ class CameraSource:
 
     def packets(self) -> Iterator[Any]:
         """Yield demuxed packets of the recorded streams until the camera ends or fails."""
-        streams = [s for s in (self.video, self.audio) if s is not None]
+        wanted = {s.index for s in (self.video, self.audio) if s is not None}
         try:
-            for packet in self._container.demux(streams):
-                if packet.size == 0:  # the flush packet PyAV yields at end of stream
-                    continue
+            # Demux every stream and filter here: with a stream filter, PyAV's read timeout did
+            # not fire while a camera stalled with RTCP still flowing (measured), and the stall
+            # went unnoticed. Unfiltered, a read that yields nothing for read_timeout raises.
+            for packet in self._container.demux():
+                if packet.size == 0 or packet.stream.index not in wanted:
+                    continue  # the flush packet at end of stream, or a stream we do not record
                 yield packet
         except (av.FFmpegError, OSError) as error:
             raise SourceError(f"reading {self.safe_url} failed: {scrub(str(error))}") from None
+
+    def interrupt(self) -> None:
+        """Make a blocked read give up now (safe from another thread).
+
+        It shortens PyAV's read timeout to zero: FFmpeg polls the interrupt callback every
+        ~100 ms while it waits, sees the timeout expired, and the read fails with "exit requested".
+        """
+        container = self._container
+        if container is not None:
+            container.set_timeout(0.0)
 
     def close(self) -> None:
         if self._container is not None:
