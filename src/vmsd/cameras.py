@@ -65,8 +65,15 @@ class CameraManager:
         """Interrupt camera reads that are blocked without video (see CameraRecorder.check_stall)."""
         while True:
             await asyncio.sleep(STALL_CHECK_S)
-            for recorder in list(self._recorders.values()):
+            await asyncio.to_thread(self._check_stalls, list(self._recorders.values()))  # /proc reads
+
+    @staticmethod
+    def _check_stalls(recorders: list[CameraRecorder]) -> None:
+        for recorder in recorders:
+            try:
                 recorder.check_stall()
+            except Exception:  # one camera's check must not stop the others'
+                log.exception("stall_check_failed", camera_id=recorder.camera.id)
 
     async def stop(self) -> None:
         if self._stall_task is not None:

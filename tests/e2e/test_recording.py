@@ -3,7 +3,9 @@ what it wrote, fsck on what it left. Each scenario runs once and several tests r
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -40,6 +42,11 @@ class Outcome:
         return _rows(self.root, "SELECT * FROM gaps WHERE camera_id=? ORDER BY start_ns", camera)
 
 
+def _iso_ns(text: str) -> int:
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(when.timestamp()) * S + when.microsecond * 1000
+
+
 def _rows(root: Path, sql: str, *params: object) -> list[sqlite3.Row]:
     conn = sqlite3.connect(root / "catalogue.db")
     conn.row_factory = sqlite3.Row
@@ -68,7 +75,7 @@ def recording(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFacto
         daemon.wait_for_log('"state": "recording"', count=len(cameras))
         time.sleep(2)
         stall_ns = time.time_ns()
-        simulator.stall("stally", 8)
+        simulator.stall("stally", 12)
         time.sleep(4)
         drop_ns = time.time_ns()
         simulator.drop("faulty", 5)
@@ -139,8 +146,18 @@ def test_a_dropped_camera_reconnects_and_the_gap_is_recorded(recording: Outcome)
     gap = gaps[0]
     assert gap["reason"] in ("camera_offline", "stall")
     returned_ns = recording.drop_ns + 5 * S
-    # Recording resumes within 2 s of the camera's return (+ up to one GOP for its next keyframe).
-    assert gap["end_ns"] - returned_ns < 2 * S + 2 * S
+    # The recorder is connected again soon after the camera's return: backoff is capped at 1 s
+    # here, opening takes ~0.4 s. Measured: 1.0 s with one camera on a quiet machine; up to
+    # ~3.6 s in this scenario (five cameras and the simulator on two cores, and `returned_ns`
+    # is when the test asked for the drop + 5 s, not when the simulator re-added the mount).
+    connects = [
+        json.loads(line)["timestamp"]
+        for line in recording.log.splitlines()
+        if '"camera_connected"' in line and '"cam-faulty"' in line
+    ]
+    reconnect_ns = _iso_ns(connects[-1])
+    assert 0 < reconnect_ns - returned_ns < 4 * S, (reconnect_ns - returned_ns) / S
+    assert gap["end_ns"] - reconnect_ns < 2 * S + S // 2  # ≤ one GOP (+ slack) to the keyframe
     assert gap["start_ns"] <= recording.drop_ns + S
     rows = recording.segments("cam-faulty")
     assert any(row["start_ns"] == gap["end_ns"] for row in rows)
@@ -151,9 +168,9 @@ def test_a_stalled_camera_is_detected_and_recording_resumes(recording: Outcome) 
     gaps = [g for g in recording.gaps("cam-stally") if g["reason"] != "restart"]
     assert [g["reason"] for g in gaps] == ["stall"], [dict(g) for g in gaps]
     # The stall is noticed from the last packet (stall_timeout 4 s), and recording resumes once
-    # the camera sends again (8 s after the stall began), within backoff + one GOP.
-    assert gaps[0]["start_ns"] - recording.stall_ns < S
-    assert gaps[0]["end_ns"] - (recording.stall_ns + 8 * S) < 4 * S
+    # the camera sends again (12 s after the stall began), within backoff + one GOP.
+    assert gaps[0]["start_ns"] - recording.stall_ns < 5 * S
+    assert gaps[0]["end_ns"] - (recording.stall_ns + 12 * S) < 4 * S
 
 
 def test_garbage_from_one_camera_harms_nobody(recording: Outcome) -> None:

@@ -240,3 +240,35 @@ def test_subscribe_churn_returns_descriptors_and_memory_to_baseline(daemon) -> N
     print(f"\nrelay churn x1000: fds {fds_before} -> {fds_after}, RSS {rss_before} -> {rss_after} KiB")
     assert fds_after <= fds_before + 2
     assert rss_after - rss_before < 20 * 1024  # no per-subscription leak (20 MiB would be 20 KiB each)
+
+
+def test_a_relay_continues_across_a_camera_reconnect(daemon, simulator: CameraSimulator) -> None:  # type: ignore[no-untyped-def]
+    _process, port, _root = daemon
+    configs: list[int] = []
+    packets_per_generation: dict[int, int] = {}
+
+    async def watch() -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = live_pb2_grpc.LiveServiceStub(channel)
+            call = stub.Relay(
+                live_pb2.RelayRequest(camera_id="cam", duration_ns=16 * S),
+                metadata=[("authorization", f"Bearer {TOKEN}")],
+            )
+            async for message in call:
+                kind = message.WhichOneof("kind")
+                if kind == "config":
+                    configs.append(message.config.generation)
+                elif kind == "packet":
+                    generation = message.packet.generation
+                    packets_per_generation[generation] = packets_per_generation.get(generation, 0) + 1
+
+    async def scenario() -> None:
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(3)
+        await asyncio.to_thread(simulator.drop, "audio", 3)
+        await watcher
+
+    asyncio.run(scenario())
+    # The subscriber was told the new session's parameters and kept receiving its packets.
+    assert len(configs) >= 2 and configs == sorted(configs)
+    assert packets_per_generation.get(configs[0], 0) > 0 and packets_per_generation.get(configs[-1], 0) > 25

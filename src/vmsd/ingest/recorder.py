@@ -109,6 +109,7 @@ class CameraRecorder:
         # The current camera session and when it last gave video (read by check_stall()).
         self._source: CameraSource | None = None
         self._last_video_mono_ns = 0
+        self._stall_detail = ""
         register_url_credentials(camera.url)
 
     # -- asyncio side ------------------------------------------------------------------------
@@ -209,6 +210,7 @@ class CameraRecorder:
         recorded_before = segmenter.counters.video_packets
         last_video_mono_ns = self._clock.mono_ns()
         self._last_video_mono_ns = last_video_mono_ns
+        self._stall_detail = ""
         self._source = source
         try:
             source.open()
@@ -217,6 +219,7 @@ class CameraRecorder:
                 self._status.last_error = str(error)
             self._log.debug("connect_failed", error=str(error))
             return False
+        self._log.info("camera_connected", video=source.video.codec_context.name, audio=source.audio is not None)
         try:
             if source.skipped_audio_codec:
                 self._log.info("audio_not_recorded", codec=source.skipped_audio_codec)
@@ -255,6 +258,9 @@ class CameraRecorder:
             segmenter.abort(reason, detail)
         finally:
             self._source = None
+            if self._stall_detail and reason != GAP_RESTART:
+                # The session ended because check_stall() cut it off (it then reads as an EOF).
+                reason, detail = GAP_STALL, self._stall_detail
             source.close()
             try:
                 segmenter.end_session(reason, detail)
@@ -276,12 +282,15 @@ class CameraRecorder:
         interrupted.
         """
         source = self._source
-        if source is None:
+        if source is None or self._clock.mono_ns() - self._last_video_mono_ns <= self._ingest.stall_timeout_ns:
             return False
-        if self._clock.mono_ns() - self._last_video_mono_ns <= self._ingest.stall_timeout_ns:
-            return False
-        source.interrupt()
-        return True
+        silent_ns = self._clock.mono_ns() - self._last_video_mono_ns
+        if source.interrupt():
+            self._log.info("stall_interrupted", silent_s=silent_ns / NS_PER_S)
+            self._stall_detail = f"no video for {silent_ns / NS_PER_S:.1f}s"
+            self._last_video_mono_ns = self._clock.mono_ns()  # once per stall, not every check
+            return True
+        return False
 
     def _record_progress(self, segment: OpenSegment) -> None:
         counters = self.segmenter.counters
