@@ -222,14 +222,23 @@ def test_subscribe_churn_returns_descriptors_and_memory_to_baseline(daemon) -> N
     async def churn(count: int) -> None:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = live_pb2_grpc.LiveServiceStub(channel)
-            for _ in range(count):
+            done = 0
+            while done < count:
                 call = stub.Relay(
                     live_pb2.RelayRequest(camera_id="cam"), metadata=[("authorization", f"Bearer {TOKEN}")]
                 )
-                async for message in call:
-                    if message.WhichOneof("kind") == "packet":
-                        break
+                try:
+                    async for message in call:
+                        if message.WhichOneof("kind") == "packet":
+                            break
+                except grpc.aio.AioRpcError as error:
+                    # The server still winding down earlier relays (stream and per-principal
+                    # limits): back off and try again — this test is about leaks, not speed.
+                    assert error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+                    await asyncio.sleep(0.2)
+                    continue
                 call.cancel()
+                done += 1
 
     asyncio.run(churn(50))  # warm up: lazily created objects, allocator arenas
     time.sleep(1)
