@@ -47,6 +47,21 @@ class World:
             space=lambda: DiskSpace(self.free_bytes, 10**13),
         )
         self.holds = Holds(self.storage.catalogue, self.clock)
+
+    def new_task(
+        self, *, min_free: int = 0, space: DiskSpace | None = None, short_days: int | None = 7
+    ) -> RetentionTask:
+        """A retention task as a (re)started daemon would build it."""
+        return RetentionTask(
+            self.storage,
+            self.audit,
+            self.clock,
+            default_max_age_ns=31 * DAY,
+            check_interval_ns=60 * S,
+            min_free=lambda total: min_free,
+            max_age_by_camera=lambda: {} if short_days is None else {"short": short_days * DAY},
+            space=lambda: space or DiskSpace(10**12, 10**13),
+        )
         self.recorded_until = T0
         for camera in CAMERAS:
             self.storage.catalogue.upsert_camera(camera, "", "", T0)
@@ -189,16 +204,7 @@ def test_disk_pressure_sheds_oldest_unheld_across_cameras_and_keeps_evidence(wor
         until_ns=None,
     )
     # Free space falls 10 segments short of min_free (shedding adds a margin: 1 % of min_free here).
-    world.task = RetentionTask(
-        world.storage,
-        world.audit,
-        world.clock,
-        default_max_age_ns=31 * DAY,
-        check_interval_ns=60 * S,
-        min_free=lambda total: 10 * SEGMENT_BYTES,
-        max_age_by_camera=lambda: {},
-        space=lambda: DiskSpace(0, 10**6),
-    )
+    world.task = world.new_task(min_free=10 * SEGMENT_BYTES, space=DiskSpace(0, 10**6), short_days=None)
     plan = world.task.run_once()
     assert len(plan.deletions) == 11 and {d.reason for d in plan.deletions} == {"disk_pressure"}
     # Oldest first, across cameras, skipping held south 00:00-02:00.
@@ -208,16 +214,7 @@ def test_disk_pressure_sheds_oldest_unheld_across_cameras_and_keeps_evidence(wor
     assert "disk_pressure" in world.task.status.alarms
 
     # Only evidence left: nothing more goes, and the alarm says so.
-    world.task = RetentionTask(
-        world.storage,
-        world.audit,
-        world.clock,
-        default_max_age_ns=31 * DAY,
-        check_interval_ns=60 * S,
-        min_free=lambda total: 10**15,
-        max_age_by_camera=lambda: {},
-        space=lambda: DiskSpace(0, 10**6),
-    )
+    world.task = world.new_task(min_free=10**15, space=DiskSpace(0, 10**6), short_days=None)
     world.task.run_once()
     assert world.starts("south")[:2] == [T0, T0 + HOUR]
     assert {len(world.starts(c)) for c in ("north", "short")} == {0}
@@ -239,16 +236,7 @@ def test_a_clock_jump_erases_nothing_and_raises_an_alarm(world: World, jump_ns: 
         world.recorded_until = world.clock.wall_ns()  # recording goes on at the new time
         world.clock.advance(2 * HOUR)
         world.record_until(world.clock.wall_ns())
-        restarted = RetentionTask(
-            world.storage,
-            world.audit,
-            world.clock,
-            default_max_age_ns=31 * DAY,
-            check_interval_ns=60 * S,
-            min_free=lambda total: 0,
-            max_age_by_camera=lambda: {"short": 7 * DAY},
-            space=lambda: DiskSpace(10**12, 10**13),
-        )
+        restarted = world.new_task()
         restarted.run_once()
         assert "clock_unconfirmed" in restarted.status.alarms
         assert len(world.starts("short")) >= short_before
@@ -266,16 +254,7 @@ def test_a_clock_jump_erases_nothing_and_raises_an_alarm(world: World, jump_ns: 
 def test_startup_long_after_the_newest_footage_pauses_age_erasure(world: World) -> None:
     world.run_days(5)
     world.clock.step_wall(200 * DAY)  # the recorder was off (or its RTC reset) for 200 days
-    fresh = RetentionTask(
-        world.storage,
-        world.audit,
-        world.clock,
-        default_max_age_ns=31 * DAY,
-        check_interval_ns=60 * S,
-        min_free=lambda total: 0,
-        max_age_by_camera=lambda: {},
-        space=lambda: DiskSpace(10**12, 10**13),
-    )
+    fresh = world.new_task(short_days=None)
     plan = fresh.run_once()
     assert plan.deletions == []
     assert "clock_unconfirmed" in fresh.status.alarms

@@ -208,17 +208,17 @@ class CameraRecorder:
         segmenter = self.segmenter
         reason, detail = GAP_RESTART, "recorder stopped"
         recorded_before = segmenter.counters.video_packets
-        last_video_mono_ns = self._clock.mono_ns()
-        self._last_video_mono_ns = last_video_mono_ns
         self._stall_detail = ""
-        self._source = source
         try:
-            source.open()
+            source.open()  # bounded by open_timeout; the stall check only watches open sessions
         except SourceError as error:
             with self._lock:
                 self._status.last_error = str(error)
             self._log.debug("connect_failed", error=str(error))
             return False
+        # The stall clock starts once connected: a slow session set-up is not a stall.
+        last_video_mono_ns = self._last_video_mono_ns = self._clock.mono_ns()
+        self._source = source
         self._log.info("camera_connected", video=source.video.codec_context.name, audio=source.audio is not None)
         try:
             if source.skipped_audio_codec:

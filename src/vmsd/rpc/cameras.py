@@ -65,26 +65,25 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
         principal.require(Permission.CAMERAS_VIEW, camera_id)
         return self._camera(self._cameras.get(camera_id))
 
-    async def AddCamera(self, request: cameras_pb2.AddCameraRequest, context: Any) -> cameras_pb2.Camera:
+    def _authorised_spec(self, spec: cameras_pb2.CameraSpec, reason_text: str) -> CameraConfig:
+        """Shared by Add and Update: audit what is attempted, check the role, the reason, the
+        spec and then the scope of the camera it names."""
         call = current_call()
         principal = call.require_principal()
-        call.touch(camera_id=request.camera.id[:64])
+        call.touch(camera_id=spec.id[:64])
         principal.require(Permission.CAMERAS_MANAGE)
-        reason = validate.text(request.reason, "reason", required=True)
-        config = _spec_to_config(request.camera)
+        reason = validate.text(reason_text, "reason", required=True)
+        config = _spec_to_config(spec)
         principal.require(Permission.CAMERAS_MANAGE, config.id)
         call.touch(camera_id=config.id, reason=reason)
+        return config
+
+    async def AddCamera(self, request: cameras_pb2.AddCameraRequest, context: Any) -> cameras_pb2.Camera:
+        config = self._authorised_spec(request.camera, request.reason)
         return self._camera(await self._cameras.add(config))
 
     async def UpdateCamera(self, request: cameras_pb2.UpdateCameraRequest, context: Any) -> cameras_pb2.Camera:
-        call = current_call()
-        principal = call.require_principal()
-        call.touch(camera_id=request.camera.id[:64])
-        principal.require(Permission.CAMERAS_MANAGE)
-        reason = validate.text(request.reason, "reason", required=True)
-        config = _spec_to_config(request.camera)
-        principal.require(Permission.CAMERAS_MANAGE, config.id)
-        call.touch(camera_id=config.id, reason=reason)
+        config = self._authorised_spec(request.camera, request.reason)
         return self._camera(await self._cameras.update(config))
 
     async def RemoveCamera(
