@@ -47,6 +47,9 @@ class World:
             space=lambda: DiskSpace(self.free_bytes, 10**13),
         )
         self.holds = Holds(self.storage.catalogue, self.clock)
+        self.recorded_until = T0
+        for camera in CAMERAS:
+            self.storage.catalogue.upsert_camera(camera, "", "", T0)
 
     def new_task(
         self, *, min_free: int = 0, space: DiskSpace | None = None, short_days: int | None = 7
@@ -62,9 +65,6 @@ class World:
             max_age_by_camera=lambda: {} if short_days is None else {"short": short_days * DAY},
             space=lambda: space or DiskSpace(10**12, 10**13),
         )
-        self.recorded_until = T0
-        for camera in CAMERAS:
-            self.storage.catalogue.upsert_camera(camera, "", "", T0)
 
     def record_until(self, end_ns: int) -> None:
         """Add the hourly segments of every camera up to end_ns (files written, rows completed)."""
