@@ -44,12 +44,12 @@ def cpu_seconds(pid: int) -> float:
 async def _viewers(port: int, count: int, seconds: float) -> list[int]:
     latencies: list[int] = []
 
-    async def one() -> None:
+    async def one(index: int) -> None:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = live_pb2_grpc.LiveServiceStub(channel)
             call = stub.Relay(
                 live_pb2.RelayRequest(camera_id="cam", duration_ns=int(seconds * S)),
-                metadata=[("authorization", f"Bearer {TOKEN}")],
+                metadata=[("authorization", f"Bearer {TOKEN}-{index}")],
             )
             began = time.time_ns()
             async for message in call:
@@ -58,7 +58,7 @@ async def _viewers(port: int, count: int, seconds: float) -> list[int]:
                     if now - began > S:
                         latencies.append(now - message.packet.pts_ns)
 
-    await asyncio.gather(*(one() for _ in range(count)))
+    await asyncio.gather(*(one(i) for i in range(count)))
     return latencies
 
 
@@ -79,9 +79,11 @@ def main() -> int:
         CameraSimulator([MountSpec("cam", clip)]) as sim,
     ):
         work = Path(tmp)
-        tokens = (
-            f'[[auth.tokens]]\nname = "bench"\nsha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"\n'
-            'role = "admin"\n'
+        # One principal per viewer, as distinct control-room clients would be (16 relays each at most).
+        tokens = "".join(
+            f'[[auth.tokens]]\nname = "viewer-{i}"\n'
+            f'sha256 = "{hashlib.sha256(f"{TOKEN}-{i}".encode()).hexdigest()}"\nrole = "viewer"\n'
+            for i in range(max(args.viewers))
         )
         config = write_config(work / "vmsd.toml", work / "root", {"cam": sim.url("cam")}, extra=tokens)
         daemon = DaemonProcess(config, work / "vmsd.log").start()
