@@ -90,9 +90,11 @@ def plan_deletions(
             chosen.add(segment.id)
     need = policy.min_free_bytes - free_bytes - sum(d.segment.bytes or 0 for d in deletions)
     if need > 0:
-        need += policy.shed_margin_bytes
+        # Shed to min_free plus the margin; only min_free itself counts as a shortfall (the
+        # margin is best effort, and short of it nothing is wrong).
+        target = need + policy.shed_margin_bytes
         for segment in oldest_candidates:
-            if need <= 0:
+            if target <= 0:
                 break
             if segment.id in chosen or segment.state != "complete":
                 continue
@@ -101,6 +103,7 @@ def plan_deletions(
                 continue
             deletions.append(Deletion(segment, REASON_DISK_PRESSURE))
             chosen.add(segment.id)
+            target -= segment.bytes or 0
             need -= segment.bytes or 0
     deletions.sort(key=lambda d: (d.segment.start_ns, d.segment.id))
     return Plan(deletions, shortfall_bytes=max(0, need), held_segments_skipped=held_skipped)
