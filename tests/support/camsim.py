@@ -34,7 +34,7 @@ Media model (why it is built like this):
 
 Control protocol: TCP on 127.0.0.1:``--control-port``, one JSON object per line, one JSON line
 back (``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``).  Commands: ``drop``, ``stall``,
-``garbage``, ``switch``, ``jump``, ``status`` -- see :meth:`Simulator.handle`.
+``garbage``, ``truncate``, ``huge``, ``switch``, ``jump``, ``status`` -- see :meth:`Simulator.handle`.
 """
 
 from __future__ import annotations
@@ -122,18 +122,24 @@ def split_adts(data: bytes) -> tuple[list[bytes], int, int]:
     return frames, rate, 1024 * blocks
 
 
-def garbage_au(codec: str, rng: random.Random) -> bytes:
+def garbage_au(codec: str, rng: random.Random, size: int = 0) -> bytes:
     """A random-sized buffer of random bytes dressed as one non-IDR slice.
 
     Pure random bytes would mostly be discarded by h26xparse (no start code) and never reach the
     client; wrapping them in AUD + slice NAL header, with emulation prevention applied, gets them
     onto the wire as a corrupt picture -- what a broken camera encoder actually produces.
     """
-    size = rng.randint(100, 20000)
+    size = size or rng.randint(100, 20000)
     payload = re.sub(b"\x00\x00([\x00-\x03])", b"\x00\x00\x03\\1", rng.randbytes(size))
     if codec == "h265":
         return b"\x00\x00\x00\x01\x46\x01\x50" + b"\x00\x00\x01\x02\x01" + payload + b"\x80"
     return b"\x00\x00\x00\x01\x09\xf0" + b"\x00\x00\x01\x41" + payload + b"\x80"
+
+
+def truncated_au(data: bytes, rng: random.Random) -> bytes:
+    """An access unit cut short: its AUD and the first bytes of its NAL units survive, the rest of
+    the picture is missing (a camera whose encoder buffer overflowed, a lossy link)."""
+    return data[: rng.randint(8, max(9, len(data) // 3))]
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,6 +183,9 @@ class Mount:
         self.stall_until = 0.0
         self.dropped = False
         self.garbage_left = 0
+        self.truncate_left = 0
+        self.huge_left = 0
+        self.huge_bytes = 0
         self.pending_switch: VideoClip | None = None
         self.jump_ns = 0
         # Attached pipeline (under lock); None when no client is watching.
@@ -185,7 +194,14 @@ class Mount:
         self.asrc = None
         self.attach_mono = 0.0  # monotonic time at which the attached media's running time was 0
         self.restart_at_key = False
-        self.stats = {"video_sent": 0, "audio_sent": 0, "garbage_sent": 0, "medias": 0}
+        self.stats = {
+            "video_sent": 0,
+            "audio_sent": 0,
+            "garbage_sent": 0,
+            "truncated_sent": 0,
+            "huge_sent": 0,
+            "medias": 0,
+        }
         self.factory = self._make_factory()
 
     # -- GStreamer side (main loop) ----------------------------------------------------------
@@ -298,6 +314,14 @@ class Mount:
                         self.garbage_left -= 1
                         data, key = garbage_au(self.codec, self.rng), False
                         self.stats["garbage_sent"] += 1
+                    elif self.truncate_left > 0:
+                        self.truncate_left -= 1
+                        data = truncated_au(data, self.rng)
+                        self.stats["truncated_sent"] += 1
+                    elif self.huge_left > 0:
+                        self.huge_left -= 1
+                        data, key = garbage_au(self.codec, self.rng, self.huge_bytes), False
+                        self.stats["huge_sent"] += 1
                     v_index = (v_index + 1) % len(self.clip.aus)
                     v_count += 1
                     duration = frame_ns
@@ -509,6 +533,9 @@ class Simulator:
           no media for ``seconds``; the frames that would have been sent are skipped, so media
           resumes mid-GOP at the then-current position, like a camera whose path stalled.
         * ``garbage(mount, count)``: replace the next ``count`` video AUs by random-byte slices.
+        * ``truncate(mount, count)``: cut the next ``count`` video AUs (keyframes included) short.
+        * ``huge(mount, count, bytes)``: replace the next ``count`` video AUs by random-byte slices
+          of ``bytes`` bytes each (a frame far larger than any real camera sends).
         * ``switch(mount, video)``: at the next keyframe, continue with another clip of the same
           codec (e.g. another resolution: the new SPS goes in-band); PTS continue.
         * ``jump(mount, seconds)``: add ``seconds`` (may be negative) to all later PTS.
@@ -529,6 +556,18 @@ class Simulator:
         if cmd == "garbage":
             with mount.lock:
                 mount.garbage_left += int(req.get("count", 20))
+            return {}
+        if cmd == "truncate":
+            with mount.lock:
+                mount.truncate_left += int(req.get("count", 20))
+            return {}
+        if cmd == "huge":
+            size = int(req.get("bytes", 8 * 1024 * 1024))
+            if not 0 < size <= 256 * 1024 * 1024:
+                raise ValueError("bytes must be in (0, 256 MiB]")
+            with mount.lock:
+                mount.huge_left += int(req.get("count", 1))
+                mount.huge_bytes = size
             return {}
         if cmd == "switch":
             codec = req.get("codec", mount.codec)

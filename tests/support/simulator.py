@@ -210,6 +210,14 @@ class CameraSimulator:
         """Replace the next ``count`` video access units of ``name`` with random bytes."""
         return self.command(cmd="garbage", mount=name, count=count)
 
+    def truncate(self, name: str, count: int) -> dict:
+        """Cut the next ``count`` video access units of ``name`` short (keyframes too)."""
+        return self.command(cmd="truncate", mount=name, count=count)
+
+    def huge(self, name: str, count: int, size: int) -> dict:
+        """Replace the next ``count`` video access units of ``name`` with ``size``-byte random slices."""
+        return self.command(cmd="huge", mount=name, count=count, bytes=size)
+
     def switch(self, name: str, clip: Clip) -> dict:
         """From the next keyframe on, serve ``clip`` (same codec) on ``name``; PTS continue."""
         return self.command(cmd="switch", mount=name, video=str(clip.video), codec=clip.codec)
