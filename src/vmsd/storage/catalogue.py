@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_camera_start ON runs(camera_id, start_ns);
 CREATE TABLE IF NOT EXISTS segments (
-    id INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: recovery drops the row of a torn newest segment, and a plain rowid would hand
+    -- its id to the next segment, so one id (in logs, fsck reports) would name two files.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     camera_id TEXT NOT NULL REFERENCES cameras(id),
     run_id INTEGER REFERENCES runs(id),
     state TEXT NOT NULL CHECK (state IN ('writing', 'complete', 'garbage')),
