@@ -1,0 +1,111 @@
+"""Fault family 1: `kill -9` at random moments while four cameras record.
+
+Per crash: the footage lost is the time between the kill and the end of what was recovered
+(≤ one GOP, 2 s here); `vmsd fsck` straight after the kill finds nothing worse than the expected
+crash signature (rows left 'writing', at most one per camera, and at most one not-yet-indexed
+file, both of which start-up recovery resolves); after the restart recording is back in < 10 s;
+segment ids are never reused for another file. After the last crash a clean stop leaves a root
+that `vmsd fsck` passes outright, with no file that lacks a row and no row that lacks a file.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.conftest import (
+    S,
+    Results,
+    count,
+    files_on_disk,
+    gaps,
+    rows,
+    segments,
+    timeline_problems,
+)
+from tests.support.daemon import DaemonProcess, run_vmsd, write_config
+from tests.support.simulator import CameraSimulator
+
+pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+CAMERAS = ["crash1", "crash2", "crash3", "crash4"]
+GOP_NS = 2 * S
+# The kill lands at most one GOP after the last complete fragment; scheduling on a loaded 2-core
+# machine (four cameras, the simulator and two other test runs) can delay a fragment's flush.
+LOSS_BOUND_NS = GOP_NS + S // 2
+EXPECTED_AFTER_CRASH = ("left in state 'writing'", "file has no catalogue row")
+
+
+def _recording_again(daemon: DaemonProcess) -> None:
+    daemon.wait_for_log('"state": "recording"', count=len(CAMERAS), timeout=30)
+
+
+def test_repeated_kill_9_loses_at_most_a_gop(relsim: CameraSimulator, tmp_path: Path, results: Results) -> None:
+    crashes = count(3, 50)
+    rng = random.Random(9)
+    root = tmp_path / "root"
+    config = write_config(tmp_path / "vmsd.toml", root, {c: relsim.url(c) for c in CAMERAS}, segment_duration="6s")
+    results["crashes"] = crashes
+    results["cameras"] = len(CAMERAS)
+    losses_ns: list[int] = []
+    resume_ns: list[int] = []
+    fsck_unexpected: list[str] = []
+    crash_signature = {"writing_rows": 0, "unindexed_files": 0}
+    ids: dict[int, str] = {}
+    daemon = DaemonProcess(config, tmp_path / "vmsd-0.log").start()
+    try:
+        _recording_again(daemon)
+        for crash in range(1, crashes + 1):
+            time.sleep(rng.uniform(1.0, 7.0))  # a random moment, across fragment and segment boundaries
+            killed_ns = daemon.kill9()
+            fsck = run_vmsd("fsck", "--config", str(config), "--no-hashes")
+            for line in fsck.stdout.splitlines():
+                if not line.startswith("problem:"):
+                    continue
+                if EXPECTED_AFTER_CRASH[0] in line:
+                    crash_signature["writing_rows"] += 1
+                elif EXPECTED_AFTER_CRASH[1] in line:
+                    crash_signature["unindexed_files"] += 1
+                else:
+                    fsck_unexpected.append(f"crash {crash}: {line}")
+            daemon = DaemonProcess(config, tmp_path / f"vmsd-{crash}.log").start()
+            _recording_again(daemon)
+            for camera in CAMERAS:
+                crash_gaps = [g for g in gaps(root, camera) if g["reason"] == "crash"]
+                assert len(crash_gaps) == crash, (camera, [dict(g) for g in gaps(root, camera)])
+                gap = crash_gaps[-1]
+                losses_ns.append(killed_ns - gap["start_ns"])
+                if gap["end_ns"] is not None:
+                    resume_ns.append(gap["end_ns"] - daemon.started_ns)
+            for seg in rows(root, "SELECT id, path FROM segments"):
+                assert ids.setdefault(seg["id"], seg["path"]) == seg["path"], f"segment id {seg['id']} reused"
+        daemon.terminate()
+    finally:
+        if daemon.alive():
+            daemon.kill9()
+
+    fsck = run_vmsd("fsck", "--config", str(config))
+    indexed = {r["path"] for r in rows(root, "SELECT path FROM segments")}
+    on_disk = files_on_disk(root)
+    results["loss_per_crash_max_s"] = max(losses_ns) / S
+    results["loss_per_crash_median_s"] = sorted(losses_ns)[len(losses_ns) // 2] / S
+    results["resume_after_restart_max_s"] = max(resume_ns) / S if resume_ns else None
+    results["fsck_after_crash_unexpected_problems"] = len(fsck_unexpected)
+    results["fsck_after_crash_signature"] = crash_signature
+    results["fsck_final_exit"] = fsck.returncode
+    results["orphan_files"] = len(on_disk - indexed)
+    results["rows_without_file"] = len(indexed - on_disk)
+    results["segments"] = len(indexed)
+
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    assert not fsck_unexpected, fsck_unexpected
+    assert crash_signature["writing_rows"] <= crashes * len(CAMERAS)
+    assert on_disk == indexed
+    assert len(resume_ns) == crashes * len(CAMERAS)
+    assert max(resume_ns) < 10 * S
+    assert all(0 <= loss <= LOSS_BOUND_NS for loss in losses_ns), [loss / S for loss in losses_ns]
+    for camera in CAMERAS:
+        assert not timeline_problems(root, camera)
+        assert all(row["state"] == "complete" for row in segments(root, camera))
