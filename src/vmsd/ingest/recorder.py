@@ -66,7 +66,9 @@ class CameraStatus:
 
 
 class _Stalled(Exception):
-    pass
+    def __init__(self, silent_ns: int) -> None:
+        super().__init__(silent_ns)
+        self.silent_ns = silent_ns
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -229,17 +231,20 @@ class CameraRecorder:
                 self.heartbeat_mono_ns = now_mono_ns
                 if self._stop.is_set():
                     break
+                if now_mono_ns - last_video_mono_ns > self._ingest.stall_timeout_ns:
+                    # Video included: when its read times out on a silent connection, FFmpeg hands
+                    # over the frame it was still assembling; taking that as a live camera hid a
+                    # half-open connection for a second read timeout (measured: 8 s, not 4 s).
+                    raise _Stalled(now_mono_ns - last_video_mono_ns)
                 if packet.stream is source.video:
                     last_video_mono_ns = self._last_video_mono_ns = now_mono_ns
-                elif now_mono_ns - last_video_mono_ns > self._ingest.stall_timeout_ns:
-                    raise _Stalled()
                 segmenter.push(packet)
                 if segmenter.segment is not None:
                     self._record_progress(segmenter.segment)
             else:
                 reason, detail = GAP_CAMERA_OFFLINE, "camera ended the stream"
-        except _Stalled:
-            reason, detail = GAP_STALL, f"no video for {self._ingest.stall_timeout_ns / NS_PER_S:.1f}s (audio only)"
+        except _Stalled as stalled:
+            reason, detail = GAP_STALL, f"no video for {stalled.silent_ns / NS_PER_S:.1f}s"
         except SourceError as error:
             # A read that gave up after stall_timeout without video is a stall (a half-open
             # connection, or a camera that keeps RTCP alive but sends no media), not a disconnect.
