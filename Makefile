@@ -48,6 +48,10 @@ test: install ## the whole test suite
 test-fast: install ## unit tests only (no simulator)
 	$(PY) -m pytest -q -m "not slow"
 
+soak: install ## the reliability suite at full counts (50 crashes, 100 camera faults, ...); figures in var/reliability
+	VMSD_SOAK=1 VMSD_RELIABILITY_RESULTS=$${VMSD_RELIABILITY_RESULTS:-var/reliability} \
+		$(PY) -m pytest -q -m reliability -o timeout=3600 tests/reliability
+
 lint: install
 	$(VENV)/bin/ruff check src tests bench scripts
 	$(VENV)/bin/ruff format --check src

@@ -11,6 +11,7 @@ that variable is set (docs/reliability.md cites those files).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import sqlite3
@@ -96,7 +97,7 @@ def timeline_problems(root: Path, camera: str) -> list[str]:
     spans (overlaps) a closed gap. Returns human-readable violations (empty when sound)."""
     problems = []
     segs = segments(root, camera)
-    for before, after in zip(segs, segs[1:], strict=False):
+    for before, after in itertools.pairwise(segs):
         if before["end_ns"] is not None and after["start_ns"] < before["end_ns"]:
             problems.append(f"{camera}: segment {after['id']} starts before {before['id']} ends")
     for gap in gaps(root, camera):

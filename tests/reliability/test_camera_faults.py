@@ -20,8 +20,8 @@ import pytest
 
 from tests.reliability.conftest import (
     CLIPS,
-    S,
     Results,
+    S,
     count,
     gaps,
     iso_ns,
@@ -101,7 +101,11 @@ def test_camera_faults(relsim: CameraSimulator, tmp_path: Path, results: Results
             time.sleep(OUTAGE_S - 3)
             halfopen_back_ns = proxy.restore()
             drop_back_ns = began_ns + OUTAGE_S * S
-            for camera, back_ns in (("drop", drop_back_ns), ("halfopen", halfopen_back_ns), ("restart", restart_back_ns)):
+            for camera, back_ns in (
+                ("drop", drop_back_ns),
+                ("halfopen", halfopen_back_ns),
+                ("restart", restart_back_ns),
+            ):
                 outages.append((camera, began_ns, back_ns))
                 reconnect_ns[camera].append(_wait_connected(daemon, camera, back_ns) - back_ns)
             time.sleep(4)  # record a little after every camera is back

@@ -34,7 +34,9 @@ STEPS = {"plus_1_year": 365 * DAY, "minus_1_hour": -3600 * S, "to_1970": -MID + 
 
 
 @pytest.mark.parametrize("step", list(STEPS))
-def test_clock_step_splits_the_run_and_erases_nothing(step: str, tmp_path: Path, h264_ts: Path, results: Results) -> None:
+def test_clock_step_splits_the_run_and_erases_nothing(
+    step: str, tmp_path: Path, h264_ts: Path, results: Results
+) -> None:
     repeats = count(1, 5)
     root = tmp_path / "root"
     storage = Storage(root)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.conftest import (
-    S,
     Results,
+    S,
     count,
     files_on_disk,
     gaps,

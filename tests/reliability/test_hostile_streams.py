@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import S, Results, count, gaps, segments, timeline_problems
+from tests.reliability.conftest import Results, S, count, gaps, segments, timeline_problems
 from tests.support.daemon import DaemonProcess, run_vmsd, write_config
 from tests.support.simulator import CameraSimulator
 

@@ -14,7 +14,6 @@ import hashlib
 import threading
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -52,7 +51,7 @@ def _known_secrets() -> list[str]:
 class _Server:
     """ExportServicer behind the real interceptor, with an extra principal scoped to out-*."""
 
-    def __init__(self, env: Env) -> None:
+    def __init__(self, env: Env) -> None:  # noqa: F811 - the fixture imported above
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -85,7 +84,7 @@ class _Server:
 
 
 @pytest.fixture
-def export_server(env: Env) -> Iterator[_Server]:
+def export_server(env: Env) -> Iterator[_Server]:  # noqa: F811
     running = _Server(env)
     yield running
     running.stop()
@@ -101,7 +100,7 @@ def _code(call: Any) -> str:
         return error.code().name  # type: ignore[no-any-return]
 
 
-def test_exports_only_for_principals_who_may_see_the_camera(export_server: _Server, env: Env, results: Results) -> None:
+def test_exports_only_for_principals_who_may_see_the_camera(export_server: _Server, env: Env, results: Results) -> None:  # noqa: F811
     stub = export_server.stub
     request = export_pb2.CreateExportRequest(
         camera_id="in-cam",
@@ -114,7 +113,9 @@ def test_exports_only_for_principals_who_may_see_the_camera(export_server: _Serv
     outsider = [("authorization", f"Bearer {OUTSIDER}")]
     codes = {
         "download_by_outsider": _code(
-            lambda: stub.Download(export_pb2.DownloadRequest(export_id=done.export_id, name="master.mp4"), metadata=outsider)
+            lambda: stub.Download(
+                export_pb2.DownloadRequest(export_id=done.export_id, name="master.mp4"), metadata=outsider
+            )
         ),
         "get_by_outsider": _code(
             lambda: stub.GetExport(export_pb2.GetExportRequest(export_id=done.export_id), metadata=outsider)
