@@ -38,6 +38,15 @@ from vmsd.storage.store import OpenSegment, Storage
 
 NS_PER_S = 1_000_000_000
 INITIAL_BACKOFF_NS = 250_000_000
+# Reconnect attempts after a failure bound the RTSP handshake by what this camera needed the last
+# time it connected (× RETRY_OPEN_FACTOR, at least RETRY_OPEN_FLOOR_NS), not by open_timeout: an
+# attempt made while the camera is still silent (a half-open path) would otherwise hold a camera
+# that has come back for the whole socket timeout (measured: 4.1 s after its return, goal 2 s).
+# So that a camera which became slower than that still gets in, every RETRY_FULL_EVERY-th
+# consecutive failed attempt waits the full open_timeout again, as the first attempt always does.
+RETRY_OPEN_FACTOR = 3
+RETRY_OPEN_FLOOR_NS = 1_000_000_000
+RETRY_FULL_EVERY = 4
 
 
 class CameraState(enum.Enum):
@@ -112,6 +121,11 @@ class CameraRecorder:
         self._source: CameraSource | None = None
         self._last_video_mono_ns = 0
         self._stall_detail = ""
+        # How long the last successful handshake took (None: never connected), consecutive failed
+        # attempts, and the time the latest failed attempt spent (counted against its backoff).
+        self._last_open_ns: int | None = None
+        self._failed_opens = 0
+        self._failed_open_spent_ns = 0
         register_url_credentials(camera.url)
 
     # -- asyncio side ------------------------------------------------------------------------
@@ -189,9 +203,12 @@ class CameraRecorder:
             else:
                 self._set_state(CameraState.RECONNECTING)
             # Capped exponential backoff with ±25 % jitter, so many cameras behind one failed
-            # switch do not reconnect in lock-step.
-            delay_ns = int(backoff_ns * random.uniform(0.75, 1.25))
-            self._stop.wait(delay_ns / NS_PER_S)
+            # switch do not reconnect in lock-step. A handshake that timed out has already waited:
+            # attempts start at most once per backoff interval, not a full interval after a timeout.
+            delay_ns = int(backoff_ns * random.uniform(0.75, 1.25)) - self._failed_open_spent_ns
+            self._failed_open_spent_ns = 0
+            if delay_ns > 0:
+                self._stop.wait(delay_ns / NS_PER_S)
             backoff_ns = min(backoff_ns * 2, self._ingest.max_backoff_ns)
         self._set_state(CameraState.STOPPED)
         self.hub.close()
@@ -204,20 +221,25 @@ class CameraRecorder:
         source = CameraSource(
             self.camera.url,
             transport=self.camera.transport,
-            open_timeout_ns=self._ingest.open_timeout_ns,
+            open_timeout_ns=self.handshake_timeout_ns(),
             read_timeout_ns=self._ingest.stall_timeout_ns,
         )
         segmenter = self.segmenter
         reason, detail = GAP_RESTART, "recorder stopped"
         recorded_before = segmenter.counters.video_packets
         self._stall_detail = ""
+        open_began_mono_ns = self._clock.mono_ns()
         try:
-            source.open()  # bounded by open_timeout; the stall check only watches open sessions
+            source.open()  # bounded by handshake_timeout_ns(); the stall check only watches open sessions
         except SourceError as error:
+            self._failed_opens += 1
+            self._failed_open_spent_ns = self._clock.mono_ns() - open_began_mono_ns
             with self._lock:
                 self._status.last_error = str(error)
             self._log.debug("connect_failed", error=str(error))
             return False
+        self._last_open_ns = self._clock.mono_ns() - open_began_mono_ns
+        self._failed_opens = 0
         # The stall clock starts once connected: a slow session set-up is not a stall.
         last_video_mono_ns = self._last_video_mono_ns = self._clock.mono_ns()
         self._source = source
@@ -276,6 +298,13 @@ class CameraRecorder:
                 self._status.last_error = detail
             self._log.info("session_ended", reason=reason, detail=detail)
         return segmenter.counters.video_packets > recorded_before
+
+    def handshake_timeout_ns(self) -> int:
+        """The bound on the next connection attempt's RTSP handshake (see RETRY_OPEN_FACTOR)."""
+        full_ns = self._ingest.open_timeout_ns
+        if self._last_open_ns is None or self._failed_opens % RETRY_FULL_EVERY == RETRY_FULL_EVERY - 1:
+            return full_ns
+        return min(full_ns, max(RETRY_OPEN_FLOOR_NS, RETRY_OPEN_FACTOR * self._last_open_ns))
 
     def check_stall(self) -> bool:
         """Called from outside the recorder thread (the event loop, every half second): interrupt a
