@@ -15,6 +15,7 @@ import asyncio
 import enum
 import os
 import random
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -275,10 +276,15 @@ class CameraRecorder:
                 reason, detail = GAP_STALL, f"no video for {silent_ns / NS_PER_S:.1f}s"
             else:
                 reason, detail = GAP_CAMERA_OFFLINE, str(error)
-        except OSError as error:
+        except (OSError, sqlite3.Error) as error:
+            # A full or read-only filesystem fails the segment file or the catalogue (SQLite says
+            # "database or disk is full"); both are storage errors, not recorder bugs.
             reason, detail = GAP_STORAGE_ERROR, scrub(str(error))
             self._log.error("storage_write_failed", error=detail)
-            segmenter.abort(reason, detail)
+            try:
+                segmenter.abort(reason, detail)
+            except (OSError, sqlite3.Error, av.FFmpegError) as abort_error:
+                self._log.error("segment_abort_failed", error=scrub(str(abort_error)))
         except av.FFmpegError as error:
             reason, detail = GAP_STREAM_ERROR, scrub(str(error))
             self._log.error("stream_write_failed", error=detail)
@@ -291,7 +297,7 @@ class CameraRecorder:
             source.close()
             try:
                 segmenter.end_session(reason, detail)
-            except (OSError, av.FFmpegError) as error:
+            except (OSError, sqlite3.Error, av.FFmpegError) as error:
                 self._log.error("segment_close_failed", error=scrub(str(error)))
         if reason != GAP_RESTART:
             with self._lock:

@@ -371,16 +371,18 @@ class Segmenter:
     def abort(self, reason: str, detail: str = "") -> None:
         """A write failed: keep what reached the disk, end the run, forget the session."""
         segment, self.segment = self.segment, None
+        run_id, self._run_id = self._run_id, None
+        self._session = None
+        # The session is forgotten even when the catalogue cannot record the abort (disk full,
+        # read-only): the row left 'writing' is recovered before the camera's next segment opens.
         end_ns = self.last_end_ns
         if segment is not None:
             recovered = self._storage.abort_segment(segment, reason)
             if recovered is not None and recovered.end_ns is not None:
                 end_ns = recovered.end_ns
                 self.last_end_ns = max(self.last_end_ns, end_ns)
-        if self._run_id is not None:
-            self._storage.end_run(self.camera_id, self._run_id, end_ns, reason, detail)
-            self._run_id = None
-        self._session = None
+        if run_id is not None:
+            self._storage.end_run(self.camera_id, run_id, end_ns, reason, detail)
 
 
 def _probe_size(codec: str, extradata: bytes, keyframe: bytes) -> tuple[int, int] | None:

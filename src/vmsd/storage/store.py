@@ -14,6 +14,7 @@ Blocking methods are called from the ingest threads or via `asyncio.to_thread`.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
-from vmsd.storage.catalogue import GENESIS_SHA256, Catalogue, SegmentRow
+from vmsd.storage.catalogue import GAP_STORAGE_ERROR, GENESIS_SHA256, Catalogue, SegmentRow
 from vmsd.storage.layout import Layout, fsync_dir
 from vmsd.storage.writer import SegmentWriter, StreamTemplate, WrittenSegment
 
@@ -112,7 +113,9 @@ class Storage:
         info: SegmentInfo,
     ) -> OpenSegment:
         """Create a segment file and its 'writing' row, and close the camera's open gap at start_ns."""
+        self._recover_stranded(camera_id)
         fd, relpath = self._create_file(camera_id, start_ns)
+        segment_id: int | None = None
         try:
             segment_id = self.catalogue.insert_writing_segment(
                 camera_id=camera_id,
@@ -130,8 +133,22 @@ class Storage:
             writer.open()
         except BaseException:
             os.close(fd)
+            if segment_id is None:  # no row names the file (the catalogue refused it: disk full)
+                with contextlib.suppress(OSError):
+                    self.layout.abspath(relpath).unlink()
             raise
         return OpenSegment(segment_id, camera_id, relpath, start_ns, writer, fd)
+
+    def _recover_stranded(self, camera_id: str) -> None:
+        """A camera's newest row still 'writing' while no segment of it is open was left by a write
+        error the catalogue could not record (disk full, read-only): recover it now, as startup
+        would, so the next segment links to its hash and the outage is a `storage_error` gap."""
+        from vmsd.storage.recovery import recover_writing_segment
+
+        last = self.catalogue.last_segment(camera_id)
+        if last is not None and last.state == "writing":
+            log.warning("stranded_segment_recovered", camera_id=camera_id, path=last.path)
+            recover_writing_segment(self, last, reason=GAP_STORAGE_ERROR)
 
     def _create_file(self, camera_id: str, start_ns: int) -> tuple[int, str]:
         for attempt in range(100):
