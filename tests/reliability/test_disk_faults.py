@@ -1,0 +1,297 @@
+"""Fault family 4: the storage filesystem fills up, then goes read-only, while the real daemon records.
+
+The test makes its own filesystem (a 48 MiB ext4 image, loop-mounted with `errors=remount-ro`, no
+reserved blocks) as the storage root, so root privileges are needed (skipped otherwise). Sequence,
+one camera from the simulator, 2 s segments:
+
+1. hold (via `vmsctl hold add`) everything recorded in the first seconds;
+2. fill the filesystem to the last block with a filler file (what a runaway log or another
+   program does): writes hit ENOSPC → `storage_write_failed`, a `storage_error` gap; the held
+   segments must survive whatever retention's disk-pressure pass does;
+3. remove the filler and measure how long until a new segment starts;
+4. make ext4 hit an error (sysfs `trigger_fs_error`), which remounts it read-only the way an I/O
+   error does in the field (a plain `mount -o remount,ro` is refused with EBUSY while any file is
+   open for writing, and the daemon always holds its catalogue open); the daemon must stay up;
+   stop it, repair (umount, e2fsck, mount), `vmsd fsck`, restart and measure the time to recording.
+
+Checked throughout: the daemon never dies, no catalogue row names a file that is not on disk (fsck
+after each stop), held segments are never erased. Not covered: fsync failing on its own (it needs
+device-mapper's `error`/`flakey` targets; this kernel has no device-mapper driver).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from tests.reliability.conftest import Results, S, log_events, rows
+from tests.support.daemon import DaemonProcess, run_vmsd, write_config
+from tests.support.simulator import CameraSimulator
+
+pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+TOKEN = "disk-faults-admin-token"
+MiB = 1024 * 1024
+T = TypeVar("T")
+
+
+def _poll(probe: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def _sh(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def ext4_root(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """(image, mountpoint) of a fresh loop-mounted ext4; unmounted and removed even on failure."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
+        pytest.skip("needs root and mkfs.ext4 to make a small filesystem")
+    image, mnt = tmp_path / "storage.img", tmp_path / "mnt"
+    mnt.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(48 * MiB)
+    assert _sh("mkfs.ext4", "-q", "-F", "-m", "0", str(image)).returncode == 0
+    mounted = _sh("mount", "-o", "loop,errors=remount-ro", str(image), str(mnt))
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot loop-mount an ext4 image here: {mounted.stderr.strip()}")
+    try:
+        yield image, mnt
+    finally:
+        for _ in range(20):
+            if _sh("umount", str(mnt)).returncode == 0 or not os.path.ismount(mnt):
+                break
+            time.sleep(0.5)
+        else:
+            _sh("umount", "-l", str(mnt))
+
+
+def _loop_device(mnt: Path) -> str:
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == str(mnt):
+            return fields[0]
+    raise AssertionError(f"{mnt} is not mounted")
+
+
+def _mount_options(mnt: Path) -> list[str]:
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == str(mnt):
+            return fields[3].split(",")
+    return []
+
+
+def _iso(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns // S, tz=dt.UTC).replace(microsecond=(ns % S) // 1000).isoformat()
+
+
+def _grpc_port(daemon: DaemonProcess, after: int = 0) -> int:
+    def port() -> int | None:
+        assert daemon.alive(), daemon.log()
+        found = [json.loads(line)["port"] for line in daemon.log().splitlines() if '"grpc_listening"' in line]
+        return int(found[-1]) if len(found) > after else None
+
+    return _poll(port, 30, "the grpc_listening log line")
+
+
+def _vmsctl(port: int, *args: str) -> dict[str, object]:
+    argv = [sys.executable, "-m", "vmsd.cli.vmsctl", "--server", f"127.0.0.1:{port}", "--token", TOKEN, "--json"]
+    done = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"vmsctl {' '.join(args)} exited {done.returncode}: {done.stderr}"
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def _fill(path: Path) -> int:
+    """Write zeros until the filesystem refuses (ENOSPC); returns the bytes written."""
+    written = 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for chunk in (MiB, 64 * 1024, 4096):
+            block = bytes(chunk)
+            while True:
+                try:
+                    written += os.write(fd, block)
+                except OSError as error:
+                    if error.errno != errno.ENOSPC:
+                        raise
+                    break
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return written
+
+
+def _segments(root: Path) -> list[dict[str, object]]:
+    return [dict(r) for r in rows(root, "SELECT * FROM segments WHERE camera_id='disk' ORDER BY start_ns")]
+
+
+def _complete(root: Path) -> list[dict[str, object]]:
+    return [s for s in _segments(root) if s["state"] == "complete"]
+
+
+def _alarm_events(log: str, kind: str) -> list[dict[str, object]]:
+    events = log_events(log, "alarm") + log_events(log, "recorder_alarm")
+    return [e for e in events if e.get("alarm") == kind]
+
+
+def test_disk_full_and_read_only(relsim: CameraSimulator, ext4_root: tuple[Path, Path], results: Results) -> None:
+    image, mnt = ext4_root
+    root = mnt / "root"
+    workdir = image.parent
+    extra = "\n".join(
+        [
+            "[retention]",
+            'max_age = "31d"',
+            'check_interval = "1m"',
+            "[[auth.tokens]]",
+            'name = "disk-admin"',
+            f'sha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"',
+            'role = "admin"',
+        ]
+    )
+    config = write_config(workdir / "vmsd.toml", root, {"disk": relsim.url("disk")}, segment_duration="2s", extra=extra)
+    daemon = DaemonProcess(config, workdir / "vmsd.log").start()
+    try:
+        port = _grpc_port(daemon)
+        daemon.wait_for_log('"state": "recording"', timeout=60)
+
+        # 1. Evidence first: hold the first seconds of footage.
+        complete = _poll(
+            lambda: [s for s in _segments(root) if s["state"] == "complete"][2:] and _segments(root),
+            30,
+            "three complete segments",
+        )
+        first_start = int(complete[0]["start_ns"])  # type: ignore[arg-type]
+        hold_end = first_start + 4 * S
+        _vmsctl(port, "hold", "add", "disk", "--from", _iso(first_start), "--to", _iso(hold_end),
+                "--case", "DISK-1", "--reason", "evidence before the disk fills")  # fmt: skip
+        held = {int(s["id"]): s for s in _complete(root) if int(s["start_ns"]) < hold_end}  # type: ignore[arg-type]
+        time.sleep(4)  # unheld footage after the hold
+
+        # 2. Fill the disk to the last block: writes hit ENOSPC; the held segments must survive
+        # whatever retention does under pressure.
+        filler = mnt / "filler"
+        full_ns = time.time_ns()
+        results["filler_bytes"] = _fill(filler)
+        _poll(
+            lambda: log_events(daemon.log(), "storage_write_failed"),
+            30,
+            "a storage_write_failed event once the disk is full",
+        )
+        results["write_failed_after_full_s"] = (time.time_ns() - full_ns) / S
+        time.sleep(8)  # two disk-pressure ticks (5 s) with the disk full
+        assert daemon.alive(), daemon.log()
+        results["shed_while_full"] = len(rows(root, "SELECT id FROM erased_segments WHERE reason='disk_pressure'"))
+        results["retention_pass_failed_while_full"] = len(log_events(daemon.log(), "retention_pass_failed"))
+
+        # 3. Space returns (the operator removes what filled the disk): recording resumes.
+        filler.unlink()
+        freed_ns = time.time_ns()
+        resumed = _poll(
+            lambda: [s for s in _segments(root) if int(s["start_ns"]) >= freed_ns],  # type: ignore[arg-type]
+            30,
+            "a new segment after space returned",
+        )
+        results["resume_after_space_returned_s"] = (int(resumed[0]["start_ns"]) - freed_ns) / S  # type: ignore[arg-type]
+        time.sleep(3)
+
+        # 4. An ext4 error remounts the filesystem read-only under the running daemon.
+        sysfs = Path("/sys/fs/ext4") / Path(_loop_device(mnt)).name / "trigger_fs_error"
+        ro_ns = time.time_ns()
+        sysfs.write_text("1\n")
+        assert {"ro", "emergency_ro"} & set(_mount_options(mnt)), _mount_options(mnt)
+        _poll(
+            lambda: [e for e in log_events(daemon.log(), "storage_write_failed") if iso_ns_of(e) >= ro_ns],
+            30,
+            "a storage_write_failed event after the read-only remount",
+        )
+        results["write_failed_after_ro_s"] = (time.time_ns() - ro_ns) / S
+        time.sleep(5)
+        results["alive_after_ro"] = daemon.alive()
+        assert daemon.alive(), daemon.log()
+        results["sigterm_exit_on_ro_s"] = daemon.terminate(timeout=30)
+        results["sigterm_exit_code_on_ro"] = daemon.proc.returncode if daemon.proc else None
+    finally:
+        if daemon.alive():
+            daemon.kill9()
+    log = daemon.log()
+    results["storage_write_failed_events"] = len(log_events(log, "storage_write_failed"))
+    results["recorder_failed_events"] = len(log_events(log, "recorder_failed"))
+    results["evidence_only_alarms"] = len(_alarm_events(log, "evidence_only"))
+
+    # Repair as an operator would, then check the catalogue against the files.
+    assert _sh("umount", str(mnt)).returncode == 0
+    results["e2fsck_exit"] = _sh("e2fsck", "-fy", str(image)).returncode
+    assert _sh("mount", "-o", "loop,errors=remount-ro", str(image), str(mnt)).returncode == 0
+    fsck = run_vmsd("fsck", "--config", str(config))
+    results["vmsd_fsck_after_ro_exit"] = fsck.returncode
+    results["vmsd_fsck_after_ro_output"] = fsck.stdout[-800:]
+    restarted = DaemonProcess(config, workdir / "vmsd2.log").start()
+    try:
+        started_ns = restarted.started_ns
+        back = _poll(
+            lambda: [s for s in _segments(root) if int(s["start_ns"]) >= started_ns],  # type: ignore[arg-type]
+            30,
+            "recording after the repaired filesystem came back",
+        )
+        results["recording_after_restart_s"] = (int(back[0]["start_ns"]) - started_ns) / S  # type: ignore[arg-type]
+        time.sleep(3)
+        assert restarted.alive(), restarted.log()
+        restarted.terminate()
+    finally:
+        if restarted.alive():
+            restarted.kill9()
+    final = run_vmsd("fsck", "--config", str(config))
+    results["vmsd_fsck_final_exit"] = final.returncode
+
+    segs = _segments(root)
+    on_disk = {str(p.relative_to(root)) for p in (root / "recordings").rglob("*") if p.is_file()}
+    missing = [s["path"] for s in segs if s["path"] not in on_disk]
+    erased_held = rows(root, f"SELECT * FROM erased_segments WHERE id IN ({','.join(map(str, held)) or '0'})")
+    gaps = [dict(r) for r in rows(root, "SELECT reason FROM gaps WHERE camera_id='disk'")]
+    still_held = [i for i in held if any(int(s["id"]) == i for s in segs)]  # type: ignore[arg-type]
+    results["held_segments"] = len(held)
+    results["held_segments_kept"] = len(still_held)
+    results["held_segments_erased"] = len(erased_held)
+    results["rows_without_file"] = len(missing)
+    results["shed_segments"] = len(rows(root, "SELECT id FROM erased_segments WHERE reason='disk_pressure'"))
+    results["gap_reasons"] = sorted({g["reason"] for g in gaps})
+
+    assert final.returncode == 0, final.stdout + final.stderr
+    # After the read-only stop, fsck finds only the signature of an unclean stop.
+    problems = [line for line in fsck.stdout.splitlines() if line.startswith("problem:")]
+    assert all("left in state 'writing'" in line for line in problems), fsck.stdout
+    assert results.figures["recorder_failed_events"] == 0, "storage errors must not surface as recorder bugs"
+    assert not missing, missing
+    assert not erased_held, [dict(r) for r in erased_held]
+    assert "storage_error" in results.figures["gap_reasons"], gaps
+    assert results.figures["resume_after_space_returned_s"] < 10
+    assert results.figures["recording_after_restart_s"] < 10
+
+
+def iso_ns_of(event: dict[str, object]) -> int:
+    text = str(event["timestamp"]).replace("Z", "+00:00")
+    when = dt.datetime.fromisoformat(text)
+    return int(when.timestamp()) * S + when.microsecond * 1000
