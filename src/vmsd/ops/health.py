@@ -600,13 +600,15 @@ class FunctionChecks:
             )
         )
         for camera_id, finding in report.alarms():
-            log.error(
+            emit = log.error if finding.severity == "fail" else log.warning
+            where = {"camera_id": camera_id} if camera_id else {}
+            emit(
                 "alarm",
                 alarm=f"function_check.{finding.check}",
                 severity=finding.severity,
-                camera_id=camera_id or None,
                 message=finding.message,
                 check_id=report.id,
+                **where,
             )
         log.info("function_check", check_id=report.id, verdict=report.verdict, cameras=len(report.cameras))
         self.latest = report
