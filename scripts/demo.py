@@ -38,6 +38,8 @@ def main() -> int:
             "  ffprobe var/demo/recordings/demo-h264/*/*.mp4        # open one\n"
             "  export VMSD_SERVER=127.0.0.1:50051 VMSD_TOKEN=demo-admin-token\n"
             "  .venv/bin/vmsctl cameras                             # the control plane\n"
+            "  .venv/bin/vmsctl health                              # a function check of every camera\n"
+            "  curl -s 127.0.0.1:9108/metrics | grep ^vmsd_         # Prometheus metrics\n"
             "Ctrl-C stops the daemon (it closes every segment) and the simulator.\n",
             flush=True,
         )

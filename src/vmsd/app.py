@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 
 from vmsd.audit import AuditLog
 from vmsd.cameras import CameraManager
 from vmsd.clock import Clock, SystemClock
 from vmsd.config import Config
-from vmsd.errors import VmsdError
+from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export.bundle import CameraInfo, Exporter
+from vmsd.ingest.recorder import CameraStatus
 from vmsd.log import get_logger, register_url_credentials
+from vmsd.ops.health import CheckTarget, FunctionChecks
+from vmsd.ops.metrics import CameraSample, Metrics, Sources
 from vmsd.ops.sdnotify import Notifier
 from vmsd.ops.watchdog import Watchdog, max_silence_ns, recorder_probe, recorder_summary
 from vmsd.retention.holds import Holds
@@ -56,6 +60,26 @@ class Daemon:
             camera_info=self._camera_info,
             holds=self.holds,
         )
+        self.checks = FunctionChecks(
+            config.health,
+            self.storage,
+            self.audit,
+            self.clock,
+            targets=self._check_targets,
+            min_free=config.storage.min_free.bytes_for,
+        )
+        self._checks_task: asyncio.Task[None] | None = None
+        self.metrics: Metrics | None = None
+        if config.metrics.address is not None:
+            self.metrics = Metrics()
+            self.metrics.add_sources(
+                Sources(
+                    cameras=self._camera_samples,
+                    retention=lambda: self.retention.status,
+                    function_check=lambda: self.checks.latest,
+                )
+            )
+            self.exporter.on_finished = self.metrics.observe_export
         self.control_plane = ControlPlane(
             config,
             self.cameras,
@@ -65,6 +89,8 @@ class Daemon:
             holds=self.holds,
             retention=self.retention,
             exporter=self.exporter,
+            checks=self.checks,
+            metrics=self.metrics,
         )
         self._retention_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -88,6 +114,18 @@ class Daemon:
             return None
         return CameraInfo(camera.id, camera.name, camera.location, [list(p) for p in camera.privacy_masks])
 
+    def _check_targets(self) -> list[CheckTarget]:
+        def status_of(camera_id: str) -> Callable[[], CameraStatus | None]:
+            return lambda: self.cameras.status(camera_id)
+
+        return [CheckTarget(m.config.id, status_of(m.config.id)) for m in self.cameras.list()]
+
+    def _camera_samples(self) -> list[CameraSample]:
+        return [
+            CameraSample(camera_id, recorder.status, recorder.hub.subscriber_count)
+            for camera_id, recorder in sorted(self.cameras.recorders().items())
+        ]
+
     def request_stop(self) -> None:
         self._stopping.set()
 
@@ -101,6 +139,16 @@ class Daemon:
         await asyncio.to_thread(self.exporter.open)
         await self.cameras.start()
         self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
+        self._checks_task = asyncio.create_task(self.checks.run(), name="function-checks")
+        address = self.config.metrics.address
+        if self.metrics is not None and address is not None:
+            try:
+                await asyncio.to_thread(self.metrics.start, *address)
+            except OSError as error:
+                raise VmsdError(
+                    ErrorKind.FAILED_PRECONDITION,
+                    f"[metrics] listen {self.config.metrics.listen!r}: cannot listen ({error.strerror or error})",
+                ) from None
         await self.control_plane.start()
         log.info(
             "daemon_started",
@@ -118,6 +166,11 @@ class Daemon:
         if self._watchdog_task is not None:
             await self._watchdog_task
         await self.control_plane.aclose()
+        await self.checks.aclose()
+        if self._checks_task is not None:
+            await asyncio.gather(self._checks_task, return_exceptions=True)
+        if self.metrics is not None:
+            await asyncio.to_thread(self.metrics.close)
         await self.retention.aclose()
         if self._retention_task is not None:
             await asyncio.gather(self._retention_task, return_exceptions=True)

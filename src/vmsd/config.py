@@ -139,8 +139,59 @@ class GrpcConfig(_Strict):
         return self
 
 
+def _split_host_port(value: str) -> tuple[str, int] | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        return None
+    return host.strip("[]"), int(port)
+
+
 class MetricsConfig(_Strict):
+    # Off when absent. A bare port ("9108") listens on loopback only: metrics name cameras and
+    # show when they fail, which is not for the whole network unless the operator says so.
     listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.isdigit():
+            value = f"127.0.0.1:{value}"
+        if _split_host_port(value) is None:
+            raise ValueError(f"expected HOST:PORT such as '127.0.0.1:9108' (or a bare port), got {value!r}")
+        return value
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return _split_host_port(self.listen) if self.listen else None
+
+
+_CLOCK_TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class HealthConfig(_Strict):
+    """Function checks (ops/health.py): when they run by themselves, and how long they watch."""
+
+    # Local times of day (the recorder's time zone), like a control room's shift checks.
+    times: list[str] = Field(default_factory=lambda: ["07:00", "19:00"])
+    # How long a check watches each camera's packets to measure its frame rate and bitrate.
+    observe_ns: DurationNs = Field(default=5_000_000_000, alias="observe")
+
+    @field_validator("times")
+    @classmethod
+    def _clock_times(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _CLOCK_TIME_RE.match(item):
+                raise ValueError(f"expected times of day as 'HH:MM' (24-hour), got {item!r}")
+        return sorted(set(value))
+
+    @field_validator("observe_ns")
+    @classmethod
+    def _observe_bounds(cls, value: int) -> int:
+        if not 1_000_000_000 <= value <= 60_000_000_000:
+            raise ValueError("observe must be between 1s and 60s")
+        return value
 
 
 Role = Literal["viewer", "operator", "supervisor", "integrator", "police-link", "admin"]
@@ -221,6 +272,7 @@ class Config(_Strict):
     ingest: IngestConfig = IngestConfig()
     grpc: GrpcConfig = GrpcConfig()
     metrics: MetricsConfig = MetricsConfig()
+    health: HealthConfig = HealthConfig()
     auth: AuthConfig = AuthConfig()
     cameras: list[CameraConfig] = Field(default_factory=list)
 

@@ -31,7 +31,8 @@ from grpc_health.v1 import health_pb2
 from tests.support.rpc import MID, ROLES, SCOPES, UNKNOWN_TOKEN, RunningDaemon, S, make_config, metadata, record_footage
 from vmsd.audit import AuditRecord
 from vmsd.rpc.auth import ROLE_PERMISSIONS
-from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, holds_pb2, holds_pb2_grpc, recordings_pb2
+from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, health_pb2_grpc, holds_pb2, holds_pb2_grpc, recordings_pb2
+from vmsd.v1 import health_pb2 as health_v1
 
 OK = grpc.StatusCode.OK
 DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -71,8 +72,19 @@ RPC_PERMISSION: dict[str, str] = {
     "GetRetentionStatus": "cameras.view",
     "ConfirmClock": "holds.release",
     "ErasureSummary": "holds.view",
+    "RunFunctionCheck": "cameras.view",  # the cameras named (or all in scope) are checked
+    "GetFunctionCheck": "cameras.view",  # shows only the cameras in scope
+    "ListFunctionChecks": "cameras.view",
 }
-CAMERALESS = {"ListCameras", "VerifyAudit", "GetRetentionStatus", "ConfirmClock", "ErasureSummary"}
+CAMERALESS = {
+    "ListCameras",
+    "VerifyAudit",
+    "GetRetentionStatus",
+    "ConfirmClock",
+    "ErasureSummary",
+    "GetFunctionCheck",
+    "ListFunctionChecks",
+}
 # RPCs that name a hold: the target is a hold on that camera (existing) or a hold id that does not exist.
 HOLD_TARGETED = {"ReleaseHold"}
 ABSENT_HOLD_ID = 987_654_321
@@ -94,6 +106,9 @@ ACTION = {
     "GetRetentionStatus": "/vmsd.v1.RetentionService/GetRetentionStatus",
     "ConfirmClock": "/vmsd.v1.RetentionService/ConfirmClock",
     "ErasureSummary": "/vmsd.v1.RetentionService/ErasureSummary",
+    "RunFunctionCheck": "/vmsd.v1.FunctionCheckService/RunFunctionCheck",
+    "GetFunctionCheck": "/vmsd.v1.FunctionCheckService/GetFunctionCheck",
+    "ListFunctionChecks": "/vmsd.v1.FunctionCheckService/ListFunctionChecks",
 }
 # Cameras: (id, exists). "in-cam"/"out-cam" are config-file cameras with footage.
 TARGETS = {"in-cam": True, "in-absent": False, "out-cam": True, "out-absent": False}
@@ -133,6 +148,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, h264_ts: Path) -> Iterator[
     root = tmp_path_factory.mktemp("rpc") / "root"
     record_footage(root, h264_ts)
     running = RunningDaemon(long_retention(make_config(root)))
+    # A stored function check, so that GetFunctionCheck has one to show whatever runs first.
+    running.run(running.daemon.checks.check(trigger="request", requested_by="matrix-setup"))
     try:
         yield running
     finally:
@@ -174,6 +191,7 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
     """Make the call; return its status code (streams are drained)."""
     s = server.stubs
     holds, retention = _holds(server), _retention(server)
+    checks = health_pb2_grpc.FunctionCheckServiceStub(server.channel)  # type: ignore[no-untyped-call]
     day_range = common_pb2.TimeRange(start_ns=MID - 86_400 * S, end_ns=MID + 86_400 * S)
     calls: dict[str, Callable[[], Any]] = {
         "ListCameras": lambda: s.cameras.ListCameras(cameras_pb2.ListCamerasRequest(), metadata=md),
@@ -218,6 +236,13 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
         "ConfirmClock": lambda: retention.ConfirmClock(holds_pb2.ConfirmClockRequest(reason="matrix"), metadata=md),
         "ErasureSummary": lambda: retention.ErasureSummary(
             holds_pb2.ErasureSummaryRequest(range=day_range), metadata=md
+        ),
+        "RunFunctionCheck": lambda: checks.RunFunctionCheck(
+            health_v1.RunFunctionCheckRequest(camera_ids=[camera]), metadata=md
+        ),
+        "GetFunctionCheck": lambda: checks.GetFunctionCheck(health_v1.GetFunctionCheckRequest(), metadata=md),
+        "ListFunctionChecks": lambda: checks.ListFunctionChecks(
+            health_v1.ListFunctionChecksRequest(limit=2), metadata=md
         ),
     }
     try:

@@ -11,6 +11,8 @@ Contract:
   delimiter in front of every frame (the simulator splits on it), no B-frames, a closed fixed GOP of
   ``fps * gop_s`` frames with no scene-cut keyframes, and the parameter sets (VPS/SPS/PPS) repeated
   in front of every keyframe, as a real camera sends them.
+* ``picture`` picks what it shows: ``moving`` (test patterns in motion, the default), or what a
+  faulty camera sends: ``black``, ``frozen`` (one detailed picture, unchanging) or ``flat`` (grey).
 * With ``audio=True`` a separate ADTS AAC file (mono sine, 1024 samples per frame) of the same
   duration is written next to it.
 
@@ -33,6 +35,9 @@ FFMPEG = os.environ.get("VMSD_TEST_FFMPEG", "/usr/bin/ffmpeg")
 # with the same geometry still differ visibly (a different SPS needs a different size or codec,
 # which the caller passes explicitly).
 _SOURCES = ("testsrc2", "testsrc", "smptehdbars", "rgbtestsrc")
+# What a faulty camera shows, for function checks: a capped or dead sensor (black), an encoder
+# stuck on one frame (frozen: a detailed still picture), a covered lens (flat grey).
+_PICTURES = {"moving": "", "black": "color=c=black", "frozen": "smptehdbars", "flat": "color=c=0x808080"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +73,7 @@ def make_clip(
     bitrate: str = "1M",
     variant: int = 0,
     audio_rate: int = 16000,
+    picture: str = "moving",
 ) -> Clip:
     """Return a cached clip with these parameters, encoding it with ffmpeg if it is missing.
 
@@ -77,12 +83,16 @@ def make_clip(
     """
     if codec not in ("h264", "h265"):
         raise ValueError(f"codec must be 'h264' or 'h265', not {codec!r}")
+    if picture not in _PICTURES:
+        raise ValueError(f"picture must be one of {sorted(_PICTURES)}, not {picture!r}")
     if audio_rate not in (16000, 48000):
         raise ValueError(f"audio_rate must be 16000 or 48000, not {audio_rate!r}")
     out_dir = Path(dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     gop = round(fps * gop_s)
     stem = f"{codec}_{width}x{height}_{fps}fps_gop{gop}_{seconds:g}s_{bitrate}_v{variant}"
+    if picture != "moving":
+        stem += f"_{picture}"
     video = out_dir / f"{stem}.{codec}"
     if not video.exists():
         _encode_video(
@@ -95,6 +105,7 @@ def make_clip(
             seconds=seconds,
             bitrate=bitrate,
             variant=variant,
+            picture=picture,
         )
     audio_path = None
     if audio:
@@ -115,9 +126,19 @@ def make_clip(
 
 
 def _encode_video(
-    dest: Path, *, codec: str, width: int, height: int, fps: int, gop: int, seconds: float, bitrate: str, variant: int
+    dest: Path,
+    *,
+    codec: str,
+    width: int,
+    height: int,
+    fps: int,
+    gop: int,
+    seconds: float,
+    bitrate: str,
+    variant: int,
+    picture: str = "moving",
 ) -> None:
-    source = _SOURCES[variant % len(_SOURCES)]
+    source = _PICTURES[picture] or _SOURCES[variant % len(_SOURCES)]
     vf = ["-vf", f"hue=h={60 * (variant // len(_SOURCES))}"] if variant >= len(_SOURCES) else []
     common_gop = f"keyint={gop}:min-keyint={gop}:scenecut=0"
     if codec == "h264":
@@ -157,7 +178,7 @@ def _encode_video(
         "-f",
         "lavfi",
         "-i",
-        f"{source}=size={width}x{height}:rate={fps}:duration={seconds:g}",
+        f"{source}{':' if '=' in source else '='}size={width}x{height}:rate={fps}:duration={seconds:g}",
         *vf,
         "-pix_fmt",
         "yuv420p",

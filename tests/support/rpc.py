@@ -85,6 +85,8 @@ def make_config(root: Path, *, cameras: dict[str, str] | None = None) -> Config:
             "recorder_id": "rpc-test",
             "storage": {"root": str(root), "segment_duration": SEGMENT_DURATION, "min_free": "1MiB"},
             "grpc": {"listen": "127.0.0.1:0"},
+            # No scheduled function checks in the middle of a test; on-demand ones watch for 1 s.
+            "health": {"times": [], "observe": "1s"},
             "auth": {"tokens": tokens},
             "cameras": [{"id": cid, "url": url, "enabled": False, "name": cid} for cid, url in cams.items()],
         }

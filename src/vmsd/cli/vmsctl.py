@@ -22,7 +22,6 @@ from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.json_format import MessageToDict
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
@@ -32,6 +31,8 @@ from vmsd.v1 import (
     cameras_pb2,
     cameras_pb2_grpc,
     common_pb2,
+    health_pb2,
+    health_pb2_grpc,
     holds_pb2,
     holds_pb2_grpc,
     recordings_pb2,
@@ -123,7 +124,7 @@ class Client:
         self.audit = audit_pb2_grpc.AuditServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.holds = holds_pb2_grpc.HoldServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.retention = holds_pb2_grpc.RetentionServiceStub(self.channel)  # type: ignore[no-untyped-call]
-        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.checks = health_pb2_grpc.FunctionCheckServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     @property
     def metadata(self) -> list[tuple[str, str]]:
@@ -505,25 +506,65 @@ def cmd_export(client: Client, args: argparse.Namespace) -> int:
     return run_export(client, args, parse_time(args.start, now_ns), parse_time(args.end, now_ns))
 
 
+_SEVERITY_NAMES = {0: "?", 1: "ok", 2: "WARNING", 3: "FAIL"}
+# A function check watches the cameras for [health] observe (5 s by default) and decodes pictures.
+FUNCTION_CHECK_TIMEOUT_S = 180.0
+
+
+def _bitrate(bps: int) -> str:
+    return f"{bps / 1e6:.2f} Mbit/s" if bps >= 1_000_000 else f"{bps // 1000} kbit/s"
+
+
 def cmd_health(client: Client, args: argparse.Namespace) -> int:
-    overall = client.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=client.timeout)
-    cameras = client.call(client.cameras.ListCameras, cameras_pb2.ListCamerasRequest()).cameras
-    serving_name = health_pb2.HealthCheckResponse.ServingStatus.Name
-    report = {
-        "server": serving_name(overall.status),
-        "cameras": {c.id: _STATE_NAMES.get(c.status.state, "?") for c in cameras if c.enabled},
-        "alarms": {c.id: dict(c.status.alarms) for c in cameras if c.status.alarms},
-    }
-    healthy = report["server"] == "SERVING" and all(state == "recording" for state in report["cameras"].values())
-    if args.json:
-        _emit_json({**report, "healthy": healthy})
+    """Run a function check now (or show a stored one) and print it; exit 1 when anything fails."""
+    if args.last or args.id:
+        request = health_pb2.GetFunctionCheckRequest(id=args.id or 0)
+        report = client.call(client.checks.GetFunctionCheck, request)
     else:
-        out.print(f"server: {report['server']}")
-        for camera_id, state in report["cameras"].items():
-            alarms = report["alarms"].get(camera_id)
-            out.print(f"  {camera_id}: {state}" + (f"  alarms: {', '.join(alarms)}" if alarms else ""))
-        out.print("healthy" if healthy else "NOT HEALTHY")
-    return EXIT_OK if healthy else EXIT_OTHER
+        run = health_pb2.RunFunctionCheckRequest(camera_ids=args.camera or [])
+        timeout = max(client.timeout or 0.0, FUNCTION_CHECK_TIMEOUT_S)
+        report = client.checks.RunFunctionCheck(run, metadata=client.metadata, timeout=timeout)
+    failed = report.verdict == health_pb2.SEVERITY_FAIL
+    if args.json:
+        _emit_json(_to_dict(report))
+        return EXIT_OTHER if failed else EXIT_OK
+    now_ns = time.time_ns()
+    table = Table("camera", "state", "verdict", "fps (usual)", "bitrate (usual)", "keyframe", "gaps today")
+    table.title = f"function check {report.id} ({report.trigger}, {format_time(report.finished_ns)})"
+    problems: list[str] = []
+    for camera in report.cameras:
+        keyframe = format_duration(now_ns - camera.last_keyframe_ns) + " ago" if camera.last_keyframe_ns else "-"
+        problems += [
+            f"{camera.camera_id}: {_SEVERITY_NAMES[f.severity]}: {f.message}"
+            for f in camera.findings
+            if f.severity != health_pb2.SEVERITY_OK
+        ]
+        table.add_row(
+            camera.camera_id,
+            camera.state,
+            _SEVERITY_NAMES[camera.verdict],
+            f"{camera.frames_per_s:.1f} ({camera.usual_frames_per_s:.1f})",
+            f"{_bitrate(camera.bitrate_bps)} ({_bitrate(camera.usual_bitrate_bps)})",
+            keyframe,
+            f"{camera.gaps_today} ({format_duration(camera.gap_duration_today_ns)})" if camera.gaps_today else "0",
+        )
+    out.print(table)
+    # Findings as whole lines (a table column would wrap them into fragments on a terminal).
+    for line in problems:
+        out.print(line, soft_wrap=True)
+    disk = report.disk
+    out.print(
+        f"storage: {_SEVERITY_NAMES[disk.verdict]}: {disk.free_bytes / 2**30:.1f} GiB free of "
+        f"{disk.total_bytes / 2**30:.1f} GiB (min_free {disk.min_free_bytes / 2**30:.1f} GiB), "
+        f"write+fsync {disk.write_latency_ns / 1e6:.1f} ms"
+    )
+    for finding in disk.findings:
+        if finding.severity != health_pb2.SEVERITY_OK:
+            out.print(f"  {finding.message}")
+    clock = report.clock
+    out.print(f"clock: {_SEVERITY_NAMES[clock.verdict]}: synchronised {clock.synchronized} ({clock.source})")
+    out.print(f"verdict: {_SEVERITY_NAMES[report.verdict]}")
+    return EXIT_OTHER if failed else EXIT_OK
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -621,7 +662,13 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--confirm-clock", metavar="REASON", help="resume erasure after a clock alarm")
     retention.set_defaults(func=cmd_retention)
 
-    sub.add_parser("health", help="is the recorder serving and is every camera recording").set_defaults(func=cmd_health)
+    health = sub.add_parser(
+        "health", help="function check: is every camera recording a usable picture (runs one now unless --last/--id)"
+    )
+    health.add_argument("--camera", action="append", metavar="CAM", help="check only this camera (repeatable)")
+    health.add_argument("--last", action="store_true", help="show the newest stored check instead of running one")
+    health.add_argument("--id", type=int, default=0, help="show a stored check by id")
+    health.set_defaults(func=cmd_health)
     return parser
 
 

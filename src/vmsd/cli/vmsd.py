@@ -35,6 +35,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  segment_duration  {format_duration_ns(config.storage.segment_duration_ns)}")
     print(f"  retention.max_age {format_duration_ns(config.retention.max_age_ns)}")
     print(f"  grpc.listen       {config.grpc.listen}")
+    print(f"  metrics.listen    {config.metrics.listen or 'off'}")
+    print(f"  health.times      {', '.join(config.health.times) or 'on demand only'}")
     print(f"  cameras           {len(config.cameras)} ({sum(c.enabled for c in config.cameras)} enabled)")
     print(f"  tokens            {len(config.auth.tokens)}")
     return 0

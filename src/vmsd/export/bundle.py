@@ -169,6 +169,8 @@ class Exporter:
         self._software = software
         self._key: RecorderKey | None = None
         self.root = storage.layout.exports_dir
+        # Told (outcome, duration_ns) when an export ends; the daemon feeds metrics from it.
+        self.on_finished: Callable[[str, int], None] = lambda outcome, duration_ns: None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -264,17 +266,20 @@ class Exporter:
             "place_hold": request.place_hold,
         }
         self._audit_entry(request, ACTION_REQUESTED, "OK", base_detail)
+        started_mono_ns = self._clock.mono_ns()
         yield ExportProgress("requested", 0.0)
         staging = self.root / f"{export_id}{_PARTIAL_SUFFIX}"
         try:
             result = yield from self._build(request, camera, export_id, staging)
         except VmsdError as error:
             self._audit_entry(request, ACTION_FAILED, error.kind.value, {**base_detail, "error": error.message})
+            self.on_finished(error.kind.value, self._clock.mono_ns() - started_mono_ns)
             raise
         except BaseException as error:
             # GeneratorExit (the consumer went away) and crashes alike: no half bundle stays.
             outcome = "CANCELLED" if isinstance(error, GeneratorExit) else "INTERNAL"
             self._audit_entry(request, ACTION_FAILED, outcome, {**base_detail, "error": type(error).__name__})
+            self.on_finished(outcome, self._clock.mono_ns() - started_mono_ns)
             raise
         finally:
             if staging.exists():
@@ -292,6 +297,7 @@ class Exporter:
             },
         )
         log.info("export_completed", export_id=export_id, camera_id=request.camera_id, bytes=result.bytes)
+        self.on_finished("OK", self._clock.mono_ns() - started_mono_ns)
         yield ExportProgress("done", 1.0, result)
 
     def _finished_rows(self, request: ExportRequest) -> list[SegmentRow]:

@@ -72,6 +72,13 @@ class CameraStatus:
     bytes: int = 0
     segments_written: int = 0
     current_segment_start_ns: int = 0
+    last_keyframe_ns: int = 0
+    audio_packets: int = 0
+    dropped_packets: int = 0  # garbage, untimed or before the first keyframe: never recorded
+    gaps: int = 0  # sessions that ended with a gap (offline, stall, errors) since start-up
+    timestamp_jumps: int = 0
+    clock_steps: int = 0
+    camera_clock_ppm: int = 0  # how fast the camera's clock runs against the recorder's (slewed)
     alarms: dict[str, str] = field(default_factory=dict)
 
 
@@ -302,6 +309,7 @@ class CameraRecorder:
         if reason != GAP_RESTART:
             with self._lock:
                 self._status.last_error = detail
+                self._status.gaps += 1
             self._log.info("session_ended", reason=reason, detail=detail)
         return segmenter.counters.video_packets > recorded_before
 
@@ -338,15 +346,26 @@ class CameraRecorder:
             status = self._status
             status.last_packet_ns = self._clock.wall_ns()
             status.video_packets = counters.video_packets
+            status.audio_packets = counters.audio_packets
             status.bytes = counters.bytes
             status.current_segment_start_ns = segment.start_ns
+            status.last_keyframe_ns = counters.last_keyframe_ns
             first = status.state is not CameraState.RECORDING
         if first:
             self._set_state(CameraState.RECORDING)
 
     def _segment_closed(self, segment: OpenSegment, end_ns: int) -> None:
+        # Slow-moving figures are copied once per segment, not per packet.
+        counters = self.segmenter.counters
         with self._lock:
-            self._status.segments_written = self.segmenter.counters.segments_written
+            status = self._status
+            status.segments_written = counters.segments_written
+            status.dropped_packets = (
+                counters.dropped_garbage + counters.dropped_untimed + counters.dropped_before_keyframe
+            )
+            status.timestamp_jumps = counters.timestamp_jumps
+            status.clock_steps = counters.clock_steps
+            status.camera_clock_ppm = self.segmenter.timeline.rate_ppm
         if os.environ.get("VMSD_TEST_WEDGE_CAMERA") == self.camera.id:  # test hook: a wedged recorder
             self._stop.wait()  # no packets, no heartbeat until stopped (tests/e2e/test_systemd_notify.py)
 

@@ -56,6 +56,8 @@ class SegmenterCounters:
     timestamp_jumps: int = 0
     clock_steps: int = 0
     segments_written: int = 0
+    # Wall time of the newest keyframe written (function checks report it).
+    last_keyframe_ns: int = 0
 
 
 @dataclass
@@ -236,6 +238,8 @@ class Segmenter:
         session.last_video_pts_wall_ns = max(session.last_video_pts_wall_ns, pts_wall_ns)
         self.counters.video_packets += 1
         self.counters.bytes += size
+        if keyframe:
+            self.counters.last_keyframe_ns = dts_wall_ns
         self._publish(VIDEO, packet, pts_wall_ns, dts_wall_ns, keyframe)
 
     def _push_audio(self, session: _Session, packet: Any, dts_media_ns: int, pts_media_ns: int) -> None:

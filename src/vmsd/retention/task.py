@@ -55,6 +55,8 @@ class RetentionStatus:
     last_run_ns: int = 0
     last_erased_segments: int = 0
     last_erased_bytes: int = 0
+    erased_segments_total: int = 0  # since start-up (metrics)
+    erased_bytes_total: int = 0
     free_bytes: int = 0
     total_bytes: int = 0
     min_free_bytes: int = 0
@@ -208,6 +210,8 @@ class RetentionTask:
             status.last_run_ns = now_ns
             status.last_erased_segments = len(plan.deletions)
             status.last_erased_bytes = plan.bytes
+            status.erased_segments_total += len(plan.deletions)
+            status.erased_bytes_total += plan.bytes
             after_space = self._space() if plan.deletions else space
             status.free_bytes, status.total_bytes = after_space.free_bytes, after_space.total_bytes
             status.min_free_bytes = min_free_bytes

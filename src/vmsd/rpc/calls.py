@@ -99,9 +99,16 @@ def current_call() -> Call:
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, authenticator: Authenticator, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        audit: AuditLog,
+        observe: Callable[[str, str, int], None] | None = None,
+    ) -> None:
         self._authenticator = authenticator
         self._audit = audit
+        # (method, outcome, duration_ns) of every call that ends: metrics.
+        self._observe = observe
 
     async def intercept_service(
         self,
@@ -204,6 +211,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged by the recorder)")
 
     async def _finish(self, call: Call, outcome: str, started_ns: int, message: str = "") -> None:
+        if self._observe is not None:
+            self._observe(call.method, outcome, time.monotonic_ns() - started_ns)
         if not call.audited and outcome not in _DENIALS:
             return
         principal = call.principal

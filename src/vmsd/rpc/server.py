@@ -10,7 +10,9 @@ import asyncio
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health
+from grpc_health.v1 import health_pb2 as grpc_health_pb2
+from grpc_health.v1 import health_pb2_grpc as grpc_health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from vmsd.audit import AuditLog
@@ -20,6 +22,8 @@ from vmsd.config import Config
 from vmsd.export.bundle import Exporter
 from vmsd.ingest.recorder import CameraState
 from vmsd.log import get_logger
+from vmsd.ops.health import FunctionChecks
+from vmsd.ops.metrics import Metrics
 from vmsd.retention.holds import Holds
 from vmsd.retention.task import RetentionTask
 from vmsd.rpc.audit_service import AuditServicer
@@ -27,6 +31,7 @@ from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
 from vmsd.rpc.cameras import CameraServicer
 from vmsd.rpc.export import ExportServicer
+from vmsd.rpc.health import FunctionCheckServicer
 from vmsd.rpc.holds import HoldServicer, RetentionServicer
 from vmsd.rpc.live import LiveServicer
 from vmsd.rpc.recordings import RecordingServicer
@@ -38,6 +43,8 @@ from vmsd.v1 import (
     cameras_pb2_grpc,
     export_pb2,
     export_pb2_grpc,
+    health_pb2,
+    health_pb2_grpc,
     holds_pb2,
     holds_pb2_grpc,
     live_pb2,
@@ -68,8 +75,12 @@ class ControlPlane:
         holds: Holds,
         retention: RetentionTask,
         exporter: Exporter,
+        checks: FunctionChecks,
+        metrics: Metrics | None = None,
     ) -> None:
         self._exporter = exporter
+        self._checks = checks
+        self._metrics = metrics
         self._holds = holds
         self._retention = retention
         self._config = config
@@ -84,7 +95,13 @@ class ControlPlane:
 
     async def start(self) -> None:
         server = grpc.aio.server(
-            interceptors=[CallInterceptor(Authenticator(self._config.auth.tokens), self._audit)],
+            interceptors=[
+                CallInterceptor(
+                    Authenticator(self._config.auth.tokens),
+                    self._audit,
+                    self._metrics.observe_rpc if self._metrics is not None else None,
+                )
+            ],
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -108,7 +125,9 @@ class ControlPlane:
         )
         holds_pb2_grpc.add_HoldServiceServicer_to_server(hold_servicer, server)  # type: ignore[no-untyped-call]
         holds_pb2_grpc.add_RetentionServiceServicer_to_server(retention_servicer, server)  # type: ignore[no-untyped-call]
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        checks_servicer = FunctionCheckServicer(self._checks, self._cameras.known_ids)
+        health_pb2_grpc.add_FunctionCheckServiceServicer_to_server(checks_servicer, server)  # type: ignore[no-untyped-call]
+        grpc_health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = [
             cameras_pb2.DESCRIPTOR.services_by_name["CameraService"].full_name,
             recordings_pb2.DESCRIPTOR.services_by_name["RecordingService"].full_name,
@@ -117,7 +136,8 @@ class ControlPlane:
             export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name,
             live_pb2.DESCRIPTOR.services_by_name["LiveService"].full_name,
             holds_pb2.DESCRIPTOR.services_by_name["RetentionService"].full_name,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["FunctionCheckService"].full_name,
+            grpc_health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ]
         reflection.enable_server_reflection(names, server)
@@ -144,8 +164,8 @@ class ControlPlane:
             await self._update_health()
 
     async def _update_health(self) -> None:
-        serving = health_pb2.HealthCheckResponse.SERVING
-        not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+        serving = grpc_health_pb2.HealthCheckResponse.SERVING
+        not_serving = grpc_health_pb2.HealthCheckResponse.NOT_SERVING
         await self._health.set("", serving)
         for managed in self._cameras.list():
             status = self._cameras.status(managed.config.id)

@@ -116,6 +116,15 @@ CREATE TABLE IF NOT EXISTS api_cameras (
     spec_json TEXT NOT NULL,
     updated_ns INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS function_checks (
+    id INTEGER PRIMARY KEY,
+    started_ns INTEGER NOT NULL,
+    finished_ns INTEGER NOT NULL,
+    trigger TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    report_json TEXT NOT NULL
+);
 """
 
 
@@ -643,6 +652,41 @@ class Catalogue:
             (camera_id, end_ns, start_ns),
         )
         return [GapRow(*r) for r in rows]
+
+    def segment_stats(self, camera_id: str, since_ns: int, limit: int) -> list[tuple[int, int, int]]:
+        """(bytes, duration_ns, frames) of the camera's newest complete segments since `since_ns`."""
+        rows = self._query(
+            "SELECT bytes, end_ns - start_ns, COALESCE(frames, 0) FROM segments WHERE camera_id=? "
+            "AND state='complete' AND start_ns >= ? AND end_ns > start_ns ORDER BY start_ns DESC LIMIT ?",
+            (camera_id, since_ns, limit),
+        )
+        return [(int(r[0] or 0), int(r[1]), int(r[2])) for r in rows]
+
+    # -- function checks ---------------------------------------------------------------------
+
+    def add_function_check(
+        self, *, started_ns: int, finished_ns: int, trigger: str, requested_by: str, verdict: str, report_json: str
+    ) -> int:
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "INSERT INTO function_checks(started_ns, finished_ns, trigger, requested_by, verdict, report_json) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (started_ns, finished_ns, trigger, requested_by, verdict, report_json),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def function_check(self, check_id: int | None = None) -> tuple[int, str] | None:
+        """(id, report_json) of one stored check, or of the newest when `check_id` is None."""
+        if check_id is None:
+            rows = self._query("SELECT id, report_json FROM function_checks ORDER BY id DESC LIMIT 1")
+        else:
+            rows = self._query("SELECT id, report_json FROM function_checks WHERE id=?", (check_id,))
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def function_checks(self, limit: int) -> list[tuple[int, str]]:
+        """(id, report_json), newest first."""
+        rows = self._query("SELECT id, report_json FROM function_checks ORDER BY id DESC LIMIT ?", (limit,))
+        return [(int(r[0]), str(r[1])) for r in rows]
 
     def integrity_check(self) -> str:
         return str(self._query("PRAGMA integrity_check")[0][0])

@@ -45,6 +45,8 @@ class Layout:
         self.exports_dir = root / "exports"
         # The recorder's Ed25519 signing key (0700 directory, 0600 key).
         self.keys_dir = root / "keys"
+        # Written and fsync'd by function checks to measure write latency; removed straight after.
+        self.write_probe_path = root / ".write-probe"
 
     def segment_relpath(self, camera_id: str, start_ns: int, attempt: int = 0) -> str:
         """Relative path of a segment; `attempt` > 0 disambiguates an (unlikely) equal start time."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,3 +211,18 @@ class Storage:
 
     def segment_path(self, row: SegmentRow) -> Path:
         return self.layout.abspath(row.path)
+
+    def probe_write(self, nbytes: int = 64 * 1024) -> int:
+        """Write, fsync and remove a small file in the root; returns how long the write+fsync took
+        (ns). Blocking; raises OSError when the storage cannot be written (disk full, read-only)."""
+        path = self.layout.write_probe_path
+        data = os.urandom(nbytes)  # incompressible, so a compressing filesystem cannot cheat
+        started_ns = time.monotonic_ns()
+        try:
+            with open(path, "wb") as probe:
+                probe.write(data)
+                probe.flush()
+                os.fsync(probe.fileno())
+            return time.monotonic_ns() - started_ns
+        finally:
+            path.unlink(missing_ok=True)

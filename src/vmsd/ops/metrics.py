@@ -1,0 +1,207 @@
+"""Prometheus metrics (`[metrics] listen`; off when absent), with prometheus-client.
+
+Two kinds of series:
+- read at scrape time from the components' own status snapshots (`DaemonCollector`): recorder
+  state and counters, relay subscribers, retention erasures, disk space, function-check verdicts.
+  Nothing is counted per packet on behalf of metrics; a scrape copies a few status structs.
+- instruments that the components update as events happen (`Metrics.observe_rpc`,
+  `Metrics.observe_export`): RPC counts and latencies, export durations.
+
+The registry is per daemon (not prometheus-client's global one), so tests can run several
+daemons in one process. The HTTP server is prometheus-client's own (a WSGI thread).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from vmsd.ingest.recorder import CameraState, CameraStatus
+from vmsd.log import get_logger
+from vmsd.retention.task import RetentionStatus
+
+log = get_logger(component="metrics")
+
+NS_PER_S = 1_000_000_000
+_STATES = [s.value for s in CameraState]
+
+
+@dataclass(frozen=True)
+class CameraSample:
+    camera_id: str
+    status: CameraStatus
+    relay_subscribers: int
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What the collector reads at scrape time (callables, so it never holds stale objects)."""
+
+    cameras: Callable[[], list[CameraSample]]
+    retention: Callable[[], RetentionStatus]
+    function_check: Callable[[], Any]  # the latest FunctionCheckReport or None
+
+
+class DaemonCollector(Collector):
+    def __init__(self, sources: Sources) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._cameras(self._sources.cameras())
+        yield from self._retention(self._sources.retention())
+        yield from self._function_check(self._sources.function_check())
+
+    @staticmethod
+    def _cameras(samples: Iterable[CameraSample]) -> Iterator[Metric]:
+        state = GaugeMetricFamily(
+            "vmsd_camera_state", "1 for the camera's current recorder state", labels=["camera_id", "state"]
+        )
+        recording = GaugeMetricFamily("vmsd_camera_recording", "1 while the camera is recording", labels=["camera_id"])
+        counters = {
+            "bytes": CounterMetricFamily(
+                "vmsd_camera_received_bytes", "Bytes of audio and video recorded", labels=["camera_id"]
+            ),
+            "video": CounterMetricFamily("vmsd_camera_video_packets", "Video frames recorded", labels=["camera_id"]),
+            "audio": CounterMetricFamily("vmsd_camera_audio_packets", "Audio packets recorded", labels=["camera_id"]),
+            "dropped": CounterMetricFamily(
+                "vmsd_camera_dropped_packets",
+                "Packets not recorded (garbage, untimed, before the first keyframe); updated per segment",
+                labels=["camera_id"],
+            ),
+            "reconnects": CounterMetricFamily(
+                "vmsd_camera_reconnects", "Connection attempts after a failure", labels=["camera_id"]
+            ),
+            "gaps": CounterMetricFamily(
+                "vmsd_camera_gaps", "Recording sessions that ended in a gap", labels=["camera_id"]
+            ),
+            "segments": CounterMetricFamily("vmsd_camera_segments", "Segments closed", labels=["camera_id"]),
+        }
+        last_packet = GaugeMetricFamily(
+            "vmsd_camera_last_packet_timestamp_seconds", "Wall time of the newest recorded packet", labels=["camera_id"]
+        )
+        subscribers = GaugeMetricFamily(
+            "vmsd_relay_subscribers", "Live relay viewers of the camera", labels=["camera_id"]
+        )
+        alarms = GaugeMetricFamily("vmsd_camera_alarms", "Active recorder alarms", labels=["camera_id"])
+        for sample in samples:
+            status, cid = sample.status, sample.camera_id
+            for name in _STATES:
+                state.add_metric([cid, name], 1.0 if status.state.value == name else 0.0)
+            recording.add_metric([cid], 1.0 if status.state is CameraState.RECORDING else 0.0)
+            counters["bytes"].add_metric([cid], status.bytes)
+            counters["video"].add_metric([cid], status.video_packets)
+            counters["audio"].add_metric([cid], status.audio_packets)
+            counters["dropped"].add_metric([cid], status.dropped_packets)
+            counters["reconnects"].add_metric([cid], status.reconnects)
+            counters["gaps"].add_metric([cid], status.gaps)
+            counters["segments"].add_metric([cid], status.segments_written)
+            last_packet.add_metric([cid], status.last_packet_ns / NS_PER_S)
+            subscribers.add_metric([cid], sample.relay_subscribers)
+            alarms.add_metric([cid], len(status.alarms))
+        yield state
+        yield recording
+        yield from counters.values()
+        yield last_packet
+        yield subscribers
+        yield alarms
+
+    @staticmethod
+    def _retention(status: RetentionStatus) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "vmsd_retention_erased_segments", "Segments erased by retention", value=status.erased_segments_total
+        )
+        yield CounterMetricFamily(
+            "vmsd_retention_erased_bytes", "Bytes erased by retention", value=status.erased_bytes_total
+        )
+        yield GaugeMetricFamily("vmsd_storage_free_bytes", "Free bytes on the storage root", value=status.free_bytes)
+        yield GaugeMetricFamily("vmsd_storage_total_bytes", "Size of the storage filesystem", value=status.total_bytes)
+        yield GaugeMetricFamily(
+            "vmsd_storage_min_free_bytes", "Free space retention keeps (min_free)", value=status.min_free_bytes
+        )
+        yield GaugeMetricFamily(
+            "vmsd_retention_paused", "1 while age-based erasure is paused (clock in doubt)", value=int(status.paused)
+        )
+        yield GaugeMetricFamily("vmsd_retention_alarms", "Active retention alarms", value=len(status.alarms))
+
+    @staticmethod
+    def _function_check(report: Any) -> Iterator[Metric]:
+        if report is None:
+            return
+        rank = {"ok": 0, "warning": 1, "fail": 2}
+        overall = GaugeMetricFamily(
+            "vmsd_function_check_verdict", "Latest function check: 0 ok, 1 warning, 2 fail", value=rank[report.verdict]
+        )
+        yield overall
+        yield GaugeMetricFamily(
+            "vmsd_function_check_timestamp_seconds",
+            "When the latest function check finished",
+            value=report.finished_ns / NS_PER_S,
+        )
+        per_camera = GaugeMetricFamily(
+            "vmsd_function_check_camera_verdict",
+            "Latest function check per camera: 0 ok, 1 warning, 2 fail",
+            labels=["camera_id"],
+        )
+        for camera in report.cameras:
+            per_camera.add_metric([camera.camera_id], rank[camera.verdict])
+        yield per_camera
+        yield GaugeMetricFamily(
+            "vmsd_storage_write_latency_seconds",
+            "64 KiB write+fsync at the latest function check",
+            value=report.disk.write_latency_ns / NS_PER_S,
+        )
+
+
+class Metrics:
+    """The daemon's registry and event instruments. Constructor does no I/O; `start()` listens."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.rpc_requests = Counter(
+            "vmsd_rpc_requests", "gRPC calls by method and status", ["method", "code"], registry=self.registry
+        )
+        self.rpc_seconds = Histogram(
+            "vmsd_rpc_duration_seconds",
+            "gRPC call duration (streams: until the last message)",
+            ["method"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60, 600),
+            registry=self.registry,
+        )
+        self.export_seconds = Histogram(
+            "vmsd_export_duration_seconds",
+            "Evidence export duration, by outcome",
+            ["outcome"],
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=self.registry,
+        )
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    def add_sources(self, sources: Sources) -> None:
+        self.registry.register(DaemonCollector(sources))
+
+    def observe_rpc(self, method: str, code: str, duration_ns: int) -> None:
+        self.rpc_requests.labels(method, code).inc()
+        self.rpc_seconds.labels(method).observe(duration_ns / NS_PER_S)
+
+    def observe_export(self, outcome: str, duration_ns: int) -> None:
+        self.export_seconds.labels(outcome).observe(duration_ns / NS_PER_S)
+
+    def start(self, host: str, port: int) -> None:
+        """Listen (blocking bind; raises OSError when the address is taken)."""
+        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        self.port = int(self._server.server_port)
+        log.info("metrics_listening", listen=f"{host}:{self.port}")
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
