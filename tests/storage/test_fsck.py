@@ -76,3 +76,21 @@ def test_rebuild_index_restores_segments_runs_and_gaps(storage: Storage, h264_ts
     gaps = storage.catalogue.gaps("cam")
     assert (gaps[0].start_ns, gaps[0].end_ns) == (gap_before.start_ns, gap_before.end_ns)
     assert fsck.check(storage).ok
+
+
+def test_a_segment_opened_after_the_newest_ones_were_erased_links_to_them(storage: Storage, h264_ts: Path) -> None:
+    """Under disk pressure retention may erase a camera's newest footage (everything older is
+    held) before the camera's next segment opens: that segment must link to the erased one."""
+    storage.catalogue.upsert_camera("cam", "", "", 0)
+    clock = FakeClock(wall_ns=T)
+    segmenter = Segmenter("cam", storage, clock, segment_duration_ns=4 * S)
+    feed(segmenter, clock, h264_ts, seconds=12)
+    segmenter.end_session("camera_offline")
+    rows = storage.catalogue.segments("cam")
+    for row in rows[-2:]:  # the newest two go; the older ones stay (as if held)
+        storage.delete_segment(row, erased_ns=T + 20 * S, reason="disk_pressure")
+    assert storage.chain_head("cam") == rows[-1].sha256
+    clock.advance(10 * S)
+    feed(segmenter, clock, h264_ts, seconds=4)
+    result = fsck.check(storage)
+    assert result.ok, result.problems

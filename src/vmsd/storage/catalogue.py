@@ -514,6 +514,15 @@ class Catalogue:
         )
         return [ErasedRow(*r) for r in rows]
 
+    def last_erased(self, camera_id: str) -> ErasedRow | None:
+        """The camera's latest erased segment (by start time)."""
+        rows = self._query(
+            "SELECT id, camera_id, start_ns, end_ns, bytes, sha256, prev_sha256, erased_ns, reason "
+            "FROM erased_segments WHERE camera_id=? ORDER BY start_ns DESC, id DESC LIMIT 1",
+            (camera_id,),
+        )
+        return ErasedRow(*rows[0]) if rows else None
+
     def update_segment_chain(self, segment_id: int, prev_sha256: str) -> None:
         with self._tx() as conn:
             conn.execute("UPDATE segments SET prev_sha256=? WHERE id=?", (prev_sha256, segment_id))

@@ -74,6 +74,12 @@ class Storage:
         if exclusive:
             self.lock()
         self.catalogue.open()
+        if exclusive:
+            try:
+                stats = os.statvfs(self.layout.root)
+                self.ensure_reserve(stats.f_blocks * stats.f_frsize)
+            except OSError:
+                pass  # a full disk at start-up: retention makes room first, then the reserve returns
 
     def lock(self) -> None:
         fd = os.open(self.layout.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -98,12 +104,16 @@ class Storage:
     # -- recording ---------------------------------------------------------------------------
 
     def chain_head(self, camera_id: str) -> str:
-        """The hash the camera's next segment links to: its latest segment's, or the genesis value."""
+        """The hash the camera's next segment links to: its latest segment's, live or erased (under
+        disk pressure the newest footage may already be erased when the next segment opens), or
+        the genesis value."""
         last = self.catalogue.last_segment(camera_id)
-        if last is not None and last.sha256:
+        erased = self.catalogue.last_erased(camera_id)
+        if last is not None and last.sha256 and (erased is None or last.start_ns > erased.start_ns):
             return last.sha256
-        erased = self.catalogue.erased_segments(camera_id)
-        return erased[-1].sha256 if erased else GENESIS_SHA256
+        if erased is not None:
+            return erased.sha256
+        return GENESIS_SHA256
 
     def open_segment(
         self,
@@ -211,6 +221,43 @@ class Storage:
 
     def segment_path(self, row: SegmentRow) -> Path:
         return self.layout.abspath(row.path)
+
+    # -- the space reserve ----------------------------------------------------------------------
+    # Erasing footage starts with catalogue writes, which SQLite refuses on a full disk ("database
+    # or disk is full"). If something else fills the disk past min_free (a runaway log, a copied
+    # file), retention could then never make room and recording would stay stopped. So a small
+    # file is kept in the root and given up when that happens; it comes back when there is room.
+
+    @staticmethod
+    def reserve_bytes(total_bytes: int) -> int:
+        """0.5 % of the filesystem, between 256 KiB and 16 MiB: a few SQLite transactions' worth."""
+        return max(256 * 1024, min(16 * 1024 * 1024, total_bytes // 200))
+
+    def ensure_reserve(self, total_bytes: int) -> bool:
+        """Create the reserve file if it is missing (blocking). False when there is no room."""
+        path = self.layout.space_reserve_path
+        size = self.reserve_bytes(total_bytes)
+        if path.exists() and path.stat().st_size >= size:
+            return True
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, size)  # real blocks, not a sparse promise
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            path.unlink(missing_ok=True)
+            return False
+        return True
+
+    def release_reserve(self) -> bool:
+        """Delete the reserve file; True if there was one to give up."""
+        try:
+            self.layout.space_reserve_path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def probe_write(self, nbytes: int = 64 * 1024) -> int:
         """Write, fsync and remove a small file in the root; returns how long the write+fsync took
