@@ -200,11 +200,20 @@ def test_disk_full_and_read_only(relsim: CameraSimulator, ext4_root: tuple[Path,
             30,
             "a storage_write_failed event once the disk is full",
         )
-        results["write_failed_after_full_s"] = (time.time_ns() - full_ns) / S
-        time.sleep(8)  # two disk-pressure ticks (5 s) with the disk full
+        failed_ns = time.time_ns()
+        results["write_failed_after_full_s"] = (failed_ns - full_ns) / S
+        # Retention gives up the storage's space reserve so that its catalogue writes commit,
+        # sheds the oldest unheld footage, and recording resumes with the filler still there.
+        resumed_full = _poll(
+            lambda: [s for s in _complete(root) if int(s["start_ns"]) >= failed_ns],  # type: ignore[arg-type]
+            30,
+            "a complete segment recorded while the filler still fills the disk",
+        )
+        results["resumed_while_full_s"] = (int(resumed_full[0]["start_ns"]) - failed_ns) / S  # type: ignore[arg-type]
         assert daemon.alive(), daemon.log()
         results["shed_while_full"] = len(rows(root, "SELECT id FROM erased_segments WHERE reason='disk_pressure'"))
         results["retention_pass_failed_while_full"] = len(log_events(daemon.log(), "retention_pass_failed"))
+        results["space_reserve_released"] = len(log_events(daemon.log(), "space_reserve_released"))
 
         # 3. Space returns (the operator removes what filled the disk): recording resumes.
         filler.unlink()
@@ -269,7 +278,9 @@ def test_disk_full_and_read_only(relsim: CameraSimulator, ext4_root: tuple[Path,
     segs = _segments(root)
     on_disk = {str(p.relative_to(root)) for p in (root / "recordings").rglob("*") if p.is_file()}
     missing = [s["path"] for s in segs if s["path"] not in on_disk]
-    erased_held = rows(root, f"SELECT * FROM erased_segments WHERE id IN ({','.join(map(str, held)) or '0'})")
+    # Tombstones have their own ids: a held segment's tombstone is found by its start time.
+    held_starts = ",".join(str(int(s["start_ns"])) for s in held.values()) or "0"  # type: ignore[arg-type]
+    erased_held = rows(root, f"SELECT * FROM erased_segments WHERE camera_id='disk' AND start_ns IN ({held_starts})")
     gaps = [dict(r) for r in rows(root, "SELECT reason FROM gaps WHERE camera_id='disk'")]
     still_held = [i for i in held if any(int(s["id"]) == i for s in segs)]  # type: ignore[arg-type]
     results["held_segments"] = len(held)
@@ -287,6 +298,8 @@ def test_disk_full_and_read_only(relsim: CameraSimulator, ext4_root: tuple[Path,
     assert not missing, missing
     assert not erased_held, [dict(r) for r in erased_held]
     assert "storage_error" in results.figures["gap_reasons"], gaps
+    assert results.figures["shed_while_full"] > 0 and results.figures["space_reserve_released"] >= 1
+    assert results.figures["resumed_while_full_s"] < 20
     assert results.figures["resume_after_space_returned_s"] < 10
     assert results.figures["recording_after_restart_s"] < 10
 

@@ -15,7 +15,9 @@ does not depend on the clock and continues.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,7 +165,25 @@ class RetentionTask:
     # -- one pass -----------------------------------------------------------------------------
 
     def run_once(self, *, age: bool = True) -> Plan:
-        """Plan and execute one pass (blocking). `age=False` only answers disk pressure."""
+        """Plan and execute one pass (blocking). `age=False` only answers disk pressure.
+
+        When the disk is so full that the catalogue cannot commit, the storage's space reserve is
+        given up and the pass tried again; the reserve is restored once there is room for it.
+        """
+        try:
+            plan = self._pass(age=age)
+        except (sqlite3.Error, OSError) as error:
+            if not _disk_full(error) or not self._storage.release_reserve():
+                raise
+            log.warning("space_reserve_released", detail="disk full: the space reserve was freed so erasure can run")
+            plan = self._pass(age=age)
+        space = self._space()
+        reserve = self._storage.reserve_bytes(space.total_bytes)
+        if space.free_bytes - reserve > self._min_free(space.total_bytes):
+            self._storage.ensure_reserve(space.total_bytes)
+        return plan
+
+    def _pass(self, *, age: bool) -> Plan:
         catalogue = self._storage.catalogue
         now_ns = self._clock.wall_ns()
         trusted = self.check_clock() and age
@@ -274,3 +294,9 @@ class RetentionTask:
 
     async def aclose(self) -> None:
         self._stop.set()
+
+
+def _disk_full(error: BaseException) -> bool:
+    if isinstance(error, sqlite3.Error):
+        return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error)
+    return isinstance(error, OSError) and error.errno == errno.ENOSPC

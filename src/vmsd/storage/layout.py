@@ -47,6 +47,8 @@ class Layout:
         self.keys_dir = root / "keys"
         # Written and fsync'd by function checks to measure write latency; removed straight after.
         self.write_probe_path = root / ".write-probe"
+        # Space held back so that erasure can still commit to SQLite when the disk is full.
+        self.space_reserve_path = root / ".space-reserve"
 
     def segment_relpath(self, camera_id: str, start_ns: int, attempt: int = 0) -> str:
         """Relative path of a segment; `attempt` > 0 disambiguates an (unlikely) equal start time."""
