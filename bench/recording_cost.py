@@ -253,6 +253,7 @@ def run(cameras: int, seconds: float, warmup: float, work: Path, stream: Stream 
     """Scenario 1 for one N: vmsd and N × ffmpeg against one simulator, one after the other."""
     stream = stream or Stream()
     clip = stream.clip()
+    work.mkdir(parents=True, exist_ok=True)
     names = [f"cam{i + 1}" for i in range(cameras)]
     result: dict = {
         "scenario": "recording_cost",
