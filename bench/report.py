@@ -174,7 +174,7 @@ def _relay(r: dict, goals: list[list[str]]) -> list[str]:
         f"{r['seconds']} s window. Idle baseline (no viewers): vmsd {fmt(r['idle_cores']['vmsd'])} cores, "
         f"GStreamer {fmt(r['idle_cores']['gstreamer'])} cores (with one primer viewer). Latency added = "
         "viewer arrival − arrival at a reference viewer on the camera itself; first frame = connect → "
-        "first complete keyframe.",
+        f"first complete keyframe. Latency is sampled on {r.get('latency_sampled_viewers', 'all')} viewers per count.",
         "",
     ]
     rows = []

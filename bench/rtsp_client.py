@@ -81,7 +81,8 @@ async def watch(
     url: str, seconds: float, *, record_frames: bool = True, stop: Callable[[], bool] | None = None
 ) -> Watched:
     """One viewer: connect to ``url``, play for ``seconds`` (or until ``stop()`` is true, checked
-    about every 100 ms), return what arrived when."""
+    about every 100 ms), return what arrived when.  Without ``record_frames`` only the first
+    keyframe's arrival is noted; the rest of the stream is read and discarded."""
     out = Watched(connect_ns=time.time_ns())
     reader, writer = await asyncio.open_connection(*urllib.parse.urlsplit(url)[1].rsplit(":", 1))
     try:
@@ -141,3 +142,9 @@ async def _read_frames(reader: asyncio.StreamReader, out: Watched, record_frames
                 out.first_keyframe_ns = now_ns
             if record_frames:
                 out.frames.append((payload[-KEY_BYTES:], now_ns))
+            elif out.first_keyframe_ns is not None:
+                # Nothing more to note: keep reading (the server must still send everything)
+                # but without parsing, so that a hundred viewers cost the client process little.
+                while await reader.read(1 << 16):
+                    pass
+                return

@@ -40,7 +40,7 @@ FULL: dict[str, dict[str, Any]] = {
     "recording": {"cameras": [8, 32, 64], "seconds": 120, "warmup": 10},
     "capacity": {"steps": [32, 64, 96, 128], "seconds": 600, "warmup": 10, "peer": True},
     "search": {"cameras": 50, "days": 31, "calls": 500},
-    "relay": {"viewers": [10, 50, 100], "seconds": 20, "warmup": 3},
+    "relay": {"viewers": [10, 50, 100], "seconds": 20, "warmup": 3, "sampled": 10},
     "export": {"minutes": 60, "repeat": 2},
     "crash": {"crashes": 20, "cameras": 2, "alive": [3.0, 12.0]},
 }
@@ -49,7 +49,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "recording": {"cameras": [2], "seconds": 4, "warmup": 1},
     "capacity": {"steps": [2], "seconds": 4, "warmup": 1, "peer": True},
     "search": {"cameras": 2, "days": 2, "calls": 30},
-    "relay": {"viewers": [2], "seconds": 3, "warmup": 2},
+    "relay": {"viewers": [2], "seconds": 3, "warmup": 2, "sampled": 1},
     "export": {"minutes": 3, "repeat": 1},
     "crash": {"crashes": 2, "cameras": 1, "alive": [1.5, 3.0]},
 }
@@ -63,7 +63,7 @@ def scenarios(stream: Stream, export_stream: Stream) -> dict[str, Callable[[dict
         ],
         "capacity": lambda p, work: capacity.run(p["steps"], p["seconds"], p["warmup"], work, stream, p["peer"]),
         "search": lambda p, work: search_latency.run(p["cameras"], p["days"], p["calls"], work),
-        "relay": lambda p, work: relay_cost.run(p["viewers"], p["seconds"], p["warmup"], work, stream),
+        "relay": lambda p, work: relay_cost.run(p["viewers"], p["seconds"], p["warmup"], work, stream, p["sampled"]),
         "export": lambda p, work: export_speed.run(p["minutes"], p["repeat"], work, export_stream),
         "crash": lambda p, work: crash_loss.run(p["crashes"], p["cameras"], tuple(p["alive"]), work, stream),
     }
