@@ -55,12 +55,18 @@ SMOKE: dict[str, dict[str, Any]] = {
 }
 
 
+def recording_ladder(p: dict[str, Any], work: Path, stream: Stream) -> list[dict[str, Any]]:
+    out = []
+    for n in p["cameras"]:
+        out.append(recording_cost.run(n, p["seconds"], p["warmup"], work / f"n{n}", stream))
+        shutil.rmtree(work / f"n{n}", ignore_errors=True)  # 64 cameras × 2 systems × 2 min is ~8 GB
+    return out
+
+
 def scenarios(stream: Stream, export_stream: Stream) -> dict[str, Callable[[dict[str, Any], Path], Any]]:
     """Scenario name -> function(params, scratch dir) returning its figures."""
     return {
-        "recording": lambda p, work: [
-            recording_cost.run(n, p["seconds"], p["warmup"], work / f"n{n}", stream) for n in p["cameras"]
-        ],
+        "recording": lambda p, work: recording_ladder(p, work, stream),
         "capacity": lambda p, work: capacity.run(p["steps"], p["seconds"], p["warmup"], work, stream, p["peer"]),
         "search": lambda p, work: search_latency.run(p["cameras"], p["days"], p["calls"], work),
         "relay": lambda p, work: relay_cost.run(p["viewers"], p["seconds"], p["warmup"], work, stream, p["sampled"]),
