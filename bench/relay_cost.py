@@ -8,7 +8,9 @@ fans out the packets the recorder already has); ``bench/gst_relay.py`` (system p
 gst-rtsp-server, one shared ``rtspsrc ! rtph264depay ! rtph264pay`` pipeline) pulls the same
 mount.  A *reference* viewer connects straight to the simulator for the whole run, and one
 *primer* viewer stays on the GStreamer relay, so that both servers have their upstream session
-running during their idle baseline and only the viewers' cost is in the difference.
+running during their idle baseline and only the viewers' cost is in the difference; likewise one
+primer stays on vmsd's relay, which keeps its hub warm (a hub nobody watches caches no GOP, so
+its first viewer waits for the next keyframe by design: that is the cold case, not measured here).
 
 For each viewer count N and each system, N viewers run in a separate process (grpc.aio
 ``LiveService.Relay`` calls for vmsd, one principal each; ``bench/rtsp_client.py`` RTSP/TCP
@@ -38,6 +40,7 @@ import sys
 import tempfile
 import time
 from bisect import bisect_left
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +74,9 @@ SKIP_FIRST_NS = NS_PER_S  # each viewer's first second is not used for latency (
 # -- viewers (run in child processes) -------------------------------------------------------------
 
 
-async def _vmsd_viewer(port: int, index: int, seconds: float, record_frames: bool) -> Watched:
+async def _vmsd_viewer(
+    port: int, index: int, seconds: float, record_frames: bool, stop: Callable[[], bool] | None = None
+) -> Watched:
     from vmsd.v1 import live_pb2, live_pb2_grpc
 
     out = Watched(connect_ns=time.time_ns())
@@ -82,6 +87,9 @@ async def _vmsd_viewer(port: int, index: int, seconds: float, record_frames: boo
             metadata=[("authorization", f"Bearer {TOKEN}-{index}")],
         )
         async for message in call:
+            if stop is not None and stop():
+                call.cancel()
+                break
             if message.WhichOneof("kind") != "packet" or message.packet.kind != live_pb2.MediaPacket.KIND_VIDEO:
                 continue
             now_ns = time.time_ns()
@@ -120,20 +128,23 @@ def _viewers_process(
 
 def _background_process(
     reference_url: str,
-    primer_url: str,
+    gst_url: str,
+    vmsd_port: int,
+    vmsd_index: int,
     stop: multiprocessing.synchronize.Event,
     queue: multiprocessing.Queue,  # type: ignore[type-arg]
 ) -> None:
-    """The reference viewer (on the camera) and the primer (on the GStreamer relay), until ``stop``."""
+    """The reference viewer (on the camera) and one primer viewer on each relay, until ``stop``."""
 
-    async def both() -> Watched:
-        reference, _primer = await asyncio.gather(
+    async def all_three() -> Watched:
+        reference, _gst, _vmsd = await asyncio.gather(
             watch(reference_url, 1e9, stop=stop.is_set),
-            watch(primer_url, 1e9, stop=stop.is_set, record_frames=False),
+            watch(gst_url, 1e9, stop=stop.is_set, record_frames=False),
+            _vmsd_viewer(vmsd_port, vmsd_index, 0, False, stop=stop.is_set),  # 0: no time limit
         )
         return reference
 
-    queue.put(asyncio.run(both()).frames)
+    queue.put(asyncio.run(all_three()).frames)
 
 
 # -- figures --------------------------------------------------------------------------------------
@@ -236,7 +247,7 @@ def run(
         tokens = "".join(
             f'[[auth.tokens]]\nname = "viewer-{i}"\n'
             f'sha256 = "{hashlib.sha256(f"{TOKEN}-{i}".encode()).hexdigest()}"\nrole = "viewer"\n'
-            for i in range(max(viewer_counts))
+            for i in range(max(viewer_counts) + 1)  # + the primer
         )
         config = write_vmsd_config(work / "vmsd.toml", work / "root", {"cam": sim.url("cam")}, extra=tokens)
         log = work / "vmsd.log"
@@ -256,10 +267,13 @@ def run(
             wait_for_log(daemon, log, '"state": "recording"', 60)
             port = grpc_port_from_log(log)
             background = _SPAWN.Process(
-                target=_background_process, args=(sim.url("cam"), relay_url, stop, background_queue)
+                target=_background_process,
+                args=(sim.url("cam"), relay_url, port, max(viewer_counts), stop, background_queue),
             )
             background.start()
             time.sleep(max(2.0, warmup))
+            if not background.is_alive():
+                raise RuntimeError("the reference/primer viewers exited early (see the traceback above)")
             idle = {"vmsd": _window_cores(daemon.pid, seconds), "gstreamer": _window_cores(relay.pid, seconds)}
             report["idle_cores"] = {k: round(v, 4) for k, v in idle.items()}
             phases: dict[int, dict[str, tuple[list, float]]] = {}

@@ -171,8 +171,8 @@ def _relay(r: dict, goals: list[list[str]]) -> list[str]:
     out = [
         f"One camera ({r['stream']}); vmsd's gRPC relay vs GStreamer's RTSP server relaying the same mount "
         "(`rtspsrc ! rtph264depay ! rtph264pay`, shared) to the same number of RTSP/TCP viewers, "
-        f"{r['seconds']} s window. Idle baseline (no viewers): vmsd {fmt(r['idle_cores']['vmsd'])} cores, "
-        f"GStreamer {fmt(r['idle_cores']['gstreamer'])} cores (with one primer viewer). Latency added = "
+        f"{r['seconds']} s window. Idle baseline (one primer viewer on each, which keeps both relays warm): vmsd {fmt(r['idle_cores']['vmsd'])} cores, "
+        f"GStreamer {fmt(r['idle_cores']['gstreamer'])} cores. Latency added = "
         "viewer arrival − arrival at a reference viewer on the camera itself; first frame = connect → "
         f"first complete keyframe. Latency is sampled on {r.get('latency_sampled_viewers', 'all')} viewers per count.",
         "",
