@@ -272,9 +272,17 @@ def run(cameras: int, seconds: float, warmup: float, work: Path, stream: Stream 
         v["rss_above_base_mib_per_camera"] = round(v["rss_mib_per_camera"] - mib(base_kib) / cameras, 1)
         print(f"recording_cost: ffmpeg, {cameras} cameras ...", file=sys.stderr)
         f = record_ffmpeg(sim, names, seconds, warmup, stream.fps, work)
+    # CPU-seconds per recorded camera-second: the window's CPU over the footage actually kept.
+    # vmsd's catalogue gives the frames inside the window exactly; ffmpeg has no catalogue, so its
+    # share of footage kept is taken over its whole run (frames / frames expected).
+    v_kept_s = v["recorded"]["frames_in_window"] / stream.fps
+    v["cpu_s_per_recorded_s"] = round(v["cpu_cores"] * v["window_s"] / v_kept_s, 5) if v_kept_s else None
+    f_share = f["recorded"]["frames"] / f["recorded"]["frames_expected"] if f["recorded"]["frames_expected"] else 0
+    f["cpu_s_per_recorded_s"] = round(f["cpu_cores_per_camera"] / min(1.0, f_share), 5) if f_share else None
     result["vmsd"], result["ffmpeg"] = v, f
     result["ratios_vmsd_over_ffmpeg"] = {
         "cpu": ratio(v["cpu_cores"], f["cpu_cores"]),
+        "cpu_per_recorded_s": ratio(v["cpu_s_per_recorded_s"], f["cpu_s_per_recorded_s"]),
         "rss": ratio(v["rss_mib"], f["rss_mib"]),
         "pss": ratio(v["pss_mib"], f["pss_mib"]),
     }
