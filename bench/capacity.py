@@ -44,7 +44,10 @@ def vmsd_passed(figures: dict, cameras: int) -> tuple[bool, str]:
     if rec["gaps_before_stop"]:
         problems.append(f"{rec['gaps_before_stop']} gap(s) {rec['gaps_by_reason']}")
     if rec["frames_lost"]:
-        problems.append(f"{rec['frames_lost']} frame(s) lost")
+        problems.append(
+            f"{rec['frames_lost']} frame(s) lost in {rec['segments_short_of_frames']} segment(s) "
+            f"(per-segment deficit min/max {rec['segment_frame_deficit_min_max']})"
+        )
     return not problems, "; ".join(problems) or "ok"
 
 

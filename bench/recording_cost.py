@@ -119,18 +119,23 @@ def vmsd_catalogue(root: Path, window_ns: list[int], fps: int) -> dict:
         db.close()
     w0, w1 = window_ns
     in_window = 0.0
-    lost = 0
+    deficits = []
     for _cam, _state, start, end, _b, frames in segs:
         if end and frames and end > start:
             overlap = max(0, min(end, w1) - max(start, w0))
             in_window += frames * overlap / (end - start)
-            lost += max(0, round((end - start) * fps / NS_PER_S) - frames)
+            deficits.append(round((end - start) * fps / NS_PER_S) - frames)
+    lost = sum(d for d in deficits if d > 0)
     return {
         "segments": len(segs),
         "segments_not_complete": sum(1 for s in segs if s[1] != "complete"),
         "cameras_with_segments": len({s[0] for s in segs}),
         "frames": sum(s[5] or 0 for s in segs),
         "frames_lost": lost,
+        # Per segment: expected − recorded frames; > 0 is loss. A segment whose duration the
+        # drift correction stretched by more than half a frame would show ±1 here without loss.
+        "segments_short_of_frames": sum(1 for d in deficits if d > 0),
+        "segment_frame_deficit_min_max": [min(deficits), max(deficits)] if deficits else None,
         "seconds_recorded": round(sum((s[3] or s[2]) - s[2] for s in segs) / NS_PER_S, 1),
         "bytes": sum(s[4] or 0 for s in segs),
         "frames_in_window": round(in_window),
