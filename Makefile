@@ -8,7 +8,7 @@ GEN_DIR := src/vmsd/v1
 DEBIAN_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools sqlite3 procps systemd
 
-.PHONY: install deps venv proto demo test test-fast lint typecheck bench soak clean
+.PHONY: install deps venv proto demo test test-fast lint typecheck bench bench-smoke bench-deps soak clean
 
 install: deps venv proto ## idempotent bootstrap: Debian packages, .venv, generated gRPC code
 
@@ -58,6 +58,17 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+
+bench-deps: install $(VENV)/.stamp-bench
+$(VENV)/.stamp-bench: pyproject.toml
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	@touch $@
+
+bench: bench-deps ## the benchmark suite (~1.5-2 h on a quiet machine): bench/report.md + PNG plots
+	$(PY) bench/run.py
+
+bench-smoke: bench-deps ## the same scenarios with tiny parameters (~1.5 min), report in var/bench-smoke
+	$(PY) bench/run.py --smoke --out var/bench-smoke
 
 clean:
 	rm -rf $(VENV) $(GEN_DIR) .stamp-deps .pytest_cache .mypy_cache var

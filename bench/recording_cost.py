@@ -47,7 +47,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -55,212 +54,35 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.clips import make_clip  # noqa: E402
-from tests.support.simulator import CameraSimulator, MountSpec, free_port  # noqa: E402
+from bench.common import (
+    CLK_TCK,
+    NS_PER_S,
+    Stream,
+    cpu_seconds,
+    ffmpeg_segment_command,
+    ffprobe_video,
+    memory_kib,
+    mib,
+    ratio,
+    start_ffmpeg,
+    start_vmsd,
+    stop_ffmpegs,
+    stop_vmsd,
+    wait_all_connected,
+    wait_for_log,
+    write_vmsd_config,
+)
+from tests.support.simulator import CameraSimulator, MountSpec
 
-CLIPS_DIR = "/tmp/vmsd-bench-clips"
-FPS = 25
 SEGMENT_S = 60
-VENV_PYTHON = REPO / ".venv" / "bin" / "python"
-FFMPEG = os.environ.get("VMSD_BENCH_FFMPEG", "/usr/bin/ffmpeg")
-FFPROBE = os.environ.get("VMSD_BENCH_FFPROBE", "/usr/bin/ffprobe")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-NS = 1_000_000_000
 
 
-# -- /proc sampling -------------------------------------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (field 3 onwards), or None if gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return raw[raw.rindex(")") + 2 :].split()
-
-
-def _descendants(pid: int) -> list[int]:
-    """Live descendants of ``pid`` (one scan of /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat_fields(int(entry))
-            if fields is not None:
-                children.setdefault(int(fields[1]), []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        kids = children.get(todo.pop(), [])
-        out += kids
-        todo += kids
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user+system, all threads) used so far by ``pid``, its reaped children and its
-    live descendants."""
-    total = 0
-    for i, p in enumerate([pid, *_descendants(pid)]):
-        fields = _stat_fields(p)
-        if fields is None:
-            if i == 0:
-                raise RuntimeError(f"process {pid} is gone")
-            continue
-        # stat fields 14..17 (utime stime cutime cstime) are indices 11..14 here.
-        total += sum(int(x) for x in fields[11:15])
-    return total / CLK_TCK
-
-
-def memory_kib(pid: int) -> dict[str, int]:
-    """VmRSS, VmHWM (peak RSS) and Pss of ``pid`` in KiB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0])
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                out["Pss"] = int(line.split()[1])
-    except OSError:
-        pass
-    return out
-
-
-def mib(kib: float) -> float:
-    return round(kib / 1024, 1)
-
-
-# -- the two systems --------------------------------------------------------------------------------
-
-
-def write_vmsd_config(path: Path, root: Path, urls: dict[str, str]) -> None:
-    lines = [
-        'recorder_id = "bench"',
-        "[storage]",
-        f'root = "{root}"',
-        f'segment_duration = "{SEGMENT_S}s"',
-        'min_free = "1MiB"',
-        "[grpc]",
-        f'listen = "127.0.0.1:{free_port()}"',
-    ]
-    for cam, url in urls.items():
-        lines += ["[[cameras]]", f'id = "{cam}"', f'url = "{url}"']
-    path.write_text("\n".join(lines) + "\n")
-
-
-def start_vmsd(config: Path, log: Path) -> subprocess.Popen:
-    with open(log, "ab") as f:
-        return subprocess.Popen(
-            [str(VENV_PYTHON), "-m", "vmsd.cli.vmsd", "run", "--config", str(config), "--log-json"],
-            stdin=subprocess.DEVNULL,
-            stdout=f,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            cwd=REPO,
-        )
-
-
-def wait_for_log(proc: subprocess.Popen, log: Path, needle: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"vmsd exited ({proc.returncode}):\n{log.read_text(errors='replace')}")
-        if needle in log.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"no {needle!r} in the vmsd log after {timeout} s")
-
-
-def start_ffmpeg(url: str, out_dir: Path) -> subprocess.Popen:
-    out_dir.mkdir(parents=True)
-    with open(out_dir / "ffmpeg.log", "wb") as log:
-        return subprocess.Popen(
-            [
-                FFMPEG,
-                "-hide_banner",
-                "-nostats",
-                "-loglevel",
-                "warning",
-                "-rtsp_transport",
-                "tcp",
-                "-i",
-                url,
-                "-c",
-                "copy",
-                "-f",
-                "segment",
-                "-segment_time",
-                str(SEGMENT_S),
-                str(out_dir / "OUT%03d.mp4"),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-
-
-def stop_vmsd(proc: subprocess.Popen, timeout: float = 30) -> float:
-    """SIGTERM and wait; returns the seconds it took (SIGKILL and raise if it does not exit)."""
-    began = time.monotonic()
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise RuntimeError(f"vmsd did not exit within {timeout} s of SIGTERM; killed") from None
-    return time.monotonic() - began
-
-
-def stop_ffmpegs(procs: list[subprocess.Popen]) -> int:
-    """``q`` to every ffmpeg, then SIGTERM, then SIGKILL; returns how many needed more than ``q``."""
-    for p in procs:
-        if p.poll() is None and p.stdin:
-            try:
-                p.stdin.write(b"q")
-                p.stdin.close()
-            except OSError:
-                pass
-    forced = 0
-    for sig, grace in ((None, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        alive = [p for p in procs if p.poll() is None]
-        if not alive:
-            break
-        if sig is not None:
-            forced += len(alive) if sig == signal.SIGTERM else 0
-            for p in alive:
-                p.send_signal(sig)
-        deadline = time.monotonic() + grace
-        for p in alive:
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-    return forced
-
-
-# -- measuring ------------------------------------------------------------------------------------
-
-
-def wait_all_connected(sim: CameraSimulator, procs: list[subprocess.Popen], timeout: float = 60) -> None:
-    """Until every mount has at least one client (processes must stay alive meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in procs):
-            raise RuntimeError("a recorder process exited while connecting")
-        mounts = sim.status()["mounts"]
-        if all(m.get("clients", 0) >= 1 for m in mounts.values()):
-            return
-        time.sleep(0.25)
-    raise RuntimeError(f"not all cameras connected after {timeout} s: {sim.status()}")
-
-
-def measure_window(pids: list[int], sim_pid: int, warmup: float, seconds: float, procs: list[subprocess.Popen]) -> dict:
+def measure_window(
+    pids: list[int], sim_pid: int, warmup: float, seconds: float, procs: list[subprocess.Popen[bytes]]
+) -> dict:
     """Warm up, then CPU over ``seconds`` for ``pids`` and the simulator, memory at the end."""
     time.sleep(warmup)
     t0, cpu0, sim0 = time.monotonic(), [cpu_seconds(p) for p in pids], cpu_seconds(sim_pid)
@@ -281,7 +103,14 @@ def measure_window(pids: list[int], sim_pid: int, warmup: float, seconds: float,
     }
 
 
-def vmsd_catalogue(root: Path, window_ns: list[int]) -> dict:
+def vmsd_catalogue(root: Path, window_ns: list[int], fps: int) -> dict:
+    """What vmsd recorded, from its catalogue.
+
+    Lost frames: segment times are the camera's frame times mapped onto the recorder's clock, so
+    a segment of duration D holds D × fps frames unless packets were lost on the way.  Gaps: a
+    clean stop opens one 'restart' gap per camera (closed when recording resumes); any gap that
+    began before the end of the window is a real interruption.
+    """
     db = sqlite3.connect(f"file:{root / 'catalogue.db'}?mode=ro", uri=True)
     try:
         segs = db.execute("SELECT camera_id, state, start_ns, end_ns, bytes, frames FROM segments").fetchall()
@@ -290,19 +119,26 @@ def vmsd_catalogue(root: Path, window_ns: list[int]) -> dict:
         db.close()
     w0, w1 = window_ns
     in_window = 0.0
+    deficits = []
     for _cam, _state, start, end, _b, frames in segs:
         if end and frames and end > start:
             overlap = max(0, min(end, w1) - max(start, w0))
             in_window += frames * overlap / (end - start)
+            deficits.append(round((end - start) * fps / NS_PER_S) - frames)
+    lost = sum(d for d in deficits if d > 0)
     return {
         "segments": len(segs),
         "segments_not_complete": sum(1 for s in segs if s[1] != "complete"),
         "cameras_with_segments": len({s[0] for s in segs}),
         "frames": sum(s[5] or 0 for s in segs),
+        "frames_lost": lost,
+        # Per segment: expected − recorded frames; > 0 is loss. A segment whose duration the
+        # drift correction stretched by more than half a frame would show ±1 here without loss.
+        "segments_short_of_frames": sum(1 for d in deficits if d > 0),
+        "segment_frame_deficit_min_max": [min(deficits), max(deficits)] if deficits else None,
+        "seconds_recorded": round(sum((s[3] or s[2]) - s[2] for s in segs) / NS_PER_S, 1),
         "bytes": sum(s[4] or 0 for s in segs),
         "frames_in_window": round(in_window),
-        # A clean stop opens one 'restart' gap per camera (closed when recording resumes); any
-        # gap that began before the end of the window is a real interruption.
         "gaps_before_stop": sum(1 for start, _r in gaps if start <= w1),
         "gaps_opened_at_stop": sum(1 for start, _r in gaps if start > w1),
         "gaps_by_reason": {r: sum(1 for _s, x in gaps if x == r) for r in sorted({x for _s, x in gaps})},
@@ -310,154 +146,150 @@ def vmsd_catalogue(root: Path, window_ns: list[int]) -> dict:
 
 
 def ffmpeg_outputs(dirs: list[Path]) -> dict:
+    """What the ffmpeg peers recorded: video packets and durations from ffprobe."""
     files = sorted(f for d in dirs for f in d.glob("OUT*.mp4"))
-    frames, unreadable = 0, 0
+    frames, duration_ns, unreadable = 0, 0, 0
     for f in files:
-        out = subprocess.run(
-            [
-                FFPROBE,
-                "-v",
-                "error",
-                "-select_streams",
-                "v:0",
-                "-count_packets",
-                "-show_entries",
-                "stream=nb_read_packets",
-                "-of",
-                "csv=p=0",
-                str(f),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        try:
-            frames += int(out.stdout.strip().split(",")[0])
-        except ValueError:
+        probe = ffprobe_video(f)
+        if probe is None:
             unreadable += 1
+        else:
+            frames += probe[0]
+            duration_ns += probe[1]
     return {
         "segments": len(files),
         "segments_unreadable": unreadable,
         "cameras_with_segments": sum(1 for d in dirs if any(d.glob("OUT*.mp4"))),
         "frames": frames,
+        "seconds_recorded": round(duration_ns / NS_PER_S, 1),
         "bytes": sum(f.stat().st_size for f in files),
     }
 
 
-# -- the scenario ---------------------------------------------------------------------------------
+def vmsd_base_rss_kib(sim: CameraSimulator, work: Path) -> int:
+    """VmRSS of a vmsd with zero cameras: the fixed cost of the process."""
+    cfg, root, log = work / "vmsd-base.toml", work / "vmsd-base-root", work / "vmsd-base.log"
+    write_vmsd_config(cfg, root, {})
+    proc = start_vmsd(cfg, log)
+    try:
+        wait_for_log(proc, log, "daemon_started", 60)
+        time.sleep(2)
+        return memory_kib(proc.pid)["VmRSS"]
+    finally:
+        stop_vmsd(proc)
 
 
-def run(args: argparse.Namespace, work: Path) -> dict:
-    n = args.cameras
-    clip = make_clip(CLIPS_DIR, codec="h264", width=1920, height=1080, fps=FPS, gop_s=2, seconds=30, bitrate="4M")
-    names = [f"cam{i + 1}" for i in range(n)]
+def record_vmsd(
+    sim: CameraSimulator, names: list[str], seconds: float, warmup: float, fps: int, work: Path, tag: str = "vmsd"
+) -> dict:
+    """One vmsd recording every mount in ``names``: CPU/memory over the window, and what it recorded."""
+    n = len(names)
+    cfg, root, log = work / f"{tag}.toml", work / f"{tag}-root", work / f"{tag}.log"
+    write_vmsd_config(cfg, root, {name: sim.url(name) for name in names}, segment_s=SEGMENT_S)
+    proc = start_vmsd(cfg, log)
+    try:
+        wait_all_connected(sim, [proc], timeout=60 + n)
+        connected = time.monotonic()
+        m = measure_window([proc.pid], sim.pid or 0, warmup, seconds, [proc])
+        stopped = time.monotonic()
+    finally:
+        stop_s = stop_vmsd(proc, timeout=30 + n)
+    mem = m["memory_kib"][0]
+    rec = vmsd_catalogue(root, m["window_wall_ns"], fps)
+    cpu = m["cpu_cores"][0]
+    return {
+        "cpu_cores": round(cpu, 4),
+        "cpu_cores_per_camera": round(cpu / n, 5),
+        "rss_mib": mib(mem["VmRSS"]),
+        "rss_mib_per_camera": mib(mem["VmRSS"] / n),
+        "peak_rss_mib": mib(mem["VmHWM"]),
+        "pss_mib": mib(mem.get("Pss", 0)),
+        "simulator_cpu_cores": round(m["simulator_cpu_cores"], 4),
+        "window_s": m["window_s"],
+        "sigterm_to_exit_s": round(stop_s, 2),
+        "exit_code": proc.returncode,
+        "recorded": {
+            **rec,
+            # An upper bound: vmsd starts each recording at the first keyframe (up to a GOP later).
+            "frames_expected": round(fps * n * (stopped - connected)),
+            "frames_expected_in_window": round(fps * n * m["window_s"]),
+        },
+    }
+
+
+def record_ffmpeg(
+    sim: CameraSimulator, names: list[str], seconds: float, warmup: float, fps: int, work: Path, tag: str = "ffmpeg"
+) -> dict:
+    """N ``ffmpeg -c copy -f segment`` processes, one per mount: CPU/memory and what they recorded."""
+    n = len(names)
+    dirs = [work / tag / name for name in names]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, d in zip(names, dirs, strict=True):
+            procs.append(start_ffmpeg(sim.url(name), d, SEGMENT_S))
+        wait_all_connected(sim, procs, timeout=60 + n)
+        connected = time.monotonic()
+        m = measure_window([p.pid for p in procs], sim.pid or 0, warmup, seconds, procs)
+        stopped = time.monotonic()
+    finally:
+        forced = stop_ffmpegs(procs)
+    mems = m["memory_kib"]
+    rss = [x["VmRSS"] for x in mems]
+    total_cpu = sum(m["cpu_cores"])
+    return {
+        "command": " ".join(ffmpeg_segment_command("URL", Path("."), SEGMENT_S)),
+        "cpu_cores": round(total_cpu, 4),
+        "cpu_cores_per_camera": round(total_cpu / n, 5),
+        "rss_mib": mib(sum(rss)),
+        "rss_mib_per_camera": mib(sum(rss) / n),
+        "rss_mib_per_process_min_max": [mib(min(rss)), mib(max(rss))],
+        "peak_rss_mib_per_process_max": mib(max(x["VmHWM"] for x in mems)),
+        "pss_mib": mib(sum(x.get("Pss", 0) for x in mems)),
+        "pss_mib_per_camera": mib(sum(x.get("Pss", 0) for x in mems) / n),
+        "simulator_cpu_cores": round(m["simulator_cpu_cores"], 4),
+        "window_s": m["window_s"],
+        "needed_signal_after_q": forced,
+        "exit_codes": sorted({p.returncode for p in procs}),
+        "recorded": {**ffmpeg_outputs(dirs), "frames_expected": round(fps * n * (stopped - connected))},
+    }
+
+
+def run(cameras: int, seconds: float, warmup: float, work: Path, stream: Stream | None = None) -> dict:
+    """Scenario 1 for one N: vmsd and N × ffmpeg against one simulator, one after the other."""
+    stream = stream or Stream()
+    clip = stream.clip()
+    work.mkdir(parents=True, exist_ok=True)
+    names = [f"cam{i + 1}" for i in range(cameras)]
     result: dict = {
         "scenario": "recording_cost",
-        "cameras": n,
-        "seconds": args.seconds,
-        "warmup_s": args.warmup,
-        "stream": {
-            "codec": "h264",
-            "width": 1920,
-            "height": 1080,
-            "fps": FPS,
-            "gop_s": 2,
-            "bitrate": "4M",
-            "transport": "tcp",
-        },
+        "cameras": cameras,
+        "seconds": seconds,
+        "warmup_s": warmup,
+        "stream": stream.describe(),
         "machine": {"cpus": os.cpu_count(), "clk_tck": CLK_TCK},
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with CameraSimulator([MountSpec(name, clip) for name in names]) as sim:
-        urls = {name: sim.url(name) for name in names}
-
-        # vmsd with no cameras: the fixed cost of the process.
-        cfg, root = work / "vmsd-base.toml", work / "vmsd-base-root"
-        write_vmsd_config(cfg, root, {})
-        proc = start_vmsd(cfg, work / "vmsd-base.log")
-        try:
-            wait_for_log(proc, work / "vmsd-base.log", "daemon_started", 60)
-            time.sleep(2)
-            base = memory_kib(proc.pid)
-        finally:
-            stop_vmsd(proc)
-        print(f"vmsd base: {mib(base['VmRSS'])} MiB RSS", file=sys.stderr)
-
-        # vmsd with N cameras.
-        cfg, root = work / "vmsd.toml", work / "vmsd-root"
-        write_vmsd_config(cfg, root, urls)
-        print(f"vmsd: recording {n} cameras ...", file=sys.stderr)
-        proc = start_vmsd(cfg, work / "vmsd.log")
-        try:
-            wait_all_connected(sim, [proc])
-            connected = time.monotonic()
-            m = measure_window([proc.pid], sim.pid, args.warmup, args.seconds, [proc])
-            stopped = time.monotonic()
-        finally:
-            stop_s = stop_vmsd(proc)
-        mem = m["memory_kib"][0]
-        rec = vmsd_catalogue(root, m["window_wall_ns"])
-        expected = FPS * n * (stopped - connected)
-        result["vmsd"] = {
-            "cpu_cores": round(m["cpu_cores"][0], 4),
-            "cpu_cores_per_camera": round(m["cpu_cores"][0] / n, 5),
-            "rss_mib": mib(mem["VmRSS"]),
-            "rss_mib_per_camera": mib(mem["VmRSS"] / n),
-            "rss_base_mib": mib(base["VmRSS"]),
-            "rss_above_base_mib_per_camera": mib((mem["VmRSS"] - base["VmRSS"]) / n),
-            "peak_rss_mib": mib(mem["VmHWM"]),
-            "pss_mib": mib(mem.get("Pss", 0)),
-            "simulator_cpu_cores": round(m["simulator_cpu_cores"], 4),
-            "window_s": m["window_s"],
-            "sigterm_to_exit_s": round(stop_s, 2),
-            "exit_code": proc.returncode,
-            "recorded": {
-                **rec,
-                "frames_expected": round(expected),
-                "frames_expected_in_window": round(FPS * n * m["window_s"]),
-            },
-        }
-
-        # N ffmpeg processes.
-        print(f"ffmpeg: recording {n} cameras ...", file=sys.stderr)
-        dirs = [work / "ffmpeg" / name for name in names]
-        procs: list[subprocess.Popen] = []
-        try:
-            for name, d in zip(names, dirs, strict=True):
-                procs.append(start_ffmpeg(urls[name], d))
-            wait_all_connected(sim, procs)
-            connected = time.monotonic()
-            m = measure_window([p.pid for p in procs], sim.pid, args.warmup, args.seconds, procs)
-            stopped = time.monotonic()
-        finally:
-            forced = stop_ffmpegs(procs)
-        mems = m["memory_kib"]
-        rss = [x["VmRSS"] for x in mems]
-        total_cpu = sum(m["cpu_cores"])
-        rec = ffmpeg_outputs(dirs)
-        expected = FPS * n * (stopped - connected)
-        result["ffmpeg"] = {
-            "command": f"{FFMPEG} -hide_banner -nostats -loglevel warning -rtsp_transport tcp "
-            f"-i URL -c copy -f segment -segment_time {SEGMENT_S} OUT%03d.mp4",
-            "cpu_cores": round(total_cpu, 4),
-            "cpu_cores_per_camera": round(total_cpu / n, 5),
-            "cpu_cores_per_process": [round(c, 5) for c in m["cpu_cores"]],
-            "rss_mib": mib(sum(rss)),
-            "rss_mib_per_camera": mib(sum(rss) / n),
-            "rss_mib_per_process_min_max": [mib(min(rss)), mib(max(rss))],
-            "peak_rss_mib_per_process_max": mib(max(x["VmHWM"] for x in mems)),
-            "pss_mib": mib(sum(x.get("Pss", 0) for x in mems)),
-            "pss_mib_per_camera": mib(sum(x.get("Pss", 0) for x in mems) / n),
-            "simulator_cpu_cores": round(m["simulator_cpu_cores"], 4),
-            "window_s": m["window_s"],
-            "needed_signal_after_q": forced,
-            "exit_codes": sorted({p.returncode for p in procs}),
-            "recorded": {**rec, "frames_expected": round(expected)},
-        }
-    v, f = result["vmsd"], result["ffmpeg"]
+        base_kib = vmsd_base_rss_kib(sim, work)
+        print(f"recording_cost: vmsd, {cameras} cameras ...", file=sys.stderr)
+        v = record_vmsd(sim, names, seconds, warmup, stream.fps, work)
+        v["rss_base_mib"] = mib(base_kib)
+        v["rss_above_base_mib_per_camera"] = round(v["rss_mib_per_camera"] - mib(base_kib) / cameras, 1)
+        print(f"recording_cost: ffmpeg, {cameras} cameras ...", file=sys.stderr)
+        f = record_ffmpeg(sim, names, seconds, warmup, stream.fps, work)
+    # CPU-seconds per recorded camera-second: the window's CPU over the footage actually kept.
+    # vmsd's catalogue gives the frames inside the window exactly; ffmpeg has no catalogue, so its
+    # share of footage kept is taken over its whole run (frames / frames expected).
+    v_kept_s = v["recorded"]["frames_in_window"] / stream.fps
+    v["cpu_s_per_recorded_s"] = round(v["cpu_cores"] * v["window_s"] / v_kept_s, 5) if v_kept_s else None
+    f_share = f["recorded"]["frames"] / f["recorded"]["frames_expected"] if f["recorded"]["frames_expected"] else 0
+    f["cpu_s_per_recorded_s"] = round(f["cpu_cores_per_camera"] / min(1.0, f_share), 5) if f_share else None
+    result["vmsd"], result["ffmpeg"] = v, f
     result["ratios_vmsd_over_ffmpeg"] = {
-        "cpu": round(v["cpu_cores"] / f["cpu_cores"], 3) if f["cpu_cores"] else None,
-        "rss": round(v["rss_mib"] / f["rss_mib"], 3) if f["rss_mib"] else None,
-        "pss": round(v["pss_mib"] / f["pss_mib"], 3) if f["pss_mib"] else None,
+        "cpu": ratio(v["cpu_cores"], f["cpu_cores"]),
+        "cpu_per_recorded_s": ratio(v["cpu_s_per_recorded_s"], f["cpu_s_per_recorded_s"]),
+        "rss": ratio(v["rss_mib"], f["rss_mib"]),
+        "pss": ratio(v["pss_mib"], f["pss_mib"]),
     }
     return result
 
@@ -527,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--cameras must be >= 1, --seconds > 0, --warmup >= 0")
     work = Path(tempfile.mkdtemp(prefix="vmsd-bench-", dir="/tmp"))
     try:
-        result = run(args, work)
+        result = run(args.cameras, args.seconds, args.warmup, work)
     finally:
         if args.keep:
             print(f"kept {work}", file=sys.stderr)

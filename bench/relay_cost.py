@@ -1,12 +1,30 @@
-"""Relay cost: CPU of vmsd per live viewer, and latency added, on the camera simulator.
+"""Benchmark scenario 4 — live relay: vmsd's gRPC relay against GStreamer's RTSP server relaying
+the same camera to the same number of viewers, in the same run.
 
-Method: one simulated 1080p25 4 Mbit/s camera recorded by the real daemon; measure the daemon's
-CPU (utime+stime from /proc) over a window with 0 viewers, then with N viewers (grpc.aio
-clients in a separate process, reading every message); CPU per viewer = (with − without) / N.
-Latency added = client receive time − the packet's wall time (which is its arrival time at the
-recorder), p50/p99, excluding each viewer's first second (the GOP cache is older by design).
+    .venv/bin/python bench/relay_cost.py [--viewers 10 50 100] [--seconds 20] [--json OUT]
 
-    .venv/bin/python bench/relay_cost.py [--viewers 10 50] [--seconds 20] [--json OUT]
+Set-up: one simulated camera; vmsd records it (the relay is a by-product of recording: the hub
+fans out the packets the recorder already has); ``bench/gst_relay.py`` (system python,
+gst-rtsp-server, one shared ``rtspsrc ! rtph264depay ! rtph264pay`` pipeline) pulls the same
+mount.  A *reference* viewer connects straight to the simulator for the whole run, and one
+*primer* viewer stays on the GStreamer relay, so that both servers have their upstream session
+running during their idle baseline and only the viewers' cost is in the difference; likewise one
+primer stays on vmsd's relay, which keeps its hub warm (a hub nobody watches caches no GOP, so
+its first viewer waits for the next keyframe by design: that is the cold case, not measured here).
+
+For each viewer count N and each system, N viewers run in a separate process (grpc.aio
+``LiveService.Relay`` calls for vmsd, one principal each; ``bench/rtsp_client.py`` RTSP/TCP
+clients for GStreamer):
+
+* CPU per viewer = (server's cores with N viewers − its idle baseline) / N, over ``--seconds``
+  after ``--warmup`` (utime+stime from /proc of the server process and its descendants);
+* added latency = a viewer's arrival time of a frame − the reference viewer's arrival time of
+  the same frame (frames matched by their last bytes, see rtsp_client), p50/p99 over the first
+  ``sampled`` viewers (the others read without parsing, to keep the client process light),
+  leaving out each viewer's first second (vmsd starts a viewer with its GOP cache,
+  which is older by design);
+* time to first frame = from the viewer opening its connection to the arrival of the first
+  complete keyframe (what a player needs to show a picture), p50/p99 over viewers.
 """
 
 from __future__ import annotations
@@ -16,106 +34,296 @@ import asyncio
 import hashlib
 import json
 import multiprocessing
-import os
+import multiprocessing.synchronize
+import subprocess
 import sys
 import tempfile
 import time
+from bisect import bisect_left
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import grpc
 
-from tests.support.clips import make_clip
-from tests.support.daemon import DaemonProcess, write_config
+from bench.common import (
+    NS_PER_MS,
+    NS_PER_S,
+    SYSTEM_PYTHON,
+    Stream,
+    cpu_seconds,
+    grpc_port_from_log,
+    percentile,
+    ratio,
+    start_vmsd,
+    stop_vmsd,
+    wait_for_log,
+    write_vmsd_config,
+)
+from bench.rtsp_client import KEY_BYTES, Watched, watch
 from tests.support.simulator import CameraSimulator, MountSpec
-from vmsd.v1 import live_pb2, live_pb2_grpc
 
-S = 1_000_000_000
+GST_RELAY = Path(__file__).with_name("gst_relay.py")
 TOKEN = "bench-relay"
-TICKS = os.sysconf("SC_CLK_TCK")
+SKIP_FIRST_NS = NS_PER_S  # each viewer's first second is not used for latency (GOP cache)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+# -- viewers (run in child processes) -------------------------------------------------------------
 
 
-async def _viewers(port: int, count: int, seconds: float) -> list[int]:
-    latencies: list[int] = []
+async def _vmsd_viewer(
+    port: int, index: int, seconds: float, record_frames: bool, stop: Callable[[], bool] | None = None
+) -> Watched:
+    from vmsd.v1 import live_pb2, live_pb2_grpc
 
-    async def one(index: int) -> None:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = live_pb2_grpc.LiveServiceStub(channel)
-            call = stub.Relay(
-                live_pb2.RelayRequest(camera_id="cam", duration_ns=int(seconds * S)),
-                metadata=[("authorization", f"Bearer {TOKEN}-{index}")],
-            )
-            began = time.time_ns()
-            async for message in call:
-                if message.WhichOneof("kind") == "packet":
-                    now = time.time_ns()
-                    if now - began > S:
-                        latencies.append(now - message.packet.pts_ns)
+    out = Watched(connect_ns=time.time_ns())
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = live_pb2_grpc.LiveServiceStub(channel)
+        call = stub.Relay(
+            live_pb2.RelayRequest(camera_id="cam", duration_ns=int(seconds * NS_PER_S)),
+            metadata=[("authorization", f"Bearer {TOKEN}-{index}")],
+        )
+        async for message in call:
+            if stop is not None and stop():
+                call.cancel()
+                break
+            if message.WhichOneof("kind") != "packet" or message.packet.kind != live_pb2.MediaPacket.KIND_VIDEO:
+                continue
+            now_ns = time.time_ns()
+            if out.first_keyframe_ns is None and message.packet.keyframe:
+                out.first_keyframe_ns = now_ns
+            if record_frames:
+                out.frames.append((message.packet.data[-KEY_BYTES:], now_ns))
+    return out
 
-    await asyncio.gather(*(one(i) for i in range(count)))
-    return latencies
+
+async def _viewers(system: str, target: str, count: int, seconds: float, sampled: int) -> list[dict[str, Any]]:
+    """``count`` viewers; the first ``sampled`` note every frame's arrival (for latency), the others
+    only their first keyframe (so that the client process does not become the bottleneck)."""
+    if system == "vmsd":
+        coros = [_vmsd_viewer(int(target), i, seconds, i < sampled) for i in range(count)]
+    else:
+        coros = [watch(target, seconds, record_frames=i < sampled) for i in range(count)]
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    return [{"error": repr(r)} if isinstance(r, BaseException) else _as_dict(r) for r in results]
 
 
-def _client(port: int, count: int, seconds: float, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    queue.put(asyncio.run(_viewers(port, count, seconds)))
+def _as_dict(watched: Watched) -> dict[str, Any]:
+    return {"connect_ns": watched.connect_ns, "first_keyframe_ns": watched.first_keyframe_ns, "frames": watched.frames}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--viewers", type=int, nargs="+", default=[10, 50])
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    clip = make_clip("/tmp/vmsd-bench-clips", width=1920, height=1080, bitrate="4M", seconds=30)
-    report: dict[str, object] = {"viewers": {}}
-    with (
-        tempfile.TemporaryDirectory(prefix="vmsd-bench-relay-") as tmp,
-        CameraSimulator([MountSpec("cam", clip)]) as sim,
-    ):
-        work = Path(tmp)
+def _viewers_process(
+    system: str,
+    target: str,
+    count: int,
+    seconds: float,
+    sampled: int,
+    queue: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
+    queue.put(asyncio.run(_viewers(system, target, count, seconds, sampled)))
+
+
+def _background_process(
+    reference_url: str,
+    gst_url: str,
+    vmsd_port: int,
+    vmsd_index: int,
+    stop: multiprocessing.synchronize.Event,
+    queue: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
+    """The reference viewer (on the camera) and one primer viewer on each relay, until ``stop``."""
+
+    async def all_three() -> Watched:
+        reference, _gst, _vmsd = await asyncio.gather(
+            watch(reference_url, 1e9, stop=stop.is_set),
+            watch(gst_url, 1e9, stop=stop.is_set, record_frames=False),
+            _vmsd_viewer(vmsd_port, vmsd_index, 0, False, stop=stop.is_set),  # 0: no time limit
+        )
+        return reference
+
+    queue.put(asyncio.run(all_three()).frames)
+
+
+# -- figures --------------------------------------------------------------------------------------
+
+
+def added_latency_ms(reference: dict[bytes, list[int]], viewers: list[dict[str, Any]]) -> tuple[list[float], int, int]:
+    """Per-frame latency added over the reference viewer; also (frames considered, frames matched)."""
+    out: list[float] = []
+    considered = 0
+    for viewer in viewers:
+        for key, arrival_ns in viewer.get("frames", []):
+            if arrival_ns - viewer["connect_ns"] < SKIP_FIRST_NS:
+                continue
+            considered += 1
+            times = reference.get(key)
+            if not times:
+                continue
+            # The clip loops, so a key recurs every loop: the nearest reference arrival is this frame's.
+            i = bisect_left(times, arrival_ns)
+            nearest = min(times[max(0, i - 1) : i + 1], key=lambda t: abs(arrival_ns - t))
+            out.append((arrival_ns - nearest) / NS_PER_MS)
+    return out, considered, len(out)
+
+
+def phase_figures(
+    viewers: list[dict[str, Any]], reference: dict[bytes, list[int]], cores: float, idle: float, count: int
+) -> dict[str, Any]:
+    ok = [v for v in viewers if "error" not in v]
+    sampled = [v for v in ok if v["frames"]]
+    ttff = [(v["first_keyframe_ns"] - v["connect_ns"]) / NS_PER_MS for v in ok if v["first_keyframe_ns"]]
+    latency, considered, matched = added_latency_ms(reference, ok)
+    per_viewer = (cores - idle) / count
+    return {
+        "cores": round(cores, 4),
+        "cores_per_viewer": round(per_viewer, 5),
+        "viewer_errors": len(viewers) - len(ok),
+        "viewer_errors_sample": [v["error"] for v in viewers if "error" in v][:3],
+        "viewers_without_keyframe": len(ok) - len(ttff),
+        "frames_per_sampled_viewer": round(sum(len(v["frames"]) for v in sampled) / max(1, len(sampled)), 1),
+        "frames_matched": f"{matched}/{considered}",
+        "latency_p50_ms": round(percentile(latency, 0.5), 2) if latency else None,
+        "latency_p99_ms": round(percentile(latency, 0.99), 2) if latency else None,
+        "first_frame_p50_ms": round(percentile(ttff, 0.5), 1) if ttff else None,
+        "first_frame_p99_ms": round(percentile(ttff, 0.99), 1) if ttff else None,
+    }
+
+
+def _window_cores(pid: int, seconds: float) -> float:
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+
+
+# Spawned, not forked: the parent may hold grpc and asyncio state (the search scenario runs a
+# daemon in-process) that a forked child must not inherit.
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+def _run_viewers(
+    system: str, target: str, count: int, pid: int, seconds: float, warmup: float, sampled: int
+) -> tuple[list, float]:
+    queue = _SPAWN.Queue()
+    client = _SPAWN.Process(target=_viewers_process, args=(system, target, count, warmup + seconds + 1, sampled, queue))
+    client.start()
+    try:
+        time.sleep(warmup)  # everyone connected and past the GOP cache
+        cores = _window_cores(pid, seconds)
+        viewers = queue.get(timeout=120 + count)
+    finally:
+        client.join(30)
+        if client.is_alive():
+            client.kill()
+    return viewers, cores
+
+
+# -- the scenario ---------------------------------------------------------------------------------
+
+
+def run(
+    viewer_counts: list[int],
+    seconds: float,
+    warmup: float,
+    work: Path,
+    stream: Stream | None = None,
+    sampled: int = 10,
+) -> dict:
+    """Scenario 4; latency is sampled on the first ``sampled`` viewers of each count."""
+    stream = stream or Stream()
+    clip = stream.clip()
+    report: dict[str, Any] = {
+        "scenario": "relay",
+        "stream": stream.describe(),
+        "seconds": seconds,
+        "warmup_s": warmup,
+        "latency_sampled_viewers": sampled,
+        "viewers": {},
+    }
+    with CameraSimulator([MountSpec("cam", clip)]) as sim:
         # One principal per viewer, as distinct control-room clients would be (16 relays each at most).
         tokens = "".join(
             f'[[auth.tokens]]\nname = "viewer-{i}"\n'
             f'sha256 = "{hashlib.sha256(f"{TOKEN}-{i}".encode()).hexdigest()}"\nrole = "viewer"\n'
-            for i in range(max(args.viewers))
+            for i in range(max(viewer_counts) + 1)  # + the primer
         )
-        config = write_config(work / "vmsd.toml", work / "root", {"cam": sim.url("cam")}, extra=tokens)
-        daemon = DaemonProcess(config, work / "vmsd.log").start()
+        config = write_vmsd_config(work / "vmsd.toml", work / "root", {"cam": sim.url("cam")}, extra=tokens)
+        log = work / "vmsd.log"
+        daemon = start_vmsd(config, log)
+        relay = subprocess.Popen(
+            [SYSTEM_PYTHON, str(GST_RELAY), "--upstream", sim.url("cam")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        stop = _SPAWN.Event()
+        background_queue = _SPAWN.Queue()
+        background = None
         try:
-            daemon.wait_for_log('"state": "recording"')
-            port = next(json.loads(line)["port"] for line in daemon.log().splitlines() if "grpc_listening" in line)
-            pid = daemon.proc.pid  # type: ignore[union-attr]
-            time.sleep(3)
-            c0, t0 = cpu_seconds(pid), time.monotonic()
-            time.sleep(args.seconds)
-            idle_cores = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
-            report["idle_cores"] = round(idle_cores, 4)
-            for count in args.viewers:
-                queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-                client = multiprocessing.Process(target=_client, args=(port, count, args.seconds + 4, queue))
-                client.start()
-                time.sleep(3)  # everyone connected and past the GOP cache
-                c0, t0 = cpu_seconds(pid), time.monotonic()
-                time.sleep(args.seconds)
-                cores = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
-                latencies = sorted(queue.get(timeout=120))
-                client.join()
-                per_viewer = (cores - idle_cores) / count
-                report["viewers"][str(count)] = {  # type: ignore[index]
-                    "cores": round(cores, 4),
-                    "cores_per_viewer": round(per_viewer, 5),
-                    "viewers_per_core": round(1 / per_viewer) if per_viewer > 0 else None,
-                    "latency_p50_ms": round(latencies[len(latencies) // 2] / 1e6, 2),
-                    "latency_p99_ms": round(latencies[int(len(latencies) * 0.99)] / 1e6, 2),
+            assert relay.stdout is not None
+            relay_url = f"rtsp://127.0.0.1:{int(relay.stdout.readline().split()[1])}/relay"
+            wait_for_log(daemon, log, '"state": "recording"', 60)
+            port = grpc_port_from_log(log)
+            background = _SPAWN.Process(
+                target=_background_process,
+                args=(sim.url("cam"), relay_url, port, max(viewer_counts), stop, background_queue),
+            )
+            background.start()
+            time.sleep(max(2.0, warmup))
+            if not background.is_alive():
+                raise RuntimeError("the reference/primer viewers exited early (see the traceback above)")
+            idle = {"vmsd": _window_cores(daemon.pid, seconds), "gstreamer": _window_cores(relay.pid, seconds)}
+            report["idle_cores"] = {k: round(v, 4) for k, v in idle.items()}
+            phases: dict[int, dict[str, tuple[list, float]]] = {}
+            for count in viewer_counts:
+                print(f"relay: {count} viewers ...", file=sys.stderr)
+                phases[count] = {
+                    "vmsd": _run_viewers("vmsd", str(port), count, daemon.pid, seconds, warmup, sampled),
+                    "gstreamer": _run_viewers("gst", relay_url, count, relay.pid, seconds, warmup, sampled),
                 }
+            stop.set()
+            reference: dict[bytes, list[int]] = {}
+            for key, arrival_ns in background_queue.get(timeout=60):
+                reference.setdefault(key, []).append(arrival_ns)
+            for count, by_system in phases.items():
+                figures = {
+                    system: phase_figures(viewers, reference, cores, idle[system], count)
+                    for system, (viewers, cores) in by_system.items()
+                }
+                v, g = figures["vmsd"], figures["gstreamer"]
+                figures["ratios_vmsd_over_gstreamer"] = {
+                    k: ratio(v[k], g[k], 2)
+                    for k in ("cores_per_viewer", "latency_p50_ms", "latency_p99_ms", "first_frame_p50_ms")
+                }
+                report["viewers"][str(count)] = figures
         finally:
-            daemon.terminate()
+            stop.set()
+            if background is not None:
+                background.join(10)
+                if background.is_alive():
+                    background.kill()
+            relay.terminate()
+            try:
+                relay.wait(10)
+            except subprocess.TimeoutExpired:
+                relay.kill()
+                relay.wait()
+            stop_vmsd(daemon)
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--viewers", type=int, nargs="+", default=[10, 50, 100])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--sampled", type=int, default=10, help="viewers whose every frame is timed")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vmsd-bench-relay-") as tmp:
+        report = run(args.viewers, args.seconds, args.warmup, Path(tmp), sampled=args.sampled)
     print(json.dumps(report, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

@@ -1,0 +1,1 @@
+"""vmsd benchmark suite: ``make bench`` runs ``bench/run.py``, which writes ``bench/report.md``."""
