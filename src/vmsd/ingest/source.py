@@ -60,10 +60,16 @@ class CameraSource:
         host, port = parts.hostname or "", parts.port or (322 if parts.scheme == "rtsps" else 554)
         before = set(process_sockets())
         try:
+            # Only the open is bounded by PyAV's timeout. PyAV enforces its timeouts in an FFmpeg
+            # interrupt callback that takes the GIL on every I/O check; a read timeout makes every
+            # camera thread take the GIL thousands of times a second, and with 32+ cameras that
+            # contention cost 6x the CPU per camera (bench/report.md, first run). Reads are
+            # bounded instead by FFmpeg's own socket `timeout` above and by the recorder's stall
+            # watch, which shuts a silent session's socket down (interrupt()).
             self._container = av.open(
                 self._url,
                 options=options,
-                timeout=(self._open_timeout_ns / NS_PER_S, self._read_timeout_ns / NS_PER_S),
+                timeout=(self._open_timeout_ns / NS_PER_S, None),
             )
         except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
             raise SourceError(f"cannot open {self.safe_url}: {scrub(str(error))}") from None
@@ -87,9 +93,9 @@ class CameraSource:
         """Yield demuxed packets of the recorded streams until the camera ends or fails."""
         wanted = {s.index for s in (self.video, self.audio) if s is not None}
         try:
-            # Demux every stream and filter here: with a stream filter, PyAV's read timeout did
-            # not fire while a camera stalled with RTCP still flowing (measured), and the stall
-            # went unnoticed. Unfiltered, a read that yields nothing for read_timeout raises.
+            # Demux every stream and filter here (a stream filter made PyAV skip the packets of
+            # other streams internally, without returning to us): a camera that stalls with RTCP
+            # still flowing is then seen by the recorder's stall check on the packets it yields.
             for packet in self._container.demux():
                 if packet.size == 0 or packet.stream.index not in wanted:
                     continue  # the flush packet at end of stream, or a stream we do not record
