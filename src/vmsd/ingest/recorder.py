@@ -325,9 +325,9 @@ class CameraRecorder:
         read that has produced no video for stall_timeout.
 
         FFmpeg's RTSP demuxer can block in one read for as long as the camera keeps RTCP alive
-        without sending media, and PyAV's own read timeout does not always fire then (measured
-        with the simulator); the blocked thread cannot notice by itself. Returns True when it
-        interrupted.
+        without sending media (its socket timeout sees traffic), and no read timeout is set in
+        PyAV (see source.py: it costs the GIL on every I/O check); the blocked thread cannot
+        notice by itself. Returns True when it interrupted.
         """
         source = self._source
         if source is None or self._clock.mono_ns() - self._last_video_mono_ns <= self._ingest.stall_timeout_ns:
