@@ -103,6 +103,13 @@ def measure_window(
     }
 
 
+STOP_GAP_SLACK_NS = 2 * NS_PER_S
+
+
+def _stop_gap(start_ns: int, reason: str, window_end_ns: int) -> bool:
+    return reason == "restart" and start_ns > window_end_ns - STOP_GAP_SLACK_NS
+
+
 def vmsd_catalogue(root: Path, window_ns: list[int], fps: int) -> dict:
     """What vmsd recorded, from its catalogue.
 
@@ -139,8 +146,10 @@ def vmsd_catalogue(root: Path, window_ns: list[int], fps: int) -> dict:
         "seconds_recorded": round(sum((s[3] or s[2]) - s[2] for s in segs) / NS_PER_S, 1),
         "bytes": sum(s[4] or 0 for s in segs),
         "frames_in_window": round(in_window),
-        "gaps_before_stop": sum(1 for start, _r in gaps if start <= w1),
-        "gaps_opened_at_stop": sum(1 for start, _r in gaps if start > w1),
+        # The stop's own 'restart' gap begins where the camera's last frame ended, which on a
+        # loaded machine can be a few frames before the window's end: it is not an interruption.
+        "gaps_before_stop": sum(1 for start, r in gaps if start <= w1 and not _stop_gap(start, r, w1)),
+        "gaps_opened_at_stop": sum(1 for start, r in gaps if start > w1 or _stop_gap(start, r, w1)),
         "gaps_by_reason": {r: sum(1 for _s, x in gaps if x == r) for r in sorted({x for _s, x in gaps})},
     }
 
