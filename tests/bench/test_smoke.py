@@ -44,9 +44,11 @@ def test_smoke_run_reports_every_scenario(tmp_path: Path) -> None:
         assert "Scenario failed" not in body and "Not run" not in body, body
         rows = [line for line in body.splitlines() if line.startswith("| ") and not line.startswith("| goal")]
         assert any(re.search(r"\| -?\d", row) for row in rows), f"no figures in '{title}':\n{body}"
-    # Every goal has a measured figure (a ratio may be missing when the peer's CPU over a
-    # smoke-sized window is below /proc's 10 ms resolution; the report then says so).
-    assert "not measured" not in sections["Goals"], sections["Goals"]
+    # Every goal has a measured figure, except that a CPU ratio may be missing: over a
+    # smoke-sized window either side's CPU can be below /proc's 10 ms resolution (since reads are
+    # no longer timed by PyAV, vmsd's 2 smoke cameras often measure 0 ticks in 4 s).
+    unmeasured = [line for line in sections["Goals"].splitlines() if "not measured" in line and "CPU" not in line]
+    assert not unmeasured, sections["Goals"]
 
     # A few figures that must be real measurements whatever the machine's load.
     assert figures["search"]["vmsd"]["1h"]["p99_ms"] > 0
