@@ -261,6 +261,7 @@ def test_an_integrator_may_not_change_retention_or_source(with_api_camera: Runni
         "PERMISSION_DENIED",
         "integrator-1",
     )
+    assert json.loads(denial.detail_json)["changes"]  # what was attempted, old and new
 
 
 def test_an_integrator_may_not_change_the_transport(with_api_camera: RunningDaemon) -> None:
