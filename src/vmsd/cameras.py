@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -64,16 +64,17 @@ class CameraChange:
     old: CameraConfig | None
     new: CameraConfig | None
     recorded_before: bool = False
-    fields: dict[str, dict[str, Any]] = field(init=False)
 
-    def __post_init__(self) -> None:
-        fields: dict[str, dict[str, Any]] = {}
+    @property
+    def fields(self) -> dict[str, dict[str, Any]]:
+        """Each field that changes: its old and new value (None where the camera is absent)."""
+        changed: dict[str, dict[str, Any]] = {}
         for name in _AUDITED_FIELDS:
             raw_old = getattr(self.old, name) if self.old is not None else None
             raw_new = getattr(self.new, name) if self.new is not None else None
             if raw_old != raw_new:
-                fields[name] = {"old": _audited_value(self.old, name), "new": _audited_value(self.new, name)}
-        object.__setattr__(self, "fields", fields)
+                changed[name] = {"old": _audited_value(self.old, name), "new": _audited_value(self.new, name)}
+        return changed
 
     @property
     def source_changed(self) -> bool:
