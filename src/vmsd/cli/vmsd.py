@@ -101,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             token_name=token.name,
             role=token.role,
             key=f"auth.tokens[{index}]",
-            detail="a token published with vmsd's demo, docs or tests is accepted: replace it (vmsd token create)",
+            detail="a well-known token (demo, docs, tests, placeholder) is accepted: replace it (vmsd token create)",
         )
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.run(Daemon(config).run())
