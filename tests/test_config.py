@@ -25,11 +25,15 @@ def test_defaults_are_the_contract() -> None:
     assert config.retention.check_interval_ns == 60_000_000_000
     assert config.storage.min_free.percent == 5.0
     assert config.grpc.listen == "127.0.0.1:50051"
+    assert config.retention.min_age_ns == 7 * 86_400_000_000_000
 
 
 def test_durations_and_sizes_parse_to_integers() -> None:
     config = parse_config(
-        _with(storage={"root": "/x", "segment_duration": "500s", "min_free": "50GiB"}, retention={"max_age": "2h"})
+        _with(
+            storage={"root": "/x", "segment_duration": "500s", "min_free": "50GiB"},
+            retention={"max_age": "2h", "min_age": "1h"},
+        )
     )
     assert config.storage.segment_duration_ns == 500_000_000_000
     assert config.storage.min_free.size_bytes == 50 * 1024**3
@@ -98,3 +102,34 @@ def test_sample_configs_are_valid() -> None:
     root = Path(__file__).resolve().parents[1] / "config"
     for path in sorted(root.glob("*.toml")):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            _with(retention={"max_age": "31m"}),
+            "retention.max_age: 31m is shorter than this recorder's minimum retention of 7d ([retention] min_age)",
+        ),
+        (
+            _with(
+                retention={"max_age": "31d", "min_age": "31d"},
+                cameras=[
+                    {"id": "a", "url": "rtsp://h/1"},
+                    {"id": "b", "url": "rtsp://h/2", "retention_max_age": "30d"},
+                ],
+            ),
+            "cameras[1].retention_max_age: 30d is shorter than this recorder's minimum retention of 31d",
+        ),
+    ],
+)
+def test_retention_below_the_floor_names_the_key(data: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, "test.toml")
+    assert expected in str(caught.value)
+    assert "(top level)" not in str(caught.value)
+
+
+def test_the_floor_can_be_lowered_in_the_file() -> None:
+    config = parse_config(_with(retention={"max_age": "30s", "min_age": "10s"}))
+    assert (config.retention.max_age_ns, config.retention.min_age_ns) == (30_000_000_000, 10_000_000_000)

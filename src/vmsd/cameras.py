@@ -4,22 +4,29 @@ Config-file cameras are read-only over the API (the file is the operator's sourc
 API-managed cameras are persisted in the catalogue and restored at start-up. Adding a camera
 starts its recorder at once; updating restarts it; removing stops it (its footage stays and is
 erased by retention as usual).
+
+Every add, update and removal is first described as a `CameraChange` (each field's old and new
+value) and handed to the caller's `authorise` callback, under the same lock as the change itself,
+so the decision is made on the camera as it really is at that moment. Changes of a camera's
+source (URL, transport) or retention decide which footage exists; the control plane lets only
+some roles make them (rpc/cameras.py) and audits the change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from vmsd.clock import Clock
-from vmsd.config import CameraConfig, Config, format_validation_error
+from vmsd.config import CameraConfig, Config, RetentionConfig, format_validation_error
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.ingest.recorder import CameraRecorder, CameraStatus
-from vmsd.log import get_logger, register_url_credentials
+from vmsd.log import get_logger, redact_url, register_url_credentials
 from vmsd.storage.store import Storage
 
 log = get_logger(component="cameras")
@@ -30,6 +37,65 @@ STALL_CHECK_S = 0.5
 class ManagedCamera:
     config: CameraConfig
     source: Literal["config", "api"]
+
+
+# The fields of a camera an audit record shows, in the API's words.
+_AUDITED_FIELDS = ("name", "location", "url", "transport", "enabled", "retention_max_age_ns")
+
+
+def _audited_value(camera: CameraConfig | None, name: str) -> Any:
+    if camera is None:
+        return None
+    if name == "url":
+        return redact_url(camera.url)  # credentials never reach the audit trail
+    return getattr(camera, name)
+
+
+@dataclass(frozen=True)
+class CameraChange:
+    """What adding, updating or removing a camera changes.
+
+    `old` is None for a new camera, `new` None for a removal. `recorded_before` says that the id
+    already has footage in the catalogue (a camera removed earlier): giving it a source again
+    continues that footage from wherever the new URL points.
+    """
+
+    camera_id: str
+    old: CameraConfig | None
+    new: CameraConfig | None
+    recorded_before: bool = False
+
+    @property
+    def fields(self) -> dict[str, dict[str, Any]]:
+        """Each field that changes: its old and new value (None where the camera is absent)."""
+        changed: dict[str, dict[str, Any]] = {}
+        for name in _AUDITED_FIELDS:
+            raw_old = getattr(self.old, name) if self.old is not None else None
+            raw_new = getattr(self.new, name) if self.new is not None else None
+            if raw_old != raw_new:
+                changed[name] = {"old": _audited_value(self.old, name), "new": _audited_value(self.new, name)}
+        return changed
+
+    @property
+    def source_changed(self) -> bool:
+        """The camera's footage would come from somewhere else (a new camera's first source is not a change)."""
+        if self.new is None or (self.old is None and not self.recorded_before):
+            return False
+        return "url" in self.fields or "transport" in self.fields
+
+    @property
+    def retention_changed(self) -> bool:
+        """The camera's own retention is set, changed or dropped (for the recorder default)."""
+        return "retention_max_age_ns" in self.fields
+
+    def audit_detail(self) -> dict[str, Any]:
+        detail: dict[str, Any] = {"changes": self.fields}
+        if self.recorded_before and self.old is None:
+            detail["recorded_before"] = True
+        return detail
+
+
+Authorise = Callable[[CameraChange], None]
 
 
 class CameraManager:
@@ -124,10 +190,19 @@ class CameraManager:
     def recorders(self) -> dict[str, CameraRecorder]:
         return dict(self._recorders)
 
+    @property
+    def retention(self) -> RetentionConfig:
+        return self._config.retention
+
     def max_age_overrides(self) -> dict[str, int]:
-        """Per-camera retention windows (cameras.retention_max_age) of the configured cameras."""
+        """Per-camera retention windows (cameras.retention_max_age) of the configured cameras.
+
+        Never below [retention] min_age: an API camera stored before the floor existed (or below
+        a floor raised since) keeps its footage at least that long.
+        """
+        floor_ns = self._config.retention.min_age_ns
         return {
-            m.config.id: m.config.retention_max_age_ns
+            m.config.id: max(m.config.retention_max_age_ns, floor_ns)
             for m in self._cameras.values()
             if m.config.retention_max_age_ns is not None
         }
@@ -138,10 +213,12 @@ class CameraManager:
 
     # -- changes -------------------------------------------------------------------------------
 
-    async def add(self, camera: CameraConfig) -> ManagedCamera:
+    async def add(self, camera: CameraConfig, authorise: Authorise) -> ManagedCamera:
         async with self._lock:
             if camera.id in self._cameras:
                 raise VmsdError(ErrorKind.ALREADY_EXISTS, f"camera_id {camera.id!r} already exists")
+            known = await asyncio.to_thread(self._storage.catalogue.camera_ids)
+            authorise(CameraChange(camera.id, None, camera, recorded_before=camera.id in known))
             await self._persist(camera)
             managed = ManagedCamera(camera, "api")
             self._cameras[camera.id] = managed
@@ -149,9 +226,10 @@ class CameraManager:
             log.info("camera_added", camera_id=camera.id)
             return managed
 
-    async def update(self, camera: CameraConfig) -> ManagedCamera:
+    async def update(self, camera: CameraConfig, authorise: Authorise) -> ManagedCamera:
         async with self._lock:
-            self._require_api_managed(camera.id)
+            old = self._require_api_managed(camera.id)
+            authorise(CameraChange(camera.id, old.config, camera))
             await self._persist(camera)
             await self._stop_recorder(camera.id)
             managed = ManagedCamera(camera, "api")
@@ -160,21 +238,23 @@ class CameraManager:
             log.info("camera_updated", camera_id=camera.id)
             return managed
 
-    async def remove(self, camera_id: str) -> None:
+    async def remove(self, camera_id: str, authorise: Authorise) -> None:
         async with self._lock:
-            self._require_api_managed(camera_id)
+            old = self._require_api_managed(camera_id)
+            authorise(CameraChange(camera_id, old.config, None))
             await self._stop_recorder(camera_id)
             await asyncio.to_thread(self._storage.catalogue.delete_api_camera, camera_id)
             del self._cameras[camera_id]
             log.info("camera_removed", camera_id=camera_id)
 
-    def _require_api_managed(self, camera_id: str) -> None:
+    def _require_api_managed(self, camera_id: str) -> ManagedCamera:
         managed = self.get(camera_id)
         if managed.source == "config":
             raise VmsdError(
                 ErrorKind.FAILED_PRECONDITION,
                 f"camera_id {camera_id!r} is defined in the config file; change it there",
             )
+        return managed
 
     async def _persist(self, camera: CameraConfig) -> None:
         register_url_credentials(camera.url)

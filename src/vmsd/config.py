@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from vmsd.errors import ConfigError
-from vmsd.units import parse_duration_ns, parse_percent, parse_size_bytes
+from vmsd.units import format_duration_ns, parse_duration_ns, parse_percent, parse_size_bytes
 
 # Camera and recorder ids become directory names and appear in URLs and audit records, so they are
 # restricted to a portable, path-safe alphabet (no "/", no "..", no leading dot).
@@ -89,9 +89,26 @@ class StorageConfig(_Strict):
         return value
 
 
+DAY_NS = 86400 * 1_000_000_000
+
+
 class RetentionConfig(_Strict):
-    max_age_ns: DurationNs = Field(default=31 * 86400 * 1_000_000_000, alias="max_age")
+    max_age_ns: DurationNs = Field(default=31 * DAY_NS, alias="max_age")
     check_interval_ns: DurationNs = Field(default=60 * 1_000_000_000, alias="check_interval")
+    # The shortest retention any camera may have, in the file or over the API. Incidents are
+    # often reported days later (a Friday night's assault on the Monday), so an API client,
+    # or a typo such as "31m", must not be able to make footage disappear before anyone asks for
+    # it. Schemes set it to their own policy floor (often 31d); lower it here for tests and demos.
+    min_age_ns: DurationNs = Field(default=7 * DAY_NS, alias="min_age")
+
+    def floor_problem(self, max_age_ns: int, key: str) -> str | None:
+        """Why `max_age_ns` (the value of `key`) may not be used, or None when it may."""
+        if max_age_ns >= self.min_age_ns:
+            return None
+        return (
+            f"{key}: {format_duration_ns(max_age_ns)} is shorter than this recorder's minimum retention "
+            f"of {format_duration_ns(self.min_age_ns)} ([retention] min_age)"
+        )
 
 
 class IngestConfig(_Strict):
@@ -297,6 +314,18 @@ class Config(_Strict):
             names.add(token.name)
         return self
 
+    @model_validator(mode="after")
+    def _retention_floor(self) -> Config:
+        ages = [(self.retention.max_age_ns, "retention.max_age")] + [
+            (c.retention_max_age_ns, f"cameras[{i}].retention_max_age")
+            for i, c in enumerate(self.cameras)
+            if c.retention_max_age_ns is not None
+        ]
+        problems = [p for age_ns, key in ages if (p := self.retention.floor_problem(age_ns, key)) is not None]
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
     def camera(self, camera_id: str) -> CameraConfig | None:
         return next((c for c in self.cameras if c.id == camera_id), None)
 
@@ -321,6 +350,10 @@ def format_validation_error(error: ValidationError) -> str:
             message = "unknown key"
         elif item["type"] == "missing":
             message = "required key is missing"
+        if not item["loc"]:
+            # A check across keys (a model validator): its message names the keys itself.
+            lines.append(message)
+            continue
         lines.append(f"{_format_location(tuple(item['loc']))}: {message}")
     return "\n".join(lines)
 

@@ -58,6 +58,7 @@ def _extra(*, max_age: str, check_interval: str) -> str:
         [
             "[retention]",
             f'max_age = "{max_age}"',
+            'min_age = "1s"',  # seconds instead of days (the default floor is 7d)
             f'check_interval = "{check_interval}"',
             "[[auth.tokens]]",
             'name = "e2e-admin"',

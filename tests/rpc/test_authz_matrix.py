@@ -42,8 +42,9 @@ UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 # The roles as documented (docs/grpc.md "Roles"; DESIGN §0), as permission names.
 _VIEWER = {"cameras.view", "recordings.search", "recordings.play", "live.relay"}
 _OPERATOR = _VIEWER | {"holds.view", "holds.add", "export.create", "export.download"}
-_SUPERVISOR = _OPERATOR | {"holds.release", "audit.read"}
-_ALL = _SUPERVISOR | {"cameras.manage"}
+# Supervisors may dispose of footage (release holds), so they decide cameras' sources and retention.
+_SUPERVISOR = _OPERATOR | {"holds.release", "audit.read", "cameras.manage", "cameras.source_retention"}
+_ALL = _SUPERVISOR
 DOCUMENTED_ROLES: dict[str, set[str]] = {
     "viewer": _VIEWER,
     "operator": _OPERATOR,

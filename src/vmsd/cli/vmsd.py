@@ -1,11 +1,14 @@
-"""`vmsd`: run the daemon, check a configuration, check or repair storage.
+"""`vmsd`: run the daemon, check a configuration, check or repair storage, create tokens.
 
     vmsd run --config FILE
-    vmsd check-config --config FILE
+    vmsd check-config --config FILE [--strict]
     vmsd fsck --config FILE [--repair] [--rebuild-index] [--no-hashes]
+    vmsd token create --name NAME --role ROLE [--camera GLOB]...
 
 Exit codes: 0 ok, 1 a problem was found (invalid config, inconsistent storage, runtime failure),
-2 usage error.
+2 usage error. check-config prints warnings (a well-known demo token, …) on stderr; they leave the
+exit status 0 — the configuration is valid and `make demo` runs on one — unless --strict is given,
+when any warning makes it 1 (what installs and upgrades use).
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vmsd.config import Config, check_environment, load_config
+from pydantic import ValidationError
+
+from vmsd import tokens
+from vmsd.config import Config, check_environment, format_validation_error, load_config
 from vmsd.errors import ConfigError, VmsdError
+from vmsd.rpc.auth import ROLE_PERMISSIONS
 from vmsd.units import format_duration_ns
 
 
@@ -29,16 +36,51 @@ def _load(path: str) -> Config:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    print(f"{args.config}: ok")
+    warnings = tokens.published_warnings(config)
+    print(f"{args.config}: ok" + (f", {len(warnings)} warning(s)" if warnings else ""))
     print(f"  recorder_id       {config.recorder_id}")
     print(f"  storage.root      {config.storage.root}")
     print(f"  segment_duration  {format_duration_ns(config.storage.segment_duration_ns)}")
     print(f"  retention.max_age {format_duration_ns(config.retention.max_age_ns)}")
+    print(f"  retention.min_age {format_duration_ns(config.retention.min_age_ns)}")
     print(f"  grpc.listen       {config.grpc.listen}")
     print(f"  metrics.listen    {config.metrics.listen or 'off'}")
     print(f"  health.times      {', '.join(config.health.times) or 'on demand only'}")
     print(f"  cameras           {len(config.cameras)} ({sum(c.enabled for c in config.cameras)} enabled)")
     print(f"  tokens            {len(config.auth.tokens)}")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if warnings and args.strict:
+        print(f"vmsd: {args.config}: {len(warnings)} warning(s), refused with --strict", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    cameras = args.camera or ["*"]
+    problem = None
+    if not 1 <= len(args.name) <= 128 or not args.name.strip():
+        problem = "--name must be 1 to 128 characters, not all spaces"
+    elif not all(glob.strip() for glob in cameras):
+        problem = "--camera must name a camera id or glob (e.g. 'market-*')"
+    token = tokens.new_token()
+    try:
+        stanza = tokens.stanza(args.name, args.role, cameras, token)
+    except ValidationError as error:
+        problem = problem or format_validation_error(error)
+    if problem:
+        print(f"vmsd token create: {problem}", file=sys.stderr)
+        return 2
+    # The token alone on stdout's first line (for a script to capture); the stanza after it. The
+    # token is not kept anywhere: this is the only time it is shown.
+    print(token)
+    print()
+    print(stanza, end="")
+    print(
+        "\nThe first line is the token, shown only this once: hand it to its holder now (they pass it as\n"
+        "VMSD_TOKEN). Add the [[auth.tokens]] stanza to the configuration and restart vmsd.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -48,10 +90,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     import uvloop
 
     from vmsd.app import Daemon
-    from vmsd.log import configure_logging
+    from vmsd.log import configure_logging, get_logger
 
     config = _load(args.config)
     configure_logging(json=True if args.log_json else None, level=args.log_level)
+    log = get_logger(component="daemon")
+    for index, token in tokens.published(config):
+        log.warning(
+            "published_token",
+            token_name=token.name,
+            role=token.role,
+            key=f"auth.tokens[{index}]",
+            detail="a well-known token (demo, docs, tests, placeholder) is accepted: replace it (vmsd token create)",
+        )
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.run(Daemon(config).run())
     return 0
@@ -104,7 +155,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("--config", required=True)
+    check.add_argument("--strict", action="store_true", help="exit 1 when there are warnings too")
     check.set_defaults(func=cmd_check_config)
+    token = sub.add_parser("token", help="bearer tokens for the control plane").add_subparsers(
+        dest="token_command", required=True
+    )
+    create = token.add_parser(
+        "create", help="make a new token: prints it once, then the [[auth.tokens]] stanza (its sha256 only)"
+    )
+    create.add_argument("--name", required=True, help="who or what holds it (appears in the audit trail)")
+    create.add_argument("--role", required=True, choices=list(ROLE_PERMISSIONS), help="docs/grpc.md, 'Roles'")
+    create.add_argument(
+        "--camera",
+        action="append",
+        metavar="GLOB",
+        help="a camera id or glob it may touch (repeat for more; default: every camera)",
+    )
+    create.set_defaults(func=cmd_token_create)
     fsck = sub.add_parser("fsck", help="check that the catalogue and the segment files agree")
     fsck.add_argument("--config", required=True)
     mode = fsck.add_mutually_exclusive_group()

@@ -25,6 +25,10 @@ from vmsd.errors import ErrorKind, VmsdError
 class Permission(enum.Enum):
     CAMERAS_VIEW = "cameras.view"  # list cameras, status, health
     CAMERAS_MANAGE = "cameras.manage"  # add, update, remove cameras
+    # Change what decides which footage exists: a camera's source (URL, transport) — repointing
+    # it records something else under its id — or its retention, which can erase its unheld
+    # footage at the next pass. Only roles that may already dispose of footage (release holds).
+    CAMERAS_SOURCE_RETENTION = "cameras.source_retention"
     RECORDINGS_SEARCH = "recordings.search"  # spans, gaps, timelines (metadata only)
     RECORDINGS_PLAY = "recordings.play"  # review recorded footage
     LIVE_RELAY = "live.relay"  # watch live
@@ -39,7 +43,7 @@ class Permission(enum.Enum):
 P = Permission
 _VIEWER = {P.CAMERAS_VIEW, P.RECORDINGS_SEARCH, P.RECORDINGS_PLAY, P.LIVE_RELAY}
 _OPERATOR = _VIEWER | {P.HOLDS_VIEW, P.HOLDS_ADD, P.EXPORT_CREATE, P.EXPORT_DOWNLOAD}
-_SUPERVISOR = _OPERATOR | {P.HOLDS_RELEASE, P.AUDIT_READ}
+_SUPERVISOR = _OPERATOR | {P.HOLDS_RELEASE, P.AUDIT_READ, P.CAMERAS_MANAGE, P.CAMERAS_SOURCE_RETENTION}
 
 # The one place roles are defined (documented in docs/grpc.md, "Roles").
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -47,9 +51,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "viewer": frozenset(_VIEWER),
     # Control-room operators: also place holds and produce exports on request.
     "operator": frozenset(_OPERATOR),
-    # Supervisors: also release holds and read the audit trail.
+    # Supervisors: also release holds, read the audit trail, and manage cameras including their
+    # source and retention (the scheme's decisions about what is recorded and kept).
     "supervisor": frozenset(_SUPERVISOR),
-    # Other systems: camera management and metadata, never pictures.
+    # Other systems: camera management and metadata, never pictures, and never a camera's source
+    # or retention once it has footage.
     "integrator": frozenset({P.CAMERAS_VIEW, P.CAMERAS_MANAGE, P.RECORDINGS_SEARCH}),
     # The police control room's link: live pictures of its cameras only.
     "police-link": frozenset({P.CAMERAS_VIEW, P.LIVE_RELAY}),

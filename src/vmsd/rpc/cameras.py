@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from vmsd.cameras import CameraManager, ManagedCamera
+from vmsd.cameras import CameraChange, CameraManager, ManagedCamera
 from vmsd.config import CameraConfig, format_validation_error
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.rpc import convert, validate
@@ -78,13 +78,27 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
         call.touch(camera_id=config.id, reason=reason)
         return config
 
+    def _authorise_change(self, change: CameraChange) -> None:
+        """The one check of every camera change (called by the CameraManager under its lock, with
+        the camera as it is): a source or retention change needs CAMERAS_SOURCE_RETENTION, and
+        no retention may be under [retention] min_age. The audit record gets old and new values."""
+        call = current_call()
+        call.touch(**change.audit_detail())
+        if change.source_changed or change.retention_changed:
+            call.require_principal().require(Permission.CAMERAS_SOURCE_RETENTION, change.camera_id)
+        age_ns = change.new.retention_max_age_ns if change.new is not None else None
+        if age_ns is not None:
+            problem = self._cameras.retention.floor_problem(age_ns, "camera.retention_max_age_ns")
+            if problem is not None:
+                raise VmsdError(ErrorKind.INVALID_ARGUMENT, problem)
+
     async def AddCamera(self, request: cameras_pb2.AddCameraRequest, context: Any) -> cameras_pb2.Camera:
         config = self._authorised_spec(request.camera, request.reason)
-        return self._camera(await self._cameras.add(config))
+        return self._camera(await self._cameras.add(config, self._authorise_change))
 
     async def UpdateCamera(self, request: cameras_pb2.UpdateCameraRequest, context: Any) -> cameras_pb2.Camera:
         config = self._authorised_spec(request.camera, request.reason)
-        return self._camera(await self._cameras.update(config))
+        return self._camera(await self._cameras.update(config, self._authorise_change))
 
     async def RemoveCamera(
         self, request: cameras_pb2.RemoveCameraRequest, context: Any
@@ -95,5 +109,5 @@ class CameraServicer(cameras_pb2_grpc.CameraServiceServicer):
         call.touch(camera_id=camera_id)
         principal.require(Permission.CAMERAS_MANAGE, camera_id)
         call.touch(reason=validate.text(request.reason, "reason", required=True))
-        await self._cameras.remove(camera_id)
+        await self._cameras.remove(camera_id, self._authorise_change)
         return cameras_pb2.RemoveCameraResponse()
