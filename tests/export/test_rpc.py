@@ -15,7 +15,7 @@ import pytest
 
 from tests.export.conftest import END_NS, START_NS, Env
 from tests.support.rpc import make_config, metadata
-from vmsd.cli.export import cmd_export
+from vmsd.cli.export import cmd_export, download_bundle
 from vmsd.export.verify import verify_bundle
 from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
@@ -136,3 +136,70 @@ def test_vmsctl_export_downloads_and_verifies(
     assert document["ok"] is True and document["case_ref"] == "CR-8"
     assert verify_bundle(tmp_path / "out").ok
     assert not list((tmp_path / "out").rglob("*.partial"))
+
+
+def _export_args(output: Path, **changes: Any) -> argparse.Namespace:
+    values: dict[str, Any] = {
+        "camera": "in-cam",
+        "case": "CR-9",
+        "reason": "review",
+        "recipient": "",
+        "redact": False,
+        "no_originals": False,
+        "no_hold": True,
+        "output": str(output),
+        "json": False,
+    }
+    values.update(changes)
+    return argparse.Namespace(**values)
+
+
+def test_vmsctl_export_refuses_a_folder_that_holds_a_bundle(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Client:
+        channel = server.channel
+        metadata = metadata("operator")
+
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "out"
+    assert cmd_export(Client(), _export_args(out), START_NS, END_NS) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    # A second, different export into the same folder: refused before anything is made.
+    assert cmd_export(Client(), _export_args(out, case="CR-10"), START_NS + 3 * 1_000_000_000, END_NS) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert verify_bundle(out).ok
+    listed = server.stub.ListExports(export_pb2.ListExportsRequest(), metadata=metadata("operator"))
+    assert len(listed.exports) == 1  # the refused export was never created on the recorder
+    # A file (not a folder) in the way is refused too; an empty folder is fine.
+    (work / "file").write_text("x")
+    assert cmd_export(Client(), _export_args(work / "file"), START_NS, END_NS) == 2
+    (work / "empty").mkdir()
+    assert cmd_export(Client(), _export_args(work / "empty"), START_NS, END_NS) == 0
+    assert verify_bundle(work / "empty").ok
+    assert sorted(p.name for p in work.iterdir()) == ["empty", "file", "out"]  # no staging left
+
+
+def test_a_failed_download_leaves_no_bundle_at_the_target(server: Server, env: Env, tmp_path: Path) -> None:
+    class Client:
+        channel = server.channel
+        metadata = metadata("operator")
+
+    steps = list(server.stub.CreateExport(_request(), metadata=metadata("operator")))
+    done = steps[-1].done
+    # The README changes on the recorder after it was listed: its download does not match.
+    readme = env.exporter.root / done.export_id / "README.txt"
+    readme.write_text(readme.read_text() + "tampered\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "out"
+    assert download_bundle(Client(), done, out) == 1
+    assert not out.exists()  # nothing at DIR that could pass for a bundle
+    # Once the file is right again, a second run completes from what it already has.
+    readme.write_text(readme.read_text().removesuffix("tampered\n"))
+    assert download_bundle(Client(), done, out) == 0
+    assert verify_bundle(out).ok
+    assert sorted(p.name for p in work.iterdir()) == ["out"]
