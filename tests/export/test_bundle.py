@@ -257,9 +257,10 @@ def test_verify_passes(exported: tuple[Env, ExportResult], capsys: pytest.Captur
     env, result = exported
     report = verify_bundle(result.path, expected_fingerprint=env.exporter.key.fingerprint)
     assert report.ok and report.problems == [] and report.warnings == []
-    assert cmd_verify(str(result.path), False) == 0
+    fingerprint = env.exporter.key.fingerprint
+    assert cmd_verify(str(result.path), False, fingerprint) == 0
     assert capsys.readouterr().out.startswith("VERIFIED")
-    assert cmd_verify(str(result.path), True) == 0
+    assert cmd_verify(str(result.path), True, fingerprint) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["ok"] is True and document["export_id"] == result.export_id
 
@@ -383,3 +384,66 @@ def test_verify_rejects_another_key(bundle_copy: Path) -> None:
 def test_verify_of_not_a_bundle(tmp_path: Path) -> None:
     assert verify_bundle(tmp_path).first_problem == "manifest.json: missing from the bundle"
     assert verify_bundle(tmp_path / "nope").first_problem.endswith("not a directory")
+
+
+def _forge(bundle: Path) -> str:
+    """Rewrite a bundle as a forger would: changed manifest, signed with their own key, and
+    every listing made consistent with it. Returns the forger's fingerprint."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from vmsd.export.signing import fingerprint, public_pem
+
+    forger = Ed25519PrivateKey.generate()
+    pem = public_pem(forger.public_key())
+    (bundle / mf.PUBLIC_KEY_NAME).write_bytes(pem)
+    document = json.loads((bundle / mf.MANIFEST_NAME).read_text())
+    document["recorder"]["key_fingerprint_sha256"] = fingerprint(forger.public_key())
+    document["case_ref"] = "CR-FORGED"
+    for entry in document["files"]:
+        if entry["name"] == mf.PUBLIC_KEY_NAME:
+            entry["sha256"], entry["bytes"] = hashlib.sha256(pem).hexdigest(), len(pem)
+    sums = "".join(f"{f['sha256']}  {f['name']}\n" for f in document["files"] if f["name"] != mf.SUMS_NAME)
+    (bundle / mf.SUMS_NAME).write_text(sums)
+    for entry in document["files"]:
+        if entry["name"] == mf.SUMS_NAME:
+            entry["sha256"], entry["bytes"] = hashlib.sha256(sums.encode()).hexdigest(), len(sums)
+    data = (json.dumps(document, indent=2) + "\n").encode()
+    (bundle / mf.MANIFEST_NAME).write_bytes(data)
+    (bundle / mf.SIGNATURE_NAME).write_bytes(forger.sign(data))
+    return fingerprint(forger.public_key())
+
+
+def test_verify_without_a_trusted_key_is_not_verified(
+    exported: tuple[Env, ExportResult], bundle_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vmsd.cli.vmsctl import main as vmsctl
+
+    env, result = exported
+    recorder_fp = env.exporter.key.fingerprint
+    trusted_pem = env.root / "keys" / "recorder-ed25519.pub.pem"
+    forger_fp = _forge(bundle_copy)
+    assert verify_bundle(bundle_copy).ok  # intact and consistently signed — by the forger
+    # Without a key from outside the bundle: a distinct exit status and verdict, never VERIFIED.
+    assert vmsctl(["verify", str(bundle_copy)]) == 5
+    out = capsys.readouterr().out
+    assert out.startswith("NOT VERIFIED AGAINST A TRUSTED KEY") and forger_fp in out and "VERIFIED:" not in out
+    assert vmsctl(["verify", str(result.path)]) == 5
+    capsys.readouterr()
+    assert vmsctl(["--json", "verify", str(bundle_copy)]) == 5
+    document = json.loads(capsys.readouterr().out)
+    assert document["verdict"] == "intact_key_not_checked" and document["key_trusted"] is False
+    # With the recorder's fingerprint (or public key file), the forgery fails and the genuine passes.
+    assert vmsctl(["verify", str(bundle_copy), "--key-fingerprint", recorder_fp]) == 1
+    assert capsys.readouterr().out.startswith("VERIFICATION FAILED: recorder-public-key.pem: fingerprint")
+    assert vmsctl(["verify", str(bundle_copy), "--trusted-key", str(trusted_pem)]) == 1
+    capsys.readouterr()
+    assert vmsctl(["verify", str(result.path), "--key-fingerprint", recorder_fp.upper()]) == 0
+    assert capsys.readouterr().out.startswith("VERIFIED against the trusted key")
+    assert vmsctl(["verify", str(result.path), "--trusted-key", str(trusted_pem)]) == 0
+    capsys.readouterr()
+    assert vmsctl(["--json", "verify", str(result.path), "--trusted-key", str(trusted_pem)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["verdict"] == "verified" and document["key_trusted"] is True
+    # A malformed fingerprint or an unreadable key file is a usage error, not a verdict.
+    assert vmsctl(["verify", str(result.path), "--key-fingerprint", "abc"]) == 2
+    assert vmsctl(["verify", str(result.path), "--trusted-key", str(bundle_copy / "nope.pem")]) == 2

@@ -119,18 +119,7 @@ def test_vmsctl_export_downloads_and_verifies(
         channel = server.channel
         metadata = metadata("operator")
 
-    args = argparse.Namespace(
-        camera="in-cam",
-        case="CR-8",
-        reason="review",
-        recipient="",
-        redact=False,
-        no_originals=False,
-        no_hold=True,
-        output=str(tmp_path / "out"),
-        json=True,
-    )
-    assert cmd_export(Client(), args, START_NS, END_NS) == 0
+    assert cmd_export(Client(), _export_args(tmp_path / "out", case="CR-8", json=True), START_NS, END_NS) == 0
     out = capsys.readouterr().out  # the daemon's log lines share stdout in this process
     document = json.loads(out[out.index("\n{\n") + 1 :] if not out.startswith("{") else out)
     assert document["ok"] is True and document["case_ref"] == "CR-8"

@@ -83,10 +83,7 @@ def unusable_output(output: Path) -> str:
     """Why `output` cannot receive a bundle ('' when it can: absent, or an empty folder)."""
     if output.is_dir():
         if any(output.iterdir()):
-            return (
-                f"output folder {output} is not empty; an export is never written over another "
-                "(choose a new folder)"
-            )
+            return f"output folder {output} is not empty; an export is never written over another (choose a new folder)"
         return ""
     if output.exists() or output.is_symlink():
         return f"output {output} exists and is not a folder (choose a new folder)"
@@ -156,7 +153,11 @@ def download_bundle(client: Any, summary: Any, output: Path, *, as_json: bool = 
     if as_json:
         print(json.dumps({"export_id": summary.export_id, "output": str(saved), **report.to_dict()}, indent=2))
     elif report.ok:
-        print(f"saved export {summary.export_id} to {output}: verified (key {summary.key_fingerprint_sha256})")
+        print(
+            f"saved export {summary.export_id} to {output}: verified, signed by recorder key "
+            f"{summary.key_fingerprint_sha256} (as the recorder reported it; confirm it with "
+            "`vmsd key-fingerprint` on the recorder and record it on the continuity statement)"
+        )
     else:
         print(
             f"export {summary.export_id}: VERIFICATION FAILED: {report.first_problem}; "

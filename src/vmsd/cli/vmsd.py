@@ -3,6 +3,7 @@
     vmsd run --config FILE
     vmsd check-config --config FILE
     vmsd fsck --config FILE [--repair] [--rebuild-index] [--no-hashes]
+    vmsd key-fingerprint --config FILE
 
 Exit codes: 0 ok, 1 a problem was found (invalid config, inconsistent storage, runtime failure),
 2 usage error.
@@ -94,6 +95,16 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_key_fingerprint(args: argparse.Namespace) -> int:
+    """Print the fingerprint recipients check export bundles against (`vmsctl verify --key-fingerprint`)."""
+    from vmsd.export.signing import PUBLIC_KEY_NAME, read_public_fingerprint
+    from vmsd.storage.layout import Layout
+
+    keys_dir = Layout(load_config(args.config).storage.root).keys_dir
+    print(f"{read_public_fingerprint(keys_dir)}  {keys_dir / PUBLIC_KEY_NAME}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vmsd", description="vmsd CCTV recorder daemon")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--rebuild-index", action="store_true", help="rebuild the catalogue from the files alone")
     fsck.add_argument("--no-hashes", action="store_true", help="skip re-hashing every file (faster)")
     fsck.set_defaults(func=cmd_fsck)
+    key = sub.add_parser(
+        "key-fingerprint",
+        help="print the SHA-256 fingerprint of the recorder's export signing key (give it to recipients "
+        "out of band; they check bundles with `vmsctl verify DIR --key-fingerprint FP`)",
+    )
+    key.add_argument("--config", required=True)
+    key.set_defaults(func=cmd_key_fingerprint)
     return parser
 
 

@@ -179,6 +179,8 @@ class Exporter:
         half-built bundles a crash left behind. Blocking."""
         self.root.mkdir(mode=0o750, parents=True, exist_ok=True)
         self._key = load_or_create(self._storage.layout.keys_dir)
+        # Logged so the operator can give it to recipients (also `vmsd key-fingerprint`).
+        log.info("recorder_key", fingerprint=self._key.fingerprint, path=str(self._key.path))
         for entry in self.root.iterdir():
             if entry.name.endswith(_PARTIAL_SUFFIX) and entry.is_dir():
                 log.warning("removing_partial_export", path=str(entry))
@@ -847,10 +849,12 @@ Contents
   manifest.sig: the recorder's Ed25519 signature over manifest.json.
   recorder-public-key.pem: the recorder's public key (SHA-256 of the raw key:
     {key_fingerprint}).
-    Confirm this fingerprint with the recorder's operator through a channel you trust.
+    Confirm this fingerprint with the recorder's operator through a channel you trust
+    (they print it with `vmsd key-fingerprint`); a fingerprint read from this bundle alone
+    proves nothing, since anyone can sign a bundle with a key of their own.
 
 To verify with vmsd's tool (offline, no connection to the recorder needed):
-  vmsctl verify .
+  vmsctl verify . --key-fingerprint <the fingerprint from the recorder's operator>
 
 To verify by hand (in this directory):
   1. The signature:
