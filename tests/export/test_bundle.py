@@ -447,3 +447,44 @@ def test_verify_without_a_trusted_key_is_not_verified(
     # A malformed fingerprint or an unreadable key file is a usage error, not a verdict.
     assert vmsctl(["verify", str(result.path), "--key-fingerprint", "abc"]) == 2
     assert vmsctl(["verify", str(result.path), "--trusted-key", str(bundle_copy / "nope.pem")]) == 2
+
+
+def test_open_segment_is_exported_up_to_its_last_complete_fragment(tmp_path: Path, h264_ts: Path) -> None:
+    from tests.export.conftest import close_env, open_env
+    from tests.support.feed import feed
+    from vmsd.clock import FakeClock
+    from vmsd.ingest.segmenter import Segmenter
+    from vmsd.storage.fmp4 import complete_length
+    from vmsd.storage.store import Storage
+
+    root = tmp_path / "root"
+    storage = Storage(root)
+    storage.open()
+    storage.catalogue.upsert_camera("in-cam", "in-cam", "", 0)
+    clock = FakeClock(wall_ns=MID)
+    segmenter = Segmenter("in-cam", storage, clock, segment_duration_ns=60 * S)
+    # 7 s into a 60 s segment, still open: the GOPs [0,2) [2,4) [4,6) s are complete fragments.
+    feed(segmenter, clock, h264_ts, seconds=7, end_reason=None)
+    assert segmenter.segment is not None
+    storage.close()
+    env = open_env(root)
+    try:
+        result = env.exporter.export(env.request(start_ns=MID, end_ns=MID + 7 * S, include_originals=False))
+        m = result.manifest
+        [segment] = m.segments
+        assert segment.open_at_export and segment.file is None and segment.end_ns == MID + 6 * S
+        assert (segment.bytes, 3) == complete_length(root / segment.recorded_path)  # its complete fragments
+        assert [(c.start_ns, c.end_ns) for c in m.covered] == [(MID, MID + 6 * S)]
+        gaps = [(g.start_ns, g.end_ns, g.reason) for g in m.gaps]
+        assert gaps == [(MID + 6 * S, MID + 7 * S, "recording_in_progress")]
+        assert m.masters[0].video_frames == 150
+        assert '"open_at_export": true' in (result.path / mf.MANIFEST_NAME).read_text()
+        report = verify_bundle(result.path, expected_fingerprint=env.exporter.key.fingerprint)
+        assert report.verdict == "verified", report.problems
+        assert any("still being recorded at export time" in w for w in report.warnings)
+        # A finished segment's entry reads as before (no open_at_export key at all).
+        finished = json.loads((result.path / mf.MANIFEST_NAME).read_text())
+        finished["segments"][0]["open_at_export"] = False
+        assert mf.Manifest.model_validate(finished).segments[0].open_at_export is False
+    finally:
+        close_env(env)

@@ -26,6 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from vmsd.export.manifest import GAP_RECORDING_IN_PROGRESS, iso_ns
 from vmsd.export.verify import verify_bundle
 from vmsd.storage.layout import fsync_dir
 from vmsd.v1 import common_pb2, export_pb2, export_pb2_grpc
@@ -158,6 +159,13 @@ def download_bundle(client: Any, summary: Any, output: Path, *, as_json: bool = 
             f"{summary.key_fingerprint_sha256} (as the recorder reported it; confirm it with "
             "`vmsd key-fingerprint` on the recorder and record it on the continuity statement)"
         )
+        for gap in report.manifest.gaps if report.manifest is not None else []:
+            if gap.reason == GAP_RECORDING_IN_PROGRESS:
+                print(
+                    f"recording in progress: footage up to {iso_ns(gap.start_ns)} is in the bundle; the last "
+                    f"{(gap.end_ns - gap.start_ns) / 1e9:.1f} s requested had not reached the recorder's file "
+                    "yet (listed as a recording_in_progress gap)"
+                )
     else:
         print(
             f"export {summary.export_id}: VERIFICATION FAILED: {report.first_problem}; "

@@ -15,6 +15,11 @@ A bundle is a directory `<storage root>/exports/<export_id>/`:
   manifest.json              what the bundle claims (manifest.py), including every file's hash
   manifest.sig               Ed25519 signature over manifest.json's exact bytes
 
+A range that reaches into the segment being written (`--to now`) includes that segment's
+complete fragments: the bytes up to its last complete `moof`+`mdat`, copied and hashed exactly,
+listed with `open_at_export` (manifest.py). The requested time after them is a
+`recording_in_progress` gap — recorded footage is never called `not_recorded`.
+
 Exports live outside recordings/, so retention and fsck never touch them. A bundle is built in
 `<export_id>.partial/` and renamed into place once everything is fsynced, so an export directory
 that exists is complete; `open()` removes partial ones left by a crash.
@@ -31,6 +36,7 @@ Blocking throughout (file I/O, PyAV, SQLite): run `run()`/`export()` on a worker
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -55,9 +61,10 @@ from vmsd.export.redact import ENCODER, redact_steps
 from vmsd.export.signing import RecorderKey, load_or_create
 from vmsd.export.timesync import clock_status
 from vmsd.log import get_logger
-from vmsd.recordings.search import Span, tile
+from vmsd.recordings.search import NOT_RECORDED, Span, tile
 from vmsd.retention.holds import Holds
 from vmsd.storage.catalogue import SegmentRow
+from vmsd.storage.fmp4 import complete_length, summarize
 from vmsd.storage.layout import fsync_dir
 from vmsd.storage.store import Storage
 
@@ -302,11 +309,42 @@ class Exporter:
         self.on_finished("OK", self._clock.mono_ns() - started_mono_ns)
         yield ExportProgress("done", 1.0, result)
 
-    def _finished_rows(self, request: ExportRequest) -> list[SegmentRow]:
-        # A segment still being written has no hash yet: it cannot be proven, so it is left out
-        # (its time shows as a gap).
+    def _exportable_rows(self, request: ExportRequest) -> list[SegmentRow]:
+        """Finished segments in the range, and the one being written (its complete fragments are
+        exported, see `_copy_open_segment`)."""
         rows = self._storage.catalogue.segments_in_range(request.camera_id, request.start_ns, request.end_ns)
-        return [r for r in rows if r.state == "complete" and r.sha256 and r.end_ns is not None and r.bytes is not None]
+        return [
+            r
+            for r in rows
+            if r.state == "writing"
+            or (r.state == "complete" and r.sha256 and r.end_ns is not None and r.bytes is not None)
+        ]
+
+    def _copy_open_segment(self, row: SegmentRow, target: Path) -> tuple[SegmentRow, str, int] | None:
+        """Copy the complete fragments of a segment still being written to `target`.
+
+        The writer only appends (its muxer output is not seekable), so the file's first bytes up
+        to the end of its last complete `moof`+`mdat` never change: exactly those are copied and
+        hashed, and the row returned describes them (end = the end of their last video sample).
+        None when not one fragment is complete yet. If the segment was finished meanwhile and the
+        copy is the whole file, its catalogue row is returned as it is (state 'complete').
+        """
+        source = self._storage.segment_path(row)
+        length, fragments = complete_length(source)
+        if fragments == 0:
+            return None
+        target.parent.mkdir(exist_ok=True)
+        digest, size = _copy_hashing(source, target, limit=length)
+        if size != length:
+            raise VmsdError(ErrorKind.DATA_LOSS, f"recorded segment {row.path} shrank while it was being exported")
+        now = self._storage.catalogue.segment(row.id)
+        if now is not None and now.state == "complete" and now.sha256 == digest and now.bytes == size:
+            return now, digest, size
+        media = summarize(target)
+        included = dataclasses.replace(
+            row, end_ns=row.start_ns + media.duration_ns, bytes=size, sha256=digest, frames=media.video_frames
+        )
+        return included, digest, size
 
     def _build(
         self, request: ExportRequest, camera: CameraInfo, export_id: str, staging: Path
@@ -316,10 +354,8 @@ class Exporter:
                 ErrorKind.FAILED_PRECONDITION,
                 f"camera {camera.id!r} has no privacy_masks configured: there is nothing to redact",
             )
-        if not self._finished_rows(request):
-            raise VmsdError(
-                ErrorKind.NOT_FOUND, f"no finished footage of camera_id {camera.id!r} in the requested range"
-            )
+        if not self._exportable_rows(request):
+            raise VmsdError(ErrorKind.NOT_FOUND, f"no footage of camera_id {camera.id!r} in the requested range")
         hold_id: int | None = None
         if request.place_hold and self._holds is not None:
             hold = self._holds.add(
@@ -333,11 +369,9 @@ class Exporter:
             )
             hold_id = hold.id
         # Queried again under the hold: nothing listed now can be erased before it is read.
-        rows = self._finished_rows(request)
+        rows = self._exportable_rows(request)
         if not rows:
-            raise VmsdError(
-                ErrorKind.NOT_FOUND, f"no finished footage of camera_id {camera.id!r} in the requested range"
-            )
+            raise VmsdError(ErrorKind.NOT_FOUND, f"no footage of camera_id {camera.id!r} in the requested range")
         staging.mkdir(mode=0o750)
         total_bytes = max(1, sum(r.bytes or 0 for r in rows))
         after_remux = _P_REMUX if request.redact else _P_REDACT
@@ -346,12 +380,31 @@ class Exporter:
         files: list[mf.File] = []
         segments: list[mf.Segment] = []
         sources: list[tuple[SegmentRow, Path]] = []
+        scratch: list[Path] = []  # copies made for the remux only (an open segment without originals)
+        # Where the footage still being written begins to be missing from the bundle.
+        in_progress_from_ns: int | None = None
         done_bytes = 0
         phase = "originals" if request.include_originals else "hashing"
         for row in rows:
             source = self._storage.segment_path(row)
             name: str | None = None
-            if request.include_originals:
+            open_at_export = False
+            if row.state == "writing":
+                name = _original_name(row.path) if request.include_originals else None
+                copy = staging / (name or f"open-segment-{row.id}.mp4")
+                included = self._copy_open_segment(row, copy)
+                if included is None:
+                    in_progress_from_ns = row.start_ns
+                    continue
+                row, digest, size = included
+                open_at_export = row.state == "writing"
+                if open_at_export:
+                    assert row.end_ns is not None
+                    in_progress_from_ns = row.end_ns
+                sources.append((row, copy))
+                if name is None:
+                    scratch.append(copy)
+            elif request.include_originals:
                 name = _original_name(row.path)
                 target = staging / name
                 target.parent.mkdir(exist_ok=True)
@@ -376,6 +429,7 @@ class Exporter:
                     prev_sha256=row.prev_sha256,
                     recorded_path=row.path,
                     file=name,
+                    open_at_export=open_at_export,
                 )
             )
             if name is not None:
@@ -383,10 +437,18 @@ class Exporter:
             done_bytes += size
             yield ExportProgress(phase, _P_HASH * done_bytes / total_bytes)
 
+        if not sources:
+            raise VmsdError(
+                ErrorKind.NOT_FOUND,
+                f"no footage of camera_id {camera.id!r} in the requested range has reached its file yet",
+            )
+
         # 2. The master(s): stream copy onto one continuous timeline.
         remux = _Remux(sources, request.start_ns, request.end_ns, staging)
         for remuxed_bytes in remux.run():
             yield ExportProgress("remux", _P_HASH + (after_remux - _P_HASH) * remuxed_bytes / total_bytes)
+        for path in scratch:
+            path.unlink()
         masters = [part.entry() for part in remux.parts]
         for master in masters:
             digest, size = _hash_file(staging / master.file)
@@ -443,12 +505,16 @@ class Exporter:
             )
             for t in self._storage.catalogue.erased_overlapping(camera.id, request.start_ns, request.end_ns)
         ]
-        spans = _contiguous_spans(rows, request.start_ns, request.end_ns)
+        spans = _contiguous_spans([row for row, _ in sources], request.start_ns, request.end_ns)
         gap_rows = self._storage.catalogue.gaps_in_range(camera.id, request.start_ns, request.end_ns)
-        gaps = [
-            mf.Gap(start_ns=g.start_ns, end_ns=g.end_ns, reason=g.reason, detail=g.detail)
-            for g in tile(spans, gap_rows, request.start_ns, request.end_ns, now_ns)
-        ]
+        gaps = _label_in_progress(
+            [
+                mf.Gap(start_ns=g.start_ns, end_ns=g.end_ns, reason=g.reason, detail=g.detail)
+                for g in tile(spans, gap_rows, request.start_ns, request.end_ns, now_ns)
+            ],
+            in_progress_from_ns,
+            now_ns,
+        )
         manifest = mf.Manifest(
             format=mf.FORMAT,
             export_id=export_id,
@@ -557,11 +623,37 @@ def _original_name(relpath: str) -> str:
     return f"segments/{parts[-2]}T{parts[-1]}" if len(parts) >= 2 else f"segments/{parts[-1]}"
 
 
-def _copy_hashing(source: Path, target: Path) -> tuple[str, int]:
+def _label_in_progress(gaps: list[mf.Gap], from_ns: int | None, now_ns: int) -> list[mf.Gap]:
+    """The time after the footage of the segment being written, up to the export, was recorded
+    but not yet in the file: say so (`recording_in_progress`) rather than `not_recorded`."""
+    if from_ns is None:
+        return gaps
+    labelled: list[mf.Gap] = []
+    for gap in gaps:
+        if gap.reason != NOT_RECORDED or gap.start_ns != from_ns or from_ns >= now_ns:
+            labelled.append(gap)
+            continue
+        split_ns = min(gap.end_ns, now_ns)
+        labelled.append(
+            mf.Gap(
+                start_ns=gap.start_ns,
+                end_ns=split_ns,
+                reason=mf.GAP_RECORDING_IN_PROGRESS,
+                detail="the camera was being recorded; footage after the segment's last complete fragment "
+                "(at most one GOP) had not reached its file when the export was made",
+            )
+        )
+        if split_ns < gap.end_ns:  # the rest of the range was still in the future
+            labelled.append(mf.Gap(start_ns=split_ns, end_ns=gap.end_ns, reason=gap.reason, detail=gap.detail))
+    return labelled
+
+
+def _copy_hashing(source: Path, target: Path, limit: int | None = None) -> tuple[str, int]:
+    """Copy `source` (its first `limit` bytes, when given) to a new file, fsynced; its SHA-256 and size."""
     digest = hashlib.sha256()
     size = 0
     with open(source, "rb") as src, open(target, "xb") as dst:
-        while chunk := src.read(_COPY_BYTES):
+        while chunk := src.read(_COPY_BYTES if limit is None else min(_COPY_BYTES, limit - size)):
             digest.update(chunk)
             dst.write(chunk)
             size += len(chunk)

@@ -13,7 +13,8 @@ can, so one report shows everything wrong):
      and SHA256SUMS says the same as the manifest;
   6. each included original segment is the listed source segment (same SHA-256 and size);
   7. the source segments are in time order and satisfy the hash-chain rule (manifest.py);
-     breaks the recorder declared are warnings, any other break is a failure.
+     breaks the recorder declared are warnings, any other break is a failure; only the last
+     segment may be one still being recorded at export time (`open_at_export`, a warning).
 """
 
 from __future__ import annotations
@@ -216,6 +217,18 @@ def _check_segments(manifest: mf.Manifest, report: VerifyReport) -> None:
     bad = 0
     originals = 0
     for index, segment in enumerate(manifest.segments):
+        if segment.open_at_export:
+            if index != len(manifest.segments) - 1:
+                report.problems.append(
+                    f"{mf.MANIFEST_NAME}: segments[{index}] is marked open_at_export but is not the last segment"
+                )
+                bad += 1
+            else:
+                report.warnings.append(
+                    f"segments[{index}] was still being recorded at export time: its hash covers the "
+                    f"{segment.bytes} bytes of complete fragments written by then (to {mf.iso_ns(segment.end_ns)}), "
+                    "so the recorder's hash of the finished file differs"
+                )
         if index and segment.start_ns < manifest.segments[index - 1].end_ns:
             report.problems.append(
                 f"{mf.MANIFEST_NAME}: segments[{index}] starts before segments[{index - 1}] ends (not in time order)"
