@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -16,7 +17,14 @@ from tests.support.rpc import MID, S
 from vmsd.cli.verify import cmd_verify
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
-from vmsd.export.bundle import ACTION_COMPLETED, ACTION_FAILED, ACTION_REQUESTED, ExportResult, manifest_json
+from vmsd.export.bundle import (
+    ACTION_COMPLETED,
+    ACTION_FAILED,
+    ACTION_REQUESTED,
+    Exporter,
+    ExportResult,
+    manifest_json,
+)
 from vmsd.export.verify import verify_bundle
 
 GOP_NS = 2 * S
@@ -488,3 +496,45 @@ def test_open_segment_is_exported_up_to_its_last_complete_fragment(tmp_path: Pat
         assert mf.Manifest.model_validate(finished).segments[0].open_at_export is False
     finally:
         close_env(env)
+
+
+def _exporter(env: Env, **options: Any) -> Exporter:
+    """Another exporter on the same storage, with export limits."""
+    from tests.export.conftest import camera_info
+
+    exporter = Exporter(
+        env.storage,
+        env.audit,
+        env.clock,
+        recorder_id="dover-test-01",
+        camera_info=camera_info,
+        holds=env.holds,
+        **options,
+    )
+    exporter.open()
+    return exporter
+
+
+def test_export_quota_refuses_an_export_that_would_exceed_it(env: Env) -> None:
+    first = env.exporter.export(env.request())
+    holds_before = env.holds.list(include_released=True)
+    # Room for what is kept plus a little: not for another export of the same range.
+    limited = _exporter(env, max_total=lambda total_bytes: first.bytes + 1024 * 1024)
+    with pytest.raises(VmsdError) as caught:
+        limited.export(env.request())
+    assert caught.value.kind is ErrorKind.RESOURCE_EXHAUSTED
+    assert "[export] max_total" in caught.value.message and str(limited.root) in caught.value.message
+    # Refused before anything was made: no bundle, no hold, no staging folder.
+    assert [p.name for p in limited.root.iterdir()] == [first.export_id]
+    assert env.holds.list(include_released=True) == holds_before
+    # A quota with room for both lets it through.
+    roomy = _exporter(env, max_total=lambda total_bytes: 4 * first.bytes)
+    assert roomy.export(env.request()).bytes > 0
+
+
+def test_export_never_eats_into_the_recordings_free_space_reserve(env: Env) -> None:
+    greedy_reserve = _exporter(env, min_free=lambda total_bytes: total_bytes)  # keep the whole disk free
+    with pytest.raises(VmsdError) as caught:
+        greedy_reserve.export(env.request())
+    assert caught.value.kind is ErrorKind.RESOURCE_EXHAUSTED and "storage.min_free" in caught.value.message
+    assert list(greedy_reserve.root.iterdir()) == []

@@ -192,3 +192,23 @@ def test_a_failed_download_leaves_no_bundle_at_the_target(server: Server, env: E
     assert download_bundle(Client(), done, out) == 0
     assert verify_bundle(out).ok
     assert sorted(p.name for p in work.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"hold_until_ns": START_NS}, "hold_until_ns must be in the future"),  # the fixture's clock is later
+        ({"hold_until_ns": 5_000_000_000_000_000_000}, "hold_until_ns 5000000000000000000 is not a time between"),
+        ({"hold_until_ns": END_NS + 86_400 * 1_000_000_000 * 400, "no_hold": True}, "hold_until_ns with no_hold"),
+    ],
+)
+def test_hold_until_is_validated_before_the_export_starts(
+    server: Server, env: Env, changes: dict[str, Any], expected: str
+) -> None:
+    before, _ = env.audit.query(actions=["export.requested"])
+    with pytest.raises(grpc.RpcError) as caught:
+        list(server.stub.CreateExport(_request(**changes), metadata=metadata("operator")))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert expected in (caught.value.details() or "")
+    after, _ = env.audit.query(actions=["export.requested"])
+    assert len(after) == len(before)  # refused before the export (and its hold) began

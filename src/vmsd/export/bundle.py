@@ -77,6 +77,8 @@ MAX_CHUNK_BYTES = 1024 * 1024
 _COPY_BYTES = 1024 * 1024
 EXPORT_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{8}$")
 _PARTIAL_SUFFIX = ".partial"
+# Manifest, signature, key, README, checksums and container overhead, generously.
+_BUNDLE_OVERHEAD_BYTES = 1024 * 1024
 REDACTED_NAME = "working-copy-redacted.mp4"
 
 ACTION_REQUESTED = "export.requested"
@@ -150,6 +152,13 @@ class Exporter:
     Thread-safe: each export runs on its caller's thread; at most `max_concurrent` at once (more
     are refused with RESOURCE_EXHAUSTED rather than queued, so exports cannot pile up behind each
     other while competing with recording for the disk).
+
+    Space: before an export starts, its size is estimated from the source segments (originals
+    and master each about their size, a redacted copy as much again) and it is refused with
+    RESOURCE_EXHAUSTED when it would leave less free space than `min_free(total bytes)` — the
+    space recording keeps; eating into it would make retention erase other cameras' footage — or
+    when the bundles kept plus the running exports' estimates would exceed `max_total(total
+    bytes)` (`[export] max_total`; None: no quota).
     """
 
     def __init__(
@@ -164,6 +173,8 @@ class Exporter:
         time_sync: Callable[[], mf.ClockStatus] = clock_status,
         max_concurrent: int = 2,
         software: str = "vmsd",
+        min_free: Callable[[int], int] = lambda total_bytes: 0,
+        max_total: Callable[[int], int] | None = None,
     ) -> None:
         self._storage = storage
         self._audit = audit
@@ -174,6 +185,10 @@ class Exporter:
         self._time_sync = time_sync
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._software = software
+        self._min_free = min_free
+        self._max_total = max_total
+        self._space_lock = threading.Lock()
+        self._reserved_bytes = 0  # estimates of the exports running now
         self._key: RecorderKey | None = None
         self.root = storage.layout.exports_dir
         # Told (outcome, duration_ns) when an export ends; the daemon feeds metrics from it.
@@ -192,6 +207,10 @@ class Exporter:
             if entry.name.endswith(_PARTIAL_SUFFIX) and entry.is_dir():
                 log.warning("removing_partial_export", path=str(entry))
                 shutil.rmtree(entry)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     @property
     def key(self) -> RecorderKey:
@@ -224,9 +243,64 @@ class Exporter:
         if not self._slots.acquire(blocking=False):
             raise VmsdError(ErrorKind.RESOURCE_EXHAUSTED, "too many exports are running; try again shortly")
         try:
-            yield from self._run(request)
+            reserved = self._reserve_space(request)
+            try:
+                yield from self._run(request)
+            finally:
+                with self._space_lock:
+                    self._reserved_bytes -= reserved
         finally:
             self._slots.release()
+
+    def _reserve_space(self, request: ExportRequest) -> int:
+        """Check the export's estimated size against the free space and the quota (see the class
+        docstring) and count it as reserved; returns the estimate. Blocking."""
+        needed = self._estimate_bytes(request)
+        with self._space_lock:
+            stats = os.statvfs(self.root)
+            total = stats.f_blocks * stats.f_frsize
+            free = stats.f_bavail * stats.f_frsize - self._reserved_bytes
+            keep = self._min_free(total)
+            if free - needed < keep:
+                raise VmsdError(
+                    ErrorKind.RESOURCE_EXHAUSTED,
+                    f"not enough free space for this export: it needs about {_size(needed)}, "
+                    f"{_size(max(0, free))} is free and storage.min_free keeps {_size(keep)} for recording; "
+                    "export a shorter range, or without originals",
+                )
+            if self._max_total is not None:
+                quota = self._max_total(total)
+                used = self.bundles_bytes() + self._reserved_bytes
+                if used + needed > quota:
+                    raise VmsdError(
+                        ErrorKind.RESOURCE_EXHAUSTED,
+                        f"export quota: the bundles kept on the recorder ({self.root}) use {_size(used)} of "
+                        f"[export] max_total {_size(quota)}, and this export needs about {_size(needed)}; "
+                        "remove bundles already handed over, or raise max_total",
+                    )
+            self._reserved_bytes += needed
+        return needed
+
+    def _estimate_bytes(self, request: ExportRequest) -> int:
+        source_bytes = 0
+        for row in self._exportable_rows(request):
+            if row.bytes is not None:
+                source_bytes += row.bytes
+            else:  # still being written: what it holds so far
+                try:
+                    source_bytes += self._storage.segment_path(row).stat().st_size
+                except FileNotFoundError:
+                    pass
+        copies = 1 + int(request.include_originals) + int(request.redact)
+        return source_bytes * copies + _BUNDLE_OVERHEAD_BYTES
+
+    def bundles_bytes(self) -> int:
+        """Bytes of the finished bundles kept under the exports directory. Blocking."""
+        total = 0
+        for entry in self.root.iterdir():
+            if EXPORT_ID_RE.match(entry.name):
+                total += sum(p.stat().st_size for p in entry.rglob("*") if p.is_file() and not p.is_symlink())
+        return total
 
     def _validate(self, request: ExportRequest) -> None:
         if request.end_ns <= request.start_ns:
@@ -610,6 +684,10 @@ class Exporter:
 def manifest_json(manifest: mf.Manifest) -> bytes:
     """The bytes written to manifest.json (and signed): UTF-8 JSON, fields in schema order."""
     return (json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"
 
 
 def _new_export_id(camera_id: str, now_ns: int) -> str:
