@@ -559,7 +559,14 @@ class Exporter:
         _write_file(staging / mf.PUBLIC_KEY_NAME, key.public_pem)
         files.append(_file_entry(staging, mf.PUBLIC_KEY_NAME, mf.ROLE_PUBLIC_KEY))
         readme = _readme(
-            export_id, camera, request, key.fingerprint, masters, redacted, bool(request.include_originals)
+            export_id,
+            camera,
+            request,
+            key.fingerprint,
+            masters,
+            redacted,
+            bool(request.include_originals),
+            any(segment.open_at_export for segment in segments),
         )
         _write_file(staging / mf.README_NAME, readme.encode("utf-8"))
         files.append(_file_entry(staging, mf.README_NAME, mf.ROLE_README))
@@ -993,6 +1000,7 @@ def _readme(
     masters: list[mf.Master],
     redacted: list[mf.Redacted],
     originals: bool,
+    open_segment: bool,
 ) -> str:
     master_lines = "\n".join(
         f"  {m.file}: {m.start} .. {iso_ns(m.end_ns)} ({m.duration_ns / NS_PER_S:.1f} s of footage,"
@@ -1005,6 +1013,14 @@ def _readme(
     for r in redacted:
         extra.append(f"  {r.file}: a REDACTED WORKING COPY (re-encoded, privacy-masked) — not the master.")
     extras = "\n".join(extra)
+    in_progress = (
+        """
+     The last segment was still being recorded when this export was made ("open_at_export"):
+     its hash covers the complete fragments written by then, a prefix of the file the recorder
+     finished later; the requested time after them is a "recording_in_progress" gap."""
+        if open_segment
+        else ""
+    )
     return f"""\
 Evidence export {export_id}
 Camera: {camera.id} {camera.name} {camera.location}
@@ -1032,13 +1048,14 @@ To verify by hand (in this directory):
      must print "Signature Verified Successfully".
   2. The key's fingerprint:
        openssl pkey -pubin -in recorder-public-key.pem -outform DER | tail -c 32 | sha256sum
-     must print the fingerprint above, which is also "key_fingerprint_sha256" in manifest.json.
+     must print the recorder's fingerprint as its operator gave it to you (and the one above,
+     which is also "key_fingerprint_sha256" in manifest.json).
   3. The files:
        sha256sum -c SHA256SUMS
      must report OK for every file, and `sha256sum SHA256SUMS` must equal the "sha256" listed for
      SHA256SUMS in manifest.json's "files".
   4. The chain: in manifest.json "segments", each segment's "prev_sha256" must equal the
-     "sha256" of the segment listed before it (or lead to it through "erased_segments").
+     "sha256" of the segment listed before it (or lead to it through "erased_segments").{in_progress}
 
 The master is a remux of the recorded packets (no re-encoding); its own hash therefore differs
 from the source segments' hashes, which are listed (and, in segments/, included) separately.
