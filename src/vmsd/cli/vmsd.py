@@ -34,9 +34,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  recorder_id       {config.recorder_id}")
     print(f"  storage.root      {config.storage.root}")
     print(f"  segment_duration  {format_duration_ns(config.storage.segment_duration_ns)}")
-    print(f"  retention.max_age {format_duration_ns(config.retention.max_age_ns)}")
     quota = config.export.max_total
     print(f"  export.max_total  {f'{quota.percent:g}%' if quota.percent is not None else f'{quota.size_bytes} bytes'}")
+    print(f"  retention.max_age {format_duration_ns(config.retention.max_age_ns)}")
     print(f"  grpc.listen       {config.grpc.listen}")
     print(f"  metrics.listen    {config.metrics.listen or 'off'}")
     print(f"  health.times      {', '.join(config.health.times) or 'on demand only'}")
