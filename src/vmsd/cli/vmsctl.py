@@ -630,7 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--redact", action="store_true", help="also a working copy with privacy masks blacked out")
     export.add_argument("--no-originals", action="store_true", help="leave out the bit-exact recorded segments")
     export.add_argument("--no-hold", action="store_true", help="do not place an evidence hold on the range")
-    export.add_argument("-o", "--output", required=True, metavar="DIR")
+    export.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="a new or empty folder (never written over)"
+    )
     export.set_defaults(func=cmd_export)
 
     verify = sub.add_parser(
