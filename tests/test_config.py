@@ -40,6 +40,20 @@ def test_durations_and_sizes_parse_to_integers() -> None:
     assert config.retention.max_age_ns == 7_200_000_000_000
 
 
+def test_export_quota_is_a_share_or_a_size() -> None:
+    assert parse_config(MINIMAL).export.max_total.percent == 10.0
+    config = parse_config(_with(export={"max_total": "200GiB"}))
+    assert config.export.max_total.size_bytes == 200 * 1024**3
+    for data, expected in [
+        (_with(export={"max_totl": "1GiB"}), "export.max_totl: unknown key"),
+        (_with(export={"max_total": "lots"}), "export.max_total: invalid size"),
+        (_with(export={"max_total": "120%"}), "export.max_total: percentage '120%' must be between"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            parse_config(data, "test.toml")
+        assert expected in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("data", "expected"),
     [

@@ -59,6 +59,8 @@ class Daemon:
             recorder_id=config.recorder_id,
             camera_info=self._camera_info,
             holds=self.holds,
+            min_free=config.storage.min_free.bytes_for,
+            max_total=config.export.max_total.bytes_for,
         )
         self.checks = FunctionChecks(
             config.health,

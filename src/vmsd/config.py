@@ -49,7 +49,8 @@ class _Strict(BaseModel):
 
 
 class MinFree(_Strict):
-    """Free space to keep on the storage filesystem: a fraction of it or an absolute size."""
+    """An amount of the storage filesystem: a fraction of it or an absolute size (min_free, and
+    the export quota)."""
 
     percent: float | None = None
     size_bytes: int | None = None
@@ -109,6 +110,15 @@ class RetentionConfig(_Strict):
             f"{key}: {format_duration_ns(max_age_ns)} is shorter than this recorder's minimum retention "
             f"of {format_duration_ns(self.min_age_ns)} ([retention] min_age)"
         )
+
+
+class ExportConfig(_Strict):
+    """Limits on the evidence bundles kept on the recorder (under `<root>/exports/`)."""
+
+    # Total size of the bundles kept, as a share of the storage filesystem or a size: bundles
+    # outside retention's reach must not crowd out the footage retention keeps (an export that
+    # would exceed it is refused with RESOURCE_EXHAUSTED). Exports also never eat into min_free.
+    max_total: Annotated[MinFree, BeforeValidator(_min_free)] = MinFree(percent=10.0)
 
 
 class IngestConfig(_Strict):
@@ -286,6 +296,7 @@ class Config(_Strict):
     recorder_id: str
     storage: StorageConfig
     retention: RetentionConfig = RetentionConfig()
+    export: ExportConfig = ExportConfig()
     ingest: IngestConfig = IngestConfig()
     grpc: GrpcConfig = GrpcConfig()
     metrics: MetricsConfig = MetricsConfig()

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -16,7 +17,14 @@ from tests.support.rpc import MID, S
 from vmsd.cli.verify import cmd_verify
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
-from vmsd.export.bundle import ACTION_COMPLETED, ACTION_FAILED, ACTION_REQUESTED, ExportResult, manifest_json
+from vmsd.export.bundle import (
+    ACTION_COMPLETED,
+    ACTION_FAILED,
+    ACTION_REQUESTED,
+    Exporter,
+    ExportResult,
+    manifest_json,
+)
 from vmsd.export.verify import verify_bundle
 
 GOP_NS = 2 * S
@@ -257,9 +265,10 @@ def test_verify_passes(exported: tuple[Env, ExportResult], capsys: pytest.Captur
     env, result = exported
     report = verify_bundle(result.path, expected_fingerprint=env.exporter.key.fingerprint)
     assert report.ok and report.problems == [] and report.warnings == []
-    assert cmd_verify(str(result.path), False) == 0
+    fingerprint = env.exporter.key.fingerprint
+    assert cmd_verify(str(result.path), False, fingerprint) == 0
     assert capsys.readouterr().out.startswith("VERIFIED")
-    assert cmd_verify(str(result.path), True) == 0
+    assert cmd_verify(str(result.path), True, fingerprint) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["ok"] is True and document["export_id"] == result.export_id
 
@@ -383,3 +392,149 @@ def test_verify_rejects_another_key(bundle_copy: Path) -> None:
 def test_verify_of_not_a_bundle(tmp_path: Path) -> None:
     assert verify_bundle(tmp_path).first_problem == "manifest.json: missing from the bundle"
     assert verify_bundle(tmp_path / "nope").first_problem.endswith("not a directory")
+
+
+def _forge(bundle: Path) -> str:
+    """Rewrite a bundle as a forger would: changed manifest, signed with their own key, and
+    every listing made consistent with it. Returns the forger's fingerprint."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from vmsd.export.signing import fingerprint, public_pem
+
+    forger = Ed25519PrivateKey.generate()
+    pem = public_pem(forger.public_key())
+    (bundle / mf.PUBLIC_KEY_NAME).write_bytes(pem)
+    document = json.loads((bundle / mf.MANIFEST_NAME).read_text())
+    document["recorder"]["key_fingerprint_sha256"] = fingerprint(forger.public_key())
+    document["case_ref"] = "CR-FORGED"
+    for entry in document["files"]:
+        if entry["name"] == mf.PUBLIC_KEY_NAME:
+            entry["sha256"], entry["bytes"] = hashlib.sha256(pem).hexdigest(), len(pem)
+    sums = "".join(f"{f['sha256']}  {f['name']}\n" for f in document["files"] if f["name"] != mf.SUMS_NAME)
+    (bundle / mf.SUMS_NAME).write_text(sums)
+    for entry in document["files"]:
+        if entry["name"] == mf.SUMS_NAME:
+            entry["sha256"], entry["bytes"] = hashlib.sha256(sums.encode()).hexdigest(), len(sums)
+    data = (json.dumps(document, indent=2) + "\n").encode()
+    (bundle / mf.MANIFEST_NAME).write_bytes(data)
+    (bundle / mf.SIGNATURE_NAME).write_bytes(forger.sign(data))
+    return fingerprint(forger.public_key())
+
+
+def test_verify_without_a_trusted_key_is_not_verified(
+    exported: tuple[Env, ExportResult], bundle_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vmsd.cli.vmsctl import main as vmsctl
+
+    env, result = exported
+    recorder_fp = env.exporter.key.fingerprint
+    trusted_pem = env.root / "keys" / "recorder-ed25519.pub.pem"
+    forger_fp = _forge(bundle_copy)
+    assert verify_bundle(bundle_copy).ok  # intact and consistently signed — by the forger
+    # Without a key from outside the bundle: a distinct exit status and verdict, never VERIFIED.
+    assert vmsctl(["verify", str(bundle_copy)]) == 5
+    out = capsys.readouterr().out
+    assert out.startswith("NOT VERIFIED AGAINST A TRUSTED KEY") and forger_fp in out and "VERIFIED:" not in out
+    assert vmsctl(["verify", str(result.path)]) == 5
+    capsys.readouterr()
+    assert vmsctl(["--json", "verify", str(bundle_copy)]) == 5
+    document = json.loads(capsys.readouterr().out)
+    assert document["verdict"] == "intact_key_not_checked" and document["key_trusted"] is False
+    # With the recorder's fingerprint (or public key file), the forgery fails and the genuine passes.
+    assert vmsctl(["verify", str(bundle_copy), "--key-fingerprint", recorder_fp]) == 1
+    assert capsys.readouterr().out.startswith("VERIFICATION FAILED: recorder-public-key.pem: fingerprint")
+    assert vmsctl(["verify", str(bundle_copy), "--trusted-key", str(trusted_pem)]) == 1
+    capsys.readouterr()
+    assert vmsctl(["verify", str(result.path), "--key-fingerprint", recorder_fp.upper()]) == 0
+    assert capsys.readouterr().out.startswith("VERIFIED against the trusted key")
+    assert vmsctl(["verify", str(result.path), "--trusted-key", str(trusted_pem)]) == 0
+    capsys.readouterr()
+    assert vmsctl(["--json", "verify", str(result.path), "--trusted-key", str(trusted_pem)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["verdict"] == "verified" and document["key_trusted"] is True
+    # A malformed fingerprint or an unreadable key file is a usage error, not a verdict.
+    assert vmsctl(["verify", str(result.path), "--key-fingerprint", "abc"]) == 2
+    assert vmsctl(["verify", str(result.path), "--trusted-key", str(bundle_copy / "nope.pem")]) == 2
+
+
+def test_open_segment_is_exported_up_to_its_last_complete_fragment(tmp_path: Path, h264_ts: Path) -> None:
+    from tests.export.conftest import close_env, open_env
+    from tests.support.feed import feed
+    from vmsd.clock import FakeClock
+    from vmsd.ingest.segmenter import Segmenter
+    from vmsd.storage.fmp4 import complete_length
+    from vmsd.storage.store import Storage
+
+    root = tmp_path / "root"
+    storage = Storage(root)
+    storage.open()
+    storage.catalogue.upsert_camera("in-cam", "in-cam", "", 0)
+    clock = FakeClock(wall_ns=MID)
+    segmenter = Segmenter("in-cam", storage, clock, segment_duration_ns=60 * S)
+    # 7 s into a 60 s segment, still open: the GOPs [0,2) [2,4) [4,6) s are complete fragments.
+    feed(segmenter, clock, h264_ts, seconds=7, end_reason=None)
+    assert segmenter.segment is not None
+    storage.close()
+    env = open_env(root)
+    try:
+        result = env.exporter.export(env.request(start_ns=MID, end_ns=MID + 7 * S, include_originals=False))
+        m = result.manifest
+        [segment] = m.segments
+        assert segment.open_at_export and segment.file is None and segment.end_ns == MID + 6 * S
+        assert (segment.bytes, 3) == complete_length(root / segment.recorded_path)  # its complete fragments
+        assert [(c.start_ns, c.end_ns) for c in m.covered] == [(MID, MID + 6 * S)]
+        gaps = [(g.start_ns, g.end_ns, g.reason) for g in m.gaps]
+        assert gaps == [(MID + 6 * S, MID + 7 * S, "recording_in_progress")]
+        assert m.masters[0].video_frames == 150
+        assert '"open_at_export": true' in (result.path / mf.MANIFEST_NAME).read_text()
+        report = verify_bundle(result.path, expected_fingerprint=env.exporter.key.fingerprint)
+        assert report.verdict == "verified", report.problems
+        assert any("still being recorded at export time" in w for w in report.warnings)
+        # A finished segment's entry reads as before (no open_at_export key at all).
+        finished = json.loads((result.path / mf.MANIFEST_NAME).read_text())
+        finished["segments"][0]["open_at_export"] = False
+        assert mf.Manifest.model_validate(finished).segments[0].open_at_export is False
+    finally:
+        close_env(env)
+
+
+def _exporter(env: Env, **options: Any) -> Exporter:
+    """Another exporter on the same storage, with export limits."""
+    from tests.export.conftest import camera_info
+
+    exporter = Exporter(
+        env.storage,
+        env.audit,
+        env.clock,
+        recorder_id="dover-test-01",
+        camera_info=camera_info,
+        holds=env.holds,
+        **options,
+    )
+    exporter.open()
+    return exporter
+
+
+def test_export_quota_refuses_an_export_that_would_exceed_it(env: Env) -> None:
+    first = env.exporter.export(env.request())
+    holds_before = env.holds.list(include_released=True)
+    # Room for what is kept plus a little: not for another export of the same range.
+    limited = _exporter(env, max_total=lambda total_bytes: first.bytes + 1024 * 1024)
+    with pytest.raises(VmsdError) as caught:
+        limited.export(env.request())
+    assert caught.value.kind is ErrorKind.RESOURCE_EXHAUSTED
+    assert "[export] max_total" in caught.value.message and str(limited.root) in caught.value.message
+    # Refused before anything was made: no bundle, no hold, no staging folder.
+    assert [p.name for p in limited.root.iterdir()] == [first.export_id]
+    assert env.holds.list(include_released=True) == holds_before
+    # A quota with room for both lets it through.
+    roomy = _exporter(env, max_total=lambda total_bytes: 4 * first.bytes)
+    assert roomy.export(env.request()).bytes > 0
+
+
+def test_export_never_eats_into_the_recordings_free_space_reserve(env: Env) -> None:
+    greedy_reserve = _exporter(env, min_free=lambda total_bytes: total_bytes)  # keep the whole disk free
+    with pytest.raises(VmsdError) as caught:
+        greedy_reserve.export(env.request())
+    assert caught.value.kind is ErrorKind.RESOURCE_EXHAUSTED and "storage.min_free" in caught.value.message
+    assert list(greedy_reserve.root.iterdir()) == []

@@ -15,7 +15,7 @@ import pytest
 
 from tests.export.conftest import END_NS, START_NS, Env
 from tests.support.rpc import make_config, metadata
-from vmsd.cli.export import cmd_export
+from vmsd.cli.export import cmd_export, download_bundle
 from vmsd.export.verify import verify_bundle
 from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
@@ -119,20 +119,96 @@ def test_vmsctl_export_downloads_and_verifies(
         channel = server.channel
         metadata = metadata("operator")
 
-    args = argparse.Namespace(
-        camera="in-cam",
-        case="CR-8",
-        reason="review",
-        recipient="",
-        redact=False,
-        no_originals=False,
-        no_hold=True,
-        output=str(tmp_path / "out"),
-        json=True,
-    )
-    assert cmd_export(Client(), args, START_NS, END_NS) == 0
+    assert cmd_export(Client(), _export_args(tmp_path / "out", case="CR-8", json=True), START_NS, END_NS) == 0
     out = capsys.readouterr().out  # the daemon's log lines share stdout in this process
     document = json.loads(out[out.index("\n{\n") + 1 :] if not out.startswith("{") else out)
     assert document["ok"] is True and document["case_ref"] == "CR-8"
     assert verify_bundle(tmp_path / "out").ok
     assert not list((tmp_path / "out").rglob("*.partial"))
+
+
+def _export_args(output: Path, **changes: Any) -> argparse.Namespace:
+    values: dict[str, Any] = {
+        "camera": "in-cam",
+        "case": "CR-9",
+        "reason": "review",
+        "recipient": "",
+        "redact": False,
+        "no_originals": False,
+        "no_hold": True,
+        "output": str(output),
+        "json": False,
+    }
+    values.update(changes)
+    return argparse.Namespace(**values)
+
+
+def test_vmsctl_export_refuses_a_folder_that_holds_a_bundle(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Client:
+        channel = server.channel
+        metadata = metadata("operator")
+
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "out"
+    assert cmd_export(Client(), _export_args(out), START_NS, END_NS) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    # A second, different export into the same folder: refused before anything is made.
+    assert cmd_export(Client(), _export_args(out, case="CR-10"), START_NS + 3 * 1_000_000_000, END_NS) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert verify_bundle(out).ok
+    listed = server.stub.ListExports(export_pb2.ListExportsRequest(), metadata=metadata("operator"))
+    assert len(listed.exports) == 1  # the refused export was never created on the recorder
+    # A file (not a folder) in the way is refused too; an empty folder is fine.
+    (work / "file").write_text("x")
+    assert cmd_export(Client(), _export_args(work / "file"), START_NS, END_NS) == 2
+    (work / "empty").mkdir()
+    assert cmd_export(Client(), _export_args(work / "empty"), START_NS, END_NS) == 0
+    assert verify_bundle(work / "empty").ok
+    assert sorted(p.name for p in work.iterdir()) == ["empty", "file", "out"]  # no staging left
+
+
+def test_a_failed_download_leaves_no_bundle_at_the_target(server: Server, env: Env, tmp_path: Path) -> None:
+    class Client:
+        channel = server.channel
+        metadata = metadata("operator")
+
+    steps = list(server.stub.CreateExport(_request(), metadata=metadata("operator")))
+    done = steps[-1].done
+    # The README changes on the recorder after it was listed: its download does not match.
+    readme = env.exporter.root / done.export_id / "README.txt"
+    readme.write_text(readme.read_text() + "tampered\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "out"
+    assert download_bundle(Client(), done, out) == 1
+    assert not out.exists()  # nothing at DIR that could pass for a bundle
+    # Once the file is right again, a second run completes from what it already has.
+    readme.write_text(readme.read_text().removesuffix("tampered\n"))
+    assert download_bundle(Client(), done, out) == 0
+    assert verify_bundle(out).ok
+    assert sorted(p.name for p in work.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"hold_until_ns": START_NS}, "hold_until_ns must be in the future"),  # the fixture's clock is later
+        ({"hold_until_ns": 5_000_000_000_000_000_000}, "hold_until_ns 5000000000000000000 is not a time between"),
+        ({"hold_until_ns": END_NS + 86_400 * 1_000_000_000 * 400, "no_hold": True}, "hold_until_ns with no_hold"),
+    ],
+)
+def test_hold_until_is_validated_before_the_export_starts(
+    server: Server, env: Env, changes: dict[str, Any], expected: str
+) -> None:
+    before, _ = env.audit.query(actions=["export.requested"])
+    with pytest.raises(grpc.RpcError) as caught:
+        list(server.stub.CreateExport(_request(**changes), metadata=metadata("operator")))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert expected in (caught.value.details() or "")
+    after, _ = env.audit.query(actions=["export.requested"])
+    assert len(after) == len(before)  # refused before the export (and its hold) began

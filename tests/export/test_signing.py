@@ -54,3 +54,50 @@ def test_corrupt_key_is_never_overwritten(tmp_path: Path) -> None:
         load_or_create(keys)
     assert caught.value.kind is ErrorKind.FAILED_PRECONDITION
     assert path.read_bytes() == b"garbage"
+
+
+def test_symlinked_key_is_refused(tmp_path: Path) -> None:
+    # A key file elsewhere (0600, ours) reached through a link: the daemon must not follow it —
+    # whoever can replace the link chooses the key that signs evidence.
+    load_or_create(tmp_path / "elsewhere")
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    (keys / PRIVATE_KEY_NAME).symlink_to(tmp_path / "elsewhere" / PRIVATE_KEY_NAME)
+    with pytest.raises(VmsdError) as caught:
+        load_or_create(keys)
+    assert caught.value.kind is ErrorKind.FAILED_PRECONDITION
+    assert str(keys / PRIVATE_KEY_NAME) in caught.value.message and "symbolic link" in caught.value.message
+
+
+def test_key_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file to another user (CI runs as root)")
+    load_or_create(tmp_path / "keys")
+    path = tmp_path / "keys" / PRIVATE_KEY_NAME
+    os.chown(path, 65534, 65534)  # nobody: still mode 0600
+    with pytest.raises(VmsdError) as caught:
+        load_or_create(tmp_path / "keys")
+    assert caught.value.kind is ErrorKind.FAILED_PRECONDITION
+    assert str(path) in caught.value.message and "owned by uid 65534" in caught.value.message
+
+
+def test_group_readable_key_is_refused(tmp_path: Path) -> None:
+    load_or_create(tmp_path / "keys")
+    path = tmp_path / "keys" / PRIVATE_KEY_NAME
+    os.chmod(path, 0o640)
+    with pytest.raises(VmsdError) as caught:
+        load_or_create(tmp_path / "keys")
+    assert str(path) in caught.value.message and "chmod 600" in caught.value.message
+
+
+def test_vmsd_key_fingerprint_prints_the_recorders_fingerprint(tmp_path: Path) -> None:
+    from tests.support.daemon import run_vmsd, write_config
+
+    root = tmp_path / "root"
+    config = write_config(tmp_path / "vmsd.toml", root, {})
+    missing = run_vmsd("key-fingerprint", "--config", str(config))
+    assert missing.returncode == 1 and "no recorder key yet" in missing.stderr
+    key = load_or_create(root / "keys")
+    shown = run_vmsd("key-fingerprint", "--config", str(config))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split()[0] == key.fingerprint

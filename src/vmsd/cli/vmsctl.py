@@ -5,7 +5,8 @@
 Commands: cameras · search · play · relay · hold add|list|release · retention · export · verify
 (offline) · audit [--since T] [--verify] · health. `VMSD_SERVER` and `VMSD_TOKEN` stand in for the flags.
 Times: ISO-8601 with `Z` or an offset, or relative: `now`, `-30s`, `-10m`, `-2h`, `-1d`.
-Exit codes: 0 ok, 2 usage error, 3 not found, 4 permission denied/unauthenticated, 1 other.
+Exit codes: 0 ok, 2 usage error, 3 not found, 4 permission denied/unauthenticated, 1 other;
+`verify` also 5: the bundle is intact but its key was not checked against a trusted one.
 """
 
 from __future__ import annotations
@@ -629,12 +630,27 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--redact", action="store_true", help="also a working copy with privacy masks blacked out")
     export.add_argument("--no-originals", action="store_true", help="leave out the bit-exact recorded segments")
     export.add_argument("--no-hold", action="store_true", help="do not place an evidence hold on the range")
-    export.add_argument("-o", "--output", required=True, metavar="DIR")
+    export.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="a new or empty folder (never written over)"
+    )
     export.set_defaults(func=cmd_export)
 
-    verify = sub.add_parser("verify", help="verify an export bundle offline (no server needed)")
+    verify = sub.add_parser(
+        "verify",
+        help="verify an export bundle offline (no server needed)",
+        description="Verify an export bundle offline. Exit 0: verified against the trusted key given; "
+        "1: verification failed; 2: usage error; 5: intact and signed, but the key was not checked against "
+        "a trusted one (give --key-fingerprint or --trusted-key, obtained from the recorder's operator).",
+    )
     verify.add_argument("dir")
-    verify.add_argument("--key-fingerprint", help="the recorder key fingerprint you expect (from its operator)")
+    verify.add_argument(
+        "--key-fingerprint",
+        metavar="FP",
+        help="the recorder key's SHA-256 fingerprint, from its operator (`vmsd key-fingerprint` on the recorder)",
+    )
+    verify.add_argument(
+        "--trusted-key", metavar="FILE", help="the recorder's public key (PEM), obtained from its operator"
+    )
     verify.set_defaults(func=None)
 
     hold = sub.add_parser("hold", help="evidence holds: footage nothing erases").add_subparsers(
@@ -699,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "verify":  # offline: no server, no token
         from vmsd.cli.verify import cmd_verify
 
-        return cmd_verify(args.dir, args.json, args.key_fingerprint)
+        return cmd_verify(args.dir, args.json, args.key_fingerprint, args.trusted_key)
     try:
         client = Client(args)
         return int(args.func(client, args))

@@ -4,6 +4,7 @@
     vmsd check-config --config FILE [--strict]
     vmsd fsck --config FILE [--repair] [--rebuild-index] [--no-hashes]
     vmsd token create --name NAME --role ROLE [--camera GLOB]...
+    vmsd key-fingerprint --config FILE
 
 Exit codes: 0 ok, 1 a problem was found (invalid config, inconsistent storage, runtime failure),
 2 usage error. check-config prints warnings (a well-known demo token, …) on stderr; they leave the
@@ -41,6 +42,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  recorder_id       {config.recorder_id}")
     print(f"  storage.root      {config.storage.root}")
     print(f"  segment_duration  {format_duration_ns(config.storage.segment_duration_ns)}")
+    quota = config.export.max_total
+    print(f"  export.max_total  {f'{quota.percent:g}%' if quota.percent is not None else f'{quota.size_bytes} bytes'}")
     print(f"  retention.max_age {format_duration_ns(config.retention.max_age_ns)}")
     print(f"  retention.min_age {format_duration_ns(config.retention.min_age_ns)}")
     print(f"  grpc.listen       {config.grpc.listen}")
@@ -145,6 +148,16 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_key_fingerprint(args: argparse.Namespace) -> int:
+    """Print the fingerprint recipients check export bundles against (`vmsctl verify --key-fingerprint`)."""
+    from vmsd.export.signing import PUBLIC_KEY_NAME, read_public_fingerprint
+    from vmsd.storage.layout import Layout
+
+    keys_dir = Layout(load_config(args.config).storage.root).keys_dir
+    print(f"{read_public_fingerprint(keys_dir)}  {keys_dir / PUBLIC_KEY_NAME}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vmsd", description="vmsd CCTV recorder daemon")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -179,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--rebuild-index", action="store_true", help="rebuild the catalogue from the files alone")
     fsck.add_argument("--no-hashes", action="store_true", help="skip re-hashing every file (faster)")
     fsck.set_defaults(func=cmd_fsck)
+    key = sub.add_parser(
+        "key-fingerprint",
+        help="print the SHA-256 fingerprint of the recorder's export signing key (give it to recipients "
+        "out of band; they check bundles with `vmsctl verify DIR --key-fingerprint FP`)",
+    )
+    key.add_argument("--config", required=True)
+    key.set_defaults(func=cmd_key_fingerprint)
     return parser
 
 

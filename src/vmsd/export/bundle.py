@@ -15,6 +15,11 @@ A bundle is a directory `<storage root>/exports/<export_id>/`:
   manifest.json              what the bundle claims (manifest.py), including every file's hash
   manifest.sig               Ed25519 signature over manifest.json's exact bytes
 
+A range that reaches into the segment being written (`--to now`) includes that segment's
+complete fragments: the bytes up to its last complete `moof`+`mdat`, copied and hashed exactly,
+listed with `open_at_export` (manifest.py). The requested time after them is a
+`recording_in_progress` gap — recorded footage is never called `not_recorded`.
+
 Exports live outside recordings/, so retention and fsck never touch them. A bundle is built in
 `<export_id>.partial/` and renamed into place once everything is fsynced, so an export directory
 that exists is complete; `open()` removes partial ones left by a crash.
@@ -31,6 +36,7 @@ Blocking throughout (file I/O, PyAV, SQLite): run `run()`/`export()` on a worker
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -55,9 +61,10 @@ from vmsd.export.redact import ENCODER, redact_steps
 from vmsd.export.signing import RecorderKey, load_or_create
 from vmsd.export.timesync import clock_status
 from vmsd.log import get_logger
-from vmsd.recordings.search import Span, tile
+from vmsd.recordings.search import NOT_RECORDED, Span, tile
 from vmsd.retention.holds import Holds
 from vmsd.storage.catalogue import SegmentRow
+from vmsd.storage.fmp4 import complete_length, summarize
 from vmsd.storage.layout import fsync_dir
 from vmsd.storage.store import Storage
 
@@ -70,6 +77,8 @@ MAX_CHUNK_BYTES = 1024 * 1024
 _COPY_BYTES = 1024 * 1024
 EXPORT_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{8}$")
 _PARTIAL_SUFFIX = ".partial"
+# Manifest, signature, key, README, checksums and container overhead, generously.
+_BUNDLE_OVERHEAD_BYTES = 1024 * 1024
 REDACTED_NAME = "working-copy-redacted.mp4"
 
 ACTION_REQUESTED = "export.requested"
@@ -143,6 +152,13 @@ class Exporter:
     Thread-safe: each export runs on its caller's thread; at most `max_concurrent` at once (more
     are refused with RESOURCE_EXHAUSTED rather than queued, so exports cannot pile up behind each
     other while competing with recording for the disk).
+
+    Space: before an export starts, its size is estimated from the source segments (originals
+    and master each about their size, a redacted copy as much again) and it is refused with
+    RESOURCE_EXHAUSTED when it would leave less free space than `min_free(total bytes)` — the
+    space recording keeps; eating into it would make retention erase other cameras' footage — or
+    when the bundles kept plus the running exports' estimates would exceed `max_total(total
+    bytes)` (`[export] max_total`; None: no quota).
     """
 
     def __init__(
@@ -157,6 +173,8 @@ class Exporter:
         time_sync: Callable[[], mf.ClockStatus] = clock_status,
         max_concurrent: int = 2,
         software: str = "vmsd",
+        min_free: Callable[[int], int] = lambda total_bytes: 0,
+        max_total: Callable[[int], int] | None = None,
     ) -> None:
         self._storage = storage
         self._audit = audit
@@ -167,6 +185,10 @@ class Exporter:
         self._time_sync = time_sync
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._software = software
+        self._min_free = min_free
+        self._max_total = max_total
+        self._space_lock = threading.Lock()
+        self._reserved_bytes = 0  # estimates of the exports running now
         self._key: RecorderKey | None = None
         self.root = storage.layout.exports_dir
         # Told (outcome, duration_ns) when an export ends; the daemon feeds metrics from it.
@@ -179,10 +201,16 @@ class Exporter:
         half-built bundles a crash left behind. Blocking."""
         self.root.mkdir(mode=0o750, parents=True, exist_ok=True)
         self._key = load_or_create(self._storage.layout.keys_dir)
+        # Logged so the operator can give it to recipients (also `vmsd key-fingerprint`).
+        log.info("recorder_key", fingerprint=self._key.fingerprint, path=str(self._key.path))
         for entry in self.root.iterdir():
             if entry.name.endswith(_PARTIAL_SUFFIX) and entry.is_dir():
                 log.warning("removing_partial_export", path=str(entry))
                 shutil.rmtree(entry)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     @property
     def key(self) -> RecorderKey:
@@ -215,9 +243,64 @@ class Exporter:
         if not self._slots.acquire(blocking=False):
             raise VmsdError(ErrorKind.RESOURCE_EXHAUSTED, "too many exports are running; try again shortly")
         try:
-            yield from self._run(request)
+            reserved = self._reserve_space(request)
+            try:
+                yield from self._run(request)
+            finally:
+                with self._space_lock:
+                    self._reserved_bytes -= reserved
         finally:
             self._slots.release()
+
+    def _reserve_space(self, request: ExportRequest) -> int:
+        """Check the export's estimated size against the free space and the quota (see the class
+        docstring) and count it as reserved; returns the estimate. Blocking."""
+        needed = self._estimate_bytes(request)
+        with self._space_lock:
+            stats = os.statvfs(self.root)
+            total = stats.f_blocks * stats.f_frsize
+            free = stats.f_bavail * stats.f_frsize - self._reserved_bytes
+            keep = self._min_free(total)
+            if free - needed < keep:
+                raise VmsdError(
+                    ErrorKind.RESOURCE_EXHAUSTED,
+                    f"not enough free space for this export: it needs about {_size(needed)}, "
+                    f"{_size(max(0, free))} is free and storage.min_free keeps {_size(keep)} for recording; "
+                    "export a shorter range, or without originals",
+                )
+            if self._max_total is not None:
+                quota = self._max_total(total)
+                used = self.bundles_bytes() + self._reserved_bytes
+                if used + needed > quota:
+                    raise VmsdError(
+                        ErrorKind.RESOURCE_EXHAUSTED,
+                        f"export quota: the bundles kept on the recorder ({self.root}) use {_size(used)} of "
+                        f"[export] max_total {_size(quota)}, and this export needs about {_size(needed)}; "
+                        "remove bundles already handed over, or raise max_total",
+                    )
+            self._reserved_bytes += needed
+        return needed
+
+    def _estimate_bytes(self, request: ExportRequest) -> int:
+        source_bytes = 0
+        for row in self._exportable_rows(request):
+            if row.bytes is not None:
+                source_bytes += row.bytes
+            else:  # still being written: what it holds so far
+                try:
+                    source_bytes += self._storage.segment_path(row).stat().st_size
+                except FileNotFoundError:
+                    pass
+        copies = 1 + int(request.include_originals) + int(request.redact)
+        return source_bytes * copies + _BUNDLE_OVERHEAD_BYTES
+
+    def bundles_bytes(self) -> int:
+        """Bytes of the finished bundles kept under the exports directory. Blocking."""
+        total = 0
+        for entry in self.root.iterdir():
+            if EXPORT_ID_RE.match(entry.name):
+                total += sum(p.stat().st_size for p in entry.rglob("*") if p.is_file() and not p.is_symlink())
+        return total
 
     def _validate(self, request: ExportRequest) -> None:
         if request.end_ns <= request.start_ns:
@@ -300,11 +383,42 @@ class Exporter:
         self.on_finished("OK", self._clock.mono_ns() - started_mono_ns)
         yield ExportProgress("done", 1.0, result)
 
-    def _finished_rows(self, request: ExportRequest) -> list[SegmentRow]:
-        # A segment still being written has no hash yet: it cannot be proven, so it is left out
-        # (its time shows as a gap).
+    def _exportable_rows(self, request: ExportRequest) -> list[SegmentRow]:
+        """Finished segments in the range, and the one being written (its complete fragments are
+        exported, see `_copy_open_segment`)."""
         rows = self._storage.catalogue.segments_in_range(request.camera_id, request.start_ns, request.end_ns)
-        return [r for r in rows if r.state == "complete" and r.sha256 and r.end_ns is not None and r.bytes is not None]
+        return [
+            r
+            for r in rows
+            if r.state == "writing"
+            or (r.state == "complete" and r.sha256 and r.end_ns is not None and r.bytes is not None)
+        ]
+
+    def _copy_open_segment(self, row: SegmentRow, target: Path) -> tuple[SegmentRow, str, int] | None:
+        """Copy the complete fragments of a segment still being written to `target`.
+
+        The writer only appends (its muxer output is not seekable), so the file's first bytes up
+        to the end of its last complete `moof`+`mdat` never change: exactly those are copied and
+        hashed, and the row returned describes them (end = the end of their last video sample).
+        None when not one fragment is complete yet. If the segment was finished meanwhile and the
+        copy is the whole file, its catalogue row is returned as it is (state 'complete').
+        """
+        source = self._storage.segment_path(row)
+        length, fragments = complete_length(source)
+        if fragments == 0:
+            return None
+        target.parent.mkdir(exist_ok=True)
+        digest, size = _copy_hashing(source, target, limit=length)
+        if size != length:
+            raise VmsdError(ErrorKind.DATA_LOSS, f"recorded segment {row.path} shrank while it was being exported")
+        now = self._storage.catalogue.segment(row.id)
+        if now is not None and now.state == "complete" and now.sha256 == digest and now.bytes == size:
+            return now, digest, size
+        media = summarize(target)
+        included = dataclasses.replace(
+            row, end_ns=row.start_ns + media.duration_ns, bytes=size, sha256=digest, frames=media.video_frames
+        )
+        return included, digest, size
 
     def _build(
         self, request: ExportRequest, camera: CameraInfo, export_id: str, staging: Path
@@ -314,10 +428,8 @@ class Exporter:
                 ErrorKind.FAILED_PRECONDITION,
                 f"camera {camera.id!r} has no privacy_masks configured: there is nothing to redact",
             )
-        if not self._finished_rows(request):
-            raise VmsdError(
-                ErrorKind.NOT_FOUND, f"no finished footage of camera_id {camera.id!r} in the requested range"
-            )
+        if not self._exportable_rows(request):
+            raise VmsdError(ErrorKind.NOT_FOUND, f"no footage of camera_id {camera.id!r} in the requested range")
         hold_id: int | None = None
         if request.place_hold and self._holds is not None:
             hold = self._holds.add(
@@ -331,11 +443,9 @@ class Exporter:
             )
             hold_id = hold.id
         # Queried again under the hold: nothing listed now can be erased before it is read.
-        rows = self._finished_rows(request)
+        rows = self._exportable_rows(request)
         if not rows:
-            raise VmsdError(
-                ErrorKind.NOT_FOUND, f"no finished footage of camera_id {camera.id!r} in the requested range"
-            )
+            raise VmsdError(ErrorKind.NOT_FOUND, f"no footage of camera_id {camera.id!r} in the requested range")
         staging.mkdir(mode=0o750)
         total_bytes = max(1, sum(r.bytes or 0 for r in rows))
         after_remux = _P_REMUX if request.redact else _P_REDACT
@@ -344,12 +454,31 @@ class Exporter:
         files: list[mf.File] = []
         segments: list[mf.Segment] = []
         sources: list[tuple[SegmentRow, Path]] = []
+        scratch: list[Path] = []  # copies made for the remux only (an open segment without originals)
+        # Where the footage still being written begins to be missing from the bundle.
+        in_progress_from_ns: int | None = None
         done_bytes = 0
         phase = "originals" if request.include_originals else "hashing"
         for row in rows:
             source = self._storage.segment_path(row)
             name: str | None = None
-            if request.include_originals:
+            open_at_export = False
+            if row.state == "writing":
+                name = _original_name(row.path) if request.include_originals else None
+                copy = staging / (name or f"open-segment-{row.id}.mp4")
+                included = self._copy_open_segment(row, copy)
+                if included is None:
+                    in_progress_from_ns = row.start_ns
+                    continue
+                row, digest, size = included
+                open_at_export = row.state == "writing"
+                if open_at_export:
+                    assert row.end_ns is not None
+                    in_progress_from_ns = row.end_ns
+                sources.append((row, copy))
+                if name is None:
+                    scratch.append(copy)
+            elif request.include_originals:
                 name = _original_name(row.path)
                 target = staging / name
                 target.parent.mkdir(exist_ok=True)
@@ -374,6 +503,7 @@ class Exporter:
                     prev_sha256=row.prev_sha256,
                     recorded_path=row.path,
                     file=name,
+                    open_at_export=open_at_export,
                 )
             )
             if name is not None:
@@ -381,10 +511,18 @@ class Exporter:
             done_bytes += size
             yield ExportProgress(phase, _P_HASH * done_bytes / total_bytes)
 
+        if not sources:
+            raise VmsdError(
+                ErrorKind.NOT_FOUND,
+                f"no footage of camera_id {camera.id!r} in the requested range has reached its file yet",
+            )
+
         # 2. The master(s): stream copy onto one continuous timeline.
         remux = _Remux(sources, request.start_ns, request.end_ns, staging)
         for remuxed_bytes in remux.run():
             yield ExportProgress("remux", _P_HASH + (after_remux - _P_HASH) * remuxed_bytes / total_bytes)
+        for path in scratch:
+            path.unlink()
         masters = [part.entry() for part in remux.parts]
         for master in masters:
             digest, size = _hash_file(staging / master.file)
@@ -421,7 +559,14 @@ class Exporter:
         _write_file(staging / mf.PUBLIC_KEY_NAME, key.public_pem)
         files.append(_file_entry(staging, mf.PUBLIC_KEY_NAME, mf.ROLE_PUBLIC_KEY))
         readme = _readme(
-            export_id, camera, request, key.fingerprint, masters, redacted, bool(request.include_originals)
+            export_id,
+            camera,
+            request,
+            key.fingerprint,
+            masters,
+            redacted,
+            bool(request.include_originals),
+            any(segment.open_at_export for segment in segments),
         )
         _write_file(staging / mf.README_NAME, readme.encode("utf-8"))
         files.append(_file_entry(staging, mf.README_NAME, mf.ROLE_README))
@@ -441,12 +586,16 @@ class Exporter:
             )
             for t in self._storage.catalogue.erased_overlapping(camera.id, request.start_ns, request.end_ns)
         ]
-        spans = _contiguous_spans(rows, request.start_ns, request.end_ns)
+        spans = _contiguous_spans([row for row, _ in sources], request.start_ns, request.end_ns)
         gap_rows = self._storage.catalogue.gaps_in_range(camera.id, request.start_ns, request.end_ns)
-        gaps = [
-            mf.Gap(start_ns=g.start_ns, end_ns=g.end_ns, reason=g.reason, detail=g.detail)
-            for g in tile(spans, gap_rows, request.start_ns, request.end_ns, now_ns)
-        ]
+        gaps = _label_in_progress(
+            [
+                mf.Gap(start_ns=g.start_ns, end_ns=g.end_ns, reason=g.reason, detail=g.detail)
+                for g in tile(spans, gap_rows, request.start_ns, request.end_ns, now_ns)
+            ],
+            in_progress_from_ns,
+            now_ns,
+        )
         manifest = mf.Manifest(
             format=mf.FORMAT,
             export_id=export_id,
@@ -544,6 +693,10 @@ def manifest_json(manifest: mf.Manifest) -> bytes:
     return (json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"
+
+
 def _new_export_id(camera_id: str, now_ns: int) -> str:
     when = dt.datetime.fromtimestamp(now_ns // NS_PER_S, tz=dt.UTC)
     return f"{when:%Y%m%dT%H%M%SZ}-{camera_id}-{secrets.token_hex(4)}"
@@ -555,11 +708,37 @@ def _original_name(relpath: str) -> str:
     return f"segments/{parts[-2]}T{parts[-1]}" if len(parts) >= 2 else f"segments/{parts[-1]}"
 
 
-def _copy_hashing(source: Path, target: Path) -> tuple[str, int]:
+def _label_in_progress(gaps: list[mf.Gap], from_ns: int | None, now_ns: int) -> list[mf.Gap]:
+    """The time after the footage of the segment being written, up to the export, was recorded
+    but not yet in the file: say so (`recording_in_progress`) rather than `not_recorded`."""
+    if from_ns is None:
+        return gaps
+    labelled: list[mf.Gap] = []
+    for gap in gaps:
+        if gap.reason != NOT_RECORDED or gap.start_ns != from_ns or from_ns >= now_ns:
+            labelled.append(gap)
+            continue
+        split_ns = min(gap.end_ns, now_ns)
+        labelled.append(
+            mf.Gap(
+                start_ns=gap.start_ns,
+                end_ns=split_ns,
+                reason=mf.GAP_RECORDING_IN_PROGRESS,
+                detail="the camera was being recorded; footage after the segment's last complete fragment "
+                "(at most one GOP) had not reached its file when the export was made",
+            )
+        )
+        if split_ns < gap.end_ns:  # the rest of the range was still in the future
+            labelled.append(mf.Gap(start_ns=split_ns, end_ns=gap.end_ns, reason=gap.reason, detail=gap.detail))
+    return labelled
+
+
+def _copy_hashing(source: Path, target: Path, limit: int | None = None) -> tuple[str, int]:
+    """Copy `source` (its first `limit` bytes, when given) to a new file, fsynced; its SHA-256 and size."""
     digest = hashlib.sha256()
     size = 0
     with open(source, "rb") as src, open(target, "xb") as dst:
-        while chunk := src.read(_COPY_BYTES):
+        while chunk := src.read(_COPY_BYTES if limit is None else min(_COPY_BYTES, limit - size)):
             digest.update(chunk)
             dst.write(chunk)
             size += len(chunk)
@@ -821,6 +1000,7 @@ def _readme(
     masters: list[mf.Master],
     redacted: list[mf.Redacted],
     originals: bool,
+    open_segment: bool,
 ) -> str:
     master_lines = "\n".join(
         f"  {m.file}: {m.start} .. {iso_ns(m.end_ns)} ({m.duration_ns / NS_PER_S:.1f} s of footage,"
@@ -833,6 +1013,14 @@ def _readme(
     for r in redacted:
         extra.append(f"  {r.file}: a REDACTED WORKING COPY (re-encoded, privacy-masked) — not the master.")
     extras = "\n".join(extra)
+    in_progress = (
+        """
+     The last segment was still being recorded when this export was made ("open_at_export"):
+     its hash covers the complete fragments written by then, a prefix of the file the recorder
+     finished later; the requested time after them is a "recording_in_progress" gap."""
+        if open_segment
+        else ""
+    )
     return f"""\
 Evidence export {export_id}
 Camera: {camera.id} {camera.name} {camera.location}
@@ -847,10 +1035,12 @@ Contents
   manifest.sig: the recorder's Ed25519 signature over manifest.json.
   recorder-public-key.pem: the recorder's public key (SHA-256 of the raw key:
     {key_fingerprint}).
-    Confirm this fingerprint with the recorder's operator through a channel you trust.
+    Confirm this fingerprint with the recorder's operator through a channel you trust
+    (they print it with `vmsd key-fingerprint`); a fingerprint read from this bundle alone
+    proves nothing, since anyone can sign a bundle with a key of their own.
 
 To verify with vmsd's tool (offline, no connection to the recorder needed):
-  vmsctl verify .
+  vmsctl verify . --key-fingerprint <the fingerprint from the recorder's operator>
 
 To verify by hand (in this directory):
   1. The signature:
@@ -858,13 +1048,14 @@ To verify by hand (in this directory):
      must print "Signature Verified Successfully".
   2. The key's fingerprint:
        openssl pkey -pubin -in recorder-public-key.pem -outform DER | tail -c 32 | sha256sum
-     must print the fingerprint above, which is also "key_fingerprint_sha256" in manifest.json.
+     must print the recorder's fingerprint as its operator gave it to you (and the one above,
+     which is also "key_fingerprint_sha256" in manifest.json).
   3. The files:
        sha256sum -c SHA256SUMS
      must report OK for every file, and `sha256sum SHA256SUMS` must equal the "sha256" listed for
      SHA256SUMS in manifest.json's "files".
   4. The chain: in manifest.json "segments", each segment's "prev_sha256" must equal the
-     "sha256" of the segment listed before it (or lead to it through "erased_segments").
+     "sha256" of the segment listed before it (or lead to it through "erased_segments").{in_progress}
 
 The master is a remux of the recorded packets (no re-encoding); its own hash therefore differs
 from the source segments' hashes, which are listed (and, in segments/, included) separately.

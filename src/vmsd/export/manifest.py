@@ -16,6 +16,13 @@ The hash-chain rule (checked by verify.py, documented in README.txt of every bun
   joined. A break the recorder itself found in its catalogue is declared in `chain_breaks` (and
   reported by verify as a warning); any other break fails verification.
 
+A segment still being written when the export was made (a range reaching `now`) may be listed
+last, with `open_at_export: true`: its `sha256`, `bytes` and `end_ns` cover its complete fragments
+at that moment — a prefix of the file the recorder finishes later, so the recorder's final hash
+of that segment differs, and the next segment's `prev_sha256` links to the finished file, not to
+this prefix. The requested time after it is a gap with reason `recording_in_progress`. The field
+is written only when true, so bundles without an open segment read exactly as before.
+
 Bumping `format` is required for any change a v1 verifier would misread; v1 rejects unknown
 fields so that nothing unsigned-for can hide in a bundle it accepts.
 """
@@ -82,10 +89,16 @@ class TimeSpan(_Model):
     end: str
 
 
+# The requested time after the complete fragments of the segment being written (see above).
+GAP_RECORDING_IN_PROGRESS: Final = "recording_in_progress"
+
+
 class Gap(_Model):
     start_ns: int
     end_ns: int
-    reason: str  # the catalogue's reason (camera_offline, stall, restart, …) or not_recorded
+    # The catalogue's reason (camera_offline, stall, restart, …), not_recorded (nothing was being
+    # recorded) or recording_in_progress.
+    reason: str
     detail: str
 
 
@@ -97,6 +110,8 @@ class Segment(_Model):
     prev_sha256: Sha256
     recorded_path: str  # where it lives on the recorder (relative to the storage root)
     file: BundleName | None  # its bit-exact copy in this bundle, when originals are included
+    # Still being written at export time: the fields above describe its complete fragments then.
+    open_at_export: bool = Field(default=False, exclude_if=lambda value: not value)
 
 
 class ErasedSegment(_Model):

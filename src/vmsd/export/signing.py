@@ -10,15 +10,24 @@ recompute it by hand: `openssl pkey -pubin -in recorder-public-key.pem -outform 
 -rawin -sigfile` reads).
 
 Why no passphrase: the daemon signs unattended; the key's protection is the file mode and the
-hardened unit (the state directory is readable by the service user only). Rotating the key is an
+hardened unit (the state directory is readable by the service user only). So the daemon refuses
+a private key that is a symbolic link (whoever can replace the link chooses the key that signs
+evidence), not a regular file, owned by another user, or readable by group or others.
+
+Recipients check a bundle against the recorder's fingerprint obtained out of band: `vmsd
+key-fingerprint --config FILE` prints it on the recorder (from the public key file, so it needs no
+access to the private key), the daemon logs it at start (`recorder_key`), and the evidence officer
+writes it on the continuity statement. Rotating the key is an
 operator action (move the old files away; the next start makes a new one) and old bundles still
 verify, because each carries its own public key and fingerprint.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,21 +84,16 @@ def load_or_create(keys_dir: Path) -> RecorderKey:
     Blocking (file I/O). Creation uses O_EXCL, so two processes racing both end up with the one
     key that won; a key file that exists but does not parse is an error, never overwritten (it
     may be the only copy of the key that signed past exports). Raises VmsdError(FAILED_PRECONDITION)
-    when the private key is readable by anyone but its owner.
+    when the private key is a symbolic link or not a regular file, is owned by another user than
+    the one running, or is readable by anyone but its owner.
     """
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = keys_dir / PRIVATE_KEY_NAME
     with _create_lock:
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             _create(keys_dir, path)
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise VmsdError(
-            ErrorKind.FAILED_PRECONDITION,
-            f"recorder key {path} has mode {mode:o}; it must be readable by its owner only (chmod 600)",
-        )
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(_read_private(path), password=None)
     except (ValueError, TypeError) as exc:
         raise VmsdError(ErrorKind.FAILED_PRECONDITION, f"recorder key {path} is unreadable: {exc}") from None
     if not isinstance(key, Ed25519PrivateKey):
@@ -99,6 +103,54 @@ def load_or_create(keys_dir: Path) -> RecorderKey:
     if not public_path.exists() or public_path.read_bytes() != loaded.public_pem:
         _write_atomic(public_path, loaded.public_pem, 0o644)
     return loaded
+
+
+def _read_private(path: Path) -> bytes:
+    """The private key file's bytes, after checking what it is, who owns it and who may read it."""
+
+    def refuse(problem: str) -> VmsdError:
+        return VmsdError(ErrorKind.FAILED_PRECONDITION, f"recorder key {path} {problem}")
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise refuse(
+                "is a symbolic link; the signing key is read only from a regular file (put the key file itself there)"
+            ) from None
+        raise refuse(f"cannot be read: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        # Checked on the open file, so the checks and the read see the same file.
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse("is not a regular file")
+        if info.st_uid != os.geteuid():
+            raise refuse(
+                f"is owned by uid {info.st_uid}, not by the user vmsd runs as (uid {os.geteuid()}); "
+                "chown it to that user"
+            )
+        mode = info.st_mode & 0o777
+        if mode & 0o077:
+            raise refuse(f"has mode {mode:o}; it must be readable by its owner only (chmod 600)")
+        return handle.read()
+
+
+def read_public_fingerprint(keys_dir: Path) -> str:
+    """The fingerprint of the recorder's public key file (no access to the private key needed).
+
+    Raises VmsdError(NOT_FOUND) when the recorder has no key yet (made at the daemon's first start).
+    """
+    path = keys_dir / PUBLIC_KEY_NAME
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise VmsdError(
+            ErrorKind.NOT_FOUND, f"no recorder key yet ({path} is missing): vmsd makes it when it first starts"
+        ) from None
+    try:
+        return fingerprint(load_public_pem(data))
+    except ValueError as error:
+        raise VmsdError(ErrorKind.FAILED_PRECONDITION, f"{path} is not an Ed25519 public key ({error})") from None
 
 
 def _create(keys_dir: Path, path: Path) -> None:

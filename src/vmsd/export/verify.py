@@ -7,12 +7,14 @@ can, so one report shows everything wrong):
   3. manifest.json is valid against the v1 schema (required fields, types, hash formats);
   4. the key's fingerprint is the one the manifest names (and the one the caller expects, when
      given — the bundle's own key proves consistency, only a fingerprint obtained elsewhere
-     proves *which* recorder signed);
+     proves *which* recorder signed: anyone can make a bundle that is intact under a key of
+     their own, so a report is only `verified` when the key was checked, see `verdict`);
   5. every listed file exists with its listed size and SHA-256, no unlisted file is present,
      and SHA256SUMS says the same as the manifest;
   6. each included original segment is the listed source segment (same SHA-256 and size);
   7. the source segments are in time order and satisfy the hash-chain rule (manifest.py);
-     breaks the recorder declared are warnings, any other break is a failure.
+     breaks the recorder declared are warnings, any other break is a failure; only the last
+     segment may be one still being recorded at export time (`open_at_export`, a warning).
 """
 
 from __future__ import annotations
@@ -38,10 +40,20 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)  # each names the file or field at fault
     warnings: list[str] = field(default_factory=list)
     manifest: mf.Manifest | None = None
+    key_fingerprint: str = ""  # of the key in the bundle (whoever it belongs to)
+    key_trusted: bool = False  # that key is the one the caller expected (from outside the bundle)
 
     @property
     def ok(self) -> bool:
+        """The bundle is intact and consistently signed — by *some* key unless `key_trusted`."""
         return not self.problems
+
+    @property
+    def verdict(self) -> str:
+        """`verified` (intact, signed by the expected key), `intact_key_not_checked` or `failed`."""
+        if self.problems:
+            return "failed"
+        return "verified" if self.key_trusted else "intact_key_not_checked"
 
     @property
     def first_problem(self) -> str:
@@ -51,7 +63,9 @@ class VerifyReport:
         m = self.manifest
         return {
             "path": self.path,
+            "verdict": self.verdict,
             "ok": self.ok,
+            "key_trusted": self.key_trusted,
             "first_problem": self.first_problem,
             "problems": self.problems,
             "warnings": self.warnings,
@@ -103,6 +117,7 @@ def verify_bundle(path: Path, *, expected_fingerprint: str | None = None) -> Ver
         report.problems.append(f"{mf.PUBLIC_KEY_NAME}: not a usable Ed25519 public key ({exc})")
         return report
     key_fingerprint = fingerprint(public_key)
+    report.key_fingerprint = key_fingerprint
     if signature_valid(public_key, manifest_bytes, (path / mf.SIGNATURE_NAME).read_bytes()):
         report.checks.append(f"signature: {mf.MANIFEST_NAME} is signed by key {key_fingerprint}")
     else:
@@ -134,6 +149,7 @@ def verify_bundle(path: Path, *, expected_fingerprint: str | None = None) -> Ver
         )
     if expected_fingerprint is not None:
         if expected_fingerprint.strip().lower() == key_fingerprint:
+            report.key_trusted = True
             report.checks.append("key: the fingerprint is the one expected")
         else:
             report.problems.append(
@@ -201,6 +217,18 @@ def _check_segments(manifest: mf.Manifest, report: VerifyReport) -> None:
     bad = 0
     originals = 0
     for index, segment in enumerate(manifest.segments):
+        if segment.open_at_export:
+            if index != len(manifest.segments) - 1:
+                report.problems.append(
+                    f"{mf.MANIFEST_NAME}: segments[{index}] is marked open_at_export but is not the last segment"
+                )
+                bad += 1
+            else:
+                report.warnings.append(
+                    f"segments[{index}] was still being recorded at export time: its hash covers the "
+                    f"{segment.bytes} bytes of complete fragments written by then (to {mf.iso_ns(segment.end_ns)}), "
+                    "so the recorder's hash of the finished file differs"
+                )
         if index and segment.start_ns < manifest.segments[index - 1].end_ns:
             report.problems.append(
                 f"{mf.MANIFEST_NAME}: segments[{index}] starts before segments[{index - 1}] ends (not in time order)"

@@ -67,6 +67,9 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         case_ref = validate.text(request.case_ref, "case_ref", required=True, max_len=200)
         reason = validate.text(request.reason, "reason", required=True)
         recipient = validate.text(request.recipient, "recipient", max_len=200)
+        hold_until_ns = validate.until_ns(request.hold_until_ns, self._exporter.clock.wall_ns(), "hold_until_ns")
+        if hold_until_ns is not None and request.no_hold:
+            raise validate.invalid("hold_until_ns with no_hold: a review date needs a hold (drop one of them)")
         call.touch(reason=reason, case_ref=case_ref)
         export_request = ExportRequest(
             camera_id=camera_id,
@@ -81,7 +84,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
             include_originals=not request.exclude_originals,
             redact=request.redact,
             place_hold=not request.no_hold,
-            hold_until_ns=request.hold_until_ns or None,
+            hold_until_ns=hold_until_ns,
         )
         # Unbounded: a step per segment at most, and the worker must never block on a client
         # that went away (it would hold its export slot forever).

@@ -67,9 +67,7 @@ class HoldServicer(holds_pb2_grpc.HoldServiceServicer):
         start_ns, end_ns = validate.time_range(request.range.start_ns, request.range.end_ns, max_ns=MAX_HOLD_NS)
         case_ref = validate.text(request.case_ref, "case_ref", required=True, max_len=200)
         reason = validate.text(request.reason, "reason", required=True)
-        until_ns = request.until_ns or None
-        if until_ns is not None and until_ns <= self._clock.wall_ns():
-            raise validate.invalid("until_ns must be in the future (or 0: until released)")
+        until_ns = validate.until_ns(request.until_ns, self._clock.wall_ns())
         call.touch(reason=reason, case_ref=case_ref)
         row = await asyncio.to_thread(
             self._holds.add,

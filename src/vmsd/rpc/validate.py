@@ -39,6 +39,17 @@ def time_range(start_ns: int, end_ns: int, *, max_ns: int, field: str = "range")
     return start_ns, end_ns
 
 
+def until_ns(value: int, now_ns: int, field: str = "until_ns") -> int | None:
+    """An expiry (review) date: 0 means none (None); otherwise a time in the future."""
+    if value == 0:
+        return None
+    if not MIN_TIME_NS <= value <= MAX_TIME_NS:
+        raise invalid(f"{field} {value} is not a time between 2000 and 2100 in nanoseconds since the epoch")
+    if value <= now_ns:
+        raise invalid(f"{field} must be in the future (or 0: until released)")
+    return value
+
+
 def text(value: str, field: str, *, required: bool = False, max_len: int = MAX_TEXT) -> str:
     value = value.strip()
     if required and not value:
