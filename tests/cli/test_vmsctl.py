@@ -33,9 +33,11 @@ role = "admin"
 
 
 @contextlib.contextmanager
-def running_daemon(work: Path, cameras: dict[str, str], wait_for_state: str) -> Iterator[int]:
+def running_daemon(
+    work: Path, cameras: dict[str, str], wait_for_state: str, *, segment_duration: str = "6s"
+) -> Iterator[int]:
     """`vmsd run` until the block ends, once a camera reached `wait_for_state`; gives the gRPC port."""
-    config = write_config(work / "vmsd.toml", work / "root", cameras, extra=TOKENS)
+    config = write_config(work / "vmsd.toml", work / "root", cameras, segment_duration=segment_duration, extra=TOKENS)
     process = DaemonProcess(config, work / "vmsd.log").start()
     try:
         process.wait_for_log(f'"state": "{wait_for_state}"')
@@ -213,3 +215,19 @@ def test_a_viewer_closing_the_pipe_ends_vmsctl_quietly(live_daemon: int, command
     )
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
     assert "status=0" in result.stderr, result.stderr
+
+
+@pytest.mark.slow
+def test_a_play_that_receives_no_footage_leaves_no_file(tmp_path: Path) -> None:
+    """Before a camera's first segment is complete, Play of its last second succeeds and sends no
+    bytes: that must not leave an empty file that looks like a clip."""
+    clip = make_clip("/tmp/vmsd-test-clips", codec="h264", seconds=10)
+    with (
+        CameraSimulator([MountSpec("cam", clip)]) as simulator,
+        running_daemon(tmp_path, {"cam": simulator.url("cam")}, "recording", segment_duration="60s") as port,
+    ):
+        output = tmp_path / "clip.ts"
+        result = vmsctl(port, "play", "cam", "--from", "-1s", "--to", "now", "--reason", "r", "-o", str(output))
+    assert result.returncode == 3, result.stderr
+    assert "nothing was saved" in result.stderr and "Traceback" not in result.stderr
+    assert not output.exists() and not list(tmp_path.glob("*.partial"))

@@ -282,8 +282,11 @@ def cmd_play(client: Client, args: argparse.Namespace) -> int:
     finally:
         if sink is None:
             handle.close()
-            if trailer is None:  # the call failed or was cut short: no file, not an empty or partial one
+            if trailer is None or not written:  # failed, cut short or empty: no file that looks like a clip
                 os.unlink(target)
+    if trailer is not None and not written:
+        err.print(f"the daemon sent no footage of {args.camera} for this range; nothing was saved")
+        return EXIT_NOT_FOUND
     if sink is None:
         if trailer is None:
             raise UsageError("the stream ended without its trailer; nothing was saved")
