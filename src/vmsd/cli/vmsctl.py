@@ -4,10 +4,10 @@
 
 Commands: cameras · search · play · relay · hold add|list|release · retention · export · verify
 (offline) · audit [--since T] [--verify] · health. `VMSD_SERVER` and `VMSD_TOKEN` stand in for the flags.
-Times: ISO-8601 with `Z` or an offset, or relative: `now`, `-30s`, `-10m`, `-2h`, `-1d`.
-Exit codes: 0 ok, 2 usage error, 3 not found, 4 permission denied/unauthenticated, 1 other.
 A reader that closes stdout (`relay … -o - | ffplay -`, then quitting the player) ends the command
 quietly with 0; a relay or play that fails or receives nothing leaves no output file.
+Times: ISO-8601 with `Z` or an offset, or relative: `now`, `-30s`, `-10m`, `-2h`, `-1d`.
+Exit codes: 0 ok, 2 usage error, 3 not found, 4 permission denied/unauthenticated, 1 other.
 """
 
 from __future__ import annotations
