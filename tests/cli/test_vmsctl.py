@@ -21,6 +21,7 @@ import pytest
 from tests.support.clips import make_clip
 from tests.support.daemon import DaemonProcess, write_config
 from tests.support.simulator import CameraSimulator, MountSpec, free_port
+from vmsd.cli.vmsctl import cli_words
 
 ADMIN = "cli-test-admin-token"
 CAMERA_PASSWORD = "Cam3ra-Secret"
@@ -231,3 +232,29 @@ def test_a_play_that_receives_no_footage_leaves_no_file(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stderr
     assert "nothing was saved" in result.stderr and "Traceback" not in result.stderr
     assert not output.exists() and not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    ("daemon_says", "vmsctl_says"),
+    [
+        ("range is longer than the maximum of 86400 s", "--from … --to spans more than the maximum of 1 day(s)"),
+        (
+            "until_ns must be in the future (or 0: until released)",
+            "--until must be in the future (or leave --until out: until released)",
+        ),
+        ("until_ns must be after since_ns", "--until must be after --since"),
+        (
+            "camera_ids[1] 'a b' is not a valid camera id (letters, digits, '.', '_', '-'; max 64)",
+            "camera 'a b' is not a valid camera id (letters, digits, '.', '_', '-'; max 64)",
+        ),
+        ("camera_id 'x' is outside this principal's scope", "camera 'x' is outside this token's cameras"),
+        ("case_ref is required", "--case is required"),
+        (
+            "duration_ns must be between 0 (no limit) and 604800 s",
+            "--duration must be between 0 (no limit) and 604800 s",
+        ),
+        ("unknown or revoked token", "unknown or revoked token"),
+    ],
+)
+def test_daemon_errors_are_put_in_the_cli_words(daemon_says: str, vmsctl_says: str) -> None:
+    assert cli_words(daemon_says) == vmsctl_says
