@@ -5,12 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PROTO_SRC := $(wildcard proto/vmsd/v1/*.proto)
 GEN_DIR := src/vmsd/v1
+# Where `make install` links vmsd and vmsctl (when it may write there, i.e. as root).
+BINDIR ?= /usr/local/bin
 DEBIAN_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools sqlite3 procps systemd
 
-.PHONY: install deps venv proto demo test test-fast lint typecheck bench bench-smoke bench-deps soak clean
+.PHONY: install deps venv proto bin demo test test-fast lint typecheck bench bench-smoke bench-deps soak clean
 
-install: deps venv proto ## idempotent bootstrap: Debian packages, .venv, generated gRPC code
+install: deps venv proto bin ## idempotent bootstrap: Debian packages, .venv, generated gRPC code, commands on PATH
 
 deps: .stamp-deps
 .stamp-deps:
@@ -38,6 +40,23 @@ $(GEN_DIR)/.stamp: $(PROTO_SRC) $(VENV)/.stamp
 		touch $(GEN_DIR)/__init__.py; \
 	fi
 	@touch $@
+
+# vmsd and vmsctl on PATH: links in $(BINDIR) when it is writable, else the line that does it.
+# A file of the same name that is not a link (another program) is never replaced.
+bin:
+	@venv_bin="$(abspath $(VENV))/bin"; \
+	if [ -d "$(BINDIR)" ] && [ -w "$(BINDIR)" ]; then \
+		for tool in vmsd vmsctl; do \
+			if [ -e "$(BINDIR)/$$tool" ] && [ ! -L "$(BINDIR)/$$tool" ]; then \
+				echo "$(BINDIR)/$$tool is not ours: left alone (use $$venv_bin/$$tool)"; \
+			else \
+				ln -sfn "$$venv_bin/$$tool" "$(BINDIR)/$$tool" && echo "$(BINDIR)/$$tool -> $$venv_bin/$$tool"; \
+			fi; \
+		done; \
+	else \
+		echo "vmsd and vmsctl are in $$venv_bin (no write access to $(BINDIR)); to run them by name:"; \
+		echo "  export PATH=\"$$venv_bin:\$$PATH\""; \
+	fi
 
 demo: install ## simulator + daemon on config/demo.toml, recording into ./var/demo
 	$(PY) scripts/demo.py

@@ -38,7 +38,8 @@ def test_an_altered_byte_is_found(storage: Storage, h264_ts: Path) -> None:
     data[-100] ^= 0xFF
     path.write_bytes(bytes(data))
     problems = fsck.check(storage).problems
-    assert problems == [f"segment {row.id} ({row.path}): SHA-256 does not match the catalogue"]
+    assert problems == [f"segment {row.id} ({row.path}): SHA-256 does not match the catalogue — {fsck.FIX_ALTERED}"]
+    assert "not repairable" in fsck.FIX_ALTERED and "backup" in fsck.FIX_ALTERED
 
 
 def test_a_removed_segment_breaks_the_chain_and_repair_records_the_loss(storage: Storage, h264_ts: Path) -> None:
@@ -46,7 +47,7 @@ def test_a_removed_segment_breaks_the_chain_and_repair_records_the_loss(storage:
     rows = storage.catalogue.segments("cam")
     storage.segment_path(rows[1]).unlink()
     problems = fsck.check(storage).problems
-    assert any("file is missing" in p for p in problems)
+    assert any("file is missing — fix: `vmsd fsck --repair` records the loss as a gap" in p for p in problems)
     repaired = fsck.repair(storage)
     assert any("file lost" in line for line in repaired.repaired)
     # The loss is now an explicit gap and a tombstone; the chain verifies through the tombstone.
@@ -61,7 +62,22 @@ def test_a_deleted_catalogue_row_is_found(storage: Storage, h264_ts: Path) -> No
         conn.execute("DELETE FROM segments WHERE id=?", (row.id,))
     problems = fsck.check(storage).problems
     assert any("hash chain broken" in p for p in problems)
-    assert any("file has no catalogue row" in p for p in problems)
+    assert any("file has no catalogue row — fix: `vmsd fsck --rebuild-index` adopts it" in p for p in problems)
+    assert all(" — fix: " in p or " — not repairable" in p for p in problems), problems
+
+
+def test_an_unfinished_segment_says_that_the_next_start_or_repair_completes_it(storage: Storage, h264_ts: Path) -> None:
+    storage.catalogue.upsert_camera("cam", "", "", 0)
+    clock = FakeClock(wall_ns=T)
+    segmenter = Segmenter("cam", storage, clock, segment_duration_ns=4 * S)
+    feed(segmenter, clock, h264_ts, seconds=6, end_reason=None)  # as if the daemon had crashed
+    problems = [p for p in fsck.check(storage).problems if "unclean shutdown" in p]
+    assert problems
+    assert all(
+        p.endswith("— fix: completed at the next start of vmsd, or now with `vmsd fsck --repair`") for p in problems
+    )
+    fsck.repair(storage)
+    assert not [p for p in fsck.check(storage).problems if "unclean shutdown" in p]
 
 
 def test_rebuild_index_restores_segments_runs_and_gaps(storage: Storage, h264_ts: Path) -> None:

@@ -4,6 +4,8 @@
 
 Commands: cameras · search · play · relay · hold add|list|release · retention · export · verify
 (offline) · audit [--since T] [--verify] · health. `VMSD_SERVER` and `VMSD_TOKEN` stand in for the flags.
+A reader that closes stdout (`relay … -o - | ffplay -`, then quitting the player) ends the command
+quietly with 0; a relay or play that fails or receives nothing leaves no output file.
 Times: ISO-8601 with `Z` or an offset, or relative: `now`, `-30s`, `-10m`, `-2h`, `-1d`.
 Exit codes: 0 ok, 2 usage error, 3 not found, 4 permission denied/unauthenticated, 1 other;
 `verify` also 5: the bundle is intact but its key was not checked against a trusted one.
@@ -57,6 +59,9 @@ _WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
 out = Console(highlight=False, width=_WIDTH)
 err = Console(stderr=True, highlight=False)
 _TIME_OPTIONS = ("--from", "--to", "--since", "--until")
+TIME_FORMATS = (
+    "ISO-8601 in UTC (2026-11-24T21:00:00Z) or with an offset (2026-11-24T21:00:00+01:00), now, -30s, -10m, -2h, -1d"
+)
 
 
 class UsageError(Exception):
@@ -98,6 +103,51 @@ def format_duration(ns: int) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.1f}m"
     return f"{seconds / 3600:.1f}h"
+
+
+def _days_or_seconds(seconds: str) -> str:
+    value = int(seconds)
+    return f"{value // 86400} day(s)" if value % 86400 == 0 else f"{value} s"
+
+
+_NO_TOKEN = "no token given: pass --token or set VMSD_TOKEN"
+# The daemon's messages name request fields (the gRPC API's words: `range.end_ns`, metadata); the
+# person at the terminal typed options. Fields are renamed where a message starts with one; the
+# unambiguous ones (`range.start_ns`, `until_ns`, ...) wherever they appear.
+_CLI_WORDS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+    (
+        re.compile(r"range\.(start|end)_ns (-?\d+) is not a time between 2000 and 2100 in nanoseconds since the epoch"),
+        lambda m: f"{'--from' if m[1] == 'start' else '--to'} {format_time(int(m[2]))} is not between 2000 and 2100",
+    ),
+    (re.compile(r"\brange\.start_ns\b"), "--from"),
+    (re.compile(r"\brange\.end_ns\b"), "--to"),
+    (
+        re.compile(r"^range is longer than the maximum of (\d+) s"),
+        lambda m: f"--from … --to spans more than the maximum of {_days_or_seconds(m[1])}",
+    ),
+    (re.compile(r"\(or 0: until released\)"), "(or leave --until out: until released)"),
+    (re.compile(r"\bsince_ns\b"), "--since"),
+    (re.compile(r"\buntil_ns\b"), "--until"),
+    (re.compile(r"^duration_ns\b"), "--duration"),
+    (re.compile(r"^case_ref\b"), "--case"),
+    (re.compile(r"^(reason|recipient|principal|limit)\b"), r"--\1"),
+    (re.compile(r"^camera_ids\[\d+\]"), "camera"),
+    (re.compile(r"^camera_ids\b"), "the camera list"),
+    (re.compile(r"^camera_id\b"), "camera"),
+    (re.compile(r"\bthis principal's scope"), "this token's cameras"),
+    (re.compile(r"^(missing|this call needs) 'authorization: Bearer <token>' metadata$"), _NO_TOKEN),
+    (
+        re.compile(r"^authorization metadata must be 'Bearer <token>'$"),
+        "the token is empty: check --token or VMSD_TOKEN",
+    ),
+]
+
+
+def cli_words(message: str) -> str:
+    """A daemon error message in the CLI's words (option names instead of request fields)."""
+    for pattern, replacement in _CLI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 # -- connection ---------------------------------------------------------------------------------
@@ -162,7 +212,7 @@ def cmd_cameras(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(_to_dict(response))
         return EXIT_OK
-    table = Table("id", "name", "state", "since", "last packet", "segments", "alarms", title="cameras")
+    table = Table("id", "name", "state", "since", "last packet", "segments", "alarms", "last error", title="cameras")
     now_ns = time.time_ns()
     for camera in response.cameras:
         status = camera.status
@@ -175,6 +225,7 @@ def cmd_cameras(client: Client, args: argparse.Namespace) -> int:
             age,
             str(status.segments_written),
             ", ".join(sorted(status.alarms)) or "-",
+            status.last_error or "-",  # the daemon removes credentials from it
         )
     out.print(table)
     return EXIT_OK
@@ -232,9 +283,13 @@ def cmd_play(client: Client, args: argparse.Namespace) -> int:
     finally:
         if sink is None:
             handle.close()
+            if trailer is None or not written:  # failed, cut short or empty: no file that looks like a clip
+                os.unlink(target)
+    if trailer is not None and not written:
+        err.print(f"the daemon sent no footage of {args.camera} for this range; nothing was saved")
+        return EXIT_NOT_FOUND
     if sink is None:
         if trailer is None:
-            os.unlink(target)
             raise UsageError("the stream ended without its trailer; nothing was saved")
         os.replace(target, args.output)
     summary = {
@@ -302,7 +357,7 @@ def cmd_audit(client: Client, args: argparse.Namespace) -> int:
 
 
 def _hold_table(holds: Any) -> Table:
-    table = Table("id", "cameras", "from", "to", "case", "reason", "by", "until", "state", title="holds")
+    table = Table("id", "cameras", "from", "to", "case", "reason", "by", "held", "state", title="holds")
     for hold in holds:
         state = "active" if hold.active else ("released" if hold.released_ns else "lapsed")
         table.add_row(
@@ -313,10 +368,19 @@ def _hold_table(holds: Any) -> Table:
             hold.case_ref,
             hold.reason,
             hold.created_by,
-            format_time(hold.until_ns) if hold.until_ns else "released by hand",
+            hold_held(hold),
             state + (f" ({hold.release_reason})" if hold.released_ns else ""),
         )
     return table
+
+
+def hold_held(hold: Any) -> str:
+    """How long a hold lasts (active), or how it ended (released, lapsed)."""
+    if hold.released_ns:
+        return f"released {format_time(hold.released_ns)} by {hold.released_by or '?'}"
+    if hold.until_ns:
+        return f"{'until' if hold.active else 'lapsed'} {format_time(hold.until_ns)}"
+    return "until released"
 
 
 def cmd_hold_add(client: Client, args: argparse.Namespace) -> int:
@@ -453,7 +517,11 @@ class _TsWriter:
         out.time_base = Fraction(1, 90_000)
         out.dts, out.pts = dts, max(pts, dts)
         out.is_keyframe = bool(packet.keyframe)
-        self._output.mux(out)
+        try:
+            self._output.mux(out)
+        except BrokenPipeError:
+            self._output = None  # the reader has gone: not even the trailer can be written
+            raise
         self.frames += video
 
     def close(self) -> None:
@@ -487,6 +555,8 @@ def cmd_relay(client: Client, args: argparse.Namespace) -> int:
         writer.close()
         if not to_stdout:
             handle.close()
+            if writer.frames == 0:  # failed, or nothing came: no empty file left behind
+                os.unlink(args.output)
     summary = {
         "output": args.output,
         "frames": writer.frames,
@@ -496,7 +566,8 @@ def cmd_relay(client: Client, args: argparse.Namespace) -> int:
     if args.json and not to_stdout:
         _emit_json(summary)
     else:
-        err.print(f"relayed {writer.frames} frames to {args.output} ({missed} missed)")
+        saved = args.output if writer.frames or to_stdout else f"{args.output} (nothing written: no file)"
+        err.print(f"relayed {writer.frames} frames to {saved} ({missed} missed)")
     return EXIT_OK
 
 
@@ -593,21 +664,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="recorded spans and gaps of a camera")
     search.add_argument("camera")
-    search.add_argument("--from", dest="start", required=True, metavar="T")
-    search.add_argument("--to", dest="end", default="now", metavar="T")
+    search.add_argument("--from", dest="start", required=True, metavar="T", help=f"start: {TIME_FORMATS}")
+    search.add_argument("--to", dest="end", default="now", metavar="T", help="end, same formats (default now)")
     search.set_defaults(func=cmd_search)
 
     play = sub.add_parser("play", help="review recorded footage into a playable MPEG-TS file")
     play.add_argument("camera")
-    play.add_argument("--from", dest="start", required=True, metavar="T")
-    play.add_argument("--to", dest="end", required=True, metavar="T")
+    play.add_argument("--from", dest="start", required=True, metavar="T", help=f"start: {TIME_FORMATS}")
+    play.add_argument("--to", dest="end", required=True, metavar="T", help="end, same formats")
     play.add_argument("--reason", required=True, help="why the footage is reviewed (audited)")
     play.add_argument("-o", "--output", required=True, help="file to write, or - for stdout")
     play.set_defaults(func=cmd_play)
 
     audit = sub.add_parser("audit", help="the audit trail")
-    audit.add_argument("--since", metavar="T")
-    audit.add_argument("--until", metavar="T")
+    audit.add_argument("--since", metavar="T", help=f"from: {TIME_FORMATS}")
+    audit.add_argument("--until", metavar="T", help="to, same formats")
     audit.add_argument("--camera")
     audit.add_argument("--principal")
     audit.add_argument("--limit", type=int, default=1000)
@@ -622,8 +693,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="make a signed evidence bundle and download it to DIR")
     export.add_argument("camera")
-    export.add_argument("--from", dest="start", required=True, metavar="T")
-    export.add_argument("--to", dest="end", required=True, metavar="T")
+    export.add_argument("--from", dest="start", required=True, metavar="T", help=f"start: {TIME_FORMATS}")
+    export.add_argument("--to", dest="end", required=True, metavar="T", help="end, same formats")
     export.add_argument("--case", required=True, help="case reference (recorded in the manifest and audit)")
     export.add_argument("--reason", required=True)
     export.add_argument("--recipient", default="", help="who the evidence is released to")
@@ -658,11 +729,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hold_add = hold.add_parser("add", help="place a hold on one or more cameras' footage")
     hold_add.add_argument("cameras", nargs="+", metavar="CAM")
-    hold_add.add_argument("--from", dest="start", required=True, metavar="T")
-    hold_add.add_argument("--to", dest="end", required=True, metavar="T")
+    hold_add.add_argument("--from", dest="start", required=True, metavar="T", help=f"start: {TIME_FORMATS}")
+    hold_add.add_argument("--to", dest="end", required=True, metavar="T", help="end, same formats")
     hold_add.add_argument("--case", required=True, help="case reference, e.g. a crime number")
     hold_add.add_argument("--reason", required=True)
-    hold_add.add_argument("--until", metavar="T", help="expiry (review) date; default: until released")
+    hold_add.add_argument("--until", metavar="T", help="expiry (review) date, same formats; default: until released")
     hold_add.set_defaults(func=cmd_hold_add)
     hold_list = hold.add_parser("list", help="holds (active ones unless --all)")
     hold_list.add_argument("--all", action="store_true", help="include released and lapsed holds")
@@ -674,7 +745,7 @@ def build_parser() -> argparse.ArgumentParser:
     hold_release.set_defaults(func=cmd_hold_release)
 
     retention = sub.add_parser("retention", help="retention status, alarms and the erasure log")
-    retention.add_argument("--since", default="-1d", metavar="T", help="erasures since (default -1d)")
+    retention.add_argument("--since", default="-1d", metavar="T", help=f"erasures since (default -1d): {TIME_FORMATS}")
     retention.add_argument("--confirm-clock", metavar="REASON", help="resume erasure after a clock alarm")
     retention.set_defaults(func=cmd_retention)
 
@@ -724,8 +795,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except grpc.RpcError as error:
         code = error.code()
-        print(f"vmsctl: {code.name}: {error.details()}", file=sys.stderr)
+        print(f"vmsctl: {code.name}: {cli_words(error.details() or '')}", file=sys.stderr)
         return _EXIT_FOR_STATUS.get(code, EXIT_OTHER)
+    except BrokenPipeError:
+        # `vmsctl relay … -o - | ffplay -`: the viewer was closed. That ends the command, as it
+        # ends `cat`; later writes (the interpreter's final flush) go nowhere instead of failing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_OK
     except KeyboardInterrupt:
         return 130
 

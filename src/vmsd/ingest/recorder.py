@@ -179,11 +179,13 @@ class CameraRecorder:
             self._status.state_since_ns = self._clock.wall_ns()
             if error:
                 self._status.last_error = error
+            # Why a camera is not recording goes with the transition that reports it: an operator
+            # who reads "offline" (say after a restart that records nothing) must see why.
+            failing = state in (CameraState.RECONNECTING, CameraState.OFFLINE)
+            reason = self._status.last_error if failing else ""
         if previous is not state:
-            if error:
-                self._log.warning("camera_state", state=state.value, previous=previous.value, error=error)
-            else:
-                self._log.info("camera_state", state=state.value, previous=previous.value)
+            log = self._log.warning if error or state is CameraState.OFFLINE else self._log.info
+            log("camera_state", state=state.value, previous=previous.value, **({"error": reason} if reason else {}))
 
     def _thread_main(self) -> None:
         backoff_ns = INITIAL_BACKOFF_NS

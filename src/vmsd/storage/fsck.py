@@ -24,6 +24,24 @@ from vmsd.storage.layout import parse_segment_relpath
 from vmsd.storage.recovery import reconcile, sha256_file
 from vmsd.storage.store import Storage
 
+# What fixes each finding, said with it (an operator reading fsck's output should not have to
+# guess whether --repair, --rebuild-index or a backup is the answer — or that nothing is).
+FIX_UNFINISHED = "fix: completed at the next start of vmsd, or now with `vmsd fsck --repair`"
+FIX_LOST = "fix: `vmsd fsck --repair` records the loss as a gap"
+FIX_ALTERED = (
+    "not repairable: the file changed after it was recorded (tampering or a failing disk); keep it as it is, "
+    "check the disk, and restore the file from a backup if there is one"
+)
+FIX_UNINDEXED = "fix: `vmsd fsck --rebuild-index` adopts it"
+FIX_EMPTY_ORPHAN = "fix: it holds no footage; removed at the next start of vmsd, or now with `vmsd fsck --repair`"
+FIX_CATALOGUE = "fix: restore catalogue.db from a backup, or `vmsd fsck --rebuild-index` rebuilds it from the files"
+FIX_CHAIN = (
+    "fix: when a file is missing, `vmsd fsck --repair` records the loss and the chain links through it; "
+    "otherwise not repairable (footage removed or altered outside vmsd)"
+)
+FIX_REPORT = "not repairable by fsck: keep the storage as it is and report this output"
+FIX_AUDIT = "not repairable: restore audit.db and audit.anchor together from a backup (docs/install.md, Backups)"
+
 # Consecutive segments whose end and start differ by less than this belong to one run when the
 # index is rebuilt from files (sample durations are rounded to the muxer's time base).
 CONTINUITY_TOLERANCE_NS = 1_000_000
@@ -46,10 +64,12 @@ def check(storage: Storage, *, verify_hashes: bool = True) -> FsckResult:
     catalogue = storage.catalogue
     integrity = catalogue.integrity_check()
     if integrity != "ok":
-        result.problems.append(f"catalogue: SQLite integrity check failed: {integrity}")
+        result.problems.append(f"catalogue: SQLite integrity check failed: {integrity} — {FIX_CATALOGUE}")
     for state in ("writing", "garbage"):
         for row in catalogue.segments_in_state(state):
-            result.problems.append(f"segment {row.id} ({row.path}): left in state '{state}' (unclean shutdown)")
+            result.problems.append(
+                f"segment {row.id} ({row.path}): left in state '{state}' (unclean shutdown) — {FIX_UNFINISHED}"
+            )
     known: set[str] = set()
     for camera_id in catalogue.camera_ids():
         rows = catalogue.segments(camera_id)
@@ -61,28 +81,35 @@ def check(storage: Storage, *, verify_hashes: bool = True) -> FsckResult:
             result.segments_checked += 1
             path = storage.layout.abspath(row.path)
             if not path.exists():
-                result.problems.append(f"segment {row.id} ({row.path}): file is missing")
+                result.problems.append(f"segment {row.id} ({row.path}): file is missing — {FIX_LOST}")
             else:
                 size = path.stat().st_size
                 if size != row.bytes:
-                    result.problems.append(f"segment {row.id} ({row.path}): size {size} != catalogue {row.bytes}")
+                    result.problems.append(
+                        f"segment {row.id} ({row.path}): size {size} != catalogue {row.bytes} — {FIX_ALTERED}"
+                    )
                 elif verify_hashes:
                     digest, nbytes = sha256_file(path)
                     result.bytes_hashed += nbytes
                     if digest != row.sha256:
-                        result.problems.append(f"segment {row.id} ({row.path}): SHA-256 does not match the catalogue")
+                        result.problems.append(
+                            f"segment {row.id} ({row.path}): SHA-256 does not match the catalogue — {FIX_ALTERED}"
+                        )
             if previous_end is not None and row.start_ns < previous_end:
-                result.problems.append(f"segment {row.id} ({row.path}): overlaps the previous segment")
+                result.problems.append(f"segment {row.id} ({row.path}): overlaps the previous segment — {FIX_REPORT}")
             previous_end = row.end_ns
         _check_chain(catalogue, camera_id, result)
         open_gaps = [g for g in catalogue.gaps(camera_id) if g.end_ns is None]
         if len(open_gaps) > 1:
-            result.problems.append(f"camera {camera_id}: {len(open_gaps)} open gaps (at most one expected)")
+            result.problems.append(
+                f"camera {camera_id}: {len(open_gaps)} open gaps (at most one expected) — {FIX_REPORT}"
+            )
     for row in catalogue.segments():
         known.add(row.path)
     for relpath in storage.layout.iter_segment_files():
         if relpath not in known:
-            result.problems.append(f"{relpath}: file has no catalogue row")
+            fix = FIX_UNINDEXED if complete_length(storage.layout.abspath(relpath))[1] > 0 else FIX_EMPTY_ORPHAN
+            result.problems.append(f"{relpath}: file has no catalogue row — {fix}")
     return result
 
 
@@ -98,7 +125,9 @@ def check_audit(storage: Storage, result: FsckResult) -> None:
     finally:
         audit.close()
     if not verdict.ok:
-        result.problems.append(f"audit: {verdict.first_problem} ({verdict.records_checked} record(s) checked)")
+        result.problems.append(
+            f"audit: {verdict.first_problem} ({verdict.records_checked} record(s) checked) — {FIX_AUDIT}"
+        )
 
 
 def _check_chain(catalogue: Catalogue, camera_id: str, result: FsckResult) -> None:
@@ -120,7 +149,7 @@ def _check_chain(catalogue: Catalogue, camera_id: str, result: FsckResult) -> No
         if index == 0 and prev_sha256 != GENESIS_SHA256:
             expected = prev_sha256
         if prev_sha256 != expected:
-            result.problems.append(f"{name}: hash chain broken (previous segment missing or altered)")
+            result.problems.append(f"{name}: hash chain broken (previous segment missing or altered) — {FIX_CHAIN}")
         expected = sha256
 
 
