@@ -68,7 +68,7 @@ DAY_NS = 86_400 * NS_PER_S
 MAX_EXPORT_NS = 7 * DAY_NS
 MAX_CHUNK_BYTES = 1024 * 1024
 _COPY_BYTES = 1024 * 1024
-EXPORT_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{8}$")
+EXPORT_ID_RE = re.compile(r"\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{8}")  # fullmatch only
 _PARTIAL_SUFFIX = ".partial"
 REDACTED_NAME = "working-copy-redacted.mp4"
 
@@ -486,7 +486,7 @@ class Exporter:
 
     def bundle_path(self, export_id: str) -> Path:
         """The directory of a finished bundle; NOT_FOUND for unknown or malformed ids."""
-        if not EXPORT_ID_RE.match(export_id):
+        if not EXPORT_ID_RE.fullmatch(export_id):
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"export_id {export_id[:80]!r} is not an export id")
         path = self.root / export_id
         if not (path / mf.MANIFEST_NAME).is_file():
@@ -502,7 +502,7 @@ class Exporter:
         if not self.root.exists():
             return found
         for entry in sorted(self.root.iterdir()):
-            if not EXPORT_ID_RE.match(entry.name):
+            if not EXPORT_ID_RE.fullmatch(entry.name):
                 continue
             try:
                 found.append(self.manifest(entry.name))

@@ -25,8 +25,8 @@ from vmsd.errors import ErrorKind, VmsdError
 
 NS_PER_S = 1_000_000_000
 _ID_RE = re.compile(ID_PATTERN)
-_NAME_RE = re.compile(r"^(\d{2})(\d{2})(\d{2})\.(\d{9})Z(?:-(\d+))?\.mp4$")
-_DAY_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_NAME_RE = re.compile(r"(\d{2})(\d{2})(\d{2})\.(\d{9})Z(?:-(\d+))?\.mp4")
+_DAY_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
 class Layout:
@@ -80,7 +80,7 @@ class Layout:
 
 
 def check_id(value: str) -> str:
-    if not _ID_RE.match(value):
+    if not _ID_RE.fullmatch(value):
         raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"invalid id {value!r}: not a safe camera id")
     return value
 
@@ -88,9 +88,9 @@ def check_id(value: str) -> str:
 def parse_segment_relpath(relpath: str) -> tuple[str, int] | None:
     """(camera_id, start_ns) from a segment path, or None when the path is not one of ours."""
     parts = relpath.split("/")
-    if len(parts) != 4 or parts[0] != "recordings" or not _ID_RE.match(parts[1]):
+    if len(parts) != 4 or parts[0] != "recordings" or not _ID_RE.fullmatch(parts[1]):
         return None
-    day, name = _DAY_RE.match(parts[2]), _NAME_RE.match(parts[3])
+    day, name = _DAY_RE.fullmatch(parts[2]), _NAME_RE.fullmatch(parts[3])
     if not day or not name:
         return None
     try:
