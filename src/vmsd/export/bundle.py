@@ -137,6 +137,11 @@ def _span(start_ns: int, end_ns: int) -> mf.TimeSpan:
     return mf.TimeSpan(start_ns=start_ns, end_ns=end_ns, start=iso_ns(start_ns), end=iso_ns(end_ns))
 
 
+def no_such_export(export_id: str) -> VmsdError:
+    """The answer for an absent export id, and for one outside the caller's scope (indistinguishable)."""
+    return VmsdError(ErrorKind.NOT_FOUND, f"export_id {export_id!r} does not exist")
+
+
 class Exporter:
     """Builds, lists and serves export bundles. The constructor does no I/O; `open()` does.
 
@@ -490,7 +495,7 @@ class Exporter:
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"export_id {export_id[:80]!r} is not an export id")
         path = self.root / export_id
         if not (path / mf.MANIFEST_NAME).is_file():
-            raise VmsdError(ErrorKind.NOT_FOUND, f"export_id {export_id!r} does not exist")
+            raise no_such_export(export_id)
         return path
 
     def manifest(self, export_id: str) -> mf.Manifest:
