@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Mapping
@@ -133,6 +134,25 @@ def _check_entry(entry: AuditEntry) -> str:
         return _canonical_json(dict(entry.detail))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"audit entry detail is not JSON-serialisable: {exc}") from exc
+
+
+class CameraMentions:
+    """Finds records whose free text (detail, reason, case reference) names one of some cameras.
+
+    A record about no camera may still list cameras (a function check's failing cameras, a
+    message quoting an id); a reader scoped to other cameras must not learn of them. Camera ids
+    use only [A-Za-z0-9._-], so a mention is the id with none of those characters either side.
+    """
+
+    def __init__(self, camera_ids: Collection[str]) -> None:
+        ids = sorted(set(camera_ids), key=len, reverse=True)
+        alternatives = "|".join(re.escape(i) for i in ids)
+        self._pattern = re.compile(rf"(?<![A-Za-z0-9._-])(?:{alternatives})(?![A-Za-z0-9._-])") if ids else None
+
+    def in_record(self, record: AuditRecord) -> bool:
+        if self._pattern is None:
+            return False
+        return any(self._pattern.search(text) for text in (record.detail_json, record.reason, record.case_ref))
 
 
 class AuditLog:
@@ -277,18 +297,23 @@ class AuditLog:
         principal: str = "",
         actions: Collection[str] | None = None,
         limit: int = 1000,
+        before_seq: int = 0,
     ) -> tuple[list[AuditRecord], bool]:
         """Records with since_ns <= time_ns < until_ns (0 = unbounded), oldest first.
 
         camera_ids=None: every camera; otherwise exactly those cameras, plus records about no
         camera (config changes, denials before a camera was named) when include_uncameraed.
-        actions=None: every action. When more than `limit` match, the NEWEST `limit` are returned
-        and the flag is True.
+        actions=None: every action. before_seq: only records with a smaller seq (0 = all), the
+        cursor for reading the trail back page by page. When more than `limit` match, the NEWEST
+        `limit` are returned and the flag is True.
         """
         if limit <= 0:
             raise ValueError("limit must be positive")
         where: list[str] = ["time_ns >= ?"]
         params: list[int | str] = [since_ns]
+        if before_seq:
+            where.append("seq < ?")
+            params.append(before_seq)
         if until_ns:
             where.append("time_ns < ?")
             params.append(until_ns)

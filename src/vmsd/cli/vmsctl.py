@@ -47,6 +47,7 @@ _EXIT_FOR_STATUS = {
     grpc.StatusCode.PERMISSION_DENIED: EXIT_DENIED,
     grpc.StatusCode.UNAUTHENTICATED: EXIT_DENIED,
 }
+_MAX_PAGE_SIZE = 10_000  # the server's maximum page_size
 _RELATIVE_RE = re.compile(r"^-(\d+)(s|m|h|d)$")
 _UNIT_NS = {"s": NS_PER_S, "m": 60 * NS_PER_S, "h": 3600 * NS_PER_S, "d": 86400 * NS_PER_S}
 _STATE_NAMES = {v: k.removeprefix("CAMERA_STATE_").lower() for k, v in cameras_pb2.CameraState.items()}
@@ -265,15 +266,27 @@ def cmd_audit(client: Client, args: argparse.Namespace) -> int:
         else:
             out.print(f"AUDIT CHAIN BROKEN after {result.records_checked} record(s): {result.first_problem}")
         return EXIT_OK if result.ok else EXIT_OTHER
+    if args.limit < 0:
+        raise UsageError("--limit must be 0 (everything) or a positive number of records")
     now_ns = time.time_ns()
     request = audit_pb2.QueryAuditRequest(
         since_ns=parse_time(args.since, now_ns) if args.since else 0,
         until_ns=parse_time(args.until, now_ns) if args.until else 0,
         camera_id=args.camera or "",
         principal=args.principal or "",
-        limit=args.limit,
+        page_size=min(args.limit or _MAX_PAGE_SIZE, _MAX_PAGE_SIZE),
     )
-    response = client.call(client.audit.QueryAudit, request)
+    # Pages run from the newest record back, each under the server's message size cap.
+    records: list[audit_pb2.AuditRecord] = []
+    while True:
+        page = client.call(client.audit.QueryAudit, request)
+        records[:0] = page.records
+        if not page.next_page_token or (args.limit and len(records) >= args.limit):
+            break
+        request.page_token = page.next_page_token
+    shown = records[-args.limit :] if args.limit else records
+    truncated = page.truncated or len(shown) < len(records)
+    response = audit_pb2.QueryAuditResponse(records=shown, truncated=truncated)
     if args.json:
         _emit_json(_to_dict(response))
         return EXIT_OK
@@ -609,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--until", metavar="T")
     audit.add_argument("--camera")
     audit.add_argument("--principal")
-    audit.add_argument("--limit", type=int, default=1000)
+    audit.add_argument("--limit", type=int, default=1000, help="show the newest N records (default 1000; 0: all)")
     audit.add_argument("--verify", action="store_true", help="verify the whole hash chain")
     audit.set_defaults(func=cmd_audit)
 
