@@ -1,9 +1,10 @@
 """`vmsctl`: the command-line client of vmsd's gRPC control plane.
 
-    vmsctl [--server HOST:PORT] [--token T] [--tls-ca F --tls-cert F --tls-key F] [--json] COMMAND
+    vmsctl [--server HOST:PORT] [--token-file F] [--tls-ca F --tls-cert F --tls-key F] [--json] COMMAND
 
 Commands: cameras · search · play · relay · hold add|list|release · retention · export · verify
-(offline) · audit [--since T] [--verify] · health. `VMSD_SERVER` and `VMSD_TOKEN` stand in for the flags.
+(offline) · audit [--since T] [--verify] · health. `VMSD_SERVER` stands in for --server. The token:
+--token-file F, else --token T (visible to other users in `ps`), else `VMSD_TOKEN`.
 Times: ISO-8601 with `Z` or an offset, or relative: `now`, `-30s`, `-10m`, `-2h`, `-1d`.
 Exit codes: 0 ok, 2 usage error, 3 not found, 4 permission denied/unauthenticated, 1 other.
 """
@@ -106,7 +107,7 @@ def format_duration(ns: int) -> str:
 class Client:
     def __init__(self, args: argparse.Namespace) -> None:
         server = args.server or os.environ.get("VMSD_SERVER") or "127.0.0.1:50051"
-        self.token = args.token or os.environ.get("VMSD_TOKEN") or ""
+        self.token = _token(args)
         if args.tls_ca or args.tls_cert or args.tls_key:
             if bool(args.tls_cert) != bool(args.tls_key):
                 raise UsageError("--tls-cert and --tls-key go together")
@@ -133,6 +134,19 @@ class Client:
 
     def call(self, method: Callable[..., Any], request: Any) -> Any:
         return method(request, metadata=self.metadata, timeout=self.timeout)
+
+
+def _token(args: argparse.Namespace) -> str:
+    """--token-file, else --token, else $VMSD_TOKEN (a command line is visible to every user)."""
+    if args.token_file:
+        path = args.token_file
+        text = _read(path).decode("utf-8", errors="replace").strip()
+        if not text:
+            raise UsageError(f"token file {path} is empty")
+        if os.stat(path).st_mode & 0o077:
+            print(f"vmsctl: warning: token file {path} is readable by other users (chmod 600 it)", file=sys.stderr)
+        return text
+    return str(args.token or os.environ.get("VMSD_TOKEN") or "").strip()
 
 
 def _read(path: str) -> bytes:
@@ -593,7 +607,12 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vmsctl", description="Control a vmsd recorder over gRPC.")
     parser.add_argument("--server", help="HOST:PORT (default $VMSD_SERVER or 127.0.0.1:50051)")
-    parser.add_argument("--token", help="bearer token (default $VMSD_TOKEN)")
+    token = parser.add_mutually_exclusive_group()
+    token.add_argument("--token-file", metavar="FILE", help="read the bearer token from FILE (default $VMSD_TOKEN)")
+    token.add_argument(
+        "--token",
+        help="bearer token: visible to other users of this machine (ps); prefer --token-file or $VMSD_TOKEN",
+    )
     parser.add_argument("--tls-ca", help="CA certificate to verify the server")
     parser.add_argument("--tls-cert", help="client certificate (mutual TLS)")
     parser.add_argument("--tls-key", help="client key (mutual TLS)")
