@@ -41,7 +41,7 @@ from typing import Any
 
 from vmsd.clock import Clock
 from vmsd.log import get_logger
-from vmsd.storage.layout import fsync_dir
+from vmsd.storage.layout import PRIVATE_FILE_MODE, fsync_dir, make_private
 
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64
@@ -174,6 +174,7 @@ class AuditLog:
 
     def open(self) -> None:
         """Create the schema, then check the head against both anchors (see the module docstring)."""
+        make_private(self.path)
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -261,10 +262,12 @@ class AuditLog:
     def _write_anchor_file(self, head: tuple[int, str]) -> None:
         assert self.anchor_path is not None
         tmp = self.anchor_path.with_name(self.anchor_path.name + ".tmp")
-        with open(tmp, "w", encoding="ascii") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        with open(fd, "w", encoding="ascii") as f:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
             f.write(f"{head[0]} {head[1]}\n")
             f.flush()
-            os.fsync(f.fileno())
+            os.fsync(fd)
         os.replace(tmp, self.anchor_path)
         fsync_dir(self.anchor_path.parent)
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vmsd.storage.layout import make_private
+
 SCHEMA_VERSION = 1
 GENESIS_SHA256 = "0" * 64
 # Segments rotate at most every hour (config: segment_duration ≤ 1h), at the next keyframe; no
@@ -228,6 +230,7 @@ class Catalogue:
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
+        make_private(self.path)  # API-added cameras' URLs, credentials included, are stored here
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")

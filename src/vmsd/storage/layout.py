@@ -115,3 +115,41 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# File modes (docs/design/storage.md, "File modes"). The catalogue holds camera URLs with their
+# credentials, so what vmsd creates is set here, not left to the umask of whoever starts it.
+DIR_MODE = 0o750  # the group (e.g. backup) may read footage; other users see nothing
+PRIVATE_FILE_MODE = 0o600
+
+
+def make_dirs(path: Path, mode: int = DIR_MODE) -> None:
+    """Create `path` and its missing parents with exactly `mode` (Path.mkdir gives parents the
+    umask's default); existing directories are left as the operator made them."""
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=mode)
+        except FileExistsError:
+            continue
+        os.chmod(directory, mode)
+
+
+def make_private(path: Path) -> None:
+    """Create `path` if missing and make it and its SQLite companions (-wal, -shm, -journal) 0600.
+
+    SQLite creates a database 0644 and gives its companions the database's mode, so an empty file
+    created 0600 before the first connect is enough for new files; chmod fixes older ones."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        try:
+            os.chmod(path.with_name(path.name + suffix), PRIVATE_FILE_MODE)
+        except FileNotFoundError:
+            pass
