@@ -163,3 +163,25 @@ def test_an_export_outside_scope_answers_like_one_that_does_not_exist(server: Se
         assert hidden_answer[0] == grpc.StatusCode.NOT_FOUND and "out-cam" not in hidden_answer[1], name
     listed = server.stub.ListExports(export_pb2.ListExportsRequest(), metadata=md)
     assert hidden not in {e.export_id for e in listed.exports}
+
+
+def test_list_exports_pages(server: Server) -> None:
+    created = [
+        list(server.stub.CreateExport(_request(case_ref=f"CR-P{i}", no_hold=True), metadata=metadata("admin")))[
+            -1
+        ].done.export_id
+        for i in range(3)
+    ]
+    listed: list[str] = []
+    request = export_pb2.ListExportsRequest(page_size=2)
+    while True:
+        reply = server.stub.ListExports(request, metadata=metadata("operator"))
+        assert len(reply.exports) <= 2
+        listed += [e.export_id for e in reply.exports]
+        if not reply.next_page_token:
+            break
+        request.page_token = reply.next_page_token
+    assert listed == sorted(created)
+    with pytest.raises(grpc.RpcError) as caught:
+        server.stub.ListExports(export_pb2.ListExportsRequest(page_token="../x"), metadata=metadata("operator"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

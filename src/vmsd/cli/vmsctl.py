@@ -364,7 +364,13 @@ def cmd_hold_add(client: Client, args: argparse.Namespace) -> int:
 
 def cmd_hold_list(client: Client, args: argparse.Namespace) -> int:
     request = holds_pb2.ListHoldsRequest(include_released=args.all, camera_id=args.camera or "")
-    response = client.call(client.holds.ListHolds, request)
+    response = holds_pb2.ListHoldsResponse()
+    while True:  # every page (each reply stays under the server's message size cap)
+        page = client.call(client.holds.ListHolds, request)
+        response.holds.extend(page.holds)
+        if not page.next_page_token:
+            break
+        request.page_token = page.next_page_token
     if args.json:
         _emit_json(_to_dict(response))
     else:

@@ -10,7 +10,7 @@ from typing import Any
 from vmsd.clock import Clock
 from vmsd.retention.holds import Holds, no_such_hold
 from vmsd.retention.task import RetentionTask
-from vmsd.rpc import convert, validate
+from vmsd.rpc import convert, paging, validate
 from vmsd.rpc.auth import Permission, Principal
 from vmsd.rpc.calls import current_call
 from vmsd.storage.catalogue import Catalogue, HoldRow
@@ -91,15 +91,19 @@ class HoldServicer(holds_pb2_grpc.HoldServiceServicer):
         if request.camera_id:
             call.about(camera_id=validate.camera_id(request.camera_id))  # a denial names the camera
         principal.require(Permission.HOLDS_VIEW, request.camera_id or None)
+        size = paging.page_size(("page_size", request.page_size))
+        after_id = paging.cursor(request.page_token)
         rows = await asyncio.to_thread(self._holds.list, include_released=request.include_released)
         now_ns = self._clock.wall_ns()
-        return holds_pb2.ListHoldsResponse(
-            holds=[
-                _hold(r, now_ns)
-                for r in rows
-                if _visible(principal, r) and (not request.camera_id or request.camera_id in r.camera_ids)
-            ]
-        )
+        wanted = [
+            r
+            for r in rows  # oldest first
+            if r.id > after_id
+            and _visible(principal, r)
+            and (not request.camera_id or request.camera_id in r.camera_ids)
+        ]
+        page, more = paging.fit([_hold(r, now_ns) for r in wanted[:size]], len(wanted) > size)
+        return holds_pb2.ListHoldsResponse(holds=page, next_page_token=paging.token(page[-1].id) if more else "")
 
     async def ReleaseHold(self, request: holds_pb2.ReleaseHoldRequest, context: Any) -> holds_pb2.Hold:
         call = current_call()

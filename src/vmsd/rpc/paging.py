@@ -10,8 +10,13 @@ they got before whenever it fitted.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
+
+from google.protobuf.message import Message
 
 from vmsd.rpc import validate
+
+M = TypeVar("M", bound=Message)
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DEFAULT_PAGE_SIZE = 1000
@@ -35,12 +40,23 @@ def cursor(page_token: str) -> int:
     if not page_token:
         return 0
     if not (page_token.isascii() and page_token.isdigit()) or int(page_token) <= 0 or len(page_token) > 19:
-        raise validate.invalid("page_token is not one this server issued: pass next_page_token back unchanged")
+        raise bad_token()
     return int(page_token)
+
+
+def bad_token() -> Exception:
+    return validate.invalid("page_token is not one this server issued: pass next_page_token back unchanged")
 
 
 def token(position: int) -> str:
     return str(position)
+
+
+def fit(messages: list[M], left_over: bool) -> tuple[list[M], bool]:
+    """The leading messages that fit in one reply, and whether any are left for a next page
+    (`left_over`: the caller already holds some back, e.g. beyond page_size)."""
+    keep = fitting(m.ByteSize() for m in messages)
+    return messages[:keep], left_over or keep < len(messages)
 
 
 def fitting(item_bytes: Iterable[int]) -> int:

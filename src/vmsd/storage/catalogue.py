@@ -695,9 +695,12 @@ class Catalogue:
             rows = self._query("SELECT id, report_json FROM function_checks WHERE id=?", (check_id,))
         return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
-    def function_checks(self, limit: int) -> list[tuple[int, str]]:
-        """(id, report_json), newest first."""
-        rows = self._query("SELECT id, report_json FROM function_checks ORDER BY id DESC LIMIT ?", (limit,))
+    def function_checks(self, limit: int, before_id: int = 0) -> list[tuple[int, str]]:
+        """(id, report_json), newest first; only ids below `before_id` when it is not 0."""
+        rows = self._query(
+            "SELECT id, report_json FROM function_checks WHERE ? = 0 OR id < ? ORDER BY id DESC LIMIT ?",
+            (before_id, before_id, limit),
+        )
         return [(int(r[0]), str(r[1])) for r in rows]
 
     def integrity_check(self) -> str:
