@@ -201,7 +201,15 @@ def _range(args: argparse.Namespace) -> common_pb2.TimeRange:
 
 def cmd_search(client: Client, args: argparse.Namespace) -> int:
     request = recordings_pb2.SearchRequest(camera_id=args.camera, range=_range(args))
-    response = client.call(client.recordings.Search, request)
+    response = recordings_pb2.SearchResponse()
+    while True:  # every page (each reply stays under the server's message size cap)
+        page = client.call(client.recordings.Search, request)
+        response.spans.extend(page.spans)
+        response.gaps.extend(page.gaps)
+        response.recorded_ns += page.recorded_ns
+        if not page.next_page_token:
+            break
+        request.page_token = page.next_page_token
     if args.json:
         _emit_json(_to_dict(response))
         return EXIT_OK
