@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.rpc import RunningDaemon, make_config, token
+from vmsd.cli.vmsctl import build_parser
 
 VMSCTL = [sys.executable, "-m", "vmsd.cli.vmsctl"]
 
@@ -64,3 +65,10 @@ def test_the_help_says_where_the_token_is_visible() -> None:
     help_text = " ".join(result.stdout.split())
     assert "--token-file" in help_text and "VMSD_TOKEN" in help_text
     assert "visible to other users" in help_text
+
+
+@pytest.mark.parametrize("to", [["--to", "2026-01-02T00:00:00Z"], ["--to=2026-01-02T00:00:00Z"]])
+def test_to_is_never_read_as_a_token_option(to: list[str]) -> None:
+    """`--to` is a prefix of --token and --token-file: the global options take no abbreviations."""
+    args = build_parser().parse_args(["search", "cam", "--from", "2026-01-01T00:00:00Z", *to])
+    assert (args.end, args.token, args.token_file) == ("2026-01-02T00:00:00Z", None, None)

@@ -7,6 +7,9 @@ the first crosses midnight), is offline for 6.96 s, records MID+13.96s..MID+21.9
 
 from __future__ import annotations
 
+import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -14,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.rpc import MID, MS, RunningDaemon, S, make_config, metadata
+from tests.support.rpc import MID, MS, RunningDaemon, S, make_config, metadata, token
 from vmsd.rpc.server import MAX_MESSAGE_BYTES
 from vmsd.v1 import common_pb2, recordings_pb2
 
@@ -254,5 +257,12 @@ def test_a_flapping_month_comes_back_across_pages_under_the_cap(fresh_root: Path
         assert len(stream_errors) == count
         starts = [g.range.start_ns for p in pages for g in p.gaps]
         assert starts == sorted(starts)
+        # vmsctl search follows the pages.
+        iso = [dt.datetime.fromtimestamp(ns / S, dt.UTC).isoformat() for ns in (range_.start_ns, range_.end_ns)]
+        argv = [sys.executable, "-m", "vmsd.cli.vmsctl", "--server", f"127.0.0.1:{running.port}", "--json"]
+        argv += ["--token", token("integrator"), "search", "in-cam", "--from", iso[0], "--to", iso[1]]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count('"reason": "stream_error"') == count
     finally:
         running.stop()

@@ -18,7 +18,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import grpc
@@ -149,6 +149,16 @@ def _token(args: argparse.Namespace) -> str:
     return str(args.token or os.environ.get("VMSD_TOKEN") or "").strip()
 
 
+def _pages(client: Client, method: Callable[..., Any], request: Any) -> Iterator[Any]:
+    """Every reply of a paged list call: the server keeps each under its message size cap."""
+    while True:
+        page = client.call(method, request)
+        yield page
+        if not page.next_page_token:
+            return
+        request.page_token = page.next_page_token
+
+
 def _read(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
@@ -202,14 +212,10 @@ def _range(args: argparse.Namespace) -> common_pb2.TimeRange:
 def cmd_search(client: Client, args: argparse.Namespace) -> int:
     request = recordings_pb2.SearchRequest(camera_id=args.camera, range=_range(args))
     response = recordings_pb2.SearchResponse()
-    while True:  # every page (each reply stays under the server's message size cap)
-        page = client.call(client.recordings.Search, request)
+    for page in _pages(client, client.recordings.Search, request):
         response.spans.extend(page.spans)
         response.gaps.extend(page.gaps)
         response.recorded_ns += page.recorded_ns
-        if not page.next_page_token:
-            break
-        request.page_token = page.next_page_token
     if args.json:
         _emit_json(_to_dict(response))
         return EXIT_OK
@@ -300,12 +306,10 @@ def cmd_audit(client: Client, args: argparse.Namespace) -> int:
     )
     # Pages run from the newest record back, each under the server's message size cap.
     records: list[audit_pb2.AuditRecord] = []
-    while True:
-        page = client.call(client.audit.QueryAudit, request)
+    for page in _pages(client, client.audit.QueryAudit, request):
         records[:0] = page.records
-        if not page.next_page_token or (args.limit and len(records) >= args.limit):
+        if args.limit and len(records) >= args.limit:
             break
-        request.page_token = page.next_page_token
     shown = records[-args.limit :] if args.limit else records
     truncated = page.truncated or len(shown) < len(records)
     response = audit_pb2.QueryAuditResponse(records=shown, truncated=truncated)
@@ -373,12 +377,8 @@ def cmd_hold_add(client: Client, args: argparse.Namespace) -> int:
 def cmd_hold_list(client: Client, args: argparse.Namespace) -> int:
     request = holds_pb2.ListHoldsRequest(include_released=args.all, camera_id=args.camera or "")
     response = holds_pb2.ListHoldsResponse()
-    while True:  # every page (each reply stays under the server's message size cap)
-        page = client.call(client.holds.ListHolds, request)
+    for page in _pages(client, client.holds.ListHolds, request):
         response.holds.extend(page.holds)
-        if not page.next_page_token:
-            break
-        request.page_token = page.next_page_token
     if args.json:
         _emit_json(_to_dict(response))
     else:
@@ -619,7 +619,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="vmsctl", description="Control a vmsd recorder over gRPC.")
+    # No abbreviations of the global options: `search --to T` must never be read as a prefix of
+    # --token/--token-file (ambiguous, or worse, taken as the token).
+    parser = _Parser(prog="vmsctl", description="Control a vmsd recorder over gRPC.", allow_abbrev=False)
     parser.add_argument("--server", help="HOST:PORT (default $VMSD_SERVER or 127.0.0.1:50051)")
     token = parser.add_mutually_exclusive_group()
     token.add_argument("--token-file", metavar="FILE", help="read the bearer token from FILE (default $VMSD_TOKEN)")
