@@ -1,17 +1,18 @@
-"""ListHolds: every hold comes back, page by page, and no reply exceeds the message size cap."""
+"""ListHolds and ErasureSummary: everything comes back, page by page, and no reply exceeds the message size cap."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
 
 from tests.support.rpc import MID, RunningDaemon, S, make_config, metadata, token
 from vmsd.rpc.server import MAX_MESSAGE_BYTES
-from vmsd.v1 import holds_pb2, holds_pb2_grpc
+from vmsd.v1 import common_pb2, holds_pb2, holds_pb2_grpc
 
 CAMERAS = [f"in-{i:03d}-" + "x" * 57 for i in range(256)]  # 64-character ids: the longest allowed
 HOLDS = 300  # ~17 KiB each (256 camera ids and a 1000-character reason): about 5 MiB in all
@@ -82,3 +83,28 @@ def test_vmsctl_hold_list_follows_the_pages(many_holds: RunningDaemon) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count('"case_ref": "CASE-') == HOLDS
+
+
+def test_the_erasure_summary_pages(fresh_root: Path) -> None:
+    running = RunningDaemon(make_config(fresh_root))
+    try:
+        storage = running.daemon.storage
+        segments = storage.catalogue.segments()
+        for index, segment in enumerate(segments):  # one (day, camera, reason) group each
+            storage.delete_segment(segment, erased_ns=MID + index * 86_400 * S, reason=f"test_{index}")
+        retention = holds_pb2_grpc.RetentionServiceStub(running.channel)  # type: ignore[no-untyped-call]
+        range_ = common_pb2.TimeRange(start_ns=MID - 86_400 * S, end_ns=MID + 30 * 86_400 * S)
+        request = holds_pb2.ErasureSummaryRequest(range=range_, page_size=1)
+        days: list[tuple[str, str, str]] = []
+        while True:
+            reply = retention.ErasureSummary(request, metadata=metadata("admin"))
+            assert len(reply.days) <= 1
+            days += [(d.day, d.camera_id, d.reason) for d in reply.days]
+            if not reply.next_page_token:
+                break
+            request.page_token = reply.next_page_token
+        whole = retention.ErasureSummary(holds_pb2.ErasureSummaryRequest(range=range_), metadata=metadata("admin"))
+        assert days == [(d.day, d.camera_id, d.reason) for d in whole.days]
+        assert len(days) == len(segments) >= 3
+    finally:
+        running.stop()

@@ -402,10 +402,10 @@ def cmd_retention(client: Client, args: argparse.Namespace) -> int:
         status = client.call(client.retention.GetRetentionStatus, holds_pb2.RetentionStatusRequest())
     now_ns = time.time_ns()
     since_ns = parse_time(args.since, now_ns)
-    summary = client.call(
-        client.retention.ErasureSummary,
-        holds_pb2.ErasureSummaryRequest(range=common_pb2.TimeRange(start_ns=since_ns, end_ns=now_ns + 1)),
-    )
+    request = holds_pb2.ErasureSummaryRequest(range=common_pb2.TimeRange(start_ns=since_ns, end_ns=now_ns + 1))
+    summary = holds_pb2.ErasureSummaryResponse()
+    for page in _pages(client, client.retention.ErasureSummary, request):
+        summary.days.extend(page.days)
     if args.json:
         _emit_json({"status": _to_dict(status), "erasures": _to_dict(summary)["days"]})
         return EXIT_OK

@@ -168,6 +168,11 @@ class RetentionServicer(holds_pb2_grpc.RetentionServiceServicer):
         principal = current_call().require_principal()
         principal.require(Permission.HOLDS_VIEW)
         start_ns, end_ns = validate.time_range(request.range.start_ns, request.range.end_ns, max_ns=MAX_HOLD_NS)
+        size = paging.page_size(("page_size", request.page_size))
+        # The token is the last (day, camera, reason) sent; none of the three contains "/".
+        after = tuple(request.page_token.split("/")) if request.page_token else ()
+        if after and len(after) != 3:
+            raise paging.bad_token()
         rows = await asyncio.to_thread(self._catalogue.erased_in_range, start_ns, end_ns)
         days: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 2**63 - 1, 0])
         for row in rows:
@@ -179,8 +184,9 @@ class RetentionServicer(holds_pb2_grpc.RetentionServiceServicer):
             entry[1] += row.bytes
             entry[2] = min(entry[2], row.start_ns)
             entry[3] = max(entry[3], row.end_ns)
-        return holds_pb2.ErasureSummaryResponse(
-            days=[
+        wanted = [(key, value) for key, value in sorted(days.items()) if key > after]
+        page, more = paging.fit(
+            [
                 holds_pb2.ErasureDay(
                     day=day,
                     camera_id=camera_id,
@@ -189,6 +195,11 @@ class RetentionServicer(holds_pb2_grpc.RetentionServiceServicer):
                     bytes=nbytes,
                     footage=convert.time_range(first, last),
                 )
-                for (day, camera_id, reason), (count, nbytes, first, last) in sorted(days.items())
-            ]
+                for (day, camera_id, reason), (count, nbytes, first, last) in wanted[:size]
+            ],
+            len(wanted) > size,
+        )
+        last = page[-1] if page else None
+        return holds_pb2.ErasureSummaryResponse(
+            days=page, next_page_token=f"{last.day}/{last.camera_id}/{last.reason}" if more and last else ""
         )
