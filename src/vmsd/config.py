@@ -29,9 +29,10 @@ from vmsd.errors import ConfigError
 from vmsd.units import parse_duration_ns, parse_percent, parse_size_bytes
 
 # Camera and recorder ids become directory names and appear in URLs and audit records, so they are
-# restricted to a portable, path-safe alphabet (no "/", no "..", no leading dot). Always matched with
-# `fullmatch`: `re.match` with "$" would accept a trailing newline.
-ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+# restricted to a portable, path-safe alphabet (no "/", no "..", no leading dot). Anchored with
+# \A and \Z, not ^ and $ ("$" also matches before a trailing newline), so that the pattern is safe
+# with re.match as well as fullmatch.
+ID_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
 _ID_RE = re.compile(ID_PATTERN)
 
 

@@ -68,7 +68,7 @@ DAY_NS = 86_400 * NS_PER_S
 MAX_EXPORT_NS = 7 * DAY_NS
 MAX_CHUNK_BYTES = 1024 * 1024
 _COPY_BYTES = 1024 * 1024
-EXPORT_ID_RE = re.compile(r"\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{8}")  # fullmatch only
+EXPORT_ID_RE = re.compile(r"\A\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{8}\Z")  # \Z: no trailing newline
 _PARTIAL_SUFFIX = ".partial"
 REDACTED_NAME = "working-copy-redacted.mp4"
 
