@@ -147,3 +147,29 @@ def test_retention_below_the_floor_names_the_key(data: dict[str, object], expect
 def test_the_floor_can_be_lowered_in_the_file() -> None:
     config = parse_config(_with(retention={"max_age": "30s", "min_age": "10s"}))
     assert (config.retention.max_age_ns, config.retention.min_age_ns) == (30_000_000_000, 10_000_000_000)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _with(recorder_id="rec-1\n"),
+        _with(cameras=[{"id": "cam-1\n", "url": "rtsp://h/1"}]),
+        _with(health={"times": ["03:00\n"]}),
+    ],
+    ids=["recorder_id", "camera id", "health time"],
+)
+def test_a_trailing_newline_is_not_part_of_a_valid_value(data: dict[str, object]) -> None:
+    # `re.match` with `$` accepts "x\n": such an id would become a directory name with a newline.
+    with pytest.raises(ConfigError):
+        parse_config(data)
+
+
+@pytest.mark.parametrize("host", ["127.evil.example", "127.0.0.1.nip.io", "127.example", "localhost.evil.example"])
+def test_a_hostname_that_looks_like_loopback_needs_tls(host: str) -> None:
+    with pytest.raises(ConfigError, match="not a loopback address"):
+        parse_config(_with(grpc={"listen": f"{host}:50051"}))
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:50051", "127.1.2.3:1", "[::1]:50051", "localhost:50051"])
+def test_loopback_addresses_need_no_tls(listen: str) -> None:
+    assert parse_config(_with(grpc={"listen": listen})).grpc.listen == listen

@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Mapping
@@ -40,7 +41,7 @@ from typing import Any
 
 from vmsd.clock import Clock
 from vmsd.log import get_logger
-from vmsd.storage.layout import fsync_dir
+from vmsd.storage.layout import PRIVATE_FILE_MODE, fsync_dir, make_private
 
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64
@@ -135,6 +136,25 @@ def _check_entry(entry: AuditEntry) -> str:
         raise ValueError(f"audit entry detail is not JSON-serialisable: {exc}") from exc
 
 
+class CameraMentions:
+    """Finds records whose free text (detail, reason, case reference) names one of some cameras.
+
+    A record about no camera may still list cameras (a function check's failing cameras, a
+    message quoting an id); a reader scoped to other cameras must not learn of them. Camera ids
+    use only [A-Za-z0-9._-], so a mention is the id with none of those characters either side.
+    """
+
+    def __init__(self, camera_ids: Collection[str]) -> None:
+        ids = sorted(set(camera_ids), key=len, reverse=True)
+        alternatives = "|".join(re.escape(i) for i in ids)
+        self._pattern = re.compile(rf"(?<![A-Za-z0-9._-])(?:{alternatives})(?![A-Za-z0-9._-])") if ids else None
+
+    def in_record(self, record: AuditRecord) -> bool:
+        if self._pattern is None:
+            return False
+        return any(self._pattern.search(text) for text in (record.detail_json, record.reason, record.case_ref))
+
+
 class AuditLog:
     """The hash-chained audit log. The constructor does no I/O; `open()` creates the schema.
 
@@ -154,6 +174,7 @@ class AuditLog:
 
     def open(self) -> None:
         """Create the schema, then check the head against both anchors (see the module docstring)."""
+        make_private(self.path)
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -241,10 +262,12 @@ class AuditLog:
     def _write_anchor_file(self, head: tuple[int, str]) -> None:
         assert self.anchor_path is not None
         tmp = self.anchor_path.with_name(self.anchor_path.name + ".tmp")
-        with open(tmp, "w", encoding="ascii") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        with open(fd, "w", encoding="ascii") as f:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
             f.write(f"{head[0]} {head[1]}\n")
             f.flush()
-            os.fsync(f.fileno())
+            os.fsync(fd)
         os.replace(tmp, self.anchor_path)
         fsync_dir(self.anchor_path.parent)
 
@@ -277,18 +300,23 @@ class AuditLog:
         principal: str = "",
         actions: Collection[str] | None = None,
         limit: int = 1000,
+        before_seq: int = 0,
     ) -> tuple[list[AuditRecord], bool]:
         """Records with since_ns <= time_ns < until_ns (0 = unbounded), oldest first.
 
         camera_ids=None: every camera; otherwise exactly those cameras, plus records about no
         camera (config changes, denials before a camera was named) when include_uncameraed.
-        actions=None: every action. When more than `limit` match, the NEWEST `limit` are returned
-        and the flag is True.
+        actions=None: every action. before_seq: only records with a smaller seq (0 = all), the
+        cursor for reading the trail back page by page. When more than `limit` match, the NEWEST
+        `limit` are returned and the flag is True.
         """
         if limit <= 0:
             raise ValueError("limit must be positive")
         where: list[str] = ["time_ns >= ?"]
         params: list[int | str] = [since_ns]
+        if before_seq:
+            where.append("seq < ?")
+            params.append(before_seq)
         if until_ns:
             where.append("time_ns < ?")
             params.append(until_ns)

@@ -7,6 +7,7 @@ bytes. Loading does no I/O beyond reading the file; `check_environment()` probes
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -28,8 +29,10 @@ from vmsd.errors import ConfigError
 from vmsd.units import format_duration_ns, parse_duration_ns, parse_percent, parse_size_bytes
 
 # Camera and recorder ids become directory names and appear in URLs and audit records, so they are
-# restricted to a portable, path-safe alphabet (no "/", no "..", no leading dot).
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# restricted to a portable, path-safe alphabet (no "/", no "..", no leading dot). Anchored with
+# \A and \Z, not ^ and $ ("$" also matches before a trailing newline), so that the pattern is safe
+# with re.match as well as fullmatch.
+ID_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
 _ID_RE = re.compile(ID_PATTERN)
 
 
@@ -140,6 +143,17 @@ class TlsConfig(_Strict):
     client_ca: Path | None = None
 
 
+def _is_loopback(host: str) -> bool:
+    """An IP literal in 127.0.0.0/8 or ::1, or the name "localhost". Any other name (even
+    "127.evil.example") is resolved by DNS at bind time and may be any address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class GrpcConfig(_Strict):
     listen: str = "127.0.0.1:50051"
     tls: TlsConfig | None = None
@@ -156,9 +170,7 @@ class GrpcConfig(_Strict):
 
     @model_validator(mode="after")
     def _tls_off_loopback(self) -> GrpcConfig:
-        host = self.listen.rpartition(":")[0].strip("[]")
-        loopback = host in ("localhost", "::1") or host.startswith("127.")
-        if not loopback and self.tls is None and not self.insecure:
+        if not _is_loopback(self.listen.rpartition(":")[0].strip("[]")) and self.tls is None and not self.insecure:
             raise ValueError(
                 f"listen {self.listen!r} is not a loopback address: configure [grpc] tls, "
                 "or set insecure = true to accept plaintext on the network"
@@ -194,7 +206,7 @@ class MetricsConfig(_Strict):
         return _split_host_port(self.listen) if self.listen else None
 
 
-_CLOCK_TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_CLOCK_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 class HealthConfig(_Strict):
@@ -209,7 +221,7 @@ class HealthConfig(_Strict):
     @classmethod
     def _clock_times(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not _CLOCK_TIME_RE.match(item):
+            if not _CLOCK_TIME_RE.fullmatch(item):
                 raise ValueError(f"expected times of day as 'HH:MM' (24-hour), got {item!r}")
         return sorted(set(value))
 
@@ -258,7 +270,7 @@ class CameraConfig(_Strict):
     @field_validator("id")
     @classmethod
     def _safe_id(cls, value: str) -> str:
-        if not _ID_RE.match(value):
+        if not _ID_RE.fullmatch(value):
             raise ValueError(
                 f"camera id {value!r} must be 1-64 characters of letters, digits, '.', '_' or '-' "
                 "and start with a letter or digit"
@@ -307,7 +319,7 @@ class Config(_Strict):
     @field_validator("recorder_id")
     @classmethod
     def _safe_recorder_id(cls, value: str) -> str:
-        if not _ID_RE.match(value):
+        if not _ID_RE.fullmatch(value):
             raise ValueError("recorder_id must be 1-64 characters of letters, digits, '.', '_' or '-'")
         return value
 

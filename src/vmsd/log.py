@@ -21,6 +21,13 @@ import structlog
 _secrets_lock = threading.Lock()
 _secrets: set[str] = set()
 _URL_USERINFO_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+# Some cameras take credentials in the query string (`?user=admin&password=…`, `&pwd=`, `&token=`):
+# a parameter whose name contains one of these words has its value hidden, whatever the case.
+_QUERY_SECRET_WORDS = ("user", "usr", "login", "pass", "pwd", "pw", "token", "auth", "secret", "key", "cred", "sig")
+_QUERY_SECRET_RE = re.compile(
+    r"(?P<name>[?&;][^=&;#\s]*(?:" + "|".join(_QUERY_SECRET_WORDS) + r")[^=&;#\s]*=)(?P<value>[^&;#\s]*)",
+    re.IGNORECASE,
+)
 
 
 def register_secret(secret: str) -> None:
@@ -31,20 +38,25 @@ def register_secret(secret: str) -> None:
         _secrets.update({secret, quote(secret, safe=""), unquote(secret)})
 
 
+def _redact_query(text: str) -> str:
+    return _QUERY_SECRET_RE.sub(r"\g<name>***", text)
+
+
 def redact_url(url: str) -> str:
-    """Return the URL with any user:password replaced by '***' (for logs, errors and the API)."""
+    """Return the URL with any user:password and query-string credentials replaced by '***'
+    (for logs, errors and the API)."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        return _URL_USERINFO_RE.sub(r"\g<scheme>***@", url)
+        return _redact_query(_URL_USERINFO_RE.sub(r"\g<scheme>***@", url))
     if parts.username is None and parts.password is None:
-        return url
+        return _redact_query(url)
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     port = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
     netloc = f"***@{host}" + (f":{port}" if port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return _redact_query(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
 
 
 def register_url_credentials(url: str) -> None:
@@ -55,11 +67,16 @@ def register_url_credentials(url: str) -> None:
     for secret in (parts.password, parts.username and parts.password and f"{parts.username}:{parts.password}"):
         if secret:
             register_secret(secret)
+    # Query-string secrets, but not user names: scrubbing a name such as "admin" everywhere would
+    # mangle ordinary log text (scrub() still hides it wherever the URL itself is quoted).
+    for match in _QUERY_SECRET_RE.finditer("?" + parts.query):
+        if not any(word in match["name"].lower() for word in ("user", "usr", "login")):
+            register_secret(unquote(match["value"]))
 
 
 def scrub(text: str) -> str:
-    """Remove URL userinfo and every registered secret from text."""
-    text = _URL_USERINFO_RE.sub(r"\g<scheme>***@", text)
+    """Remove URL userinfo, query-string credentials and every registered secret from text."""
+    text = _redact_query(_URL_USERINFO_RE.sub(r"\g<scheme>***@", text))
     with _secrets_lock:
         secrets = sorted(_secrets, key=len, reverse=True)
     for secret in secrets:

@@ -2,8 +2,8 @@
 
 The test plays systemd's part: it binds the AF_UNIX datagram socket named by NOTIFY_SOCKET and
 sets WATCHDOG_USEC, exactly as systemd does for `Type=notify` + `WatchdogSec=`. One camera is
-wedged on purpose through the test hook `VMSD_TEST_WEDGE_CAMERA` (its recorder thread blocks
-after its first segment, without heartbeat, until the daemon stops): the daemon must stop
+wedged on purpose by the test-only launcher tests/support/wedged_vmsd.py (its recorder thread
+blocks after its first segment, without heartbeat, until the daemon stops): the daemon must stop
 pinging — which is what makes systemd kill and restart it — while it stays alive and says why.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -90,15 +91,15 @@ def fake_systemd(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSystemd]:
 
 
 def test_ready_then_watchdog_pings_that_stop_when_a_recorder_wedges(
-    simulator: CameraSimulator, fake_systemd: FakeSystemd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    simulator: CameraSimulator, fake_systemd: FakeSystemd, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("VMSD_TEST_WEDGE_CAMERA", "cam-wedged")
     cameras = {"cam-ok": simulator.url("h264"), "cam-wedged": simulator.url("h264")}
     # A short open_timeout keeps the wedge detection bound (max_silence_ns: 2 × (4 s + 1 s)) short.
     config = write_config(
         tmp_path / "vmsd.toml", tmp_path / "root", cameras, segment_duration="2s", extra='open_timeout = "3s"'
     )
-    daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()
+    wedged = [sys.executable, "-m", "tests.support.wedged_vmsd", "cam-wedged"]
+    daemon = DaemonProcess(config, tmp_path / "vmsd.log", wedged).start()
     try:
         ready = fake_systemd.wait_for("READY=1", timeout=60, daemon=daemon)
         # Healthy until the wedged recorder has been silent for max_silence (10 s here).

@@ -185,6 +185,13 @@ def test_read_chunk_resumes_and_stays_inside_the_bundle(exported: tuple[Env, Exp
     assert [m.export_id for m in exporter.list_exports()] == [result.export_id]
 
 
+def test_an_export_id_with_a_trailing_newline_is_not_an_export_id(exported: tuple[Env, ExportResult]) -> None:
+    env, result = exported
+    with pytest.raises(VmsdError) as caught:
+        env.exporter.bundle_path(result.export_id + "\n")
+    assert caught.value.kind is ErrorKind.INVALID_ARGUMENT
+
+
 def test_no_footage_is_not_found_and_audited(env: Env) -> None:
     with pytest.raises(VmsdError) as caught:
         env.exporter.export(env.request(start_ns=MID + 100 * S, end_ns=MID + 200 * S))

@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from tests.export.conftest import END_NS, START_NS, Env
-from tests.support.rpc import make_config, metadata
+from tests.support.rpc import S, make_config, metadata
 from vmsd.cli.export import cmd_export, download_bundle
 from vmsd.export.verify import verify_bundle
 from vmsd.rpc.auth import Authenticator
@@ -212,3 +212,52 @@ def test_hold_until_is_validated_before_the_export_starts(
     assert expected in (caught.value.details() or "")
     after, _ = env.audit.query(actions=["export.requested"])
     assert len(after) == len(before)  # refused before the export (and its hold) began
+
+
+def _failure(call: Any, export_id: str) -> tuple[grpc.StatusCode, str]:
+    """The status and message (with the id itself replaced by ID) of a call that must fail."""
+    with pytest.raises(grpc.RpcError) as caught:
+        call(export_id)
+    return caught.value.code(), (caught.value.details() or "").replace(export_id, "ID")
+
+
+def test_an_export_outside_scope_answers_like_one_that_does_not_exist(server: Server) -> None:
+    """An operator scoped to in-* cannot tell an out-cam export from an id that was never issued."""
+    request = _request(camera_id="out-cam", range=common_pb2.TimeRange(start_ns=START_NS, end_ns=START_NS + 5 * S))
+    hidden = list(server.stub.CreateExport(request, metadata=metadata("admin")))[-1].done.export_id
+    absent = hidden[:-8] + ("0" * 8 if not hidden.endswith("0" * 8) else "1" * 8)
+    md = metadata("operator")
+    calls: dict[str, Any] = {
+        "GetExport": lambda i: server.stub.GetExport(export_pb2.GetExportRequest(export_id=i), metadata=md),
+        "Download": lambda i: list(
+            server.stub.Download(export_pb2.DownloadRequest(export_id=i, name="manifest.json"), metadata=md)
+        ),
+    }
+    for name, call in calls.items():
+        hidden_answer = _failure(call, hidden)
+        assert hidden_answer == _failure(call, absent), name
+        assert hidden_answer[0] == grpc.StatusCode.NOT_FOUND and "out-cam" not in hidden_answer[1], name
+    listed = server.stub.ListExports(export_pb2.ListExportsRequest(), metadata=md)
+    assert hidden not in {e.export_id for e in listed.exports}
+
+
+def test_list_exports_pages(server: Server) -> None:
+    created = [
+        list(server.stub.CreateExport(_request(case_ref=f"CR-P{i}", no_hold=True), metadata=metadata("admin")))[
+            -1
+        ].done.export_id
+        for i in range(3)
+    ]
+    listed: list[str] = []
+    request = export_pb2.ListExportsRequest(page_size=2)
+    while True:
+        reply = server.stub.ListExports(request, metadata=metadata("operator"))
+        assert len(reply.exports) <= 2
+        listed += [e.export_id for e in reply.exports]
+        if not reply.next_page_token:
+            break
+        request.page_token = reply.next_page_token
+    assert listed == sorted(created)
+    with pytest.raises(grpc.RpcError) as caught:
+        server.stub.ListExports(export_pb2.ListExportsRequest(page_token="../x"), metadata=metadata("operator"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

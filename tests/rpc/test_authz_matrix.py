@@ -6,7 +6,8 @@ The documented rules (docs/grpc.md, auth.py module docstring, cameras.proto):
   - the camera id is outside the principal's globs             → PERMISSION_DENIED, existing or not
   - in scope but absent                                        → NOT_FOUND
   - ReleaseHold names a hold, not a camera: an absent hold id is NOT_FOUND (there is no camera to be
-    out of scope); an existing hold is in scope only when all of its cameras are
+    out of scope); an existing hold is in scope only when all of its cameras are, and one that is not
+    answers exactly like an absent id (NOT_FOUND, same message), so hold ids cannot be probed
   - and then each RPC's own outcome (ALREADY_EXISTS for AddCamera of a used id, FAILED_PRECONDITION
     for changing a config-file camera, …).
 Every denial is an audit record naming the principal, the method and the camera.
@@ -138,7 +139,7 @@ def expected(rpc: str, role: str, target: str | None) -> grpc.StatusCode:
     if rpc in HOLD_TARGETED and not TARGETS[target]:
         return NOT_FOUND
     if not any(fnmatch.fnmatchcase(target, glob) for glob in SCOPES[role]):
-        return DENIED
+        return NOT_FOUND if rpc in HOLD_TARGETED else DENIED
     return _existing_outcome(rpc) if TARGETS[target] else _absent_outcome(rpc)
 
 
@@ -413,6 +414,13 @@ def test_a_hold_needs_every_camera_in_scope(server: RunningDaemon) -> None:
     assert not any(set(h.camera_ids) == {"in-cam", "out-cam"} and h.created_by == "operator-1" for h in listed.holds)
 
 
+def _release_failure(server: RunningDaemon, hold_id: int, role: str) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as error:
+        request = holds_pb2.ReleaseHoldRequest(hold_id=hold_id, reason="matrix")
+        _holds(server).ReleaseHold(request, metadata=metadata(role))
+    return error.value.code(), (error.value.details() or "").replace(str(hold_id), "ID")
+
+
 def test_a_hold_partly_outside_scope_is_invisible_and_cannot_be_released(server: RunningDaemon) -> None:
     hold = _add_hold(server, ["in-cam", "out-cam"])
     for role in ("operator", "supervisor"):
@@ -421,14 +429,14 @@ def test_a_hold_partly_outside_scope_is_invisible_and_cannot_be_released(server:
             assert hold.id not in {h.id for h in listed.holds}
             assert all(all(c.startswith("in-") for c in h.camera_ids) for h in listed.holds)
     before = server.daemon.audit.head()[0]
-    with pytest.raises(grpc.RpcError) as error:
-        _holds(server).ReleaseHold(
-            holds_pb2.ReleaseHoldRequest(hold_id=hold.id, reason="matrix"), metadata=metadata("supervisor")
-        )
-    assert error.value.code() == DENIED
-    [record] = [r for r in _new_records(server, before) if r.action == ACTION["ReleaseHold"]]
-    assert (record.outcome, record.principal) == ("PERMISSION_DENIED", "supervisor-1")
-    assert "out-cam" in record.camera_id
+    # Exactly the answer for a hold id that was never issued: nothing tells the caller it exists.
+    hidden = _release_failure(server, hold.id, "supervisor")
+    assert hidden == _release_failure(server, ABSENT_HOLD_ID, "supervisor")
+    assert hidden[0] == NOT_FOUND and "out-cam" not in hidden[1]
+    # The audit trail still says what was refused, and why.
+    record = next(r for r in _new_records(server, before) if r.action == ACTION["ReleaseHold"])
+    assert (record.outcome, record.principal) == ("NOT_FOUND", "supervisor-1")
+    assert "out-cam" in record.camera_id and "outside" in json.loads(record.detail_json)["denied"]
     listed = _holds(server).ListHolds(holds_pb2.ListHoldsRequest(camera_id="out-cam"), metadata=metadata("admin"))
     assert [h.active for h in listed.holds if h.id == hold.id] == [True]
     released = _holds(server).ReleaseHold(

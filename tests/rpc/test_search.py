@@ -7,12 +7,18 @@ the first crosses midnight), is offline for 6.96 s, records MID+13.96s..MID+21.9
 
 from __future__ import annotations
 
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
 import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.rpc import MID, MS, RunningDaemon, S, metadata
+from tests.support.rpc import MID, MS, RunningDaemon, S, make_config, metadata, token
+from vmsd.rpc.server import MAX_MESSAGE_BYTES
 from vmsd.v1 import common_pb2, recordings_pb2
 
 SEG1 = (MID - 5 * S, MID + 1 * S)
@@ -204,3 +210,59 @@ def test_a_day_that_does_not_exist_names_the_field(server: RunningDaemon) -> Non
         _timeline(server, "2026-02-30")
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "day" in (error.value.details() or "")
+
+
+def _search_pages(
+    running: RunningDaemon, start_ns: int, end_ns: int, page_size: int
+) -> list[recordings_pb2.SearchResponse]:
+    request = recordings_pb2.SearchRequest(
+        camera_id="in-cam", range=common_pb2.TimeRange(start_ns=start_ns, end_ns=end_ns), page_size=page_size
+    )
+    pages = []
+    while True:
+        reply = running.stubs.recordings.Search(request, metadata=metadata("integrator"))
+        pages.append(reply)
+        if not reply.next_page_token:
+            return pages
+        request.page_token = reply.next_page_token
+
+
+def test_pages_tile_the_range_exactly_like_one_reply(server: RunningDaemon) -> None:
+    start_ns, end_ns = MID - 10 * S, MID + 30 * S
+    whole = _search(server, start_ns, end_ns)
+    pages = _search_pages(server, start_ns, end_ns, page_size=2)
+    assert len(pages) >= 3 and all(len(p.spans) + len(p.gaps) <= 2 for p in pages)
+    assert [s for p in pages for s in _spans(p)] == _spans(whole)
+    assert [g for p in pages for g in _gaps(p)] == _gaps(whole)
+    assert sum(p.recorded_ns for p in pages) == whole.recorded_ns
+
+
+def test_a_flapping_month_comes_back_across_pages_under_the_cap(fresh_root: Path) -> None:
+    """A camera whose every gap carries a long error: more than one message's worth of gaps."""
+    running = RunningDaemon(make_config(fresh_root))
+    try:
+        first_ns, count = MID + 3600 * S, 1200
+        for index in range(count):
+            at_ns = first_ns + index * 10 * S
+            running.daemon.storage.catalogue.insert_gap("in-cam", at_ns, at_ns + 5 * S, "stream_error", "e" * 4000)
+        # A client that knows nothing of pages gets the first one instead of RESOURCE_EXHAUSTED.
+        range_ = common_pb2.TimeRange(start_ns=MID - 10 * S, end_ns=first_ns + count * 10 * S)
+        old = running.stubs.recordings.Search(
+            recordings_pb2.SearchRequest(camera_id="in-cam", range=range_), metadata=metadata("integrator")
+        )
+        assert old.ByteSize() <= MAX_MESSAGE_BYTES and old.spans
+        pages = _search_pages(running, range_.start_ns, range_.end_ns, page_size=0)
+        assert len(pages) >= 2 and all(p.ByteSize() <= MAX_MESSAGE_BYTES for p in pages)
+        stream_errors = [g for p in pages for g in p.gaps if g.reason == "stream_error"]
+        assert len(stream_errors) == count
+        starts = [g.range.start_ns for p in pages for g in p.gaps]
+        assert starts == sorted(starts)
+        # vmsctl search follows the pages.
+        iso = [dt.datetime.fromtimestamp(ns / S, dt.UTC).isoformat() for ns in (range_.start_ns, range_.end_ns)]
+        argv = [sys.executable, "-m", "vmsd.cli.vmsctl", "--server", f"127.0.0.1:{running.port}", "--json"]
+        argv += ["--token", token("integrator"), "search", "in-cam", "--from", iso[0], "--to", iso[1]]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count('"reason": "stream_error"') == count
+    finally:
+        running.stop()

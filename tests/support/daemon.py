@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 VMSD = [sys.executable, "-m", "vmsd.cli.vmsd"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_config(
@@ -35,11 +36,14 @@ def write_config(
 
 
 class DaemonProcess:
-    """`vmsd run --config FILE` with its log captured to a file."""
+    """`vmsd run --config FILE` with its log captured to a file.
 
-    def __init__(self, config: Path, log_path: Path) -> None:
+    `command` replaces `python -m vmsd.cli.vmsd` (e.g. with a test-only launcher under tests/support)."""
+
+    def __init__(self, config: Path, log_path: Path, command: list[str] | None = None) -> None:
         self.config = config
         self.log_path = log_path
+        self.command = VMSD if command is None else command
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_ns = 0
 
@@ -47,10 +51,11 @@ class DaemonProcess:
         self.started_ns = time.time_ns()
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self.proc = subprocess.Popen(
-            [*VMSD, "run", "--config", str(self.config), "--log-json"],
+            [*self.command, "run", "--config", str(self.config), "--log-json"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=REPO,  # so that a launcher under tests/ can be run with -m
         )
         log.close()
         return self

@@ -1,9 +1,10 @@
 """`vmsctl`: the command-line client of vmsd's gRPC control plane.
 
-    vmsctl [--server HOST:PORT] [--token T] [--tls-ca F --tls-cert F --tls-key F] [--json] COMMAND
+    vmsctl [--server HOST:PORT] [--token-file F] [--tls-ca F --tls-cert F --tls-key F] [--json] COMMAND
 
 Commands: cameras · search · play · relay · hold add|list|release · retention · export · verify
-(offline) · audit [--since T] [--verify] · health. `VMSD_SERVER` and `VMSD_TOKEN` stand in for the flags.
+(offline) · audit [--since T] [--verify] · health. `VMSD_SERVER` stands in for --server. The token:
+--token-file F, else --token T (visible to other users in `ps`), else `VMSD_TOKEN`.
 A reader that closes stdout (`relay … -o - | ffplay -`, then quitting the player) ends the command
 quietly with 0; a relay or play that fails or receives nothing leaves no output file.
 Times: ISO-8601 with `Z` or an offset, or relative: `now`, `-30s`, `-10m`, `-2h`, `-1d`.
@@ -20,7 +21,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import grpc
@@ -50,6 +51,7 @@ _EXIT_FOR_STATUS = {
     grpc.StatusCode.PERMISSION_DENIED: EXIT_DENIED,
     grpc.StatusCode.UNAUTHENTICATED: EXIT_DENIED,
 }
+_MAX_PAGE_SIZE = 10_000  # the server's maximum page_size
 _RELATIVE_RE = re.compile(r"^-(\d+)(s|m|h|d)$")
 _UNIT_NS = {"s": NS_PER_S, "m": 60 * NS_PER_S, "h": 3600 * NS_PER_S, "d": 86400 * NS_PER_S}
 _STATE_NAMES = {v: k.removeprefix("CAMERA_STATE_").lower() for k, v in cameras_pb2.CameraState.items()}
@@ -156,7 +158,7 @@ def cli_words(message: str) -> str:
 class Client:
     def __init__(self, args: argparse.Namespace) -> None:
         server = args.server or os.environ.get("VMSD_SERVER") or "127.0.0.1:50051"
-        self.token = args.token or os.environ.get("VMSD_TOKEN") or ""
+        self.token = _token(args)
         if args.tls_ca or args.tls_cert or args.tls_key:
             if bool(args.tls_cert) != bool(args.tls_key):
                 raise UsageError("--tls-cert and --tls-key go together")
@@ -183,6 +185,29 @@ class Client:
 
     def call(self, method: Callable[..., Any], request: Any) -> Any:
         return method(request, metadata=self.metadata, timeout=self.timeout)
+
+
+def _token(args: argparse.Namespace) -> str:
+    """--token-file, else --token, else $VMSD_TOKEN (a command line is visible to every user)."""
+    if args.token_file:
+        path = args.token_file
+        text = _read(path).decode("utf-8", errors="replace").strip()
+        if not text:
+            raise UsageError(f"token file {path} is empty")
+        if os.stat(path).st_mode & 0o077:
+            print(f"vmsctl: warning: token file {path} is readable by other users (chmod 600 it)", file=sys.stderr)
+        return text
+    return str(args.token or os.environ.get("VMSD_TOKEN") or "").strip()
+
+
+def _pages(client: Client, method: Callable[..., Any], request: Any) -> Iterator[Any]:
+    """Every reply of a paged list call: the server keeps each under its message size cap."""
+    while True:
+        page = client.call(method, request)
+        yield page
+        if not page.next_page_token:
+            return
+        request.page_token = page.next_page_token
 
 
 def _read(path: str) -> bytes:
@@ -238,7 +263,11 @@ def _range(args: argparse.Namespace) -> common_pb2.TimeRange:
 
 def cmd_search(client: Client, args: argparse.Namespace) -> int:
     request = recordings_pb2.SearchRequest(camera_id=args.camera, range=_range(args))
-    response = client.call(client.recordings.Search, request)
+    response = recordings_pb2.SearchResponse()
+    for page in _pages(client, client.recordings.Search, request):
+        response.spans.extend(page.spans)
+        response.gaps.extend(page.gaps)
+        response.recorded_ns += page.recorded_ns
     if args.json:
         _emit_json(_to_dict(response))
         return EXIT_OK
@@ -321,15 +350,25 @@ def cmd_audit(client: Client, args: argparse.Namespace) -> int:
         else:
             out.print(f"AUDIT CHAIN BROKEN after {result.records_checked} record(s): {result.first_problem}")
         return EXIT_OK if result.ok else EXIT_OTHER
+    if args.limit < 0:
+        raise UsageError("--limit must be 0 (everything) or a positive number of records")
     now_ns = time.time_ns()
     request = audit_pb2.QueryAuditRequest(
         since_ns=parse_time(args.since, now_ns) if args.since else 0,
         until_ns=parse_time(args.until, now_ns) if args.until else 0,
         camera_id=args.camera or "",
         principal=args.principal or "",
-        limit=args.limit,
+        page_size=min(args.limit or _MAX_PAGE_SIZE, _MAX_PAGE_SIZE),
     )
-    response = client.call(client.audit.QueryAudit, request)
+    # Pages run from the newest record back, each under the server's message size cap.
+    records: list[audit_pb2.AuditRecord] = []
+    for page in _pages(client, client.audit.QueryAudit, request):
+        records[:0] = page.records
+        if args.limit and len(records) >= args.limit:
+            break
+    shown = records[-args.limit :] if args.limit else records
+    truncated = page.truncated or len(shown) < len(records)
+    response = audit_pb2.QueryAuditResponse(records=shown, truncated=truncated)
     if args.json:
         _emit_json(_to_dict(response))
         return EXIT_OK
@@ -402,7 +441,9 @@ def cmd_hold_add(client: Client, args: argparse.Namespace) -> int:
 
 def cmd_hold_list(client: Client, args: argparse.Namespace) -> int:
     request = holds_pb2.ListHoldsRequest(include_released=args.all, camera_id=args.camera or "")
-    response = client.call(client.holds.ListHolds, request)
+    response = holds_pb2.ListHoldsResponse()
+    for page in _pages(client, client.holds.ListHolds, request):
+        response.holds.extend(page.holds)
     if args.json:
         _emit_json(_to_dict(response))
     else:
@@ -426,10 +467,10 @@ def cmd_retention(client: Client, args: argparse.Namespace) -> int:
         status = client.call(client.retention.GetRetentionStatus, holds_pb2.RetentionStatusRequest())
     now_ns = time.time_ns()
     since_ns = parse_time(args.since, now_ns)
-    summary = client.call(
-        client.retention.ErasureSummary,
-        holds_pb2.ErasureSummaryRequest(range=common_pb2.TimeRange(start_ns=since_ns, end_ns=now_ns + 1)),
-    )
+    request = holds_pb2.ErasureSummaryRequest(range=common_pb2.TimeRange(start_ns=since_ns, end_ns=now_ns + 1))
+    summary = holds_pb2.ErasureSummaryResponse()
+    for page in _pages(client, client.retention.ErasureSummary, request):
+        summary.days.extend(page.days)
     if args.json:
         _emit_json({"status": _to_dict(status), "erasures": _to_dict(summary)["days"]})
         return EXIT_OK
@@ -650,9 +691,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="vmsctl", description="Control a vmsd recorder over gRPC.")
+    # No abbreviations of the global options: `search --to T` must never be read as a prefix of
+    # --token/--token-file (ambiguous, or worse, taken as the token).
+    parser = _Parser(prog="vmsctl", description="Control a vmsd recorder over gRPC.", allow_abbrev=False)
     parser.add_argument("--server", help="HOST:PORT (default $VMSD_SERVER or 127.0.0.1:50051)")
-    parser.add_argument("--token", help="bearer token (default $VMSD_TOKEN)")
+    token = parser.add_mutually_exclusive_group()
+    token.add_argument("--token-file", metavar="FILE", help="read the bearer token from FILE (default $VMSD_TOKEN)")
+    token.add_argument(
+        "--token",
+        help="bearer token: visible to other users of this machine (ps); prefer --token-file or $VMSD_TOKEN",
+    )
     parser.add_argument("--tls-ca", help="CA certificate to verify the server")
     parser.add_argument("--tls-cert", help="client certificate (mutual TLS)")
     parser.add_argument("--tls-key", help="client key (mutual TLS)")
@@ -681,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--until", metavar="T", help="to, same formats")
     audit.add_argument("--camera")
     audit.add_argument("--principal")
-    audit.add_argument("--limit", type=int, default=1000)
+    audit.add_argument("--limit", type=int, default=1000, help="show the newest N records (default 1000; 0: all)")
     audit.add_argument("--verify", action="store_true", help="verify the whole hash chain")
     audit.set_defaults(func=cmd_audit)
 

@@ -75,7 +75,7 @@ DAY_NS = 86_400 * NS_PER_S
 MAX_EXPORT_NS = 7 * DAY_NS
 MAX_CHUNK_BYTES = 1024 * 1024
 _COPY_BYTES = 1024 * 1024
-EXPORT_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{8}$")
+EXPORT_ID_RE = re.compile(r"\A\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{8}\Z")  # \Z: no trailing newline
 _PARTIAL_SUFFIX = ".partial"
 # Manifest, signature, key, README, checksums and container overhead, generously.
 _BUNDLE_OVERHEAD_BYTES = 1024 * 1024
@@ -144,6 +144,11 @@ class BundleFile:
 
 def _span(start_ns: int, end_ns: int) -> mf.TimeSpan:
     return mf.TimeSpan(start_ns=start_ns, end_ns=end_ns, start=iso_ns(start_ns), end=iso_ns(end_ns))
+
+
+def no_such_export(export_id: str) -> VmsdError:
+    """The answer for an absent export id, and for one outside the caller's scope (indistinguishable)."""
+    return VmsdError(ErrorKind.NOT_FOUND, f"export_id {export_id!r} does not exist")
 
 
 class Exporter:
@@ -635,11 +640,11 @@ class Exporter:
 
     def bundle_path(self, export_id: str) -> Path:
         """The directory of a finished bundle; NOT_FOUND for unknown or malformed ids."""
-        if not EXPORT_ID_RE.match(export_id):
+        if not EXPORT_ID_RE.fullmatch(export_id):
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"export_id {export_id[:80]!r} is not an export id")
         path = self.root / export_id
         if not (path / mf.MANIFEST_NAME).is_file():
-            raise VmsdError(ErrorKind.NOT_FOUND, f"export_id {export_id!r} does not exist")
+            raise no_such_export(export_id)
         return path
 
     def manifest(self, export_id: str) -> mf.Manifest:
@@ -651,7 +656,7 @@ class Exporter:
         if not self.root.exists():
             return found
         for entry in sorted(self.root.iterdir()):
-            if not EXPORT_ID_RE.match(entry.name):
+            if not EXPORT_ID_RE.fullmatch(entry.name):
                 continue
             try:
                 found.append(self.manifest(entry.name))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import os
 import random
 import sqlite3
 import threading
@@ -368,8 +367,6 @@ class CameraRecorder:
             status.timestamp_jumps = counters.timestamp_jumps
             status.clock_steps = counters.clock_steps
             status.camera_clock_ppm = self.segmenter.timeline.rate_ppm
-        if os.environ.get("VMSD_TEST_WEDGE_CAMERA") == self.camera.id:  # test hook: a wedged recorder
-            self._stop.wait()  # no packets, no heartbeat until stopped (tests/e2e/test_systemd_notify.py)
 
     def _alarm(self, kind: str, message: str) -> None:
         with self._lock:

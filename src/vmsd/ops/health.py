@@ -625,9 +625,11 @@ class FunctionChecks:
         report.id = row[0]
         return report
 
-    def stored_list(self, limit: int) -> list[FunctionCheckReport]:
+    def stored_list(self, limit: int, *, before_id: int = 0) -> list[FunctionCheckReport]:
+        """Stored reports, newest first, older than check `before_id` (0: from the newest)."""
         out = []
-        for check_id, text in self._storage.catalogue.function_checks(min(limit, MAX_STORED_LIST)):
+        # One over the maximum: ListFunctionChecks asks for one more to learn whether a next page exists.
+        for check_id, text in self._storage.catalogue.function_checks(min(limit, MAX_STORED_LIST + 1), before_id):
             report = FunctionCheckReport.from_json(text)
             report.id = check_id
             out.append(report)

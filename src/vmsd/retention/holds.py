@@ -12,6 +12,11 @@ from vmsd.errors import ErrorKind, VmsdError
 from vmsd.storage.catalogue import Catalogue, HoldRow
 
 
+def no_such_hold(hold_id: int) -> VmsdError:
+    """The answer for an absent hold id, and for one outside the caller's scope (indistinguishable)."""
+    return VmsdError(ErrorKind.NOT_FOUND, f"hold_id {hold_id} does not exist")
+
+
 class Holds:
     """Blocking (SQLite): call from a worker thread."""
 
@@ -52,7 +57,7 @@ class Holds:
     def get(self, hold_id: int) -> HoldRow:
         hold = self._catalogue.hold(hold_id)
         if hold is None:
-            raise VmsdError(ErrorKind.NOT_FOUND, f"hold_id {hold_id} does not exist")
+            raise no_such_hold(hold_id)
         return hold
 
     def list(self, *, include_released: bool) -> list[HoldRow]:

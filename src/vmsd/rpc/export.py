@@ -20,10 +20,10 @@ from typing import Any
 
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
-from vmsd.export.bundle import MAX_EXPORT_NS, Exporter, ExportProgress, ExportRequest
-from vmsd.rpc import convert, validate
+from vmsd.export.bundle import EXPORT_ID_RE, MAX_EXPORT_NS, Exporter, ExportProgress, ExportRequest, no_such_export
+from vmsd.rpc import convert, paging, validate
 from vmsd.rpc.auth import Permission
-from vmsd.rpc.calls import current_call
+from vmsd.rpc.calls import Call, current_call
 from vmsd.v1 import export_pb2, export_pb2_grpc
 
 CHUNK_BYTES = 1024 * 1024
@@ -111,20 +111,30 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         principal.require(Permission.EXPORT_DOWNLOAD)
         if request.camera_id:
             principal.require(Permission.EXPORT_DOWNLOAD, validate.camera_id(request.camera_id))
-        manifests = await asyncio.to_thread(self._exporter.list_exports)
+        size = paging.page_size(("page_size", request.page_size))
+        after = request.page_token  # the id of the last export sent: ids sort in creation order
+        if after and not EXPORT_ID_RE.fullmatch(after):
+            raise paging.bad_token()
+        manifests = await asyncio.to_thread(self._exporter.list_exports)  # oldest first
         visible = [
             m
             for m in manifests
-            if principal.in_scope(m.camera.id) and (not request.camera_id or m.camera.id == request.camera_id)
+            if m.export_id > after
+            and principal.in_scope(m.camera.id)
+            and (not request.camera_id or m.camera.id == request.camera_id)
         ]
-        summaries = [await asyncio.to_thread(summary, self._exporter, m) for m in visible]
-        return export_pb2.ListExportsResponse(exports=summaries)
+        summaries = [await asyncio.to_thread(summary, self._exporter, m) for m in visible[:size]]
+        page, more = paging.fit(summaries, len(visible) > size)
+        return export_pb2.ListExportsResponse(exports=page, next_page_token=page[-1].export_id if more else "")
 
     async def GetExport(self, request: export_pb2.GetExportRequest, context: Any) -> export_pb2.ExportSummary:
-        principal = current_call().require_principal()
+        call = current_call()
+        principal = call.require_principal()
         principal.require(Permission.EXPORT_DOWNLOAD)
         manifest = await asyncio.to_thread(self._exporter.manifest, request.export_id)
-        principal.require(Permission.EXPORT_DOWNLOAD, manifest.camera.id)
+        if not principal.in_scope(manifest.camera.id):
+            call.touch(camera_id=manifest.camera.id, export_id=request.export_id)
+            raise _hidden(call, request.export_id)
         return await asyncio.to_thread(summary, self._exporter, manifest)
 
     async def Download(
@@ -142,7 +152,8 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
             case_ref=manifest.case_ref,
             reason=f"download of export {manifest.export_id}",
         )
-        principal.require(Permission.EXPORT_DOWNLOAD, manifest.camera.id)
+        if not principal.in_scope(manifest.camera.id):
+            raise _hidden(call, request.export_id)
         if request.offset < 0:
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, "offset must be ≥ 0")
         offset = request.offset
@@ -159,6 +170,13 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
                 sent += len(data)
         finally:
             call.touch(bytes=sent)
+
+
+def _hidden(call: Call, export_id: str) -> VmsdError:
+    """An export outside the caller's scope is answered exactly like an absent id (so ids cannot
+    be probed); the call's audit record says it was a denial."""
+    call.touch(denied="the export's camera is outside this principal's scope")
+    return no_such_export(export_id)
 
 
 def _produce(exporter: Exporter, request: ExportRequest, steps: queue.Queue[object]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.ops.health import CameraCheck, FunctionCheckReport, FunctionChecks, PictureStats
-from vmsd.rpc import validate
+from vmsd.rpc import paging, validate
 from vmsd.rpc.auth import Permission, Principal
 from vmsd.rpc.calls import current_call
 from vmsd.v1 import health_pb2, health_pb2_grpc
@@ -146,5 +146,12 @@ class FunctionCheckServicer(health_pb2_grpc.FunctionCheckServiceServicer):
         principal.require(Permission.CAMERAS_VIEW)
         if request.limit > MAX_LIST:
             raise validate.invalid(f"limit must be at most {MAX_LIST}")
-        reports = await asyncio.to_thread(self._checks.stored_list, request.limit or DEFAULT_LIST)
-        return health_pb2.ListFunctionChecksResponse(checks=[report_message(r, principal) for r in reports])
+        limit = request.limit or DEFAULT_LIST
+        before_id = paging.cursor(request.page_token)
+        # One more than asked for says whether there are older checks (a next page).
+        reports = await asyncio.to_thread(self._checks.stored_list, limit + 1, before_id=before_id)
+        messages = [report_message(r, principal) for r in reports[:limit]]
+        page, more = paging.fit(messages, len(reports) > limit)
+        return health_pb2.ListFunctionChecksResponse(
+            checks=page, next_page_token=paging.token(page[-1].id) if more else ""
+        )

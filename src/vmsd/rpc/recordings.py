@@ -15,7 +15,7 @@ from vmsd.clock import Clock
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.recordings import search as search_mod
 from vmsd.recordings.playback import PlaybackStats, remux_range
-from vmsd.rpc import convert, validate
+from vmsd.rpc import convert, paging, validate
 from vmsd.rpc.auth import Permission
 from vmsd.rpc.calls import current_call
 from vmsd.storage.store import Storage
@@ -45,14 +45,27 @@ class RecordingServicer(recordings_pb2_grpc.RecordingServiceServicer):
         call.about(camera_id=camera_id, start_ns=request.range.start_ns, end_ns=request.range.end_ns)
         principal.require(Permission.RECORDINGS_SEARCH, camera_id)
         start_ns, end_ns = validate.time_range(request.range.start_ns, request.range.end_ns, max_ns=MAX_SEARCH_NS)
+        size = paging.page_size(("page_size", request.page_size))
+        # A page token is the time the page starts: where the previous page's last item ended.
+        from_ns = paging.cursor(request.page_token) or start_ns
+        if not start_ns <= from_ns < end_ns:
+            raise paging.bad_token()
         await asyncio.to_thread(self._known, camera_id)
         result = await asyncio.to_thread(
-            search_mod.search, self._storage.catalogue, camera_id, start_ns, end_ns, self._clock.wall_ns()
+            search_mod.search, self._storage.catalogue, camera_id, from_ns, end_ns, self._clock.wall_ns()
         )
+        # Spans and gaps tile the range: one time-ordered list, cut where a page is full.
+        items: list[tuple[int, recordings_pb2.RecordedSpan | recordings_pb2.Gap]] = sorted(
+            [(s.start_ns, convert.span(s)) for s in result.spans] + [(g.start_ns, convert.gap(g)) for g in result.gaps],
+            key=lambda item: item[0],
+        )
+        page, more = paging.fit([message for _, message in items[:size]], len(items) > size)
+        spans = [m for m in page if isinstance(m, recordings_pb2.RecordedSpan)]
         return recordings_pb2.SearchResponse(
-            spans=[convert.span(s) for s in result.spans],
-            gaps=[convert.gap(g) for g in result.gaps],
-            recorded_ns=result.recorded_ns,
+            spans=spans,
+            gaps=[m for m in page if isinstance(m, recordings_pb2.Gap)],
+            recorded_ns=sum(s.range.end_ns - s.range.start_ns for s in spans),
+            next_page_token=paging.token(page[-1].range.end_ns) if more else "",
         )
 
     async def Timeline(self, request: recordings_pb2.TimelineRequest, context: Any) -> recordings_pb2.TimelineResponse:

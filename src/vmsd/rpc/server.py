@@ -34,6 +34,7 @@ from vmsd.rpc.export import ExportServicer
 from vmsd.rpc.health import FunctionCheckServicer
 from vmsd.rpc.holds import HoldServicer, RetentionServicer
 from vmsd.rpc.live import LiveServicer
+from vmsd.rpc.paging import MAX_MESSAGE_BYTES
 from vmsd.rpc.recordings import RecordingServicer
 from vmsd.storage.store import Storage
 from vmsd.v1 import (
@@ -55,7 +56,6 @@ from vmsd.v1 import (
 
 log = get_logger(component="rpc")
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_CONCURRENT_RPCS = 256
 SHUTDOWN_GRACE_S = 5.0
 HEALTH_INTERVAL_S = 2.0

@@ -23,7 +23,7 @@ def invalid(message: str) -> VmsdError:
 def camera_id(value: str, field: str = "camera_id") -> str:
     if not value:
         raise invalid(f"{field} is required")
-    if not _ID_RE.match(value):
+    if not _ID_RE.fullmatch(value):
         raise invalid(f"{field} {value[:80]!r} is not a valid camera id (letters, digits, '.', '_', '-'; max 64)")
     return value
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vmsd.storage.layout import make_private
+
 SCHEMA_VERSION = 1
 GENESIS_SHA256 = "0" * 64
 # Segments rotate at most every hour (config: segment_duration ≤ 1h), at the next keyframe; no
@@ -228,6 +230,7 @@ class Catalogue:
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
+        make_private(self.path)  # API-added cameras' URLs, credentials included, are stored here
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -692,9 +695,12 @@ class Catalogue:
             rows = self._query("SELECT id, report_json FROM function_checks WHERE id=?", (check_id,))
         return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
-    def function_checks(self, limit: int) -> list[tuple[int, str]]:
-        """(id, report_json), newest first."""
-        rows = self._query("SELECT id, report_json FROM function_checks ORDER BY id DESC LIMIT ?", (limit,))
+    def function_checks(self, limit: int, before_id: int = 0) -> list[tuple[int, str]]:
+        """(id, report_json), newest first; only ids below `before_id` when it is not 0."""
+        rows = self._query(
+            "SELECT id, report_json FROM function_checks WHERE ? = 0 OR id < ? ORDER BY id DESC LIMIT ?",
+            (before_id, before_id, limit),
+        )
         return [(int(r[0]), str(r[1])) for r in rows]
 
     def integrity_check(self) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
 from vmsd.storage.catalogue import GAP_STORAGE_ERROR, GENESIS_SHA256, Catalogue, SegmentRow
-from vmsd.storage.layout import Layout, fsync_dir
+from vmsd.storage.layout import PRIVATE_FILE_MODE, Layout, fsync_dir, make_dirs
 from vmsd.storage.writer import SegmentWriter, StreamTemplate, WrittenSegment
 
 log = get_logger(component="storage")
@@ -69,8 +69,7 @@ class Storage:
         The lock makes a second daemon (or an fsck --repair) on the same root fail fast instead
         of corrupting it.
         """
-        self.layout.root.mkdir(parents=True, exist_ok=True)
-        self.layout.recordings_dir.mkdir(exist_ok=True)
+        make_dirs(self.layout.recordings_dir)
         if exclusive:
             self.lock()
         self.catalogue.open()
@@ -82,7 +81,8 @@ class Storage:
                 pass  # a full disk at start-up: retention makes room first, then the reserve returns
 
     def lock(self) -> None:
-        fd = os.open(self.layout.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.layout.lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+        os.fchmod(fd, PRIVATE_FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -166,7 +166,7 @@ class Storage:
             relpath = self.layout.segment_relpath(camera_id, start_ns, attempt)
             path = self.layout.abspath(relpath)
             if not path.parent.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
+                make_dirs(path.parent)
                 fsync_dir(path.parent.parent)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)

@@ -1,0 +1,68 @@
+"""What vmsd creates is owner-only whatever the umask: the catalogue holds camera credentials."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.rpc import RunningDaemon, make_config, metadata, record_footage
+from vmsd.v1 import cameras_pb2
+
+SECRET = "Catalogue-Pa55"
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    """umask 000: any mode vmsd does not set itself comes out world-readable and writable."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_files_vmsd_creates_are_owner_only(tmp_path: Path, h264_ts: Path, permissive_umask: None) -> None:
+    root = tmp_path / "root"
+    record_footage(root, h264_ts)
+    running = RunningDaemon(make_config(root))
+    try:
+        spec = cameras_pb2.CameraSpec(id="in-api", url=f"rtsp://u:{SECRET}@127.0.0.1:9/x", enabled=False)
+        request = cameras_pb2.AddCameraRequest(camera=spec, reason="t")
+        running.stubs.cameras.AddCamera(request, metadata=metadata("admin"))
+        private = ["catalogue.db", "catalogue.db-wal", "catalogue.db-shm", "audit.db", "audit.db-wal", "audit.db-shm"]
+        private += ["audit.anchor", "vmsd.lock"]
+        for name in private:
+            assert (root / name).exists(), name
+            assert _mode(root / name) == 0o600, f"{name}: {_mode(root / name):o}"
+        assert SECRET.encode() in b"".join((root / n).read_bytes() for n in ("catalogue.db", "catalogue.db-wal"))
+        assert _mode(root / "keys") == 0o700
+        directories = [root, root / "recordings", *(p for p in (root / "recordings").rglob("*") if p.is_dir())]
+        assert len(directories) >= 4  # recordings/<camera>/<day>
+        for directory in directories:
+            assert _mode(directory) & 0o007 == 0, f"{directory}: {_mode(directory):o}"
+        segments = list((root / "recordings").rglob("*.mp4"))
+        assert segments and all(_mode(s) & 0o007 == 0 for s in segments)
+    finally:
+        running.stop()
+
+
+def test_an_old_world_readable_catalogue_is_made_owner_only(tmp_path: Path, h264_ts: Path) -> None:
+    root = tmp_path / "root"
+    record_footage(root, h264_ts)
+    for name in ("catalogue.db", "catalogue.db-wal", "catalogue.db-shm"):
+        if (root / name).exists():
+            (root / name).chmod(0o644)
+    running = RunningDaemon(make_config(root))
+    try:
+        for name in ("catalogue.db", "catalogue.db-wal", "catalogue.db-shm"):
+            assert _mode(root / name) == 0o600, name
+    finally:
+        running.stop()
