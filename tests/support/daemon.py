@@ -13,12 +13,20 @@ VMSD = [sys.executable, "-m", "vmsd.cli.vmsd"]
 
 
 def write_config(
-    path: Path, root: Path, cameras: dict[str, str], *, segment_duration: str = "6s", extra: str = ""
+    path: Path,
+    root: Path,
+    cameras: dict[str, str],
+    *,
+    segment_duration: str = "6s",
+    extra: str = "",
+    grpc: str = "",
 ) -> Path:
+    """A config file; `grpc` adds lines to [grpc] (limits, timeouts), `extra` adds tables."""
     lines = [
         'recorder_id = "test-recorder"',
         "[grpc]",
         'listen = "127.0.0.1:0"',
+        grpc,
         "[storage]",
         f'root = "{root}"',
         f'segment_duration = "{segment_duration}"',
