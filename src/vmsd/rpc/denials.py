@@ -3,14 +3,15 @@
 Every denial (UNAUTHENTICATED, PERMISSION_DENIED) is audited, and an audit record is an fsynced
 write under the log's lock. A flood of bad tokens would otherwise compete with recording for the
 disk and grow the audit store by a record per request. So denials that are identical — same
-method, outcome and message, same principal and role, same camera, same client address (the
-connection's port is left out: a flood opens many connections; time ranges and reasons are left
-out too) — are aggregated:
+method, outcome, principal and role, camera and details (the message, a hold id…), same client
+address (the connection's port is left out: a flood opens many connections; so are the call's
+duration, time range and reason) — are aggregated:
 
 - the first of a burst is written at once, exactly as any other record;
 - identical ones within the following `interval_ns` are only counted;
 - when the interval ends (or at shutdown) one summary record is written with the count and the
-  wall times of the first and last repeat (detail: repeated, first_ns, last_ns, interval_ns).
+  wall times of the first and last repeat (detail: the first's details, repeated, first_ns,
+  last_ns, interval_ns).
 Nothing is dropped: the exact records plus the summaries' `repeated` counts add up to every
 denial. What a crash can lose is the count of the interval still open (its first denial is
 already on disk).
@@ -18,6 +19,7 @@ already on disk).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -78,12 +80,15 @@ class DenialAggregator:
         return summaries
 
 
+def _shared_detail(entry: AuditEntry) -> dict[str, Any]:
+    return {k: v for k, v in entry.detail.items() if k != "duration_ns"}
+
+
 def _key(entry: AuditEntry) -> _Key:
-    message = str(entry.detail.get("message", ""))
     return (
         entry.action,
         entry.outcome,
-        message,
+        json.dumps(_shared_detail(entry), sort_keys=True, default=str),
         entry.principal,
         entry.role,
         entry.camera_id,
@@ -93,13 +98,7 @@ def _key(entry: AuditEntry) -> _Key:
 
 def _summary(burst: _Burst, interval_ns: int) -> AuditEntry:
     first = burst.first
-    detail: dict[str, Any] = {
-        "repeated": burst.repeated,
-        "first_ns": burst.first_ns,
-        "last_ns": burst.last_ns,
-        "interval_ns": interval_ns,
-    }
-    if "message" in first.detail:
-        detail["message"] = first.detail["message"]
+    detail = _shared_detail(first)
+    detail.update(repeated=burst.repeated, first_ns=burst.first_ns, last_ns=burst.last_ns, interval_ns=interval_ns)
     # The repeats may name other time ranges or reasons: the summary claims only what they share.
     return replace(first, peer=client_address(first.peer), start_ns=0, end_ns=0, reason="", case_ref="", detail=detail)

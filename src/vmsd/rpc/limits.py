@@ -27,6 +27,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
+
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
 
@@ -115,6 +117,11 @@ class TimedWrites:
                 ErrorKind.RESOURCE_EXHAUSTED,
                 f"stream ended: the client read nothing for {self._timeout_ns / NS_PER_S:g}s ([grpc] send_timeout)",
             ) from None
+        except grpc.aio.InternalError:
+            # The send's batch failed: the client cancelled (or its connection went) while this
+            # send was under way, before the cancellation reached the handler. It ends as CANCELLED,
+            # as it would a moment later, not as a recorder error.
+            raise asyncio.CancelledError from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._context, name)

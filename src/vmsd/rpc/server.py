@@ -204,6 +204,10 @@ class ControlPlane:
             await asyncio.sleep(DENIAL_FLUSH_S)
             await self._write_denial_summaries(everything=False)
 
+    async def flush_denials(self) -> None:
+        """End every open denial burst now, writing the summaries of those with repeats."""
+        await self._write_denial_summaries(everything=True)
+
     async def _write_denial_summaries(self, *, everything: bool) -> None:
         if self._interceptor is None:
             return
@@ -229,4 +233,4 @@ class ControlPlane:
             await self._server.stop(SHUTDOWN_GRACE_S)
             self._server = None
         # After the last call: every denial still being counted is written now.
-        await self._write_denial_summaries(everything=True)
+        await self.flush_denials()
