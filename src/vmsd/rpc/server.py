@@ -212,7 +212,17 @@ class ControlPlane:
         if self._interceptor is None:
             return
         for entry in self._denials.due(everything=everything):
-            await self._interceptor.write_audit(entry)
+            try:
+                await self._interceptor.write_audit(entry)
+            except Exception:
+                # Never silently: the journal keeps what the audit log could not take.
+                log.exception(
+                    "denial_summary_not_audited",
+                    action=entry.action,
+                    outcome=entry.outcome,
+                    principal=entry.principal,
+                    repeated=entry.detail.get("repeated"),
+                )
 
     async def _update_health(self) -> None:
         serving = grpc_health_pb2.HealthCheckResponse.SERVING
