@@ -256,6 +256,7 @@ def test_clients_that_stop_reading_are_cut_off_after_the_send_timeout(daemon: tu
     message = f"stream ended: the client read nothing for {SEND_TIMEOUT_S}s ([grpc] send_timeout)"
     for method in ("LiveService/Relay", "RecordingService/Play", "ExportService/Download"):
         ends = _audited(root, f"/vmsd.v1.{method}")
+        print(f"\n{method}: a client that stopped reading was cut off after {ends[-1][1]['duration_ns'] / S:.1f} s")
         assert [(outcome, detail.get("message")) for outcome, detail in ends][-1:] == [
             ("RESOURCE_EXHAUSTED", message)
         ], (method, ends)
