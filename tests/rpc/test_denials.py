@@ -12,10 +12,12 @@ import grpc
 import pytest
 
 from tests.support.rpc import UNKNOWN_TOKEN, RunningDaemon, make_config, metadata
-from vmsd.audit import AuditLog, AuditRecord
-from vmsd.clock import SystemClock
+from vmsd.audit import AuditEntry, AuditLog, AuditRecord
+from vmsd.clock import FakeClock, SystemClock
+from vmsd.rpc.denials import DenialAggregator, client_address
 from vmsd.v1 import cameras_pb2
 
+S = 1_000_000_000
 LIST = "/vmsd.v1.CameraService/ListCameras"
 GET = "/vmsd.v1.CameraService/GetCamera"
 
@@ -93,3 +95,43 @@ def test_a_summary_is_written_when_the_interval_ends_and_a_new_burst_begins_exac
         assert audit.verify().ok
     finally:
         audit.close()
+
+
+def _denial(peer: str, principal: str = "", message: str = "unknown or revoked token") -> AuditEntry:
+    return AuditEntry(
+        LIST, principal, peer=peer, outcome="UNAUTHENTICATED", detail={"message": message, "duration_ns": 7}
+    )
+
+
+def test_bursts_are_per_client_address_and_reason_and_end_with_their_interval() -> None:
+    clock = FakeClock()
+    denials = DenialAggregator(clock, interval_ns=60 * S)
+    assert denials.admit(_denial("ipv4:10.0.0.7:5001"))  # the first of a burst: written now
+    clock.advance(S)
+    assert not denials.admit(_denial("ipv4:10.0.0.7:5002"))  # another connection, same client
+    first_repeat_ns = clock.wall_ns()
+    clock.advance(S)
+    assert not denials.admit(_denial("ipv4:10.0.0.7:5003"))
+    assert denials.admit(_denial("ipv4:10.0.0.8:5001"))  # another client
+    assert denials.admit(_denial("ipv4:10.0.0.7:5004", message="authorization metadata must be 'Bearer <token>'"))
+    assert denials.due() == []  # the interval is still open
+    clock.advance(58 * S)
+    [summary] = denials.due()  # the bursts without repeats end without a record
+    assert summary.peer == "ipv4:10.0.0.7"
+    assert dict(summary.detail) == {
+        "message": "unknown or revoked token",
+        "repeated": 2,
+        "first_ns": first_repeat_ns,
+        "last_ns": first_repeat_ns + S,
+        "interval_ns": 60 * S,
+    }
+    assert denials.admit(_denial("ipv4:10.0.0.7:5005"))  # a new burst begins exact
+    assert not denials.admit(_denial("ipv4:10.0.0.7:5006"))
+    assert [s.detail["repeated"] for s in denials.due(everything=True)] == [1]  # shutdown
+
+
+def test_client_address_leaves_out_the_port_only() -> None:
+    assert client_address("ipv4:10.0.0.7:51234") == "ipv4:10.0.0.7"
+    assert client_address("ipv6:[::1]:5") == "ipv6:[::1]"
+    assert client_address("unix:/run/vmsd.sock") == "unix:/run/vmsd.sock"
+    assert client_address("") == ""

@@ -50,9 +50,12 @@ def _packet(packet: RelayPacket) -> live_pb2.MediaPacket:
 
 
 async def _send(context: Any, message: live_pb2.RelayMessage) -> None:
-    """Send. The interceptor's context gives up on a client whose receive window stays full for
-    [grpc] send_timeout (rpc/limits.py); the hub has long since stopped queueing for it by then
-    (it drops whole GOPs, then the subscriber)."""
+    """Send one message to the viewer.
+
+    The interceptor's context gives up on a client whose receive window stays full for [grpc]
+    send_timeout (rpc/limits.py); the hub has long since stopped queueing for it by then (it
+    drops whole GOPs, then the subscriber).
+    """
     await context.write(message)
 
 
