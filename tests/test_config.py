@@ -26,7 +26,7 @@ def test_defaults_are_the_contract() -> None:
     assert config.storage.min_free.percent == 5.0
     assert config.grpc.listen == "127.0.0.1:50051"
     assert (config.grpc.max_concurrent_rpcs, config.grpc.max_tokenless_streams) == (256, 16)
-    assert (config.grpc.max_streams_per_principal, config.grpc.max_streams_per_connection) == (32, 32)
+    assert (config.grpc.max_streams_per_principal, config.grpc.max_streams_per_connection) == (32, 64)
     assert config.grpc.send_timeout_ns == 10_000_000_000
     assert config.grpc.max_connection_age_ns is None
 

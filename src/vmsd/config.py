@@ -125,10 +125,12 @@ class GrpcConfig(_Strict):
     insecure: bool = False
     # Resource limits (docs/grpc.md, "Limits"). Streams are the calls that can last: Play,
     # Download, CreateExport, Relay, Health/Watch, reflection. "Connection" is one client
-    # connection (its ip:port), not an address: every local client shares 127.0.0.1.
+    # connection (its ip:port), not an address: every local client shares 127.0.0.1. Per
+    # connection is above per principal: only a client multiplexing several principals (a
+    # proxy) reaches it.
     max_concurrent_rpcs: int = Field(default=256, ge=8, le=100_000)
     max_streams_per_principal: int = Field(default=32, ge=1)
-    max_streams_per_connection: int = Field(default=32, ge=1, lt=HTTP2_STREAMS_PER_CONNECTION)
+    max_streams_per_connection: int = Field(default=64, ge=1, lt=HTTP2_STREAMS_PER_CONNECTION)
     max_tokenless_streams: int = Field(default=16, ge=1)
     # A stream whose client reads nothing for this long is ended (RESOURCE_EXHAUSTED).
     send_timeout_ns: DurationNs = Field(default=10_000_000_000, alias="send_timeout")
