@@ -80,7 +80,11 @@ async def _vmsd_viewer(
     from vmsd.v1 import live_pb2, live_pb2_grpc
 
     out = Watched(connect_ns=time.time_ns())
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    # Its own connection, as a separate viewer would have (grpc otherwise carries every channel of
+    # this process on one, and vmsd bounds the streams of one connection: [grpc] max_streams_per_connection).
+    async with grpc.aio.insecure_channel(
+        f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
+    ) as channel:
         stub = live_pb2_grpc.LiveServiceStub(channel)
         call = stub.Relay(
             live_pb2.RelayRequest(camera_id="cam", duration_ns=int(seconds * NS_PER_S)),

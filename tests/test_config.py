@@ -26,6 +26,10 @@ def test_defaults_are_the_contract() -> None:
     assert config.storage.min_free.percent == 5.0
     assert config.grpc.listen == "127.0.0.1:50051"
     assert config.retention.min_age_ns == 7 * 86_400_000_000_000
+    assert (config.grpc.max_concurrent_rpcs, config.grpc.max_tokenless_streams) == (256, 16)
+    assert (config.grpc.max_streams_per_principal, config.grpc.max_streams_per_connection) == (32, 64)
+    assert config.grpc.send_timeout_ns == 10_000_000_000
+    assert config.grpc.max_connection_age_ns is None
 
 
 def test_durations_and_sizes_parse_to_integers() -> None:
@@ -74,6 +78,14 @@ def test_export_quota_is_a_share_or_a_size() -> None:
         (_with(auth={"tokens": [{"name": "x", "sha256": "abc", "role": "operator"}]}), "auth.tokens[0].sha256"),
         (_with(auth={"tokens": [{"name": "x", "sha256": "a" * 64, "role": "god"}]}), "auth.tokens[0].role"),
         (_with(grpc={"listen": "nowhere"}), "grpc.listen: expected HOST:PORT"),
+        (_with(grpc={"send_timeout": "10ms"}), "grpc.send_timeout: must be at least 1s"),
+        (_with(grpc={"max_tokenless_streams": 0}), "grpc.max_tokenless_streams: Input should be greater than"),
+        (_with(grpc={"max_streams_per_connection": 100}), "grpc.max_streams_per_connection: Input should be less"),
+        (
+            _with(grpc={"max_concurrent_rpcs": 40, "max_tokenless_streams": 16}),
+            "max_tokenless_streams (16) + max_streams_per_principal (32) must be less than max_concurrent_rpcs (40)",
+        ),
+        (_with(grpc={"max_connection_age_grace": "1m"}), "max_connection_age_grace needs max_connection_age"),
     ],
 )
 def test_bad_config_names_the_key(data: dict[str, object], expected: str) -> None:

@@ -154,11 +154,41 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# HTTP/2 streams one connection may carry at once (calls of every kind); a client that opens more
+# waits for one to end. max_streams_per_connection stays below it so unary calls always fit.
+HTTP2_STREAMS_PER_CONNECTION = 100
+
+
 class GrpcConfig(_Strict):
     listen: str = "127.0.0.1:50051"
     tls: TlsConfig | None = None
     # Listening on a non-loopback address without TLS must be asked for explicitly.
     insecure: bool = False
+    # Resource limits (docs/grpc.md, "Limits"). Streams are the calls that can last: Play,
+    # Download, CreateExport, Relay, Health/Watch, reflection. "Connection" is one client
+    # connection (its ip:port), not an address: every local client shares 127.0.0.1. Per
+    # connection is above per principal: only a client multiplexing several principals (a
+    # proxy) reaches it.
+    max_concurrent_rpcs: int = Field(default=256, ge=8, le=100_000)
+    max_streams_per_principal: int = Field(default=32, ge=1)
+    max_streams_per_connection: int = Field(default=64, ge=1, lt=HTTP2_STREAMS_PER_CONNECTION)
+    max_tokenless_streams: int = Field(default=16, ge=1)
+    # A stream whose client reads nothing for this long is ended (RESOURCE_EXHAUSTED).
+    send_timeout_ns: DurationNs = Field(default=10_000_000_000, alias="send_timeout")
+    # HTTP/2 keepalive: ping a connection after this long without activity, drop it when the
+    # ping is not answered in keepalive_timeout (half-open connections free their calls).
+    keepalive_time_ns: DurationNs = Field(default=60_000_000_000, alias="keepalive_time")
+    keepalive_timeout_ns: DurationNs = Field(default=20_000_000_000, alias="keepalive_timeout")
+    # Clients may ping at most this often when no data flows (more often: the connection is closed).
+    min_client_ping_interval_ns: DurationNs = Field(default=10_000_000_000, alias="min_client_ping_interval")
+    # A connection without calls for this long is closed.
+    max_connection_idle_ns: DurationNs = Field(default=900_000_000_000, alias="max_connection_idle")
+    # Off unless set: a connection older than this is asked to reconnect, and its calls still
+    # running max_connection_age_grace later are ended (a live relay to the police may run for days).
+    max_connection_age_ns: DurationNs | None = Field(default=None, alias="max_connection_age")
+    max_connection_age_grace_ns: DurationNs | None = Field(default=None, alias="max_connection_age_grace")
+    # Repeated identical denials within this interval are audited as one summary record.
+    denial_summary_interval_ns: DurationNs = Field(default=60_000_000_000, alias="denial_summary_interval")
 
     @field_validator("listen")
     @classmethod
@@ -167,6 +197,27 @@ class GrpcConfig(_Strict):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"expected HOST:PORT such as '127.0.0.1:50051', got {value!r}")
         return value
+
+    @field_validator("send_timeout_ns", "keepalive_time_ns", "keepalive_timeout_ns", "min_client_ping_interval_ns")
+    @classmethod
+    def _at_least_a_second(cls, value: int) -> int:
+        if value < 1_000_000_000:
+            raise ValueError("must be at least 1s")
+        return value
+
+    @model_validator(mode="after")
+    def _limits_leave_room(self) -> GrpcConfig:
+        # A flood without a token and one principal's flood together must leave calls for others
+        # (the police link above all).
+        if self.max_tokenless_streams + self.max_streams_per_principal >= self.max_concurrent_rpcs:
+            raise ValueError(
+                f"max_tokenless_streams ({self.max_tokenless_streams}) + max_streams_per_principal "
+                f"({self.max_streams_per_principal}) must be less than max_concurrent_rpcs "
+                f"({self.max_concurrent_rpcs}), so that other callers always find room"
+            )
+        if self.max_connection_age_grace_ns is not None and self.max_connection_age_ns is None:
+            raise ValueError("max_connection_age_grace needs max_connection_age")
+        return self
 
     @model_validator(mode="after")
     def _tls_off_loopback(self) -> GrpcConfig:

@@ -254,6 +254,15 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
     return OK
 
 
+@pytest.fixture(autouse=True)
+def _no_open_denial_burst(server: RunningDaemon) -> None:
+    """Each case starts with no denial burst open, so its denial is written at once, exactly.
+
+    (Cases repeat identical denials within the summary interval; how repeats are counted into
+    summary records is tested in test_denials.py.)"""
+    server.run(server.daemon.control_plane.flush_denials())
+
+
 def _new_records(server: RunningDaemon, after_seq: int) -> list[AuditRecord]:
     records, _ = server.daemon.audit.query(limit=100)
     return [r for r in records if r.seq > after_seq]

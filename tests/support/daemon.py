@@ -14,12 +14,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def write_config(
-    path: Path, root: Path, cameras: dict[str, str], *, segment_duration: str = "6s", extra: str = ""
+    path: Path,
+    root: Path,
+    cameras: dict[str, str],
+    *,
+    segment_duration: str = "6s",
+    extra: str = "",
+    grpc: str = "",
 ) -> Path:
+    """A config file; `grpc` adds lines to [grpc] (limits, timeouts), `extra` adds tables."""
     lines = [
         'recorder_id = "test-recorder"',
         "[grpc]",
         'listen = "127.0.0.1:0"',
+        grpc,
         "[storage]",
         f'root = "{root}"',
         f'segment_duration = "{segment_duration}"',

@@ -69,7 +69,8 @@ def metadata(role: str | None) -> list[tuple[str, str]]:
 UNKNOWN_TOKEN = [("authorization", "Bearer not-a-configured-token")]
 
 
-def make_config(root: Path, *, cameras: dict[str, str] | None = None) -> Config:
+def make_config(root: Path, *, cameras: dict[str, str] | None = None, grpc: dict[str, Any] | None = None) -> Config:
+    """The test daemon's config; `grpc` adds [grpc] keys (limits, timeouts)."""
     tokens = [
         {
             "name": f"{role}-1",
@@ -84,7 +85,7 @@ def make_config(root: Path, *, cameras: dict[str, str] | None = None) -> Config:
         {
             "recorder_id": "rpc-test",
             "storage": {"root": str(root), "segment_duration": SEGMENT_DURATION, "min_free": "1MiB"},
-            "grpc": {"listen": "127.0.0.1:0"},
+            "grpc": {"listen": "127.0.0.1:0", **(grpc or {})},
             # No scheduled function checks in the middle of a test; on-demand ones watch for 1 s.
             "health": {"times": [], "observe": "1s"},
             "auth": {"tokens": tokens},

@@ -7,15 +7,20 @@ every denial (UNAUTHENTICATED or PERMISSION_DENIED), whatever the method.
 
 Errors: a `VmsdError` becomes its status code with its message; anything else is logged with
 its traceback and becomes INTERNAL with a generic message (never internals to the client).
+
+Streams (server-streaming and bidi calls) also take a place in `StreamLimits` for as long as they
+run and send through `TimedWrites` (rpc/limits.py); repeated denials are aggregated by a
+`DenialAggregator` (rpc/denials.py) before they reach the audit log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +30,8 @@ from vmsd.audit import AuditEntry, AuditLog
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
 from vmsd.rpc.auth import Authenticator, Principal
+from vmsd.rpc.denials import DenialAggregator
+from vmsd.rpc.limits import StreamLimits, TimedWrites
 
 log = get_logger(component="rpc")
 
@@ -45,6 +52,7 @@ STATUS_FOR_KIND: dict[ErrorKind, grpc.StatusCode] = {
 # (a non-empty service name) still needs a principal; see _health_needs_principal.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _DENIALS = {"UNAUTHENTICATED", "PERMISSION_DENIED"}
+DEFAULT_SEND_TIMEOUT_NS = 10_000_000_000
 
 
 @dataclass
@@ -104,11 +112,18 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         authenticator: Authenticator,
         audit: AuditLog,
         observe: Callable[[str, str, int], None] | None = None,
+        *,
+        limits: StreamLimits | None = None,
+        send_timeout_ns: int = DEFAULT_SEND_TIMEOUT_NS,
+        denials: DenialAggregator | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._audit = audit
         # (method, outcome, duration_ns) of every call that ends: metrics.
         self._observe = observe
+        self._limits = limits
+        self._send_timeout_ns = send_timeout_ns
+        self._denials = denials
 
     async def intercept_service(
         self,
@@ -155,43 +170,45 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 response_serializer=handler.response_serializer,
             )
 
-        if handler.unary_stream is not None:
-            inner_stream = handler.unary_stream
+        if handler.unary_stream is not None or handler.stream_stream is not None:
+            inner_stream = handler.unary_stream or handler.stream_stream
 
-            async def run_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> None:
+                # Always a coroutine that sends with `await context.write()` (never a generator
+                # yielding to grpc), so that every send can time out when the client stops reading.
                 started_ns = time.monotonic_ns()
                 call: Call | None = None
                 try:
                     call = begin(context)
                     if open_method and method.startswith("/grpc.health.v1.Health/"):
                         _health_needs_principal(call, request)
-                    async for response in inner_stream(request, context):
-                        yield response
+                    with self._stream_place(call):
+                        timed = TimedWrites(context, self._send_timeout_ns, method)
+                        if inspect.isasyncgenfunction(inner_stream):
+                            async with contextlib.aclosing(inner_stream(request, timed)) as responses:
+                                async for response in responses:
+                                    await timed.write(response)
+                        else:
+                            await inner_stream(request, timed)
                 except BaseException as error:
                     await self._fail(context, call or Call(method, context.peer() or ""), error, started_ns)
                     raise
                 await self._finish(call, "OK", started_ns)
 
-            async def write_stream(request: Any, context: grpc.aio.ServicerContext) -> None:
-                # Servicers that send with `await context.write()` (so that a send can time out
-                # when the client stops reading) are coroutines, not generators.
-                started_ns = time.monotonic_ns()
-                call: Call | None = None
-                try:
-                    call = begin(context)
-                    await inner_stream(request, context)
-                except BaseException as error:
-                    await self._fail(context, call or Call(method, context.peer() or ""), error, started_ns)
-                    raise
-                await self._finish(call, "OK", started_ns)
-
-            behaviour = run_stream if inspect.isasyncgenfunction(inner_stream) else write_stream
-            return grpc.unary_stream_rpc_method_handler(
-                behaviour,
+            make = (
+                grpc.unary_stream_rpc_method_handler if handler.unary_stream else grpc.stream_stream_rpc_method_handler
+            )
+            return make(
+                stream,
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler  # client/bidi streaming: none of ours; reflection uses bidi and is open
+        return handler  # client streaming: none of ours
+
+    def _stream_place(self, call: Call) -> contextlib.AbstractContextManager[None]:
+        if self._limits is None:
+            return contextlib.nullcontext()
+        return self._limits.hold(call.principal.name if call.principal else None, call.peer)
 
     async def _fail(self, context: grpc.aio.ServicerContext, call: Call, error: BaseException, started_ns: int) -> None:
         """Record the failure and turn it into a status (re-raised by the caller)."""
@@ -220,23 +237,26 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         detail["duration_ns"] = time.monotonic_ns() - started_ns
         if message:
             detail["message"] = message
-        # The audit commit is fsync'd: keep it off the event loop.
-        await asyncio.to_thread(
-            self._audit.append,
-            AuditEntry(
-                action=call.method,
-                principal=principal.name if principal else "",
-                role=principal.role if principal else "",
-                peer=call.peer,
-                camera_id=call.camera_id,
-                start_ns=call.start_ns,
-                end_ns=call.end_ns,
-                reason=call.reason,
-                case_ref=call.case_ref,
-                outcome=outcome,
-                detail=detail,
-            ),
+        entry = AuditEntry(
+            action=call.method,
+            principal=principal.name if principal else "",
+            role=principal.role if principal else "",
+            peer=call.peer,
+            camera_id=call.camera_id,
+            start_ns=call.start_ns,
+            end_ns=call.end_ns,
+            reason=call.reason,
+            case_ref=call.case_ref,
+            outcome=outcome,
+            detail=detail,
         )
+        if outcome in _DENIALS and self._denials is not None and not self._denials.admit(entry):
+            return  # a repeat: counted into its burst's summary record
+        await self.write_audit(entry)
+
+    async def write_audit(self, entry: AuditEntry) -> None:
+        # The audit commit is fsync'd: keep it off the event loop.
+        await asyncio.to_thread(self._audit.append, entry)
 
 
 def _code_name(context: grpc.aio.ServicerContext) -> str:

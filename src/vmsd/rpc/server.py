@@ -2,6 +2,10 @@
 
 Listening rules: TLS (and mTLS when `client_ca` is set) from `[grpc] tls`; a non-loopback
 address without TLS is refused by config validation unless `insecure = true`.
+
+Limits (all from `[grpc]`, see docs/grpc.md "Limits"): concurrent RPCs and HTTP/2 streams per
+connection, keepalive and connection idle/age in grpc core's channel arguments; stream places and
+send timeouts in the interceptor (rpc/limits.py); denial bursts summarised (rpc/denials.py).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from vmsd.audit import AuditLog
 from vmsd.cameras import CameraManager
 from vmsd.clock import Clock
-from vmsd.config import Config
+from vmsd.config import HTTP2_STREAMS_PER_CONNECTION, Config, GrpcConfig
 from vmsd.export.bundle import Exporter
 from vmsd.ingest.recorder import CameraState
 from vmsd.log import get_logger
@@ -30,9 +34,11 @@ from vmsd.rpc.audit_service import AuditServicer
 from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
 from vmsd.rpc.cameras import CameraServicer
+from vmsd.rpc.denials import DenialAggregator
 from vmsd.rpc.export import ExportServicer
 from vmsd.rpc.health import FunctionCheckServicer
 from vmsd.rpc.holds import HoldServicer, RetentionServicer
+from vmsd.rpc.limits import StreamLimits
 from vmsd.rpc.live import LiveServicer
 from vmsd.rpc.paging import MAX_MESSAGE_BYTES
 from vmsd.rpc.recordings import RecordingServicer
@@ -56,9 +62,32 @@ from vmsd.v1 import (
 
 log = get_logger(component="rpc")
 
-MAX_CONCURRENT_RPCS = 256
 SHUTDOWN_GRACE_S = 5.0
 HEALTH_INTERVAL_S = 2.0
+# How often ended denial bursts are looked for (a summary is written at most this late).
+DENIAL_FLUSH_S = 1.0
+NS_PER_MS = 1_000_000
+
+
+def server_options(grpc_config: GrpcConfig) -> list[tuple[str, int]]:
+    """grpc core channel arguments for the server (names: grpc's doc/keepalive.md and grpc_types.h)."""
+    options = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_concurrent_streams", HTTP2_STREAMS_PER_CONNECTION),
+        ("grpc.so_reuseport", 0),
+        ("grpc.keepalive_time_ms", grpc_config.keepalive_time_ns // NS_PER_MS),
+        ("grpc.keepalive_timeout_ms", grpc_config.keepalive_timeout_ns // NS_PER_MS),
+        # Our pings also reach connections without calls (found dead, they are closed).
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", grpc_config.min_client_ping_interval_ns // NS_PER_MS),
+        ("grpc.max_connection_idle_ms", grpc_config.max_connection_idle_ns // NS_PER_MS),
+    ]
+    if grpc_config.max_connection_age_ns is not None:
+        options.append(("grpc.max_connection_age_ms", grpc_config.max_connection_age_ns // NS_PER_MS))
+    if grpc_config.max_connection_age_grace_ns is not None:
+        options.append(("grpc.max_connection_age_grace_ms", grpc_config.max_connection_age_grace_ns // NS_PER_MS))
+    return options
 
 
 class ControlPlane:
@@ -91,25 +120,31 @@ class ControlPlane:
         self._server: Any = None
         self._health = health.aio.HealthServicer()
         self._health_task: asyncio.Task[None] | None = None
+        self._denials = DenialAggregator(clock, config.grpc.denial_summary_interval_ns)
+        self._denials_task: asyncio.Task[None] | None = None
+        self._interceptor: CallInterceptor | None = None
         self.port = 0
 
     async def start(self) -> None:
-        server = grpc.aio.server(
-            interceptors=[
-                CallInterceptor(
-                    Authenticator(self._config.auth.tokens),
-                    self._audit,
-                    self._metrics.observe_rpc if self._metrics is not None else None,
-                )
-            ],
-            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_concurrent_streams", 100),
-                ("grpc.so_reuseport", 0),
-            ],
+        limits = self._config.grpc
+        interceptor = CallInterceptor(
+            Authenticator(self._config.auth.tokens),
+            self._audit,
+            self._metrics.observe_rpc if self._metrics is not None else None,
+            limits=StreamLimits(
+                per_principal=limits.max_streams_per_principal,
+                per_connection=limits.max_streams_per_connection,
+                tokenless=limits.max_tokenless_streams,
+            ),
+            send_timeout_ns=limits.send_timeout_ns,
+            denials=self._denials,
         )
+        server = grpc.aio.server(
+            interceptors=[interceptor],
+            maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
+            options=server_options(limits),
+        )
+        self._interceptor = interceptor
         # The generated registration functions are untyped.
         cameras_servicer = CameraServicer(self._cameras, lambda: self._retention.status.alarms)
         recordings_servicer = RecordingServicer(self._cameras, self._storage, self._clock)
@@ -156,12 +191,38 @@ class ControlPlane:
         self._server = server
         await self._update_health()
         self._health_task = asyncio.create_task(self._health_loop(), name="health")
+        self._denials_task = asyncio.create_task(self._denials_loop(), name="denial-summaries")
         log.info("grpc_listening", listen=listen, port=self.port, tls=tls is not None)
 
     async def _health_loop(self) -> None:
         while True:
             await asyncio.sleep(HEALTH_INTERVAL_S)
             await self._update_health()
+
+    async def _denials_loop(self) -> None:
+        while True:
+            await asyncio.sleep(DENIAL_FLUSH_S)
+            await self._write_denial_summaries(everything=False)
+
+    async def flush_denials(self) -> None:
+        """End every open denial burst now, writing the summaries of those with repeats."""
+        await self._write_denial_summaries(everything=True)
+
+    async def _write_denial_summaries(self, *, everything: bool) -> None:
+        if self._interceptor is None:
+            return
+        for entry in self._denials.due(everything=everything):
+            try:
+                await self._interceptor.write_audit(entry)
+            except Exception:
+                # Never silently: the journal keeps what the audit log could not take.
+                log.exception(
+                    "denial_summary_not_audited",
+                    action=entry.action,
+                    outcome=entry.outcome,
+                    principal=entry.principal,
+                    repeated=entry.detail.get("repeated"),
+                )
 
     async def _update_health(self) -> None:
         serving = grpc_health_pb2.HealthCheckResponse.SERVING
@@ -175,7 +236,11 @@ class ControlPlane:
     async def aclose(self) -> None:
         if self._health_task is not None:
             self._health_task.cancel()
+        if self._denials_task is not None:
+            self._denials_task.cancel()
         if self._server is not None:
             await self._health.enter_graceful_shutdown()
             await self._server.stop(SHUTDOWN_GRACE_S)
             self._server = None
+        # After the last call: every denial still being counted is written now.
+        await self.flush_denials()
