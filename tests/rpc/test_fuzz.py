@@ -12,15 +12,40 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import message_factory
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 from google.protobuf.message import DecodeError
+from grpc_health.v1 import health_pb2 as grpc_health_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.rpc import MID, ROLES, RunningDaemon, S, make_config, metadata, record_footage
+from tests.rpc.test_authz_matrix import DOCUMENTED_ROLES, RPC_PERMISSION
+from tests.support.rpc import (
+    MID,
+    ROLES,
+    RunningDaemon,
+    S,
+    make_config,
+    metadata,
+    method_path,
+    record_footage,
+    service_methods,
+)
 from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, holds_pb2, holds_pb2_grpc, recordings_pb2
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 BAD_CODES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+# What a role without the RPC's permission may get: PERMISSION_DENIED, or INVALID_ARGUMENT for a
+# request refused as malformed before the role is looked at (which reveals nothing). Never OK,
+# NOT_FOUND, ALREADY_EXISTS or FAILED_PRECONDITION: those answer the question it may not ask.
+REFUSED = {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT}
+
+
+def may_call(role: str, rpc: str) -> bool:
+    """The documented roles table (tests/rpc/test_authz_matrix.py), by RPC name."""
+    return RPC_PERMISSION[rpc] in DOCUMENTED_ROLES[role]
+
+
 URL_SECRET = "pw-XYZ123"
 MAX_MESSAGE = 1200  # names the problem; echoes at most a short (repr-escaped) excerpt, never 10 kB
 
@@ -457,56 +482,134 @@ def test_one_bad_field_is_named(server: RunningDaemon, rpc: str, request_: Any, 
     assert field in (error.value.details() or ""), error.value.details()
 
 
-REQUEST_TYPES: dict[str, tuple[type[Any], bool]] = {
-    "/vmsd.v1.CameraService/ListCameras": (cameras_pb2.ListCamerasRequest, False),
-    "/vmsd.v1.CameraService/GetCamera": (cameras_pb2.GetCameraRequest, False),
-    "/vmsd.v1.CameraService/AddCamera": (cameras_pb2.AddCameraRequest, False),
-    "/vmsd.v1.CameraService/UpdateCamera": (cameras_pb2.UpdateCameraRequest, False),
-    "/vmsd.v1.CameraService/RemoveCamera": (cameras_pb2.RemoveCameraRequest, False),
-    "/vmsd.v1.RecordingService/Search": (recordings_pb2.SearchRequest, False),
-    "/vmsd.v1.RecordingService/Timeline": (recordings_pb2.TimelineRequest, False),
-    "/vmsd.v1.RecordingService/Play": (recordings_pb2.PlayRequest, True),
-    "/vmsd.v1.AuditService/QueryAudit": (audit_pb2.QueryAuditRequest, False),
-    "/vmsd.v1.AuditService/VerifyAudit": (audit_pb2.VerifyAuditRequest, False),
-    "/vmsd.v1.HoldService/AddHold": (holds_pb2.AddHoldRequest, False),
-    "/vmsd.v1.HoldService/ListHolds": (holds_pb2.ListHoldsRequest, False),
-    "/vmsd.v1.HoldService/ReleaseHold": (holds_pb2.ReleaseHoldRequest, False),
-    "/vmsd.v1.RetentionService/GetRetentionStatus": (holds_pb2.RetentionStatusRequest, False),
-    "/vmsd.v1.RetentionService/ConfirmClock": (holds_pb2.ConfirmClockRequest, False),
-    "/vmsd.v1.RetentionService/ErasureSummary": (holds_pb2.ErasureSummaryRequest, False),
-}
+# -- bytes that are not a request -----------------------------------------------------------------
+# Every RPC of every service (read from the descriptors, so a new RPC is covered without an edit),
+# and the open health check. Such bytes are INVALID_ARGUMENT naming the method, for unary and
+# streaming calls alike, and audited like a denial (never grpc's UNKNOWN "Unexpected DecodeError").
+HEALTH_CHECK = grpc_health_pb2.DESCRIPTOR.services_by_name["Health"].methods_by_name["Check"]
+RAW_METHODS = [*service_methods(), HEALTH_CHECK]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    method=st.sampled_from(sorted(REQUEST_TYPES)),
-    payload=st.one_of(
-        st.binary(max_size=2048),
-        st.sampled_from([b"", b"\x00", b"\xff" * 64, b"\x0a\x05in-ca", b"\x08" + b"\xff" * 10]),
-    ),
-    role=st.sampled_from(["admin", "viewer"]),
-)
-def test_raw_bytes(server: RunningDaemon, method: str, payload: bytes, role: str) -> None:
-    """Bytes that are not a valid request get whatever grpc says before our code runs (DESIGN §5 says
-    INTERNAL; grpc.aio here answers UNKNOWN "Unexpected DecodeError"), so only the server's survival is
-    asserted for them. Bytes that happen to parse are ours to validate: never INTERNAL or UNKNOWN."""
-    request_type, streaming = REQUEST_TYPES[method]
+def _request_class(method: MethodDescriptor) -> type[Any]:
+    return message_factory.GetMessageClass(method.input_type)
+
+
+def _parses(method: MethodDescriptor, payload: bytes) -> bool:
     try:
-        request_type.FromString(payload)
-        parses = True
+        _request_class(method).FromString(payload)
     except DecodeError:
-        parses = False
-    if streaming:
-        call = server.channel.unary_stream(method)
-        invoke: Callable[[], Any] = lambda: list(call(payload, metadata=metadata(role), timeout=10))  # noqa: E731
-    else:
-        unary = server.channel.unary_unary(method)
-        invoke = lambda: unary(payload, metadata=metadata(role), timeout=10)  # noqa: E731
+        return False
+    return True
+
+
+def _filled(method: MethodDescriptor) -> bytes:
+    """A valid request with every scalar field set, serialised (for truncation and mutation)."""
+    request = _request_class(method)()
+    for field in method.input_type.fields:
+        if field.is_repeated or field.type == FieldDescriptor.TYPE_MESSAGE:
+            continue
+        value: Any = {FieldDescriptor.TYPE_STRING: "in-cam", FieldDescriptor.TYPE_BYTES: b"x"}.get(field.type)
+        if field.type == FieldDescriptor.TYPE_BOOL:
+            value = True
+        elif value is None:
+            value = 1
+        setattr(request, field.name, value)
+    return bytes(request.SerializeToString())
+
+
+def _undecodable(method: MethodDescriptor) -> dict[str, bytes]:
+    filled = _filled(method)
+    return {
+        "random": b"\xff\xfe\x00garbage\x9c",
+        # A valid request cut short (an empty request: an unknown length-delimited field cut short).
+        "truncated": filled[:-1] if filled else b"\xfa\x3e\x32abc",
+        # Field 1 with wire type 7 (no such wire type), and an end-group that closes nothing.
+        "wire-type-7": b"\x0f\x01",
+        "stray-end-group": filled + b"\x0c",
+    }
+
+
+def _raw_call(server: RunningDaemon, method: MethodDescriptor, payload: bytes, md: list[tuple[str, str]]) -> Any:
+    """Send bytes as they are (no serializer) and drain any stream; raises grpc.RpcError."""
+    path = method_path(method)
+    if method.server_streaming:
+        return list(server.channel.unary_stream(path)(payload, metadata=md, timeout=10))
+    return server.channel.unary_unary(path)(payload, metadata=md, timeout=10)
+
+
+RAW_CASES = [
+    pytest.param(method, kind, caller, id=f"{method.name}-{kind}-{caller or 'no-token'}")
+    for method in RAW_METHODS
+    for kind in _undecodable(method)
+    for caller in ("admin", "viewer", None)
+]
+
+
+@pytest.mark.parametrize(("method", "kind", "caller"), RAW_CASES)
+def test_undecodable_bytes_are_invalid_argument_naming_the_method(
+    server: RunningDaemon, method: MethodDescriptor, kind: str, caller: str | None
+) -> None:
+    payload = _undecodable(method)[kind]
+    assert not _parses(method, payload), "the payload must not be a valid request"
+    before = server.daemon.audit.head()[0]
+    with pytest.raises(grpc.RpcError) as error:
+        _raw_call(server, method, payload, metadata(caller))
+    code, details = error.value.code(), error.value.details() or ""
+    records = [r for r in server.daemon.audit.query(limit=100)[0] if r.seq > before]
+    if caller is None and method is not HEALTH_CHECK:
+        # Who is calling is settled before the bytes are looked at.
+        assert (code, [(r.action, r.outcome) for r in records]) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            [(method_path(method), "UNAUTHENTICATED")],
+        ), details
+        return
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, f"{code.name}: {details}"
+    assert method_path(method) in details and method.input_type.full_name in details, details
+    assert [(r.action, r.outcome, r.principal) for r in records] == [
+        (method_path(method), "INVALID_ARGUMENT", f"{caller}-1" if caller else "")
+    ]
+    assert server.stubs.alive()
+
+
+def _mutated(method: MethodDescriptor, data: st.DataObject) -> bytes:
+    """Random bytes, a valid request cut short or with bytes changed, or known fields sent with
+    the wrong wire type (which protobuf accepts as unknown fields)."""
+    filled = _filled(method)
+    tag = st.integers(1, 20).flatmap(lambda f: st.integers(0, 7).map(lambda w: bytes([(f << 3) | w])))
+    choice: bytes = data.draw(
+        st.one_of(
+            st.binary(max_size=2048),
+            st.integers(0, max(0, len(filled) - 1)).map(lambda n: filled[:n]),
+            st.tuples(st.integers(0, max(0, len(filled) - 1)), st.binary(min_size=1, max_size=4)).map(
+                lambda t: filled[: t[0]] + t[1] + filled[t[0] + len(t[1]) :]
+            ),
+            st.lists(st.tuples(tag, st.binary(max_size=6)), max_size=4).map(
+                lambda parts: filled + b"".join(t + v for t, v in parts)
+            ),
+        )
+    )
+    return choice
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=st.sampled_from(RAW_METHODS), caller=st.sampled_from([*ROLES, None]), data=st.data())
+def test_raw_bytes(server: RunningDaemon, method: MethodDescriptor, caller: str | None, data: st.DataObject) -> None:
+    """Whatever the bytes: bytes that do not parse are INVALID_ARGUMENT naming the method; bytes
+    that parse are ours to validate (never INTERNAL/UNKNOWN, never left to run into the deadline),
+    and a role that may not call the method is refused whatever the request says."""
+    payload = _mutated(method, data)
     try:
-        invoke()
+        _raw_call(server, method, payload, metadata(caller))
+        code, details = grpc.StatusCode.OK, ""
     except grpc.RpcError as error:
-        if parses:
-            assert error.code() not in BAD_CODES, f"{error.code().name}: {error.details()}"
+        code, details = error.code(), error.details() or ""
+    assert code not in BAD_CODES | {grpc.StatusCode.DEADLINE_EXCEEDED}, f"{code.name}: {details}"
+    if caller is None and method is not HEALTH_CHECK:
+        assert code == grpc.StatusCode.UNAUTHENTICATED, f"{code.name}: {details}"
+    elif not _parses(method, payload):
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and method_path(method) in details, f"{code.name}: {details}"
+    elif caller is not None and method is not HEALTH_CHECK and not may_call(caller, method.name):
+        assert code in REFUSED, f"{method.name} as {caller}: {code.name} {details}"
     assert server.stubs.alive()
 
 

@@ -7,6 +7,9 @@ every denial (UNAUTHENTICATED or PERMISSION_DENIED), whatever the method.
 
 Errors: a `VmsdError` becomes its status code with its message; anything else is logged with
 its traceback and becomes INTERNAL with a generic message (never internals to the client).
+Request bytes that are not a valid message of the method's request type are INVALID_ARGUMENT
+naming the method (grpc.aio would answer UNKNOWN "Unexpected DecodeError" before any of our code
+ran, unaudited), and are audited like a denial: they come from a broken or hostile client.
 """
 
 from __future__ import annotations
@@ -45,6 +48,30 @@ STATUS_FOR_KIND: dict[ErrorKind, grpc.StatusCode] = {
 # (a non-empty service name) still needs a principal; see _health_needs_principal.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _DENIALS = {"UNAUTHENTICATED", "PERMISSION_DENIED"}
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """Stands in for a request whose bytes did not decode, so that the call still reaches the
+    interceptor (to be authenticated, refused and audited) instead of failing inside grpc."""
+
+    type_name: str
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    message_class = getattr(deserializer, "__self__", None)  # generated handlers pass `Request.FromString`
+    descriptor = getattr(message_class, "DESCRIPTOR", None)
+    type_name = str(getattr(descriptor, "full_name", "request"))
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:  # DecodeError, or anything else the client's bytes provoke in the parser
+            return Undecodable(type_name)
+
+    return deserialize
 
 
 @dataclass
@@ -132,6 +159,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             _current.set(call)
             return call
 
+        def require_decoded(call: Call, request: Any) -> None:
+            if isinstance(request, Undecodable):
+                call.touch(undecodable=True)  # audited, whoever sent it
+                raise VmsdError(
+                    ErrorKind.INVALID_ARGUMENT,
+                    f"the request to {method} is not a valid {request.type_name} message (undecodable bytes)",
+                )
+
         if handler.unary_unary is not None:
             inner_unary = handler.unary_unary
 
@@ -140,6 +175,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 call: Call | None = None
                 try:
                     call = begin(context)
+                    require_decoded(call, request)
                     if open_method and method.startswith("/grpc.health.v1.Health/"):
                         _health_needs_principal(call, request)
                     response = await inner_unary(request, context)
@@ -151,7 +187,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
 
@@ -163,6 +199,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 call: Call | None = None
                 try:
                     call = begin(context)
+                    require_decoded(call, request)
                     if open_method and method.startswith("/grpc.health.v1.Health/"):
                         _health_needs_principal(call, request)
                     async for response in inner_stream(request, context):
@@ -179,6 +216,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 call: Call | None = None
                 try:
                     call = begin(context)
+                    require_decoded(call, request)
                     await inner_stream(request, context)
                 except BaseException as error:
                     await self._fail(context, call or Call(method, context.peer() or ""), error, started_ns)
@@ -188,7 +226,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             behaviour = run_stream if inspect.isasyncgenfunction(inner_stream) else write_stream
             return grpc.unary_stream_rpc_method_handler(
                 behaviour,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler  # client/bidi streaming: none of ours; reflection uses bidi and is open

@@ -104,10 +104,13 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
             yield message
 
     async def ListExports(self, request: export_pb2.ListExportsRequest, context: Any) -> export_pb2.ListExportsResponse:
-        principal = current_call().require_principal()
+        call = current_call()
+        principal = call.require_principal()
+        if request.camera_id:
+            call.about(camera_id=validate.camera_id(request.camera_id))  # a denial names the camera
         principal.require(Permission.EXPORT_DOWNLOAD)
         if request.camera_id:
-            principal.require(Permission.EXPORT_DOWNLOAD, validate.camera_id(request.camera_id))
+            principal.require(Permission.EXPORT_DOWNLOAD, request.camera_id)
         manifests = await asyncio.to_thread(self._exporter.list_exports)
         visible = [
             m
@@ -118,9 +121,11 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         return export_pb2.ListExportsResponse(exports=summaries)
 
     async def GetExport(self, request: export_pb2.GetExportRequest, context: Any) -> export_pb2.ExportSummary:
-        principal = current_call().require_principal()
+        call = current_call()
+        principal = call.require_principal()
         principal.require(Permission.EXPORT_DOWNLOAD)
         manifest = await asyncio.to_thread(self._exporter.manifest, request.export_id)
+        call.about(camera_id=manifest.camera.id)  # a denial names the camera
         principal.require(Permission.EXPORT_DOWNLOAD, manifest.camera.id)
         return await asyncio.to_thread(summary, self._exporter, manifest)
 
