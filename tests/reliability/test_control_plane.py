@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.reliability.conftest import Results, S, count, gaps, rows
-from tests.rpc.test_fuzz import REFUSED, _undecodable, ints64, may_call, texts
+from tests.rpc.test_fuzz import REFUSED, ints64, may_call, texts, undecodable_payloads
 from tests.support.daemon import DaemonProcess, write_config
 from tests.support.rpc import ROLES, method_path, service_methods
 from tests.support.simulator import CameraSimulator
@@ -217,7 +217,7 @@ def test_control_plane_under_hostile_input(daemon: tuple[DaemonProcess, int, Pat
     raw_codes: Counter[str] = Counter()
     with grpc.insecure_channel(target) as channel:
         for method in methods:
-            for kind, payload in _undecodable(method).items():
+            for kind, payload in undecodable_payloads(method).items():
                 for role in ROLE_TOKENS:
                     code, details = _call(channel, method, payload, ROLE_TOKENS[role])
                     raw_codes[code.name] += 1

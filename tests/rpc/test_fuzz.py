@@ -687,7 +687,7 @@ def _filled(method: MethodDescriptor) -> bytes:
     return bytes(request.SerializeToString())
 
 
-def _undecodable(method: MethodDescriptor) -> dict[str, bytes]:
+def undecodable_payloads(method: MethodDescriptor) -> dict[str, bytes]:
     filled = _filled(method)
     return {
         "random": b"\xff\xfe\x00garbage\x9c",
@@ -710,7 +710,7 @@ def _raw_call(server: RunningDaemon, method: MethodDescriptor, payload: bytes, m
 RAW_CASES = [
     pytest.param(method, kind, caller, id=f"{method.name}-{kind}-{caller or 'no-token'}")
     for method in RAW_METHODS
-    for kind in _undecodable(method)
+    for kind in undecodable_payloads(method)
     for caller in ("admin", "viewer", None)
 ]
 
@@ -719,7 +719,7 @@ RAW_CASES = [
 def test_undecodable_bytes_are_invalid_argument_naming_the_method(
     server: RunningDaemon, method: MethodDescriptor, kind: str, caller: str | None
 ) -> None:
-    payload = _undecodable(method)[kind]
+    payload = undecodable_payloads(method)[kind]
     assert not _parses(method, payload), "the payload must not be a valid request"
     before = server.daemon.audit.head()[0]
     with pytest.raises(grpc.RpcError) as error:
