@@ -212,7 +212,9 @@ def _sweep_daemon_log(relsim: CameraSimulator, workdir: Path) -> Path:
     return daemon.log_path
 
 
-# Last in the file (pytest runs tests in file order), after this module's own servers.
+# Last in the file (pytest runs tests in file order), after this module's own servers. Slow: its
+# own daemon records from the simulator (`make test-fast` runs no simulator).
+@pytest.mark.slow
 def test_zz_no_secret_in_any_daemon_log(
     relsim: CameraSimulator, tmp_path_factory: pytest.TempPathFactory, results: Results
 ) -> None:
