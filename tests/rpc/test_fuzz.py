@@ -399,7 +399,7 @@ def test_erasure_summary(server: RunningDaemon, role: str | None, time_range: co
 
 # Exports, live relay, function checks.
 export_ids = st.one_of(st.sampled_from(["in-cam", "out-cam"]).map(lambda c: _EXPORT_IDS[c]), texts)
-EXPORT_FIELDS = ("camera_id", "range", "case_ref", "reason", "recipient", "hold_until")
+EXPORT_FIELDS = ("camera_id", "range", "case_ref", "reason", "recipient", "until")
 
 
 @FUZZ
