@@ -137,9 +137,23 @@ def test_twenty_viewers_one_stalled_do_not_disturb_each_other_or_recording(daemo
         await asyncio.gather(*readers, _watch(port, 16, read=False, results=results, token=TOKEN2))
         await asyncio.sleep(1)  # let the server notice the stalled client's hang-up
 
+    began_seq = _last_audit_seq(root)
     asyncio.run(scenario())
     readers = [r for r in results if r["dts"]]
     assert len(readers) == 19
+    # The stalled viewer read nothing, and its relay ended: when it hung up (CANCELLED), or earlier
+    # if the server gave up on it for not reading. The server's account (a status cannot reach a
+    # client that does not read) is the relay's audit record.
+    [stalled] = [r for r in results if not r["dts"]]
+    assert stalled["first_frame_ns"] is None and stalled["notices"] == 0
+    ended = _relay_records(root, after_seq=began_seq, principal="control-room")  # 9 readers + the stalled one
+    outcomes = sorted(outcome for outcome, _ in ended)
+    assert outcomes in (["CANCELLED"] + ["OK"] * 9, ["OK"] * 9 + ["RESOURCE_EXHAUSTED"]), ended
+    [(outcome, detail)] = [(o, d) for o, d in ended if o != "OK"]
+    if outcome == "CANCELLED":  # it ended when the client hung up (16 s), not later
+        assert 15 * S <= int(detail["duration_ns"]) < 20 * S, detail  # type: ignore[call-overload]
+    else:  # or the server gave up on it first, for not reading
+        assert "read nothing" in str(detail["message"]), detail
     for record in readers:
         dts = record["dts"]
         assert record["notices"] == 0
@@ -281,3 +295,25 @@ def test_a_relay_continues_across_a_camera_reconnect(daemon, simulator: CameraSi
     # The subscriber was told the new session's parameters and kept receiving its packets.
     assert len(configs) >= 2 and configs == sorted(configs)
     assert packets_per_generation.get(configs[0], 0) > 0 and packets_per_generation.get(configs[-1], 0) > 25
+
+
+def _last_audit_seq(root: Path) -> int:
+    audit = sqlite3.connect(root / "audit.db")
+    try:
+        return int(audit.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()[0])
+    finally:
+        audit.close()
+
+
+def _relay_records(root: Path, *, after_seq: int, principal: str) -> list[tuple[str, dict[str, object]]]:
+    """(outcome, detail) of the relays a principal ended after an audit sequence number."""
+    audit = sqlite3.connect(root / "audit.db")
+    try:
+        found = audit.execute(
+            "SELECT outcome, detail_json FROM audit WHERE action='/vmsd.v1.LiveService/Relay' AND seq > ? "
+            "AND principal = ? ORDER BY seq",
+            (after_seq, principal),
+        ).fetchall()
+    finally:
+        audit.close()
+    return [(outcome, json.loads(detail)) for outcome, detail in found]

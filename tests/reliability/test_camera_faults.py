@@ -8,7 +8,8 @@ and camera timestamps jumping forwards and backwards by 30 s.
 
 Measured: reconnect time after each outage's end (first `camera_connected` after the camera is
 back); checked: every outage overlaps a gap row, no segment spans a gap or overlaps another, the
-steady camera has no gap but the start-up one, fsck is clean.
+steady camera has no gap but the start-up one, every timestamp jump raised a `timestamp_jump`
+alarm on its camera (and the steady camera none), fsck is clean.
 """
 
 from __future__ import annotations
@@ -133,7 +134,11 @@ def test_camera_faults(relsim: CameraSimulator, tmp_path: Path, results: Results
     results["halfopen_stall_detected_after_max_s"] = max(detect_ns) / S
     results["outages_with_gap_row"] = sum(_overlaps_gap(root, c, a, b) for c, a, b in outages)
     results["outages"] = len(outages)
-    results["timestamp_jump_alarms"] = len([e for e in log_events(log, "alarm") if e.get("alarm") == "timestamp_jump"])
+    jump_alarms = {
+        camera: len([e for e in log_events(log, "alarm", camera) if e.get("alarm") == "timestamp_jump"])
+        for camera in cameras
+    }
+    results["timestamp_jump_alarms"] = jump_alarms
     results["steady_camera_gaps"] = [g["reason"] for g in gaps(root, "steady")]
     sizes = sorted({(s["width"], s["height"]) for s in segments(root, "sps")})
     results["sps_segment_sizes"] = sizes
@@ -148,6 +153,10 @@ def test_camera_faults(relsim: CameraSimulator, tmp_path: Path, results: Results
         assert max(values) < RECONNECT_BOUND_NS[camera], (camera, [ns / S for ns in values])
     assert results.figures["steady_camera_gaps"] == ["restart"] or results.figures["steady_camera_gaps"] == []
     assert (320, 180) in sizes and (640, 360) in sizes
+    # Every injected jump (one per round, forwards on jumpf and backwards on jumpb) raised its
+    # alarm, and the steady camera, whose timestamps never jumped, raised none.
+    assert jump_alarms["jumpf"] >= rounds and jump_alarms["jumpb"] >= rounds, jump_alarms
+    assert jump_alarms["steady"] == 0, jump_alarms
     for camera in ("sps", "jumpf", "jumpb"):
         assert [g["reason"] for g in gaps(root, camera)] in ([], ["restart"]), [dict(g) for g in gaps(root, camera)]
         assert segments(root, camera)[-1]["end_ns"] > outages[-1][2]

@@ -2,8 +2,11 @@
 camera from the simulator (a subprocess: the sync gRPC clients here never share its event loop).
 
 (a) hypothesis-built, well-formed but malformed requests to EVERY method of every service in
-    `vmsd.v1` (strategies derived from the request descriptors, strings from tests/rpc/test_fuzz.py):
-    500 (10,000 with VMSD_SOAK=1); never INTERNAL/UNKNOWN;
+    `vmsd.v1` (strategies derived from the request descriptors, strings from tests/rpc/test_fuzz.py),
+    as every role and without a token: 500 (10,000 with VMSD_SOAK=1); never INTERNAL/UNKNOWN nor
+    DEADLINE_EXCEEDED; no token is UNAUTHENTICATED; a role without the RPC's permission is refused;
+    and bytes that are not a request (random, truncated, bad wire types) to every method, unary and
+    streaming, as every role: INVALID_ARGUMENT naming the method;
 (b) a request over 4 MiB gets RESOURCE_EXHAUSTED;
 (c) 300 channels on their own connections calling at once, plus 100 raw TCP connections that send
     garbage and hang: the daemon keeps answering;
@@ -16,11 +19,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import importlib
 import itertools
 import json
 import os
-import pkgutil
 import socket
 import threading
 import time
@@ -36,27 +37,21 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import vmsd.v1
 from tests.reliability.conftest import Results, S, count, gaps, rows
-from tests.rpc.test_fuzz import ints64, texts
+from tests.rpc.test_fuzz import REFUSED, ints64, may_call, texts, undecodable_payloads
 from tests.support.daemon import DaemonProcess, write_config
+from tests.support.rpc import ROLES, method_path, service_methods
 from tests.support.simulator import CameraSimulator
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 ADMIN = "control-plane-admin-token"
 RELAY_TOKENS = [f"control-plane-relay-{i}" for i in range(5)]  # 16 relays per principal at most
-BAD = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+ROLE_TOKENS = {role: f"control-plane-{role}-token" for role in ROLES if role != "admin"} | {"admin": ADMIN}
+# A fuzzed call that runs into its deadline is a failure (a request must be answered, not left to
+# hang): streams are read for at most a few messages, and this is far longer than any answer takes.
+DEADLINE_S = 30
+BAD = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
 OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
-
-
-def _methods() -> list[MethodDescriptor]:
-    found = []
-    for info in pkgutil.iter_modules(vmsd.v1.__path__):
-        if info.name.endswith("_pb2"):
-            module = importlib.import_module(f"vmsd.v1.{info.name}")
-            for service in module.DESCRIPTOR.services_by_name.values():
-                found += list(service.methods)
-    return found
 
 
 def _scalar(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any] | None:
@@ -104,7 +99,8 @@ def _message(desc: Descriptor, depth: int = 0) -> st.SearchStrategy[Any]:
 def _tokens_config() -> str:
     # Fuzzed RunFunctionCheck calls each watch the cameras for [health] observe: keep that short.
     lines = ["[health]", "times = []", 'observe = "1s"']
-    for name, token, role in [("cp-admin", ADMIN, "admin")] + [(t, t, "operator") for t in RELAY_TOKENS]:
+    named = [(f"cp-{role}", token, role) for role, token in ROLE_TOKENS.items()]
+    for name, token, role in named + [(t, t, "operator") for t in RELAY_TOKENS]:
         lines += [
             "[[auth.tokens]]",
             f'name = "{name}"',
@@ -145,31 +141,32 @@ def daemon(
             proc.kill9()
 
 
-def _call(channel: grpc.Channel, method: MethodDescriptor, request: Any, token: str = ADMIN) -> grpc.StatusCode:
-    path = f"/{method.containing_service.full_name}/{method.name}"
-    md = [("authorization", f"Bearer {token}")]
+def _call(
+    channel: grpc.Channel, method: MethodDescriptor, request: Any, token: str | None = ADMIN
+) -> tuple[grpc.StatusCode, str]:
+    """(status, details) of one call; `request` is a message, or bytes sent as they are."""
+    path = method_path(method)
+    md = [("authorization", f"Bearer {token}")] if token else []
+    serializer = None if isinstance(request, bytes) else (lambda m: m.SerializeToString())
     try:
         if method.server_streaming:
-            call = channel.unary_stream(path, request_serializer=lambda m: m.SerializeToString())
-            stream = call(request, metadata=md, timeout=3)
+            stream = channel.unary_stream(path, request_serializer=serializer)(request, metadata=md, timeout=DEADLINE_S)
             for i, _ in enumerate(stream):
                 if i >= 2:
                     stream.cancel()
                     break
         else:
-            channel.unary_unary(path, request_serializer=lambda m: m.SerializeToString())(
-                request, metadata=md, timeout=10
-            )
+            channel.unary_unary(path, request_serializer=serializer)(request, metadata=md, timeout=DEADLINE_S)
     except grpc.RpcError as error:
-        return error.code()  # type: ignore[no-any-return]
-    return grpc.StatusCode.OK
+        return error.code(), error.details() or ""
+    return grpc.StatusCode.OK, ""
 
 
 def test_control_plane_under_hostile_input(daemon: tuple[DaemonProcess, int, Path], results: Results) -> None:
     proc, port, root = daemon
     assert proc.proc is not None
     pid, target = proc.proc.pid, f"127.0.0.1:{port}"
-    methods = _methods()
+    methods = service_methods()
     results["methods"] = len(methods)
     with grpc.insecure_channel(target) as channel:
         _call(channel, methods[0], methods[0].input_type._concrete_class())
@@ -179,26 +176,60 @@ def test_control_plane_under_hostile_input(daemon: tuple[DaemonProcess, int, Pat
     window_start_ns = time.time_ns()
     gaps_before = len(gaps(root, "ctl"))
 
-    # (a) fuzzed requests to every method
+    # (a) fuzzed requests to every method, as every role and without a token
     codes: Counter[str] = Counter()
     bad: list[str] = []
     examples = count(500, 10_000)
+    # Admin gets furthest into the code: weighted (every role × every RPC is tests/rpc's matrix).
+    callers: list[str | None] = [*ROLE_TOKENS, None, "admin", "admin", "admin"]
+    seconds: Counter[str] = Counter()  # time spent per method
     with grpc.insecure_channel(target) as channel:
 
         @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-        @given(st.sampled_from(methods).flatmap(lambda m: st.tuples(st.just(m), _message(m.input_type))))
-        def fuzz(case: tuple[MethodDescriptor, Any]) -> None:
+        @given(
+            st.sampled_from(methods).flatmap(lambda m: st.tuples(st.just(m), _message(m.input_type))),
+            st.sampled_from(callers),
+        )
+        def fuzz(case: tuple[MethodDescriptor, Any], role: str | None) -> None:
             method, request = case
-            code = _call(channel, method, request)
+            began_ns = time.monotonic_ns()
+            code, details = _call(channel, method, request, ROLE_TOKENS[role] if role else None)
+            seconds[method.name] += (time.monotonic_ns() - began_ns) / S
             codes[code.name] += 1
-            if code in BAD:
-                bad.append(f"{method.full_name}: {code.name} for {request!r:.200}")
+            what = f"{method.full_name} as {role or 'no token'}: {code.name} {details[:120]!r} for {request!r:.200}"
+            if role is None:
+                allowed = {grpc.StatusCode.UNAUTHENTICATED}
+            elif not may_call(role, method.name):
+                allowed = REFUSED
+            else:
+                allowed = set(grpc.StatusCode) - BAD
+            if code not in allowed:
+                bad.append(what)
 
         began = time.monotonic()
         fuzz()
         results["fuzz_seconds"] = round(time.monotonic() - began, 1)
     results["fuzz_requests"] = sum(codes.values())
     results["fuzz_codes"] = dict(codes)
+    results["fuzz_slowest_methods_s"] = {name: round(t, 1) for name, t in seconds.most_common(3)}
+    assert not bad, bad[:5]
+
+    # (a2) bytes that are not a request, to every method (unary and streaming), the roles taking
+    # turns (each such request is an audit write; tests/rpc/test_fuzz.py tries every combination)
+    raw_codes: Counter[str] = Counter()
+    raw_began = time.monotonic()
+    turns = itertools.cycle(ROLE_TOKENS)
+    with grpc.insecure_channel(target) as channel:
+        for method in methods:
+            for kind, payload in undecodable_payloads(method).items():
+                role = next(turns)
+                code, details = _call(channel, method, payload, ROLE_TOKENS[role])
+                raw_codes[code.name] += 1
+                if code != grpc.StatusCode.INVALID_ARGUMENT or method_path(method) not in details:
+                    bad.append(f"{method.full_name} {kind} as {role}: {code.name} {details[:120]!r}")
+    results["undecodable_seconds"] = round(time.monotonic() - raw_began, 1)
+    results["undecodable_requests"] = sum(raw_codes.values())
+    results["undecodable_codes"] = dict(raw_codes)
     assert not bad, bad[:5]
 
     # (b) an oversized message
@@ -207,7 +238,7 @@ def test_control_plane_under_hostile_input(daemon: tuple[DaemonProcess, int, Pat
     big = big_method.input_type._concrete_class(**{text_field: "x" * (5 * 1024 * 1024)})
     results["oversized_method"] = big_method.full_name
     with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]) as channel:
-        results["oversized_status"] = _call(channel, big_method, big).name
+        results["oversized_status"] = _call(channel, big_method, big)[0].name
     assert results.figures["oversized_status"] == "RESOURCE_EXHAUSTED"
 
     # (c) a flood of connections: 300 channels calling at once, 100 raw sockets sending garbage
@@ -224,7 +255,7 @@ def test_control_plane_under_hostile_input(daemon: tuple[DaemonProcess, int, Pat
 
     def one_channel(_: int) -> str:
         with grpc.insecure_channel(target, options=OWN_CONNECTION) as ch:
-            return _call(ch, cheap, cheap.input_type._concrete_class()).name
+            return _call(ch, cheap, cheap.input_type._concrete_class())[0].name
 
     began = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max_workers=300) as pool:
@@ -233,7 +264,7 @@ def test_control_plane_under_hostile_input(daemon: tuple[DaemonProcess, int, Pat
     results["flood_codes"] = dict(flood_codes)
     with grpc.insecure_channel(target) as channel:
         t0 = time.monotonic()
-        results["answer_during_garbage"] = _call(channel, cheap, cheap.input_type._concrete_class()).name
+        results["answer_during_garbage"] = _call(channel, cheap, cheap.input_type._concrete_class())[0].name
         results["answer_during_garbage_ms"] = round((time.monotonic() - t0) * 1000, 1)
     for s in garbage:
         s.close()

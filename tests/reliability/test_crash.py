@@ -3,7 +3,8 @@
 Per crash: the footage lost is the time between the kill and the end of what was recovered
 (≤ one GOP, 2 s here); `vmsd fsck` straight after the kill finds nothing worse than the expected
 crash signature (rows left 'writing', at most one per camera, and at most one not-yet-indexed
-file, both of which start-up recovery resolves); after the restart recording is back in < 10 s;
+file, both of which start-up recovery resolves); after the restart recording is back in < 10 s
+with at most one 'writing' row per camera (recovery closed the one the crash left);
 segment ids are never reused for another file. After the last crash a clean stop leaves a root
 that `vmsd fsck` passes outright, with no file that lacks a row and no row that lacks a file.
 """
@@ -42,6 +43,12 @@ def _recording_again(daemon: DaemonProcess) -> None:
     daemon.wait_for_log('"state": "recording"', count=len(CAMERAS), timeout=30)
 
 
+def _writing_rows(root: Path) -> dict[str, int]:
+    """Segment rows in state 'writing', per camera (every camera listed, 0 when it has none)."""
+    found = rows(root, "SELECT camera_id, COUNT(*) AS n FROM segments WHERE state='writing' GROUP BY camera_id")
+    return {camera: 0 for camera in CAMERAS} | {r["camera_id"]: r["n"] for r in found}
+
+
 def test_repeated_kill_9_loses_at_most_a_gop(relsim: CameraSimulator, tmp_path: Path, results: Results) -> None:
     crashes = count(3, 50)
     rng = random.Random(9)
@@ -53,6 +60,8 @@ def test_repeated_kill_9_loses_at_most_a_gop(relsim: CameraSimulator, tmp_path: 
     resume_ns: list[int] = []
     fsck_unexpected: list[str] = []
     crash_signature = {"writing_rows": 0, "unindexed_files": 0}
+    writing_after_kill: list[dict[str, int]] = []  # per crash: camera → rows left 'writing'
+    writing_after_restart: list[dict[str, int]] = []  # per crash, once recording again
     ids: dict[int, str] = {}
     daemon = DaemonProcess(config, tmp_path / "vmsd-0.log").start()
     try:
@@ -60,6 +69,9 @@ def test_repeated_kill_9_loses_at_most_a_gop(relsim: CameraSimulator, tmp_path: 
         for crash in range(1, crashes + 1):
             time.sleep(rng.uniform(1.0, 7.0))  # a random moment, across fragment and segment boundaries
             killed_ns = daemon.kill9()
+            writing_after_kill.append(_writing_rows(root))
+            # At most the one segment each camera was writing is left open by the kill.
+            assert max(writing_after_kill[-1].values()) <= 1, (crash, "after the kill", writing_after_kill[-1])
             fsck = run_vmsd("fsck", "--config", str(config), "--no-hashes")
             for line in fsck.stdout.splitlines():
                 if not line.startswith("problem:"):
@@ -72,6 +84,9 @@ def test_repeated_kill_9_loses_at_most_a_gop(relsim: CameraSimulator, tmp_path: 
                     fsck_unexpected.append(f"crash {crash}: {line}")
             daemon = DaemonProcess(config, tmp_path / f"vmsd-{crash}.log").start()
             _recording_again(daemon)
+            writing_after_restart.append(_writing_rows(root))
+            # Recovery closed it: only the segment recording now is open.
+            assert max(writing_after_restart[-1].values()) <= 1, (crash, "after restart", writing_after_restart[-1])
             for camera in CAMERAS:
                 crash_gaps = [g for g in gaps(root, camera) if g["reason"] == "crash"]
                 assert len(crash_gaps) == crash, (camera, [dict(g) for g in gaps(root, camera)])
@@ -98,6 +113,8 @@ def test_repeated_kill_9_loses_at_most_a_gop(relsim: CameraSimulator, tmp_path: 
     results["orphan_files"] = len(on_disk - indexed)
     results["rows_without_file"] = len(indexed - on_disk)
     results["segments"] = len(indexed)
+    results["writing_rows_per_camera_after_kill_max"] = max(max(w.values()) for w in writing_after_kill)
+    results["writing_rows_per_camera_after_restart_max"] = max(max(w.values()) for w in writing_after_restart)
 
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     assert not fsck_unexpected, fsck_unexpected

@@ -1,7 +1,10 @@
 """Fault family 4: the storage filesystem fills up, then goes read-only, while the real daemon records.
 
 The test makes its own filesystem (a 48 MiB ext4 image, loop-mounted with `errors=remount-ro`, no
-reserved blocks) as the storage root, so root privileges are needed (skipped otherwise). Sequence,
+reserved blocks) as the storage root, so root privileges are needed. Without root (and not in CI)
+it is skipped with the reason; as root, or in CI (`CI=true`; CI runs as root), a missing
+prerequisite (mkfs.ext4, a loop device) FAILS: a silent skip there would pass having tested
+nothing. Sequence,
 one camera from the simulator, 2 s segments:
 
 1. hold (via `vmsctl hold add`) everything recorded in the first seconds;
@@ -33,7 +36,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -62,11 +65,26 @@ def _sh(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
 
 
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def missing_prerequisite(reason: str, *, root: bool, ci: bool) -> NoReturn:
+    """Skip only where this test cannot be expected to run (not root, not CI); fail otherwise."""
+    if root or ci:
+        where = "in CI" if ci else "as root"
+        pytest.fail(f"disk-fault test cannot run {where}: {reason}", pytrace=False)
+    pytest.skip(f"{reason} (not root and not in CI)")
+
+
 @pytest.fixture
 def ext4_root(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """(image, mountpoint) of a fresh loop-mounted ext4; unmounted and removed even on failure."""
-    if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
-        pytest.skip("needs root and mkfs.ext4 to make a small filesystem")
+    root, ci = os.geteuid() == 0, _in_ci()
+    if not root:
+        missing_prerequisite("needs root to make and loop-mount a small filesystem", root=root, ci=ci)
+    if not shutil.which("mkfs.ext4"):
+        missing_prerequisite("mkfs.ext4 is not on PATH (e2fsprogs)", root=root, ci=ci)
     image, mnt = tmp_path / "storage.img", tmp_path / "mnt"
     mnt.mkdir()
     with open(image, "wb") as f:
@@ -74,7 +92,7 @@ def ext4_root(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     assert _sh("mkfs.ext4", "-q", "-F", "-m", "0", str(image)).returncode == 0
     mounted = _sh("mount", "-o", "loop,errors=remount-ro", str(image), str(mnt))
     if mounted.returncode != 0:
-        pytest.skip(f"cannot loop-mount an ext4 image here: {mounted.stderr.strip()}")
+        missing_prerequisite(f"cannot loop-mount an ext4 image: {mounted.stderr.strip()}", root=root, ci=ci)
     try:
         yield image, mnt
     finally:
@@ -308,3 +326,14 @@ def iso_ns_of(event: dict[str, object]) -> int:
     text = str(event["timestamp"]).replace("Z", "+00:00")
     when = dt.datetime.fromisoformat(text)
     return int(when.timestamp()) * S + when.microsecond * 1000
+
+
+@pytest.mark.parametrize(
+    ("root", "ci", "outcome"),
+    [(True, False, "fail"), (False, True, "fail"), (True, True, "fail"), (False, False, "skip")],
+)
+def test_a_missing_prerequisite_fails_as_root_or_in_ci(root: bool, ci: bool, outcome: str) -> None:
+    expected = {"fail": pytest.fail.Exception, "skip": pytest.skip.Exception}[outcome]
+    with pytest.raises(expected) as raised:
+        missing_prerequisite("no loop device", root=root, ci=ci)
+    assert "no loop device" in str(raised.value)

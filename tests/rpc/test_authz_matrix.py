@@ -1,5 +1,8 @@
 """Authorisation matrix: every RPC × every role × in-scope/out-of-scope × existing/absent camera.
 
+Every RPC means every method of every service in the generated descriptors (`service_methods()`):
+an RPC added without an entry here fails `test_every_rpc_is_in_the_matrix` and its own cases.
+
 The documented rules (docs/grpc.md, auth.py module docstring, cameras.proto):
   - no token, a malformed `authorization` or an unknown token  → UNAUTHENTICATED
   - the role lacks the RPC's permission                        → PERMISSION_DENIED
@@ -8,6 +11,7 @@ The documented rules (docs/grpc.md, auth.py module docstring, cameras.proto):
   - ReleaseHold names a hold, not a camera: an absent hold id is NOT_FOUND (there is no camera to be
     out of scope); an existing hold is in scope only when all of its cameras are, and one that is not
     answers exactly like an absent id (NOT_FOUND, same message), so hold ids cannot be probed
+  - GetExport and Download name an export: the same rule, with the export's camera
   - and then each RPC's own outcome (ALREADY_EXISTS for AddCamera of a used id, FAILED_PRECONDITION
     for changing a config-file camera, …).
 Every denial is an audit record naming the principal, the method and the camera.
@@ -29,10 +33,34 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from tests.support.rpc import MID, ROLES, SCOPES, UNKNOWN_TOKEN, RunningDaemon, S, make_config, metadata, record_footage
+from tests.support.rpc import (
+    MID,
+    ROLES,
+    SCOPES,
+    UNKNOWN_TOKEN,
+    RunningDaemon,
+    S,
+    make_config,
+    metadata,
+    method_path,
+    record_footage,
+    service_methods,
+)
 from vmsd.audit import AuditRecord
 from vmsd.rpc.auth import ROLE_PERMISSIONS
-from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, health_pb2_grpc, holds_pb2, holds_pb2_grpc, recordings_pb2
+from vmsd.v1 import (
+    audit_pb2,
+    cameras_pb2,
+    common_pb2,
+    export_pb2,
+    export_pb2_grpc,
+    health_pb2_grpc,
+    holds_pb2,
+    holds_pb2_grpc,
+    live_pb2,
+    live_pb2_grpc,
+    recordings_pb2,
+)
 from vmsd.v1 import health_pb2 as health_v1
 
 OK = grpc.StatusCode.OK
@@ -77,6 +105,11 @@ RPC_PERMISSION: dict[str, str] = {
     "RunFunctionCheck": "cameras.view",  # the cameras named (or all in scope) are checked
     "GetFunctionCheck": "cameras.view",  # shows only the cameras in scope
     "ListFunctionChecks": "cameras.view",
+    "Relay": "live.relay",
+    "CreateExport": "export.create",
+    "ListExports": "export.download",  # with a camera filter: that camera in scope
+    "GetExport": "export.download",  # the export's camera in scope
+    "Download": "export.download",  # the export's camera in scope
 }
 CAMERALESS = {
     "ListCameras",
@@ -87,31 +120,15 @@ CAMERALESS = {
     "GetFunctionCheck",
     "ListFunctionChecks",
 }
-# RPCs that name a hold: the target is a hold on that camera (existing) or a hold id that does not exist.
+# RPCs that name a hold or an export: the target is one on that camera (existing) or an id that
+# does not exist.
 HOLD_TARGETED = {"ReleaseHold"}
+EXPORT_TARGETED = {"GetExport", "Download"}
 ABSENT_HOLD_ID = 987_654_321
-ACTION = {
-    "ListCameras": "/vmsd.v1.CameraService/ListCameras",
-    "GetCamera": "/vmsd.v1.CameraService/GetCamera",
-    "Health/camera": "/grpc.health.v1.Health/Check",
-    "AddCamera": "/vmsd.v1.CameraService/AddCamera",
-    "UpdateCamera": "/vmsd.v1.CameraService/UpdateCamera",
-    "RemoveCamera": "/vmsd.v1.CameraService/RemoveCamera",
-    "Search": "/vmsd.v1.RecordingService/Search",
-    "Timeline": "/vmsd.v1.RecordingService/Timeline",
-    "Play": "/vmsd.v1.RecordingService/Play",
-    "QueryAudit": "/vmsd.v1.AuditService/QueryAudit",
-    "VerifyAudit": "/vmsd.v1.AuditService/VerifyAudit",
-    "AddHold": "/vmsd.v1.HoldService/AddHold",
-    "ListHolds": "/vmsd.v1.HoldService/ListHolds",
-    "ReleaseHold": "/vmsd.v1.HoldService/ReleaseHold",
-    "GetRetentionStatus": "/vmsd.v1.RetentionService/GetRetentionStatus",
-    "ConfirmClock": "/vmsd.v1.RetentionService/ConfirmClock",
-    "ErasureSummary": "/vmsd.v1.RetentionService/ErasureSummary",
-    "RunFunctionCheck": "/vmsd.v1.FunctionCheckService/RunFunctionCheck",
-    "GetFunctionCheck": "/vmsd.v1.FunctionCheckService/GetFunctionCheck",
-    "ListFunctionChecks": "/vmsd.v1.FunctionCheckService/ListFunctionChecks",
-}
+ABSENT_EXPORT_ID = "20260102T000000Z-in-absent-0badc0de"
+# Every RPC of every service, from the descriptors, and the scope-checked per-camera health check.
+RPCS = [m.name for m in service_methods()] + ["Health/camera"]
+ACTION = {m.name: method_path(m) for m in service_methods()} | {"Health/camera": "/grpc.health.v1.Health/Check"}
 # Cameras: (id, exists). "in-cam"/"out-cam" are config-file cameras with footage.
 TARGETS = {"in-cam": True, "in-absent": False, "out-cam": True, "out-absent": False}
 
@@ -122,13 +139,14 @@ def _existing_outcome(rpc: str) -> grpc.StatusCode:
         "AddCamera": grpc.StatusCode.ALREADY_EXISTS,
         "UpdateCamera": grpc.StatusCode.FAILED_PRECONDITION,  # config-file cameras are read-only
         "RemoveCamera": grpc.StatusCode.FAILED_PRECONDITION,
+        "Relay": grpc.StatusCode.FAILED_PRECONDITION,  # the matrix's cameras are not being recorded
     }.get(rpc, OK)
 
 
 def _absent_outcome(rpc: str) -> grpc.StatusCode:
     # AddCamera of an unused id creates it; the audit trail of an unknown camera is simply empty
     # (records of removed cameras stay queryable), and so is its list of holds.
-    return OK if rpc in ("AddCamera", "QueryAudit", "ListHolds") else NOT_FOUND
+    return OK if rpc in ("AddCamera", "QueryAudit", "ListHolds", "ListExports") else NOT_FOUND
 
 
 def expected(rpc: str, role: str, target: str | None) -> grpc.StatusCode:
@@ -136,10 +154,10 @@ def expected(rpc: str, role: str, target: str | None) -> grpc.StatusCode:
         return DENIED
     if target is None:
         return OK
-    if rpc in HOLD_TARGETED and not TARGETS[target]:
+    if rpc in HOLD_TARGETED | EXPORT_TARGETED and not TARGETS[target]:
         return NOT_FOUND
     if not any(fnmatch.fnmatchcase(target, glob) for glob in SCOPES[role]):
-        return NOT_FOUND if rpc in HOLD_TARGETED else DENIED
+        return NOT_FOUND if rpc in HOLD_TARGETED | EXPORT_TARGETED else DENIED
     return _existing_outcome(rpc) if TARGETS[target] else _absent_outcome(rpc)
 
 
@@ -152,6 +170,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, h264_ts: Path) -> Iterator[
     running = RunningDaemon(long_retention(make_config(root)))
     # A stored function check, so that GetFunctionCheck has one to show whatever runs first.
     running.run(running.daemon.checks.check(trigger="request", requested_by="matrix-setup"))
+    # An export of each existing camera, for GetExport and Download.
+    for camera in ("in-cam", "out-cam"):
+        request = export_pb2.CreateExportRequest(camera_id=camera, range=EXPORT_RANGE, case_ref="MX-0", reason="setup")
+        stream = _exports(running).CreateExport(request, metadata=metadata("admin"))
+        _EXPORT_IDS[camera] = list(stream)[-1].done.export_id
     try:
         yield running
     finally:
@@ -161,6 +184,19 @@ def server(tmp_path_factory: pytest.TempPathFactory, h264_ts: Path) -> Iterator[
 def long_retention(config: Any) -> Any:
     retention = config.retention.model_copy(update={"max_age_ns": 3650 * 86_400 * S})
     return config.model_copy(update={"retention": retention})
+
+
+EXPORT_RANGE = common_pb2.TimeRange(start_ns=MID + 3 * S, end_ns=MID + 4 * S)
+_EXPORT_IDS: dict[str, str] = {}  # camera → an export of it, made by the fixture
+
+
+def _exports(server: RunningDaemon) -> export_pb2_grpc.ExportServiceStub:
+    return export_pb2_grpc.ExportServiceStub(server.channel)  # type: ignore[no-untyped-call]
+
+
+def _export_id_for(target: str) -> str:
+    """The fixture's export of an existing target camera, or an export id that does not exist."""
+    return _EXPORT_IDS[target] if TARGETS.get(target, True) else ABSENT_EXPORT_ID
 
 
 def _holds(server: RunningDaemon) -> holds_pb2_grpc.HoldServiceStub:
@@ -194,6 +230,8 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
     s = server.stubs
     holds, retention = _holds(server), _retention(server)
     checks = health_pb2_grpc.FunctionCheckServiceStub(server.channel)  # type: ignore[no-untyped-call]
+    live = live_pb2_grpc.LiveServiceStub(server.channel)  # type: ignore[no-untyped-call]
+    exports = _exports(server)
     day_range = common_pb2.TimeRange(start_ns=MID - 86_400 * S, end_ns=MID + 86_400 * S)
     calls: dict[str, Callable[[], Any]] = {
         "ListCameras": lambda: s.cameras.ListCameras(cameras_pb2.ListCamerasRequest(), metadata=md),
@@ -246,6 +284,22 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
         "ListFunctionChecks": lambda: checks.ListFunctionChecks(
             health_v1.ListFunctionChecksRequest(limit=2), metadata=md
         ),
+        "Relay": lambda: list(live.Relay(live_pb2.RelayRequest(camera_id=camera), metadata=md, timeout=10)),
+        "CreateExport": lambda: list(
+            exports.CreateExport(
+                export_pb2.CreateExportRequest(camera_id=camera, range=EXPORT_RANGE, case_ref="MX-1", reason="matrix"),
+                metadata=md,
+            )
+        ),
+        "ListExports": lambda: exports.ListExports(export_pb2.ListExportsRequest(camera_id=camera), metadata=md),
+        "GetExport": lambda: exports.GetExport(
+            export_pb2.GetExportRequest(export_id=_export_id_for(camera)), metadata=md
+        ),
+        "Download": lambda: list(
+            exports.Download(
+                export_pb2.DownloadRequest(export_id=_export_id_for(camera), name="manifest.json"), metadata=md
+            )
+        ),
     }
     try:
         calls[rpc]()
@@ -286,7 +340,7 @@ class Case:
 
 CASES = [
     Case(rpc, role, target)
-    for rpc in RPC_PERMISSION
+    for rpc in RPCS
     for role in ROLES
     for target in ([None] if rpc in CAMERALESS else list(TARGETS))
 ]
@@ -296,12 +350,19 @@ def _id(case: Case) -> str:
     return f"{case.rpc}-{case.role}-{case.target or 'none'}"
 
 
+def test_every_rpc_is_in_the_matrix() -> None:
+    missing = [rpc for rpc in RPCS if rpc not in RPC_PERMISSION]
+    assert not missing, f"RPCs with no documented permission in the matrix: {missing}"
+    assert len(RPCS) >= 25  # the descriptors were found (24 RPCs of 8 services, and per-camera health)
+
+
 def test_the_roles_table_is_the_documented_one() -> None:
     assert {role: {p.value for p in perms} for role, perms in ROLE_PERMISSIONS.items()} == DOCUMENTED_ROLES
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_matrix(server: RunningDaemon, case: Case) -> None:
+    assert case.rpc in RPC_PERMISSION, f"{case.rpc} has no entry in the authorisation matrix"
     want = expected(case.rpc, case.role, case.target)
     before = server.daemon.audit.head()[0]
     got = _invoke(server, case.rpc, case.camera, metadata(case.role))
@@ -325,10 +386,10 @@ DENIAL_CASES = [
 
 
 def _audited_camera(case: Case) -> str:
-    """The camera a denial's audit record names. ReleaseHold names a hold: its cameras are only
-    looked up once the role may release holds at all (so hold ids cannot be probed); before that
-    the record names the hold id (detail) and no camera."""
-    if case.rpc in HOLD_TARGETED and RPC_PERMISSION[case.rpc] not in DOCUMENTED_ROLES[case.role]:
+    """The camera a denial's audit record names. ReleaseHold names a hold (GetExport and Download
+    an export): its cameras are only looked up once the role may release holds (download exports)
+    at all, so ids cannot be probed; before that the record names no camera."""
+    if case.rpc in HOLD_TARGETED | EXPORT_TARGETED and RPC_PERMISSION[case.rpc] not in DOCUMENTED_ROLES[case.role]:
         return ""
     return case.camera
 
@@ -354,7 +415,7 @@ UNAUTH_VARIANTS = {
 
 
 @pytest.mark.parametrize("variant", list(UNAUTH_VARIANTS))
-@pytest.mark.parametrize("rpc", list(RPC_PERMISSION))
+@pytest.mark.parametrize("rpc", RPCS)
 def test_unauthenticated(server: RunningDaemon, rpc: str, variant: str) -> None:
     before = server.daemon.audit.head()[0]
     assert _invoke(server, rpc, "in-cam", UNAUTH_VARIANTS[variant]) == UNAUTHENTICATED

@@ -689,6 +689,8 @@ class Exporter:
         if path.resolve() not in target.parents or not target.is_file():
             raise VmsdError(ErrorKind.NOT_FOUND, f"export {export_id} has no file {name!r}")
         with open(target, "rb") as f:
+            if offset >= os.fstat(f.fileno()).st_size:
+                return b""  # not seek(): an offset past what a file can hold is EINVAL there
             f.seek(offset)
             return f.read(min(size, MAX_CHUNK_BYTES))
 

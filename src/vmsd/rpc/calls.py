@@ -11,6 +11,10 @@ its traceback and becomes INTERNAL with a generic message (never internals to th
 Streams (server-streaming and bidi calls) also take a place in `StreamLimits` for as long as they
 run and send through `TimedWrites` (rpc/limits.py); repeated denials are aggregated by a
 `DenialAggregator` (rpc/denials.py) before they reach the audit log.
+
+Request bytes that are not a valid message of the method's request type are INVALID_ARGUMENT
+naming the method (grpc.aio would answer UNKNOWN "Unexpected DecodeError" before any of our code
+ran, unaudited), and are audited like a denial: they come from a broken or hostile client.
 """
 
 from __future__ import annotations
@@ -53,6 +57,30 @@ STATUS_FOR_KIND: dict[ErrorKind, grpc.StatusCode] = {
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _DENIALS = {"UNAUTHENTICATED", "PERMISSION_DENIED"}
 DEFAULT_SEND_TIMEOUT_NS = 10_000_000_000
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """Stands in for a request whose bytes did not decode, so that the call still reaches the
+    interceptor (to be authenticated, refused and audited) instead of failing inside grpc."""
+
+    type_name: str
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    message_class = getattr(deserializer, "__self__", None)  # generated handlers pass `Request.FromString`
+    descriptor = getattr(message_class, "DESCRIPTOR", None)
+    type_name = str(getattr(descriptor, "full_name", "request"))
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:  # DecodeError, or anything else the client's bytes provoke in the parser
+            return Undecodable(type_name)
+
+    return deserialize
 
 
 @dataclass
@@ -147,6 +175,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             _current.set(call)
             return call
 
+        def require_decoded(call: Call, request: Any) -> None:
+            if isinstance(request, Undecodable):
+                call.touch(undecodable=True)  # audited, whoever sent it
+                raise VmsdError(
+                    ErrorKind.INVALID_ARGUMENT,
+                    f"the request to {method} is not a valid {request.type_name} message (undecodable bytes)",
+                )
+
         if handler.unary_unary is not None:
             inner_unary = handler.unary_unary
 
@@ -155,6 +191,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 call: Call | None = None
                 try:
                     call = begin(context)
+                    require_decoded(call, request)
                     if open_method and method.startswith("/grpc.health.v1.Health/"):
                         _health_needs_principal(call, request)
                     response = await inner_unary(request, context)
@@ -166,7 +203,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
 
@@ -180,6 +217,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 call: Call | None = None
                 try:
                     call = begin(context)
+                    require_decoded(call, request)
                     if open_method and method.startswith("/grpc.health.v1.Health/"):
                         _health_needs_principal(call, request)
                     with self._stream_place(call):
@@ -200,7 +238,10 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
             return make(
                 stream,
-                request_deserializer=handler.request_deserializer,
+                # Bidi (reflection) passes its messages through unchanged: a stand-in would reach its code.
+                request_deserializer=_tolerant(handler.request_deserializer)
+                if handler.unary_stream
+                else handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler  # client streaming: none of ours

@@ -107,7 +107,10 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
             yield message
 
     async def ListExports(self, request: export_pb2.ListExportsRequest, context: Any) -> export_pb2.ListExportsResponse:
-        principal = current_call().require_principal()
+        call = current_call()
+        principal = call.require_principal()
+        if request.camera_id:
+            call.about(camera_id=validate.camera_id(request.camera_id))  # a denial names the camera
         principal.require(Permission.EXPORT_DOWNLOAD)
         if request.camera_id:
             principal.require(Permission.EXPORT_DOWNLOAD, validate.camera_id(request.camera_id))
