@@ -13,6 +13,7 @@ import json
 import os
 import select
 import socket
+import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.daemon import DaemonProcess, write_config
+from tests.support.daemon import DaemonProcess, run_vmsd, write_config
 from tests.support.simulator import CameraSimulator
 
 pytestmark = pytest.mark.slow
@@ -204,3 +205,33 @@ def test_ready_and_control_plane_come_before_camera_start_up(fake_systemd: FakeS
                 connection.close()
             if daemon.alive():
                 daemon.kill9()
+
+
+def test_sigterm_during_camera_start_up_stops_cleanly(
+    simulator: CameraSimulator, fake_systemd: FakeSystemd, tmp_path: Path
+) -> None:
+    """SIGTERM as soon as the first camera records, while the others are still starting: the
+    daemon exits 0 and leaves no recorder behind — every run ended, every segment closed."""
+    cameras = {f"cam-{i:02d}": simulator.url("h264") for i in range(16)}
+    root = tmp_path / "root"
+    config = write_config(tmp_path / "vmsd.toml", root, cameras, segment_duration="2s")
+    daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()
+    try:
+        fake_systemd.wait_for("READY=1", timeout=60, daemon=daemon)
+        daemon.wait_for_log('"state": "recording"', timeout=60)
+        daemon.terminate(timeout=30)
+        assert daemon.proc is not None and daemon.proc.returncode == 0, daemon.log()
+        assert '"daemon_stopped"' in daemon.log()
+        assert "Traceback" not in daemon.log(), daemon.log()
+    finally:
+        if daemon.alive():
+            daemon.kill9()
+    with sqlite3.connect(f"file:{root / 'catalogue.db'}?mode=ro", uri=True) as catalogue:
+        writing = catalogue.execute("SELECT camera_id FROM segments WHERE state = 'writing'").fetchall()
+        open_runs = catalogue.execute("SELECT camera_id FROM runs WHERE end_ns IS NULL").fetchall()
+        complete = catalogue.execute("SELECT count(*) FROM segments WHERE state = 'complete'").fetchone()[0]
+    assert writing == [], f"segments left open: {writing}"
+    assert open_runs == [], f"runs left open: {open_runs}"
+    assert complete >= 1
+    fsck = run_vmsd("fsck", "--config", str(config))
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
