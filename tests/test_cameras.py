@@ -22,8 +22,7 @@ def test_every_camera_is_registered_in_one_catalogue_transaction(tmp_path: Path)
             "recorder_id": "test",
             "storage": {"root": str(tmp_path / "root")},
             "cameras": [
-                {"id": f"cfg-{i}", "url": f"rtsp://127.0.0.1:9/{i}", "enabled": False}
-                for i in range(CONFIG_CAMERAS)
+                {"id": f"cfg-{i}", "url": f"rtsp://127.0.0.1:9/{i}", "enabled": False} for i in range(CONFIG_CAMERAS)
             ],
         }
     )

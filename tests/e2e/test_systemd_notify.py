@@ -162,9 +162,7 @@ def test_ready_and_control_plane_come_before_camera_start_up(fake_systemd: FakeS
     with socket.create_server(("127.0.0.1", 0), backlog=4 * STARTUP_CAMERAS) as fake_camera:
         port = fake_camera.getsockname()[1]
         cameras = {f"cam-{i:02d}": f"rtsp://127.0.0.1:{port}/cam-{i:02d}" for i in range(STARTUP_CAMERAS)}
-        config = write_config(
-            tmp_path / "vmsd.toml", tmp_path / "root", cameras, extra='open_timeout = "3s"'
-        )
+        config = write_config(tmp_path / "vmsd.toml", tmp_path / "root", cameras, extra='open_timeout = "3s"')
         daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()
         connections: list[socket.socket] = []
         started_cameras: set[str] = set()
