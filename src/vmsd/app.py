@@ -138,7 +138,9 @@ class Daemon:
         if not self.cameras.starting:
             return self._recorder_summary()
         enabled = sum(m.config.enabled for m in self.cameras.list())
-        return f"starting cameras, {len(self.cameras.recorders())}/{enabled} started; {self._recorder_summary()}"
+        started = len(self.cameras.recorders())
+        text = f"starting cameras, {started}/{enabled} started"
+        return f"{text}; {self._recorder_summary()}" if started else text
 
     def request_stop(self) -> None:
         self._stopping.set()
