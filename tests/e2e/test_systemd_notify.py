@@ -168,6 +168,7 @@ def test_ready_and_control_plane_come_before_camera_start_up(fake_systemd: FakeS
         started_cameras: set[str] = set()
         try:
             ready: Message | None = None
+            grpc_answered = False
             connected_before_ready = 0
             deadline = time.monotonic() + 120
             while len(started_cameras) < STARTUP_CAMERAS and time.monotonic() < deadline:
@@ -181,13 +182,15 @@ def test_ready_and_control_plane_come_before_camera_start_up(fake_systemd: FakeS
                     connections[-1].settimeout(10)
                     request = connections[-1].recv(4096).decode(errors="replace").split(" ", 2)  # OPTIONS URL RTSP/1.0
                     started_cameras.add(request[1].rsplit("/", 1)[-1] if len(request) > 1 else "?")
-                if ready is not None and connected_before_ready == 0 and len(connections) == 0:
-                    # READY=1 is here and no camera has started: the control plane answers now.
+                if ready is not None and not grpc_answered:
+                    # READY=1 is here: the control plane listens and answers already.
                     grpc_port = _grpc_port(daemon.log())
                     assert grpc_port is not None, daemon.log()
-                    assert _health_answers(grpc_port)
+                    grpc_answered = _health_answers(grpc_port)
+                    assert grpc_answered
                 assert daemon.alive(), daemon.log()
             assert ready is not None, f"no READY=1; got {fake_systemd.messages}:\n{daemon.log()}"
+            assert grpc_answered
             assert connected_before_ready == 0, f"{connected_before_ready} camera(s) connected before READY=1"
             # Start-up still reaches every camera, in the background.
             assert started_cameras == set(cameras), started_cameras ^ set(cameras)
