@@ -89,7 +89,11 @@ class CameraManager:
                         break
                     managed = self._cameras.get(camera_id)
                     if managed is not None and managed.config.enabled and camera_id not in self._recorders:
-                        self._launch(managed.config)
+                        try:
+                            self._launch(managed.config)
+                        except Exception:  # one camera's failure must not keep the others from starting
+                            log.exception("camera_start_failed", camera_id=camera_id)
+                            continue
                         started += 1
                 await asyncio.sleep(0)
         finally:
