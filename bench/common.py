@@ -165,15 +165,16 @@ def write_vmsd_config(
     return path
 
 
-def start_vmsd(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    """``vmsd run --config FILE --log-json`` with its output appended to ``log``."""
+def start_vmsd(config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``vmsd run --config FILE --log-json`` with its output appended to ``log`` (``env``: extra
+    environment, e.g. systemd's NOTIFY_SOCKET)."""
     with open(log, "ab") as f:
         return subprocess.Popen(
             [str(VENV_PYTHON), "-m", "vmsd.cli.vmsd", "run", "--config", str(config), "--log-json"],
             stdin=subprocess.DEVNULL,
             stdout=f,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             cwd=REPO,
         )
 

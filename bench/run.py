@@ -6,7 +6,7 @@
 
 Scenarios (each a module with a ``run(...)`` function; its parameters are the keys below and can
 be overridden with ``--set scenario.param=JSON``): recording cost, capacity, search, relay,
-export, crash loss.  They run one after the other (never two at once: each measures CPU on a
+export, crash loss, start-up under load.  They run one after the other (never two at once: each measures CPU on a
 shared machine), each in its own scratch directory that is deleted afterwards.  A scenario that
 fails is reported as failed and the others still run; the exit status is then 1.
 """
@@ -30,7 +30,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import capacity, crash_loss, export_speed, recording_cost, relay_cost, report, search_latency
+from bench import capacity, crash_loss, export_speed, recording_cost, relay_cost, report, search_latency, startup
 from bench.common import SMOKE_STREAM, Stream
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -43,6 +43,8 @@ FULL: dict[str, dict[str, Any]] = {
     "relay": {"viewers": [10, 50, 100], "seconds": 20, "warmup": 3, "sampled": 10},
     "export": {"minutes": 60, "repeat": 2},
     "crash": {"crashes": 20, "cameras": 2, "alive": [3.0, 12.0]},
+    # watchdog_s: the shipped unit's WatchdogSec.
+    "startup": {"steps": [64, 128, 192], "busy_cores": 1, "timeout_s": 300, "settle_s": 20, "watchdog_s": 30},
 }
 # Enough to exercise every code path and produce every figure, in about a minute and a half.
 SMOKE: dict[str, dict[str, Any]] = {
@@ -52,6 +54,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "relay": {"viewers": [2], "seconds": 3, "warmup": 2, "sampled": 1},
     "export": {"minutes": 3, "repeat": 1},
     "crash": {"crashes": 2, "cameras": 1, "alive": [1.5, 3.0]},
+    "startup": {"steps": [8], "busy_cores": 1, "timeout_s": 60, "settle_s": 3, "watchdog_s": 2},
 }
 
 
@@ -72,6 +75,15 @@ def scenarios(stream: Stream, export_stream: Stream) -> dict[str, Callable[[dict
         "relay": lambda p, work: relay_cost.run(p["viewers"], p["seconds"], p["warmup"], work, stream, p["sampled"]),
         "export": lambda p, work: export_speed.run(p["minutes"], p["repeat"], work, export_stream),
         "crash": lambda p, work: crash_loss.run(p["crashes"], p["cameras"], tuple(p["alive"]), work, stream),
+        "startup": lambda p, work: startup.run(
+            p["steps"],
+            work,
+            stream,
+            busy_cores=p["busy_cores"],
+            timeout_s=p["timeout_s"],
+            settle_s=p["settle_s"],
+            watchdog_s=p["watchdog_s"],
+        ),
     }
 
 

@@ -1,9 +1,14 @@
 """Wiring: build every component from the config, run them, stop them in order.
 
 `Daemon.run()` is the whole life of `vmsd run`: open storage (with crash recovery) and the audit
-trail, start one recorder per enabled camera and the retention task, serve the control plane, wait for SIGTERM/SIGINT,
-then stop the control plane (with a grace period), the recorders (each closes its segment
-cleanly), and storage.
+trail, register the cameras, start the retention task, serve the control plane and tell systemd
+READY=1 (`daemon_started`), then start one recorder per enabled camera in the background
+(`cameras_started`), wait for SIGTERM/SIGINT, then stop the camera start-up if still running, the
+control plane (with a grace period), the recorders (each closes its segment cleanly), and storage.
+
+The control plane and READY=1 do not wait for the cameras: with a hundred cameras on a busy box,
+starting them all took longer than systemd's start timeout, which then restarted the daemon in a
+loop that recorded nothing.
 """
 
 from __future__ import annotations
@@ -96,16 +101,19 @@ class Daemon:
         )
         self._retention_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        # systemd (Type=notify, WatchdogSec=): READY=1 once recording, WATCHDOG=1 only while every
-        # recorder thread makes progress; both are no-ops when not started by systemd.
+        # systemd (Type=notify, WatchdogSec=): READY=1 once the control plane serves, WATCHDOG=1
+        # only while every started recorder thread makes progress (a recorder started in the
+        # background gets max_silence from its start); no-ops when not started by systemd.
         self.notifier = Notifier()
+        self._recorder_summary = recorder_summary(self.cameras.recorders)
         self.watchdog = Watchdog(
             self.notifier,
             recorder_probe(self.cameras.recorders, self.clock, max_silence_ns(config.ingest)),
             self.clock,
-            summary=recorder_summary(self.cameras.recorders),
+            summary=self._watchdog_summary,
         )
         self._watchdog_task: asyncio.Task[None] | None = None
+        self._cameras_task: asyncio.Task[None] | None = None
         for camera in config.cameras:
             register_url_credentials(camera.url)
 
@@ -128,11 +136,20 @@ class Daemon:
             for camera_id, recorder in sorted(self.cameras.recorders().items())
         ]
 
+    def _watchdog_summary(self) -> str:
+        if not self.cameras.starting:
+            return self._recorder_summary()
+        enabled = sum(m.config.enabled for m in self.cameras.list())
+        started = len(self.cameras.recorders())
+        text = f"starting cameras, {started}/{enabled} started"
+        return f"{text}; {self._recorder_summary()}" if started else text
+
     def request_stop(self) -> None:
         self._stopping.set()
 
     async def start(self) -> None:
-        """Open storage and audit, recover from any crash, start recorders and the control plane."""
+        """Open storage and audit, recover from any crash, register the cameras, serve the control
+        plane, notify READY=1; then start the recorders in the background (`_start_cameras`)."""
         await asyncio.to_thread(self.storage.open)
         report = await asyncio.to_thread(reconcile, self.storage)
         if report.unindexed_files:
@@ -152,18 +169,29 @@ class Daemon:
                     f"[metrics] listen {self.config.metrics.listen!r}: cannot listen ({error.strerror or error})",
                 ) from None
         await self.control_plane.start()
+        enabled = sum(m.config.enabled for m in self.cameras.list())
         log.info(
             "daemon_started",
             recorder_id=self.config.recorder_id,
-            cameras=len(self.cameras.recorders()),
+            cameras=enabled,
             storage_root=str(self.config.storage.root),
         )
         self._watchdog_task = asyncio.create_task(self.watchdog.run(), name="watchdog")
-        self.notifier.ready(f"started, {len(self.cameras.recorders())} camera(s) enabled")
+        self.notifier.ready(f"started, starting {enabled} camera(s)")
+        self._cameras_task = asyncio.create_task(self._start_cameras(), name="camera-start-up")
+
+    async def _start_cameras(self) -> None:
+        began_ns = self.clock.mono_ns()
+        started = await self.cameras.start_recorders()
+        log.info("cameras_started", cameras=started, elapsed_ms=(self.clock.mono_ns() - began_ns) // 1_000_000)
 
     async def stop(self) -> None:
         # Stop pinging first: recorders being shut down look wedged to the probe.
         self.notifier.stopping("stopping")
+        if self._cameras_task is not None:
+            # A stop during camera start-up: start no more; those started stop with the others.
+            self._cameras_task.cancel()
+            await asyncio.gather(self._cameras_task, return_exceptions=True)
         await self.watchdog.aclose()
         if self._watchdog_task is not None:
             await self._watchdog_task

@@ -1,9 +1,11 @@
 """The set of cameras being recorded: from the config file, plus those managed over the API.
 
 Config-file cameras are read-only over the API (the file is the operator's source of truth);
-API-managed cameras are persisted in the catalogue and restored at start-up. Adding a camera
-starts its recorder at once; updating restarts it; removing stops it (its footage stays and is
-erased by retention as usual).
+API-managed cameras are persisted in the catalogue and restored at start-up. Start-up has two
+steps: `start()` registers every camera in the catalogue (one transaction), `start_recorders()`
+then starts the recorders, and may run in the background while the control plane already serves.
+Adding a camera starts its recorder at once; updating restarts it; removing stops it (its footage
+stays and is erased by retention as usual).
 
 Every add, update and removal is first described as a `CameraChange` (each field's old and new
 value) and handed to the caller's `authorise` callback, under the same lock as the change itself,
@@ -108,10 +110,18 @@ class CameraManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
         self._stall_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        # True while start_recorders() runs (the watchdog's STATUS line says so).
+        self.starting = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Load the API-managed cameras and register every camera in the catalogue; start nothing.
+
+        Recorders are started by `start_recorders()`, which may run in the background: the
+        control plane needs the cameras known (and in the catalogue), not recording.
+        """
         for camera_id, spec_json in await asyncio.to_thread(self._storage.catalogue.api_cameras):
             if camera_id in self._cameras:
                 log.warning("api_camera_shadowed", camera_id=camera_id, detail="the config file defines this id")
@@ -123,9 +133,38 @@ class CameraManager:
                 continue
             register_url_credentials(camera.url)
             self._cameras[camera_id] = ManagedCamera(camera, "api")
-        for managed in self._cameras.values():
-            await self._record(managed.config)
+        # One transaction for all: a commit is an fsync, and a hundred of them in a row (each
+        # through the thread pool) kept start-up waiting on the disk.
+        rows = [(m.config.id, m.config.name, m.config.location) for m in self._cameras.values()]
+        await asyncio.to_thread(self._storage.catalogue.upsert_cameras, rows, self._clock.wall_ns())
         self._stall_task = asyncio.create_task(self._stall_watch(), name="stall-watch")
+
+    async def start_recorders(self) -> int:
+        """Start the recorder of every enabled camera that has none yet; returns how many started.
+
+        One camera at a time under the lock, yielding to the event loop after each, so that the
+        control plane stays responsive and API changes interleave (a camera removed or updated
+        meanwhile is skipped). Stops starting cameras once `stop()` has begun.
+        """
+        started = 0
+        self.starting = True
+        try:
+            for camera_id in list(self._cameras):
+                async with self._lock:
+                    if self._stopping:
+                        break
+                    managed = self._cameras.get(camera_id)
+                    if managed is not None and managed.config.enabled and camera_id not in self._recorders:
+                        try:
+                            self._launch(managed.config)
+                        except Exception:  # one camera's failure must not keep the others from starting
+                            log.exception("camera_start_failed", camera_id=camera_id)
+                            continue
+                        started += 1
+                await asyncio.sleep(0)
+        finally:
+            self.starting = False
+        return started
 
     async def _stall_watch(self) -> None:
         """Interrupt camera reads that are blocked without video (see CameraRecorder.check_stall)."""
@@ -142,6 +181,7 @@ class CameraManager:
                 log.exception("stall_check_failed", camera_id=recorder.camera.id)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._stall_task is not None:
             self._stall_task.cancel()
         for recorder in self._recorders.values():
@@ -152,8 +192,10 @@ class CameraManager:
         await asyncio.to_thread(
             self._storage.catalogue.upsert_camera, camera.id, camera.name, camera.location, self._clock.wall_ns()
         )
-        if not camera.enabled:
-            return
+        if camera.enabled:
+            self._launch(camera)
+
+    def _launch(self, camera: CameraConfig) -> None:
         recorder = CameraRecorder(
             camera,
             self._config.ingest,
