@@ -1,4 +1,4 @@
-"""Typed configuration: the TOML file of DESIGN.md §1, validated strictly.
+"""Typed configuration: the TOML file (every key: config/vmsd.example.toml), validated strictly.
 
 Unknown keys are errors naming their path; durations become integer nanoseconds (`*_ns`), sizes
 bytes. Loading does no I/O beyond reading the file; `check_environment()` probes the machine

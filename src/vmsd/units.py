@@ -1,7 +1,7 @@
 """Parsing of the human units used in configuration and on the command line.
 
 Durations become integer nanoseconds and sizes integer bytes, so that nothing downstream ever
-handles float time (DESIGN.md §2 "Time").
+handles float time (docs/design/time.md).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ DENIED = grpc.StatusCode.PERMISSION_DENIED
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 
-# The roles as documented (docs/grpc.md "Roles"; DESIGN §0), as permission names.
+# The roles as documented (docs/grpc.md "Roles"), as permission names.
 _VIEWER = {"cameras.view", "recordings.search", "recordings.play", "live.relay"}
 _OPERATOR = _VIEWER | {"holds.view", "holds.add", "export.create", "export.download"}
 # Supervisors may dispose of footage (release holds), so they decide cameras' sources and retention.
