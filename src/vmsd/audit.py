@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from vmsd.clock import Clock
+from vmsd.files import PRIVATE_FILE_MODE, fsync_dir, make_private
 from vmsd.log import get_logger
-from vmsd.storage.layout import PRIVATE_FILE_MODE, fsync_dir, make_private
 
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64

@@ -35,8 +35,8 @@ from vmsd.storage.catalogue import (
     GAP_STREAM_ERROR,
 )
 from vmsd.storage.store import OpenSegment, Storage
+from vmsd.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 INITIAL_BACKOFF_NS = 250_000_000
 # Reconnect attempts after a failure bound the RTSP handshake by what this camera needed the last
 # time it connected (× RETRY_OPEN_FACTOR, at least RETRY_OPEN_FLOOR_NS), not by open_timeout: an
@@ -45,7 +45,7 @@ INITIAL_BACKOFF_NS = 250_000_000
 # So that a camera which became slower than that still gets in, every RETRY_FULL_EVERY-th
 # consecutive failed attempt waits the full open_timeout again, as the first attempt always does.
 RETRY_OPEN_FACTOR = 3
-RETRY_OPEN_FLOOR_NS = 1_000_000_000
+RETRY_OPEN_FLOOR_NS = NS_PER_S
 RETRY_FULL_EVERY = 4
 
 

@@ -28,18 +28,18 @@ import av
 from vmsd.clock import Clock
 from vmsd.ingest.bitstream import looks_like_video, parameter_sets
 from vmsd.ingest.hub import AUDIO, VIDEO, CameraHub, RelayPacket, StreamConfig
-from vmsd.ingest.timeline import Timeline, TimelineLimits, media_ns
+from vmsd.ingest.timeline import Timeline, TimelineLimits
 from vmsd.storage.catalogue import GAP_CLOCK_STEP
 from vmsd.storage.store import OpenSegment, SegmentInfo, Storage
 from vmsd.storage.writer import StreamTemplate, init_segment
+from vmsd.units import NS_PER_MS, NS_PER_S, ticks_to_ns
 
-NS_PER_S = 1_000_000_000
 # A single access unit larger than this is not a plausible CCTV frame (a 4K I-frame at high
 # quality is a few MB); refusing it bounds memory under a hostile stream.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 # Packets of one stream closer than this are duplicates or broken timestamps; dropping them keeps
 # every sample's time strictly increasing in the MP4's own (coarser) time base.
-MIN_SPACING_NS = 1_000_000
+MIN_SPACING_NS = NS_PER_MS
 # Parameter sets and NAL headers sit at the start of an access unit.
 HEAD_BYTES = 4096
 
@@ -165,8 +165,8 @@ class Segmenter:
             self.counters.dropped_untimed += 1
             return
         tb = packet.time_base
-        dts_media_ns = media_ns(timestamp, tb.numerator, tb.denominator)
-        pts_media_ns = media_ns(packet.pts, tb.numerator, tb.denominator) if packet.pts is not None else dts_media_ns
+        dts_media_ns = ticks_to_ns(timestamp, tb)
+        pts_media_ns = ticks_to_ns(packet.pts, tb) if packet.pts is not None else dts_media_ns
         if packet.stream is session.video:
             self._push_video(session, packet, dts_media_ns, pts_media_ns)
         else:

@@ -28,10 +28,10 @@ from vmsd.retention.policy import Plan, RetentionPolicy, plan_deletions
 from vmsd.storage.catalogue import SegmentRow
 from vmsd.storage.store import Storage
 from vmsd.system_facts import DiskSpace, disk_space
+from vmsd.units import NS_PER_S
 
 log = get_logger(component="retention")
 
-NS_PER_S = 1_000_000_000
 CLOCK_STEP_TOLERANCE_NS = 10 * NS_PER_S
 PRESSURE_TICK_NS = 5 * NS_PER_S
 PAUSE_META_KEY = "retention_clock_doubt"

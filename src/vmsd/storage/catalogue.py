@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vmsd.storage.layout import make_private
+from vmsd.files import make_private
+from vmsd.units import NS_PER_S
 
 SCHEMA_VERSION = 1
 GENESIS_SHA256 = "0" * 64
 # Segments rotate at most every hour (config: segment_duration ≤ 1h), at the next keyframe; no
 # camera's GOP is anywhere near 5 h, so no segment is longer than this.
-MAX_SEGMENT_NS = 6 * 3600 * 1_000_000_000
+MAX_SEGMENT_NS = 6 * 3600 * NS_PER_S
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 
 from vmsd.audit import AuditLog
 from vmsd.clock import SystemClock
+from vmsd.files import sha256_file
 from vmsd.storage.catalogue import GAP_STORAGE_ERROR, GAP_UNKNOWN, GENESIS_SHA256, Catalogue
 from vmsd.storage.fmp4 import MediaSummary, complete_length, summarize
 from vmsd.storage.layout import parse_segment_relpath
-from vmsd.storage.recovery import reconcile, sha256_file
+from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage
+from vmsd.units import NS_PER_MS
 
 # What fixes each finding, said with it (an operator reading fsck's output should not have to
 # guess whether --repair, --rebuild-index or a backup is the answer — or that nothing is).
@@ -44,7 +46,7 @@ FIX_AUDIT = "not repairable: restore audit.db and audit.anchor together from a b
 
 # Consecutive segments whose end and start differ by less than this belong to one run when the
 # index is rebuilt from files (sample durations are rounded to the muxer's time base).
-CONTINUITY_TOLERANCE_NS = 1_000_000
+CONTINUITY_TOLERANCE_NS = NS_PER_MS
 
 
 @dataclass

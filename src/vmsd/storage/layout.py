@@ -23,7 +23,11 @@ from pathlib import Path
 from vmsd.config import ID_PATTERN
 from vmsd.errors import ErrorKind, VmsdError
 
-NS_PER_S = 1_000_000_000
+# Transitional (#13): export/bundle.py and cli/export.py still import fsync_dir from here; they are
+# being split by another change and will import vmsd.files themselves. Remove after that merge.
+from vmsd.files import fsync_dir as fsync_dir
+from vmsd.units import NS_PER_S
+
 _ID_RE = re.compile(ID_PATTERN)
 _NAME_RE = re.compile(r"(\d{2})(\d{2})(\d{2})\.(\d{9})Z(?:-(\d+))?\.mp4")
 _DAY_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -108,19 +112,9 @@ def parse_segment_relpath(relpath: str) -> tuple[str, int] | None:
     return parts[1], int(when.timestamp()) * NS_PER_S + int(name.group(4))
 
 
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so that a create/unlink in it survives power loss."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# File modes (docs/design/storage.md, "File modes"). The catalogue holds camera URLs with their
-# credentials, so what vmsd creates is set here, not left to the umask of whoever starts it.
+# Directory mode (docs/design/storage.md, "File modes"; private files: vmsd.files). Set here, not
+# left to the umask of whoever starts vmsd.
 DIR_MODE = 0o750  # the group (e.g. backup) may read footage; other users see nothing
-PRIVATE_FILE_MODE = 0o600
 
 
 def make_dirs(path: Path, mode: int = DIR_MODE) -> None:
@@ -136,20 +130,3 @@ def make_dirs(path: Path, mode: int = DIR_MODE) -> None:
         except FileExistsError:
             continue
         os.chmod(directory, mode)
-
-
-def make_private(path: Path) -> None:
-    """Create `path` if missing and make it and its SQLite companions (-wal, -shm, -journal) 0600.
-
-    SQLite creates a database 0644 and gives its companions the database's mode, so an empty file
-    created 0600 before the first connect is enough for new files; chmod fixes older ones."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
-    try:
-        os.fchmod(fd, PRIVATE_FILE_MODE)
-    finally:
-        os.close(fd)
-    for suffix in ("-wal", "-shm", "-journal"):
-        try:
-            os.chmod(path.with_name(path.name + suffix), PRIVATE_FILE_MODE)
-        except FileNotFoundError:
-            pass

@@ -15,17 +15,16 @@ crash during recovery is recovered by the next start.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import av
 
+from vmsd.files import fsync_dir, sha256_file
 from vmsd.log import get_logger
 from vmsd.storage.catalogue import GAP_CRASH, SegmentRow
 from vmsd.storage.fmp4 import complete_length, summarize
-from vmsd.storage.layout import fsync_dir
 
 if TYPE_CHECKING:
     from vmsd.storage.store import Storage
@@ -52,16 +51,6 @@ class RecoveryReport:
             or self.removed_orphans
             or self.closed_runs
         )
-
-
-def sha256_file(path: os.PathLike[str] | str) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def recover_writing_segment(

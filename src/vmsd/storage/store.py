@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.files import PRIVATE_FILE_MODE, fsync_dir
 from vmsd.log import get_logger
 from vmsd.storage.catalogue import GAP_STORAGE_ERROR, GENESIS_SHA256, Catalogue, SegmentRow
-from vmsd.storage.layout import PRIVATE_FILE_MODE, Layout, fsync_dir, make_dirs
+from vmsd.storage.layout import Layout, make_dirs
 from vmsd.storage.writer import SegmentWriter, StreamTemplate, WrittenSegment
 
 log = get_logger(component="storage")
