@@ -40,27 +40,14 @@ from pathlib import Path
 from typing import Any
 
 from vmsd.clock import Clock
-from vmsd.files import PRIVATE_FILE_MODE, fsync_dir, make_private
+from vmsd.files import PRIVATE_FILE_MODE, fsync_dir
 from vmsd.log import get_logger
+from vmsd.storage.audit_db import open_audit_db
 
-SCHEMA_VERSION = 1
 GENESIS = "0" * 64
 ACTION_TAMPER_DETECTED = "audit.tamper_detected"
 
 _log = get_logger(component="audit")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, action TEXT NOT NULL, principal TEXT NOT NULL,
-    role TEXT NOT NULL, peer TEXT NOT NULL, camera_id TEXT NOT NULL, start_ns INTEGER NOT NULL,
-    end_ns INTEGER NOT NULL, reason TEXT NOT NULL, case_ref TEXT NOT NULL, outcome TEXT NOT NULL,
-    detail_json TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ns);
-CREATE INDEX IF NOT EXISTS audit_camera_time ON audit(camera_id, time_ns);
-CREATE TABLE IF NOT EXISTS anchor (seq INTEGER NOT NULL, hash TEXT NOT NULL);
-"""
 
 
 @dataclass(frozen=True)
@@ -174,16 +161,7 @@ class AuditLog:
 
     def open(self) -> None:
         """Create the schema, then check the head against both anchors (see the module docstring)."""
-        make_private(self.path)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(_SCHEMA)
-        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-        if int(version) != SCHEMA_VERSION:
-            conn.close()
-            raise RuntimeError(f"{self.path}: audit schema {version} is not the supported {SCHEMA_VERSION}")
+        conn = open_audit_db(self.path)
         row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         head = (int(row[0]), str(row[1])) if row else (0, GENESIS)
         if head[0] == 0 and conn.execute("SELECT count(*) FROM anchor").fetchone()[0] == 0:

@@ -17,17 +17,27 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import av
 
 from vmsd.files import fsync_dir, sha256_file
 from vmsd.log import get_logger
-from vmsd.storage.catalogue import GAP_CRASH, SegmentRow
+from vmsd.storage.catalogue import GAP_CRASH, Catalogue, SegmentRow
+from vmsd.storage.erase import erase_segment
 from vmsd.storage.fmp4 import complete_length, summarize
+from vmsd.storage.layout import Layout
 
-if TYPE_CHECKING:
-    from vmsd.storage.store import Storage
+
+class Storage(Protocol):
+    """What recovery needs of the store (storage/store.py, which calls recovery: no import back)."""
+
+    @property
+    def catalogue(self) -> Catalogue: ...
+
+    @property
+    def layout(self) -> Layout: ...
+
 
 log = get_logger(component="recovery")
 
@@ -77,11 +87,7 @@ def recover_writing_segment(
             summary = None
     if summary is None or summary.video_frames == 0:
         log.warning("segment_unrecoverable", camera_id=row.camera_id, path=row.path, start_ns=row.start_ns)
-        catalogue.mark_garbage(row.id)
-        if path.exists():
-            path.unlink()
-            fsync_dir(path.parent)
-        catalogue.delete_segment(row.id, erased_ns=row.start_ns, reason="torn_without_fragments")
+        erase_segment(catalogue, storage.layout, row, erased_ns=row.start_ns, reason="torn_without_fragments")
         report.dropped_rows += 1
         catalogue.open_gap(row.camera_id, row.start_ns, reason, "segment had no complete fragment")
         return None
@@ -103,11 +109,7 @@ def reconcile(storage: Storage) -> RecoveryReport:
     for row in catalogue.segments_in_state("writing"):
         recover_writing_segment(storage, row, report)
     for row in catalogue.segments_in_state("garbage"):
-        path = storage.layout.abspath(row.path)
-        if path.exists():
-            path.unlink()
-            fsync_dir(path.parent)
-        catalogue.delete_segment(row.id, erased_ns=row.start_ns, reason="interrupted_deletion")
+        erase_segment(catalogue, storage.layout, row, erased_ns=row.start_ns, reason="interrupted_deletion")
         report.finished_deletions += 1
     known = {row.path for row in catalogue.segments()}
     for relpath in storage.layout.iter_segment_files():
