@@ -26,14 +26,11 @@ from pydantic import (
 )
 
 from vmsd.errors import ConfigError
-from vmsd.units import NS_PER_S, format_duration_ns, parse_duration_ns, parse_percent, parse_size_bytes
 
-# Camera and recorder ids become directory names and appear in URLs and audit records, so they are
-# restricted to a portable, path-safe alphabet (no "/", no "..", no leading dot). Anchored with
-# \A and \Z, not ^ and $ ("$" also matches before a trailing newline), so that the pattern is safe
-# with re.match as well as fullmatch.
-ID_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
-_ID_RE = re.compile(ID_PATTERN)
+# Transitional (#13): rpc/validate.py imports ID_PATTERN from here until it imports vmsd.ids.
+from vmsd.ids import ID_PATTERN as ID_PATTERN
+from vmsd.ids import ID_RE
+from vmsd.units import NS_PER_S, format_duration_ns, parse_duration_ns, parse_percent, parse_size_bytes
 
 
 def _duration(value: Any) -> Any:
@@ -321,7 +318,7 @@ class CameraConfig(_Strict):
     @field_validator("id")
     @classmethod
     def _safe_id(cls, value: str) -> str:
-        if not _ID_RE.fullmatch(value):
+        if not ID_RE.fullmatch(value):
             raise ValueError(
                 f"camera id {value!r} must be 1-64 characters of letters, digits, '.', '_' or '-' "
                 "and start with a letter or digit"
@@ -370,7 +367,7 @@ class Config(_Strict):
     @field_validator("recorder_id")
     @classmethod
     def _safe_recorder_id(cls, value: str) -> str:
-        if not _ID_RE.fullmatch(value):
+        if not ID_RE.fullmatch(value):
             raise ValueError("recorder_id must be 1-64 characters of letters, digits, '.', '_' or '-'")
         return value
 

@@ -20,15 +20,14 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from vmsd.config import ID_PATTERN
 from vmsd.errors import ErrorKind, VmsdError
 
 # Transitional (#13): export/bundle.py and cli/export.py still import fsync_dir from here; they are
 # being split by another change and will import vmsd.files themselves. Remove after that merge.
 from vmsd.files import fsync_dir as fsync_dir
+from vmsd.ids import ID_RE
 from vmsd.units import NS_PER_S
 
-_ID_RE = re.compile(ID_PATTERN)
 _NAME_RE = re.compile(r"(\d{2})(\d{2})(\d{2})\.(\d{9})Z(?:-(\d+))?\.mp4")
 _DAY_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
@@ -84,7 +83,7 @@ class Layout:
 
 
 def check_id(value: str) -> str:
-    if not _ID_RE.fullmatch(value):
+    if not ID_RE.fullmatch(value):
         raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"invalid id {value!r}: not a safe camera id")
     return value
 
@@ -92,7 +91,7 @@ def check_id(value: str) -> str:
 def parse_segment_relpath(relpath: str) -> tuple[str, int] | None:
     """(camera_id, start_ns) from a segment path, or None when the path is not one of ours."""
     parts = relpath.split("/")
-    if len(parts) != 4 or parts[0] != "recordings" or not _ID_RE.fullmatch(parts[1]):
+    if len(parts) != 4 or parts[0] != "recordings" or not ID_RE.fullmatch(parts[1]):
         return None
     day, name = _DAY_RE.fullmatch(parts[2]), _NAME_RE.fullmatch(parts[3])
     if not day or not name:
