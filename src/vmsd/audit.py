@@ -43,6 +43,7 @@ from vmsd.clock import Clock
 from vmsd.files import PRIVATE_FILE_MODE, fsync_dir
 from vmsd.log import get_logger
 from vmsd.storage.audit_db import open_audit_db
+from vmsd.storage.errors import sqlite_errors
 
 GENESIS = "0" * 64
 ACTION_TAMPER_DETECTED = "audit.tamper_detected"
@@ -209,16 +210,18 @@ class AuditLog:
                 seq=seq, time_ns=self._clock.wall_ns(), detail_json=detail_json, prev_hash=prev_hash, hash="", **values
             )
             record = dataclasses.replace(unhashed, hash=record_hash(unhashed))
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(f"INSERT INTO audit({_COLUMNS}) VALUES ({_PLACEHOLDERS})", dataclasses.astuple(record))
-                # Delete + insert rather than update, so an anchor row removed by hand is restored.
-                conn.execute("DELETE FROM anchor")
-                conn.execute("INSERT INTO anchor(seq, hash) VALUES (?, ?)", (seq, record.hash))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            with sqlite_errors():  # e.g. StorageFull, which retention answers by freeing its reserve
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(f"INSERT INTO audit({_COLUMNS}) VALUES ({_PLACEHOLDERS})", dataclasses.astuple(record))
+                    # Delete + insert rather than update, so an anchor row removed by hand is restored.
+                    conn.execute("DELETE FROM anchor")
+                    conn.execute("INSERT INTO anchor(seq, hash) VALUES (?, ?)", (seq, record.hash))
+                except BaseException:
+                    if conn.in_transaction:  # SQLite has already rolled back after e.g. SQLITE_FULL
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
             self._head = (seq, record.hash)
             if self.anchor_path is not None:
                 try:

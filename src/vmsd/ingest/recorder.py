@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import random
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +33,7 @@ from vmsd.storage.catalogue import (
     GAP_STORAGE_ERROR,
     GAP_STREAM_ERROR,
 )
+from vmsd.storage.errors import StorageError
 from vmsd.storage.store import OpenSegment, Storage
 from vmsd.units import NS_PER_S
 
@@ -284,14 +284,14 @@ class CameraRecorder:
                 reason, detail = GAP_STALL, f"no video for {silent_ns / NS_PER_S:.1f}s"
             else:
                 reason, detail = GAP_CAMERA_OFFLINE, str(error)
-        except (OSError, sqlite3.Error) as error:
-            # A full or read-only filesystem fails the segment file or the catalogue (SQLite says
-            # "database or disk is full"); both are storage errors, not recorder bugs.
+        except (OSError, StorageError) as error:
+            # A full or read-only filesystem fails the segment file (OSError) or the catalogue
+            # (StorageError, e.g. StorageFull); both are storage errors, not recorder bugs.
             reason, detail = GAP_STORAGE_ERROR, scrub(str(error))
             self._log.error("storage_write_failed", error=detail)
             try:
                 segmenter.abort(reason, detail)
-            except (OSError, sqlite3.Error, av.FFmpegError) as abort_error:
+            except (OSError, StorageError, av.FFmpegError) as abort_error:
                 self._log.error("segment_abort_failed", error=scrub(str(abort_error)))
         except av.FFmpegError as error:
             reason, detail = GAP_STREAM_ERROR, scrub(str(error))
@@ -305,7 +305,7 @@ class CameraRecorder:
             source.close()
             try:
                 segmenter.end_session(reason, detail)
-            except (OSError, sqlite3.Error, av.FFmpegError) as error:
+            except (OSError, StorageError, av.FFmpegError) as error:
                 self._log.error("segment_close_failed", error=scrub(str(error)))
         if reason != GAP_RESTART:
             with self._lock:

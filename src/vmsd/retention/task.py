@@ -15,8 +15,6 @@ does not depend on the clock and continues.
 from __future__ import annotations
 
 import asyncio
-import errno
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from vmsd.clock import Clock
 from vmsd.log import get_logger
 from vmsd.retention.policy import Plan, RetentionPolicy, plan_deletions
 from vmsd.storage.catalogue import SegmentRow
+from vmsd.storage.errors import StorageError, is_full
 from vmsd.storage.store import Storage
 from vmsd.system_facts import DiskSpace, disk_space
 from vmsd.units import NS_PER_S
@@ -161,8 +160,8 @@ class RetentionTask:
         """
         try:
             plan = self._pass(age=age)
-        except (sqlite3.Error, OSError) as error:
-            if not _disk_full(error) or not self._storage.release_reserve():
+        except (StorageError, OSError) as error:
+            if not is_full(error) or not self._storage.release_reserve():
                 raise
             log.warning("space_reserve_released", detail="disk full: the space reserve was freed so erasure can run")
             plan = self._pass(age=age)
@@ -283,9 +282,3 @@ class RetentionTask:
 
     async def aclose(self) -> None:
         self._stop.set()
-
-
-def _disk_full(error: BaseException) -> bool:
-    if isinstance(error, sqlite3.Error):
-        return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error)
-    return isinstance(error, OSError) and error.errno == errno.ENOSPC

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vmsd.files import make_private
+from vmsd.storage.errors import sqlite_errors
 from vmsd.units import NS_PER_S
 
 SCHEMA_VERSION = 1
@@ -253,13 +254,16 @@ class Catalogue:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One immediate transaction (taken under the lock so threads never interleave)."""
-        with self._lock:
+        with self._lock, sqlite_errors():
             conn = self._require()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (SQLITE_FULL among them); a
+                # second ROLLBACK would fail and hide the error that matters.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -269,7 +273,7 @@ class Catalogue:
         return self._conn
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, sqlite_errors():
             return self._require().execute(sql, params).fetchall()
 
     # -- meta & cameras ----------------------------------------------------------------------
