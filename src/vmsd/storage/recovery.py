@@ -23,7 +23,7 @@ import av
 
 from vmsd.files import fsync_dir, sha256_file
 from vmsd.log import get_logger
-from vmsd.storage.catalogue import GAP_CRASH, Catalogue, SegmentRow
+from vmsd.storage.catalogue import Catalogue, GapReason, SegmentRow, SegmentState
 from vmsd.storage.erase import erase_segment
 from vmsd.storage.fmp4 import complete_length, summarize
 from vmsd.storage.layout import Layout
@@ -64,7 +64,7 @@ class RecoveryReport:
 
 
 def recover_writing_segment(
-    storage: Storage, row: SegmentRow, report: RecoveryReport | None = None, *, reason: str = GAP_CRASH
+    storage: Storage, row: SegmentRow, report: RecoveryReport | None = None, *, reason: GapReason = GapReason.CRASH
 ) -> SegmentRow | None:
     """Complete a torn segment from its complete fragments, or drop it when it has none."""
     report = report or RecoveryReport()
@@ -106,9 +106,9 @@ def reconcile(storage: Storage) -> RecoveryReport:
     """Bring catalogue and files into agreement (see the module docstring)."""
     report = RecoveryReport()
     catalogue = storage.catalogue
-    for row in catalogue.segments_in_state("writing"):
+    for row in catalogue.segments_in_state(SegmentState.WRITING):
         recover_writing_segment(storage, row, report)
-    for row in catalogue.segments_in_state("garbage"):
+    for row in catalogue.segments_in_state(SegmentState.GARBAGE):
         erase_segment(catalogue, storage.layout, row, erased_ns=row.start_ns, reason="interrupted_deletion")
         report.finished_deletions += 1
     known = {row.path for row in catalogue.segments()}
@@ -127,8 +127,8 @@ def reconcile(storage: Storage) -> RecoveryReport:
     for run_id, camera_id, start_ns in catalogue.open_runs():
         last = catalogue.last_segment(camera_id)
         end_ns = last.end_ns if last is not None and last.end_ns is not None else start_ns
-        catalogue.end_run(run_id, end_ns, GAP_CRASH)
-        catalogue.open_gap(camera_id, end_ns, GAP_CRASH, "recorder stopped without closing the run")
+        catalogue.end_run(run_id, end_ns, GapReason.CRASH)
+        catalogue.open_gap(camera_id, end_ns, GapReason.CRASH, "recorder stopped without closing the run")
         report.closed_runs += 1
     if report.changed:
         log.info(

@@ -24,7 +24,7 @@ from pathlib import Path
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.files import PRIVATE_FILE_MODE, fsync_dir
 from vmsd.log import get_logger
-from vmsd.storage.catalogue import GAP_STORAGE_ERROR, GENESIS_SHA256, Catalogue, SegmentRow
+from vmsd.storage.catalogue import GENESIS_SHA256, Catalogue, GapReason, SegmentRow, SegmentState
 from vmsd.storage.erase import erase_segment
 from vmsd.storage.layout import Layout, make_dirs
 from vmsd.storage.recovery import recover_writing_segment
@@ -158,9 +158,9 @@ class Storage:
         error the catalogue could not record (disk full, read-only): recover it now, as startup
         would, so the next segment links to its hash and the outage is a `storage_error` gap."""
         last = self.catalogue.last_segment(camera_id)
-        if last is not None and last.state == "writing":
+        if last is not None and last.state == SegmentState.WRITING:
             log.warning("stranded_segment_recovered", camera_id=camera_id, path=last.path)
-            recover_writing_segment(self, last, reason=GAP_STORAGE_ERROR)
+            recover_writing_segment(self, last, reason=GapReason.STORAGE_ERROR)
 
     def _create_file(self, camera_id: str, start_ns: int) -> tuple[int, str]:
         for attempt in range(100):
@@ -188,7 +188,7 @@ class Storage:
         )
         return written
 
-    def abort_segment(self, segment: OpenSegment, reason: str) -> SegmentRow | None:
+    def abort_segment(self, segment: OpenSegment, reason: GapReason) -> SegmentRow | None:
         """After a write error: keep whatever complete fragments reached the file (as recovery would)."""
         segment.writer.abort()
         os.close(segment.fd)
@@ -206,7 +206,7 @@ class Storage:
     def begin_run(self, camera_id: str, start_ns: int) -> int:
         return self.catalogue.begin_run(camera_id, start_ns)
 
-    def end_run(self, camera_id: str, run_id: int, end_ns: int, reason: str, detail: str = "") -> None:
+    def end_run(self, camera_id: str, run_id: int, end_ns: int, reason: GapReason, detail: str = "") -> None:
         """End a run and open the gap that follows it (closed when the camera records again)."""
         self.catalogue.end_run(run_id, end_ns, reason)
         self.catalogue.open_gap(camera_id, end_ns, reason, detail)
