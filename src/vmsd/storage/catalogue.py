@@ -16,6 +16,9 @@ Tables:
 Times are integer nanoseconds since the epoch (UTC). All methods are thread-safe (one connection
 behind a lock: writes are rare — a few per segment — and reads are indexed). Every write commits
 with synchronous=FULL, because a catalogue row must never claim footage that is not on disk.
+
+Longer than our ~450-line guide on purpose: this is the one place that holds SQL for catalogue.db
+(schema, row types and every query), so a schema change is reviewed in one file.
 """
 
 from __future__ import annotations
