@@ -34,6 +34,7 @@ from vmsd.retention.task import RetentionTask
 from vmsd.rpc.server import ControlPlane
 from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage
+from vmsd.units import NS_PER_MS
 
 log = get_logger(component="daemon")
 
@@ -183,7 +184,7 @@ class Daemon:
     async def _start_cameras(self) -> None:
         began_ns = self.clock.mono_ns()
         started = await self.cameras.start_recorders()
-        log.info("cameras_started", cameras=started, elapsed_ms=(self.clock.mono_ns() - began_ns) // 1_000_000)
+        log.info("cameras_started", cameras=started, elapsed_ms=(self.clock.mono_ns() - began_ns) // NS_PER_MS)
 
     async def stop(self) -> None:
         # Stop pinging first: recorders being shut down look wedged to the probe.

@@ -40,27 +40,15 @@ from pathlib import Path
 from typing import Any
 
 from vmsd.clock import Clock
+from vmsd.files import PRIVATE_FILE_MODE, fsync_dir
 from vmsd.log import get_logger
-from vmsd.storage.layout import PRIVATE_FILE_MODE, fsync_dir, make_private
+from vmsd.storage.audit_db import open_audit_db
+from vmsd.storage.errors import sqlite_errors
 
-SCHEMA_VERSION = 1
 GENESIS = "0" * 64
 ACTION_TAMPER_DETECTED = "audit.tamper_detected"
 
 _log = get_logger(component="audit")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, action TEXT NOT NULL, principal TEXT NOT NULL,
-    role TEXT NOT NULL, peer TEXT NOT NULL, camera_id TEXT NOT NULL, start_ns INTEGER NOT NULL,
-    end_ns INTEGER NOT NULL, reason TEXT NOT NULL, case_ref TEXT NOT NULL, outcome TEXT NOT NULL,
-    detail_json TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ns);
-CREATE INDEX IF NOT EXISTS audit_camera_time ON audit(camera_id, time_ns);
-CREATE TABLE IF NOT EXISTS anchor (seq INTEGER NOT NULL, hash TEXT NOT NULL);
-"""
 
 
 @dataclass(frozen=True)
@@ -174,16 +162,7 @@ class AuditLog:
 
     def open(self) -> None:
         """Create the schema, then check the head against both anchors (see the module docstring)."""
-        make_private(self.path)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(_SCHEMA)
-        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-        if int(version) != SCHEMA_VERSION:
-            conn.close()
-            raise RuntimeError(f"{self.path}: audit schema {version} is not the supported {SCHEMA_VERSION}")
+        conn = open_audit_db(self.path)
         row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         head = (int(row[0]), str(row[1])) if row else (0, GENESIS)
         if head[0] == 0 and conn.execute("SELECT count(*) FROM anchor").fetchone()[0] == 0:
@@ -231,16 +210,18 @@ class AuditLog:
                 seq=seq, time_ns=self._clock.wall_ns(), detail_json=detail_json, prev_hash=prev_hash, hash="", **values
             )
             record = dataclasses.replace(unhashed, hash=record_hash(unhashed))
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(f"INSERT INTO audit({_COLUMNS}) VALUES ({_PLACEHOLDERS})", dataclasses.astuple(record))
-                # Delete + insert rather than update, so an anchor row removed by hand is restored.
-                conn.execute("DELETE FROM anchor")
-                conn.execute("INSERT INTO anchor(seq, hash) VALUES (?, ?)", (seq, record.hash))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            with sqlite_errors():  # e.g. StorageFull, which retention answers by freeing its reserve
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(f"INSERT INTO audit({_COLUMNS}) VALUES ({_PLACEHOLDERS})", dataclasses.astuple(record))
+                    # Delete + insert rather than update, so an anchor row removed by hand is restored.
+                    conn.execute("DELETE FROM anchor")
+                    conn.execute("INSERT INTO anchor(seq, hash) VALUES (?, ?)", (seq, record.hash))
+                except BaseException:
+                    if conn.in_transaction:  # SQLite has already rolled back after e.g. SQLITE_FULL
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
             self._head = (seq, record.hash)
             if self.anchor_path is not None:
                 try:

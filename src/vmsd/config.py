@@ -26,14 +26,11 @@ from pydantic import (
 )
 
 from vmsd.errors import ConfigError
-from vmsd.units import format_duration_ns, parse_duration_ns, parse_percent, parse_size_bytes
 
-# Camera and recorder ids become directory names and appear in URLs and audit records, so they are
-# restricted to a portable, path-safe alphabet (no "/", no "..", no leading dot). Anchored with
-# \A and \Z, not ^ and $ ("$" also matches before a trailing newline), so that the pattern is safe
-# with re.match as well as fullmatch.
-ID_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
-_ID_RE = re.compile(ID_PATTERN)
+# Transitional (#13): rpc/validate.py imports ID_PATTERN from here until it imports vmsd.ids.
+from vmsd.ids import ID_PATTERN as ID_PATTERN
+from vmsd.ids import ID_RE
+from vmsd.units import NS_PER_S, format_duration_ns, parse_duration_ns, parse_percent, parse_size_bytes
 
 
 def _duration(value: Any) -> Any:
@@ -88,17 +85,17 @@ class StorageConfig(_Strict):
     @field_validator("segment_duration_ns")
     @classmethod
     def _segment_bounds(cls, value: int) -> int:
-        if not 1_000_000_000 <= value <= 3600 * 1_000_000_000:
+        if not NS_PER_S <= value <= 3600 * NS_PER_S:
             raise ValueError("segment_duration must be between 1s and 1h")
         return value
 
 
-DAY_NS = 86400 * 1_000_000_000
+DAY_NS = 86400 * NS_PER_S
 
 
 class RetentionConfig(_Strict):
     max_age_ns: DurationNs = Field(default=31 * DAY_NS, alias="max_age")
-    check_interval_ns: DurationNs = Field(default=60 * 1_000_000_000, alias="check_interval")
+    check_interval_ns: DurationNs = Field(default=60 * NS_PER_S, alias="check_interval")
     # The shortest retention any camera may have, in the file or over the API. Incidents are
     # often reported days later (a Friday night's assault on the Monday), so an API client,
     # or a typo such as "31m", must not be able to make footage disappear before anyone asks for
@@ -201,7 +198,7 @@ class GrpcConfig(_Strict):
     @field_validator("send_timeout_ns", "keepalive_time_ns", "keepalive_timeout_ns", "min_client_ping_interval_ns")
     @classmethod
     def _at_least_a_second(cls, value: int) -> int:
-        if value < 1_000_000_000:
+        if value < NS_PER_S:
             raise ValueError("must be at least 1s")
         return value
 
@@ -279,7 +276,7 @@ class HealthConfig(_Strict):
     @field_validator("observe_ns")
     @classmethod
     def _observe_bounds(cls, value: int) -> int:
-        if not 1_000_000_000 <= value <= 60_000_000_000:
+        if not NS_PER_S <= value <= 60 * NS_PER_S:
             raise ValueError("observe must be between 1s and 60s")
         return value
 
@@ -321,7 +318,7 @@ class CameraConfig(_Strict):
     @field_validator("id")
     @classmethod
     def _safe_id(cls, value: str) -> str:
-        if not _ID_RE.fullmatch(value):
+        if not ID_RE.fullmatch(value):
             raise ValueError(
                 f"camera id {value!r} must be 1-64 characters of letters, digits, '.', '_' or '-' "
                 "and start with a letter or digit"
@@ -370,7 +367,7 @@ class Config(_Strict):
     @field_validator("recorder_id")
     @classmethod
     def _safe_recorder_id(cls, value: str) -> str:
-        if not _ID_RE.fullmatch(value):
+        if not ID_RE.fullmatch(value):
             raise ValueError("recorder_id must be 1-64 characters of letters, digits, '.', '_' or '-'")
         return value
 

@@ -17,9 +17,9 @@ from tests.support.rpc import MID, S, record_footage
 from vmsd.audit import AuditLog
 from vmsd.clock import FakeClock
 from vmsd.export.bundle import CameraInfo, Exporter, ExportRequest, ExportResult
-from vmsd.export.manifest import ClockStatus
 from vmsd.retention.holds import Holds
 from vmsd.storage.store import Storage
+from vmsd.system_facts import ClockStatus
 
 # Two masks: a rectangle top-left and a triangle bottom-right (normalised coordinates).
 MASKS = [

@@ -11,9 +11,9 @@ from typing import Any
 import av
 
 from tests.support.feed import feed
+from vmsd import fsck
 from vmsd.clock import FakeClock
 from vmsd.ingest.segmenter import Segmenter
-from vmsd.storage import fsck
 from vmsd.storage.fmp4 import summarize
 from vmsd.storage.store import Storage
 

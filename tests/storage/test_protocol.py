@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 from tests.support.feed import feed
+from vmsd import fsck
 from vmsd.clock import FakeClock
 from vmsd.ingest.segmenter import Segmenter
-from vmsd.storage import fsck
 from vmsd.storage.fmp4 import complete_length, summarize
 from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage

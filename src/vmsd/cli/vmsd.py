@@ -112,8 +112,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_fsck(args: argparse.Namespace) -> int:
+    from vmsd import fsck
     from vmsd.log import configure_logging
-    from vmsd.storage import fsck
     from vmsd.storage.store import Storage
 
     config = _load(args.config)

@@ -59,7 +59,6 @@ from vmsd.export import manifest as mf
 from vmsd.export.manifest import iso_ns
 from vmsd.export.redact import ENCODER, redact_steps
 from vmsd.export.signing import RecorderKey, load_or_create
-from vmsd.export.timesync import clock_status
 from vmsd.log import get_logger
 from vmsd.recordings.search import NOT_RECORDED, Span, tile
 from vmsd.retention.holds import Holds
@@ -67,6 +66,7 @@ from vmsd.storage.catalogue import SegmentRow
 from vmsd.storage.fmp4 import complete_length, summarize
 from vmsd.storage.layout import fsync_dir
 from vmsd.storage.store import Storage
+from vmsd.system_facts import ClockStatus, clock_status
 
 log = get_logger(component="export")
 
@@ -175,7 +175,7 @@ class Exporter:
         recorder_id: str,
         camera_info: Callable[[str], CameraInfo | None],
         holds: Holds | None = None,
-        time_sync: Callable[[], mf.ClockStatus] = clock_status,
+        time_sync: Callable[[], ClockStatus] = clock_status,
         max_concurrent: int = 2,
         software: str = "vmsd",
         min_free: Callable[[int], int] = lambda total_bytes: 0,

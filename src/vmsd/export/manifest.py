@@ -34,6 +34,9 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from vmsd.system_facts import ClockStatus  # the manifest records the clock as the machine reports it
+from vmsd.units import NS_PER_S
+
 FORMAT: Final = "vmsd-export/1"
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
@@ -62,7 +65,7 @@ ROLES = (ROLE_MASTER, ROLE_ORIGINAL, ROLE_REDACTED, ROLE_PUBLIC_KEY, ROLE_README
 
 def iso_ns(value_ns: int) -> str:
     """ISO-8601 UTC with nanoseconds: 2026-01-02T00:00:13.960000000Z."""
-    seconds, nanos = divmod(value_ns, 1_000_000_000)
+    seconds, nanos = divmod(value_ns, NS_PER_S)
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
 
 
@@ -171,12 +174,6 @@ class File(_Model):
 class Operator(_Model):
     principal: str
     role: str
-
-
-class ClockStatus(_Model):
-    source: str  # e.g. "timedatectl", or "unavailable"
-    synchronized: Literal["yes", "no", "unknown"]
-    detail: dict[str, str]
 
 
 class Manifest(_Model):

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from vmsd.errors import ErrorKind, VmsdError
-from vmsd.storage.layout import fsync_dir
+from vmsd.files import fsync_dir, write_atomic
 
 PRIVATE_KEY_NAME = "recorder-ed25519.pem"
 PUBLIC_KEY_NAME = "recorder-ed25519.pub.pem"
@@ -101,7 +101,7 @@ def load_or_create(keys_dir: Path) -> RecorderKey:
     loaded = RecorderKey(key, path)
     public_path = keys_dir / PUBLIC_KEY_NAME
     if not public_path.exists() or public_path.read_bytes() != loaded.public_pem:
-        _write_atomic(public_path, loaded.public_pem, 0o644)
+        write_atomic(public_path, loaded.public_pem, 0o644)
     return loaded
 
 
@@ -172,18 +172,6 @@ def _create(keys_dir: Path, path: Path) -> None:
     finally:
         tmp.unlink()
     fsync_dir(keys_dir)
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def load_public_pem(data: bytes) -> Ed25519PublicKey:

@@ -25,7 +25,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-NS_PER_S = 1_000_000_000
+from vmsd.units import NS_PER_S
+
 VIDEO = 0
 AUDIO = 1
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import random
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,16 +26,11 @@ from vmsd.ingest.hub import CameraHub
 from vmsd.ingest.segmenter import Segmenter, SegmenterEvents
 from vmsd.ingest.source import CameraSource, SourceError
 from vmsd.log import get_logger, register_url_credentials, scrub
-from vmsd.storage.catalogue import (
-    GAP_CAMERA_OFFLINE,
-    GAP_RESTART,
-    GAP_STALL,
-    GAP_STORAGE_ERROR,
-    GAP_STREAM_ERROR,
-)
+from vmsd.storage.catalogue import GapReason
+from vmsd.storage.errors import StorageError
 from vmsd.storage.store import OpenSegment, Storage
+from vmsd.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 INITIAL_BACKOFF_NS = 250_000_000
 # Reconnect attempts after a failure bound the RTSP handshake by what this camera needed the last
 # time it connected (× RETRY_OPEN_FACTOR, at least RETRY_OPEN_FLOOR_NS), not by open_timeout: an
@@ -45,7 +39,7 @@ INITIAL_BACKOFF_NS = 250_000_000
 # So that a camera which became slower than that still gets in, every RETRY_FULL_EVERY-th
 # consecutive failed attempt waits the full open_timeout again, as the first attempt always does.
 RETRY_OPEN_FACTOR = 3
-RETRY_OPEN_FLOOR_NS = 1_000_000_000
+RETRY_OPEN_FLOOR_NS = NS_PER_S
 RETRY_FULL_EVERY = 4
 
 
@@ -234,7 +228,7 @@ class CameraRecorder:
             read_timeout_ns=self._ingest.stall_timeout_ns,
         )
         segmenter = self.segmenter
-        reason, detail = GAP_RESTART, "recorder stopped"
+        reason, detail = GapReason.RESTART, "recorder stopped"
         recorded_before = segmenter.counters.video_packets
         self._stall_detail = ""
         open_began_mono_ns = self._clock.mono_ns()
@@ -273,41 +267,41 @@ class CameraRecorder:
                 if segmenter.segment is not None:
                     self._record_progress(segmenter.segment)
             else:
-                reason, detail = GAP_CAMERA_OFFLINE, "camera ended the stream"
+                reason, detail = GapReason.CAMERA_OFFLINE, "camera ended the stream"
         except _Stalled as stalled:
-            reason, detail = GAP_STALL, f"no video for {stalled.silent_ns / NS_PER_S:.1f}s"
+            reason, detail = GapReason.STALL, f"no video for {stalled.silent_ns / NS_PER_S:.1f}s"
         except SourceError as error:
             # A read that gave up after stall_timeout without video is a stall (a half-open
             # connection, or a camera that keeps RTCP alive but sends no media), not a disconnect.
             silent_ns = self._clock.mono_ns() - last_video_mono_ns
             if silent_ns >= self._ingest.stall_timeout_ns * 9 // 10:
-                reason, detail = GAP_STALL, f"no video for {silent_ns / NS_PER_S:.1f}s"
+                reason, detail = GapReason.STALL, f"no video for {silent_ns / NS_PER_S:.1f}s"
             else:
-                reason, detail = GAP_CAMERA_OFFLINE, str(error)
-        except (OSError, sqlite3.Error) as error:
-            # A full or read-only filesystem fails the segment file or the catalogue (SQLite says
-            # "database or disk is full"); both are storage errors, not recorder bugs.
-            reason, detail = GAP_STORAGE_ERROR, scrub(str(error))
+                reason, detail = GapReason.CAMERA_OFFLINE, str(error)
+        except (OSError, StorageError) as error:
+            # A full or read-only filesystem fails the segment file (OSError) or the catalogue
+            # (StorageError, e.g. StorageFull); both are storage errors, not recorder bugs.
+            reason, detail = GapReason.STORAGE_ERROR, scrub(str(error))
             self._log.error("storage_write_failed", error=detail)
             try:
                 segmenter.abort(reason, detail)
-            except (OSError, sqlite3.Error, av.FFmpegError) as abort_error:
+            except (OSError, StorageError, av.FFmpegError) as abort_error:
                 self._log.error("segment_abort_failed", error=scrub(str(abort_error)))
         except av.FFmpegError as error:
-            reason, detail = GAP_STREAM_ERROR, scrub(str(error))
+            reason, detail = GapReason.STREAM_ERROR, scrub(str(error))
             self._log.error("stream_write_failed", error=detail)
             segmenter.abort(reason, detail)
         finally:
             self._source = None
-            if self._stall_detail and reason != GAP_RESTART:
+            if self._stall_detail and reason != GapReason.RESTART:
                 # The session ended because check_stall() cut it off (it then reads as an EOF).
-                reason, detail = GAP_STALL, self._stall_detail
+                reason, detail = GapReason.STALL, self._stall_detail
             source.close()
             try:
                 segmenter.end_session(reason, detail)
-            except (OSError, sqlite3.Error, av.FFmpegError) as error:
+            except (OSError, StorageError, av.FFmpegError) as error:
                 self._log.error("segment_close_failed", error=scrub(str(error)))
-        if reason != GAP_RESTART:
+        if reason != GapReason.RESTART:
             with self._lock:
                 self._status.last_error = detail
                 self._status.gaps += 1

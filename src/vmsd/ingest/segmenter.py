@@ -28,18 +28,18 @@ import av
 from vmsd.clock import Clock
 from vmsd.ingest.bitstream import looks_like_video, parameter_sets
 from vmsd.ingest.hub import AUDIO, VIDEO, CameraHub, RelayPacket, StreamConfig
-from vmsd.ingest.timeline import Timeline, TimelineLimits, media_ns
-from vmsd.storage.catalogue import GAP_CLOCK_STEP
+from vmsd.ingest.timeline import Timeline, TimelineLimits
+from vmsd.storage.catalogue import GapReason
 from vmsd.storage.store import OpenSegment, SegmentInfo, Storage
 from vmsd.storage.writer import StreamTemplate, init_segment
+from vmsd.units import NS_PER_MS, NS_PER_S, ticks_to_ns
 
-NS_PER_S = 1_000_000_000
 # A single access unit larger than this is not a plausible CCTV frame (a 4K I-frame at high
 # quality is a few MB); refusing it bounds memory under a hostile stream.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 # Packets of one stream closer than this are duplicates or broken timestamps; dropping them keeps
 # every sample's time strictly increasing in the MP4's own (coarser) time base.
-MIN_SPACING_NS = 1_000_000
+MIN_SPACING_NS = NS_PER_MS
 # Parameter sets and NAL headers sit at the start of an access unit.
 HEAD_BYTES = 4096
 
@@ -145,7 +145,7 @@ class Segmenter:
             height=video.codec_context.height,
         )
 
-    def end_session(self, reason: str, detail: str = "") -> None:
+    def end_session(self, reason: GapReason, detail: str = "") -> None:
         """The connection ended: close the segment and the run; the gap that follows gets `reason`."""
         try:
             self._end_run(reason, detail)
@@ -165,8 +165,8 @@ class Segmenter:
             self.counters.dropped_untimed += 1
             return
         tb = packet.time_base
-        dts_media_ns = media_ns(timestamp, tb.numerator, tb.denominator)
-        pts_media_ns = media_ns(packet.pts, tb.numerator, tb.denominator) if packet.pts is not None else dts_media_ns
+        dts_media_ns = ticks_to_ns(timestamp, tb)
+        pts_media_ns = ticks_to_ns(packet.pts, tb) if packet.pts is not None else dts_media_ns
         if packet.stream is session.video:
             self._push_video(session, packet, dts_media_ns, pts_media_ns)
         else:
@@ -341,7 +341,7 @@ class Segmenter:
             return self.last_end_ns
         return max(session.last_video_dts_wall_ns, session.last_video_pts_wall_ns) + session.video_delta_ns
 
-    def _end_run(self, reason: str, detail: str) -> None:
+    def _end_run(self, reason: GapReason, detail: str) -> None:
         if self.segment is not None:
             end_ns = self._footage_end_ns()
             try:
@@ -367,12 +367,12 @@ class Segmenter:
         self.counters.clock_steps += 1
         forward = step_ns > 0
         detail = f"wall clock stepped {'forward' if forward else 'back'} by {abs(step_ns) / NS_PER_S:.3f}s"
-        self._end_run(GAP_CLOCK_STEP, detail)
+        self._end_run(GapReason.CLOCK_STEP, detail)
         self.clock_held = self.timeline.rebase_after_step(not_before_ns=self.last_end_ns)
         session.need_keyframe = True
         self.events.on_alarm("clock_step", detail + ("; recorder time held monotonic" if self.clock_held else ""))
 
-    def abort(self, reason: str, detail: str = "") -> None:
+    def abort(self, reason: GapReason, detail: str = "") -> None:
         """A write failed: keep what reached the disk, end the run, forget the session."""
         segment, self.segment = self.segment, None
         run_id, self._run_id = self._run_id, None

@@ -15,8 +15,8 @@ import av
 
 from vmsd.ingest.sockets import new_sockets_to, process_sockets, shutdown_sockets
 from vmsd.log import redact_url, scrub
+from vmsd.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 NS_PER_US = 1_000
 # Audio the MP4 segments can carry as recorded. Other camera audio (G.711, G.726) is not recorded
 # rather than transcoded: the recorder never re-encodes.

@@ -19,8 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vmsd.clock import Clock
-
-NS_PER_S = 1_000_000_000
+from vmsd.units import NS_PER_S
 
 
 @dataclass(frozen=True)
@@ -96,8 +95,3 @@ class Timeline:
             raise RuntimeError("timeline not anchored")
         delta_ns = media_ns - self._anchor_media_ns
         return self._anchor_wall_ns + delta_ns + delta_ns * self.rate_ppm // 1_000_000
-
-
-def media_ns(timestamp: int, time_base_num: int, time_base_den: int) -> int:
-    """A stream timestamp in its time base, as integer nanoseconds (floor)."""
-    return timestamp * time_base_num * NS_PER_S // time_base_den

@@ -25,10 +25,10 @@ from prometheus_client.registry import Collector
 from vmsd.ingest.recorder import CameraState, CameraStatus
 from vmsd.log import get_logger
 from vmsd.retention.task import RetentionStatus
+from vmsd.units import NS_PER_S
 
 log = get_logger(component="metrics")
 
-NS_PER_S = 1_000_000_000
 _STATES = [s.value for s in CameraState]
 
 

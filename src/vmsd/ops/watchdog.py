@@ -25,10 +25,10 @@ from vmsd.config import IngestConfig
 from vmsd.ingest.recorder import CameraRecorder, CameraState
 from vmsd.log import get_logger
 from vmsd.ops.sdnotify import Notifier
+from vmsd.units import NS_PER_S
 
 log = get_logger(component="watchdog")
 
-NS_PER_S = 1_000_000_000
 # Without a systemd watchdog (but under systemd) the STATUS line is still refreshed this often.
 STATUS_INTERVAL_NS = 10 * NS_PER_S
 MAX_STATUS_CHARS = 300

@@ -21,8 +21,8 @@ import av
 
 from vmsd.storage.catalogue import SegmentRow
 from vmsd.storage.store import Storage
+from vmsd.units import ns_to_ticks, ticks_to_ns
 
-NS_PER_S = 1_000_000_000
 _ANNEXB_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
 
 
@@ -51,14 +51,6 @@ class _Chunks:
         return data
 
 
-def _to_ns(value: int, tb: Any) -> int:
-    return int(value) * int(tb.numerator) * NS_PER_S // int(tb.denominator)
-
-
-def _from_ns(value_ns: int, tb: Any) -> int:
-    return value_ns * int(tb.denominator) // (int(tb.numerator) * NS_PER_S)
-
-
 def _start_offset_ns(storage: Storage, row: SegmentRow, start_ns: int) -> int:
     """Offset (from the segment start) of the last keyframe at or before start_ns."""
     best = 0
@@ -67,7 +59,7 @@ def _start_offset_ns(storage: Storage, row: SegmentRow, start_ns: int) -> int:
         for packet in container.demux(video):
             if packet.pts is None:
                 continue
-            offset_ns = _to_ns(packet.pts, packet.time_base)
+            offset_ns = ticks_to_ns(packet.pts, packet.time_base)
             if row.start_ns + offset_ns > start_ns:
                 break
             if packet.is_keyframe:
@@ -114,8 +106,8 @@ def remux_range(
                     if packet.size == 0 or packet.dts is None or packet.pts is None:
                         continue
                     tb = packet.time_base
-                    pts_wall_ns = row.start_ns + _to_ns(packet.pts, tb)
-                    dts_wall_ns = row.start_ns + _to_ns(packet.dts, tb)
+                    pts_wall_ns = row.start_ns + ticks_to_ns(packet.pts, tb)
+                    dts_wall_ns = row.start_ns + ticks_to_ns(packet.dts, tb)
                     if pts_wall_ns < skip_before_ns:
                         continue
                     if pts_wall_ns >= end_ns:
@@ -131,8 +123,8 @@ def remux_range(
                     for item in out:
                         item.stream = out_video if is_video else out_audio
                         item.time_base = tb
-                        item.pts = _from_ns(pts_wall_ns - stats.first_packet_ns, tb)
-                        item.dts = _from_ns(dts_wall_ns - stats.first_packet_ns, tb)
+                        item.pts = ns_to_ticks(pts_wall_ns - stats.first_packet_ns, tb)
+                        item.dts = ns_to_ticks(dts_wall_ns - stats.first_packet_ns, tb)
                         output.mux(item)
                     if is_video:
                         stats.video_frames += 1

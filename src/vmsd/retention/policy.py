@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from vmsd.storage.catalogue import HoldRow, SegmentRow
+from vmsd.storage.catalogue import HoldRow, SegmentRow, SegmentState
 
 REASON_AGE = "age"
 REASON_DISK_PRESSURE = "disk_pressure"
@@ -79,7 +79,7 @@ def plan_deletions(
     held_skipped = 0
     if clock_trusted:
         for segment in aged_candidates:
-            if segment.state != "complete" or segment.end_ns is None:
+            if segment.state != SegmentState.COMPLETE or segment.end_ns is None:
                 continue
             if segment.end_ns > now_ns - policy.max_age_ns(segment.camera_id):
                 continue
@@ -96,7 +96,7 @@ def plan_deletions(
         for segment in oldest_candidates:
             if target <= 0:
                 break
-            if segment.id in chosen or segment.state != "complete":
+            if segment.id in chosen or segment.state != SegmentState.COMPLETE:
                 continue
             if is_held(segment, holds, now_ns):
                 held_skipped += 1

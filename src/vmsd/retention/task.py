@@ -15,9 +15,6 @@ does not depend on the clock and continues.
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,27 +24,18 @@ from vmsd.clock import Clock
 from vmsd.log import get_logger
 from vmsd.retention.policy import Plan, RetentionPolicy, plan_deletions
 from vmsd.storage.catalogue import SegmentRow
+from vmsd.storage.errors import StorageError, is_full
 from vmsd.storage.store import Storage
+from vmsd.system_facts import DiskSpace, disk_space
+from vmsd.units import NS_PER_S
 
 log = get_logger(component="retention")
 
-NS_PER_S = 1_000_000_000
 CLOCK_STEP_TOLERANCE_NS = 10 * NS_PER_S
 PRESSURE_TICK_NS = 5 * NS_PER_S
 PAUSE_META_KEY = "retention_clock_doubt"
 AGED_BATCH = 5000
 OLDEST_BATCH = 500
-
-
-@dataclass
-class DiskSpace:
-    free_bytes: int
-    total_bytes: int
-
-
-def disk_space(path: os.PathLike[str] | str) -> DiskSpace:
-    stats = os.statvfs(path)
-    return DiskSpace(stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize)
 
 
 @dataclass
@@ -172,8 +160,8 @@ class RetentionTask:
         """
         try:
             plan = self._pass(age=age)
-        except (sqlite3.Error, OSError) as error:
-            if not _disk_full(error) or not self._storage.release_reserve():
+        except (StorageError, OSError) as error:
+            if not is_full(error) or not self._storage.release_reserve():
                 raise
             log.warning("space_reserve_released", detail="disk full: the space reserve was freed so erasure can run")
             plan = self._pass(age=age)
@@ -294,9 +282,3 @@ class RetentionTask:
 
     async def aclose(self) -> None:
         self._stop.set()
-
-
-def _disk_full(error: BaseException) -> bool:
-    if isinstance(error, sqlite3.Error):
-        return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error)
-    return isinstance(error, OSError) and error.errno == errno.ENOSPC

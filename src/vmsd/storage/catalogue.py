@@ -16,6 +16,9 @@ Tables:
 Times are integer nanoseconds since the epoch (UTC). All methods are thread-safe (one connection
 behind a lock: writes are rare — a few per segment — and reads are indexed). Every write commits
 with synchronous=FULL, because a catalogue row must never claim footage that is not on disk.
+
+Longer than our ~450-line guide on purpose: this is the one place that holds SQL for catalogue.db
+(schema, row types and every query), so a schema change is reviewed in one file.
 """
 
 from __future__ import annotations
@@ -25,16 +28,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from vmsd.storage.layout import make_private
+from vmsd.files import make_private
+from vmsd.storage.errors import sqlite_errors
+from vmsd.units import NS_PER_S
 
 SCHEMA_VERSION = 1
 GENESIS_SHA256 = "0" * 64
 # Segments rotate at most every hour (config: segment_duration ≤ 1h), at the next keyframe; no
 # camera's GOP is anywhere near 5 h, so no segment is longer than this.
-MAX_SEGMENT_NS = 6 * 3600 * 1_000_000_000
+MAX_SEGMENT_NS = 6 * 3600 * NS_PER_S
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -130,16 +136,31 @@ CREATE TABLE IF NOT EXISTS function_checks (
 """
 
 
-# Why a gap exists. Stored as text so that reports read naturally.
-GAP_CAMERA_OFFLINE = "camera_offline"  # could not connect / connection lost
-GAP_STALL = "stall"  # connected but no video for stall_timeout
-GAP_RESTART = "restart"  # the recorder was stopped cleanly and started again
-GAP_CRASH = "crash"  # the recorder died; footage after the last complete fragment is lost
-GAP_CLOCK_STEP = "clock_step"  # the wall clock stepped; time before/after is not continuous
-GAP_STREAM_ERROR = "stream_error"  # undecodable stream / muxing failure
-GAP_STORAGE_ERROR = "storage_error"  # could not write (disk full, I/O error)
-GAP_DISABLED = "camera_disabled"
-GAP_UNKNOWN = "unknown"  # found by --rebuild-index, original reason lost
+class SegmentState(StrEnum):
+    """A segment row's state (segments.state; see the module docstring)."""
+
+    WRITING = "writing"
+    COMPLETE = "complete"
+    GARBAGE = "garbage"
+
+
+class GapReason(StrEnum):
+    """Why a gap exists. Stored as text (gaps.reason, runs.end_reason) so that reports read
+    naturally, and sent as that text on the wire: the values never change."""
+
+    CAMERA_OFFLINE = "camera_offline"  # could not connect / connection lost
+    STALL = "stall"  # connected but no video for stall_timeout
+    RESTART = "restart"  # the recorder was stopped cleanly and started again
+    CRASH = "crash"  # the recorder died; footage after the last complete fragment is lost
+    CLOCK_STEP = "clock_step"  # the wall clock stepped; time before/after is not continuous
+    STREAM_ERROR = "stream_error"  # undecodable stream / muxing failure
+    STORAGE_ERROR = "storage_error"  # could not write (disk full, I/O error)
+    DISABLED = "camera_disabled"
+    UNKNOWN = "unknown"  # found by --rebuild-index, original reason lost
+
+
+# Transitional (#13): ops/health.py imports this name until it uses GapReason.RESTART.
+GAP_RESTART = GapReason.RESTART
 
 
 @dataclass(frozen=True)
@@ -147,7 +168,7 @@ class SegmentRow:
     id: int
     camera_id: str
     run_id: int | None
-    state: str
+    state: SegmentState
     path: str
     start_ns: int
     end_ns: int | None
@@ -213,8 +234,36 @@ _SEGMENT_COLUMNS = (
 )
 
 
+# Small rows as named tuples: typed fields, and callers that unpack them keep working.
+class ApiCameraRow(NamedTuple):
+    camera_id: str
+    spec_json: str
+
+
+class OpenRun(NamedTuple):
+    run_id: int
+    camera_id: str
+    start_ns: int
+
+
+class SegmentStats(NamedTuple):
+    """One complete segment's size, length and frame count (the function checks' baseline)."""
+
+    bytes: int
+    duration_ns: int
+    frames: int
+
+
+class StoredCheck(NamedTuple):
+    """A stored function-check report."""
+
+    id: int
+    report_json: str
+
+
 def _segment(row: tuple[Any, ...]) -> SegmentRow:
     values = list(row)
+    values[3] = SegmentState(values[3])
     values[13] = bool(values[13])
     return SegmentRow(*values)
 
@@ -252,13 +301,16 @@ class Catalogue:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One immediate transaction (taken under the lock so threads never interleave)."""
-        with self._lock:
+        with self._lock, sqlite_errors():
             conn = self._require()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (SQLITE_FULL among them); a
+                # second ROLLBACK would fail and hide the error that matters.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -268,7 +320,7 @@ class Catalogue:
         return self._conn
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, sqlite_errors():
             return self._require().execute(sql, params).fetchall()
 
     # -- meta & cameras ----------------------------------------------------------------------
@@ -313,8 +365,8 @@ class Catalogue:
         with self._tx() as conn:
             conn.execute("DELETE FROM api_cameras WHERE id=?", (camera_id,))
 
-    def api_cameras(self) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in self._query("SELECT id, spec_json FROM api_cameras ORDER BY id")]
+    def api_cameras(self) -> list[ApiCameraRow]:
+        return [ApiCameraRow(r[0], r[1]) for r in self._query("SELECT id, spec_json FROM api_cameras ORDER BY id")]
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -323,13 +375,14 @@ class Catalogue:
             cursor = conn.execute("INSERT INTO runs(camera_id, start_ns) VALUES (?, ?)", (camera_id, start_ns))
             return int(cursor.lastrowid or 0)
 
-    def end_run(self, run_id: int, end_ns: int, reason: str) -> None:
+    def end_run(self, run_id: int, end_ns: int, reason: GapReason) -> None:
         with self._tx() as conn:
             conn.execute("UPDATE runs SET end_ns=?, end_reason=? WHERE id=?", (end_ns, reason, run_id))
 
-    def open_runs(self) -> list[tuple[int, str, int]]:
+    def open_runs(self) -> list[OpenRun]:
         return [
-            (r[0], r[1], r[2]) for r in self._query("SELECT id, camera_id, start_ns FROM runs WHERE end_ns IS NULL")
+            OpenRun(r[0], r[1], r[2])
+            for r in self._query("SELECT id, camera_id, start_ns FROM runs WHERE end_ns IS NULL")
         ]
 
     # -- segments ----------------------------------------------------------------------------
@@ -407,7 +460,7 @@ class Catalogue:
         rows = self._query(f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE id=?", (segment_id,))
         return _segment(rows[0]) if rows else None
 
-    def segments_in_state(self, state: str) -> list[SegmentRow]:
+    def segments_in_state(self, state: SegmentState) -> list[SegmentRow]:
         rows = self._query(f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE state=? ORDER BY id", (state,))
         return [_segment(r) for r in rows]
 
@@ -624,7 +677,7 @@ class Catalogue:
 
     # -- gaps --------------------------------------------------------------------------------
 
-    def open_gap(self, camera_id: str, start_ns: int, reason: str, detail: str = "") -> None:
+    def open_gap(self, camera_id: str, start_ns: int, reason: GapReason, detail: str = "") -> None:
         """Start a gap unless one is already open for the camera (the first cause wins)."""
         with self._tx() as conn:
             exists = conn.execute("SELECT 1 FROM gaps WHERE camera_id=? AND end_ns IS NULL", (camera_id,)).fetchone()
@@ -641,7 +694,9 @@ class Catalogue:
                 "UPDATE gaps SET end_ns=max(start_ns, ?) WHERE camera_id=? AND end_ns IS NULL", (end_ns, camera_id)
             )
 
-    def insert_gap(self, camera_id: str, start_ns: int, end_ns: int | None, reason: str, detail: str = "") -> None:
+    def insert_gap(
+        self, camera_id: str, start_ns: int, end_ns: int | None, reason: GapReason, detail: str = ""
+    ) -> None:
         with self._tx() as conn:
             conn.execute(
                 "INSERT INTO gaps(camera_id, start_ns, end_ns, reason, detail) VALUES (?, ?, ?, ?, ?)",
@@ -670,14 +725,14 @@ class Catalogue:
         )
         return [GapRow(*r) for r in rows]
 
-    def segment_stats(self, camera_id: str, since_ns: int, limit: int) -> list[tuple[int, int, int]]:
-        """(bytes, duration_ns, frames) of the camera's newest complete segments since `since_ns`."""
+    def segment_stats(self, camera_id: str, since_ns: int, limit: int) -> list[SegmentStats]:
+        """Bytes, duration and frames of the camera's newest complete segments since `since_ns`."""
         rows = self._query(
             "SELECT bytes, end_ns - start_ns, COALESCE(frames, 0) FROM segments WHERE camera_id=? "
             "AND state='complete' AND start_ns >= ? AND end_ns > start_ns ORDER BY start_ns DESC LIMIT ?",
             (camera_id, since_ns, limit),
         )
-        return [(int(r[0] or 0), int(r[1]), int(r[2])) for r in rows]
+        return [SegmentStats(int(r[0] or 0), int(r[1]), int(r[2])) for r in rows]
 
     # -- function checks ---------------------------------------------------------------------
 
@@ -692,21 +747,21 @@ class Catalogue:
             )
             return int(cursor.lastrowid or 0)
 
-    def function_check(self, check_id: int | None = None) -> tuple[int, str] | None:
-        """(id, report_json) of one stored check, or of the newest when `check_id` is None."""
+    def function_check(self, check_id: int | None = None) -> StoredCheck | None:
+        """One stored check, or of the newest when `check_id` is None."""
         if check_id is None:
             rows = self._query("SELECT id, report_json FROM function_checks ORDER BY id DESC LIMIT 1")
         else:
             rows = self._query("SELECT id, report_json FROM function_checks WHERE id=?", (check_id,))
-        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+        return StoredCheck(int(rows[0][0]), str(rows[0][1])) if rows else None
 
-    def function_checks(self, limit: int, before_id: int = 0) -> list[tuple[int, str]]:
-        """(id, report_json), newest first; only ids below `before_id` when it is not 0."""
+    def function_checks(self, limit: int, before_id: int = 0) -> list[StoredCheck]:
+        """Stored checks, newest first; only ids below `before_id` when it is not 0."""
         rows = self._query(
             "SELECT id, report_json FROM function_checks WHERE ? = 0 OR id < ? ORDER BY id DESC LIMIT ?",
             (before_id, before_id, limit),
         )
-        return [(int(r[0]), str(r[1])) for r in rows]
+        return [StoredCheck(int(r[0]), str(r[1])) for r in rows]
 
     def integrity_check(self) -> str:
         return str(self._query("PRAGMA integrity_check")[0][0])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 
-NS_PER_S = 1_000_000_000
+from vmsd.units import ticks_to_ns
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def summarize(path: Path) -> MediaSummary:
                 continue
             frames += 1
             tb = packet.time_base
-            end = (packet.pts + (packet.duration or 0)) * tb.numerator * NS_PER_S // tb.denominator
+            end = ticks_to_ns(packet.pts + (packet.duration or 0), tb)
             end_ns = max(end_ns, end)
         return MediaSummary(
             duration_ns=end_ns,

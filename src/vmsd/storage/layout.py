@@ -20,11 +20,14 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from vmsd.config import ID_PATTERN
 from vmsd.errors import ErrorKind, VmsdError
 
-NS_PER_S = 1_000_000_000
-_ID_RE = re.compile(ID_PATTERN)
+# Transitional (#13): export/bundle.py and cli/export.py still import fsync_dir from here; they are
+# being split by another change and will import vmsd.files themselves. Remove after that merge.
+from vmsd.files import fsync_dir as fsync_dir
+from vmsd.ids import ID_RE
+from vmsd.units import NS_PER_S
+
 _NAME_RE = re.compile(r"(\d{2})(\d{2})(\d{2})\.(\d{9})Z(?:-(\d+))?\.mp4")
 _DAY_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
@@ -80,7 +83,7 @@ class Layout:
 
 
 def check_id(value: str) -> str:
-    if not _ID_RE.fullmatch(value):
+    if not ID_RE.fullmatch(value):
         raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"invalid id {value!r}: not a safe camera id")
     return value
 
@@ -88,7 +91,7 @@ def check_id(value: str) -> str:
 def parse_segment_relpath(relpath: str) -> tuple[str, int] | None:
     """(camera_id, start_ns) from a segment path, or None when the path is not one of ours."""
     parts = relpath.split("/")
-    if len(parts) != 4 or parts[0] != "recordings" or not _ID_RE.fullmatch(parts[1]):
+    if len(parts) != 4 or parts[0] != "recordings" or not ID_RE.fullmatch(parts[1]):
         return None
     day, name = _DAY_RE.fullmatch(parts[2]), _NAME_RE.fullmatch(parts[3])
     if not day or not name:
@@ -108,19 +111,9 @@ def parse_segment_relpath(relpath: str) -> tuple[str, int] | None:
     return parts[1], int(when.timestamp()) * NS_PER_S + int(name.group(4))
 
 
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so that a create/unlink in it survives power loss."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# File modes (docs/design/storage.md, "File modes"). The catalogue holds camera URLs with their
-# credentials, so what vmsd creates is set here, not left to the umask of whoever starts it.
+# Directory mode (docs/design/storage.md, "File modes"; private files: vmsd.files). Set here, not
+# left to the umask of whoever starts vmsd.
 DIR_MODE = 0o750  # the group (e.g. backup) may read footage; other users see nothing
-PRIVATE_FILE_MODE = 0o600
 
 
 def make_dirs(path: Path, mode: int = DIR_MODE) -> None:
@@ -136,20 +129,3 @@ def make_dirs(path: Path, mode: int = DIR_MODE) -> None:
         except FileExistsError:
             continue
         os.chmod(directory, mode)
-
-
-def make_private(path: Path) -> None:
-    """Create `path` if missing and make it and its SQLite companions (-wal, -shm, -journal) 0600.
-
-    SQLite creates a database 0644 and gives its companions the database's mode, so an empty file
-    created 0600 before the first connect is enough for new files; chmod fixes older ones."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
-    try:
-        os.fchmod(fd, PRIVATE_FILE_MODE)
-    finally:
-        os.close(fd)
-    for suffix in ("-wal", "-shm", "-journal"):
-        try:
-            os.chmod(path.with_name(path.name + suffix), PRIVATE_FILE_MODE)
-        except FileNotFoundError:
-            pass

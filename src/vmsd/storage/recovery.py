@@ -15,20 +15,29 @@ crash during recovery is recovered by the next start.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import av
 
+from vmsd.files import fsync_dir, sha256_file
 from vmsd.log import get_logger
-from vmsd.storage.catalogue import GAP_CRASH, SegmentRow
+from vmsd.storage.catalogue import Catalogue, GapReason, SegmentRow, SegmentState
+from vmsd.storage.erase import erase_segment
 from vmsd.storage.fmp4 import complete_length, summarize
-from vmsd.storage.layout import fsync_dir
+from vmsd.storage.layout import Layout
 
-if TYPE_CHECKING:
-    from vmsd.storage.store import Storage
+
+class Storage(Protocol):
+    """What recovery needs of the store (storage/store.py, which calls recovery: no import back)."""
+
+    @property
+    def catalogue(self) -> Catalogue: ...
+
+    @property
+    def layout(self) -> Layout: ...
+
 
 log = get_logger(component="recovery")
 
@@ -54,18 +63,8 @@ class RecoveryReport:
         )
 
 
-def sha256_file(path: os.PathLike[str] | str) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def recover_writing_segment(
-    storage: Storage, row: SegmentRow, report: RecoveryReport | None = None, *, reason: str = GAP_CRASH
+    storage: Storage, row: SegmentRow, report: RecoveryReport | None = None, *, reason: GapReason = GapReason.CRASH
 ) -> SegmentRow | None:
     """Complete a torn segment from its complete fragments, or drop it when it has none."""
     report = report or RecoveryReport()
@@ -88,11 +87,7 @@ def recover_writing_segment(
             summary = None
     if summary is None or summary.video_frames == 0:
         log.warning("segment_unrecoverable", camera_id=row.camera_id, path=row.path, start_ns=row.start_ns)
-        catalogue.mark_garbage(row.id)
-        if path.exists():
-            path.unlink()
-            fsync_dir(path.parent)
-        catalogue.delete_segment(row.id, erased_ns=row.start_ns, reason="torn_without_fragments")
+        erase_segment(catalogue, storage.layout, row, erased_ns=row.start_ns, reason="torn_without_fragments")
         report.dropped_rows += 1
         catalogue.open_gap(row.camera_id, row.start_ns, reason, "segment had no complete fragment")
         return None
@@ -111,14 +106,10 @@ def reconcile(storage: Storage) -> RecoveryReport:
     """Bring catalogue and files into agreement (see the module docstring)."""
     report = RecoveryReport()
     catalogue = storage.catalogue
-    for row in catalogue.segments_in_state("writing"):
+    for row in catalogue.segments_in_state(SegmentState.WRITING):
         recover_writing_segment(storage, row, report)
-    for row in catalogue.segments_in_state("garbage"):
-        path = storage.layout.abspath(row.path)
-        if path.exists():
-            path.unlink()
-            fsync_dir(path.parent)
-        catalogue.delete_segment(row.id, erased_ns=row.start_ns, reason="interrupted_deletion")
+    for row in catalogue.segments_in_state(SegmentState.GARBAGE):
+        erase_segment(catalogue, storage.layout, row, erased_ns=row.start_ns, reason="interrupted_deletion")
         report.finished_deletions += 1
     known = {row.path for row in catalogue.segments()}
     for relpath in storage.layout.iter_segment_files():
@@ -136,8 +127,8 @@ def reconcile(storage: Storage) -> RecoveryReport:
     for run_id, camera_id, start_ns in catalogue.open_runs():
         last = catalogue.last_segment(camera_id)
         end_ns = last.end_ns if last is not None and last.end_ns is not None else start_ns
-        catalogue.end_run(run_id, end_ns, GAP_CRASH)
-        catalogue.open_gap(camera_id, end_ns, GAP_CRASH, "recorder stopped without closing the run")
+        catalogue.end_run(run_id, end_ns, GapReason.CRASH)
+        catalogue.open_gap(camera_id, end_ns, GapReason.CRASH, "recorder stopped without closing the run")
         report.closed_runs += 1
     if report.changed:
         log.info(

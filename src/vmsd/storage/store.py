@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.files import PRIVATE_FILE_MODE, fsync_dir
 from vmsd.log import get_logger
-from vmsd.storage.catalogue import GAP_STORAGE_ERROR, GENESIS_SHA256, Catalogue, SegmentRow
-from vmsd.storage.layout import PRIVATE_FILE_MODE, Layout, fsync_dir, make_dirs
+from vmsd.storage.catalogue import GENESIS_SHA256, Catalogue, GapReason, SegmentRow, SegmentState
+from vmsd.storage.erase import erase_segment
+from vmsd.storage.layout import Layout, make_dirs
+from vmsd.storage.recovery import recover_writing_segment
 from vmsd.storage.writer import SegmentWriter, StreamTemplate, WrittenSegment
 
 log = get_logger(component="storage")
@@ -154,12 +157,10 @@ class Storage:
         """A camera's newest row still 'writing' while no segment of it is open was left by a write
         error the catalogue could not record (disk full, read-only): recover it now, as startup
         would, so the next segment links to its hash and the outage is a `storage_error` gap."""
-        from vmsd.storage.recovery import recover_writing_segment
-
         last = self.catalogue.last_segment(camera_id)
-        if last is not None and last.state == "writing":
+        if last is not None and last.state == SegmentState.WRITING:
             log.warning("stranded_segment_recovered", camera_id=camera_id, path=last.path)
-            recover_writing_segment(self, last, reason=GAP_STORAGE_ERROR)
+            recover_writing_segment(self, last, reason=GapReason.STORAGE_ERROR)
 
     def _create_file(self, camera_id: str, start_ns: int) -> tuple[int, str]:
         for attempt in range(100):
@@ -187,10 +188,8 @@ class Storage:
         )
         return written
 
-    def abort_segment(self, segment: OpenSegment, reason: str) -> SegmentRow | None:
+    def abort_segment(self, segment: OpenSegment, reason: GapReason) -> SegmentRow | None:
         """After a write error: keep whatever complete fragments reached the file (as recovery would)."""
-        from vmsd.storage.recovery import recover_writing_segment
-
         segment.writer.abort()
         os.close(segment.fd)
         row = self.catalogue.segment(segment.segment_id)
@@ -199,22 +198,15 @@ class Storage:
         return recover_writing_segment(self, row, reason=reason)
 
     def delete_segment(self, row: SegmentRow, *, erased_ns: int, reason: str) -> None:
-        """Erase a segment by the protocol: mark garbage, unlink, fsync dir, drop row (tombstone kept)."""
-        self.catalogue.mark_garbage(row.id)
-        path = self.layout.abspath(row.path)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        fsync_dir(path.parent)
-        self.catalogue.delete_segment(row.id, erased_ns=erased_ns, reason=reason)
+        """Erase a segment by the protocol (storage/erase.py)."""
+        erase_segment(self.catalogue, self.layout, row, erased_ns=erased_ns, reason=reason)
 
     # -- runs and gaps -----------------------------------------------------------------------
 
     def begin_run(self, camera_id: str, start_ns: int) -> int:
         return self.catalogue.begin_run(camera_id, start_ns)
 
-    def end_run(self, camera_id: str, run_id: int, end_ns: int, reason: str, detail: str = "") -> None:
+    def end_run(self, camera_id: str, run_id: int, end_ns: int, reason: GapReason, detail: str = "") -> None:
         """End a run and open the gap that follows it (closed when the camera records again)."""
         self.catalogue.end_run(run_id, end_ns, reason)
         self.catalogue.open_gap(camera_id, end_ns, reason, detail)

@@ -20,6 +20,8 @@ from typing import Any
 
 import av
 
+from vmsd.units import ticks_to_ns
+
 NS_TIME_BASE = Fraction(1, 1_000_000_000)
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 
@@ -180,6 +182,5 @@ def init_segment(templates: list[StreamTemplate]) -> bytes:
 
 def _packet_duration_ns(packet: Any) -> int:
     if packet.duration and packet.time_base is not None:
-        tb = packet.time_base
-        return int(packet.duration * tb.numerator * 1_000_000_000 // tb.denominator)
+        return ticks_to_ns(packet.duration, packet.time_base)
     return 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.feed import feed
+from vmsd import fsck
 from vmsd.clock import FakeClock
 from vmsd.ingest.segmenter import Segmenter
-from vmsd.storage import fsck
 from vmsd.storage.store import Storage
 
 S = 1_000_000_000

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 
 from vmsd.audit import AuditLog
 from vmsd.clock import SystemClock
-from vmsd.storage.catalogue import GAP_STORAGE_ERROR, GAP_UNKNOWN, GENESIS_SHA256, Catalogue
+from vmsd.files import sha256_file
+from vmsd.storage.catalogue import GENESIS_SHA256, Catalogue, GapReason, SegmentState
 from vmsd.storage.fmp4 import MediaSummary, complete_length, summarize
 from vmsd.storage.layout import parse_segment_relpath
-from vmsd.storage.recovery import reconcile, sha256_file
+from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage
+from vmsd.units import NS_PER_MS
 
 # What fixes each finding, said with it (an operator reading fsck's output should not have to
 # guess whether --repair, --rebuild-index or a backup is the answer — or that nothing is).
@@ -44,7 +46,7 @@ FIX_AUDIT = "not repairable: restore audit.db and audit.anchor together from a b
 
 # Consecutive segments whose end and start differ by less than this belong to one run when the
 # index is rebuilt from files (sample durations are rounded to the muxer's time base).
-CONTINUITY_TOLERANCE_NS = 1_000_000
+CONTINUITY_TOLERANCE_NS = NS_PER_MS
 
 
 @dataclass
@@ -65,7 +67,7 @@ def check(storage: Storage, *, verify_hashes: bool = True) -> FsckResult:
     integrity = catalogue.integrity_check()
     if integrity != "ok":
         result.problems.append(f"catalogue: SQLite integrity check failed: {integrity} — {FIX_CATALOGUE}")
-    for state in ("writing", "garbage"):
+    for state in (SegmentState.WRITING, SegmentState.GARBAGE):
         for row in catalogue.segments_in_state(state):
             result.problems.append(
                 f"segment {row.id} ({row.path}): left in state '{state}' (unclean shutdown) — {FIX_UNFINISHED}"
@@ -76,7 +78,7 @@ def check(storage: Storage, *, verify_hashes: bool = True) -> FsckResult:
         previous_end: int | None = None
         for row in rows:
             known.add(row.path)
-            if row.state != "complete":
+            if row.state != SegmentState.COMPLETE:
                 continue
             result.segments_checked += 1
             path = storage.layout.abspath(row.path)
@@ -135,7 +137,7 @@ def _check_chain(catalogue: Catalogue, camera_id: str, result: FsckResult) -> No
     links: list[tuple[int, str, str, str]] = [
         (row.start_ns, row.sha256 or "", row.prev_sha256, f"segment {row.id} ({row.path})")
         for row in catalogue.segments(camera_id)
-        if row.state == "complete"
+        if row.state == SegmentState.COMPLETE
     ]
     links += [
         (row.start_ns, row.sha256, row.prev_sha256, f"erased segment of {camera_id} at {row.start_ns}")
@@ -166,9 +168,9 @@ def repair(storage: Storage) -> FsckResult:
     now_ns = time.time_ns()
     catalogue = storage.catalogue
     for row in catalogue.segments():
-        if row.state == "complete" and not storage.layout.abspath(row.path).exists():
+        if row.state == SegmentState.COMPLETE and not storage.layout.abspath(row.path).exists():
             catalogue.delete_segment(row.id, erased_ns=now_ns, reason="file_lost")
-            catalogue.insert_gap(row.camera_id, row.start_ns, row.end_ns, GAP_STORAGE_ERROR, "segment file lost")
+            catalogue.insert_gap(row.camera_id, row.start_ns, row.end_ns, GapReason.STORAGE_ERROR, "segment file lost")
             result.repaired.append(f"segment {row.id} ({row.path}): file lost; recorded as a gap")
     return result
 
@@ -223,8 +225,8 @@ def rebuild_index(storage: Storage) -> FsckResult:
         before = previous.get(camera_id)
         if before is None or abs(start_ns - before[0]) > CONTINUITY_TOLERANCE_NS:
             if before is not None:
-                catalogue.end_run(before[2], before[0], GAP_UNKNOWN)
-                catalogue.insert_gap(camera_id, before[0], start_ns, GAP_UNKNOWN, "rebuilt from files")
+                catalogue.end_run(before[2], before[0], GapReason.UNKNOWN)
+                catalogue.insert_gap(camera_id, before[0], start_ns, GapReason.UNKNOWN, "rebuilt from files")
             run_id = catalogue.begin_run(camera_id, start_ns)
         else:
             run_id = before[2]
@@ -255,7 +257,7 @@ def rebuild_index(storage: Storage) -> FsckResult:
         result.segments_checked += 1
         result.bytes_hashed += nbytes
     for camera_id, (end_ns, _digest, run_id) in previous.items():
-        catalogue.end_run(run_id, end_ns, GAP_UNKNOWN)
-        catalogue.open_gap(camera_id, end_ns, GAP_UNKNOWN, "rebuilt from files")
+        catalogue.end_run(run_id, end_ns, GapReason.UNKNOWN)
+        catalogue.open_gap(camera_id, end_ns, GapReason.UNKNOWN, "rebuilt from files")
     result.repaired.append(f"rebuilt the catalogue from {result.segments_checked} segment file(s)")
     return result

@@ -1,0 +1,1 @@
+"""Recorded footage as users see it: search (spans, gaps, coverage) and playback (remux to MPEG-TS)."""
