@@ -22,7 +22,8 @@ from vmsd.cameras import CameraManager
 from vmsd.clock import Clock, SystemClock
 from vmsd.config import Config
 from vmsd.errors import ErrorKind, VmsdError
-from vmsd.export.bundle import CameraInfo, Exporter
+from vmsd.export.exporter import Exporter
+from vmsd.export.model import CameraInfo
 from vmsd.ingest.recorder import CameraStatus
 from vmsd.log import get_logger, register_url_credentials
 from vmsd.ops.health import CheckTarget, FunctionChecks

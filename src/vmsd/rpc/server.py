@@ -23,7 +23,7 @@ from vmsd.audit import AuditLog
 from vmsd.cameras import CameraManager
 from vmsd.clock import Clock
 from vmsd.config import HTTP2_STREAMS_PER_CONNECTION, Config, GrpcConfig
-from vmsd.export.bundle import Exporter
+from vmsd.export.exporter import Exporter
 from vmsd.ingest.recorder import CameraState
 from vmsd.log import get_logger
 from vmsd.ops.health import FunctionChecks
