@@ -14,7 +14,7 @@ import pytest
 
 from tests.export.conftest import END_NS, START_NS, Env
 from tests.support.rpc import MID, S
-from vmsd.cli.verify import cmd_verify
+from vmsd.cli.vmsctl.verify import cmd_verify
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
 from vmsd.export.exporter import Exporter
