@@ -29,7 +29,7 @@ from tests.e2e.conftest import CLIPS
 from tests.support.clips import make_clip
 from tests.support.daemon import DaemonProcess, run_vmsd, write_config
 from tests.support.simulator import CameraSimulator, MountSpec
-from vmsd.retention.task import disk_space
+from vmsd.system_facts import disk_space
 from vmsd.v1 import cameras_pb2, cameras_pb2_grpc, holds_pb2, holds_pb2_grpc
 
 pytestmark = pytest.mark.slow

@@ -17,10 +17,10 @@ from tests.support.rpc import MID, S, record_footage
 from vmsd.audit import AuditLog
 from vmsd.clock import FakeClock
 from vmsd.export.exporter import Exporter
-from vmsd.export.manifest import ClockStatus
 from vmsd.export.model import CameraInfo, ExportRequest, ExportResult
 from vmsd.retention.holds import Holds
 from vmsd.storage.store import Storage
+from vmsd.system_facts import ClockStatus
 
 # Two masks: a rectangle top-left and a triangle bottom-right (normalised coordinates).
 MASKS = [

@@ -14,7 +14,6 @@ from tests.support.clips import make_clip
 from vmsd.audit import AuditLog
 from vmsd.clock import FakeClock
 from vmsd.config import HealthConfig
-from vmsd.export.manifest import ClockStatus
 from vmsd.ingest.recorder import CameraState, CameraStatus
 from vmsd.ops.health import (
     CheckTarget,
@@ -31,6 +30,7 @@ from vmsd.ops.health import (
     worst,
 )
 from vmsd.storage.store import Storage
+from vmsd.system_facts import ClockStatus
 
 S = 1_000_000_000
 CLIPS = "/tmp/vmsd-test-clips"

@@ -21,10 +21,11 @@ from tests.support.feed import feed
 from vmsd.audit import AuditLog
 from vmsd.clock import FakeClock
 from vmsd.ingest.segmenter import Segmenter, SegmenterEvents
-from vmsd.retention.task import DiskSpace, RetentionTask
+from vmsd.retention.task import RetentionTask
 from vmsd.storage import fsck
 from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage
+from vmsd.system_facts import DiskSpace
 
 pytestmark = pytest.mark.reliability
 S = 1_000_000_000

@@ -12,10 +12,11 @@ import pytest
 from vmsd.audit import AuditLog
 from vmsd.clock import FakeClock
 from vmsd.retention.holds import Holds
-from vmsd.retention.task import DiskSpace, RetentionTask
+from vmsd.retention.task import RetentionTask
 from vmsd.storage import fsck
 from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage
+from vmsd.system_facts import DiskSpace
 
 S = 1_000_000_000
 HOUR = 3600 * S

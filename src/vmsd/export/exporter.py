@@ -73,7 +73,6 @@ from vmsd.export.redact import ENCODER, redact_steps
 from vmsd.export.remux import Remux
 from vmsd.export.serve import BundleFile, Bundles
 from vmsd.export.signing import RecorderKey, load_or_create
-from vmsd.export.timesync import clock_status
 from vmsd.log import get_logger
 from vmsd.recordings.search import tile
 from vmsd.retention.holds import Holds
@@ -81,6 +80,7 @@ from vmsd.storage.catalogue import SegmentRow
 from vmsd.storage.fmp4 import complete_length, summarize
 from vmsd.storage.layout import fsync_dir
 from vmsd.storage.store import Storage
+from vmsd.system_facts import ClockStatus, clock_status
 from vmsd.units import NS_PER_S
 
 log = get_logger(component="export")
@@ -118,7 +118,7 @@ class Exporter:
         recorder_id: str,
         camera_info: Callable[[str], CameraInfo | None],
         holds: Holds | None = None,
-        time_sync: Callable[[], mf.ClockStatus] = clock_status,
+        time_sync: Callable[[], ClockStatus] = clock_status,
         max_concurrent: int = 2,
         software: str = "vmsd",
         min_free: Callable[[int], int] = lambda total_bytes: 0,

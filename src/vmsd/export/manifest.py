@@ -35,6 +35,8 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from vmsd.system_facts import ClockStatus  # the manifest records the clock as the machine reports it
+
 FORMAT: Final = "vmsd-export/1"
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
@@ -172,12 +174,6 @@ class File(_Model):
 class Operator(_Model):
     principal: str
     role: str
-
-
-class ClockStatus(_Model):
-    source: str  # e.g. "timedatectl", or "unavailable"
-    synchronized: Literal["yes", "no", "unknown"]
-    detail: dict[str, str]
 
 
 class Manifest(_Model):

@@ -42,13 +42,11 @@ import numpy as np
 from vmsd.audit import AuditEntry, AuditLog
 from vmsd.clock import Clock
 from vmsd.config import HealthConfig
-from vmsd.export.manifest import ClockStatus
-from vmsd.export.timesync import clock_status
 from vmsd.ingest.recorder import CameraState, CameraStatus
 from vmsd.log import get_logger
-from vmsd.retention.task import disk_space
 from vmsd.storage.catalogue import GAP_RESTART
 from vmsd.storage.store import Storage
+from vmsd.system_facts import ClockStatus, clock_status, disk_space
 
 log = get_logger(component="health")
 

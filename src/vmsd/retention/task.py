@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from vmsd.log import get_logger
 from vmsd.retention.policy import Plan, RetentionPolicy, plan_deletions
 from vmsd.storage.catalogue import SegmentRow
 from vmsd.storage.store import Storage
+from vmsd.system_facts import DiskSpace, disk_space
 
 log = get_logger(component="retention")
 
@@ -37,17 +37,6 @@ PRESSURE_TICK_NS = 5 * NS_PER_S
 PAUSE_META_KEY = "retention_clock_doubt"
 AGED_BATCH = 5000
 OLDEST_BATCH = 500
-
-
-@dataclass
-class DiskSpace:
-    free_bytes: int
-    total_bytes: int
-
-
-def disk_space(path: os.PathLike[str] | str) -> DiskSpace:
-    stats = os.statvfs(path)
-    return DiskSpace(stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize)
 
 
 @dataclass

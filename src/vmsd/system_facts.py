@@ -1,4 +1,7 @@
-"""What the recorder knows about its own clock at export time (for the manifest).
+"""Facts about the machine vmsd runs on: free disk space and whether the clock is synchronised.
+
+Retention, exports and the function checks all ask these questions; they live here, below all of
+them, so that none has to import another for them.
 
 `timedatectl show` (systemd-timedated) answers whether NTP has synchronised the clock. Where it is
 absent or fails (containers, no D-Bus), the status is "unknown" — stated, never guessed.
@@ -6,9 +9,35 @@ absent or fails (containers, no D-Bus), the status is "unknown" — stated, neve
 
 from __future__ import annotations
 
+import os
 import subprocess
+from dataclasses import dataclass
+from typing import Literal
 
-from vmsd.export.manifest import ClockStatus
+from pydantic import BaseModel, ConfigDict
+
+
+@dataclass
+class DiskSpace:
+    free_bytes: int  # available to an unprivileged writer (f_bavail), which vmsd is
+    total_bytes: int
+
+
+def disk_space(path: os.PathLike[str] | str) -> DiskSpace:
+    stats = os.statvfs(path)
+    return DiskSpace(stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize)
+
+
+class ClockStatus(BaseModel):
+    """The clock's state as recorded in evidence (the export manifest's `clock` field)."""
+
+    # The manifest's rules (export/manifest.py): a closed, exact, immutable record.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    source: str  # e.g. "timedatectl", or "unavailable"
+    synchronized: Literal["yes", "no", "unknown"]
+    detail: dict[str, str]
+
 
 # The properties worth keeping in evidence; the rest (e.g. RTC details) adds nothing.
 _KEEP = ("Timezone", "LocalRTC", "CanNTP", "NTP", "NTPSynchronized", "TimeUSec", "RTCTimeUSec")
