@@ -54,7 +54,7 @@ from vmsd.audit import AuditEntry, AuditLog
 from vmsd.clock import Clock
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
-from vmsd.export.files import copy_hashing, file_entry, hash_file, original_name, write_new_file
+from vmsd.export.files import copy_hashing, file_entry, original_name, write_new_file
 from vmsd.export.gaps import contiguous_spans, label_in_progress
 from vmsd.export.manifest import iso_ns, manifest_json, time_span
 from vmsd.export.model import (
@@ -73,12 +73,12 @@ from vmsd.export.redact import ENCODER, redact_steps
 from vmsd.export.remux import Remux
 from vmsd.export.serve import BundleFile, Bundles
 from vmsd.export.signing import RecorderKey, load_or_create
+from vmsd.files import fsync_dir, sha256_file
 from vmsd.log import get_logger
 from vmsd.recordings.search import tile
 from vmsd.retention.holds import Holds
 from vmsd.storage.catalogue import SegmentRow
 from vmsd.storage.fmp4 import complete_length, summarize
-from vmsd.storage.layout import fsync_dir
 from vmsd.storage.store import Storage
 from vmsd.system_facts import ClockStatus, clock_status
 from vmsd.units import NS_PER_S
@@ -403,7 +403,7 @@ class Exporter:
                 digest, size = copy_hashing(source, target)
                 sources.append((row, target))
             else:
-                digest, size = hash_file(source)
+                digest, size = sha256_file(source)
                 sources.append((row, source))
             if digest != row.sha256 or size != row.bytes:
                 raise VmsdError(
@@ -443,7 +443,7 @@ class Exporter:
             path.unlink()
         masters = [part.entry() for part in remux.parts]
         for master in masters:
-            digest, size = hash_file(staging / master.file)
+            digest, size = sha256_file(staging / master.file)
             files.append(mf.File(name=master.file, role=mf.ROLE_MASTER, bytes=size, sha256=digest))
 
         # 3. Redacted working copies (re-encoded), one per master.
@@ -457,7 +457,7 @@ class Exporter:
                     fraction = (frames_before + frames) / total_frames
                     yield ExportProgress("redact", _P_REMUX + (_P_REDACT - _P_REMUX) * min(1.0, fraction))
                 frames_before += master.video_frames
-                digest, size = hash_file(staging / name)
+                digest, size = sha256_file(staging / name)
                 files.append(mf.File(name=name, role=mf.ROLE_REDACTED, bytes=size, sha256=digest))
                 redacted.append(
                     mf.Redacted(

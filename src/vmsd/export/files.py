@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from vmsd.export import manifest as mf
+from vmsd.files import sha256_file
 
 _COPY_BYTES = 1024 * 1024
 
@@ -31,16 +32,6 @@ def copy_hashing(source: Path, target: Path, limit: int | None = None) -> tuple[
     return digest.hexdigest(), size
 
 
-def hash_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_COPY_BYTES):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def write_new_file(path: Path, data: bytes) -> None:
     with open(path, "xb") as f:
         f.write(data)
@@ -49,5 +40,5 @@ def write_new_file(path: Path, data: bytes) -> None:
 
 
 def file_entry(staging: Path, name: str, role: mf.Role) -> mf.File:
-    digest, size = hash_file(staging / name)
+    digest, size = sha256_file(staging / name)
     return mf.File(name=name, role=role, bytes=size, sha256=digest)

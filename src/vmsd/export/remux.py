@@ -13,15 +13,7 @@ import av
 from vmsd.export import manifest as mf
 from vmsd.export.manifest import iso_ns, time_span
 from vmsd.storage.catalogue import SegmentRow
-from vmsd.units import NS_PER_S
-
-
-def _to_ns(value: int, tb: Any) -> int:
-    return int(value) * int(tb.numerator) * NS_PER_S // int(tb.denominator)
-
-
-def _from_ns(value_ns: int, tb: Any) -> int:
-    return value_ns * int(tb.denominator) // (int(tb.numerator) * NS_PER_S)
+from vmsd.units import NS_PER_S, ns_to_ticks, ticks_to_ns
 
 
 def _stream_key(video: Any, audio: Any | None) -> tuple[Any, ...]:
@@ -120,7 +112,7 @@ class Remux:
             for packet in container.demux(video):
                 if packet.pts is None:
                     continue
-                offset_ns = _to_ns(packet.pts, packet.time_base)
+                offset_ns = ticks_to_ns(packet.pts, packet.time_base)
                 if row.start_ns + offset_ns > self._start_ns:
                     break
                 if packet.is_keyframe:
@@ -191,8 +183,8 @@ class Remux:
             if packet.size == 0 or packet.dts is None or packet.pts is None:
                 continue
             tb = packet.time_base
-            pts_wall_ns = row.start_ns + _to_ns(packet.pts, tb)
-            dts_wall_ns = row.start_ns + _to_ns(packet.dts, tb)
+            pts_wall_ns = row.start_ns + ticks_to_ns(packet.pts, tb)
+            dts_wall_ns = row.start_ns + ticks_to_ns(packet.dts, tb)
             is_video = packet.stream is video
             if pts_wall_ns < begin_ns:
                 continue
@@ -210,8 +202,8 @@ class Remux:
             part.last_dts_ns[kind] = master_dts_ns
             packet.stream = part.video if is_video else part.audio
             packet.time_base = tb
-            packet.pts = _from_ns(master_pts_ns, tb)
-            packet.dts = _from_ns(master_dts_ns, tb)
+            packet.pts = ns_to_ticks(master_pts_ns, tb)
+            packet.dts = ns_to_ticks(master_dts_ns, tb)
             part.output.mux(packet)
             if is_video:
                 part.video_frames += 1

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from vmsd.errors import ErrorKind, VmsdError
-from vmsd.storage.layout import fsync_dir
+from vmsd.files import fsync_dir
 
 PRIVATE_KEY_NAME = "recorder-ed25519.pem"
 PUBLIC_KEY_NAME = "recorder-ed25519.pub.pem"

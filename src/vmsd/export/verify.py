@@ -19,7 +19,6 @@ can, so one report shows everything wrong):
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from pydantic import ValidationError
 
 from vmsd.export import manifest as mf
 from vmsd.export.signing import fingerprint, load_public_pem, signature_valid
+from vmsd.files import sha256_file
 
 _HASH_BYTES = 1024 * 1024
 
@@ -79,16 +79,6 @@ class VerifyReport:
             "covered": [s.model_dump() for s in m.covered] if m else [],
             "gaps": [g.model_dump() for g in m.gaps] if m else [],
         }
-
-
-def _sha256(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_BYTES):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -180,7 +170,7 @@ def _check_files(path: Path, manifest: mf.Manifest, report: VerifyReport) -> Non
             report.problems.append(f"{entry.name}: missing from the bundle")
             bad += 1
             continue
-        digest, size = _sha256(target)
+        digest, size = sha256_file(target)
         if digest != entry.sha256 or size != entry.bytes:
             report.problems.append(
                 f"{entry.name}: SHA-256 {digest} ({size} bytes) does not match the manifest's "
