@@ -1,24 +1,6 @@
 """Evidence export: a camera's time range as a signed bundle that anyone can verify offline.
 
-A bundle is a directory `<storage root>/exports/<export_id>/`:
-  master.mp4                 the footage remuxed from the recorded packets, never re-encoded;
-                             one continuous timeline (gaps cut out; `timeline` in the manifest maps
-                             master time to wall time), moov up front (faststart), creation_time
-                             set to the first frame's wall time. A change of stream parameters
-                             (resolution, codec configuration) mid-range starts master-2.mp4, …
-  segments/<day>T<time>.mp4  the recorded segment files, bit for bit (unless originals are off):
-                             the native originals, re-hashable against the recorder's chain
-  working-copy-redacted.mp4  only when asked: privacy-masked, re-encoded (a processed copy)
-  recorder-public-key.pem    the recorder's Ed25519 public key
-  README.txt                 how to verify, with vmsctl or by hand (openssl, sha256sum)
-  SHA256SUMS                 `sha256sum -c` input for every file above
-  manifest.json              what the bundle claims (manifest.py), including every file's hash
-  manifest.sig               Ed25519 signature over manifest.json's exact bytes
-
-A range that reaches into the segment being written (`--to now`) includes that segment's
-complete fragments: the bytes up to its last complete `moof`+`mdat`, copied and hashed exactly,
-listed with `open_at_export` (manifest.py). The requested time after them is a
-`recording_in_progress` gap — recorded footage is never called `not_recorded`.
+What a bundle holds: the package docstring (vmsd/export/__init__.py).
 
 Exports live outside recordings/, so retention and fsck never touch them. A bundle is built in
 `<export_id>.partial/` and renamed into place once everything is fsynced, so an export directory
@@ -33,13 +15,14 @@ and the master is remuxed from those very copies.
 
 Blocking throughout (file I/O, PyAV, SQLite): run `run()`/`export()` on a worker thread.
 
-The orchestration only: the remux engine is remux.py, the README readme.py, disk space quota.py,
-reading finished bundles serve.py, file copies and hashes files.py, the manifest's gaps gaps.py.
+The orchestration only: reading the recorded segments is sources.py, the remux engine remux.py,
+the README readme.py, disk space quota.py, reading finished bundles serve.py, file copies and
+hashes files.py, the manifest's gaps gaps.py. Longer than ~450 lines on purpose: `_build` is the
+one pipeline of an export (hold, sources, master, redacted copies, seal), read top to bottom.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -54,7 +37,7 @@ from vmsd.audit import AuditEntry, AuditLog
 from vmsd.clock import Clock
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
-from vmsd.export.files import copy_hashing, file_entry, original_name, write_new_file
+from vmsd.export.files import file_entry, write_new_file
 from vmsd.export.gaps import contiguous_spans, label_in_progress
 from vmsd.export.manifest import iso_ns, manifest_json, time_span
 from vmsd.export.model import (
@@ -73,12 +56,12 @@ from vmsd.export.redact import ENCODER, redact_steps
 from vmsd.export.remux import Remux
 from vmsd.export.serve import BundleFile, Bundles
 from vmsd.export.signing import RecorderKey, load_or_create
+from vmsd.export.sources import SourceReader
 from vmsd.files import fsync_dir, sha256_file
 from vmsd.log import get_logger
 from vmsd.recordings.search import tile
 from vmsd.retention.holds import Holds
 from vmsd.storage.catalogue import SegmentRow
-from vmsd.storage.fmp4 import complete_length, summarize
 from vmsd.storage.store import Storage
 from vmsd.system_facts import ClockStatus, clock_status
 from vmsd.units import NS_PER_S
@@ -303,7 +286,7 @@ class Exporter:
 
     def _exportable_rows(self, request: ExportRequest) -> list[SegmentRow]:
         """Finished segments in the range, and the one being written (its complete fragments are
-        exported, see `_copy_open_segment`)."""
+        exported, see `SourceReader._copy_open_segment`)."""
         rows = self._storage.catalogue.segments_in_range(request.camera_id, request.start_ns, request.end_ns)
         return [
             r
@@ -311,32 +294,6 @@ class Exporter:
             if r.state == "writing"
             or (r.state == "complete" and r.sha256 and r.end_ns is not None and r.bytes is not None)
         ]
-
-    def _copy_open_segment(self, row: SegmentRow, target: Path) -> tuple[SegmentRow, str, int] | None:
-        """Copy the complete fragments of a segment still being written to `target`.
-
-        The writer only appends (its muxer output is not seekable), so the file's first bytes up
-        to the end of its last complete `moof`+`mdat` never change: exactly those are copied and
-        hashed, and the row returned describes them (end = the end of their last video sample).
-        None when not one fragment is complete yet. If the segment was finished meanwhile and the
-        copy is the whole file, its catalogue row is returned as it is (state 'complete').
-        """
-        source = self._storage.segment_path(row)
-        length, fragments = complete_length(source)
-        if fragments == 0:
-            return None
-        target.parent.mkdir(exist_ok=True)
-        digest, size = copy_hashing(source, target, limit=length)
-        if size != length:
-            raise VmsdError(ErrorKind.DATA_LOSS, f"recorded segment {row.path} shrank while it was being exported")
-        now = self._storage.catalogue.segment(row.id)
-        if now is not None and now.state == "complete" and now.sha256 == digest and now.bytes == size:
-            return now, digest, size
-        media = summarize(target)
-        included = dataclasses.replace(
-            row, end_ns=row.start_ns + media.duration_ns, bytes=size, sha256=digest, frames=media.video_frames
-        )
-        return included, digest, size
 
     def _build(
         self, request: ExportRequest, camera: CameraInfo, export_id: str, staging: Path
@@ -369,65 +326,12 @@ class Exporter:
         after_remux = _P_REMUX if request.redact else _P_REDACT
 
         # 1. Originals (or hashes): the recorded bytes must still be what the catalogue says.
-        files: list[mf.File] = []
-        segments: list[mf.Segment] = []
-        sources: list[tuple[SegmentRow, Path]] = []
-        scratch: list[Path] = []  # copies made for the remux only (an open segment without originals)
-        # Where the footage still being written begins to be missing from the bundle.
-        in_progress_from_ns: int | None = None
-        done_bytes = 0
+        read = SourceReader(self._storage, rows, staging, include_originals=request.include_originals)
         phase = "originals" if request.include_originals else "hashing"
-        for row in rows:
-            source = self._storage.segment_path(row)
-            name: str | None = None
-            open_at_export = False
-            if row.state == "writing":
-                name = original_name(row.path) if request.include_originals else None
-                copy = staging / (name or f"open-segment-{row.id}.mp4")
-                included = self._copy_open_segment(row, copy)
-                if included is None:
-                    in_progress_from_ns = row.start_ns
-                    continue
-                row, digest, size = included
-                open_at_export = row.state == "writing"
-                if open_at_export:
-                    assert row.end_ns is not None
-                    in_progress_from_ns = row.end_ns
-                sources.append((row, copy))
-                if name is None:
-                    scratch.append(copy)
-            elif request.include_originals:
-                name = original_name(row.path)
-                target = staging / name
-                target.parent.mkdir(exist_ok=True)
-                digest, size = copy_hashing(source, target)
-                sources.append((row, target))
-            else:
-                digest, size = sha256_file(source)
-                sources.append((row, source))
-            if digest != row.sha256 or size != row.bytes:
-                raise VmsdError(
-                    ErrorKind.DATA_LOSS,
-                    f"recorded segment {row.path} no longer matches its catalogue hash "
-                    f"(sha256 {digest[:16]}…, {size} bytes; recorded {str(row.sha256)[:16]}…, {row.bytes} bytes)",
-                )
-            assert row.end_ns is not None and row.sha256 is not None
-            segments.append(
-                mf.Segment(
-                    start_ns=row.start_ns,
-                    end_ns=row.end_ns,
-                    bytes=size,
-                    sha256=digest,
-                    prev_sha256=row.prev_sha256,
-                    recorded_path=row.path,
-                    file=name,
-                    open_at_export=open_at_export,
-                )
-            )
-            if name is not None:
-                files.append(mf.File(name=name, role=mf.ROLE_ORIGINAL, bytes=size, sha256=digest))
-            done_bytes += size
+        for done_bytes in read.run():
             yield ExportProgress(phase, _P_HASH * done_bytes / total_bytes)
+        files, segments, sources, scratch = read.files, read.segments, read.sources, read.scratch
+        in_progress_from_ns = read.in_progress_from_ns
 
         if not sources:
             raise VmsdError(
