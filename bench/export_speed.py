@@ -44,8 +44,9 @@ from bench.common import Stream
 from tests.support.feed import feed
 from vmsd.audit import AuditLog
 from vmsd.clock import FakeClock
-from vmsd.export.bundle import CameraInfo, Exporter, ExportRequest
+from vmsd.export.exporter import Exporter
 from vmsd.export.manifest import ClockStatus
+from vmsd.export.model import CameraInfo, ExportRequest
 from vmsd.ingest.segmenter import Segmenter
 from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage

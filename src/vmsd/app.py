@@ -22,10 +22,11 @@ from vmsd.cameras import CameraManager
 from vmsd.clock import Clock, SystemClock
 from vmsd.config import Config
 from vmsd.errors import ErrorKind, VmsdError
-from vmsd.export.bundle import CameraInfo, Exporter
+from vmsd.export.exporter import Exporter
+from vmsd.export.model import CameraInfo
+from vmsd.function_checks.runner import CheckTarget, FunctionChecks
 from vmsd.ingest.recorder import CameraStatus
 from vmsd.log import get_logger, register_url_credentials
-from vmsd.ops.health import CheckTarget, FunctionChecks
 from vmsd.ops.metrics import CameraSample, Metrics, Sources
 from vmsd.ops.sdnotify import Notifier
 from vmsd.ops.watchdog import Watchdog, max_silence_ns, recorder_probe, recorder_summary

@@ -258,7 +258,7 @@ _CLOCK_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 class HealthConfig(_Strict):
-    """Function checks (ops/health.py): when they run by themselves, and how long they watch."""
+    """Function checks (vmsd.function_checks): when they run by themselves, and how long they watch."""
 
     # Local times of day (the recorder's time zone), like a control room's shift checks.
     times: list[str] = Field(default_factory=lambda: ["07:00", "19:00"])

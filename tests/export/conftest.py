@@ -16,7 +16,8 @@ import pytest
 from tests.support.rpc import MID, S, record_footage
 from vmsd.audit import AuditLog
 from vmsd.clock import FakeClock
-from vmsd.export.bundle import CameraInfo, Exporter, ExportRequest, ExportResult
+from vmsd.export.exporter import Exporter
+from vmsd.export.model import CameraInfo, ExportRequest, ExportResult
 from vmsd.retention.holds import Holds
 from vmsd.storage.store import Storage
 from vmsd.system_facts import ClockStatus

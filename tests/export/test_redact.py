@@ -7,7 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tests.export.conftest import MASKS, Env
-from vmsd.export.bundle import ExportResult
+from vmsd.export.model import ExportResult
 from vmsd.export.redact import chroma_mask, polygon_mask
 from vmsd.export.verify import verify_bundle
 

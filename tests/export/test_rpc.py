@@ -15,7 +15,7 @@ import pytest
 
 from tests.export.conftest import END_NS, START_NS, Env
 from tests.support.rpc import S, make_config, metadata
-from vmsd.cli.export import cmd_export, download_bundle
+from vmsd.cli.vmsctl.export import cmd_export, download_bundle
 from vmsd.export.verify import verify_bundle
 from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor

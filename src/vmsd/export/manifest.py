@@ -30,6 +30,7 @@ fields so that nothing unsigned-for can hide in a bundle it accepts.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -226,3 +227,12 @@ def chain_breaks(segments: list[Segment], erased: list[ErasedSegment]) -> list[C
                 )
             )
     return breaks
+
+
+def time_span(start_ns: int, end_ns: int) -> TimeSpan:
+    return TimeSpan(start_ns=start_ns, end_ns=end_ns, start=iso_ns(start_ns), end=iso_ns(end_ns))
+
+
+def manifest_json(manifest: Manifest) -> bytes:
+    """The bytes written to manifest.json (and signed): UTF-8 JSON, fields in schema order."""
+    return (json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -20,7 +20,9 @@ from typing import Any
 
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
-from vmsd.export.bundle import EXPORT_ID_RE, MAX_EXPORT_NS, Exporter, ExportProgress, ExportRequest, no_such_export
+from vmsd.export.exporter import Exporter
+from vmsd.export.model import MAX_EXPORT_NS, ExportProgress, ExportRequest
+from vmsd.export.serve import EXPORT_ID_RE, no_such_export
 from vmsd.rpc import convert, paging, validate
 from vmsd.rpc.auth import Permission
 from vmsd.rpc.calls import Call, current_call

@@ -1,4 +1,4 @@
-"""FunctionCheckService: thin translation to vmsd.ops.health.
+"""FunctionCheckService: thin translation to vmsd.function_checks.
 
 A caller sees only the cameras in its scope, in new checks and stored ones alike; the storage and
 clock parts of a report concern the whole recorder and are shown to everyone who may view
@@ -12,7 +12,8 @@ import asyncio
 from typing import Any
 
 from vmsd.errors import ErrorKind, VmsdError
-from vmsd.ops.health import CameraCheck, FunctionCheckReport, FunctionChecks, PictureStats
+from vmsd.function_checks.report import CameraCheck, FunctionCheckReport, PictureStats
+from vmsd.function_checks.runner import FunctionChecks
 from vmsd.rpc import paging, validate
 from vmsd.rpc.auth import Permission, Principal
 from vmsd.rpc.calls import current_call

@@ -23,10 +23,10 @@ from vmsd.audit import AuditLog
 from vmsd.cameras import CameraManager
 from vmsd.clock import Clock
 from vmsd.config import HTTP2_STREAMS_PER_CONNECTION, Config, GrpcConfig
-from vmsd.export.bundle import Exporter
+from vmsd.export.exporter import Exporter
+from vmsd.function_checks.runner import FunctionChecks
 from vmsd.ingest.recorder import CameraState
 from vmsd.log import get_logger
-from vmsd.ops.health import FunctionChecks
 from vmsd.ops.metrics import Metrics
 from vmsd.retention.holds import Holds
 from vmsd.retention.task import RetentionTask

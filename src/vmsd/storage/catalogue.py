@@ -159,10 +159,6 @@ class GapReason(StrEnum):
     UNKNOWN = "unknown"  # found by --rebuild-index, original reason lost
 
 
-# Transitional (#13): ops/health.py imports this name until it uses GapReason.RESTART.
-GAP_RESTART = GapReason.RESTART
-
-
 @dataclass(frozen=True)
 class SegmentRow:
     id: int

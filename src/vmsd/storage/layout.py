@@ -21,10 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vmsd.errors import ErrorKind, VmsdError
-
-# Transitional (#13): export/bundle.py and cli/export.py still import fsync_dir from here; they are
-# being split by another change and will import vmsd.files themselves. Remove after that merge.
-from vmsd.files import fsync_dir as fsync_dir
 from vmsd.ids import ID_RE
 from vmsd.units import NS_PER_S
 

@@ -16,7 +16,6 @@ complete, verified bundle or does not exist. Exit 0 only when the downloaded bun
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -28,7 +27,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vmsd.export.manifest import GAP_RECORDING_IN_PROGRESS, iso_ns
 from vmsd.export.verify import verify_bundle
-from vmsd.storage.layout import fsync_dir
+from vmsd.files import fsync_dir, sha256_file
 from vmsd.v1 import common_pb2, export_pb2, export_pb2_grpc
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -113,7 +112,7 @@ def download_bundle(client: Any, summary: Any, output: Path, *, as_json: bool = 
         if staging.resolve() not in target.resolve().parents:
             raise ValueError(f"the server named a file outside the bundle: {entry.name!r}")
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() and _sha256(target) == entry.sha256:
+        if target.exists() and sha256_file(target)[0] == entry.sha256:
             continue  # already complete from an earlier run
         partial = target.with_name(target.name + ".partial")
         offset = partial.stat().st_size if partial.exists() else 0
@@ -130,7 +129,7 @@ def download_bundle(client: Any, summary: Any, output: Path, *, as_json: bool = 
                     offset += len(chunk.data)
             handle.flush()
             os.fsync(handle.fileno())
-        if _sha256(partial) != entry.sha256:
+        if sha256_file(partial)[0] != entry.sha256:
             partial.unlink()  # a resumed download that went wrong: start this file afresh next time
             _err.print(
                 f"vmsctl: {entry.name}: downloaded bytes do not match the server's SHA-256; run again "
@@ -184,11 +183,3 @@ def _drop_unlisted(staging: Path, listed: set[str]) -> None:
                 path.rmdir()
         elif name not in listed:
             path.unlink()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.rpc import RunningDaemon, make_config, token
-from vmsd.cli.vmsctl import build_parser
+from vmsd.cli.vmsctl.main import build_parser
 
 VMSCTL = [sys.executable, "-m", "vmsd.cli.vmsctl"]
 

@@ -21,7 +21,7 @@ import pytest
 from tests.support.clips import make_clip
 from tests.support.daemon import DaemonProcess, write_config
 from tests.support.simulator import CameraSimulator, MountSpec, free_port
-from vmsd.cli.vmsctl import cli_words
+from vmsd.cli.vmsctl.words import cli_words
 
 ADMIN = "cli-test-admin-token"
 CAMERA_PASSWORD = "Cam3ra-Secret"

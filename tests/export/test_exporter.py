@@ -14,17 +14,12 @@ import pytest
 
 from tests.export.conftest import END_NS, START_NS, Env
 from tests.support.rpc import MID, S
-from vmsd.cli.verify import cmd_verify
+from vmsd.cli.vmsctl.verify import cmd_verify
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
-from vmsd.export.bundle import (
-    ACTION_COMPLETED,
-    ACTION_FAILED,
-    ACTION_REQUESTED,
-    Exporter,
-    ExportResult,
-    manifest_json,
-)
+from vmsd.export.exporter import Exporter
+from vmsd.export.manifest import manifest_json
+from vmsd.export.model import ACTION_COMPLETED, ACTION_FAILED, ACTION_REQUESTED, ExportResult
 from vmsd.export.verify import verify_bundle
 
 GOP_NS = 2 * S

@@ -1,0 +1,94 @@
+"""Reading finished bundles: find them, list them, read their manifests, serve their files in chunks."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.export import manifest as mf
+from vmsd.log import get_logger
+
+log = get_logger(component="export")
+
+MAX_CHUNK_BYTES = 1024 * 1024
+EXPORT_ID_RE = re.compile(r"\A\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9a-f]{8}\Z")  # \Z: no trailing newline
+
+
+@dataclass(frozen=True)
+class BundleFile:
+    name: str
+    role: str  # a manifest file role, or "manifest" / "signature"
+    bytes: int
+    sha256: str
+
+
+def no_such_export(export_id: str) -> VmsdError:
+    """The answer for an absent export id, and for one outside the caller's scope (indistinguishable)."""
+    return VmsdError(ErrorKind.NOT_FOUND, f"export_id {export_id!r} does not exist")
+
+
+class Bundles:
+    """The finished bundles under an exports directory. The constructor does no I/O."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def bundle_path(self, export_id: str) -> Path:
+        """The directory of a finished bundle; NOT_FOUND for unknown or malformed ids."""
+        if not EXPORT_ID_RE.fullmatch(export_id):
+            raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"export_id {export_id[:80]!r} is not an export id")
+        path = self.root / export_id
+        if not (path / mf.MANIFEST_NAME).is_file():
+            raise no_such_export(export_id)
+        return path
+
+    def manifest(self, export_id: str) -> mf.Manifest:
+        return mf.Manifest.model_validate_json((self.bundle_path(export_id) / mf.MANIFEST_NAME).read_bytes())
+
+    def list_exports(self) -> list[mf.Manifest]:
+        """Every finished bundle's manifest, oldest first (unreadable ones are logged and skipped)."""
+        found: list[mf.Manifest] = []
+        if not self.root.exists():
+            return found
+        for entry in sorted(self.root.iterdir()):
+            if not EXPORT_ID_RE.fullmatch(entry.name):
+                continue
+            try:
+                found.append(self.manifest(entry.name))
+            except (OSError, ValueError, VmsdError):
+                log.exception("unreadable_export_manifest", export_id=entry.name)
+        return sorted(found, key=lambda m: m.exported_at_ns)
+
+    def files(self, export_id: str) -> list[BundleFile]:
+        """Every file to download, in a sensible order: the listed files, then manifest and signature."""
+        path = self.bundle_path(export_id)
+        manifest = self.manifest(export_id)
+        listed = [BundleFile(f.name, f.role, f.bytes, f.sha256) for f in manifest.files]
+        for name, role in ((mf.MANIFEST_NAME, "manifest"), (mf.SIGNATURE_NAME, "signature")):
+            data = (path / name).read_bytes()
+            listed.append(BundleFile(name, role, len(data), hashlib.sha256(data).hexdigest()))
+        return listed
+
+    def read_chunk(self, export_id: str, name: str, offset: int, size: int) -> bytes:
+        """Up to `size` bytes (≤ 1 MiB) of a bundle file from `offset`; b"" at or past the end.
+
+        Downloads resume by asking again from the offset they reached. Only files inside the
+        bundle can be read (names with '..', absolute names or symlinks out are refused).
+        """
+        path = self.bundle_path(export_id)
+        if offset < 0 or size <= 0:
+            raise VmsdError(ErrorKind.INVALID_ARGUMENT, "offset must be ≥ 0 and size > 0")
+        if not re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", name) or any(p in ("", ".", "..") for p in name.split("/")):
+            raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"name {name[:80]!r} is not a bundle file name")
+        target = (path / name).resolve()
+        if path.resolve() not in target.parents or not target.is_file():
+            raise VmsdError(ErrorKind.NOT_FOUND, f"export {export_id} has no file {name!r}")
+        with open(target, "rb") as f:
+            if offset >= os.fstat(f.fileno()).st_size:
+                return b""  # not seek(): an offset past what a file can hold is EINVAL there
+            f.seek(offset)
+            return f.read(min(size, MAX_CHUNK_BYTES))
