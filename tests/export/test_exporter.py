@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +274,22 @@ def test_verify_passes(exported: tuple[Env, ExportResult], capsys: pytest.Captur
     assert cmd_verify(str(result.path), True, fingerprint) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["ok"] is True and document["export_id"] == result.export_id
+
+
+def test_verify_into_a_closed_pipe_ends_quietly_and_not_as_verified(exported: tuple[Env, ExportResult]) -> None:
+    """`vmsctl verify DIR | true`: no traceback, and not exit 0 (the report was not read). The
+    reader is gone before vmsctl has imported its modules, so the first write meets a closed pipe."""
+    env, result = exported
+    fingerprint = env.exporter.key.fingerprint
+    command = f"{sys.executable} -m vmsd.cli.vmsctl verify {result.path} --key-fingerprint {fingerprint}"
+    done = subprocess.run(
+        ["bash", "-c", f"{command} | true; exit ${{PIPESTATUS[0]}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1
 
 
 def test_verify_by_hand_with_openssl_and_sha256sum(exported: tuple[Env, ExportResult]) -> None:

@@ -160,16 +160,34 @@ def _hoist_json(argv: list[str]) -> list[str]:
     return ["--json", *(a for a in argv if a != "--json")] if "--json" in argv else argv
 
 
+def _discard_stdout() -> None:
+    """The reader of stdout has gone: later writes (the interpreter's final flush) go nowhere
+    instead of failing with a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = _hoist_json(join_relative_times(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(arguments)
     if args.command == "verify":  # offline: no server, no token
         from vmsd.cli.vmsctl.verify import cmd_verify
 
-        return cmd_verify(args.dir, args.json, args.key_fingerprint, args.trusted_key)
+        try:
+            verdict = cmd_verify(args.dir, args.json, args.key_fingerprint, args.trusted_key)
+            sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+            return verdict
+        except BrokenPipeError:
+            # `vmsctl verify DIR | head`: the report was not read to its end, so this is not the
+            # "verified" answer (0) a script could take it for.
+            _discard_stdout()
+            return EXIT_OTHER
     try:
         client = Client(args)
-        return int(args.func(client, args))
+        status = int(args.func(client, args))
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        return status
     except UsageError as error:
         print(f"vmsctl: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -179,10 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FOR_STATUS.get(code, EXIT_OTHER)
     except BrokenPipeError:
         # `vmsctl relay … -o - | ffplay -`: the viewer was closed. That ends the command, as it
-        # ends `cat`; later writes (the interpreter's final flush) go nowhere instead of failing.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        # ends `cat`.
+        _discard_stdout()
         return EXIT_OK
     except KeyboardInterrupt:
         return 130
