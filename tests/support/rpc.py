@@ -189,8 +189,8 @@ class RunningDaemon:
 
 
 def playback_producers() -> list[threading.Thread]:
-    """The worker threads remuxing footage for Play calls (vmsd.rpc.recordings._produce)."""
-    from vmsd.rpc import recordings
+    """The worker threads remuxing footage for Play calls (vmsd.services.recordings._produce)."""
+    from vmsd.services import recordings
 
     return [t for t in threading.enumerate() if getattr(t, "_target", None) is recordings._produce]
 
