@@ -54,8 +54,8 @@ class HoldService:
         self._holds = holds
         self._clock = clock
 
-    def _hold(self, row: HoldRow) -> Hold:
-        return Hold(row, row.active(self._clock.wall_ns()))
+    def _hold(self, row: HoldRow, now_ns: int | None = None) -> Hold:
+        return Hold(row, row.active(self._clock.wall_ns() if now_ns is None else now_ns))
 
     async def add(
         self,
@@ -118,7 +118,8 @@ class HoldService:
             for r in rows
             if r.id > after_id and _visible(principal, r) and (not camera_id or camera_id in r.camera_ids)
         ]
-        return paging.Page([self._hold(r) for r in wanted[:size]], len(wanted) > size)
+        now_ns = self._clock.wall_ns()
+        return paging.Page([self._hold(r, now_ns) for r in wanted[:size]], len(wanted) > size)
 
     async def release(self, principal: Principal, activity: Activity, hold_id: int, reason: str) -> Hold:
         activity.touch(hold_id=hold_id)
