@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmsd.units import format_duration_ns, parse_duration_ns, parse_percent, parse_size_bytes
+from vmsd.units import (
+    format_duration_ns,
+    ns_to_ticks,
+    parse_duration_ns,
+    parse_percent,
+    parse_size_bytes,
+    ticks_to_ns,
+)
 
 
 def test_durations() -> None:
@@ -34,3 +43,20 @@ def test_sizes_and_percent() -> None:
     assert parse_percent("5GiB") is None
     with pytest.raises(ValueError):
         parse_size_bytes("5 parsecs")
+
+
+def test_ticks_to_ns_is_exact_and_rounds_down() -> None:
+    assert ticks_to_ns(90_000, Fraction(1, 90_000)) == 1_000_000_000
+    assert ticks_to_ns(1, Fraction(1, 90_000)) == 11_111  # 11111.1 ns, floor
+    assert ticks_to_ns(-1, Fraction(1, 90_000)) == -11_112  # floor, not towards zero
+    # Thirty days of 90 kHz ticks, where a float would be off by nanoseconds.
+    assert ticks_to_ns(30 * 86_400 * 90_000 + 1, Fraction(1, 90_000)) == 30 * 86_400 * 1_000_000_000 + 11_111
+
+
+_TIME_BASES = [Fraction(1, 90_000), Fraction(1, 1000), Fraction(1, 48_000)]
+
+
+@given(st.integers(min_value=0, max_value=2**40), st.sampled_from(_TIME_BASES))
+def test_ns_to_ticks_inverts_ticks_to_ns(ticks: int, time_base: Fraction) -> None:
+    assert ns_to_ticks(ticks_to_ns(ticks, time_base), time_base) in (ticks - 1, ticks)
+    assert ns_to_ticks(ticks_to_ns(ticks, time_base) + 1_000_000_000 // time_base.denominator + 1, time_base) >= ticks

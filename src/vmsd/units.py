@@ -1,4 +1,4 @@
-"""Parsing of the human units used in configuration and on the command line.
+"""Units: the nanosecond constants, media time bases, and the human units of configuration and CLI.
 
 Durations become integer nanoseconds and sizes integer bytes, so that nothing downstream ever
 handles float time (DESIGN.md §2 "Time").
@@ -7,10 +7,34 @@ handles float time (DESIGN.md §2 "Time").
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 NS_PER_US = 1_000
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
+
+
+class TimeBase(Protocol):
+    """A media time base as a fraction of a second (PyAV gives a `fractions.Fraction`)."""
+
+    @property
+    def numerator(self) -> int: ...
+
+    @property
+    def denominator(self) -> int: ...
+
+
+def ticks_to_ns(ticks: int, time_base: TimeBase) -> int:
+    """A timestamp or duration in `time_base` ticks as integer nanoseconds, rounded down (floor).
+
+    Exact integer arithmetic: a float would lose nanoseconds after a few days of 90 kHz ticks."""
+    return int(ticks) * int(time_base.numerator) * NS_PER_S // int(time_base.denominator)
+
+
+def ns_to_ticks(value_ns: int, time_base: TimeBase) -> int:
+    """Integer nanoseconds as `time_base` ticks, rounded down (floor): the inverse of ticks_to_ns."""
+    return value_ns * int(time_base.denominator) // (int(time_base.numerator) * NS_PER_S)
+
 
 _DURATION_UNITS_NS = {
     "ns": 1,
