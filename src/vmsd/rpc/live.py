@@ -8,9 +8,8 @@ from typing import Any
 from vmsd.ingest.hub import VIDEO, RelayPacket, StreamConfig
 from vmsd.rpc.calls import current_call
 from vmsd.services.live import LiveService, RelayItem
+from vmsd.units import NS_PER_S
 from vmsd.v1 import live_pb2, live_pb2_grpc
-
-NS_PER_S = 1_000_000_000
 
 
 def _config(config: StreamConfig) -> live_pb2.StreamConfig:

@@ -35,6 +35,7 @@ from vmsd.rpc.live import LiveServicer
 from vmsd.rpc.paging import MAX_MESSAGE_BYTES
 from vmsd.rpc.recordings import RecordingServicer
 from vmsd.services.registry import Services
+from vmsd.units import NS_PER_MS
 from vmsd.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -58,7 +59,6 @@ SHUTDOWN_GRACE_S = 5.0
 HEALTH_INTERVAL_S = 2.0
 # How often ended denial bursts are looked for (a summary is written at most this late).
 DENIAL_FLUSH_S = 1.0
-NS_PER_MS = 1_000_000
 
 
 def server_options(grpc_config: GrpcConfig) -> list[tuple[str, int]]:

@@ -14,10 +14,11 @@ export's case reference).
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
+import contextlib
+import functools
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import cast
 
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
@@ -33,9 +34,9 @@ from vmsd.export.bundle import (
 from vmsd.services import paging, validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
+from vmsd.threads import iterate_in_thread
 
 CHUNK_BYTES = 1024 * 1024
-_END = object()
 
 
 @dataclass(frozen=True)
@@ -106,25 +107,19 @@ class ExportService:
             place_hold=not order.no_hold,
             hold_until_ns=hold_until_ns,
         )
-        # Unbounded: a step per segment at most, and the worker must never block on a consumer
-        # that went away (it would hold its export slot forever).
-        steps: queue.Queue[object] = queue.Queue()
-        worker = threading.Thread(target=_produce, args=(self._exporter, export_request, steps), daemon=True)
-        worker.start()
-        while True:
-            item = await asyncio.to_thread(steps.get)
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            assert isinstance(item, ExportProgress)
-            done = None
-            if item.result is not None:
-                activity.touch(
-                    export_id=item.result.export_id, bytes=item.result.bytes, hold_id=item.result.manifest.hold_id
-                )
-                done = await asyncio.to_thread(self._info, item.result.manifest)
-            yield ExportStep(item.phase, item.fraction, done)
+        # Unbounded, and run to its end: a step per segment at most, and the worker must never
+        # block on a consumer that went away (it would hold its export slot forever).
+        run = functools.partial(self._exporter.run, export_request)
+        produced = cast("AsyncGenerator[ExportProgress, None]", iterate_in_thread(run, run_to_end=True))
+        async with contextlib.aclosing(produced) as steps:
+            async for step in steps:
+                done = None
+                if step.result is not None:
+                    activity.touch(
+                        export_id=step.result.export_id, bytes=step.result.bytes, hold_id=step.result.manifest.hold_id
+                    )
+                    done = await asyncio.to_thread(self._info, step.result.manifest)
+                yield ExportStep(step.phase, step.fraction, done)
 
     async def list(
         self, principal: Principal, activity: Activity, *, camera_id: str = "", page_size: int = 0, page_token: str = ""
@@ -191,14 +186,3 @@ def _hidden(activity: Activity, export_id: str) -> VmsdError:
     be probed); the call's audit record says it was a denial."""
     activity.touch(denied="the export's camera is outside this principal's scope")
     return no_such_export(export_id)
-
-
-def _produce(exporter: Exporter, request: ExportRequest, steps: queue.Queue[object]) -> None:
-    """Worker thread: run the export to the end, whatever the consumer does (see module docstring)."""
-    try:
-        for step in exporter.run(request):
-            steps.put(step)
-    except Exception as error:  # reported with its kind (VmsdError) or as an internal error
-        steps.put(error)
-        return
-    steps.put(_END)

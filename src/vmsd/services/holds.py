@@ -15,8 +15,8 @@ from vmsd.services import paging, validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
 from vmsd.storage.catalogue import Catalogue, HoldRow
+from vmsd.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 MAX_HOLD_NS = 366 * validate.DAY_NS
 MAX_CAMERAS_PER_HOLD = 256
 OUTSIDE_SCOPE = "a camera of the hold is outside this principal's scope"

@@ -19,8 +19,8 @@ from vmsd.services import validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
 from vmsd.services.directory import CameraDirectory
+from vmsd.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 MAX_RELAYS_PER_PRINCIPAL = 16
 MAX_RELAYS = 256
 MAX_DURATION_NS = 7 * validate.DAY_NS

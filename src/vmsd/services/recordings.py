@@ -1,7 +1,8 @@
 """Recorded footage: search, day timeline, review (play) — over vmsd.recordings.
 
 A review streams MPEG-TS bytes remuxed by a worker thread (blocking PyAV and file I/O never
-touch the event loop) through a bounded queue; the worker gives up when the consumer has gone.
+touch the event loop) through a bounded queue (vmsd.threads); the worker gives up when the
+consumer has gone.
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import queue
-import threading
+import functools
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from vmsd.clock import Clock
 from vmsd.errors import ErrorKind, VmsdError
@@ -25,11 +25,11 @@ from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
 from vmsd.services.directory import CameraDirectory
 from vmsd.storage.store import Storage
+from vmsd.threads import iterate_in_thread
+from vmsd.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 MAX_SEARCH_NS = 31 * validate.DAY_NS
 MAX_PLAY_NS = validate.DAY_NS
-_END = object()
 
 
 @dataclass(frozen=True)
@@ -138,55 +138,15 @@ class RecordingService:
     async def _chunks(
         self, activity: Activity, rows: list[Any], start_ns: int, end_ns: int, stats: PlaybackStats
     ) -> AsyncGenerator[bytes, None]:
-        chunks: queue.Queue[object] = queue.Queue(maxsize=8)
-        stop = threading.Event()
-        producer = threading.Thread(
-            target=_produce, args=(self._storage, rows, start_ns, end_ns, stats, chunks, stop), daemon=True
-        )
-        producer.start()
+        """The remuxed footage, read by a worker thread that gives up when the consumer has gone."""
+        remux = functools.partial(remux_range, self._storage, rows, start_ns, end_ns, stats)
+        # An async generator (typed as an iterator): closed as soon as the consumer stops.
+        produced = cast("AsyncGenerator[bytes, None]", iterate_in_thread(remux, maxsize=8))
         try:
-            while True:
-                item = await asyncio.to_thread(chunks.get)
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise VmsdError(ErrorKind.DATA_LOSS, f"recorded footage could not be read: {item}")
-                assert isinstance(item, bytes)
-                yield item
+            async with contextlib.aclosing(produced) as chunks:
+                async for data in chunks:
+                    yield data
+        except Exception as error:  # raised by the worker: the file's problem, to the client as DATA_LOSS
+            raise VmsdError(ErrorKind.DATA_LOSS, f"recorded footage could not be read: {error}") from None
         finally:
-            stop.set()
-            # A consumer cancelled while a worker waits in chunks.get() would leave that executor
-            # thread blocked forever (and a handful of those starve every to_thread): wake it.
-            with contextlib.suppress(queue.Full):
-                chunks.put_nowait(_END)
             activity.touch(bytes=stats.bytes, video_frames=stats.video_frames, segments=len(stats.segments))
-
-
-def _produce(
-    storage: Storage,
-    rows: list[Any],
-    start_ns: int,
-    end_ns: int,
-    stats: PlaybackStats,
-    chunks: queue.Queue[object],
-    stop: threading.Event,
-) -> None:
-    """Worker thread: remux into the bounded queue; gives up when the client has gone."""
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                chunks.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    try:
-        for data in remux_range(storage, rows, start_ns, end_ns, stats):
-            if not put(data):
-                return
-    except Exception as error:  # reported to the client as DATA_LOSS, with the file's problem
-        put(error)
-        return
-    put(_END)
