@@ -53,3 +53,16 @@ def test_a_review_streams_footage_and_its_activity_records_reason_and_bytes(runn
     assert total > 0
     assert activity.audited and activity.reason == "incident 42"
     assert activity.detail["bytes"] == total and activity.detail["video_frames"] > 0
+
+
+def test_a_timeline_covers_the_utc_day_in_buckets(running: RunningDaemon) -> None:
+    timeline = running.run(
+        running.daemon.services.recordings.timeline(principal("viewer"), Activity(), "in-cam", "2026-01-02")
+    )
+    assert timeline.day_start_ns == MID and timeline.bucket_ns == 60 * S
+    assert len(timeline.coverage_per_mille) == 1440
+    # MID+0..+7 s and +13.96..+21.96 s recorded in the first minute; nothing after it.
+    assert timeline.coverage_per_mille[0] == 250 and set(timeline.coverage_per_mille[1:]) == {0}
+    with pytest.raises(VmsdError) as caught:
+        running.run(running.daemon.services.recordings.timeline(principal("viewer"), Activity(), "in-cam", "2.1.26"))
+    assert caught.value.message == "day '2.1.26' must be a UTC date as YYYY-MM-DD"

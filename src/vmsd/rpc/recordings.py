@@ -9,8 +9,18 @@ from typing import Any
 from vmsd.recordings.search import Span
 from vmsd.rpc import convert, paging
 from vmsd.rpc.calls import current_call
-from vmsd.services.recordings import RecordingService
+from vmsd.services.recordings import RecordingService, Review
 from vmsd.v1 import recordings_pb2, recordings_pb2_grpc
+
+
+def _header(review: Review) -> recordings_pb2.PlayHeader:
+    return recordings_pb2.PlayHeader(
+        container="mpegts",
+        first_packet_ns=review.stats.first_packet_ns,
+        requested=convert.time_range(review.start_ns, review.end_ns),
+        spans=[convert.span(s) for s in review.found.spans],
+        gaps=[convert.gap(g) for g in review.found.gaps],
+    )
 
 
 class RecordingServicer(recordings_pb2_grpc.RecordingServiceServicer):
@@ -54,19 +64,12 @@ class RecordingServicer(recordings_pb2_grpc.RecordingServiceServicer):
         review = await self._recordings.review(
             principal, call, request.camera_id, range_.start_ns, range_.end_ns, request.reason
         )
-        header = recordings_pb2.PlayHeader(
-            container="mpegts",
-            requested=convert.time_range(review.start_ns, review.end_ns),
-            spans=[convert.span(s) for s in review.found.spans],
-            gaps=[convert.gap(g) for g in review.found.gaps],
-        )
         sent_header = False
         async with contextlib.aclosing(review.chunks) as chunks:
             async for data in chunks:
                 if not sent_header:  # the first packet's time is known once the first chunk is out
                     sent_header = True
-                    header.first_packet_ns = review.stats.first_packet_ns
-                    yield recordings_pb2.PlayChunk(header=header)
+                    yield recordings_pb2.PlayChunk(header=_header(review))
                 yield recordings_pb2.PlayChunk(data=data)
         stats = review.stats
         yield recordings_pb2.PlayChunk(
