@@ -33,6 +33,15 @@ from vmsd.ops.watchdog import Watchdog, max_silence_ns, recorder_probe, recorder
 from vmsd.retention.holds import Holds
 from vmsd.retention.task import RetentionTask
 from vmsd.rpc.server import ControlPlane
+from vmsd.services.audit import AuditService
+from vmsd.services.cameras import CameraService
+from vmsd.services.directory import CameraDirectory
+from vmsd.services.exports import ExportService
+from vmsd.services.function_checks import FunctionCheckService
+from vmsd.services.holds import HoldService, RetentionService
+from vmsd.services.live import LiveService
+from vmsd.services.recordings import RecordingService
+from vmsd.services.registry import Services
 from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage
 from vmsd.units import NS_PER_MS
@@ -89,18 +98,22 @@ class Daemon:
                 )
             )
             self.exporter.on_finished = self.metrics.observe_export
-        self.control_plane = ControlPlane(
-            config,
-            self.cameras,
-            self.storage,
-            self.audit,
-            self.clock,
-            holds=self.holds,
-            retention=self.retention,
-            exporter=self.exporter,
-            checks=self.checks,
-            metrics=self.metrics,
+        directory = CameraDirectory(self.cameras, self.storage.catalogue)
+        retention = RetentionService(self.retention, self.storage.catalogue, config.retention.max_age_ns)
+        self.services = Services(
+            directory=directory,
+            cameras=CameraService(self.cameras, lambda: retention.alarms),
+            recordings=RecordingService(directory, self.storage, self.clock),
+            live=LiveService(directory, self.cameras.recorders),
+            holds=HoldService(self.holds, self.clock),
+            retention=retention,
+            exports=ExportService(self.exporter),
+            audit=AuditService(self.audit, directory),
+            function_checks=FunctionCheckService(self.checks, directory),
+            audit_log=self.audit,
+            clock=self.clock,
         )
+        self.control_plane = ControlPlane(config, self.services, metrics=self.metrics)
         self._retention_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         # systemd (Type=notify, WatchdogSec=): READY=1 once the control plane serves, WATCHDOG=1

@@ -26,9 +26,6 @@ from pydantic import (
 )
 
 from vmsd.errors import ConfigError
-
-# Transitional (#13): rpc/validate.py imports ID_PATTERN from here until it imports vmsd.ids.
-from vmsd.ids import ID_PATTERN as ID_PATTERN
 from vmsd.ids import ID_RE
 from vmsd.units import NS_PER_S, format_duration_ns, parse_duration_ns, parse_percent, parse_size_bytes
 

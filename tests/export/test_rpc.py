@@ -20,6 +20,7 @@ from vmsd.export.verify import verify_bundle
 from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
 from vmsd.rpc.export import ExportServicer
+from vmsd.services.exports import ExportService
 from vmsd.v1 import common_pb2, export_pb2, export_pb2_grpc
 
 
@@ -34,7 +35,7 @@ class Server:
 
         async def start() -> tuple[Any, int]:
             server = grpc.aio.server(interceptors=[CallInterceptor(Authenticator(config.auth.tokens), env.audit)])
-            export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(env.exporter), server)  # type: ignore[no-untyped-call]
+            export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(ExportService(env.exporter)), server)  # type: ignore[no-untyped-call]
             port = server.add_insecure_port("127.0.0.1:0")
             await server.start()
             return server, port

@@ -189,10 +189,13 @@ class RunningDaemon:
 
 
 def playback_producers() -> list[threading.Thread]:
-    """The worker threads remuxing footage for Play calls (vmsd.rpc.recordings._produce)."""
-    from vmsd.rpc import recordings
-
-    return [t for t in threading.enumerate() if getattr(t, "_target", None) is recordings._produce]
+    """The worker threads remuxing footage for Play calls (vmsd.threads.iterate_in_thread's; no
+    other call runs one in these tests)."""
+    return [
+        t
+        for t in threading.enumerate()
+        if getattr(getattr(t, "_target", None), "__qualname__", "") == "iterate_in_thread.<locals>.run"
+    ]
 
 
 def stuck_playback_getters() -> list[queue.Queue[object]]:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from vmsd import tokens
 from vmsd.config import Config, check_environment, format_validation_error, load_config
 from vmsd.errors import ConfigError, VmsdError
-from vmsd.rpc.auth import ROLE_PERMISSIONS
+from vmsd.services.access import ROLE_PERMISSIONS
 from vmsd.units import format_duration_ns
 
 

@@ -1,90 +1,20 @@
-"""Who is calling, and what they may do.
+"""Who is calling: bearer tokens to principals (what they may do: vmsd.services.access).
 
 Authentication: `authorization: Bearer <token>` metadata; the token's SHA-256 is compared in
 constant time with every configured digest (the tokens themselves are never stored). With mTLS
 the client certificate is checked by TLS itself; the bearer token still names the principal.
-
-Authorisation is one table, ROLE_PERMISSIONS, plus each principal's camera globs. Scope is
-decided from the camera *id* alone, before any lookup, so a principal learns nothing about
-cameras outside its scope: out-of-scope ids are PERMISSION_DENIED whether or not they exist;
-in-scope ids that do not exist are NOT_FOUND.
 """
 
 from __future__ import annotations
 
-import enum
-import fnmatch
 import hashlib
 import hmac
-from dataclasses import dataclass
 
 from vmsd.config import TokenConfig
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.services.access import ROLE_PERMISSIONS, Permission, Principal
 
-
-class Permission(enum.Enum):
-    CAMERAS_VIEW = "cameras.view"  # list cameras, status, health
-    CAMERAS_MANAGE = "cameras.manage"  # add, update, remove cameras
-    # Change what decides which footage exists: a camera's source (URL, transport) — repointing
-    # it records something else under its id — or its retention, which can erase its unheld
-    # footage at the next pass. Only roles that may already dispose of footage (release holds).
-    CAMERAS_SOURCE_RETENTION = "cameras.source_retention"
-    RECORDINGS_SEARCH = "recordings.search"  # spans, gaps, timelines (metadata only)
-    RECORDINGS_PLAY = "recordings.play"  # review recorded footage
-    LIVE_RELAY = "live.relay"  # watch live
-    HOLDS_VIEW = "holds.view"
-    HOLDS_ADD = "holds.add"
-    HOLDS_RELEASE = "holds.release"
-    EXPORT_CREATE = "export.create"
-    EXPORT_DOWNLOAD = "export.download"
-    AUDIT_READ = "audit.read"
-
-
-P = Permission
-_VIEWER = {P.CAMERAS_VIEW, P.RECORDINGS_SEARCH, P.RECORDINGS_PLAY, P.LIVE_RELAY}
-_OPERATOR = _VIEWER | {P.HOLDS_VIEW, P.HOLDS_ADD, P.EXPORT_CREATE, P.EXPORT_DOWNLOAD}
-_SUPERVISOR = _OPERATOR | {P.HOLDS_RELEASE, P.AUDIT_READ, P.CAMERAS_MANAGE, P.CAMERAS_SOURCE_RETENTION}
-
-# The one place roles are defined (documented in docs/grpc.md, "Roles").
-ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    # Control-room staff who watch and review.
-    "viewer": frozenset(_VIEWER),
-    # Control-room operators: also place holds and produce exports on request.
-    "operator": frozenset(_OPERATOR),
-    # Supervisors: also release holds, read the audit trail, and manage cameras including their
-    # source and retention (the scheme's decisions about what is recorded and kept).
-    "supervisor": frozenset(_SUPERVISOR),
-    # Other systems: camera management and metadata, never pictures, and never a camera's source
-    # or retention once it has footage.
-    "integrator": frozenset({P.CAMERAS_VIEW, P.CAMERAS_MANAGE, P.RECORDINGS_SEARCH}),
-    # The police control room's link: live pictures of its cameras only.
-    "police-link": frozenset({P.CAMERAS_VIEW, P.LIVE_RELAY}),
-    # Everything.
-    "admin": frozenset(Permission),
-}
-
-
-@dataclass(frozen=True)
-class Principal:
-    name: str
-    role: str
-    camera_globs: tuple[str, ...]
-    peer: str = ""
-
-    def can(self, permission: Permission) -> bool:
-        return permission in ROLE_PERMISSIONS.get(self.role, frozenset())
-
-    def in_scope(self, camera_id: str) -> bool:
-        return any(fnmatch.fnmatchcase(camera_id, glob) for glob in self.camera_globs)
-
-    def require(self, permission: Permission, camera_id: str | None = None) -> None:
-        """Raise PERMISSION_DENIED unless the role has `permission` (and the camera is in scope)."""
-        if not self.can(permission):
-            raise VmsdError(
-                ErrorKind.PERMISSION_DENIED, f"role '{self.role}' does not have permission '{permission.value}'"
-            )
-        if camera_id is not None and not self.in_scope(camera_id):
-            raise VmsdError(ErrorKind.PERMISSION_DENIED, f"camera_id {camera_id!r} is outside this principal's scope")
+__all__ = ["ROLE_PERMISSIONS", "Authenticator", "Permission", "Principal"]
 
 
 class Authenticator:

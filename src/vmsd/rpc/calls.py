@@ -25,7 +25,7 @@ import contextvars
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -36,6 +36,7 @@ from vmsd.log import get_logger
 from vmsd.rpc.auth import Authenticator, Principal
 from vmsd.rpc.denials import DenialAggregator
 from vmsd.rpc.limits import StreamLimits, TimedWrites
+from vmsd.services.activity import Activity
 
 log = get_logger(component="rpc")
 
@@ -84,42 +85,12 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
 
 
 @dataclass
-class Call:
-    method: str
-    peer: str
+class Call(Activity):
+    """One RPC: its method, peer and principal, and what it touched (`Activity`)."""
+
+    method: str = ""
+    peer: str = ""
     principal: Principal | None = None
-    audited: bool = False
-    camera_id: str = ""
-    start_ns: int = 0
-    end_ns: int = 0
-    reason: str = ""
-    case_ref: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def touch(
-        self,
-        *,
-        camera_id: str = "",
-        start_ns: int = 0,
-        end_ns: int = 0,
-        reason: str = "",
-        case_ref: str = "",
-        **detail: Any,
-    ) -> None:
-        """Mark this call as one that must be audited, with what it touched."""
-        self.audited = True
-        self.camera_id = camera_id or self.camera_id
-        self.start_ns = start_ns or self.start_ns
-        self.end_ns = end_ns or self.end_ns
-        self.reason = reason or self.reason
-        self.case_ref = case_ref or self.case_ref
-        self.detail.update(detail)
-
-    def about(self, *, camera_id: str = "", start_ns: int = 0, end_ns: int = 0) -> None:
-        """Say what the call concerns (for the audit record of a denial) without auditing it."""
-        self.camera_id = camera_id or self.camera_id
-        self.start_ns = start_ns or self.start_ns
-        self.end_ns = end_ns or self.end_ns
 
     def require_principal(self) -> Principal:
         if self.principal is None:
@@ -196,7 +167,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         _health_needs_principal(call, request)
                     response = await inner_unary(request, context)
                 except BaseException as error:
-                    await self._fail(context, call or Call(method, context.peer() or ""), error, started_ns)
+                    await self._fail(context, call or Call(method=method, peer=context.peer() or ""), error, started_ns)
                     raise
                 await self._finish(call, "OK", started_ns)
                 return response
@@ -229,7 +200,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         else:
                             await inner_stream(request, timed)
                 except BaseException as error:
-                    await self._fail(context, call or Call(method, context.peer() or ""), error, started_ns)
+                    await self._fail(context, call or Call(method=method, peer=context.peer() or ""), error, started_ns)
                     raise
                 await self._finish(call, "OK", started_ns)
 

@@ -1,27 +1,15 @@
-"""FunctionCheckService: thin translation to vmsd.function_checks.
-
-A caller sees only the cameras in its scope, in new checks and stored ones alike; the storage and
-clock parts of a report concern the whole recorder and are shown to everyone who may view
-cameras. The check itself writes the audit record (with the caller as principal), so the RPC
-does not add a second one.
-"""
+"""FunctionCheckService: protobuf ⇄ vmsd.services.function_checks."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from vmsd.errors import ErrorKind, VmsdError
-from vmsd.function_checks.report import CameraCheck, FunctionCheckReport, PictureStats
-from vmsd.function_checks.runner import FunctionChecks
-from vmsd.rpc import paging, validate
-from vmsd.rpc.auth import Permission, Principal
+from vmsd.function_checks.report import CameraCheck, PictureStats
+from vmsd.rpc import paging
 from vmsd.rpc.calls import current_call
+from vmsd.services.function_checks import FunctionCheckService, ReportView
 from vmsd.v1 import health_pb2, health_pb2_grpc
 
-DEFAULT_LIST = 20
-MAX_LIST = 1000
-MAX_CAMERAS = 1024
 _SEVERITY = {
     "ok": health_pb2.SEVERITY_OK,
     "warning": health_pb2.SEVERITY_WARNING,
@@ -64,22 +52,16 @@ def _camera(c: CameraCheck) -> health_pb2.CameraFunctionCheck:
     )
 
 
-def report_message(report: FunctionCheckReport, principal: Principal) -> health_pb2.FunctionCheckReport:
-    cameras = [c for c in report.cameras if principal.in_scope(c.camera_id)]
-    verdict = report.verdict
-    if len(cameras) != len(report.cameras):
-        # The verdict a caller sees is that of what it may see.
-        ranks = {"ok": 0, "warning": 1, "fail": 2}
-        parts = [c.verdict for c in cameras] + [report.disk.verdict, report.clock.verdict]
-        verdict = max(parts, key=lambda v: ranks[v])
+def report_message(view: ReportView) -> health_pb2.FunctionCheckReport:
+    report = view.report
     return health_pb2.FunctionCheckReport(
         id=report.id,
         started_ns=report.started_ns,
         finished_ns=report.finished_ns,
         trigger=report.trigger,
         requested_by=report.requested_by,
-        verdict=_SEVERITY[verdict],
-        cameras=[_camera(c) for c in cameras],
+        verdict=_SEVERITY[view.verdict],
+        cameras=[_camera(c) for c in view.cameras],
         disk=health_pb2.DiskFunctionCheck(
             verdict=_SEVERITY[report.disk.verdict],
             findings=_findings(report.disk.findings),
@@ -98,61 +80,25 @@ def report_message(report: FunctionCheckReport, principal: Principal) -> health_
 
 
 class FunctionCheckServicer(health_pb2_grpc.FunctionCheckServiceServicer):
-    def __init__(self, checks: FunctionChecks, known_cameras: Any) -> None:
+    def __init__(self, checks: FunctionCheckService) -> None:
         self._checks = checks
-        self._known_cameras = known_cameras  # () -> set of configured camera ids
 
     async def RunFunctionCheck(
         self, request: health_pb2.RunFunctionCheckRequest, context: Any
     ) -> health_pb2.FunctionCheckReport:
         call = current_call()
-        principal = call.require_principal()
-        principal.require(Permission.CAMERAS_VIEW)
-        if len(request.camera_ids) > MAX_CAMERAS:
-            raise validate.invalid(f"camera_ids has more than {MAX_CAMERAS} cameras")
-        known: set[str] = self._known_cameras()
-        if request.camera_ids:
-            wanted = set()
-            for i, raw in enumerate(request.camera_ids):
-                camera_id = validate.camera_id(raw, f"camera_ids[{i}]")
-                call.about(camera_id=camera_id)
-                principal.require(Permission.CAMERAS_VIEW, camera_id)
-                if camera_id not in known:
-                    raise VmsdError(ErrorKind.NOT_FOUND, f"camera_id {camera_id!r} does not exist")
-                wanted.add(camera_id)
-        else:
-            wanted = {c for c in known if principal.in_scope(c)}
-        report = await self._checks.check(
-            trigger="request", requested_by=principal.name, role=principal.role, camera_ids=wanted
-        )
-        return report_message(report, principal)
+        return report_message(await self._checks.run(call.require_principal(), call, list(request.camera_ids)))
 
     async def GetFunctionCheck(
         self, request: health_pb2.GetFunctionCheckRequest, context: Any
     ) -> health_pb2.FunctionCheckReport:
-        principal = current_call().require_principal()
-        principal.require(Permission.CAMERAS_VIEW)
-        if request.id < 0:
-            raise validate.invalid("id must be positive (or 0 for the newest check)")
-        report = await asyncio.to_thread(self._checks.stored, request.id or None)
-        if report is None:
-            what = f"function check {request.id}" if request.id else "any function check"
-            raise VmsdError(ErrorKind.NOT_FOUND, f"there is no {what} yet")
-        return report_message(report, principal)
+        return report_message(await self._checks.get(current_call().require_principal(), request.id))
 
     async def ListFunctionChecks(
         self, request: health_pb2.ListFunctionChecksRequest, context: Any
     ) -> health_pb2.ListFunctionChecksResponse:
-        principal = current_call().require_principal()
-        principal.require(Permission.CAMERAS_VIEW)
-        if request.limit > MAX_LIST:
-            raise validate.invalid(f"limit must be at most {MAX_LIST}")
-        limit = request.limit or DEFAULT_LIST
-        before_id = paging.cursor(request.page_token)
-        # One more than asked for says whether there are older checks (a next page).
-        reports = await asyncio.to_thread(self._checks.stored_list, limit + 1, before_id=before_id)
-        messages = [report_message(r, principal) for r in reports[:limit]]
-        page, more = paging.fit(messages, len(reports) > limit)
+        found = await self._checks.list(current_call().require_principal(), request.limit, request.page_token)
+        page, more = paging.fit([report_message(v) for v in found.items], found.more)
         return health_pb2.ListFunctionChecksResponse(
             checks=page, next_page_token=paging.token(page[-1].id) if more else ""
         )

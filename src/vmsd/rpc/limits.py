@@ -31,10 +31,9 @@ import grpc
 
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
+from vmsd.units import NS_PER_S
 
 log = get_logger(component="rpc")
-
-NS_PER_S = 1_000_000_000
 
 
 class StreamLimits:

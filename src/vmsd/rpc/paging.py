@@ -14,42 +14,15 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from vmsd.rpc import validate
+from vmsd.services.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, bad_token, cursor, page_size, token
+
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "bad_token", "cursor", "fit", "fitting", "page_size", "token"]
 
 M = TypeVar("M", bound=Message)
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-DEFAULT_PAGE_SIZE = 1000
-MAX_PAGE_SIZE = 10_000
 # Room for the reply's other fields (flags, the next page token) around its repeated items.
 REPLY_BUDGET_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
-
-
-def page_size(*sizes: tuple[str, int]) -> int:
-    """The first non-zero of (field name, value) pairs, validated; DEFAULT_PAGE_SIZE when all are 0."""
-    for field, value in sizes:
-        if value:
-            if not 0 < value <= MAX_PAGE_SIZE:
-                raise validate.invalid(f"{field} must be between 1 and {MAX_PAGE_SIZE} (0: {DEFAULT_PAGE_SIZE})")
-            return value
-    return DEFAULT_PAGE_SIZE
-
-
-def cursor(page_token: str) -> int:
-    """The position a page token stands for; 0 for the first page."""
-    if not page_token:
-        return 0
-    if not (page_token.isascii() and page_token.isdigit()) or int(page_token) <= 0 or len(page_token) > 19:
-        raise bad_token()
-    return int(page_token)
-
-
-def bad_token() -> Exception:
-    return validate.invalid("page_token is not one this server issued: pass next_page_token back unchanged")
-
-
-def token(position: int) -> str:
-    return str(position)
 
 
 def fit(messages: list[M], left_over: bool) -> tuple[list[M], bool]:

@@ -19,17 +19,9 @@ from grpc_health.v1 import health_pb2 as grpc_health_pb2
 from grpc_health.v1 import health_pb2_grpc as grpc_health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from vmsd.audit import AuditLog
-from vmsd.cameras import CameraManager
-from vmsd.clock import Clock
 from vmsd.config import HTTP2_STREAMS_PER_CONNECTION, Config, GrpcConfig
-from vmsd.export.exporter import Exporter
-from vmsd.function_checks.runner import FunctionChecks
-from vmsd.ingest.recorder import CameraState
 from vmsd.log import get_logger
 from vmsd.ops.metrics import Metrics
-from vmsd.retention.holds import Holds
-from vmsd.retention.task import RetentionTask
 from vmsd.rpc.audit_service import AuditServicer
 from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
@@ -42,7 +34,8 @@ from vmsd.rpc.limits import StreamLimits
 from vmsd.rpc.live import LiveServicer
 from vmsd.rpc.paging import MAX_MESSAGE_BYTES
 from vmsd.rpc.recordings import RecordingServicer
-from vmsd.storage.store import Storage
+from vmsd.services.registry import Services
+from vmsd.units import NS_PER_MS
 from vmsd.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -66,7 +59,6 @@ SHUTDOWN_GRACE_S = 5.0
 HEALTH_INTERVAL_S = 2.0
 # How often ended denial bursts are looked for (a summary is written at most this late).
 DENIAL_FLUSH_S = 1.0
-NS_PER_MS = 1_000_000
 
 
 def server_options(grpc_config: GrpcConfig) -> list[tuple[str, int]]:
@@ -93,34 +85,14 @@ def server_options(grpc_config: GrpcConfig) -> list[tuple[str, int]]:
 class ControlPlane:
     """Owns the grpc.aio server. `start()` binds; `aclose()` drains with a grace period."""
 
-    def __init__(
-        self,
-        config: Config,
-        cameras: CameraManager,
-        storage: Storage,
-        audit: AuditLog,
-        clock: Clock,
-        *,
-        holds: Holds,
-        retention: RetentionTask,
-        exporter: Exporter,
-        checks: FunctionChecks,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self._exporter = exporter
-        self._checks = checks
-        self._metrics = metrics
-        self._holds = holds
-        self._retention = retention
+    def __init__(self, config: Config, services: Services, *, metrics: Metrics | None = None) -> None:
         self._config = config
-        self._cameras = cameras
-        self._storage = storage
-        self._audit = audit
-        self._clock = clock
+        self._services = services
+        self._metrics = metrics
         self._server: Any = None
         self._health = health.aio.HealthServicer()
         self._health_task: asyncio.Task[None] | None = None
-        self._denials = DenialAggregator(clock, config.grpc.denial_summary_interval_ns)
+        self._denials = DenialAggregator(services.clock, config.grpc.denial_summary_interval_ns)
         self._denials_task: asyncio.Task[None] | None = None
         self._interceptor: CallInterceptor | None = None
         self.port = 0
@@ -129,7 +101,7 @@ class ControlPlane:
         limits = self._config.grpc
         interceptor = CallInterceptor(
             Authenticator(self._config.auth.tokens),
-            self._audit,
+            self._services.audit_log,
             self._metrics.observe_rpc if self._metrics is not None else None,
             limits=StreamLimits(
                 per_principal=limits.max_streams_per_principal,
@@ -145,22 +117,16 @@ class ControlPlane:
             options=server_options(limits),
         )
         self._interceptor = interceptor
+        services = self._services
         # The generated registration functions are untyped.
-        cameras_servicer = CameraServicer(self._cameras, lambda: self._retention.status.alarms)
-        recordings_servicer = RecordingServicer(self._cameras, self._storage, self._clock)
-        audit_servicer = AuditServicer(self._audit, self._storage.catalogue.camera_ids)
-        cameras_pb2_grpc.add_CameraServiceServicer_to_server(cameras_servicer, server)  # type: ignore[no-untyped-call]
-        recordings_pb2_grpc.add_RecordingServiceServicer_to_server(recordings_servicer, server)  # type: ignore[no-untyped-call]
-        audit_pb2_grpc.add_AuditServiceServicer_to_server(audit_servicer, server)  # type: ignore[no-untyped-call]
-        live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(self._cameras), server)  # type: ignore[no-untyped-call]
-        export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(self._exporter), server)  # type: ignore[no-untyped-call]
-        hold_servicer = HoldServicer(self._holds, self._clock)
-        retention_servicer = RetentionServicer(
-            self._retention, self._storage.catalogue, self._config.retention.max_age_ns
-        )
-        holds_pb2_grpc.add_HoldServiceServicer_to_server(hold_servicer, server)  # type: ignore[no-untyped-call]
-        holds_pb2_grpc.add_RetentionServiceServicer_to_server(retention_servicer, server)  # type: ignore[no-untyped-call]
-        checks_servicer = FunctionCheckServicer(self._checks, self._cameras.known_ids)
+        cameras_pb2_grpc.add_CameraServiceServicer_to_server(CameraServicer(services.cameras), server)  # type: ignore[no-untyped-call]
+        recordings_pb2_grpc.add_RecordingServiceServicer_to_server(RecordingServicer(services.recordings), server)  # type: ignore[no-untyped-call]
+        audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(services.audit), server)  # type: ignore[no-untyped-call]
+        live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(services.live), server)  # type: ignore[no-untyped-call]
+        export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(services.exports), server)  # type: ignore[no-untyped-call]
+        holds_pb2_grpc.add_HoldServiceServicer_to_server(HoldServicer(services.holds), server)  # type: ignore[no-untyped-call]
+        holds_pb2_grpc.add_RetentionServiceServicer_to_server(RetentionServicer(services.retention), server)  # type: ignore[no-untyped-call]
+        checks_servicer = FunctionCheckServicer(services.function_checks)
         health_pb2_grpc.add_FunctionCheckServiceServicer_to_server(checks_servicer, server)  # type: ignore[no-untyped-call]
         grpc_health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = [
@@ -228,10 +194,8 @@ class ControlPlane:
         serving = grpc_health_pb2.HealthCheckResponse.SERVING
         not_serving = grpc_health_pb2.HealthCheckResponse.NOT_SERVING
         await self._health.set("", serving)
-        for managed in self._cameras.list():
-            status = self._cameras.status(managed.config.id)
-            recording = status is not None and status.state is CameraState.RECORDING
-            await self._health.set(f"camera/{managed.config.id}", serving if recording else not_serving)
+        for camera_id, recording in self._services.cameras.recording().items():
+            await self._health.set(f"camera/{camera_id}", serving if recording else not_serving)
 
     async def aclose(self) -> None:
         if self._health_task is not None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from vmsd.config import ID_PATTERN
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.ids import ID_PATTERN
+from vmsd.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 DAY_NS = 86_400 * NS_PER_S
 _ID_RE = re.compile(ID_PATTERN)
 # 2000-01-01 .. 2100-01-01: anything outside is a unit mistake (seconds for nanoseconds, …).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vmsd.errors import ErrorKind, VmsdError
-from vmsd.rpc import validate
+from vmsd.services import validate
 
 
 @pytest.mark.parametrize("value", ["cam-1\n", "cam-1\r\n", "\ncam-1", "cam 1", "-cam", "x" * 65])

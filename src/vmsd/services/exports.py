@@ -1,0 +1,182 @@
+"""Evidence exports: create (a worker thread builds the bundle), list, get, download — over
+vmsd.export.
+
+Create reports progress while a worker thread runs the export (blocking PyAV and file I/O never
+touch the event loop); the last step carries the finished bundle. If the consumer goes away, the
+export still finishes: the evidence hold and audit records are already written, and the bundle
+can be listed and downloaded later.
+
+Download reads one file from an offset to its end in ≤ 1 MiB chunks; a broken download resumes
+with the offset it reached. Every download is audited (export id, file, offset, bytes, and the
+export's case reference).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import cast
+
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.export import manifest as mf
+from vmsd.export.exporter import Exporter
+from vmsd.export.model import MAX_EXPORT_NS, ExportProgress, ExportRequest
+from vmsd.export.serve import EXPORT_ID_RE, BundleFile, no_such_export
+from vmsd.services import paging, validate
+from vmsd.services.access import Permission, Principal
+from vmsd.services.activity import Activity
+from vmsd.threads import iterate_in_thread
+
+CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """A finished bundle: its manifest and its files (with their sizes and SHA-256)."""
+
+    manifest: mf.Manifest
+    files: list[BundleFile]
+
+
+@dataclass(frozen=True)
+class ExportStep:
+    phase: str
+    fraction: float
+    done: ExportInfo | None = None  # the last step: the finished bundle
+
+
+@dataclass(frozen=True)
+class ExportOrder:
+    """What a client asks to export (API field names)."""
+
+    camera_id: str
+    start_ns: int
+    end_ns: int
+    case_ref: str
+    reason: str
+    recipient: str = ""
+    exclude_originals: bool = False
+    redact: bool = False
+    no_hold: bool = False
+    hold_until_ns: int = 0
+
+
+class ExportService:
+    def __init__(self, exporter: Exporter) -> None:
+        self._exporter = exporter
+
+    def _info(self, manifest: mf.Manifest) -> ExportInfo:
+        """Blocking (hashes manifest.json and manifest.sig): call on a worker thread."""
+        return ExportInfo(manifest, self._exporter.files(manifest.export_id))
+
+    async def create(
+        self, principal: Principal, activity: Activity, order: ExportOrder
+    ) -> AsyncGenerator[ExportStep, None]:
+        camera_id = validate.camera_id(order.camera_id)
+        activity.touch(camera_id=camera_id, start_ns=order.start_ns, end_ns=order.end_ns)
+        principal.require(Permission.EXPORT_CREATE, camera_id)
+        start_ns, end_ns = validate.time_range(order.start_ns, order.end_ns, max_ns=MAX_EXPORT_NS)
+        case_ref = validate.text(order.case_ref, "case_ref", required=True, max_len=200)
+        reason = validate.text(order.reason, "reason", required=True)
+        recipient = validate.text(order.recipient, "recipient", max_len=200)
+        hold_until_ns = validate.until_ns(order.hold_until_ns, self._exporter.clock.wall_ns(), "hold_until_ns")
+        if hold_until_ns is not None and order.no_hold:
+            raise validate.invalid("hold_until_ns with no_hold: a review date needs a hold (drop one of them)")
+        activity.touch(reason=reason, case_ref=case_ref)
+        export_request = ExportRequest(
+            camera_id=camera_id,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            case_ref=case_ref,
+            reason=reason,
+            principal=principal.name,
+            role=principal.role,
+            peer=principal.peer,
+            recipient=recipient,
+            include_originals=not order.exclude_originals,
+            redact=order.redact,
+            place_hold=not order.no_hold,
+            hold_until_ns=hold_until_ns,
+        )
+        # Unbounded, and run to its end: a step per segment at most, and the worker must never
+        # block on a consumer that went away (it would hold its export slot forever).
+        run = functools.partial(self._exporter.run, export_request)
+        produced = cast("AsyncGenerator[ExportProgress, None]", iterate_in_thread(run, run_to_end=True))
+        async with contextlib.aclosing(produced) as steps:
+            async for step in steps:
+                done = None
+                if step.result is not None:
+                    activity.touch(
+                        export_id=step.result.export_id, bytes=step.result.bytes, hold_id=step.result.manifest.hold_id
+                    )
+                    done = await asyncio.to_thread(self._info, step.result.manifest)
+                yield ExportStep(step.phase, step.fraction, done)
+
+    async def list(
+        self, principal: Principal, activity: Activity, *, camera_id: str = "", page_size: int = 0, page_token: str = ""
+    ) -> paging.Page[ExportInfo]:
+        """Oldest first; the page token is the id of the last export sent (ids sort in creation order)."""
+        if camera_id:
+            activity.about(camera_id=validate.camera_id(camera_id))  # a denial names the camera
+        principal.require(Permission.EXPORT_DOWNLOAD)
+        if camera_id:
+            principal.require(Permission.EXPORT_DOWNLOAD, validate.camera_id(camera_id))
+        size = paging.page_size(("page_size", page_size))
+        after = page_token
+        if after and not EXPORT_ID_RE.fullmatch(after):
+            raise paging.bad_token()
+        manifests = await asyncio.to_thread(self._exporter.list_exports)
+        visible = [
+            m
+            for m in manifests
+            if m.export_id > after and principal.in_scope(m.camera.id) and (not camera_id or m.camera.id == camera_id)
+        ]
+        return paging.Page([await asyncio.to_thread(self._info, m) for m in visible[:size]], len(visible) > size)
+
+    async def get(self, principal: Principal, activity: Activity, export_id: str) -> ExportInfo:
+        principal.require(Permission.EXPORT_DOWNLOAD)
+        manifest = await asyncio.to_thread(self._exporter.manifest, export_id)
+        if not principal.in_scope(manifest.camera.id):
+            activity.touch(camera_id=manifest.camera.id, export_id=export_id)
+            raise _hidden(activity, export_id)
+        return await asyncio.to_thread(self._info, manifest)
+
+    async def download(
+        self, principal: Principal, activity: Activity, export_id: str, name: str, offset: int
+    ) -> AsyncGenerator[tuple[int, bytes], None]:
+        """(offset, data) chunks of one file of the bundle, from `offset` to its end."""
+        activity.touch(export_id=export_id[:80], file=name[:200], offset=offset)
+        principal.require(Permission.EXPORT_DOWNLOAD)
+        manifest = await asyncio.to_thread(self._exporter.manifest, export_id)
+        activity.touch(
+            camera_id=manifest.camera.id,
+            start_ns=manifest.requested.start_ns,
+            end_ns=manifest.requested.end_ns,
+            case_ref=manifest.case_ref,
+            reason=f"download of export {manifest.export_id}",
+        )
+        if not principal.in_scope(manifest.camera.id):
+            raise _hidden(activity, export_id)
+        if offset < 0:
+            raise VmsdError(ErrorKind.INVALID_ARGUMENT, "offset must be ≥ 0")
+        sent = 0
+        try:
+            while True:
+                data = await asyncio.to_thread(self._exporter.read_chunk, export_id, name, offset, CHUNK_BYTES)
+                if not data:
+                    return
+                yield offset, data
+                offset += len(data)
+                sent += len(data)
+        finally:
+            activity.touch(bytes=sent)
+
+
+def _hidden(activity: Activity, export_id: str) -> VmsdError:
+    """An export outside the caller's scope is answered exactly like an absent id (so ids cannot
+    be probed); the call's audit record says it was a denial."""
+    activity.touch(denied="the export's camera is outside this principal's scope")
+    return no_such_export(export_id)

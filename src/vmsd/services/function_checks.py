@@ -1,0 +1,93 @@
+"""Function checks: run one now, get one, list the stored ones — over vmsd.function_checks.
+
+A caller sees only the cameras in its scope, in new checks and stored ones alike; the storage and
+clock parts of a report concern the whole recorder and are shown to everyone who may view
+cameras. The check itself writes the audit record (with the caller as principal), so the use
+case does not ask for a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.function_checks.report import CameraCheck, FunctionCheckReport
+from vmsd.function_checks.runner import FunctionChecks
+from vmsd.services import paging, validate
+from vmsd.services.access import Permission, Principal
+from vmsd.services.activity import Activity
+from vmsd.services.directory import CameraDirectory, no_such_camera
+
+DEFAULT_LIST = 20
+MAX_LIST = 1000
+MAX_CAMERAS = 1024
+_RANKS = {"ok": 0, "warning": 1, "fail": 2}
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """A report as one caller may see it: only its cameras, and the verdict of what it sees."""
+
+    report: FunctionCheckReport
+    cameras: list[CameraCheck]
+    verdict: str
+
+
+def scoped(report: FunctionCheckReport, principal: Principal) -> ReportView:
+    cameras = [c for c in report.cameras if principal.in_scope(c.camera_id)]
+    verdict = report.verdict
+    if len(cameras) != len(report.cameras):
+        parts = [c.verdict for c in cameras] + [report.disk.verdict, report.clock.verdict]
+        verdict = max(parts, key=lambda v: _RANKS[v])
+    return ReportView(report, cameras, verdict)
+
+
+class FunctionCheckService:
+    def __init__(self, checks: FunctionChecks, directory: CameraDirectory) -> None:
+        self._checks = checks
+        self._directory = directory
+
+    async def run(self, principal: Principal, activity: Activity, camera_ids: list[str]) -> ReportView:
+        """Check the given cameras (all those in scope when none are given) now."""
+        principal.require(Permission.CAMERAS_VIEW)
+        if len(camera_ids) > MAX_CAMERAS:
+            raise validate.invalid(f"camera_ids has more than {MAX_CAMERAS} cameras")
+        known = self._directory.configured_ids()
+        if camera_ids:
+            wanted = set()
+            for i, raw in enumerate(camera_ids):
+                camera_id = validate.camera_id(raw, f"camera_ids[{i}]")
+                activity.about(camera_id=camera_id)
+                principal.require(Permission.CAMERAS_VIEW, camera_id)
+                if camera_id not in known:
+                    raise no_such_camera(camera_id)
+                wanted.add(camera_id)
+        else:
+            wanted = {c for c in known if principal.in_scope(c)}
+        report = await self._checks.check(
+            trigger="request", requested_by=principal.name, role=principal.role, camera_ids=wanted
+        )
+        return scoped(report, principal)
+
+    async def get(self, principal: Principal, check_id: int) -> ReportView:
+        """One stored check; 0: the newest."""
+        principal.require(Permission.CAMERAS_VIEW)
+        if check_id < 0:
+            raise validate.invalid("id must be positive (or 0 for the newest check)")
+        report = await asyncio.to_thread(self._checks.stored, check_id or None)
+        if report is None:
+            what = f"function check {check_id}" if check_id else "any function check"
+            raise VmsdError(ErrorKind.NOT_FOUND, f"there is no {what} yet")
+        return scoped(report, principal)
+
+    async def list(self, principal: Principal, limit: int = 0, page_token: str = "") -> paging.Page[ReportView]:
+        """Newest first; a page token is the id of the last check sent."""
+        principal.require(Permission.CAMERAS_VIEW)
+        if limit > MAX_LIST:
+            raise validate.invalid(f"limit must be at most {MAX_LIST}")
+        limit = limit or DEFAULT_LIST
+        before_id = paging.cursor(page_token)
+        # One more than asked for says whether there are older checks (a next page).
+        reports = await asyncio.to_thread(self._checks.stored_list, limit + 1, before_id=before_id)
+        return paging.Page([scoped(r, principal) for r in reports[:limit]], len(reports) > limit)

@@ -1,0 +1,108 @@
+"""Live relay: subscribe one viewer to a camera's hub, within per-principal and overall limits.
+
+The hub never waits for a slow viewer (it drops whole GOPs, then the subscriber); the transport
+gives up on a viewer that stops reading (gRPC: [grpc] send_timeout, rpc/limits.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.ingest.hub import VIDEO, Missed, RelayPacket, StreamConfig, SubscriberGone
+from vmsd.ingest.recorder import CameraRecorder
+from vmsd.services import validate
+from vmsd.services.access import Permission, Principal
+from vmsd.services.activity import Activity
+from vmsd.services.directory import CameraDirectory
+from vmsd.units import NS_PER_S
+
+MAX_RELAYS_PER_PRINCIPAL = 16
+MAX_RELAYS = 256
+MAX_DURATION_NS = 7 * validate.DAY_NS
+
+
+@dataclass(frozen=True)
+class MissedNotice:
+    """Frames the viewer missed (it fell behind): now, and since the relay began."""
+
+    frames: int
+    total: int
+
+
+RelayItem = RelayPacket | StreamConfig | MissedNotice
+CameraRecorders = Callable[[], dict[str, CameraRecorder]]
+
+
+class LiveService:
+    def __init__(self, directory: CameraDirectory, recorders: CameraRecorders) -> None:
+        self._directory = directory
+        self._recorders = recorders
+        self._active: Counter[str] = Counter()
+
+    @property
+    def active_relays(self) -> int:
+        return sum(self._active.values())
+
+    async def relay(
+        self, principal: Principal, activity: Activity, camera_id: str, duration_ns: int = 0
+    ) -> AsyncGenerator[RelayItem, None]:
+        """The camera's stream configuration, packets and missed-frame notices, until the
+        duration (0: no limit) ends or the consumer stops."""
+        camera_id = validate.camera_id(camera_id)
+        activity.touch(camera_id=camera_id)
+        principal.require(Permission.LIVE_RELAY, camera_id)
+        if duration_ns < 0 or duration_ns > MAX_DURATION_NS:
+            raise validate.invalid(f"duration_ns must be between 0 (no limit) and {MAX_DURATION_NS // NS_PER_S} s")
+        self._directory.configured(camera_id)  # NOT_FOUND for an unknown camera
+        recorder = self._recorders().get(camera_id)
+        if recorder is None:
+            raise VmsdError(ErrorKind.FAILED_PRECONDITION, f"camera_id {camera_id!r} is not being recorded")
+        if self._active[principal.name] >= MAX_RELAYS_PER_PRINCIPAL:
+            raise VmsdError(
+                ErrorKind.RESOURCE_EXHAUSTED, f"at most {MAX_RELAYS_PER_PRINCIPAL} relays at once per principal"
+            )
+        if self.active_relays >= MAX_RELAYS:
+            raise VmsdError(ErrorKind.RESOURCE_EXHAUSTED, f"at most {MAX_RELAYS} relays at once on this recorder")
+        started_ns = time.time_ns()
+        deadline_mono_ns = time.monotonic_ns() + duration_ns if duration_ns else None
+        self._active[principal.name] += 1
+        subscriber = recorder.hub.subscribe(asyncio.get_running_loop())
+        sent_bytes = frames = missed = 0
+        try:
+            while True:
+                if deadline_mono_ns is not None:
+                    remaining_s = (deadline_mono_ns - time.monotonic_ns()) / NS_PER_S
+                    if remaining_s <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(subscriber.next(), timeout=remaining_s)
+                    except TimeoutError:
+                        break
+                else:
+                    item = await subscriber.next()
+                if isinstance(item, RelayPacket):
+                    sent_bytes += len(item.data)
+                    frames += item.kind == VIDEO
+                    yield item
+                elif isinstance(item, StreamConfig):
+                    yield item
+                elif isinstance(item, Missed):
+                    missed += item.frames
+                    yield MissedNotice(item.frames, missed)
+        except SubscriberGone as gone:
+            raise VmsdError(ErrorKind.RESOURCE_EXHAUSTED, f"relay ended: {gone}") from None
+        finally:
+            subscriber.close()
+            self._active[principal.name] -= 1
+            activity.touch(
+                start_ns=started_ns,
+                end_ns=time.time_ns(),
+                bytes=sent_bytes,
+                video_frames=frames,
+                missed_frames=missed,
+            )

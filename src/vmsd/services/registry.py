@@ -1,0 +1,33 @@
+"""`Services`: every use case a transport serves, built once by the daemon (vmsd.app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vmsd.audit import AuditLog
+from vmsd.clock import Clock
+from vmsd.services.audit import AuditService
+from vmsd.services.cameras import CameraService
+from vmsd.services.directory import CameraDirectory
+from vmsd.services.exports import ExportService
+from vmsd.services.function_checks import FunctionCheckService
+from vmsd.services.holds import HoldService, RetentionService
+from vmsd.services.live import LiveService
+from vmsd.services.recordings import RecordingService
+
+
+@dataclass(frozen=True)
+class Services:
+    directory: CameraDirectory
+    cameras: CameraService
+    recordings: RecordingService
+    live: LiveService
+    holds: HoldService
+    retention: RetentionService
+    exports: ExportService
+    audit: AuditService
+    function_checks: FunctionCheckService
+    # For the transports' own records (denials, undecodable requests, every audited call's
+    # outcome) and their clocks (denial bursts): the same trail and clock as the use cases.
+    audit_log: AuditLog
+    clock: Clock

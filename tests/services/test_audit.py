@@ -1,0 +1,33 @@
+"""AuditService: readers need AUDIT_READ; a scoped reader sees its cameras' records only."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.services.conftest import principal
+from tests.support.rpc import RunningDaemon
+from vmsd.audit import AuditEntry
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.services.activity import Activity
+
+
+def test_a_scoped_reader_sees_only_records_of_its_cameras(running: RunningDaemon) -> None:
+    services = running.daemon.services
+    for camera_id in ("in-cam", "out-cam"):
+        entry = AuditEntry(
+            action="test.consult", principal="admin-1", role="admin", camera_id=camera_id, reason=f"see {camera_id}"
+        )
+        running.run(asyncio.to_thread(services.audit_log.append, entry))
+    everything = running.run(services.audit.query(principal("admin"), Activity(), principal_filter="admin-1"))
+    scoped = running.run(services.audit.query(principal("supervisor"), Activity(), principal_filter="admin-1"))
+    assert [r.camera_id for r in everything.records if r.action == "test.consult"] == ["in-cam", "out-cam"]
+    assert [r.camera_id for r in scoped.records if r.action == "test.consult"] == ["in-cam"]
+    assert running.run(services.audit.verify(principal("supervisor"))).ok
+
+
+def test_audit_reading_needs_the_permission(running: RunningDaemon) -> None:
+    with pytest.raises(VmsdError) as caught:
+        running.run(running.daemon.services.audit.verify(principal("operator")))
+    assert caught.value.kind is ErrorKind.PERMISSION_DENIED
