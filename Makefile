@@ -73,7 +73,7 @@ soak: install ## the reliability suite at full counts (50 crashes, 100 camera fa
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench scripts
-	$(VENV)/bin/ruff format --check src
+	$(VENV)/bin/ruff format --check src tests bench scripts
 	PYTHONPATH=src $(VENV)/bin/lint-imports --no-cache  # the layer contract in pyproject.toml; src of this checkout
 
 typecheck: install

@@ -54,7 +54,6 @@ def test_every_camera_is_registered_in_one_catalogue_transaction(tmp_path: Path)
         storage.close()
 
 
-
 def test_a_stored_api_camera_below_the_floor_keeps_its_footage_for_min_age(tmp_path: Path) -> None:
     """An API camera stored before [retention] min_age existed (an integrator's 1 s) is not
     allowed to erase footage younger than the floor."""

@@ -3,6 +3,10 @@
 Unknown keys are errors naming their path; durations become integer nanoseconds (`*_ns`), sizes
 bytes. Loading does no I/O beyond reading the file; `check_environment()` probes the machine
 (storage root writable) separately so that constructors stay I/O free.
+
+Over the ~450-line guide on purpose: it is one schema, a model per TOML section plus the
+cross-section rules (retention floor, limits that must leave room), and is read as a whole when a
+key is added; splitting it by section would scatter those rules.
 """
 
 from __future__ import annotations

@@ -30,9 +30,7 @@ def test_search_returns_time_ordered_spans_and_gaps_a_page_at_a_time(running: Ru
 def test_search_outside_the_scope_is_denied_before_any_lookup(running: RunningDaemon) -> None:
     activity = Activity()
     with pytest.raises(VmsdError) as caught:
-        running.run(
-            running.daemon.services.recordings.search(principal("viewer"), activity, "out-cam", MID, MID + S)
-        )
+        running.run(running.daemon.services.recordings.search(principal("viewer"), activity, "out-cam", MID, MID + S))
     assert caught.value.kind is ErrorKind.PERMISSION_DENIED
     assert (activity.camera_id, activity.start_ns, activity.end_ns) == ("out-cam", MID, MID + S)
 
