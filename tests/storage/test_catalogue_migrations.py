@@ -230,7 +230,7 @@ def test_a_catalogue_newer_than_this_vmsd_is_refused(tmp_path: Path) -> None:
     message = str(refused.value)
     assert "schema version 3, newer than version 2 that this vmsd" in message
     assert "restore the backup copy made before the upgrade" in message
-    for command in (["migrate", "--dry-run"], ["fsck"]):
+    for command in (["run"], ["migrate", "--dry-run"], ["fsck"]):
         result = run_vmsd(command[0], "--config", str(config), *command[1:])
         assert result.returncode == 1 and message in result.stderr, result.stderr
     assert not (root / "backups").exists()
