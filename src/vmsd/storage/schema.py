@@ -134,18 +134,22 @@ def backup(conn: sqlite3.Connection, path: Path, name: str, version: int) -> Pat
         target = folder / f"{name}-v{version}-{stamp}-{attempt}.db"
         attempt += 1
     make_private(target)
-    with sqlite_errors():
-        copy = sqlite3.connect(target)
-        try:
-            conn.backup(copy)
-        finally:
-            copy.close()
-    fd = os.open(target, os.O_RDONLY)
     try:
-        os.fchmod(fd, PRIVATE_FILE_MODE)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        with sqlite_errors():
+            copy = sqlite3.connect(target)
+            try:
+                conn.backup(copy)
+            finally:
+                copy.close()
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        target.unlink(missing_ok=True)  # a partial copy (disk full) must not pass for a backup
+        raise
     fsync_dir(folder)
     return target
 
