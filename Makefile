@@ -25,10 +25,11 @@ deps: .stamp-deps
 	@touch $@
 
 venv: $(VENV)/.stamp
-$(VENV)/.stamp: pyproject.toml
+# constraints.txt: the versions CI tested (pyproject.toml has only the floors the code needs).
+$(VENV)/.stamp: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
 proto: $(GEN_DIR)/.stamp
@@ -80,8 +81,8 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 bench-deps: install $(VENV)/.stamp-bench
-$(VENV)/.stamp-bench: pyproject.toml
-	$(PY) -m pip install -q -e '.[dev,bench]'
+$(VENV)/.stamp-bench: pyproject.toml constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	@touch $@
 
 bench: bench-deps ## the benchmark suite (~1.5-2 h on a quiet machine): bench/report.md + PNG plots

@@ -111,3 +111,27 @@ def test_token_create_offers_exactly_the_roles_the_auth_code_knows() -> None:
     done = run_vmsd("token", "create", "--help")
     for role in ROLE_PERMISSIONS:
         assert role in done.stdout
+
+
+def test_migrate_upgrades_the_catalogue_after_a_backup_copy(tmp_path: Path) -> None:
+    """`vmsd migrate` by hand: what ran and where the copy is; a second run has nothing to do."""
+    import sqlite3
+
+    root = tmp_path / "root"
+    root.mkdir()
+    config = write_config(tmp_path / "vmsd.toml", root, {})
+    schemas = Path(__file__).resolve().parents[1] / "storage" / "schemas"
+    conn = sqlite3.connect(root / "catalogue.db")
+    conn.executescript((schemas / "catalogue-v1-d514f4f.sql").read_text())
+    conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '1')")
+    conn.commit()
+    conn.close()
+    done = run_vmsd("migrate", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "ran: to version 2: segment ids never reused" in done.stdout
+    copies = list((root / "backups").glob("catalogue-v1-*.db"))
+    assert len(copies) == 1 and f"backup copy: {copies[0]}" in done.stdout
+    assert f"{root / 'audit.db'}: none yet" in done.stdout
+    again = run_vmsd("migrate", "--config", str(config))
+    assert again.returncode == 0 and "schema version 2, this vmsd uses 2" in again.stdout
+    assert "ran:" not in again.stdout and len(list((root / "backups").iterdir())) == 1

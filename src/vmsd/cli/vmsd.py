@@ -3,6 +3,7 @@
     vmsd run --config FILE
     vmsd check-config --config FILE [--strict]
     vmsd fsck --config FILE [--repair] [--rebuild-index] [--no-hashes]
+    vmsd migrate --config FILE [--dry-run]
     vmsd token create --name NAME --role ROLE [--camera GLOB]...
     vmsd key-fingerprint --config FILE
 
@@ -148,6 +149,42 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Upgrade the catalogue and the audit database now (`vmsd run` does it at start too)."""
+    from vmsd.storage import schema
+    from vmsd.storage.audit_db import SCHEMA as AUDIT_SCHEMA
+    from vmsd.storage.catalogue import SCHEMA as CATALOGUE_SCHEMA
+    from vmsd.storage.store import Storage
+
+    config = _load(args.config)
+    if not config.storage.root.exists():
+        print(f"{config.storage.root}: storage root does not exist", file=sys.stderr)
+        return 1
+    storage = Storage(config.storage.root)
+    storage.lock()  # the daemon must not be writing a database while it is migrated
+    try:
+        for path, spec in (
+            (storage.layout.catalogue_path, CATALOGUE_SCHEMA),
+            (storage.layout.audit_path, AUDIT_SCHEMA),
+        ):
+            if not path.exists():
+                print(f"{path}: none yet (created at the first start, at schema version {spec.version})")
+                continue
+            steps, copy = schema.migrate_file(path, spec, dry_run=args.dry_run)
+            found = "none" if steps.found is None else steps.found
+            print(f"{path}: schema version {found}, this vmsd uses {spec.version}")
+            verb = "would run" if args.dry_run else "ran"
+            for migration in steps.pending:
+                print(f"  {verb}: to version {migration.to_version}: {migration.summary}")
+            if copy is not None:
+                print(f"  backup copy: {copy}")
+    finally:
+        storage.close()
+    if args.dry_run:
+        print("dry run: nothing was changed")
+    return 0
+
+
 def cmd_key_fingerprint(args: argparse.Namespace) -> int:
     """Print the fingerprint recipients check export bundles against (`vmsctl verify --key-fingerprint`)."""
     from vmsd.export.signing import PUBLIC_KEY_NAME, read_public_fingerprint
@@ -192,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--rebuild-index", action="store_true", help="rebuild the catalogue from the files alone")
     fsck.add_argument("--no-hashes", action="store_true", help="skip re-hashing every file (faster)")
     fsck.set_defaults(func=cmd_fsck)
+    migrate = sub.add_parser(
+        "migrate", help="upgrade the catalogue and audit database to this version's schema (backup copy first)"
+    )
+    migrate.add_argument("--config", required=True)
+    migrate.add_argument("--dry-run", action="store_true", help="list the migrations that would run; change nothing")
+    migrate.set_defaults(func=cmd_migrate)
     key = sub.add_parser(
         "key-fingerprint",
         help="print the SHA-256 fingerprint of the recorder's export signing key (give it to recipients "

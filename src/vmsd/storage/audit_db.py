@@ -6,7 +6,7 @@ tables hold them, and opening the file safely, are storage's. The log lives in i
 touches it.
 
 Tables:
-  meta    schema_version
+  meta    schema_version (storage/schema.py)
   audit   one row per record: seq (from 1, never skipping), the entry's fields, prev_hash, hash
   anchor  the chain's head (seq, hash), updated in the same transaction as each append
 """
@@ -16,8 +16,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from vmsd.files import make_private
+from vmsd.storage import schema
 
+# Unchanged since the first release; versioned like the catalogue (storage/schema.py), so that a
+# future change has its migration, its backup copy and the refusal of a newer file ready.
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -33,19 +35,17 @@ CREATE INDEX IF NOT EXISTS audit_camera_time ON audit(camera_id, time_ns);
 CREATE TABLE IF NOT EXISTS anchor (seq INTEGER NOT NULL, hash TEXT NOT NULL);
 """
 
+SCHEMA = schema.SchemaSpec("audit", SCHEMA_VERSION, _SCHEMA, ())
+
 
 def open_audit_db(path: Path) -> sqlite3.Connection:
     """Open (creating it 0600 if missing) the audit database, with its schema, for appending.
 
-    RuntimeError when the file holds a schema version this vmsd does not support."""
-    make_private(path)
-    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.executescript(_SCHEMA)
-    conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-    version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-    if int(version) != SCHEMA_VERSION:
+    VmsdError (FAILED_PRECONDITION) when the file was upgraded by a newer vmsd."""
+    conn = schema.connect(path)
+    try:
+        schema.upgrade(conn, path, SCHEMA)
+    except BaseException:
         conn.close()
-        raise RuntimeError(f"{path}: audit schema {version} is not the supported {SCHEMA_VERSION}")
+        raise
     return conn

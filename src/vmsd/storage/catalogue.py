@@ -32,11 +32,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vmsd.files import make_private
+from vmsd.storage import catalogue_migrations, schema
 from vmsd.storage.errors import sqlite_errors
 from vmsd.units import NS_PER_S
 
-SCHEMA_VERSION = 1
+# Version 2: segment ids are never reused (catalogue_migrations.py has every step from version 1).
+SCHEMA_VERSION = 2
 GENESIS_SHA256 = "0" * 64
 # Segments rotate at most every hour (config: segment_duration ≤ 1h), at the next keyframe; no
 # camera's GOP is anywhere near 5 h, so no segment is longer than this.
@@ -134,6 +135,8 @@ CREATE TABLE IF NOT EXISTS function_checks (
     report_json TEXT NOT NULL
 );
 """
+
+SCHEMA = schema.SchemaSpec("catalogue", SCHEMA_VERSION, _SCHEMA, catalogue_migrations.MIGRATIONS)
 
 
 class SegmentState(StrEnum):
@@ -271,21 +274,21 @@ class Catalogue:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        # The copy made before migrating at the last open (None when nothing was migrated).
+        self.backup_path: Path | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
-        make_private(self.path)  # API-added cameras' URLs, credentials included, are stored here
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.executescript(_SCHEMA)
-        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-        if int(version) != SCHEMA_VERSION:
+        # 0600: API-added cameras' URLs, credentials included, are stored here.
+        conn = schema.connect(self.path)
+        try:
+            # Migrations run before foreign keys are enforced: a table rebuild needs them off.
+            self.backup_path = schema.upgrade(conn, self.path, SCHEMA)
+            conn.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
             conn.close()
-            raise RuntimeError(f"{self.path}: catalogue schema {version} is not the supported {SCHEMA_VERSION}")
+            raise
         self._conn = conn
 
     def close(self) -> None:

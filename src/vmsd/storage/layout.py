@@ -5,6 +5,7 @@
     <root>/audit.db, <root>/audit.anchor     the hash-chained audit trail and its head
     <root>/exports/<export id>/              signed evidence bundles
     <root>/keys/                             the recorder's signing key
+    <root>/backups/                          copies of the databases made before each migration
     <root>/recordings/<camera>/<YYYY-MM-DD>/<HHMMSS>.<nanoseconds>Z.mp4
 
 One folder per camera per UTC day keeps directories small and makes day-on-day erasure a matter
@@ -42,6 +43,8 @@ class Layout:
         self.audit_anchor_path = root / "audit.anchor"
         # Evidence bundles live outside recordings/: retention and fsck's orphan sweep never look there.
         self.exports_dir = root / "exports"
+        # Copies of catalogue.db and audit.db made before migrating them (0700 directory, 0600 files).
+        self.backups_dir = root / "backups"
         # The recorder's Ed25519 signing key (0700 directory, 0600 key).
         self.keys_dir = root / "keys"
         # Written and fsync'd by function checks to measure write latency; removed straight after.

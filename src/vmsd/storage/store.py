@@ -24,7 +24,7 @@ from pathlib import Path
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.files import PRIVATE_FILE_MODE, fsync_dir
 from vmsd.log import get_logger
-from vmsd.storage.catalogue import GENESIS_SHA256, Catalogue, GapReason, SegmentRow, SegmentState
+from vmsd.storage.catalogue import GENESIS_SHA256, SCHEMA_VERSION, Catalogue, GapReason, SegmentRow, SegmentState
 from vmsd.storage.erase import erase_segment
 from vmsd.storage.layout import Layout, make_dirs
 from vmsd.storage.recovery import recover_writing_segment
@@ -76,6 +76,8 @@ class Storage:
         if exclusive:
             self.lock()
         self.catalogue.open()
+        if self.catalogue.backup_path is not None:
+            log.warning("catalogue_migrated", version=SCHEMA_VERSION, backup=str(self.catalogue.backup_path))
         if exclusive:
             try:
                 stats = os.statvfs(self.layout.root)
