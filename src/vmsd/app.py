@@ -42,8 +42,11 @@ from vmsd.services.holds import HoldService, RetentionService
 from vmsd.services.live import LiveService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.registry import Services
+from vmsd.storage.catalogue import GapReason
+from vmsd.storage.errors import StorageError, StorageLost
 from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage
+from vmsd.storage.watch import STORAGE_LOST_EXIT, StorageWatch, clear_note, read_note, runtime_dir, write_note
 from vmsd.units import NS_PER_MS
 
 log = get_logger(component="daemon")
@@ -128,6 +131,10 @@ class Daemon:
             summary=self._watchdog_summary,
         )
         self._watchdog_task: asyncio.Task[None] | None = None
+        # A storage outage longer than the watch's bound ends `run()` with STORAGE_LOST_EXIT.
+        self.exit_status = 0
+        self.storage_watch = StorageWatch(self.storage, self.clock, self._storage_lost)
+        self._storage_watch_task: asyncio.Task[None] | None = None
         self._cameras_task: asyncio.Task[None] | None = None
         for camera in config.cameras:
             register_url_credentials(camera.url)
@@ -162,11 +169,28 @@ class Daemon:
     def request_stop(self) -> None:
         self._stopping.set()
 
+    def _storage_lost(self, detail: str) -> None:
+        write_note(runtime_dir(), detail, self.clock.wall_ns())
+        self.exit_status = STORAGE_LOST_EXIT
+        self.request_stop()
+
+    def _open_storage(self) -> bool:
+        """Open the storage root (blocking); True when the previous process lost its storage.
+        StorageLost when it cannot be opened for writing (read-only, unreachable)."""
+        try:
+            self.storage.open()
+        except (OSError, StorageError) as error:
+            detail = f"cannot open storage root {self.config.storage.root}: {getattr(error, 'strerror', None) or error}"
+            raise StorageLost(detail) from error
+        return read_note(runtime_dir())
+
     async def start(self) -> None:
         """Open storage and audit, recover from any crash, register the cameras, serve the control
         plane, notify READY=1; then start the recorders in the background (`_start_cameras`)."""
-        await asyncio.to_thread(self.storage.open)
-        report = await asyncio.to_thread(reconcile, self.storage)
+        lost_before = await asyncio.to_thread(self._open_storage)
+        reason = GapReason.STORAGE_ERROR if lost_before else GapReason.CRASH
+        report = await asyncio.to_thread(reconcile, self.storage, reason=reason)
+        clear_note(runtime_dir())
         if report.unindexed_files:
             log.error("unindexed_footage_present", files=len(report.unindexed_files))
         await asyncio.to_thread(self.audit.open)
@@ -192,6 +216,7 @@ class Daemon:
             storage_root=str(self.config.storage.root),
         )
         self._watchdog_task = asyncio.create_task(self.watchdog.run(), name="watchdog")
+        self._storage_watch_task = asyncio.create_task(self.storage_watch.run(), name="storage-watch")
         self.notifier.ready(f"started, starting {enabled} camera(s)")
         self._cameras_task = asyncio.create_task(self._start_cameras(), name="camera-start-up")
 
@@ -210,6 +235,9 @@ class Daemon:
         await self.watchdog.aclose()
         if self._watchdog_task is not None:
             await self._watchdog_task
+        await self.storage_watch.aclose()
+        if self._storage_watch_task is not None:
+            await asyncio.gather(self._storage_watch_task, return_exceptions=True)
         await self.control_plane.aclose()
         await self.checks.aclose()
         if self._checks_task is not None:
@@ -225,7 +253,8 @@ class Daemon:
         log.info("daemon_stopped", recorder_id=self.config.recorder_id)
         self.notifier.close()
 
-    async def run(self) -> None:
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT (returns 0) or until the storage is lost (STORAGE_LOST_EXIT)."""
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
@@ -235,3 +264,4 @@ class Daemon:
         finally:
             log.info("daemon_stopping")
             await self.stop()
+        return self.exit_status

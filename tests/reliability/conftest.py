@@ -67,7 +67,7 @@ def relsim() -> Iterator[CameraSimulator]:
     """The reliability suite's own simulator (so a fault here never disturbs the e2e mounts)."""
     h264 = make_clip(CLIPS, codec="h264", seconds=10)
     names = ["crash1", "crash2", "crash3", "crash4", "drop", "halfopen", "sps", "jumpf", "jumpb", "steady"]
-    names += ["garbage", "truncate", "huge", "hostile-steady", "disk", "sec", "ctl"]
+    names += ["garbage", "truncate", "huge", "hostile-steady", "disk", "back", "sec", "ctl"]
     with CameraSimulator([MountSpec(name, h264) for name in names]) as sim:
         yield sim
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.rpc import RunningDaemon, make_config, metadata, record_footage
+from vmsd.storage.errors import StorageLost
+from vmsd.storage.store import SegmentInfo, Storage
 from vmsd.v1 import cameras_pb2
 
 SECRET = "Catalogue-Pa55"
@@ -66,3 +68,45 @@ def test_an_old_world_readable_catalogue_is_made_owner_only(tmp_path: Path, h264
             assert _mode(root / name) == 0o600, name
     finally:
         running.stop()
+
+
+def _open_segment_at(storage: Storage) -> None:
+    storage.open_segment("cam", None, 1_767_225_600 * 10**9, [], SegmentInfo("h264", 640, 360, False))
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    """An open storage root with camera 'cam' registered."""
+    opened = Storage(tmp_path / "root")
+    opened.open()
+    try:
+        opened.catalogue.upsert_camera("cam", "", "", 0)
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_no_segment_file_on_a_root_that_is_not_the_one_opened(tmp_path: Path, storage: Storage) -> None:
+    """A root unmounted and something else mounted there (here: renamed away, a new directory made
+    at its path): a new segment file would land on the new filesystem while its row went to the
+    catalogue still open on the old one."""
+    root = storage.layout.root
+    root.rename(tmp_path / "old-root")
+    root.mkdir()
+    problem = storage.root_problem()
+    assert problem is not None and problem.replaced, problem
+    with pytest.raises(StorageLost, match="no longer the filesystem vmsd opened"):
+        _open_segment_at(storage)
+    assert list(root.rglob("*")) == []
+    assert storage.catalogue.segments("cam") == []
+
+
+def test_no_segment_file_while_the_root_is_gone(tmp_path: Path, storage: Storage) -> None:
+    """The filesystem lazily unmounted: the root's directories must not be made again underneath."""
+    root = storage.layout.root
+    root.rename(tmp_path / "old-root")
+    with pytest.raises(StorageLost, match="cannot be reached"):
+        _open_segment_at(storage)
+    assert not root.exists()
+    (tmp_path / "old-root").rename(root)  # the same filesystem back: writable again
+    assert storage.root_problem() is None

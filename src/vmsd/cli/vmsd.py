@@ -95,6 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from vmsd.app import Daemon
     from vmsd.log import configure_logging, get_logger
+    from vmsd.storage.errors import StorageLost
+    from vmsd.storage.watch import STORAGE_LOST_EXIT
 
     config = _load(args.config)
     configure_logging(json=True if args.log_json else None, level=args.log_level)
@@ -108,8 +110,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             detail="a well-known token (demo, docs, tests, placeholder) is accepted: replace it (vmsd token create)",
         )
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(Daemon(config).run())
-    return 0
+    try:
+        return asyncio.run(Daemon(config).run())
+    except StorageLost as error:
+        # Storage that cannot be opened is worth another try (systemd restarts on failure), not a bug.
+        log.error("storage_lost", detail=str(error), exit_status=STORAGE_LOST_EXIT)
+        print(f"vmsd: {error}", file=sys.stderr)
+        return STORAGE_LOST_EXIT
 
 
 def cmd_fsck(args: argparse.Namespace) -> int:

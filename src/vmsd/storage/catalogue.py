@@ -280,12 +280,15 @@ class Catalogue:
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
-        # 0600: API-added cameras' URLs, credentials included, are stored here.
-        conn = schema.connect(self.path)
+        # 0600: API-added cameras' URLs, credentials included, are stored here. A read-only or
+        # failing filesystem is a StorageError here too, as it is for every write.
+        with sqlite_errors():
+            conn = schema.connect(self.path)
         try:
-            # Migrations run before foreign keys are enforced: a table rebuild needs them off.
-            self.backup_path = schema.upgrade(conn, self.path, SCHEMA)
-            conn.execute("PRAGMA foreign_keys=ON")
+            with sqlite_errors():
+                # Migrations run before foreign keys are enforced: a table rebuild needs them off.
+                self.backup_path = schema.upgrade(conn, self.path, SCHEMA)
+                conn.execute("PRAGMA foreign_keys=ON")
         except BaseException:
             conn.close()
             raise

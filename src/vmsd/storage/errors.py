@@ -22,6 +22,11 @@ class StorageFull(StorageError):
     """No space left for the catalogue or the audit database (SQLite: "database or disk is full")."""
 
 
+class StorageLost(StorageError):
+    """The storage root is gone, read-only, or no longer the filesystem vmsd opened (unmounted and
+    something else mounted there): nothing may be written to it until it is back."""
+
+
 @contextmanager
 def sqlite_errors() -> Iterator[None]:
     """Raise any SQLite failure inside the block as StorageFull or StorageError (chained)."""

@@ -11,6 +11,9 @@ crash during recovery is recovered by the next start.
   removed. A file that holds footage is never removed here — it is reported, and
   `vmsd fsck --rebuild-index` adopts it (the catalogue may have been lost or replaced).
 - runs left open: ended at their last segment's end.
+
+The gaps say `crash`, or `storage_error` when the previous process stopped because its storage
+was lost (storage/watch.py).
 """
 
 from __future__ import annotations
@@ -102,12 +105,13 @@ def recover_writing_segment(
     return catalogue.segment(row.id)
 
 
-def reconcile(storage: Storage) -> RecoveryReport:
-    """Bring catalogue and files into agreement (see the module docstring)."""
+def reconcile(storage: Storage, *, reason: GapReason = GapReason.CRASH) -> RecoveryReport:
+    """Bring catalogue and files into agreement (see the module docstring); `reason` is why the
+    previous process stopped without closing its runs."""
     report = RecoveryReport()
     catalogue = storage.catalogue
     for row in catalogue.segments_in_state(SegmentState.WRITING):
-        recover_writing_segment(storage, row, report)
+        recover_writing_segment(storage, row, report, reason=reason)
     for row in catalogue.segments_in_state(SegmentState.GARBAGE):
         erase_segment(catalogue, storage.layout, row, erased_ns=row.start_ns, reason="interrupted_deletion")
         report.finished_deletions += 1
@@ -127,8 +131,8 @@ def reconcile(storage: Storage) -> RecoveryReport:
     for run_id, camera_id, start_ns in catalogue.open_runs():
         last = catalogue.last_segment(camera_id)
         end_ns = last.end_ns if last is not None and last.end_ns is not None else start_ns
-        catalogue.end_run(run_id, end_ns, GapReason.CRASH)
-        catalogue.open_gap(camera_id, end_ns, GapReason.CRASH, "recorder stopped without closing the run")
+        catalogue.end_run(run_id, end_ns, reason)
+        catalogue.open_gap(camera_id, end_ns, reason, "recorder stopped without closing the run")
         report.closed_runs += 1
     if report.changed:
         log.info(

@@ -20,12 +20,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.files import PRIVATE_FILE_MODE, fsync_dir
 from vmsd.log import get_logger
 from vmsd.storage.catalogue import GENESIS_SHA256, SCHEMA_VERSION, Catalogue, GapReason, SegmentRow, SegmentState
 from vmsd.storage.erase import erase_segment
+from vmsd.storage.errors import StorageLost
 from vmsd.storage.layout import Layout, make_dirs
 from vmsd.storage.recovery import recover_writing_segment
 from vmsd.storage.writer import SegmentWriter, StreamTemplate, WrittenSegment
@@ -39,6 +41,14 @@ class SegmentInfo:
     width: int
     height: int
     has_audio: bool
+
+
+class RootProblem(NamedTuple):
+    """Why the storage root cannot be written. `replaced`: it is a different directory or
+    filesystem than the one opened, so the open catalogue and audit files are not on it."""
+
+    replaced: bool
+    detail: str
 
 
 class OpenSegment:
@@ -63,6 +73,10 @@ class Storage:
         self.catalogue = Catalogue(self.layout.catalogue_path)
         self.sync_interval_ns = sync_interval_ns
         self._lock_fd: int | None = None
+        # (st_dev, st_ino) of the root when opened: the catalogue's open files live there, so a
+        # root that is now something else (the filesystem unmounted, another one mounted) must not
+        # get new segment files — their rows would go to a catalogue on another filesystem.
+        self._root_identity: tuple[int, int] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -73,6 +87,8 @@ class Storage:
         of corrupting it.
         """
         make_dirs(self.layout.recordings_dir)
+        root = os.stat(self.layout.root)
+        self._root_identity = (root.st_dev, root.st_ino)
         if exclusive:
             self.lock()
         self.catalogue.open()
@@ -164,7 +180,36 @@ class Storage:
             log.warning("stranded_segment_recovered", camera_id=camera_id, path=last.path)
             recover_writing_segment(self, last, reason=GapReason.STORAGE_ERROR)
 
+    def root_problem(self) -> RootProblem | None:
+        """What is wrong with the storage root now, or None when it is the writable filesystem that
+        was opened. Blocking (stat, statvfs); cheap enough to ask once a second and per segment."""
+        root = self.layout.root
+        try:
+            found = os.stat(root)
+            flags = os.statvfs(root).f_flag
+        except OSError as error:
+            return RootProblem(False, f"storage root {root} cannot be reached ({error.strerror or error})")
+        if self._root_identity is not None and (found.st_dev, found.st_ino) != self._root_identity:
+            detail = f"storage root {root} is no longer the filesystem vmsd opened (unmounted, another mounted?)"
+            return RootProblem(True, detail)
+        read_only = bool(flags & os.ST_RDONLY)
+        if not read_only and self._lock_fd is not None:
+            # ext4 turned read-only by an error (`emergency_ro`, kernel 6.10+) keeps the mount and
+            # statvfs saying rw; only a write tells. Touching the lock file is one inode update.
+            try:
+                os.utime(self._lock_fd)
+            except OSError as error:
+                return RootProblem(False, f"storage root {root} cannot be written ({error.strerror or error})")
+        if read_only:
+            return RootProblem(False, f"storage root {root} is on a read-only filesystem")
+        return None
+
     def _create_file(self, camera_id: str, start_ns: int) -> tuple[int, str]:
+        # Without this, a root whose filesystem was unmounted would have its directories created
+        # again on the filesystem underneath, and the file's row would go to the old catalogue.
+        problem = self.root_problem()
+        if problem is not None:
+            raise StorageLost(problem.detail)
         for attempt in range(100):
             relpath = self.layout.segment_relpath(camera_id, start_ns, attempt)
             path = self.layout.abspath(relpath)
