@@ -14,6 +14,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 python=/usr/bin/python3.11  # Debian 12's python3; the package depends on exactly this interpreter
 prefix=/opt/vmsd
 venv=$prefix/venv
+# Nothing from the caller's Python may leak in: with a checkout's src on PYTHONPATH (as under the
+# test suite) pip would find vmsd "already installed" and leave it out of the venv.
+unset PYTHONPATH PYTHONHOME PYTHONUSERBASE PYTHONSTARTUP VIRTUAL_ENV
 
 if [ ! -x "$python" ]; then
 	echo "build-deb: $python is missing: the package is built for Debian 12 (apt-get install python3.11-venv)" >&2
@@ -36,6 +39,9 @@ echo "build-deb: venv in $venv (staged in $stage)"
 "$root/scripts/build-wheel.sh" "$stage$venv/bin/python" "$work/wheel" >/dev/null
 "$stage$venv/bin/python" -m pip install -q --no-compile --disable-pip-version-check --no-warn-script-location \
 	"$work"/wheel/vmsd-*.whl
+for tool in vmsd vmsctl; do
+	"$stage$venv/bin/$tool" --help >/dev/null || { echo "build-deb: $tool does not run in the staged venv" >&2; exit 1; }
+done
 
 # Relocate: nothing in the venv may name the staging root.
 grep -rlIF -- "$stage" "$stage$venv" | while read -r file; do sed -i "s|$stage||g" "$file"; done
