@@ -63,6 +63,7 @@ def _user_exists() -> bool:
 
 @pytest.fixture
 def clean_machine() -> Iterator[None]:
+    assert os.geteuid() == 0, "CI=true but not root: the package test installs system-wide (run it as root)"
     for tool in ("dpkg-deb", "apt-get", "dpkg-statoverride", "systemd-analyze", "runuser", "/usr/bin/python3.11"):
         assert shutil.which(tool), f"{tool} is missing: the package test needs it (make deb-deps, make deps)"
     known = _run("dpkg-query", "-W", "-f=${Status}", "vmsd", check=False).stdout
