@@ -9,19 +9,31 @@ GEN_DIR := src/vmsd/v1
 BINDIR ?= /usr/local/bin
 DEBIAN_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools sqlite3 procps systemd
+# What `make deb` needs besides: Debian's python3.11 with venv (the package's venv runs on it) and dpkg-deb.
+DEB_BUILD_PACKAGES := python3.11-venv dpkg
 
-.PHONY: install deps venv proto bin demo test test-fast lint typecheck bench bench-smoke bench-deps soak clean
+.PHONY: install deps deb-deps venv proto bin deb wheel demo test test-fast lint typecheck bench bench-smoke bench-deps soak clean
 
 install: deps venv proto bin ## idempotent bootstrap: Debian packages, .venv, generated gRPC code, commands on PATH
 
-deps: .stamp-deps
-.stamp-deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Install the Debian packages in $(1) that are missing.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps: .stamp-deps
+.stamp-deps:
+	$(call apt_install,$(DEBIAN_PACKAGES))
+	@touch $@
+
+deb-deps: .stamp-deb-deps
+.stamp-deb-deps:
+	$(call apt_install,$(DEB_BUILD_PACKAGES))
 	@touch $@
 
 venv: $(VENV)/.stamp
@@ -59,10 +71,16 @@ bin:
 		echo "  export PATH=\"$$venv_bin:\$$PATH\""; \
 	fi
 
+deb: deb-deps proto ## the Debian package for recorder boxes: dist/vmsd_<version>_<arch>.deb (docs/install.md)
+	scripts/build-deb.sh dist
+
+wheel: proto ## vmsd's wheel, generated gRPC code included: dist/vmsd-<version>-py3-none-any.whl
+	scripts/build-wheel.sh $(PY) dist
+
 demo: install ## simulator + daemon on config/demo.toml, recording into ./var/demo
 	$(PY) scripts/demo.py
 
-test: install ## the whole test suite
+test: install deb-deps ## the whole test suite (deb-deps: the package test builds a .deb)
 	$(PY) -m pytest -q
 
 test-fast: install ## unit tests only (no simulator)
@@ -92,4 +110,4 @@ bench-smoke: bench-deps ## the same scenarios with tiny parameters (~1.5 min), r
 	$(PY) bench/run.py --smoke --out var/bench-smoke
 
 clean:
-	rm -rf $(VENV) $(GEN_DIR) .stamp-deps .pytest_cache .mypy_cache var
+	rm -rf $(VENV) $(GEN_DIR) .stamp-deps .stamp-deb-deps dist build .pytest_cache .mypy_cache var
