@@ -55,14 +55,18 @@ class FunctionCheckService:
             raise validate.invalid(f"camera_ids has more than {MAX_CAMERAS} cameras")
         known = self._directory.configured_ids()
         if camera_ids:
-            wanted = set()
+            named: list[str] = []
             for i, raw in enumerate(camera_ids):
                 camera_id = validate.camera_id(raw, f"camera_ids[{i}]")
                 activity.about(camera_id=camera_id)
                 principal.require(Permission.CAMERAS_VIEW, camera_id)
+                named.append(camera_id)
+            # Existence only once every camera is known to be in scope: an absent camera answered
+            # first would tell a caller naming an out-of-scope one which of its ids exist.
+            for camera_id in named:
                 if camera_id not in known:
                     raise no_such_camera(camera_id)
-                wanted.add(camera_id)
+            wanted = set(named)
         else:
             wanted = {c for c in known if principal.in_scope(c)}
         report = await self._checks.check(
