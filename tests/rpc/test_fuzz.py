@@ -31,7 +31,17 @@ from tests.support.rpc import (
     record_footage,
     service_methods,
 )
-from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, export_pb2, holds_pb2, holds_pb2_grpc, live_pb2, recordings_pb2
+from vmsd.v1 import (
+    audit_pb2,
+    cameras_pb2,
+    common_pb2,
+    export_pb2,
+    holds_pb2,
+    holds_pb2_grpc,
+    live_pb2,
+    recordings_pb2,
+    report_pb2,
+)
 from vmsd.v1 import health_pb2 as checks_pb2
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -511,6 +521,15 @@ def test_get_function_check(server: RunningDaemon, role: str | None, check_id: i
 @given(role=roles, limit=st.one_of(st.sampled_from([0, 1, 10_000, 2**32 - 1]), st.integers(0, 2**32 - 1)))
 def test_list_function_checks(server: RunningDaemon, role: str | None, limit: int) -> None:
     _check(server, "ListFunctionChecks", role, checks_pb2.ListFunctionChecksRequest(limit=limit), ("limit",))
+
+
+@settings(FUZZ, max_examples=60)
+@given(role=roles, cameras=hold_camera_lists, time_range=ranges)
+def test_get_report(
+    server: RunningDaemon, role: str | None, cameras: list[str], time_range: common_pb2.TimeRange
+) -> None:
+    request = report_pb2.GetReportRequest(camera_ids=cameras, range=time_range)
+    _check(server, "GetReport", role, request, ("camera_ids", "range"), tuple(cameras))
 
 
 # RPCs whose request has no field to fuzz: every role, and no token.
