@@ -19,6 +19,7 @@ from typing import Any
 from vmsd.audit import AuditRecord
 from vmsd.function_checks.report import FunctionCheckReport
 from vmsd.recordings.search import SearchResult
+from vmsd.reports.coverage import Coverage
 from vmsd.storage.catalogue import ErasedRow, HoldRow
 from vmsd.units import NS_PER_S
 
@@ -26,7 +27,9 @@ ACTION_REVIEW = "/vmsd.v1.RecordingService/Play"
 ACTION_EXPORT_COMPLETED = "export.completed"
 ACTION_EXPORT_FAILED = "export.failed"
 DENIED_OUTCOMES = frozenset({"PERMISSION_DENIED", "UNAUTHENTICATED"})
-CLOCK_CHECKS = frozenset({"camera_clock"})  # the recorder's own clock findings are the report's clock part
+# Clock findings: a camera's clock (drift, jumps) and the recorder's synchronisation.
+CAMERA_CLOCK_CHECKS = frozenset({"camera_clock"})
+RECORDER_CLOCK_CHECKS = frozenset({"time_sync"})
 _DAY_NS = 86400 * NS_PER_S
 
 
@@ -39,7 +42,7 @@ class Inputs:
     generated_ns: int
     recorders: list[str]
     max_age_ns: int  # the retention rule: footage older than this is erased
-    searches: dict[str, SearchResult]  # camera id → spans and gaps tiling [start_ns, min(end_ns, now))
+    coverage: dict[str, Coverage]  # camera id → spans (erased ones too) and gaps tiling [start_ns, min(end_ns, now))
     checks: list[FunctionCheckReport]  # oldest first, started within the period
     audit: list[AuditRecord]  # oldest first, within the period
     holds: list[HoldRow]  # every hold on a camera in scope
@@ -51,6 +54,7 @@ class CameraAvailability:
     camera_id: str
     expected_ns: int
     recorded_ns: int
+    erased_ns: int  # of recorded_ns, erased since (what a search today no longer shows)
     availability_tenths_pct: int  # recorded ÷ expected, in 0.1 % (1000 = 100.0 %)
     gaps_ns_by_reason: dict[str, int]
     gaps_by_reason: dict[str, int]
@@ -202,8 +206,8 @@ def build(inputs: Inputs) -> Report:
         period_end_ns=inputs.end_ns,
         generated_ns=inputs.generated_ns,
         recorders=list(inputs.recorders),
-        cameras=[_availability(c, r, inputs) for c, r in sorted(inputs.searches.items())],
-        gaps_ns_by_day=_gaps_by_day(inputs.searches.values()),
+        cameras=[_availability(c, r) for c, r in sorted(inputs.coverage.items())],
+        gaps_ns_by_day=_gaps_by_day(c.found for c in inputs.coverage.values()),
         checks_run=len(inputs.checks),
         check_findings=[],
         clock_findings=[],
@@ -224,8 +228,8 @@ def build(inputs: Inputs) -> Report:
         denied_requests=0,
     )
     findings = _findings(inputs.checks)
-    report.check_findings = [f for f in findings if f.check not in CLOCK_CHECKS and not _recorder_clock(f)]
-    report.clock_findings = [f for f in findings if f.check in CLOCK_CHECKS or _recorder_clock(f)]
+    report.check_findings = [f for f in findings if not _clock(f)]
+    report.clock_findings = [f for f in findings if _clock(f)]
     months = Counter(day_of(r.time_ns)[:7] for r in report.releases)
     report.releases_by_month = dict(sorted(months.items()))
     report.access, report.denied_requests = _access(inputs.audit)
@@ -233,7 +237,8 @@ def build(inputs: Inputs) -> Report:
     return report
 
 
-def _availability(camera_id: str, result: SearchResult, inputs: Inputs) -> CameraAvailability:
+def _availability(camera_id: str, coverage: Coverage) -> CameraAvailability:
+    result = coverage.found
     # The expected time is what the searches tiled: the period up to now (not the future).
     expected_ns = sum(s.end_ns - s.start_ns for s in result.spans) + sum(g.end_ns - g.start_ns for g in result.gaps)
     by_reason_ns: Counter[str] = Counter()
@@ -245,6 +250,7 @@ def _availability(camera_id: str, result: SearchResult, inputs: Inputs) -> Camer
         camera_id=camera_id,
         expected_ns=expected_ns,
         recorded_ns=result.recorded_ns,
+        erased_ns=coverage.erased_ns,
         availability_tenths_pct=tenths_pct(result.recorded_ns, expected_ns),
         gaps_ns_by_reason=dict(sorted(by_reason_ns.items())),
         gaps_by_reason=dict(sorted(by_reason.items())),
@@ -265,8 +271,9 @@ def _gaps_by_day(results: Iterable[SearchResult]) -> dict[str, int]:
     return dict(sorted(days.items()))
 
 
-def _recorder_clock(finding: CheckFinding) -> bool:
-    return finding.camera_id == "" and finding.check.startswith("clock")
+def _clock(finding: CheckFinding) -> bool:
+    checks = RECORDER_CLOCK_CHECKS if finding.camera_id == "" else CAMERA_CLOCK_CHECKS
+    return finding.check in checks
 
 
 def _findings(checks: list[FunctionCheckReport]) -> list[CheckFinding]:

@@ -118,12 +118,13 @@ def to_html(report: Report) -> str:
         )
     parts.append(
         _table(
-            ["camera", "availability", "recorded", "expected", "gaps by reason"],
+            ["camera", "availability", "recorded", "of which erased since", "expected", "gaps by reason"],
             [
                 (
                     c.camera_id,
                     _pct(c.availability_tenths_pct),
                     _duration(c.recorded_ns),
+                    _duration(c.erased_ns),
                     _duration(c.expected_ns),
                     ", ".join(f"{k}: {c.gaps_by_reason[k]}× {_duration(v)}" for k, v in c.gaps_ns_by_reason.items()),
                 )

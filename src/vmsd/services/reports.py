@@ -14,8 +14,8 @@ from vmsd.audit import AuditLog, AuditRecord
 from vmsd.clock import Clock
 from vmsd.function_checks.report import FunctionCheckReport
 from vmsd.function_checks.runner import FunctionChecks
-from vmsd.recordings import search as search_mod
 from vmsd.reports.build import Inputs, Report, build
+from vmsd.reports.coverage import coverage
 from vmsd.services import validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
@@ -73,7 +73,7 @@ class ReportService:
         # What was expected ends now: a period reaching into the future is not missing footage yet.
         until_ns = max(start_ns, min(end_ns, now_ns))
         catalogue = self._storage.catalogue
-        searches = {c: search_mod.search(catalogue, c, start_ns, until_ns, now_ns) for c in cameras}
+        covered = {c: coverage(catalogue, c, start_ns, until_ns, now_ns) for c in cameras}
         in_report = set(cameras)
         holds = [h for h in catalogue.holds() if in_report.intersection(h.camera_ids)]
         erased = [r for r in catalogue.erased_in_range(start_ns, end_ns) if r.camera_id in in_report]
@@ -84,7 +84,7 @@ class ReportService:
                 generated_ns=now_ns,
                 recorders=[self._recorder_id],
                 max_age_ns=self._max_age_ns,
-                searches=searches,
+                coverage=covered,
                 checks=self._checks_in(start_ns, end_ns, in_report),
                 audit=self._audit_in(start_ns, end_ns, cameras),
                 holds=holds,
