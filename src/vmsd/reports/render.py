@@ -80,7 +80,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty: str 
     if not body:
         return f"<p><i>{html.escape(empty)}</i></p>"
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{f'<tr>{head}</tr>' if any(headers) else ''}{body}</table>"
 
 
 _STYLE = (
