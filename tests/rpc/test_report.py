@@ -100,6 +100,11 @@ def _prepare(root: Path) -> dict[str, int]:
         catalogue.release_hold(
             facts["hold_closed"], released_ns=MID + 15 * S, released_by="supervisor-1", reason="no further action"
         )
+        # On an in-scope and an out-of-scope camera: listed only for a caller who sees both.
+        catalogue.add_hold(
+            camera_ids=["in-cam", "out-cam"], start_ns=MID + 1 * S, end_ns=MID + 2 * S, case_ref="CASE-A4",
+            reason="both", created_by="admin-1", created_ns=MID + 4 * S, until_ns=None,
+        )  # fmt: skip
         no_picture = Finding("recording", "fail", "in-cam is not recording")
         drift = Finding("camera_clock", "warning", "camera clock runs +150 ppm off the recorder's")
         unsynced = Finding("time_sync", "warning", "recorder clock is NOT synchronised: footage times may be wrong")
@@ -167,8 +172,8 @@ def test_period_a_matches_the_known_facts(setup: tuple[RunningDaemon, dict[str, 
         ("", "time_sync", MID, 10 * S),
         ("out-cam", "camera_clock", MID + 10 * S, None),
     ]
-    # Holds: three opened, one released, one open past its review date.
-    assert sorted(h.case_ref for h in report.holds_opened) == ["CASE-A1", "CASE-A2", "CASE-A3"]
+    # Holds: four opened, one released, one open past its review date.
+    assert sorted(h.case_ref for h in report.holds_opened) == ["CASE-A1", "CASE-A2", "CASE-A3", "CASE-A4"]
     assert [(h.id, h.released_by) for h in report.holds_closed] == [(facts["hold_closed"], "supervisor-1")]
     assert [h.id for h in report.holds_past_review] == [facts["hold_past_review"]]
     # Erasures: one segment, on 2026-01-02, by the age rule, nothing held.
@@ -291,3 +296,16 @@ def test_vmsctl_report_html_is_one_self_contained_file_that_chromium_opens(
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "Continuity of recording" in shown.stdout and stated.group(1) in shown.stdout
     assert "Uncaught" not in shown.stderr and "CONSOLE" not in shown.stderr
+
+
+def test_a_scoped_supervisor_sees_only_its_cameras(setup: tuple[RunningDaemon, dict[str, int]]) -> None:
+    """Scope in-*: nothing of out-cam — its availability, clock finding, holds or erasure."""
+    server, _ = setup
+    report = _get(server, "supervisor", *PERIOD_A)
+    assert [c.camera_id for c in report.cameras] == ["in-cam"]
+    assert [(f.camera_id, f.check) for f in report.clock_findings] == [("", "time_sync")]
+    assert sorted(h.case_ref for h in report.holds_opened) == ["CASE-A1", "CASE-A3"]
+    assert report.erasures == []
+    with pytest.raises(grpc.RpcError) as caught:
+        _get(server, "supervisor", *PERIOD_A, cameras=["out-cam"])
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED

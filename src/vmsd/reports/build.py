@@ -45,8 +45,10 @@ class Inputs:
     coverage: dict[str, Coverage]  # camera id → spans (erased ones too) and gaps tiling [start_ns, min(end_ns, now))
     checks: list[FunctionCheckReport]  # oldest first, started within the period
     audit: list[AuditRecord]  # oldest first, within the period
-    holds: list[HoldRow]  # every hold on a camera in scope
+    holds: list[HoldRow]  # the holds to list: on the report's cameras, all of their cameras in scope
     erased: list[ErasedRow]  # erased within the period, cameras in scope
+    # Every hold on the report's cameras, to tell whether an erased segment was held.
+    protecting_holds: list[HoldRow] | None = None
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,7 @@ def build(inputs: Inputs) -> Report:
         ],
         holds_past_review=[_hold(h) for h in inputs.holds if _past_review(h, inputs.end_ns)],
         retention_max_age_ns=inputs.max_age_ns,
-        erasures=_erasures(inputs.erased, inputs.holds),
+        erasures=_erasures(inputs.erased, inputs.holds if inputs.protecting_holds is None else inputs.protecting_holds),
         access=[],
         denied_requests=0,
     )

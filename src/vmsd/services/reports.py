@@ -75,7 +75,9 @@ class ReportService:
         catalogue = self._storage.catalogue
         covered = {c: coverage(catalogue, c, start_ns, until_ns, now_ns) for c in cameras}
         in_report = set(cameras)
-        holds = [h for h in catalogue.holds() if in_report.intersection(h.camera_ids)]
+        protecting = [h for h in catalogue.holds() if in_report.intersection(h.camera_ids)]
+        # Listed only when the caller may see all of a hold's cameras (as HoldService lists them).
+        holds = [h for h in protecting if all(principal.in_scope(c) for c in h.camera_ids)]
         erased = [r for r in catalogue.erased_in_range(start_ns, end_ns) if r.camera_id in in_report]
         return build(
             Inputs(
@@ -88,6 +90,7 @@ class ReportService:
                 checks=self._checks_in(start_ns, end_ns, in_report),
                 audit=self._audit_in(start_ns, end_ns, cameras),
                 holds=holds,
+                protecting_holds=protecting,
                 erased=erased,
             )
         )
