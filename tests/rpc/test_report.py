@@ -309,3 +309,15 @@ def test_a_scoped_supervisor_sees_only_its_cameras(setup: tuple[RunningDaemon, d
     with pytest.raises(grpc.RpcError) as caught:
         _get(server, "supervisor", *PERIOD_A, cameras=["out-cam"])
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_running_a_report_is_audited_with_its_hash(setup: tuple[RunningDaemon, dict[str, int]]) -> None:
+    """Who pulled the management information, of which period and cameras, and which report."""
+    server, _ = setup
+    before, _ = server.daemon.audit.query(limit=1)
+    report = _get(server, "supervisor", *PERIOD_A)
+    records, _ = server.daemon.audit.query(since_ns=before[-1].time_ns, principal="supervisor-1")
+    (record,) = [r for r in records if r.action == "/vmsd.v1.ReportService/GetReport" and r.seq > before[-1].seq]
+    assert (record.outcome, record.start_ns, record.end_ns) == ("OK", *PERIOD_A)
+    assert json.loads(record.detail_json)["sha256"] == report.sha256
+    assert json.loads(record.detail_json)["cameras"] == ["in-cam"]

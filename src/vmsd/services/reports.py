@@ -2,7 +2,7 @@
 
 Scope: only the cameras in the principal's scope — their availability, checks, reviews, releases,
 holds and erasures — and the audit records about them or about no camera (access and denials).
-The report is read-only and writes nothing but the call's own audit record.
+The report is read-only; the call is audited (period, cameras and the report's hash).
 """
 
 from __future__ import annotations
@@ -61,7 +61,12 @@ class ReportService:
             principal.require(Permission.REPORTS_READ, camera_id)
         principal.require(Permission.REPORTS_READ)
         start_ns, end_ns = validate.time_range(start_ns, end_ns, max_ns=MAX_REPORT_NS)
-        return await asyncio.to_thread(self._build, principal, start_ns, end_ns, wanted)
+        report = await asyncio.to_thread(self._build, principal, start_ns, end_ns, wanted)
+        # Audited: who took the management information (a summary of the audit trail), of
+        # which period and cameras, and which report it was (its hash).
+        cameras = [c.camera_id for c in report.cameras]
+        activity.touch(start_ns=start_ns, end_ns=end_ns, cameras=cameras, sha256=report.sha256)
+        return report
 
     def _build(self, principal: Principal, start_ns: int, end_ns: int, wanted: list[str]) -> Report:
         known = set(self._directory.recorded_ids()) | self._directory.configured_ids()
