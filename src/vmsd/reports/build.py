@@ -26,6 +26,7 @@ from vmsd.units import NS_PER_S
 ACTION_REVIEW = "/vmsd.v1.RecordingService/Play"
 ACTION_EXPORT_COMPLETED = "export.completed"
 ACTION_EXPORT_FAILED = "export.failed"
+EXPORT_ACTIONS = (ACTION_EXPORT_COMPLETED, ACTION_EXPORT_FAILED)
 DENIED_OUTCOMES = frozenset({"PERMISSION_DENIED", "UNAUTHENTICATED"})
 # Clock findings: a camera's clock (drift, jumps) and the recorder's synchronisation.
 CAMERA_CLOCK_CHECKS = frozenset({"camera_clock"})

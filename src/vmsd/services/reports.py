@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import Any
 
 from vmsd.audit import AuditLog, AuditRecord
 from vmsd.clock import Clock
 from vmsd.function_checks.report import FunctionCheckReport
 from vmsd.function_checks.runner import FunctionChecks
-from vmsd.reports.build import Inputs, Report, build
+from vmsd.reports.build import EXPORT_ACTIONS, Inputs, Report, build
 from vmsd.reports.coverage import coverage
 from vmsd.services import validate
 from vmsd.services.access import Permission, Principal
@@ -115,11 +116,18 @@ class ReportService:
         return sorted(found, key=lambda c: c.started_ns)
 
     def _audit_in(self, start_ns: int, end_ns: int, cameras: list[str]) -> list[AuditRecord]:
+        """The records a report reads: the calls (reviews, access, denials) and the exports' outcomes.
+        Not the daemon's other records: one per erased segment would be millions in a year."""
+        calls = self._audit_pages(start_ns, end_ns, cameras, action_prefix="/")
+        exports = self._audit_pages(start_ns, end_ns, cameras, actions=EXPORT_ACTIONS)
+        return sorted(calls + exports, key=lambda r: r.seq)
+
+    def _audit_pages(self, start_ns: int, end_ns: int, cameras: list[str], **only: Any) -> list[AuditRecord]:
         records: list[AuditRecord] = []
         before_seq = 0
         while True:
             page, more = self._audit.query(
-                since_ns=start_ns, until_ns=end_ns, camera_ids=cameras, limit=_AUDIT_PAGE, before_seq=before_seq
+                since_ns=start_ns, until_ns=end_ns, camera_ids=cameras, limit=_AUDIT_PAGE, before_seq=before_seq, **only
             )
             records[:0] = page
             if not more or not page:
