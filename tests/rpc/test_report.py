@@ -321,3 +321,19 @@ def test_running_a_report_is_audited_with_its_hash(setup: tuple[RunningDaemon, d
     assert (record.outcome, record.start_ns, record.end_ns) == ("OK", *PERIOD_A)
     assert json.loads(record.detail_json)["sha256"] == report.sha256
     assert json.loads(record.detail_json)["cameras"] == ["in-cam"]
+
+
+def test_a_report_too_big_for_one_reply_says_so(setup: tuple[RunningDaemon, dict[str, int]]) -> None:
+    """Ten days before the other facts: 600 holds with 8 kB reasons, about 5 MB of report."""
+    server, _ = setup
+    start_ns = MID - 10 * 86_400 * S
+    for i in range(600):
+        server.daemon.storage.catalogue.add_hold(
+            camera_ids=["in-cam"], start_ns=MID, end_ns=MID + S, case_ref=f"BIG-{i}", reason="x" * 8000,
+            created_by="admin-1", created_ns=start_ns + i, until_ns=None,
+        )  # fmt: skip
+    with pytest.raises(grpc.RpcError) as caught:
+        _get(server, "admin", start_ns, start_ns + 3600 * S)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "shorter period or fewer cameras" in (caught.value.details() or "")
+    assert server.stubs.alive()
