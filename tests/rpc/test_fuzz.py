@@ -41,6 +41,7 @@ from vmsd.v1 import (
     live_pb2,
     recordings_pb2,
     report_pb2,
+    report_pb2_grpc,
 )
 from vmsd.v1 import health_pb2 as checks_pb2
 
@@ -649,6 +650,12 @@ ONE_BAD_FIELD: list[tuple[str, Any, str]] = [
             ({"retention_max_age_ns": -1}, "camera.retention_max_age_ns"),
         ]
     ],
+    ("GetReport", report_pb2.GetReportRequest(camera_ids=["in-cam", "../x"], range=_GOOD_RANGE), "camera_ids[1]"),
+    (
+        "GetReport",
+        report_pb2.GetReportRequest(range=common_pb2.TimeRange(start_ns=MID, end_ns=MID + 401 * 86_400 * S)),
+        "range",
+    ),
 ]
 
 
@@ -670,6 +677,7 @@ def test_one_bad_field_is_named(server: RunningDaemon, rpc: str, request_: Any, 
         "ReleaseHold": _holds(server).ReleaseHold,
         "ConfirmClock": _retention(server).ConfirmClock,
         "ErasureSummary": _retention(server).ErasureSummary,
+        "GetReport": report_pb2_grpc.ReportServiceStub(server.channel).GetReport,  # type: ignore[no-untyped-call]
     }[rpc]
     with pytest.raises(grpc.RpcError) as error:
         method(request_, metadata=metadata("admin"))
