@@ -8,7 +8,8 @@ GEN_DIR := src/vmsd/v1
 # Where `make install` links vmsd and vmsctl (when it may write there, i.e. as root).
 BINDIR ?= /usr/local/bin
 DEBIAN_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools sqlite3 procps systemd
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools sqlite3 procps systemd \
+	chromium
 # What `make deb` needs besides: Debian's python3.11 with venv (the package's venv runs on it) and dpkg-deb.
 DEB_BUILD_PACKAGES := python3.11-venv dpkg
 
@@ -41,7 +42,7 @@ venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,report]'
 	@touch $@
 
 proto: $(GEN_DIR)/.stamp

@@ -112,6 +112,9 @@ def test_query_filters(log: AuditLog, clock: FakeClock) -> None:
     assert seqs(actions=["camera.add"]) == [3, 6, 9]
     assert seqs(actions=[]) == []
     assert seqs(principal="user-0", actions=[PLAY], camera_ids=["cam-a"]) == [1, 5, 7]
+    assert seqs(action_prefix="/") == [1, 2, 4, 5, 7, 8]  # the RPCs, not the daemon's own records
+    assert seqs(action_prefix="camera.") == [3, 6, 9]
+    assert seqs(action_prefix="%") == []  # a prefix, not a pattern
 
 
 def test_query_limit_returns_the_newest_records_oldest_first(log: AuditLog, clock: FakeClock) -> None:

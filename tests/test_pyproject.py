@@ -18,7 +18,8 @@ GENERATED = ROOT / "src" / "vmsd" / "v1"
 
 
 def _requirements() -> dict[str, Requirement]:
-    listed = PROJECT["dependencies"] + PROJECT["optional-dependencies"]["dev"]
+    extras = PROJECT["optional-dependencies"]
+    listed = PROJECT["dependencies"] + extras["dev"] + extras["report"]
     return {canonicalize_name(r.name): r for r in map(Requirement, listed)}
 
 
@@ -65,4 +66,4 @@ def test_make_venv_installs_the_tested_versions() -> None:
         ["make", "-n", "-B", "-C", str(ROOT), ".venv/.stamp"], capture_output=True, text=True, timeout=60
     )
     assert shown.returncode == 0, shown.stderr
-    assert "pip install -q -c constraints.txt -e '.[dev]'" in shown.stdout
+    assert "pip install -q -c constraints.txt -e '.[dev,report]'" in shown.stdout

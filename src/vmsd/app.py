@@ -42,6 +42,7 @@ from vmsd.services.holds import HoldService, RetentionService
 from vmsd.services.live import LiveService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.registry import Services
+from vmsd.services.reports import ReportService
 from vmsd.storage.catalogue import GapReason
 from vmsd.storage.errors import StorageError, StorageLost
 from vmsd.storage.recovery import reconcile
@@ -113,6 +114,15 @@ class Daemon:
             exports=ExportService(self.exporter),
             audit=AuditService(self.audit, directory),
             function_checks=FunctionCheckService(self.checks, directory),
+            reports=ReportService(
+                directory,
+                self.storage,
+                self.audit,
+                self.checks,
+                self.clock,
+                recorder_id=config.recorder_id,
+                max_age_ns=config.retention.max_age_ns,
+            ),
             audit_log=self.audit,
             clock=self.clock,
         )

@@ -60,6 +60,8 @@ from vmsd.v1 import (
     live_pb2,
     live_pb2_grpc,
     recordings_pb2,
+    report_pb2,
+    report_pb2_grpc,
 )
 from vmsd.v1 import health_pb2 as health_v1
 
@@ -72,7 +74,13 @@ UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 _VIEWER = {"cameras.view", "recordings.search", "recordings.play", "live.relay"}
 _OPERATOR = _VIEWER | {"holds.view", "holds.add", "export.create", "export.download"}
 # Supervisors may dispose of footage (release holds), so they decide cameras' sources and retention.
-_SUPERVISOR = _OPERATOR | {"holds.release", "audit.read", "cameras.manage", "cameras.source_retention"}
+_SUPERVISOR = _OPERATOR | {
+    "holds.release",
+    "audit.read",
+    "reports.read",
+    "cameras.manage",
+    "cameras.source_retention",
+}
 _ALL = _SUPERVISOR
 DOCUMENTED_ROLES: dict[str, set[str]] = {
     "viewer": _VIEWER,
@@ -110,6 +118,7 @@ RPC_PERMISSION: dict[str, str] = {
     "ListExports": "export.download",  # with a camera filter: that camera in scope
     "GetExport": "export.download",  # the export's camera in scope
     "Download": "export.download",  # the export's camera in scope
+    "GetReport": "reports.read",  # the cameras named in scope (none named: all in scope)
 }
 CAMERALESS = {
     "ListCameras",
@@ -231,6 +240,7 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
     holds, retention = _holds(server), _retention(server)
     checks = health_pb2_grpc.FunctionCheckServiceStub(server.channel)  # type: ignore[no-untyped-call]
     live = live_pb2_grpc.LiveServiceStub(server.channel)  # type: ignore[no-untyped-call]
+    reports = report_pb2_grpc.ReportServiceStub(server.channel)  # type: ignore[no-untyped-call]
     exports = _exports(server)
     day_range = common_pb2.TimeRange(start_ns=MID - 86_400 * S, end_ns=MID + 86_400 * S)
     calls: dict[str, Callable[[], Any]] = {
@@ -283,6 +293,9 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
         "GetFunctionCheck": lambda: checks.GetFunctionCheck(health_v1.GetFunctionCheckRequest(), metadata=md),
         "ListFunctionChecks": lambda: checks.ListFunctionChecks(
             health_v1.ListFunctionChecksRequest(limit=2), metadata=md
+        ),
+        "GetReport": lambda: reports.GetReport(
+            report_pb2.GetReportRequest(camera_ids=[camera], range=day_range), metadata=md
         ),
         "Relay": lambda: list(live.Relay(live_pb2.RelayRequest(camera_id=camera), metadata=md, timeout=10)),
         "CreateExport": lambda: list(

@@ -31,7 +31,18 @@ from tests.support.rpc import (
     record_footage,
     service_methods,
 )
-from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, export_pb2, holds_pb2, holds_pb2_grpc, live_pb2, recordings_pb2
+from vmsd.v1 import (
+    audit_pb2,
+    cameras_pb2,
+    common_pb2,
+    export_pb2,
+    holds_pb2,
+    holds_pb2_grpc,
+    live_pb2,
+    recordings_pb2,
+    report_pb2,
+    report_pb2_grpc,
+)
 from vmsd.v1 import health_pb2 as checks_pb2
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -514,6 +525,15 @@ def test_list_function_checks(server: RunningDaemon, role: str | None, limit: in
     _check(server, "ListFunctionChecks", role, checks_pb2.ListFunctionChecksRequest(limit=limit), ("limit",))
 
 
+@settings(FUZZ, max_examples=60)
+@given(role=roles, cameras=hold_camera_lists, time_range=ranges)
+def test_get_report(
+    server: RunningDaemon, role: str | None, cameras: list[str], time_range: common_pb2.TimeRange
+) -> None:
+    request = report_pb2.GetReportRequest(camera_ids=cameras, range=time_range)
+    _check(server, "GetReport", role, request, ("camera_ids", "range"), tuple(cameras))
+
+
 # RPCs whose request has no field to fuzz: every role, and no token.
 EMPTY_REQUESTS = ["ListCameras", "VerifyAudit", "GetRetentionStatus"]
 
@@ -631,6 +651,12 @@ ONE_BAD_FIELD: list[tuple[str, Any, str]] = [
             ({"retention_max_age_ns": -1}, "camera.retention_max_age_ns"),
         ]
     ],
+    ("GetReport", report_pb2.GetReportRequest(camera_ids=["in-cam", "../x"], range=_GOOD_RANGE), "camera_ids[1]"),
+    (
+        "GetReport",
+        report_pb2.GetReportRequest(range=common_pb2.TimeRange(start_ns=MID, end_ns=MID + 401 * 86_400 * S)),
+        "range",
+    ),
 ]
 
 
@@ -652,6 +678,7 @@ def test_one_bad_field_is_named(server: RunningDaemon, rpc: str, request_: Any, 
         "ReleaseHold": _holds(server).ReleaseHold,
         "ConfirmClock": _retention(server).ConfirmClock,
         "ErasureSummary": _retention(server).ErasureSummary,
+        "GetReport": report_pb2_grpc.ReportServiceStub(server.channel).GetReport,  # type: ignore[no-untyped-call]
     }[rpc]
     with pytest.raises(grpc.RpcError) as error:
         method(request_, metadata=metadata("admin"))

@@ -34,6 +34,7 @@ from vmsd.rpc.limits import StreamLimits
 from vmsd.rpc.live import LiveServicer
 from vmsd.rpc.paging import MAX_MESSAGE_BYTES
 from vmsd.rpc.recordings import RecordingServicer
+from vmsd.rpc.report import ReportServicer
 from vmsd.services.registry import Services
 from vmsd.units import NS_PER_MS
 from vmsd.v1 import (
@@ -51,6 +52,8 @@ from vmsd.v1 import (
     live_pb2_grpc,
     recordings_pb2,
     recordings_pb2_grpc,
+    report_pb2,
+    report_pb2_grpc,
 )
 
 log = get_logger(component="rpc")
@@ -128,6 +131,7 @@ class ControlPlane:
         holds_pb2_grpc.add_RetentionServiceServicer_to_server(RetentionServicer(services.retention), server)  # type: ignore[no-untyped-call]
         checks_servicer = FunctionCheckServicer(services.function_checks)
         health_pb2_grpc.add_FunctionCheckServiceServicer_to_server(checks_servicer, server)  # type: ignore[no-untyped-call]
+        report_pb2_grpc.add_ReportServiceServicer_to_server(ReportServicer(services.reports), server)  # type: ignore[no-untyped-call]
         grpc_health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = [
             cameras_pb2.DESCRIPTOR.services_by_name["CameraService"].full_name,
@@ -138,6 +142,7 @@ class ControlPlane:
             live_pb2.DESCRIPTOR.services_by_name["LiveService"].full_name,
             holds_pb2.DESCRIPTOR.services_by_name["RetentionService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["FunctionCheckService"].full_name,
+            report_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name,
             grpc_health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ]

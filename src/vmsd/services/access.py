@@ -32,12 +32,21 @@ class Permission(enum.Enum):
     EXPORT_CREATE = "export.create"
     EXPORT_DOWNLOAD = "export.download"
     AUDIT_READ = "audit.read"
+    # The management report: availability, checks, reviews, releases, holds, erasures and access
+    # of the principal's cameras (who reviewed and released what: the audit trail, summarised).
+    REPORTS_READ = "reports.read"
 
 
 P = Permission
 _VIEWER = {P.CAMERAS_VIEW, P.RECORDINGS_SEARCH, P.RECORDINGS_PLAY, P.LIVE_RELAY}
 _OPERATOR = _VIEWER | {P.HOLDS_VIEW, P.HOLDS_ADD, P.EXPORT_CREATE, P.EXPORT_DOWNLOAD}
-_SUPERVISOR = _OPERATOR | {P.HOLDS_RELEASE, P.AUDIT_READ, P.CAMERAS_MANAGE, P.CAMERAS_SOURCE_RETENTION}
+_SUPERVISOR = _OPERATOR | {
+    P.HOLDS_RELEASE,
+    P.AUDIT_READ,
+    P.REPORTS_READ,
+    P.CAMERAS_MANAGE,
+    P.CAMERAS_SOURCE_RETENTION,
+}
 
 # The one place roles are defined (documented in docs/grpc.md, "Roles").
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -45,8 +54,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "viewer": frozenset(_VIEWER),
     # Control-room operators: also place holds and produce exports on request.
     "operator": frozenset(_OPERATOR),
-    # Supervisors: also release holds, read the audit trail, and manage cameras including their
-    # source and retention (the scheme's decisions about what is recorded and kept).
+    # Supervisors: also release holds, read the audit trail and the management report, and
+    # manage cameras including their source and retention (the scheme's decisions about what is recorded and kept).
     "supervisor": frozenset(_SUPERVISOR),
     # Other systems: camera management and metadata, never pictures, and never a camera's source
     # or retention once it has footage.

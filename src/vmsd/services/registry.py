@@ -14,6 +14,7 @@ from vmsd.services.function_checks import FunctionCheckService
 from vmsd.services.holds import HoldService, RetentionService
 from vmsd.services.live import LiveService
 from vmsd.services.recordings import RecordingService
+from vmsd.services.reports import ReportService
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Services:
     exports: ExportService
     audit: AuditService
     function_checks: FunctionCheckService
+    reports: ReportService
     # For the transports' own records (denials, undecodable requests, every audited call's
     # outcome) and their clocks (denial bursts): the same trail and clock as the use cases.
     audit_log: AuditLog

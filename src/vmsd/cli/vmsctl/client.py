@@ -11,7 +11,14 @@ from typing import Any
 import grpc
 
 from vmsd.cli.vmsctl.errors import UsageError
-from vmsd.v1 import audit_pb2_grpc, cameras_pb2_grpc, health_pb2_grpc, holds_pb2_grpc, recordings_pb2_grpc
+from vmsd.v1 import (
+    audit_pb2_grpc,
+    cameras_pb2_grpc,
+    health_pb2_grpc,
+    holds_pb2_grpc,
+    recordings_pb2_grpc,
+    report_pb2_grpc,
+)
 
 
 class Client:
@@ -37,6 +44,7 @@ class Client:
         self.holds = holds_pb2_grpc.HoldServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.retention = holds_pb2_grpc.RetentionServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.checks = health_pb2_grpc.FunctionCheckServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.reports = report_pb2_grpc.ReportServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     @property
     def metadata(self) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from vmsd.cli.vmsctl.function_checks import cmd_health
 from vmsd.cli.vmsctl.holds import cmd_hold_add, cmd_hold_list, cmd_hold_release
 from vmsd.cli.vmsctl.recordings import cmd_play, cmd_search
 from vmsd.cli.vmsctl.relay import cmd_relay
+from vmsd.cli.vmsctl.report import cmd_report
 from vmsd.cli.vmsctl.retention import cmd_retention
 from vmsd.cli.vmsctl.times import TIME_FORMATS, join_relative_times, parse_time
 from vmsd.cli.vmsctl.words import cli_words
@@ -152,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--last", action="store_true", help="show the newest stored check instead of running one")
     health.add_argument("--id", type=int, default=0, help="show a stored check by id")
     health.set_defaults(func=cmd_health)
+
+    report = sub.add_parser("report", help="the management report of a period (supervisor): HTML with charts, or JSON")
+    report.add_argument("--from", dest="start", required=True, metavar="T", help=f"start: {TIME_FORMATS}")
+    report.add_argument("--to", dest="end", required=True, metavar="T", help="end, same formats")
+    report.add_argument(
+        "--camera", action="append", metavar="CAM", help="only this camera (repeatable; default: all yours)"
+    )
+    report.add_argument(
+        "--format", choices=("html", "json"), default="html", help="html (default, needs vmsd[report]) or json"
+    )
+    report.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

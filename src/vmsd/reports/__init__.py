@@ -1,0 +1,1 @@
+"""The management report a CCTV scheme publishes: built from rows (`build`), rendered apart (`render`)."""
