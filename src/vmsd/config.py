@@ -122,6 +122,13 @@ class ExportConfig(_Strict):
     max_total: Annotated[MinFree, BeforeValidator(_min_free)] = MinFree(percent=10.0)
 
 
+class EventsConfig(_Strict):
+    """The event stream (EventService.WatchEvents): how long events stay in the catalogue, so that
+    a consumer that was away can resume from its last sequence number."""
+
+    keep_ns: DurationNs = Field(default=7 * DAY_NS, alias="keep")
+
+
 class IngestConfig(_Strict):
     """Timeouts of the camera sessions (defaults suit IP cameras on a LAN)."""
 
@@ -358,6 +365,7 @@ class Config(_Strict):
     storage: StorageConfig
     retention: RetentionConfig = RetentionConfig()
     export: ExportConfig = ExportConfig()
+    events: EventsConfig = EventsConfig()
     ingest: IngestConfig = IngestConfig()
     grpc: GrpcConfig = GrpcConfig()
     metrics: MetricsConfig = MetricsConfig()
