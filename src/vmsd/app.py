@@ -22,6 +22,7 @@ from vmsd.cameras import CameraManager
 from vmsd.clock import Clock, SystemClock
 from vmsd.config import Config
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.events.bus import EventBus
 from vmsd.export.exporter import Exporter
 from vmsd.export.model import CameraInfo
 from vmsd.function_checks.runner import CheckTarget, FunctionChecks
@@ -36,6 +37,7 @@ from vmsd.rpc.server import ControlPlane
 from vmsd.services.audit import AuditService
 from vmsd.services.cameras import CameraService
 from vmsd.services.directory import CameraDirectory
+from vmsd.services.events import EventService
 from vmsd.services.exports import ExportService
 from vmsd.services.function_checks import FunctionCheckService
 from vmsd.services.holds import HoldService, RetentionService
@@ -57,7 +59,9 @@ class Daemon:
         self.audit = AuditLog(
             self.storage.layout.audit_path, self.clock, anchor_path=self.storage.layout.audit_anchor_path
         )
-        self.cameras = CameraManager(config, self.storage, self.clock)
+        # The one publisher of events (docs/grpc.md "Events"); opened after the catalogue.
+        self.events = EventBus(self.storage.catalogue, self.clock, keep_ns=config.events.keep_ns)
+        self.cameras = CameraManager(config, self.storage, self.clock, events=self.events)
         self.retention = RetentionTask(
             self.storage,
             self.audit,
@@ -110,6 +114,7 @@ class Daemon:
             exports=ExportService(self.exporter),
             audit=AuditService(self.audit, directory),
             function_checks=FunctionCheckService(self.checks, directory),
+            events=EventService(self.events),
             audit_log=self.audit,
             clock=self.clock,
         )
@@ -169,6 +174,7 @@ class Daemon:
         report = await asyncio.to_thread(reconcile, self.storage)
         if report.unindexed_files:
             log.error("unindexed_footage_present", files=len(report.unindexed_files))
+        await asyncio.to_thread(self.events.open)
         await asyncio.to_thread(self.audit.open)
         await asyncio.to_thread(self.exporter.open)
         await self.cameras.start()
@@ -220,6 +226,7 @@ class Daemon:
         if self._retention_task is not None:
             await asyncio.gather(self._retention_task, return_exceptions=True)
         await self.cameras.stop()
+        await asyncio.to_thread(self.events.close)  # the recorders' last events are stored
         await asyncio.to_thread(self.audit.close)
         await asyncio.to_thread(self.storage.close)
         log.info("daemon_stopped", recorder_id=self.config.recorder_id)

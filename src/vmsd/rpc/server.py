@@ -27,6 +27,7 @@ from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
 from vmsd.rpc.cameras import CameraServicer
 from vmsd.rpc.denials import DenialAggregator
+from vmsd.rpc.events import EventServicer
 from vmsd.rpc.export import ExportServicer
 from vmsd.rpc.health import FunctionCheckServicer
 from vmsd.rpc.holds import HoldServicer, RetentionServicer
@@ -41,6 +42,8 @@ from vmsd.v1 import (
     audit_pb2_grpc,
     cameras_pb2,
     cameras_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
     export_pb2,
     export_pb2_grpc,
     health_pb2,
@@ -126,6 +129,8 @@ class ControlPlane:
         export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(services.exports), server)  # type: ignore[no-untyped-call]
         holds_pb2_grpc.add_HoldServiceServicer_to_server(HoldServicer(services.holds), server)  # type: ignore[no-untyped-call]
         holds_pb2_grpc.add_RetentionServiceServicer_to_server(RetentionServicer(services.retention), server)  # type: ignore[no-untyped-call]
+        events_servicer = EventServicer(services.events, self._config.recorder_id)
+        events_pb2_grpc.add_EventServiceServicer_to_server(events_servicer, server)  # type: ignore[no-untyped-call]
         checks_servicer = FunctionCheckServicer(services.function_checks)
         health_pb2_grpc.add_FunctionCheckServiceServicer_to_server(checks_servicer, server)  # type: ignore[no-untyped-call]
         grpc_health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -138,6 +143,7 @@ class ControlPlane:
             live_pb2.DESCRIPTOR.services_by_name["LiveService"].full_name,
             holds_pb2.DESCRIPTOR.services_by_name["RetentionService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["FunctionCheckService"].full_name,
+            events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
             grpc_health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ]

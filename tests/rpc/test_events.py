@@ -1,0 +1,240 @@
+"""EventService.WatchEvents against a real daemon recording simulated cameras (issue #17).
+
+A consumer sees a camera drop and return within 2 s; a resumed consumer misses and repeats
+nothing; a scoped consumer sees only its cameras; a consumer that stops reading is cut off while
+recording goes on; a resume from before the kept window is an explicit error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.support.clips import make_clip
+from tests.support.rpc import RunningDaemon, make_config, metadata
+from tests.support.simulator import CameraSimulator, MountSpec
+from vmsd.config import TokenConfig
+from vmsd.events.kinds import EventKind
+from vmsd.ingest.recorder import CameraState
+from vmsd.v1 import events_pb2, events_pb2_grpc
+
+CAMERAS = ("in-a", "in-b")
+
+
+def _config(root: Path, simulator: CameraSimulator) -> Any:
+    config = make_config(root, cameras={c: simulator.url(c) for c in CAMERAS})
+    cameras = [c.model_copy(update={"enabled": True}) for c in config.cameras]
+    only_b = TokenConfig.model_validate(
+        {"name": "only-b", "sha256": _digest("only-b"), "role": "operator", "cameras": ["in-b"]}
+    )
+    auth = config.auth.model_copy(update={"tokens": [*config.auth.tokens, only_b]})
+    ingest = config.ingest.model_copy(update={"stall_timeout_ns": 4_000_000_000, "max_backoff_ns": 1_000_000_000})
+    return config.model_copy(update={"cameras": cameras, "auth": auth, "ingest": ingest})
+
+
+def _digest(name: str) -> str:
+    return hashlib.sha256(f"token-{name}".encode()).hexdigest()
+
+
+def _only_b() -> list[tuple[str, str]]:
+    return [("authorization", "Bearer token-only-b")]
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[CameraSimulator]:
+    clip = make_clip("/tmp/vmsd-test-clips", codec="h264", seconds=10)
+    with CameraSimulator([MountSpec(c, clip) for c in CAMERAS]) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, simulator: CameraSimulator) -> Iterator[RunningDaemon]:
+    running = RunningDaemon(_config(tmp_path_factory.mktemp("events") / "root", simulator))
+    try:
+        _wait_recording(running)
+        yield running
+    finally:
+        running.stop()
+
+
+def _wait_recording(running: RunningDaemon, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        recorders = running.daemon.cameras.recorders()
+        if len(recorders) == len(CAMERAS) and all(r.status.state is CameraState.RECORDING for r in recorders.values()):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the cameras did not start recording")
+
+
+def _stub(running: RunningDaemon) -> events_pb2_grpc.EventServiceStub:
+    return events_pb2_grpc.EventServiceStub(running.channel)  # type: ignore[no-untyped-call]
+
+
+class Consumer:
+    """A following stream read on a thread: events land in a queue with the time they arrived."""
+
+    def __init__(self, running: RunningDaemon, md: list[tuple[str, str]], **request: Any) -> None:
+        self.call = _stub(running).WatchEvents(
+            events_pb2.WatchEventsRequest(follow=True, **request), metadata=md, timeout=120
+        )
+        self.items: queue.Queue[tuple[float, events_pb2.Event]] = queue.Queue()
+        self.received: list[events_pb2.Event] = []  # everything, in order (wait_for takes from `items`)
+        self.error: grpc.RpcError | None = None
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for event in self.call:
+                self.received.append(event)
+                self.items.put((time.monotonic(), event))
+        except grpc.RpcError as error:
+            self.error = error
+
+    def wait_for(self, kind: str, camera_id: str, timeout: float = 30) -> tuple[float, events_pb2.Event]:
+        deadline = time.monotonic() + timeout
+        while True:
+            arrived, event = self.items.get(timeout=max(0.01, deadline - time.monotonic()))
+            if event.kind == kind and event.camera_id == camera_id:
+                return arrived, event
+
+    def all(self) -> list[events_pb2.Event]:
+        return list(self.received)
+
+    def cancel(self) -> None:
+        self.call.cancel()
+        self._thread.join(10)
+
+
+def _stored(running: RunningDaemon, after_seq: int = 0, md: list[tuple[str, str]] | None = None) -> list[Any]:
+    request = events_pb2.WatchEventsRequest(after_seq=after_seq)
+    return list(_stub(running).WatchEvents(request, metadata=md or metadata("admin"), timeout=30))
+
+
+def test_a_consumer_sees_a_camera_drop_within_2s_and_its_return(
+    server: RunningDaemon, simulator: CameraSimulator
+) -> None:
+    consumer = Consumer(server, metadata("admin"), from_now=True)
+    try:
+        time.sleep(0.5)  # the stream is open
+        dropped = time.monotonic()
+        simulator.drop("in-a", 2)
+        arrived, gone = consumer.wait_for("camera_disconnected", "in-a")
+        assert arrived - dropped <= 2.0, f"camera_disconnected after {arrived - dropped:.2f}s"
+        assert gone.recorder_id == "rpc-test" and gone.fields["reason"] == "camera_offline"
+        _, back = consumer.wait_for("camera_connected", "in-a")
+        assert back.seq > gone.seq
+        _, gap = consumer.wait_for("gap_closed", "in-a")
+        assert gap.fields["reason"] == "camera_offline"
+    finally:
+        consumer.cancel()
+
+
+def test_a_resumed_consumer_misses_nothing_and_repeats_nothing(
+    server: RunningDaemon, simulator: CameraSimulator
+) -> None:
+    first = Consumer(server, metadata("admin"), from_now=True)
+    time.sleep(0.5)
+    simulator.drop("in-b", 1)
+    first.wait_for("camera_disconnected", "in-b")
+    first.cancel()
+    seen = first.all()
+    last_seq = max([e.seq for e in seen])
+    # Away: things happen that it does not see.
+    simulator.drop("in-b", 1)
+    _wait_recording(server)
+    second = Consumer(server, metadata("admin"), after_seq=last_seq)
+    try:
+        second.wait_for("camera_connected", "in-b")
+        time.sleep(0.5)
+    finally:
+        second.cancel()
+    resumed = second.all()
+    got = [e.seq for e in resumed]
+    assert len(got) == len(set(got)) and min(got) == last_seq + 1
+    everything = [e.seq for e in _stored(server, after_seq=last_seq)]
+    assert got[: len(everything)] == everything  # the stored ones, in order, none missed
+
+
+def test_a_consumer_scoped_to_one_camera_sees_only_its_events(
+    server: RunningDaemon, simulator: CameraSimulator
+) -> None:
+    scoped = Consumer(server, _only_b(), from_now=True)
+    time.sleep(0.5)
+    try:
+        simulator.drop("in-a", 1)
+        simulator.drop("in-b", 1)
+        scoped.wait_for("camera_connected", "in-b")
+        time.sleep(2)  # in-a's events have long been published by now
+    finally:
+        scoped.cancel()
+    events = scoped.all()
+    assert events and {e.camera_id for e in events} == {"in-b"}
+    admin_saw = {e.camera_id for e in _stored(server) if e.kind == "camera_disconnected"}
+    assert "in-a" in admin_saw
+    # A camera id outside the scope, named in the filter, is refused like everywhere.
+    with pytest.raises(grpc.RpcError) as refused:
+        list(_stub(server).WatchEvents(events_pb2.WatchEventsRequest(cameras=["in-a"]), metadata=_only_b(), timeout=10))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_consumer_that_stops_reading_is_cut_off_while_recording_goes_on(
+    server: RunningDaemon,
+) -> None:
+    """The stream is read by nobody while 3000 large events are published: it ends with
+    RESOURCE_EXHAUSTED saying why, the publisher never waited, and the cameras kept recording."""
+    bus = server.daemon.events
+    stalled = _stub(server).WatchEvents(
+        events_pb2.WatchEventsRequest(follow=True, from_now=True), metadata=metadata("admin"), timeout=120
+    )
+    time.sleep(0.5)
+    before = {c: r.status.video_packets for c, r in server.daemon.cameras.recorders().items()}
+    gaps_before = {c: len(server.daemon.storage.catalogue.gaps(c)) for c in CAMERAS}
+    blob = "x" * 4000
+    for start in range(0, 3000, 500):
+        for i in range(start, start + 500):
+            bus.publish(EventKind.DISK_LOW, free_bytes=i, note=blob)
+        time.sleep(0.2)  # within the publish queue's bound: none dropped
+    assert bus.dropped == 0
+    with pytest.raises(grpc.RpcError) as ended:
+        for _ in stalled:
+            pass
+    assert ended.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "cut off" in ended.value.details() or "send_timeout" in ended.value.details()
+    after = {c: r.status.video_packets for c, r in server.daemon.cameras.recorders().items()}
+    assert all(after[c] > before[c] for c in CAMERAS)
+    assert {c: len(server.daemon.storage.catalogue.gaps(c)) for c in CAMERAS} == gaps_before
+
+
+def test_a_resume_from_before_the_kept_window_is_refused(tmp_path: Path) -> None:
+    config = make_config(tmp_path / "root", cameras={})
+    config = config.model_copy(update={"events": config.events.model_copy(update={"keep_ns": 1_000_000_000})})
+    running = RunningDaemon(config)
+    try:
+        for i in range(3):
+            running.daemon.events.publish(EventKind.DISK_LOW, free_bytes=i)
+        deadline = time.monotonic() + 10
+        while len(_stored(running)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        running.stop()
+    time.sleep(1.2)  # older than [events] keep: pruned at the next start
+    running = RunningDaemon(config)
+    try:
+        running.daemon.events.publish(EventKind.DISK_LOW, free_bytes=9)
+        with pytest.raises(grpc.RpcError) as refused:
+            _stored(running, after_seq=1)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "the oldest kept is seq 4" in refused.value.details()
+        assert [e.seq for e in _stored(running, after_seq=3)] in ([], [4])  # from the window: fine
+    finally:
+        running.stop()
