@@ -70,8 +70,9 @@ class Daemon:
             check_interval_ns=config.retention.check_interval_ns,
             min_free=config.storage.min_free.bytes_for,
             max_age_by_camera=self.cameras.max_age_overrides,
+            events=self.events,
         )
-        self.holds = Holds(self.storage.catalogue, self.clock)
+        self.holds = Holds(self.storage.catalogue, self.clock, events=self.events)
         self.exporter = Exporter(
             self.storage,
             self.audit,
@@ -81,6 +82,7 @@ class Daemon:
             holds=self.holds,
             min_free=config.storage.min_free.bytes_for,
             max_total=config.export.max_total.bytes_for,
+            events=self.events,
         )
         self.checks = FunctionChecks(
             config.health,
@@ -89,6 +91,7 @@ class Daemon:
             self.clock,
             targets=self._check_targets,
             min_free=config.storage.min_free.bytes_for,
+            events=self.events,
         )
         self._checks_task: asyncio.Task[None] | None = None
         self.metrics: Metrics | None = None
@@ -107,8 +110,8 @@ class Daemon:
         self.services = Services(
             directory=directory,
             cameras=CameraService(self.cameras, lambda: retention.alarms),
-            recordings=RecordingService(directory, self.storage, self.clock),
-            live=LiveService(directory, self.cameras.recorders),
+            recordings=RecordingService(directory, self.storage, self.clock, events=self.events),
+            live=LiveService(directory, self.cameras.recorders, events=self.events),
             holds=HoldService(self.holds, self.clock),
             retention=retention,
             exports=ExportService(self.exporter),

@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2 as grpc_health_pb2
 from grpc_health.v1 import health_pb2_grpc as grpc_health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from vmsd.audit import AuditEntry
 from vmsd.config import HTTP2_STREAMS_PER_CONNECTION, Config, GrpcConfig
 from vmsd.log import get_logger
 from vmsd.ops.metrics import Metrics
@@ -113,6 +114,7 @@ class ControlPlane:
             ),
             send_timeout_ns=limits.send_timeout_ns,
             denials=self._denials,
+            on_denial=self._denied,
         )
         server = grpc.aio.server(
             interceptors=[interceptor],
@@ -165,6 +167,16 @@ class ControlPlane:
         self._health_task = asyncio.create_task(self._health_loop(), name="health")
         self._denials_task = asyncio.create_task(self._denials_loop(), name="denial-summaries")
         log.info("grpc_listening", listen=listen, port=self.port, tls=tls is not None)
+
+    def _denied(self, entry: AuditEntry) -> None:
+        self._services.events.denied(
+            method=entry.action,
+            principal=entry.principal,
+            role=entry.role,
+            camera_id=entry.camera_id,
+            outcome=entry.outcome,
+            peer=entry.peer,
+        )
 
     async def _health_loop(self) -> None:
         while True:

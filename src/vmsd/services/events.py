@@ -58,6 +58,19 @@ class EventService:
         self._bus = bus
         self._max_queue = max_queue
 
+    def denied(self, *, method: str, principal: str, role: str, camera_id: str, outcome: str, peer: str) -> None:
+        """A request refused (UNAUTHENTICATED or PERMISSION_DENIED): the transport tells the first
+        of each burst of repeats, as it audits them (rpc/denials.py)."""
+        self._bus.publish(
+            EventKind.REQUEST_DENIED,
+            camera_id,
+            method=method,
+            principal=principal,
+            role=role,
+            outcome=outcome,
+            peer=peer,
+        )
+
     def _filter(self, principal: Principal, activity: Activity, kinds: list[str], cameras: list[str]) -> EventFilter:
         if len(kinds) > MAX_FILTERS or len(cameras) > MAX_FILTERS:
             raise validate.invalid(f"at most {MAX_FILTERS} kinds and {MAX_FILTERS} cameras")
