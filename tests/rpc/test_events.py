@@ -19,12 +19,22 @@ import grpc
 import pytest
 
 from tests.support.clips import make_clip
-from tests.support.rpc import RunningDaemon, make_config, metadata
+from tests.support.rpc import MID, RunningDaemon, S, make_config, metadata, record_footage
 from tests.support.simulator import CameraSimulator, MountSpec
 from vmsd.config import TokenConfig
 from vmsd.events.kinds import EventKind
 from vmsd.ingest.recorder import CameraState
-from vmsd.v1 import events_pb2, events_pb2_grpc
+from vmsd.v1 import (
+    audit_pb2,
+    common_pb2,
+    events_pb2,
+    events_pb2_grpc,
+    export_pb2,
+    export_pb2_grpc,
+    holds_pb2,
+    holds_pb2_grpc,
+    recordings_pb2,
+)
 
 CAMERAS = ("in-a", "in-b")
 
@@ -238,3 +248,78 @@ def test_a_resume_from_before_the_kept_window_is_refused(tmp_path: Path) -> None
         assert [e.seq for e in _stored(running, after_seq=3)] in ([], [4])  # from the window: fine
     finally:
         running.stop()
+
+
+# -- events published by the use cases, and who sees them -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def footage_server(tmp_path_factory: pytest.TempPathFactory, h264_ts: Path) -> Iterator[RunningDaemon]:
+    """The control-plane tests' daemon (tests/support/rpc.py): footage of in-cam and out-cam, no recorders."""
+    root = tmp_path_factory.mktemp("events-footage") / "root"
+    record_footage(root, h264_ts)
+    running = RunningDaemon(make_config(root))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _wait_stored(running: RunningDaemon, kind: str, count: int = 1, timeout: float = 10) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in _stored(running) if e.kind == kind]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_holds_exports_reviews_and_denials_are_events_seen_within_scope(footage_server: RunningDaemon) -> None:
+    running = footage_server
+    holds = holds_pb2_grpc.HoldServiceStub(running.channel)  # type: ignore[no-untyped-call]
+    hold_range = common_pb2.TimeRange(start_ns=MID - 5 * S, end_ns=MID + 5 * S)
+    hold = holds.AddHold(
+        holds_pb2.AddHoldRequest(camera_ids=["in-cam", "out-cam"], range=hold_range, case_ref="EV-1", reason="r"),
+        metadata=metadata("admin"),
+    )
+    holds.ReleaseHold(holds_pb2.ReleaseHoldRequest(hold_id=hold.id, reason="done"), metadata=metadata("admin"))
+    play = recordings_pb2.PlayRequest(
+        camera_id="in-cam", range=common_pb2.TimeRange(start_ns=MID + 3 * S, end_ns=MID + 4 * S), reason="incident 7"
+    )
+    list(running.stubs.recordings.Play(play, metadata=metadata("viewer")))
+    export = export_pb2.CreateExportRequest(
+        camera_id="in-cam", range=common_pb2.TimeRange(start_ns=MID + 3 * S, end_ns=MID + 4 * S), case_ref="EV-2",
+        reason="court",
+    )
+    exports = export_pb2_grpc.ExportServiceStub(running.channel)  # type: ignore[no-untyped-call]
+    done = list(exports.CreateExport(export, metadata=metadata("admin")))[-1].done
+    with pytest.raises(grpc.RpcError):
+        running.stubs.audit.VerifyAudit(audit_pb2.VerifyAuditRequest(), metadata=metadata("viewer"))
+
+    added = _wait_stored(running, "hold_added", 2)
+    mine = [e for e in added if e.fields["hold_id"] == str(hold.id)]
+    assert sorted(e.camera_id for e in mine) == ["in-cam", "out-cam"]
+    assert "case_ref" not in mine[0].fields and mine[0].fields["created_by"] == "admin-1"
+    assert {e.camera_id for e in _wait_stored(running, "hold_released", 2)} == {"in-cam", "out-cam"}
+    (review,) = _wait_stored(running, "review_started")
+    assert (review.camera_id, review.fields["principal"]) == ("in-cam", "viewer-1")
+    assert review.fields["reason"] == "incident 7"
+    completed = _wait_stored(running, "export_completed")
+    assert [e.fields["export_id"] for e in completed] == [done.export_id]
+    assert [e.fields["export_id"] for e in _wait_stored(running, "export_created")] == [done.export_id]
+    denied = _wait_stored(running, "request_denied")
+    assert any(e.fields["method"].endswith("/VerifyAudit") and e.fields["principal"] == "viewer-1" for e in denied)
+
+    # Scope: an operator ("in-*") sees the hold on in-cam, not on out-cam, and no access events;
+    # a supervisor ("in-*") sees in-cam's review.
+    operator = _stored(running, md=metadata("operator"))
+    assert {e.camera_id for e in operator if e.kind == "hold_added"} == {"in-cam"}
+    assert not [e for e in operator if e.kind in ("review_started", "request_denied", "relay_started")]
+    supervisor = _stored(running, md=metadata("supervisor"))
+    assert [e.camera_id for e in supervisor if e.kind == "review_started"] == ["in-cam"]
+    assert all(e.camera_id in ("", "in-cam") for e in supervisor)
+    # Roles without events.watch are refused.
+    for role in ("viewer", "police-link"):
+        with pytest.raises(grpc.RpcError) as refused:
+            _stored(running, md=metadata(role))
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
