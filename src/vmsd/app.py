@@ -23,6 +23,7 @@ from vmsd.clock import Clock, SystemClock
 from vmsd.config import Config
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.events.bus import EventBus
+from vmsd.events.webhooks import Webhook
 from vmsd.export.exporter import Exporter
 from vmsd.export.model import CameraInfo
 from vmsd.function_checks.runner import CheckTarget, FunctionChecks
@@ -61,6 +62,10 @@ class Daemon:
         )
         # The one publisher of events (docs/grpc.md "Events"); opened after the catalogue.
         self.events = EventBus(self.storage.catalogue, self.clock, keep_ns=config.events.keep_ns)
+        self.webhooks = [
+            Webhook(self.events, w.url, w.kinds, str(w.secret_file), config.recorder_id) for w in config.events.webhooks
+        ]
+        self._webhook_tasks: list[asyncio.Task[None]] = []
         self.cameras = CameraManager(config, self.storage, self.clock, events=self.events)
         self.retention = RetentionTask(
             self.storage,
@@ -177,7 +182,10 @@ class Daemon:
         report = await asyncio.to_thread(reconcile, self.storage)
         if report.unindexed_files:
             log.error("unindexed_footage_present", files=len(report.unindexed_files))
+        for webhook in self.webhooks:
+            await asyncio.to_thread(webhook.open)
         await asyncio.to_thread(self.events.open)
+        self._webhook_tasks = [asyncio.create_task(w.run(), name=f"webhook-{i}") for i, w in enumerate(self.webhooks)]
         await asyncio.to_thread(self.audit.open)
         await asyncio.to_thread(self.exporter.open)
         await self.cameras.start()
@@ -229,6 +237,9 @@ class Daemon:
         if self._retention_task is not None:
             await asyncio.gather(self._retention_task, return_exceptions=True)
         await self.cameras.stop()
+        for webhook in self.webhooks:
+            await webhook.aclose()
+        await asyncio.gather(*self._webhook_tasks, return_exceptions=True)
         await asyncio.to_thread(self.events.close)  # the recorders' last events are stored
         await asyncio.to_thread(self.audit.close)
         await asyncio.to_thread(self.storage.close)
