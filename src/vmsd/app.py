@@ -28,8 +28,8 @@ from vmsd.export.exporter import Exporter
 from vmsd.export.model import CameraInfo
 from vmsd.function_checks.runner import CheckTarget, FunctionChecks
 from vmsd.ingest.recorder import CameraStatus
-from vmsd.log import get_logger, register_url_credentials
-from vmsd.ops.metrics import CameraSample, Metrics, Sources
+from vmsd.log import get_logger, redact_url, register_url_credentials
+from vmsd.ops.metrics import CameraSample, EventCounts, Metrics, Sources
 from vmsd.ops.sdnotify import Notifier
 from vmsd.ops.watchdog import Watchdog, max_silence_ns, recorder_probe, recorder_summary
 from vmsd.retention.holds import Holds
@@ -107,6 +107,7 @@ class Daemon:
                     cameras=self._camera_samples,
                     retention=lambda: self.retention.status,
                     function_check=lambda: self.checks.latest,
+                    events=self._event_counts,
                 )
             )
             self.exporter.on_finished = self.metrics.observe_export
@@ -163,6 +164,13 @@ class Daemon:
             CameraSample(camera_id, recorder.status, recorder.hub.subscriber_count)
             for camera_id, recorder in sorted(self.cameras.recorders().items())
         ]
+
+    def _event_counts(self) -> EventCounts:
+        return EventCounts(
+            self.events.dropped,
+            self.events.not_stored,
+            [(redact_url(w.url), w.status.delivered, w.status.failures) for w in self.webhooks],
+        )
 
     def _watchdog_summary(self) -> str:
         if not self.cameras.starting:
