@@ -235,6 +235,7 @@ class Daemon:
         await self.watchdog.aclose()
         if self._watchdog_task is not None:
             await self._watchdog_task
+        self.services.events.close()  # following streams end now, telling consumers to resume
         await self.control_plane.aclose()
         await self.checks.aclose()
         if self._checks_task is not None:

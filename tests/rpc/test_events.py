@@ -92,8 +92,11 @@ def _stub(running: RunningDaemon) -> events_pb2_grpc.EventServiceStub:
 class Consumer:
     """A following stream read on a thread: events land in a queue with the time they arrived."""
 
-    def __init__(self, running: RunningDaemon, md: list[tuple[str, str]], **request: Any) -> None:
-        self.call = _stub(running).WatchEvents(
+    def __init__(
+        self, running: RunningDaemon, md: list[tuple[str, str]], channel: grpc.Channel | None = None, **request: Any
+    ) -> None:
+        stub = _stub(running) if channel is None else events_pb2_grpc.EventServiceStub(channel)  # type: ignore[no-untyped-call]
+        self.call = stub.WatchEvents(
             events_pb2.WatchEventsRequest(follow=True, **request), metadata=md, timeout=120
         )
         self.items: queue.Queue[tuple[float, events_pb2.Event]] = queue.Queue()
@@ -323,3 +326,23 @@ def test_holds_exports_reviews_and_denials_are_events_seen_within_scope(footage_
         with pytest.raises(grpc.RpcError) as refused:
             _stored(running, md=metadata(role))
         assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_following_stream_is_told_to_resume_when_the_recorder_stops(tmp_path: Path) -> None:
+    running = RunningDaemon(make_config(tmp_path / "root", cameras={}))
+    stopped = False
+    try:
+        running.daemon.events.publish(EventKind.DISK_LOW, alarm="disk_pressure")
+        # Its own channel: the test daemon's is closed first when it stops.
+        channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+        consumer = Consumer(running, metadata("admin"), channel=channel)
+        consumer.wait_for("disk_low", "")
+        running.stop()
+        stopped = True
+        consumer.cancel()
+        channel.close()
+    finally:
+        if not stopped:
+            running.stop()
+    assert consumer.error is not None and consumer.error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "the recorder is stopping: resume with after_seq 1 once it is back" in consumer.error.details()

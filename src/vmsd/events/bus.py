@@ -56,6 +56,10 @@ class SubscriberCutOff(Exception):
     """The consumer fell `max_queue` events behind and was cut off."""
 
 
+class SubscriptionEnded(Exception):
+    """The subscription was ended by its owner (the daemon is stopping)."""
+
+
 class Subscription:
     """Live events for one consumer, delivered on its event loop. Bounded: see `next()`."""
 
@@ -66,6 +70,7 @@ class Subscription:
         self._items: deque[Event] = deque()
         self._ready = asyncio.Event()
         self._cut_off_at = 0  # the sequence number that did not fit (0: not cut off)
+        self._ended = False
 
     def _deliver(self, events: list[Event]) -> None:  # on the subscription's loop
         if self._cut_off_at:
@@ -77,9 +82,17 @@ class Subscription:
             self._items.extend(events)
         self._ready.set()
 
+    def end(self) -> None:
+        """Make `next()` raise SubscriptionEnded (call on the subscription's loop)."""
+        self._ended = True
+        self._ready.set()
+
     async def next(self) -> Event:
-        """The next live event; SubscriberCutOff once the queue has overflowed."""
+        """The next live event; SubscriberCutOff once the queue has overflowed, SubscriptionEnded
+        once `end()` was called."""
         while True:
+            if self._ended:
+                raise SubscriptionEnded
             if self._cut_off_at:
                 raise SubscriberCutOff(
                     f"the consumer fell more than {self._max_queue} events behind (at seq {self._cut_off_at}) "

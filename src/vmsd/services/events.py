@@ -24,7 +24,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from vmsd.errors import ErrorKind, VmsdError
-from vmsd.events.bus import EventBus, SubscriberCutOff
+from vmsd.events.bus import EventBus, SubscriberCutOff, Subscription, SubscriptionEnded
 from vmsd.events.kinds import ACCESS_KINDS, Event, EventKind
 from vmsd.services import validate
 from vmsd.services.access import Permission, Principal
@@ -57,6 +57,13 @@ class EventService:
     def __init__(self, bus: EventBus, *, max_queue: int = MAX_QUEUE) -> None:
         self._bus = bus
         self._max_queue = max_queue
+        self._following: set[Subscription] = set()
+
+    def close(self) -> None:
+        """End every following stream now (the daemon is stopping), telling the consumers to resume
+        later, rather than have the server's shutdown grace period wait for them. On the event loop."""
+        for subscription in list(self._following):
+            subscription.end()
 
     def denied(self, *, method: str, principal: str, role: str, camera_id: str, outcome: str, peer: str) -> None:
         """A request refused (UNAUTHENTICATED or PERMISSION_DENIED): the transport tells the first
@@ -107,6 +114,8 @@ class EventService:
         if after_seq < 0:
             raise validate.invalid("after_seq must not be negative")
         subscription = self._bus.subscribe(asyncio.get_running_loop(), max_queue=self._max_queue) if follow else None
+        if subscription is not None:
+            self._following.add(subscription)
         try:
             pruned_through, last_seq = self._bus.window()
             if from_now:
@@ -139,6 +148,11 @@ class EventService:
                     event = await subscription.next()
                 except SubscriberCutOff as cut:
                     raise VmsdError(ErrorKind.RESOURCE_EXHAUSTED, f"event stream ended: {cut}") from None
+                except SubscriptionEnded:
+                    raise VmsdError(
+                        ErrorKind.UNAVAILABLE,
+                        f"the recorder is stopping: resume with after_seq {cursor} once it is back",
+                    ) from None
                 if event.seq <= cursor:
                     continue  # already sent from the store
                 cursor = event.seq
@@ -146,4 +160,5 @@ class EventService:
                     yield event
         finally:
             if subscription is not None:
+                self._following.discard(subscription)
                 subscription.close()
