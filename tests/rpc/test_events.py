@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 import pytest
 
+from tests.rpc.test_authz_matrix import long_retention
 from tests.support.clips import make_clip
 from tests.support.rpc import MID, RunningDaemon, S, make_config, metadata, record_footage
 from tests.support.simulator import CameraSimulator, MountSpec
@@ -265,7 +266,8 @@ def footage_server(tmp_path_factory: pytest.TempPathFactory, h264_ts: Path) -> I
     """The control-plane tests' daemon (tests/support/rpc.py): footage of in-cam and out-cam, no recorders."""
     root = tmp_path_factory.mktemp("events-footage") / "root"
     record_footage(root, h264_ts)
-    running = RunningDaemon(make_config(root))
+    # The footage (2026-01-02) must not become due for erasure by age while the test runs.
+    running = RunningDaemon(long_retention(make_config(root)))
     try:
         yield running
     finally:
