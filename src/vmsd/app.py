@@ -22,12 +22,14 @@ from vmsd.cameras import CameraManager
 from vmsd.clock import Clock, SystemClock
 from vmsd.config import Config
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.events.bus import EventBus
+from vmsd.events.webhooks import Webhook
 from vmsd.export.exporter import Exporter
 from vmsd.export.model import CameraInfo
 from vmsd.function_checks.runner import CheckTarget, FunctionChecks
 from vmsd.ingest.recorder import CameraStatus
-from vmsd.log import get_logger, register_url_credentials
-from vmsd.ops.metrics import CameraSample, Metrics, Sources
+from vmsd.log import get_logger, redact_url, register_url_credentials
+from vmsd.ops.metrics import CameraSample, EventCounts, Metrics, Sources
 from vmsd.ops.sdnotify import Notifier
 from vmsd.ops.watchdog import Watchdog, max_silence_ns, recorder_probe, recorder_summary
 from vmsd.retention.holds import Holds
@@ -36,6 +38,7 @@ from vmsd.rpc.server import ControlPlane
 from vmsd.services.audit import AuditService
 from vmsd.services.cameras import CameraService
 from vmsd.services.directory import CameraDirectory
+from vmsd.services.events import EventService
 from vmsd.services.exports import ExportService
 from vmsd.services.function_checks import FunctionCheckService
 from vmsd.services.holds import HoldService, RetentionService
@@ -61,7 +64,13 @@ class Daemon:
         self.audit = AuditLog(
             self.storage.layout.audit_path, self.clock, anchor_path=self.storage.layout.audit_anchor_path
         )
-        self.cameras = CameraManager(config, self.storage, self.clock)
+        # The one publisher of events (docs/grpc.md "Events"); opened after the catalogue.
+        self.events = EventBus(self.storage.catalogue, self.clock, keep_ns=config.events.keep_ns)
+        self.webhooks = [
+            Webhook(self.events, w.url, w.kinds, str(w.secret_file), config.recorder_id) for w in config.events.webhooks
+        ]
+        self._webhook_tasks: list[asyncio.Task[None]] = []
+        self.cameras = CameraManager(config, self.storage, self.clock, events=self.events)
         self.retention = RetentionTask(
             self.storage,
             self.audit,
@@ -70,8 +79,9 @@ class Daemon:
             check_interval_ns=config.retention.check_interval_ns,
             min_free=config.storage.min_free.bytes_for,
             max_age_by_camera=self.cameras.max_age_overrides,
+            events=self.events,
         )
-        self.holds = Holds(self.storage.catalogue, self.clock)
+        self.holds = Holds(self.storage.catalogue, self.clock, events=self.events)
         self.exporter = Exporter(
             self.storage,
             self.audit,
@@ -81,6 +91,7 @@ class Daemon:
             holds=self.holds,
             min_free=config.storage.min_free.bytes_for,
             max_total=config.export.max_total.bytes_for,
+            events=self.events,
         )
         self.checks = FunctionChecks(
             config.health,
@@ -89,6 +100,7 @@ class Daemon:
             self.clock,
             targets=self._check_targets,
             min_free=config.storage.min_free.bytes_for,
+            events=self.events,
         )
         self._checks_task: asyncio.Task[None] | None = None
         self.metrics: Metrics | None = None
@@ -99,6 +111,7 @@ class Daemon:
                     cameras=self._camera_samples,
                     retention=lambda: self.retention.status,
                     function_check=lambda: self.checks.latest,
+                    events=self._event_counts,
                 )
             )
             self.exporter.on_finished = self.metrics.observe_export
@@ -107,8 +120,8 @@ class Daemon:
         self.services = Services(
             directory=directory,
             cameras=CameraService(self.cameras, lambda: retention.alarms),
-            recordings=RecordingService(directory, self.storage, self.clock),
-            live=LiveService(directory, self.cameras.recorders),
+            recordings=RecordingService(directory, self.storage, self.clock, events=self.events),
+            live=LiveService(directory, self.cameras.recorders, events=self.events),
             holds=HoldService(self.holds, self.clock),
             retention=retention,
             exports=ExportService(self.exporter),
@@ -123,6 +136,7 @@ class Daemon:
                 recorder_id=config.recorder_id,
                 max_age_ns=config.retention.max_age_ns,
             ),
+            events=EventService(self.events),
             audit_log=self.audit,
             clock=self.clock,
         )
@@ -168,6 +182,13 @@ class Daemon:
             for camera_id, recorder in sorted(self.cameras.recorders().items())
         ]
 
+    def _event_counts(self) -> EventCounts:
+        return EventCounts(
+            self.events.dropped,
+            self.events.not_stored,
+            [(redact_url(w.url), w.status.delivered, w.status.failures) for w in self.webhooks],
+        )
+
     def _watchdog_summary(self) -> str:
         if not self.cameras.starting:
             return self._recorder_summary()
@@ -203,6 +224,10 @@ class Daemon:
         clear_note(runtime_dir())
         if report.unindexed_files:
             log.error("unindexed_footage_present", files=len(report.unindexed_files))
+        for webhook in self.webhooks:
+            await asyncio.to_thread(webhook.open)
+        await asyncio.to_thread(self.events.open)
+        self._webhook_tasks = [asyncio.create_task(w.run(), name=f"webhook-{i}") for i, w in enumerate(self.webhooks)]
         await asyncio.to_thread(self.audit.open)
         await asyncio.to_thread(self.exporter.open)
         await self.cameras.start()
@@ -248,6 +273,7 @@ class Daemon:
         await self.storage_watch.aclose()
         if self._storage_watch_task is not None:
             await asyncio.gather(self._storage_watch_task, return_exceptions=True)
+        self.services.events.close()  # following streams end now, telling consumers to resume
         await self.control_plane.aclose()
         await self.checks.aclose()
         if self._checks_task is not None:
@@ -258,6 +284,10 @@ class Daemon:
         if self._retention_task is not None:
             await asyncio.gather(self._retention_task, return_exceptions=True)
         await self.cameras.stop()
+        for webhook in self.webhooks:
+            await webhook.aclose()
+        await asyncio.gather(*self._webhook_tasks, return_exceptions=True)
+        await asyncio.to_thread(self.events.close)  # the recorders' last events are stored
         await asyncio.to_thread(self.audit.close)
         await asyncio.to_thread(self.storage.close)
         log.info("daemon_stopped", recorder_id=self.config.recorder_id)

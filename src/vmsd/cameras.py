@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from vmsd.clock import Clock
 from vmsd.config import CameraConfig, Config, RetentionConfig, format_validation_error
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.events.bus import EventBus
 from vmsd.ingest.recorder import CameraRecorder, CameraStatus
 from vmsd.log import get_logger, redact_url, register_url_credentials
 from vmsd.storage.store import Storage
@@ -101,8 +102,9 @@ Authorise = Callable[[CameraChange], None]
 
 
 class CameraManager:
-    def __init__(self, config: Config, storage: Storage, clock: Clock) -> None:
+    def __init__(self, config: Config, storage: Storage, clock: Clock, *, events: EventBus | None = None) -> None:
         self._config = config
+        self._events = events
         self._storage = storage
         self._clock = clock
         self._cameras: dict[str, ManagedCamera] = {c.id: ManagedCamera(c, "config") for c in config.cameras}
@@ -202,6 +204,7 @@ class CameraManager:
             self._storage,
             self._clock,
             segment_duration_ns=self._config.storage.segment_duration_ns,
+            events=self._events,
         )
         self._recorders[camera.id] = recorder
         self._tasks[camera.id] = asyncio.create_task(recorder.run(), name=f"recorder-{camera.id}")

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from vmsd.errors import ConfigError
+from vmsd.events.kinds import EventKind
 from vmsd.ids import ID_RE
 from vmsd.units import NS_PER_S, format_duration_ns, parse_duration_ns, parse_percent, parse_size_bytes
 
@@ -120,6 +121,38 @@ class ExportConfig(_Strict):
     # outside retention's reach must not crowd out the footage retention keeps (an export that
     # would exceed it is refused with RESOURCE_EXHAUSTED). Exports also never eat into min_free.
     max_total: Annotated[MinFree, BeforeValidator(_min_free)] = MinFree(percent=10.0)
+
+
+class WebhookConfig(_Strict):
+    """One receiver of events by HTTP POST (events/webhooks.py), for systems that cannot hold a stream."""
+
+    url: str
+    kinds: list[str] = Field(default_factory=list)  # empty: every kind
+    secret_file: Path  # the HMAC-SHA256 key of the X-Vmsd-Signature header (read at start)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        known = {k.value for k in EventKind}
+        unknown = [k for k in value if k not in known]
+        if unknown:
+            raise ValueError(f"unknown event kind(s) {unknown}; known: {', '.join(sorted(known))}")
+        return value
+
+
+class EventsConfig(_Strict):
+    """The event stream (EventService.WatchEvents): how long events stay in the catalogue, so that
+    a consumer that was away can resume from its last sequence number; webhook receivers."""
+
+    keep_ns: DurationNs = Field(default=7 * DAY_NS, alias="keep")
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
 
 
 class IngestConfig(_Strict):
@@ -358,6 +391,7 @@ class Config(_Strict):
     storage: StorageConfig
     retention: RetentionConfig = RetentionConfig()
     export: ExportConfig = ExportConfig()
+    events: EventsConfig = EventsConfig()
     ingest: IngestConfig = IngestConfig()
     grpc: GrpcConfig = GrpcConfig()
     metrics: MetricsConfig = MetricsConfig()

@@ -11,6 +11,8 @@ from tests.function_checks.conftest import checks_of, status
 from vmsd.audit import AuditLog
 from vmsd.clock import FakeClock
 from vmsd.config import HealthConfig
+from vmsd.events.bus import EventBus
+from vmsd.events.kinds import EventKind
 from vmsd.function_checks.report import FunctionCheckReport
 from vmsd.function_checks.runner import CheckTarget, FunctionChecks
 from vmsd.storage.store import Storage
@@ -82,4 +84,33 @@ async def test_a_storage_that_cannot_be_written_fails_the_check(storage: Storage
     assert "cannot be written" in report.disk.findings[0].message
     assert report.clock.verdict == "warning"
     assert report.verdict == "fail"
+    audit.close()
+
+
+async def test_warnings_and_failures_are_events(storage: Storage, tmp_path: Path) -> None:
+    """One function_check_finding per warning or failure: per camera, and recorder-wide for the clock."""
+    clock = FakeClock()
+    audit = AuditLog(tmp_path / "audit.db", clock)
+    audit.open()
+    bus = EventBus(storage.catalogue, clock, keep_ns=86_400 * 10**9)
+    bus.open()
+    st = status(video_packets=0, bytes=0)
+    checks = FunctionChecks(
+        HealthConfig.model_validate({"observe": "1s"}),
+        storage,
+        audit,
+        clock,
+        targets=lambda: [CheckTarget("cam", lambda: st)],
+        min_free=lambda total: 0,
+        time_sync=lambda: ClockStatus(source="timedatectl", synchronized="no", detail={}),
+        events=bus,
+    )
+    report = await checks.check(trigger="request", requested_by="op-1")
+    bus.close()
+    found = [(e.camera_id, e.fields["check"], e.fields["severity"]) for e in bus.stored_after(0, 100)]
+    expected = [("cam", f.check, f.severity) for f in report.cameras[0].findings if f.severity != "ok"]
+    expected += [("", f.check, f.severity) for f in report.clock.findings if f.severity != "ok"]
+    assert found == expected and ("cam", "recording", "fail") in found
+    stored = bus.stored_after(0, 100)
+    assert all(e.kind is EventKind.FUNCTION_CHECK_FINDING and e.fields["check_id"] == str(report.id) for e in stored)
     audit.close()

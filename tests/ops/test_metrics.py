@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from vmsd.config import MetricsConfig
 from vmsd.ingest.recorder import CameraState, CameraStatus
-from vmsd.ops.metrics import CameraSample, Metrics, Sources
+from vmsd.ops.metrics import CameraSample, EventCounts, Metrics, Sources
 from vmsd.retention.task import RetentionStatus
 
 
@@ -33,11 +33,16 @@ def test_series_follow_the_status_snapshots_and_events() -> None:
             cameras=lambda: [CameraSample("cam-1", status, 4)],
             retention=lambda: retention,
             function_check=lambda: None,
+            events=lambda: EventCounts(2, 1, [("https://***@psim.example/hook", 7, 3)]),
         )
     )
     metrics.start("127.0.0.1", 0)
     try:
         first = scrape(metrics.port)
+        assert first[("vmsd_events_dropped_total", frozenset())] == 2
+        assert first[("vmsd_events_not_stored_total", frozenset())] == 1
+        hook = frozenset({("url", "https://***@psim.example/hook")})
+        assert (first[("vmsd_webhook_deliveries_total", hook)], first[("vmsd_webhook_failures_total", hook)]) == (7, 3)
         cam = frozenset({("camera_id", "cam-1")})
         assert first[("vmsd_camera_video_packets_total", cam)] == 10
         assert first[("vmsd_camera_received_bytes_total", cam)] == 5000

@@ -12,6 +12,8 @@ import pytest
 from vmsd import fsck
 from vmsd.audit import AuditLog
 from vmsd.clock import FakeClock
+from vmsd.events.bus import EventBus
+from vmsd.events.kinds import EventKind
 from vmsd.retention.holds import Holds
 from vmsd.retention.task import RetentionTask
 from vmsd.storage.recovery import reconcile
@@ -53,7 +55,12 @@ class World:
             self.storage.catalogue.upsert_camera(camera, "", "", T0)
 
     def new_task(
-        self, *, min_free: int = 0, space: DiskSpace | None = None, short_days: int | None = 7
+        self,
+        *,
+        min_free: int = 0,
+        space: DiskSpace | None = None,
+        short_days: int | None = 7,
+        events: EventBus | None = None,
     ) -> RetentionTask:
         """A retention task as a (re)started daemon would build it."""
         return RetentionTask(
@@ -65,6 +72,7 @@ class World:
             min_free=lambda total: min_free,
             max_age_by_camera=lambda: {} if short_days is None else {"short": short_days * DAY},
             space=lambda: space or DiskSpace(10**12, 10**13),
+            events=events,
         )
 
     def record_until(self, end_ns: int) -> None:
@@ -220,6 +228,27 @@ def test_disk_pressure_sheds_oldest_unheld_across_cameras_and_keeps_evidence(wor
     assert world.starts("south")[:2] == [T0, T0 + HOUR]
     assert {len(world.starts(c)) for c in ("north", "short")} == {0}
     assert "evidence_only" in world.task.status.alarms
+
+
+def test_an_erasure_pass_and_disk_pressure_are_events(world: World) -> None:
+    """One erasure_pass per camera that lost footage (so scope applies), and the alarm raised."""
+    world.run_days(3)
+    bus = EventBus(world.storage.catalogue, world.clock, keep_ns=30 * DAY)
+    bus.open()
+    try:
+        world.task = world.new_task(min_free=10 * SEGMENT_BYTES, space=DiskSpace(0, 10**6), short_days=None, events=bus)
+        plan = world.task.run_once()
+    finally:
+        bus.close()  # stores what is queued
+    events = bus.stored_after(0, 100)
+    passes = {e.camera_id: e.fields for e in events if e.kind is EventKind.ERASURE_PASS}
+    per_camera = {c: [d for d in plan.deletions if d.segment.camera_id == c] for c in passes}
+    assert set(passes) == {d.segment.camera_id for d in plan.deletions}
+    for camera, fields in passes.items():
+        assert fields["segments"] == str(len(per_camera[camera])) and fields["reasons"] == "disk_pressure"
+        assert fields["bytes"] == str(SEGMENT_BYTES * len(per_camera[camera]))
+    (low,) = [e for e in events if e.kind is EventKind.DISK_LOW]
+    assert (low.camera_id, low.fields["alarm"], low.fields["state"]) == ("", "disk_pressure", "raised")
 
 
 @pytest.mark.parametrize("jump_ns", [366 * DAY, -HOUR])

@@ -52,6 +52,8 @@ from vmsd.v1 import (
     audit_pb2,
     cameras_pb2,
     common_pb2,
+    events_pb2,
+    events_pb2_grpc,
     export_pb2,
     export_pb2_grpc,
     health_pb2_grpc,
@@ -72,7 +74,7 @@ UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 
 # The roles as documented (docs/grpc.md "Roles"), as permission names.
 _VIEWER = {"cameras.view", "recordings.search", "recordings.play", "live.relay"}
-_OPERATOR = _VIEWER | {"holds.view", "holds.add", "export.create", "export.download"}
+_OPERATOR = _VIEWER | {"holds.view", "holds.add", "export.create", "export.download", "events.watch"}
 # Supervisors may dispose of footage (release holds), so they decide cameras' sources and retention.
 _SUPERVISOR = _OPERATOR | {
     "holds.release",
@@ -86,7 +88,8 @@ DOCUMENTED_ROLES: dict[str, set[str]] = {
     "viewer": _VIEWER,
     "operator": _OPERATOR,
     "supervisor": _SUPERVISOR,
-    "integrator": {"cameras.view", "cameras.manage", "recordings.search"},  # metadata, never pictures
+    # Metadata, never pictures; told what happens (events) rather than polling.
+    "integrator": {"cameras.view", "cameras.manage", "recordings.search", "events.watch"},
     "police-link": {"cameras.view", "live.relay"},  # live pictures only
     "admin": _ALL,
 }
@@ -119,6 +122,7 @@ RPC_PERMISSION: dict[str, str] = {
     "GetExport": "export.download",  # the export's camera in scope
     "Download": "export.download",  # the export's camera in scope
     "GetReport": "reports.read",  # the cameras named in scope (none named: all in scope)
+    "WatchEvents": "events.watch",  # a camera id in the filter must be in scope
 }
 CAMERALESS = {
     "ListCameras",
@@ -155,7 +159,8 @@ def _existing_outcome(rpc: str) -> grpc.StatusCode:
 def _absent_outcome(rpc: str) -> grpc.StatusCode:
     # AddCamera of an unused id creates it; the audit trail of an unknown camera is simply empty
     # (records of removed cameras stay queryable), and so is its list of holds.
-    return OK if rpc in ("AddCamera", "QueryAudit", "ListHolds", "ListExports") else NOT_FOUND
+    # Nor has an unknown camera any events.
+    return OK if rpc in ("AddCamera", "QueryAudit", "ListHolds", "ListExports", "WatchEvents") else NOT_FOUND
 
 
 def expected(rpc: str, role: str, target: str | None) -> grpc.StatusCode:
@@ -311,6 +316,11 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
         "Download": lambda: list(
             exports.Download(
                 export_pb2.DownloadRequest(export_id=_export_id_for(camera), name="manifest.json"), metadata=md
+            )
+        ),
+        "WatchEvents": lambda: list(
+            events_pb2_grpc.EventServiceStub(server.channel).WatchEvents(  # type: ignore[no-untyped-call]
+                events_pb2.WatchEventsRequest(cameras=[camera]), metadata=md, timeout=10
             )
         ),
     }

@@ -155,7 +155,7 @@ def test_every_released_schema_migrates(tmp_path: Path, h264_ts: Path, fixture: 
 
     dry = run_vmsd("migrate", "--config", str(config), "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert f"{catalogue_path}: schema version 1, this vmsd uses 2" in dry.stdout
+    assert f"{catalogue_path}: schema version 1, this vmsd uses {SCHEMA_VERSION}" in dry.stdout
     assert "would run: to version 2: segment ids never reused" in dry.stdout
     assert "dry run: nothing was changed" in dry.stdout
     assert _schema(catalogue_path) == released_schema
@@ -165,7 +165,7 @@ def test_every_released_schema_migrates(tmp_path: Path, h264_ts: Path, fixture: 
     storage.open()  # what `vmsd run` does at start
     try:
         catalogue = storage.catalogue
-        assert catalogue.get_meta("schema_version") == str(SCHEMA_VERSION) == "2"
+        assert catalogue.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
         backup = catalogue.backup_path
         assert backup is not None and backup.parent == root / "backups"
         assert backup.name.startswith("catalogue-v1-") and backup.suffix == ".db"
@@ -203,7 +203,8 @@ def test_every_released_schema_migrates(tmp_path: Path, h264_ts: Path, fixture: 
     assert "fsck: clean: 3 segment(s)" in fsck.stdout  # hash chain (through the tombstone) and audit chain verified
 
     again = run_vmsd("migrate", "--config", str(config))
-    assert again.returncode == 0 and "schema version 2, this vmsd uses 2" in again.stdout and "ran:" not in again.stdout
+    assert again.returncode == 0 and "ran:" not in again.stdout
+    assert f"schema version {SCHEMA_VERSION}, this vmsd uses {SCHEMA_VERSION}" in again.stdout
 
 
 def test_pre_autoincrement_schemas_are_the_ones_without_it() -> None:
@@ -225,11 +226,11 @@ def test_a_catalogue_newer_than_this_vmsd_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
     config = write_config(tmp_path / "vmsd.toml", root, {})
-    _from_fixture(root / "catalogue.db", SCHEMAS / "catalogue-v2.sql", SCHEMA_VERSION + 1)
+    _from_fixture(root / "catalogue.db", SCHEMAS / f"catalogue-v{SCHEMA_VERSION}.sql", SCHEMA_VERSION + 1)
     with pytest.raises(VmsdError) as refused:
         Catalogue(root / "catalogue.db").open()
     message = str(refused.value)
-    assert "schema version 3, newer than version 2 that this vmsd" in message
+    assert f"schema version {SCHEMA_VERSION + 1}, newer than version {SCHEMA_VERSION} that this vmsd" in message
     assert "restore the backup copy made before the upgrade" in message
     for command in (["run"], ["migrate", "--dry-run"], ["fsck"]):
         result = run_vmsd(command[0], "--config", str(config), *command[1:])
@@ -252,3 +253,30 @@ def test_the_backup_copy_opens_with_the_previous_schema(tmp_path: Path) -> None:
         assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("1",)
     finally:
         conn.close()
+
+
+def test_a_version_2_catalogue_gains_the_events_table(tmp_path: Path) -> None:
+    """Version 2 (the first release with migrations) to 3: its rows kept, the events table added,
+    and the schema then exactly a new catalogue's."""
+    root = tmp_path / "root"
+    root.mkdir()
+    db = root / "catalogue.db"
+    _from_fixture(db, SCHEMAS / "catalogue-v2.sql", 2)
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO cameras(id, name, location, first_seen_ns) VALUES ('cam', 'Gate', '', ?)", (T,))
+    conn.execute("INSERT INTO gaps(camera_id, start_ns, reason) VALUES ('cam', ?, 'camera_offline')", (T,))
+    conn.commit()
+    conn.close()
+    catalogue = Catalogue(db)
+    catalogue.open()
+    try:
+        assert catalogue.get_meta("schema_version") == "3"
+        assert catalogue.backup_path is not None and catalogue.backup_path.name.startswith("catalogue-v2-")
+        assert [g.reason for g in catalogue.gaps("cam")] == [GapReason.CAMERA_OFFLINE]
+        catalogue.insert_events([(1, T, "camera_connected", "cam", "{}")])
+        assert [e.seq for e in catalogue.events_after(0, limit=10)] == [1]
+    finally:
+        catalogue.close()
+    fresh = tmp_path / "fresh.db"
+    Catalogue(fresh).open()
+    assert _schema(db) == _schema(fresh)

@@ -36,6 +36,8 @@ from typing import Any
 from vmsd.audit import AuditEntry, AuditLog
 from vmsd.clock import Clock
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.events.bus import EventBus
+from vmsd.events.kinds import EventKind
 from vmsd.export import manifest as mf
 from vmsd.export.files import file_entry, write_new_file
 from vmsd.export.gaps import contiguous_spans, label_in_progress
@@ -106,8 +108,10 @@ class Exporter:
         software: str = "vmsd",
         min_free: Callable[[int], int] = lambda total_bytes: 0,
         max_total: Callable[[int], int] | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self._storage = storage
+        self._events = events
         self._audit = audit
         self._clock = clock
         self._recorder_id = recorder_id
@@ -239,6 +243,11 @@ class Exporter:
             )
         )
 
+    def _publish(self, kind: EventKind, request: ExportRequest, export_id: str, **fields: object) -> None:
+        # Queued (events/bus.py). No case reference or reason: those are for roles that may export.
+        if self._events is not None:
+            self._events.publish(kind, request.camera_id, export_id=export_id, principal=request.principal, **fields)
+
     def _run(self, request: ExportRequest) -> Iterator[ExportProgress]:
         camera = self._camera(request.camera_id)
         export_id = _new_export_id(request.camera_id, self._clock.wall_ns())
@@ -250,6 +259,7 @@ class Exporter:
             "place_hold": request.place_hold,
         }
         self._audit_entry(request, ACTION_REQUESTED, "OK", base_detail)
+        self._publish(EventKind.EXPORT_CREATED, request, export_id, start_ns=request.start_ns, end_ns=request.end_ns)
         started_mono_ns = self._clock.mono_ns()
         yield ExportProgress("requested", 0.0)
         staging = self.root / f"{export_id}{_PARTIAL_SUFFIX}"
@@ -257,12 +267,14 @@ class Exporter:
             result = yield from self._build(request, camera, export_id, staging)
         except VmsdError as error:
             self._audit_entry(request, ACTION_FAILED, error.kind.value, {**base_detail, "error": error.message})
+            self._publish(EventKind.EXPORT_FAILED, request, export_id, outcome=error.kind.value, error=error.message)
             self.on_finished(error.kind.value, self._clock.mono_ns() - started_mono_ns)
             raise
         except BaseException as error:
             # GeneratorExit (the consumer went away) and crashes alike: no half bundle stays.
             outcome = "CANCELLED" if isinstance(error, GeneratorExit) else "INTERNAL"
             self._audit_entry(request, ACTION_FAILED, outcome, {**base_detail, "error": type(error).__name__})
+            self._publish(EventKind.EXPORT_FAILED, request, export_id, outcome=outcome)
             self.on_finished(outcome, self._clock.mono_ns() - started_mono_ns)
             raise
         finally:
@@ -281,6 +293,14 @@ class Exporter:
             },
         )
         log.info("export_completed", export_id=export_id, camera_id=request.camera_id, bytes=result.bytes)
+        self._publish(
+            EventKind.EXPORT_COMPLETED,
+            request,
+            export_id,
+            bytes=result.bytes,
+            segments=len(result.manifest.segments),
+            hold_id=result.manifest.hold_id,
+        )
         self.on_finished("OK", self._clock.mono_ns() - started_mono_ns)
         yield ExportProgress("done", 1.0, result)
 

@@ -10,6 +10,8 @@ from typing import Literal
 from vmsd.audit import AuditLog
 from vmsd.clock import Clock
 from vmsd.config import HealthConfig
+from vmsd.events.bus import EventBus
+from vmsd.events.kinds import EventKind
 from vmsd.function_checks import records
 from vmsd.function_checks.judging import judge_pictures, judge_recording, usual_rates
 from vmsd.function_checks.pictures import sample_pictures
@@ -61,8 +63,10 @@ class FunctionChecks:
         targets: Callable[[], list[CheckTarget]],
         min_free: Callable[[int], int],
         time_sync: Callable[[], ClockStatus] = clock_status,
+        events: EventBus | None = None,
     ) -> None:
         self._config = config
+        self._events = events
         self._storage = storage
         self._audit = audit
         self._clock = clock
@@ -269,6 +273,24 @@ class FunctionChecks:
         records.record(self._storage, self._audit, report, role)
         self.latest = report
         self.runs += 1
+        self._publish_findings(report)
+
+    def _publish_findings(self, report: FunctionCheckReport) -> None:
+        """One event per warning or failure: per camera, and recorder-wide for disk and clock."""
+        if self._events is None:
+            return
+        found = [(c.camera_id, f) for c in report.cameras for f in c.findings]
+        found += [("", f) for f in report.disk.findings + report.clock.findings]
+        for camera_id, finding in found:
+            if finding.severity in ("warning", "fail"):
+                self._events.publish(
+                    EventKind.FUNCTION_CHECK_FINDING,
+                    camera_id,
+                    check_id=report.id,
+                    check=finding.check,
+                    severity=finding.severity,
+                    message=finding.message,
+                )
 
     # -- stored reports (records.py) -----------------------------------------------------------
 

@@ -22,6 +22,8 @@ import av
 
 from vmsd.clock import Clock
 from vmsd.config import CameraConfig, IngestConfig
+from vmsd.events.bus import EventBus
+from vmsd.events.kinds import EventKind
 from vmsd.ingest.hub import CameraHub
 from vmsd.ingest.segmenter import Segmenter, SegmenterEvents
 from vmsd.ingest.source import CameraSource, SourceError
@@ -97,8 +99,12 @@ class CameraRecorder:
         clock: Clock,
         *,
         segment_duration_ns: int,
+        events: EventBus | None = None,
     ) -> None:
         self.camera = camera
+        self._events = events
+        # The reason of the gap this recorder's last session opened, until recording resumes.
+        self._open_gap_reason: GapReason | None = None
         self._ingest = ingest
         self._storage = storage
         self._clock = clock
@@ -180,6 +186,11 @@ class CameraRecorder:
             log = self._log.warning if error or state is CameraState.OFFLINE else self._log.info
             log("camera_state", state=state.value, previous=previous.value, **({"error": reason} if reason else {}))
 
+    def _publish(self, kind: EventKind, **fields: object) -> None:
+        # Queued, never waited for (events/bus.py): the recorder thread does not touch SQLite for it.
+        if self._events is not None:
+            self._events.publish(kind, self.camera.id, **fields)
+
     def _thread_main(self) -> None:
         backoff_ns = INITIAL_BACKOFF_NS
         failing_since_mono_ns: int | None = None
@@ -247,6 +258,7 @@ class CameraRecorder:
         last_video_mono_ns = self._last_video_mono_ns = self._clock.mono_ns()
         self._source = source
         self._log.info("camera_connected", video=source.video.codec_context.name, audio=source.audio is not None)
+        self._publish(EventKind.CAMERA_CONNECTED, video_codec=source.video.codec_context.name)
         try:
             if source.skipped_audio_codec:
                 self._log.info("audio_not_recorded", codec=source.skipped_audio_codec)
@@ -306,7 +318,22 @@ class CameraRecorder:
                 self._status.last_error = detail
                 self._status.gaps += 1
             self._log.info("session_ended", reason=reason, detail=detail)
-        return segmenter.counters.video_packets > recorded_before
+        recorded = segmenter.counters.video_packets > recorded_before
+        self._session_ended(reason, detail, recorded=recorded)
+        return recorded
+
+    def _session_ended(self, reason: GapReason, detail: str, *, recorded: bool) -> None:
+        if reason == GapReason.STALL:
+            self._publish(EventKind.CAMERA_STALLED, reason=reason, detail=detail)
+        elif reason == GapReason.STORAGE_ERROR:
+            self._publish(EventKind.STORAGE_ERROR, reason=reason, detail=detail)
+        elif reason != GapReason.RESTART:
+            self._publish(EventKind.CAMERA_DISCONNECTED, reason=reason, detail=detail)
+        if recorded:
+            # The run ended: the segmenter opened the gap that follows it (storage/store.py end_run).
+            self._publish(EventKind.RECORDING_STOPPED, reason=reason)
+            self._publish(EventKind.GAP_OPENED, reason=reason, detail=detail)
+            self._open_gap_reason = reason
 
     def handshake_timeout_ns(self) -> int:
         """The bound on the next connection attempt's RTSP handshake (see RETRY_OPEN_FACTOR)."""
@@ -348,6 +375,10 @@ class CameraRecorder:
             first = status.state is not CameraState.RECORDING
         if first:
             self._set_state(CameraState.RECORDING)
+            self._publish(EventKind.RECORDING_STARTED, segment_start_ns=segment.start_ns)
+            if self._open_gap_reason is not None:
+                self._publish(EventKind.GAP_CLOSED, reason=self._open_gap_reason, end_ns=segment.start_ns)
+                self._open_gap_reason = None
 
     def _segment_closed(self, segment: OpenSegment, end_ns: int) -> None:
         # Slow-moving figures are copied once per segment, not per packet.
@@ -366,6 +397,7 @@ class CameraRecorder:
         with self._lock:
             self._status.alarms[kind] = message
         self._log.error("alarm", alarm=kind, message=message)
+        self._publish(EventKind.CLOCK_ALARM, alarm=kind, message=message)
 
     def status_fields(self) -> dict[str, Any]:
         status = self.status

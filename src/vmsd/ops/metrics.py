@@ -40,12 +40,23 @@ class CameraSample:
 
 
 @dataclass(frozen=True)
+class EventCounts:
+    """The event bus's losses and each webhook's deliveries (url without credentials, delivered,
+    failed attempts)."""
+
+    dropped: int
+    not_stored: int
+    webhooks: list[tuple[str, int, int]]
+
+
+@dataclass(frozen=True)
 class Sources:
     """What the collector reads at scrape time (callables, so it never holds stale objects)."""
 
     cameras: Callable[[], list[CameraSample]]
     retention: Callable[[], RetentionStatus]
     function_check: Callable[[], Any]  # the latest FunctionCheckReport or None
+    events: Callable[[], EventCounts] | None = None
 
 
 class DaemonCollector(Collector):
@@ -56,6 +67,24 @@ class DaemonCollector(Collector):
         yield from self._cameras(self._sources.cameras())
         yield from self._retention(self._sources.retention())
         yield from self._function_check(self._sources.function_check())
+        if self._sources.events is not None:
+            yield from self._events(self._sources.events())
+
+    @staticmethod
+    def _events(counts: EventCounts) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "vmsd_events_dropped", "Events lost: the publish queue was full (catalogue stuck)", value=counts.dropped
+        )
+        yield CounterMetricFamily(
+            "vmsd_events_not_stored", "Events sent live but not stored (catalogue error)", value=counts.not_stored
+        )
+        delivered = CounterMetricFamily("vmsd_webhook_deliveries", "Events delivered to a webhook", labels=["url"])
+        failed = CounterMetricFamily("vmsd_webhook_failures", "Failed webhook delivery attempts", labels=["url"])
+        for url, ok, failures in counts.webhooks:
+            delivered.add_metric([url], ok)
+            failed.add_metric([url], failures)
+        yield delivered
+        yield failed
 
     @staticmethod
     def _cameras(samples: Iterable[CameraSample]) -> Iterator[Metric]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from vmsd.clock import Clock
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.events.bus import EventBus
+from vmsd.events.kinds import EventKind
 from vmsd.storage.catalogue import Catalogue, HoldRow
 
 
@@ -20,9 +22,17 @@ def no_such_hold(hold_id: int) -> VmsdError:
 class Holds:
     """Blocking (SQLite): call from a worker thread."""
 
-    def __init__(self, catalogue: Catalogue, clock: Clock) -> None:
+    def __init__(self, catalogue: Catalogue, clock: Clock, *, events: EventBus | None = None) -> None:
         self._catalogue = catalogue
         self._clock = clock
+        self._events = events
+
+    def _publish(self, kind: EventKind, hold: HoldRow, **fields: object) -> None:
+        # One event per camera of the hold, so that each consumer sees those of its cameras. No
+        # case reference or reason: those are for roles that may list holds (holds.view).
+        if self._events is not None:
+            for camera_id in hold.camera_ids:
+                self._events.publish(kind, camera_id, hold_id=hold.id, **fields)
 
     def add(
         self,
@@ -52,7 +62,16 @@ class Holds:
             created_ns=now_ns,
             until_ns=until_ns,
         )
-        return self.get(hold_id)
+        hold = self.get(hold_id)
+        self._publish(
+            EventKind.HOLD_ADDED,
+            hold,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            until_ns=until_ns,
+            created_by=created_by,
+        )
+        return hold
 
     def get(self, hold_id: int) -> HoldRow:
         hold = self._catalogue.hold(hold_id)
@@ -68,4 +87,6 @@ class Holds:
         if hold.released_ns is not None:
             raise VmsdError(ErrorKind.FAILED_PRECONDITION, f"hold_id {hold_id} was already released")
         self._catalogue.release_hold(hold_id, released_ns=self._clock.wall_ns(), released_by=released_by, reason=reason)
-        return self.get(hold_id)
+        released = self.get(hold_id)
+        self._publish(EventKind.HOLD_RELEASED, released, released_by=released_by)
+        return released

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 
 from vmsd.audit import AuditEntry, AuditLog
 from vmsd.clock import Clock
+from vmsd.events.bus import EventBus
+from vmsd.events.kinds import EventKind
 from vmsd.log import get_logger
-from vmsd.retention.policy import Plan, RetentionPolicy, plan_deletions
+from vmsd.retention.policy import Deletion, Plan, RetentionPolicy, plan_deletions
 from vmsd.storage.catalogue import SegmentRow
 from vmsd.storage.errors import StorageError, is_full
 from vmsd.storage.store import Storage
@@ -66,8 +68,10 @@ class RetentionTask:
         min_free: Callable[[int], int],
         max_age_by_camera: Callable[[], dict[str, int]],
         space: Callable[[], DiskSpace] | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self._storage = storage
+        self._events = events
         self._audit = audit
         self._clock = clock
         self._default_max_age_ns = default_max_age_ns
@@ -109,8 +113,15 @@ class RetentionTask:
                 self._status.alarms[kind] = message
         if message is not None and message != previous:
             log.error("alarm", alarm=kind, message=message)
+            self._publish_alarm(kind, "raised", message)
         elif message is None and previous is not None:
             log.info("alarm_cleared", alarm=kind)
+            self._publish_alarm(kind, "cleared", "")
+
+    def _publish_alarm(self, alarm: str, state: str, message: str) -> None:
+        if self._events is not None:
+            kind = EventKind.CLOCK_ALARM if alarm.startswith("clock_") else EventKind.DISK_LOW
+            self._events.publish(kind, alarm=alarm, state=state, message=message)
 
     # -- the clock guard ----------------------------------------------------------------------
 
@@ -248,12 +259,31 @@ class RetentionTask:
                     detail={"bytes": segment.bytes or 0, "sha256": segment.sha256 or "", "segment": segment.path},
                 )
             )
+        self._publish_erasures(plan)
         if plan.deletions:
             log.info(
                 "retention_erased",
                 segments=len(plan.deletions),
                 bytes=plan.bytes,
                 reasons=sorted({d.reason for d in plan.deletions}),
+            )
+
+    def _publish_erasures(self, plan: Plan) -> None:
+        """One erasure_pass event per camera that lost footage in this pass (so scope applies)."""
+        if self._events is None:
+            return
+        per_camera: dict[str, list[Deletion]] = {}
+        for deletion in plan.deletions:
+            per_camera.setdefault(deletion.segment.camera_id, []).append(deletion)
+        for camera_id, deletions in sorted(per_camera.items()):
+            self._events.publish(
+                EventKind.ERASURE_PASS,
+                camera_id,
+                segments=len(deletions),
+                bytes=sum(d.segment.bytes or 0 for d in deletions),
+                reasons=",".join(sorted({d.reason for d in deletions})),
+                oldest_start_ns=min(d.segment.start_ns for d in deletions),
+                newest_end_ns=max(d.segment.end_ns or d.segment.start_ns for d in deletions),
             )
 
     # -- the loop -----------------------------------------------------------------------------

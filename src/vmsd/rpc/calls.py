@@ -115,6 +115,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         limits: StreamLimits | None = None,
         send_timeout_ns: int = DEFAULT_SEND_TIMEOUT_NS,
         denials: DenialAggregator | None = None,
+        on_denial: Callable[[AuditEntry], None] | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._audit = audit
@@ -123,6 +124,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._limits = limits
         self._send_timeout_ns = send_timeout_ns
         self._denials = denials
+        # Told each denial that is audited on its own (the event stream's request_denied).
+        self._on_denial = on_denial
 
     async def intercept_service(
         self,
@@ -264,6 +267,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         )
         if outcome in _DENIALS and self._denials is not None and not self._denials.admit(entry):
             return  # a repeat: counted into its burst's summary record
+        if outcome in _DENIALS and self._on_denial is not None:
+            self._on_denial(entry)
         await self.write_audit(entry)
 
     async def write_audit(self, entry: AuditEntry) -> None:

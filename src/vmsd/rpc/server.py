@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2 as grpc_health_pb2
 from grpc_health.v1 import health_pb2_grpc as grpc_health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from vmsd.audit import AuditEntry
 from vmsd.config import HTTP2_STREAMS_PER_CONNECTION, Config, GrpcConfig
 from vmsd.log import get_logger
 from vmsd.ops.metrics import Metrics
@@ -27,6 +28,7 @@ from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
 from vmsd.rpc.cameras import CameraServicer
 from vmsd.rpc.denials import DenialAggregator
+from vmsd.rpc.events import EventServicer
 from vmsd.rpc.export import ExportServicer
 from vmsd.rpc.health import FunctionCheckServicer
 from vmsd.rpc.holds import HoldServicer, RetentionServicer
@@ -42,6 +44,8 @@ from vmsd.v1 import (
     audit_pb2_grpc,
     cameras_pb2,
     cameras_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
     export_pb2,
     export_pb2_grpc,
     health_pb2,
@@ -113,6 +117,7 @@ class ControlPlane:
             ),
             send_timeout_ns=limits.send_timeout_ns,
             denials=self._denials,
+            on_denial=self._denied,
         )
         server = grpc.aio.server(
             interceptors=[interceptor],
@@ -129,6 +134,8 @@ class ControlPlane:
         export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(services.exports), server)  # type: ignore[no-untyped-call]
         holds_pb2_grpc.add_HoldServiceServicer_to_server(HoldServicer(services.holds), server)  # type: ignore[no-untyped-call]
         holds_pb2_grpc.add_RetentionServiceServicer_to_server(RetentionServicer(services.retention), server)  # type: ignore[no-untyped-call]
+        events_servicer = EventServicer(services.events, self._config.recorder_id)
+        events_pb2_grpc.add_EventServiceServicer_to_server(events_servicer, server)  # type: ignore[no-untyped-call]
         checks_servicer = FunctionCheckServicer(services.function_checks)
         health_pb2_grpc.add_FunctionCheckServiceServicer_to_server(checks_servicer, server)  # type: ignore[no-untyped-call]
         report_pb2_grpc.add_ReportServiceServicer_to_server(ReportServicer(services.reports), server)  # type: ignore[no-untyped-call]
@@ -143,6 +150,7 @@ class ControlPlane:
             holds_pb2.DESCRIPTOR.services_by_name["RetentionService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["FunctionCheckService"].full_name,
             report_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name,
+            events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
             grpc_health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ]
@@ -164,6 +172,16 @@ class ControlPlane:
         self._health_task = asyncio.create_task(self._health_loop(), name="health")
         self._denials_task = asyncio.create_task(self._denials_loop(), name="denial-summaries")
         log.info("grpc_listening", listen=listen, port=self.port, tls=tls is not None)
+
+    def _denied(self, entry: AuditEntry) -> None:
+        self._services.events.denied(
+            method=entry.action,
+            principal=entry.principal,
+            role=entry.role,
+            camera_id=entry.camera_id,
+            outcome=entry.outcome,
+            peer=entry.peer,
+        )
 
     async def _health_loop(self) -> None:
         while True:

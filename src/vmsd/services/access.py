@@ -36,10 +36,14 @@ class Permission(enum.Enum):
     # of the principal's cameras (who reviewed and released what: the audit trail, summarised).
     REPORTS_READ = "reports.read"
 
+    # Watch the event stream (services/events.py): camera events in scope and recorder-wide ones;
+    # the access events (who reviewed or relayed, denials) also need AUDIT_READ.
+    EVENTS_WATCH = "events.watch"
+
 
 P = Permission
 _VIEWER = {P.CAMERAS_VIEW, P.RECORDINGS_SEARCH, P.RECORDINGS_PLAY, P.LIVE_RELAY}
-_OPERATOR = _VIEWER | {P.HOLDS_VIEW, P.HOLDS_ADD, P.EXPORT_CREATE, P.EXPORT_DOWNLOAD}
+_OPERATOR = _VIEWER | {P.HOLDS_VIEW, P.HOLDS_ADD, P.EXPORT_CREATE, P.EXPORT_DOWNLOAD, P.EVENTS_WATCH}
 _SUPERVISOR = _OPERATOR | {
     P.HOLDS_RELEASE,
     P.AUDIT_READ,
@@ -59,7 +63,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "supervisor": frozenset(_SUPERVISOR),
     # Other systems: camera management and metadata, never pictures, and never a camera's source
     # or retention once it has footage.
-    "integrator": frozenset({P.CAMERAS_VIEW, P.CAMERAS_MANAGE, P.RECORDINGS_SEARCH}),
+    # They are told what happens (the event stream) rather than poll for it.
+    "integrator": frozenset({P.CAMERAS_VIEW, P.CAMERAS_MANAGE, P.RECORDINGS_SEARCH, P.EVENTS_WATCH}),
     # The police control room's link: live pictures of its cameras only.
     "police-link": frozenset({P.CAMERAS_VIEW, P.LIVE_RELAY}),
     # Everything.

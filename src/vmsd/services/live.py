@@ -13,6 +13,8 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.events.bus import EventBus
+from vmsd.events.kinds import EventKind
 from vmsd.ingest.hub import VIDEO, Missed, RelayPacket, StreamConfig, SubscriberGone
 from vmsd.ingest.recorder import CameraRecorder
 from vmsd.services import validate
@@ -39,9 +41,12 @@ CameraRecorders = Callable[[], dict[str, CameraRecorder]]
 
 
 class LiveService:
-    def __init__(self, directory: CameraDirectory, recorders: CameraRecorders) -> None:
+    def __init__(
+        self, directory: CameraDirectory, recorders: CameraRecorders, *, events: EventBus | None = None
+    ) -> None:
         self._directory = directory
         self._recorders = recorders
+        self._events = events
         self._active: Counter[str] = Counter()
 
     @property
@@ -72,6 +77,14 @@ class LiveService:
         deadline_mono_ns = time.monotonic_ns() + duration_ns if duration_ns else None
         self._active[principal.name] += 1
         subscriber = recorder.hub.subscribe(asyncio.get_running_loop())
+        if self._events is not None:
+            self._events.publish(
+                EventKind.RELAY_STARTED,
+                camera_id,
+                principal=principal.name,
+                role=principal.role,
+                duration_ns=duration_ns,
+            )
         sent_bytes = frames = missed = 0
         try:
             while True:

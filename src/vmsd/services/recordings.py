@@ -17,6 +17,8 @@ from typing import Any, cast
 
 from vmsd.clock import Clock
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.events.bus import EventBus
+from vmsd.events.kinds import EventKind
 from vmsd.recordings import search as search_mod
 from vmsd.recordings.playback import PlaybackStats, remux_range
 from vmsd.recordings.search import Gap, SearchResult, Span
@@ -54,10 +56,13 @@ class Review:
 
 
 class RecordingService:
-    def __init__(self, directory: CameraDirectory, storage: Storage, clock: Clock) -> None:
+    def __init__(
+        self, directory: CameraDirectory, storage: Storage, clock: Clock, *, events: EventBus | None = None
+    ) -> None:
         self._directory = directory
         self._storage = storage
         self._clock = clock
+        self._events = events
 
     async def _search(self, camera_id: str, start_ns: int, end_ns: int) -> SearchResult:
         await asyncio.to_thread(self._directory.require_known, camera_id)
@@ -133,6 +138,16 @@ class RecordingService:
             raise VmsdError(ErrorKind.NOT_FOUND, f"no footage of camera_id {camera_id!r} in the requested range")
         rows = await asyncio.to_thread(self._storage.catalogue.segments_in_range, camera_id, start_ns, end_ns)
         stats = PlaybackStats()
+        if self._events is not None:
+            self._events.publish(
+                EventKind.REVIEW_STARTED,
+                camera_id,
+                principal=principal.name,
+                role=principal.role,
+                start_ns=start_ns,
+                end_ns=end_ns,
+                reason=reason.strip(),
+            )
         return Review(start_ns, end_ns, result, stats, self._chunks(activity, rows, start_ns, end_ns, stats))
 
     async def _chunks(

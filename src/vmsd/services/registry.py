@@ -9,6 +9,7 @@ from vmsd.clock import Clock
 from vmsd.services.audit import AuditService
 from vmsd.services.cameras import CameraService
 from vmsd.services.directory import CameraDirectory
+from vmsd.services.events import EventService
 from vmsd.services.exports import ExportService
 from vmsd.services.function_checks import FunctionCheckService
 from vmsd.services.holds import HoldService, RetentionService
@@ -29,6 +30,7 @@ class Services:
     audit: AuditService
     function_checks: FunctionCheckService
     reports: ReportService
+    events: EventService
     # For the transports' own records (denials, undecodable requests, every audited call's
     # outcome) and their clocks (denial bursts): the same trail and clock as the use cases.
     audit_log: AuditLog

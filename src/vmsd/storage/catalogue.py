@@ -37,7 +37,7 @@ from vmsd.storage.errors import sqlite_errors
 from vmsd.units import NS_PER_S
 
 # Version 2: segment ids are never reused (catalogue_migrations.py has every step from version 1).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 GENESIS_SHA256 = "0" * 64
 # Segments rotate at most every hour (config: segment_duration ≤ 1h), at the next keyframe; no
 # camera's GOP is anywhere near 5 h, so no segment is longer than this.
@@ -134,6 +134,15 @@ CREATE TABLE IF NOT EXISTS function_checks (
     verdict TEXT NOT NULL,
     report_json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS events (
+    -- Sequence numbers are handed out by the event bus (vmsd.events.bus), never reused.
+    seq INTEGER PRIMARY KEY,
+    time_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    camera_id TEXT NOT NULL DEFAULT '',
+    fields_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_time ON events(time_ns);
 """
 
 SCHEMA = schema.SchemaSpec("catalogue", SCHEMA_VERSION, _SCHEMA, catalogue_migrations.MIGRATIONS)
@@ -251,6 +260,16 @@ class SegmentStats(NamedTuple):
     bytes: int
     duration_ns: int
     frames: int
+
+
+class StoredEvent(NamedTuple):
+    """One event of the event stream as stored: `fields_json` is a JSON object of its fields."""
+
+    seq: int
+    time_ns: int
+    kind: str
+    camera_id: str
+    fields_json: str
 
 
 class StoredCheck(NamedTuple):
@@ -764,6 +783,45 @@ class Catalogue:
             (before_id, before_id, limit),
         )
         return [StoredCheck(int(r[0]), str(r[1])) for r in rows]
+
+    # -- events ------------------------------------------------------------------------------
+
+    def insert_events(self, rows: list[tuple[int, int, str, str, str]]) -> None:
+        """Store events (seq, time_ns, kind, camera_id, fields_json) in one transaction."""
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO events(seq, time_ns, kind, camera_id, fields_json) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def events_after(self, after_seq: int, *, limit: int) -> list[StoredEvent]:
+        """Stored events with a sequence number above `after_seq`, oldest first."""
+        rows = self._query(
+            "SELECT seq, time_ns, kind, camera_id, fields_json FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        )
+        return [StoredEvent(*r) for r in rows]
+
+    def event_seq_bounds(self) -> tuple[int, int]:
+        """(lowest, highest) stored sequence number, (0, 0) when none is stored."""
+        row = self._query("SELECT COALESCE(min(seq), 0), COALESCE(max(seq), 0) FROM events")[0]
+        return int(row[0]), int(row[1])
+
+    def prune_events(self, before_ns: int) -> int:
+        """Delete events older than `before_ns`; return the highest sequence number ever pruned
+        (remembered in meta, so that a resume from before it is refused even once the table is empty)."""
+        with self._tx() as conn:
+            (highest,) = conn.execute(
+                "SELECT COALESCE(max(seq), 0) FROM events WHERE time_ns < ?", (before_ns,)
+            ).fetchone()
+            row = conn.execute("SELECT value FROM meta WHERE key='events_pruned_through'").fetchone()
+            through = max(int(row[0]) if row else 0, int(highest))
+            if highest:
+                conn.execute("DELETE FROM events WHERE seq <= ?", (highest,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('events_pruned_through', ?)", (str(through),)
+                )
+            return through
 
     def integrity_check(self) -> str:
         return str(self._query("PRAGMA integrity_check")[0][0])

@@ -108,6 +108,25 @@ def _to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE segments_v1")
 
 
+# Version 3: the event stream's window (EventService.WatchEvents resumes from it).
+_V3_EVENTS = """
+CREATE TABLE IF NOT EXISTS events (
+    -- Sequence numbers are handed out by the event bus (vmsd.events.bus), never reused.
+    seq INTEGER PRIMARY KEY,
+    time_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    camera_id TEXT NOT NULL DEFAULT '',
+    fields_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_time ON events(time_ns);
+"""
+
+
+def _to_v3(conn: sqlite3.Connection) -> None:
+    for statement in statements(_V3_EVENTS):
+        conn.execute(statement)
+
+
 MIGRATIONS = (
     Migration(
         2,
@@ -115,4 +134,5 @@ MIGRATIONS = (
         "lacks it; add the tables of holds, API cameras and function checks where missing",
         _to_v2,
     ),
+    Migration(3, "add the events table (the event stream's resumable window, [events] keep)", _to_v3),
 )

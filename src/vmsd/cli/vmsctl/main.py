@@ -14,6 +14,7 @@ from vmsd.cli.vmsctl.audit import cmd_audit
 from vmsd.cli.vmsctl.cameras import cmd_cameras
 from vmsd.cli.vmsctl.client import Client
 from vmsd.cli.vmsctl.errors import EXIT_FOR_STATUS, EXIT_OK, EXIT_OTHER, EXIT_USAGE, UsageError
+from vmsd.cli.vmsctl.events import cmd_events
 from vmsd.cli.vmsctl.function_checks import cmd_health
 from vmsd.cli.vmsctl.holds import cmd_hold_add, cmd_hold_list, cmd_hold_release
 from vmsd.cli.vmsctl.recordings import cmd_play, cmd_search
@@ -165,6 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
     report.set_defaults(func=cmd_report)
+
+    events = sub.add_parser(
+        "events", help="the recorder's events (camera connected/disconnected, gaps, holds, exports, …)"
+    )
+    events.add_argument("--follow", "-f", action="store_true", help="keep watching for new events (Ctrl-C ends)")
+    events.add_argument("--kind", action="append", metavar="K", help="only this kind (repeatable; docs/grpc.md)")
+    events.add_argument("--camera", action="append", metavar="C", help="only this camera or glob (repeatable)")
+    events.add_argument(
+        "--after", type=int, metavar="SEQ", help="events after this sequence number (resume where you left off)"
+    )
+    events.set_defaults(func=cmd_events)
     return parser
 
 
