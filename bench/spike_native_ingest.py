@@ -93,7 +93,7 @@ class H264Depacketizer:
     ``damaged``, not delivered) — the production client drops to the next keyframe instead.
     """
 
-    __slots__ = ("sink", "nals", "fu", "ts", "seq", "damaged_au", "packets", "units", "keyframes", "lost", "damaged")
+    __slots__ = ("damaged", "damaged_au", "fu", "keyframes", "lost", "nals", "packets", "seq", "sink", "ts", "units")
 
     def __init__(self, sink: Callable[[int, list[bytes], bool], None]) -> None:
         self.sink = sink
@@ -214,10 +214,33 @@ def split_interleaved(
 class Counters:
     """Per event loop; read by the main thread between ticks (ints: no torn values under the GIL)."""
 
-    __slots__ = ("recv_calls", "epoll_calls", "ticks", "bytes", "skipped")
+    __slots__ = ("bytes", "epoll_calls", "recv_calls", "skipped", "ticks")
 
     def __init__(self) -> None:
         self.recv_calls = self.epoll_calls = self.ticks = self.bytes = self.skipped = 0
+
+
+class FrameBuffer:
+    """A preallocated read buffer for one connection: bytes go in at ``view[fill:]``, complete
+    interleaved frames go out to ``on_frame``, and a partial frame is kept for the next read."""
+
+    __slots__ = ("buf", "fill", "on_frame", "view")
+
+    def __init__(self, on_frame: Callable[[int, memoryview], None], size: int = BUFFER_BYTES) -> None:
+        self.buf = bytearray(size)
+        self.view = memoryview(self.buf)
+        self.fill = 0
+        self.on_frame = on_frame
+
+    def consume(self) -> int:
+        """Parse what has arrived; returns the bytes skipped (garbage, RTSP answers)."""
+        pos, skipped = split_interleaved(self.buf, 0, self.fill, self.on_frame)
+        rest = self.fill - pos
+        if rest and pos:
+            # Copy out first: the source and the destination overlap.
+            self.buf[:rest] = bytes(self.view[pos : self.fill])
+        self.fill = rest
+        return skipped
 
 
 class Session:
@@ -227,10 +250,8 @@ class Session:
         self.url = url
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setblocking(False)
-        self.buf = bytearray(BUFFER_BYTES)
-        self.view = memoryview(self.buf)
-        self.fill = 0
         self.depay = H264Depacketizer(self._discard)
+        self.rx = FrameBuffer(self._on_frame)
         self.cseq = 0
         self.session_id = ""
         self.base = url
@@ -244,43 +265,38 @@ class Session:
             self.depay.push(data)
         # channel 1: RTCP; the spike ignores it (the client will parse SRs).
 
-    def consume(self, counters: Counters) -> None:
-        pos, skipped = split_interleaved(self.buf, 0, self.fill, self._on_frame)
-        counters.skipped += skipped
-        rest = self.fill - pos
-        if rest and pos:
-            self.buf[:rest] = bytes(self.view[pos : self.fill])
-        self.fill = rest
-
-    async def request(self, loop: asyncio.AbstractEventLoop, method: str, url: str, headers: str = "") -> dict[str, str]:
+    async def request(
+        self, loop: asyncio.AbstractEventLoop, method: str, url: str, headers: str = ""
+    ) -> dict[str, str]:
         """Send one request; read until its answer (interleaved data before it is skipped)."""
         self.cseq += 1
         session = f"Session: {self.session_id}\r\n" if self.session_id else ""
         msg = f"{method} {url} RTSP/1.0\r\nCSeq: {self.cseq}\r\nUser-Agent: vmsd-spike\r\n{session}{headers}\r\n"
         await loop.sock_sendall(self.sock, msg.encode())
+        rx = self.rx
         while True:
-            head_end = self.buf.find(b"\r\n\r\n", 0, self.fill)
-            if head_end >= 0 and self.buf.startswith(b"RTSP/"):
-                lines = bytes(self.buf[:head_end]).decode(errors="replace").split("\r\n")
+            head_end = rx.buf.find(b"\r\n\r\n", 0, rx.fill)
+            if head_end >= 0 and rx.buf.startswith(b"RTSP/"):
+                lines = bytes(rx.view[:head_end]).decode(errors="replace").split("\r\n")
                 fields = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
                 total = head_end + 4 + int(fields.get("content-length", "0"))
-                if self.fill >= total:
-                    fields["body"] = bytes(self.buf[head_end + 4 : total]).decode(errors="replace")
-                    self.buf[: self.fill - total] = bytes(self.view[total : self.fill])
-                    self.fill -= total
+                if rx.fill >= total:
+                    fields["body"] = bytes(rx.view[head_end + 4 : total]).decode(errors="replace")
+                    rx.buf[: rx.fill - total] = bytes(rx.view[total : rx.fill])
+                    rx.fill -= total
                     status = lines[0].split(" ", 2)
                     if len(status) < 2 or status[1] != "200":
                         raise RuntimeError(f"{method} {url}: {lines[0]}")
                     return fields
-            elif self.fill and self.buf[0] == DOLLAR:
-                before = self.fill
-                self.consume(Counters())
-                if self.fill != before:
+            elif rx.fill and rx.buf[0] == DOLLAR:
+                before = rx.fill
+                rx.consume()
+                if rx.fill != before:
                     continue
-            n = await loop.sock_recv_into(self.sock, self.view[self.fill :])
+            n = await loop.sock_recv_into(self.sock, rx.view[rx.fill :])
             if n == 0:
                 raise RuntimeError(f"{method} {url}: the server closed the connection")
-            self.fill += n
+            rx.fill += n
 
     async def open(self, loop: asyncio.AbstractEventLoop) -> None:
         host, _, port = urllib.parse.urlsplit(self.url).netloc.rpartition(":")
@@ -349,7 +365,7 @@ class IngestLoop:
             ep.register(fd, select.EPOLLIN)
         # What PLAY's answer brought along is parsed before the first tick.
         for s in self.sessions:
-            s.consume(self.counters)
+            self.counters.skipped += s.rx.consume()
         self.ready.set()
         c = self.counters
         next_keepalive = time.monotonic() + KEEPALIVE_S
@@ -359,15 +375,16 @@ class IngestLoop:
             c.epoll_calls += 1
             for fd, _ev in ep.poll(0):
                 s = by_fd[fd]
+                rx = s.rx
                 while True:
-                    space = BUFFER_BYTES - s.fill
-                    n = s.sock.recv_into(s.view[s.fill :], space)
+                    space = BUFFER_BYTES - rx.fill
+                    n = s.sock.recv_into(rx.view[rx.fill :], space)
                     c.recv_calls += 1
                     if n == 0:
                         raise RuntimeError(f"{s.url}: the server closed the connection")
                     c.bytes += n
-                    s.fill += n
-                    s.consume(c)
+                    rx.fill += n
+                    c.skipped += rx.consume()
                     if n < space:
                         break
             if time.monotonic() >= next_keepalive:
@@ -449,10 +466,12 @@ def record_spike(
             raise RuntimeError(f"spike client: {line or 'exited before READY'}")
         wait_all_connected(sim, [proc], timeout=60 + n)
         time.sleep(warmup)
+        load0 = os.getloadavg()[0]
         t0, c0, sim0, k0 = time.monotonic(), cpu_seconds(proc.pid), cpu_seconds(sim.pid or 0), _ask(proc)
         time.sleep(seconds)
         t1, c1, sim1, k1 = time.monotonic(), cpu_seconds(proc.pid), cpu_seconds(sim.pid or 0), _ask(proc)
         mem = memory_kib(proc.pid)
+        load1 = os.getloadavg()[0]
     finally:
         if proc.stdin:
             proc.stdin.close()
@@ -470,6 +489,7 @@ def record_spike(
         "tick_ms": tick_ms,
         "event_loop": "uvloop" if use_uvloop else "asyncio",
         "window_s": round(wall, 3),
+        "load_average_1min_window_start_end": [round(load0, 2), round(load1, 2)],
         "cpu_cores": round(cpu, 5),
         "cpu_cores_per_camera": round(cpu / n, 6),
         "simulator_cpu_cores": round((sim1 - sim0) / wall, 4),
@@ -511,10 +531,13 @@ def run(
         s = record_spike(sim, names, seconds, warmup, stream.fps, loops, tick_ms, use_uvloop)
         print(f"ingest_spike: ffmpeg, {cameras} cameras ...", file=sys.stderr)
         f = record_ffmpeg(sim, names, seconds, warmup, stream.fps, work)
+        # record_ffmpeg samples no load average; the 1-minute figure at its end covers its window.
+        f["load_average_1min_window_end"] = round(os.getloadavg()[0], 2)
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["spike"] = s
-    result["ffmpeg"] = {k: f[k] for k in ("command", "cpu_cores", "cpu_cores_per_camera", "simulator_cpu_cores",
-                                          "window_s", "recorded")}  # fmt: skip
+    keep = ("command", "cpu_cores", "cpu_cores_per_camera", "simulator_cpu_cores", "window_s", "recorded",
+            "load_average_1min_window_end")  # fmt: skip
+    result["ffmpeg"] = {k: f[k] for k in keep}
     r = ratio(s["cpu_cores_per_camera"], f["cpu_cores_per_camera"])
     result["ratio_spike_over_ffmpeg"] = r
     result["goal_ratio"] = GOAL_RATIO
@@ -529,7 +552,8 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"{r['cameras']} cameras, {r['stream']}; {r['seconds']} s window after {r['warmup_s']} s warm-up; "
-            f"load average {r['load_average_at_start']} at start",
+            f"1-minute load average: spike window {s['load_average_1min_window_start_end']}, "
+            f"end of ffmpeg's window {f['load_average_1min_window_end']}",
             "",
             "| | spike (receive + depacketise + discard) | ffmpeg × N (whole recording) | spike / ffmpeg |",
             "|---|---:|---:|---:|",
