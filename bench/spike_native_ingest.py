@@ -47,6 +47,7 @@ import os
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,8 @@ KEEPALIVE_S = 30.0  # GStreamer's rtsp-server times sessions out after 60 s
 
 # -- RFC 2326 §10.12 interleaved framing, RFC 3550 RTP, RFC 6184 H.264 payload ------------------
 
+RTP_HEADER = struct.Struct(">BBHI")  # V/P/X/CC, M/PT, sequence number, timestamp
+INTERLEAVED_HEADER = struct.Struct(">BH")  # after the '$': channel, length
 DOLLAR = 0x24  # '$': an interleaved binary frame follows (channel, 16-bit length)
 NAL_IDR, NAL_STAP_A, NAL_FU_A = 5, 24, 28
 
@@ -109,9 +112,7 @@ class H264Depacketizer:
         n = len(pkt)
         if n < 12:
             return
-        b0 = pkt[0]
-        seq = (pkt[2] << 8) | pkt[3]
-        ts = int.from_bytes(pkt[4:8], "big")
+        b0, b1, seq, ts = RTP_HEADER.unpack_from(pkt)
         off = 12 + 4 * (b0 & 0x0F)
         if b0 & 0x10:  # header extension: 16-bit profile, 16-bit length in words
             off += 4 + 4 * ((pkt[off + 2] << 8) | pkt[off + 3])
@@ -128,7 +129,7 @@ class H264Depacketizer:
             self.ts = ts
         if off < end:
             self._payload(pkt[off:end])
-        if pkt[1] & 0x80:
+        if b1 & 0x80:
             self._finish()
 
     def _payload(self, p: memoryview) -> None:
@@ -200,10 +201,10 @@ def split_interleaved(
             skipped += nxt - pos
             pos = nxt
             continue
-        size = (buf[pos + 2] << 8) | buf[pos + 3]
+        channel, size = INTERLEAVED_HEADER.unpack_from(buf, pos + 1)
         if end - pos - 4 < size:
             break
-        on_frame(buf[pos + 1], view[pos + 4 : pos + 4 + size])
+        on_frame(channel, view[pos + 4 : pos + 4 + size])
         pos += 4 + size
     return pos, skipped
 
