@@ -72,6 +72,7 @@ from bench.common import (
     wait_all_connected,
 )
 from bench.recording_cost import record_ffmpeg
+from bench.rtsp_client import video_control
 from tests.support.simulator import CameraSimulator, MountSpec
 
 # The issue's threshold: receive + depacketise alone, against ffmpeg's whole recording cost.
@@ -314,20 +315,6 @@ class Session:
         self.cseq += 1
         msg = f"GET_PARAMETER {self.base} RTSP/1.0\r\nCSeq: {self.cseq}\r\nSession: {self.session_id}\r\n\r\n"
         self.sock.send(msg.encode())  # tiny; the socket's send buffer is empty
-
-
-def video_control(sdp: str, base: str) -> str:
-    """The absolute control URL of the first video media in ``sdp``."""
-    in_video = False
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            in_video = line.startswith("m=video")
-        elif in_video and line.startswith("a=control:"):
-            control = line[len("a=control:") :].strip()
-            if control.startswith("rtsp://"):
-                return control
-            return urllib.parse.urljoin(base if base.endswith("/") else base + "/", control)
-    raise RuntimeError("no video track in the SDP")
 
 
 class IngestLoop:
