@@ -119,14 +119,18 @@ class H264Depacketizer:
             off += 4 + 4 * ((pkt[off + 2] << 8) | pkt[off + 3])
         end = n - pkt[n - 1] if b0 & 0x20 else n  # padding
         self.packets += 1
-        if self.seq is not None and seq != (self.seq + 1) & 0xFFFF:
-            self.lost += (seq - self.seq - 1) & 0xFFFF
+        was_open = bool(self.nals) or self.fu is not None
+        gap = self.seq is not None and seq != (self.seq + 1) & 0xFFFF
+        if gap:
+            self.lost += (seq - (self.seq or 0) - 1) & 0xFFFF
             self.fu = None
             self.damaged_au = True
         self.seq = seq
         if ts != self.ts:
-            if self.nals or self.damaged_au:
+            if was_open:
                 self._finish()
+                # Lost packets between two units may have been either's: drop both.
+                self.damaged_au = gap
             self.ts = ts
         if off < end:
             self._payload(pkt[off:end])

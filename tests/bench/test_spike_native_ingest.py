@@ -116,17 +116,22 @@ def test_access_units_round_trip_through_rtp_and_interleaved_framing(clip_units:
         assert depay.keyframes == sum(any(n[0] & 0x1F == NAL_IDR for n in u) for u in clip_units) > 0
 
 
-def test_a_lost_packet_drops_its_access_unit_only(clip_units: list[list[bytes]]) -> None:
-    stream = interleaved_stream(clip_units, first_seq=100)
-    # Remove the second packet of the first access unit that has several (a fragment of it).
+def interleaved_frames(stream: bytes) -> list[bytes]:
     frames = []
     pos = 0
     while pos < len(stream):
         size = struct.unpack(">H", stream[pos + 2 : pos + 4])[0]
         frames.append(stream[pos : pos + 4 + size])
         pos += 4 + size
-    victim_unit = next(i for i, u in enumerate(clip_units) if len(rtp_payloads(u)) > 2)
-    index = sum(len(rtp_payloads(u)) for u in clip_units[:victim_unit]) + 1
+    return frames
+
+
+@pytest.mark.parametrize("lost", [0, 1], ids=["first packet", "second packet"])
+def test_a_lost_packet_drops_its_access_unit_only(clip_units: list[list[bytes]], lost: int) -> None:
+    frames = interleaved_frames(interleaved_stream(clip_units, first_seq=100))
+    # Remove one packet of the first access unit after the first that has several.
+    victim_unit = next(i for i, u in enumerate(clip_units) if i > 0 and len(rtp_payloads(u)) > 2)
+    index = sum(len(rtp_payloads(u)) for u in clip_units[:victim_unit]) + lost
     got, depay = depacketise(b"".join(frames[:index] + frames[index + 1 :]), [4096])
     assert got == clip_units[:victim_unit] + clip_units[victim_unit + 1 :]
     assert (depay.lost, depay.damaged) == (1, 1)
