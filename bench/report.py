@@ -23,6 +23,7 @@ SECTIONS = {
     "export": "Export",
     "crash": "Crash loss",
     "startup": "Start-up under load",
+    "ingest_spike": "Native ingest spike",
 }
 
 
@@ -334,6 +335,42 @@ def _startup(r: dict, goals: list[list[str]]) -> list[str]:
     return out
 
 
+def _ingest_spike(runs: list[dict], goals: list[list[str]]) -> list[str]:
+    out = [
+        "Issue #16's go/no-go: one process holding N RTSP/TCP-interleaved sessions, draining its sockets every "
+        "few ms on one asyncio loop (`recv_into` a preallocated buffer), depacketising H.264 into access units "
+        "and discarding them — against N × `ffmpeg -c copy -f segment`'s whole recording cost, same simulator, "
+        "same run (`bench/spike_native_ingest.py`). Syscalls = `recv_into` + `epoll_wait` calls counted "
+        "in the client.",
+        "",
+    ]
+    rows = []
+    for r in runs:
+        if "error" in r:
+            out += _error(r)
+            continue
+        s, f, n = r["spike"], r["ffmpeg"], r["cameras"]
+        k = s["counters_in_window"]
+        rows += [
+            [f"{n} cams: CPU-seconds per camera-second", fmt(s["cpu_cores_per_camera"]), fmt(f["cpu_cores_per_camera"]), fmt(r["ratio_spike_over_ffmpeg"])],
+            [f"{n} cams: syscalls per camera-second", fmt(s["per_camera_second"]["syscalls"]), "", ""],
+            [f"{n} cams: CPU µs per RTP packet", fmt(s["us_per_packet"]), "", ""],
+            [f"{n} cams: access units in window / expected", f"{k['access_units']} / {s['access_units_expected']}", "", ""],
+            [f"{n} cams: simulator CPU (cores)", fmt(s["simulator_cpu_cores"]), fmt(f["simulator_cpu_cores"]), ""],
+            [f"{n} cams: 1-min load average (spike: window start, end; ffmpeg: window end)", " – ".join(fmt(x) for x in s["load_average_1min_window_start_end"]), fmt(f["load_average_1min_window_end"]), ""],
+        ]  # fmt: skip
+        goals.append(
+            [
+                f"Native ingest spike CPU, {n} cams (receive+depacketise / ffmpeg recording)",
+                f"≤ {r['goal_ratio']}×",
+                fmt(r["ratio_spike_over_ffmpeg"]),
+                verdict(r["ratio_spike_over_ffmpeg"], lambda x, g=r["goal_ratio"]: x <= g),
+            ]
+        )
+    out += _table(["", "spike", "ffmpeg × N", "spike / ffmpeg"], rows)
+    return out
+
+
 def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
     goals: list[list[str]] = []
     body: list[str] = []
@@ -345,6 +382,7 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
         "export": _export,
         "crash": _crash,
         "startup": _startup,
+        "ingest_spike": _ingest_spike,
     }
     for key, title in SECTIONS.items():
         body += [f"## {title}", ""]
@@ -478,4 +516,13 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[str]:
         ax.set(xlabel="cameras", ylabel="seconds after spawn", title="Start-up on a loaded box")
         ax.legend()
         save(fig, "startup.png")
+    spike = [r for r in results.get("ingest_spike", []) if "error" not in r]
+    if spike:
+        n = [r["cameras"] for r in spike]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(n, [100 * r["spike"]["cpu_cores_per_camera"] for r in spike], "o-", label="spike (receive only)")
+        ax.plot(n, [100 * r["ffmpeg"]["cpu_cores_per_camera"] for r in spike], "o-", label="ffmpeg (whole recording)")
+        ax.set(xlabel="cameras", ylabel="% of a core per camera", title="Native ingest spike")
+        ax.legend()
+        save(fig, "ingest_spike.png")
     return written

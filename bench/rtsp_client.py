@@ -54,7 +54,7 @@ async def _request(
     return fields, body
 
 
-def _video_control(sdp: str, base: str) -> str:
+def video_control(sdp: str, base: str) -> str:
     """The absolute control URL of the first video media in ``sdp``."""
     in_video = False
     for line in sdp.splitlines():
@@ -88,7 +88,7 @@ async def watch(
     try:
         fields, sdp = await _request(reader, writer, "DESCRIBE", url, 1, "Accept: application/sdp\r\n")
         base = fields.get("content-base", url)
-        track = _video_control(sdp.decode(errors="replace"), base)
+        track = video_control(sdp.decode(errors="replace"), base)
         fields, _ = await _request(
             reader, writer, "SETUP", track, 2, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n"
         )

@@ -6,9 +6,10 @@
 
 Scenarios (each a module with a ``run(...)`` function; its parameters are the keys below and can
 be overridden with ``--set scenario.param=JSON``): recording cost, capacity, search, relay,
-export, crash loss, start-up under load.  They run one after the other (never two at once: each measures CPU on a
-shared machine), each in its own scratch directory that is deleted afterwards.  A scenario that
-fails is reported as failed and the others still run; the exit status is then 1.
+export, crash loss, start-up under load, native ingest spike (issue #16).  They run one after the
+other (never two at once: each measures CPU on a shared machine), each in its own scratch
+directory that is deleted afterwards.  A scenario that fails is reported as failed and the others
+still run; the exit status is then 1.
 """
 
 from __future__ import annotations
@@ -30,7 +31,17 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import capacity, crash_loss, export_speed, recording_cost, relay_cost, report, search_latency, startup
+from bench import (
+    capacity,
+    crash_loss,
+    export_speed,
+    recording_cost,
+    relay_cost,
+    report,
+    search_latency,
+    spike_native_ingest,
+    startup,
+)
 from bench.common import SMOKE_STREAM, Stream
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -45,6 +56,8 @@ FULL: dict[str, dict[str, Any]] = {
     "crash": {"crashes": 20, "cameras": 2, "alive": [3.0, 12.0]},
     # watchdog_s: the shipped unit's WatchdogSec.
     "startup": {"steps": [64, 128, 192], "busy_cores": 1, "timeout_s": 300, "settle_s": 20, "watchdog_s": 30},
+    # Issue #16's go/no-go for a native RTSP client (~6 min).
+    "ingest_spike": {"cameras": [16, 64], "seconds": 60, "warmup": 10, "loops": 1, "tick_ms": 15, "uvloop": False},
 }
 # Enough to exercise every code path and produce every figure, in about a minute and a half.
 SMOKE: dict[str, dict[str, Any]] = {
@@ -55,6 +68,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "export": {"minutes": 3, "repeat": 1},
     "crash": {"crashes": 2, "cameras": 1, "alive": [1.5, 3.0]},
     "startup": {"steps": [8], "busy_cores": 1, "timeout_s": 60, "settle_s": 3, "watchdog_s": 2},
+    "ingest_spike": {"cameras": [2], "seconds": 3, "warmup": 1, "loops": 1, "tick_ms": 15, "uvloop": False},
 }
 
 
@@ -63,6 +77,19 @@ def recording_ladder(p: dict[str, Any], work: Path, stream: Stream) -> list[dict
     for n in p["cameras"]:
         out.append(recording_cost.run(n, p["seconds"], p["warmup"], work / f"n{n}", stream))
         shutil.rmtree(work / f"n{n}", ignore_errors=True)  # 64 cameras × 2 systems × 2 min is ~8 GB
+    return out
+
+
+def spike_ladder(p: dict[str, Any], work: Path, stream: Stream) -> list[dict[str, Any]]:
+    out = []
+    for n in p["cameras"]:
+        out.append(
+            spike_native_ingest.run(
+                n, p["seconds"], p["warmup"], work / f"n{n}", stream,
+                loops=p["loops"], tick_ms=p["tick_ms"], use_uvloop=p["uvloop"],
+            )
+        )  # fmt: skip
+        shutil.rmtree(work / f"n{n}", ignore_errors=True)
     return out
 
 
@@ -84,6 +111,7 @@ def scenarios(stream: Stream, export_stream: Stream) -> dict[str, Callable[[dict
             settle_s=p["settle_s"],
             watchdog_s=p["watchdog_s"],
         ),
+        "ingest_spike": lambda p, work: spike_ladder(p, work, stream),
     }
 
 
