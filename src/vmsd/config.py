@@ -135,6 +135,13 @@ class WebhookConfig(_Strict):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 — raises on a port that is not a number in range
+        except ValueError:
+            raise ValueError("has a port that is not a number from 1 to 65535") from None
+        if not parts.hostname:
+            raise ValueError("names no host")
         return value
 
     @field_validator("kinds")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -126,3 +127,34 @@ def test_a_missing_secret_file_stops_the_start(tmp_path: Path) -> None:
     (tmp_path / "webhook.secret").unlink()
     with pytest.raises(VmsdError, match=r"secret_file .*webhook.secret.*cannot read it"):
         RunningDaemon(config)
+
+
+def test_a_malformed_answer_is_a_failed_try_and_the_event_is_delivered_later(tmp_path: Path) -> None:
+    """One answer that is not HTTP at all (http.client.BadStatusLine) must not end the webhook."""
+    port = free_port()
+    listener = socket.create_server(("127.0.0.1", port))
+    running = RunningDaemon(_config(tmp_path, port))
+    receiver = Receiver(port)
+    try:
+        running.daemon.events.publish(EventKind.DISK_LOW, alarm="disk_pressure", state="n0")
+        connection, _ = listener.accept()  # the first try: answered with garbage
+        connection.recv(65536)
+        connection.sendall(b"garbage\r\n\r\n")
+        connection.close()
+        listener.close()
+        (webhook,) = running.daemon.webhooks
+        _wait(lambda: webhook.status.failures >= 1)
+        receiver.start()
+        _wait(lambda: len(receiver.received) >= 1)
+    finally:
+        running.stop()
+        receiver.stop()
+        listener.close()
+    assert [e["fields"]["state"] for e in receiver.events()] == ["n0"]
+    assert webhook.status.delivered == 1
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:80a/", "http:///path", "http://127.0.0.1:99999/"])
+def test_a_webhook_url_without_a_usable_host_and_port_is_refused(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ValueError, match=r"port|host"):
+        WebhookConfig.model_validate({"url": url, "secret_file": str(tmp_path / "s")})

@@ -288,3 +288,22 @@ def test_startup_long_after_the_newest_footage_pauses_age_erasure(world: World) 
     plan = fresh.run_once()
     assert plan.deletions == []
     assert "clock_unconfirmed" in fresh.status.alarms
+
+
+def test_nothing_is_erased_while_the_storage_root_is_another_directory(world: World, tmp_path: Path) -> None:
+    """A lazily unmounted footage filesystem leaves the bare mountpoint at the root's path: an
+    erasure then would drop rows of files still on the real disk. Retention waits until it is back."""
+    world.run_days(1)
+    world.task = world.new_task(min_free=10 * SEGMENT_BYTES, space=DiskSpace(0, 10**6), short_days=None)
+    root = world.storage.layout.root
+    before = {camera: world.starts(camera) for camera in CAMERAS}
+    root.rename(tmp_path / "root-unmounted")  # the footage filesystem is gone from the path …
+    root.mkdir()  # … and an empty directory stands in its place
+    try:
+        plan = world.task.run_once()
+        assert plan.deletions == []
+        assert {camera: world.starts(camera) for camera in CAMERAS} == before
+    finally:
+        root.rmdir()
+        (tmp_path / "root-unmounted").rename(root)
+    assert len(world.task.run_once().deletions) == 11  # back: disk pressure is answered again

@@ -38,6 +38,7 @@ log = get_logger(component="events")
 
 MAX_PENDING = 10_000  # events waiting for the writer thread (about 2 MB at most)
 MAX_BATCH = 500  # events stored in one transaction
+RETRY_S = 1.0  # how soon events the catalogue refused are tried again
 PRUNE_INTERVAL_NS = 3600 * NS_PER_S
 
 
@@ -121,7 +122,10 @@ class EventBus:
         self._pruned_through = 0
         self._thread: threading.Thread | None = None
         self.dropped = 0  # events lost because the queue was full
-        self.not_stored = 0  # events fanned out but not stored (a catalogue error)
+        self.not_stored = 0  # events the catalogue refused so far (kept and retried, see _unstored)
+        # Events the catalogue refused (storage lost for a while): retried before anything newer, so
+        # they keep their order and get their numbers only once stored (bounded like the queue).
+        self._unstored: list[_Pending] = []
 
     # -- any thread --------------------------------------------------------------------------
 
@@ -183,6 +187,8 @@ class EventBus:
         stopping = False
         while not stopping:
             wait_s = max(0.0, (next_prune_ns - self._clock.mono_ns()) / NS_PER_S)
+            if self._unstored:
+                wait_s = min(wait_s, RETRY_S)  # storage may be back: store them without waiting for news
             batch: list[_Pending] = []
             try:
                 item = self._pending.get(timeout=wait_s)
@@ -196,6 +202,9 @@ class EventBus:
                     item = self._pending.get_nowait()
             except queue.Empty:
                 pass
+            if self._unstored:
+                batch = self._unstored + batch
+                self._unstored = []
             if batch:
                 self._store_and_fan_out(batch)
             if self._clock.mono_ns() >= next_prune_ns:
@@ -203,18 +212,29 @@ class EventBus:
                 next_prune_ns = self._clock.mono_ns() + PRUNE_INTERVAL_NS
 
     def _store_and_fan_out(self, batch: list[_Pending]) -> None:
+        """Number, store, then hand out. Only stored events are numbered and handed out: a number
+        never names two events (after a restart numbering carries on from what is stored), and a
+        consumer that resumes from the store finds every event it was handed."""
         with self._lock:
             first = self._last_seq + 1
-            self._last_seq += len(batch)
-            subscriptions = list(self._subscriptions)
         events = [Event(first + i, p.time_ns, p.kind, p.camera_id, p.fields) for i, p in enumerate(batch)]
         rows = [(e.seq, e.time_ns, str(e.kind), e.camera_id, json.dumps(e.fields, sort_keys=True)) for e in events]
         try:
             self._catalogue.insert_events(rows)
         except Exception:
-            # Consumers connected now still get them; one that resumes across them will not.
             self.not_stored += len(rows)
-            log.exception("events_not_stored", first_seq=first, count=len(rows))
+            log.exception("events_not_stored", count=len(rows))
+            kept = batch[-self._pending.maxsize :]
+            if len(kept) < len(batch):
+                with self._lock:
+                    self.dropped += len(batch) - len(kept)
+            self._unstored = kept
+            return
+        with self._lock:
+            self._last_seq = first + len(batch) - 1
+            # Taken after the commit: a consumer that subscribed before it gets these here, one that
+            # subscribes after it reads them from the store (WatchEvents drops repeats by seq).
+            subscriptions = list(self._subscriptions)
         for subscription in subscriptions:
             try:
                 subscription._loop.call_soon_threadsafe(subscription._deliver, events)

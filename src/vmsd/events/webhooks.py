@@ -136,7 +136,9 @@ class Webhook:
                 await asyncio.to_thread(self._post, data, signature(secret, data))
                 self.status.delivered += 1
                 return True
-            except (OSError, urllib.error.URLError) as error:
+            except Exception as error:
+                # connection, a malformed status line, an HTTP error) is one failed try: the
+                # delivery is retried, never abandoned with the task ending unseen.
                 self.status.failures += 1
                 self.status.last_error = scrub(str(error))
                 log.warning(

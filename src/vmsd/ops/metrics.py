@@ -76,7 +76,9 @@ class DaemonCollector(Collector):
             "vmsd_events_dropped", "Events lost: the publish queue was full (catalogue stuck)", value=counts.dropped
         )
         yield CounterMetricFamily(
-            "vmsd_events_not_stored", "Events sent live but not stored (catalogue error)", value=counts.not_stored
+            "vmsd_events_not_stored",
+            "Event store attempts the catalogue refused (the events are kept and retried)",
+            value=counts.not_stored,
         )
         delivered = CounterMetricFamily("vmsd_webhook_deliveries", "Events delivered to a webhook", labels=["url"])
         failed = CounterMetricFamily("vmsd_webhook_failures", "Failed webhook delivery attempts", labels=["url"])

@@ -84,6 +84,7 @@ class RetentionTask:
         self._reference_offset_ns: int | None = None
         self._stop = asyncio.Event()
         self._last_age_run_mono_ns: int | None = None
+        self._paused_for_storage = False  # the root was unusable at the last pass (logged once)
         self._last_free_bytes: int | None = None
 
     # -- status & control ---------------------------------------------------------------------
@@ -168,7 +169,20 @@ class RetentionTask:
 
         When the disk is so full that the catalogue cannot commit, the storage's space reserve is
         given up and the pass tried again; the reserve is restored once there is room for it.
+
+        No pass while the storage root is gone, read-only or another filesystem (storage/watch.py
+        decides what happens then): its free space would be another disk's, and an erasure would
+        drop the row of a file that is still on the real one.
         """
+        problem = self._storage.root_problem()
+        if problem is not None:
+            if not self._paused_for_storage:
+                log.warning("retention_paused", detail=problem.detail)
+            self._paused_for_storage = True
+            return Plan([])
+        if self._paused_for_storage:
+            log.info("retention_resumed")
+            self._paused_for_storage = False
         try:
             plan = self._pass(age=age)
         except (StorageError, OSError) as error:

@@ -11,6 +11,7 @@ send timeouts in the interceptor (rpc/limits.py); denial bursts summarised (rpc/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import grpc
@@ -101,6 +102,7 @@ class ControlPlane:
         self._health_task: asyncio.Task[None] | None = None
         self._denials = DenialAggregator(services.clock, config.grpc.denial_summary_interval_ns)
         self._denials_task: asyncio.Task[None] | None = None
+        self._denials_stop = asyncio.Event()
         self._interceptor: CallInterceptor | None = None
         self.port = 0
 
@@ -189,8 +191,11 @@ class ControlPlane:
             await self._update_health()
 
     async def _denials_loop(self) -> None:
-        while True:
-            await asyncio.sleep(DENIAL_FLUSH_S)
+        # Ended by _denials_stop, not cancelled: a cancel between taking due summaries from the
+        # aggregator and writing them would lose them from the audit trail.
+        while not self._denials_stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._denials_stop.wait(), timeout=DENIAL_FLUSH_S)
             await self._write_denial_summaries(everything=False)
 
     async def flush_denials(self) -> None:
@@ -224,7 +229,9 @@ class ControlPlane:
         if self._health_task is not None:
             self._health_task.cancel()
         if self._denials_task is not None:
-            self._denials_task.cancel()
+            self._denials_stop.set()
+            await self._denials_task
+            self._denials_task = None
         if self._server is not None:
             await self._health.enter_graceful_shutdown()
             await self._server.stop(SHUTDOWN_GRACE_S)

@@ -58,10 +58,13 @@ class EventService:
         self._bus = bus
         self._max_queue = max_queue
         self._following: set[Subscription] = set()
+        self._closed = False
 
     def close(self) -> None:
         """End every following stream now (the daemon is stopping), telling the consumers to resume
-        later, rather than have the server's shutdown grace period wait for them. On the event loop."""
+        later, rather than have the server's shutdown grace period wait for them; streams opened
+        after this are told the same once their stored events are sent. On the event loop."""
+        self._closed = True
         for subscription in list(self._following):
             subscription.end()
 
@@ -143,6 +146,8 @@ class EventService:
                     break
             if subscription is None:
                 return
+            if self._closed:
+                subscription.end()  # opened while the daemon stops: no live events will follow
             while True:
                 try:
                     event = await subscription.next()
