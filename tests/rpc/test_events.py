@@ -21,7 +21,7 @@ import pytest
 from tests.rpc.test_authz_matrix import long_retention
 from tests.support.clips import make_clip
 from tests.support.rpc import MID, RunningDaemon, S, make_config, metadata, record_footage
-from tests.support.simulator import CameraSimulator, MountSpec
+from tests.support.simulator import CameraSimulator, MountSpec, free_port
 from vmsd.config import TokenConfig
 from vmsd.events.kinds import EventKind
 from vmsd.ingest.recorder import CameraState
@@ -352,3 +352,29 @@ def test_a_following_stream_is_told_to_resume_when_the_recorder_stops(tmp_path: 
             running.stop()
     assert consumer.error is not None and consumer.error.code() == grpc.StatusCode.UNAVAILABLE
     assert "the recorder is stopping: resume with after_seq 1 once it is back" in consumer.error.details()
+
+
+def test_a_camera_that_never_connects_is_announced_once_without_its_password(tmp_path: Path) -> None:
+    url = f"rtsp://user:s3cret-pw@127.0.0.1:{free_port()}/nothing-listens-here"
+    config = make_config(tmp_path / "root", cameras={"in-dead": url})
+    config = config.model_copy(
+        update={
+            "cameras": [c.model_copy(update={"enabled": True}) for c in config.cameras],
+            "ingest": config.ingest.model_copy(update={"max_backoff_ns": 500_000_000}),
+        }
+    )
+    running = RunningDaemon(config)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            recorder = running.daemon.cameras.recorders().get("in-dead")
+            if recorder is not None and recorder.status.reconnects >= 3:  # several failed attempts
+                break
+            assert time.monotonic() < deadline, "the camera was not retried"
+            time.sleep(0.1)
+        time.sleep(0.5)  # the writer stores what was published
+        events = [e for e in running.daemon.events.stored_after(0, 100) if e.camera_id == "in-dead"]
+    finally:
+        running.stop()
+    assert [str(e.kind) for e in events] == ["camera_unreachable"]
+    assert events[0].fields["detail"] and "s3cret-pw" not in events[0].fields["detail"]

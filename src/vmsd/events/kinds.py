@@ -9,6 +9,7 @@ from enum import StrEnum
 class EventKind(StrEnum):
     CAMERA_CONNECTED = "camera_connected"
     CAMERA_DISCONNECTED = "camera_disconnected"
+    CAMERA_UNREACHABLE = "camera_unreachable"
     CAMERA_STALLED = "camera_stalled"
     GAP_OPENED = "gap_opened"
     GAP_CLOSED = "gap_closed"

@@ -133,6 +133,7 @@ class CameraRecorder:
         self._last_open_ns: int | None = None
         self._failed_opens = 0
         self._failed_open_spent_ns = 0
+        self._down_announced = False  # camera_disconnected/unreachable sent since the last connect
         register_url_credentials(camera.url)
 
     # -- asyncio side ------------------------------------------------------------------------
@@ -251,6 +252,11 @@ class CameraRecorder:
             with self._lock:
                 self._status.last_error = str(error)
             self._log.debug("connect_failed", error=str(error))
+            if not self._down_announced:
+                # Once per outage: a camera that never connected (or whose session ended without
+                # a camera_disconnected) is otherwise silent to integrators while it retries.
+                self._down_announced = True
+                self._publish(EventKind.CAMERA_UNREACHABLE, detail=str(error))
             return False
         self._last_open_ns = self._clock.mono_ns() - open_began_mono_ns
         self._failed_opens = 0
@@ -259,6 +265,7 @@ class CameraRecorder:
         self._source = source
         self._log.info("camera_connected", video=source.video.codec_context.name, audio=source.audio is not None)
         self._publish(EventKind.CAMERA_CONNECTED, video_codec=source.video.codec_context.name)
+        self._down_announced = False
         try:
             if source.skipped_audio_codec:
                 self._log.info("audio_not_recorded", codec=source.skipped_audio_codec)
@@ -329,6 +336,7 @@ class CameraRecorder:
             self._publish(EventKind.STORAGE_ERROR, reason=reason, detail=detail)
         elif reason != GapReason.RESTART:
             self._publish(EventKind.CAMERA_DISCONNECTED, reason=reason, detail=detail)
+            self._down_announced = True
         if recorded:
             # The run ended: the segmenter opened the gap that follows it (storage/store.py end_run).
             self._publish(EventKind.RECORDING_STOPPED, reason=reason)
