@@ -44,6 +44,16 @@ def write_atomic(path: Path, data: bytes, mode: int) -> None:
     fsync_dir(path.parent)
 
 
+def fsync_file(path: Path) -> None:
+    """fsync a file written by someone else (a muxer, an encoder), so that its bytes survive power
+    loss before a rename or a catalogue row makes it count."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def make_private(path: Path) -> None:
     """Create `path` if missing and make it and its SQLite companions (-wal, -shm, -journal) 0600.
 

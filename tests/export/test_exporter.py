@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -158,6 +159,26 @@ def test_without_originals_or_hold(env: Env) -> None:
     assert all(s.file is None for s in result.manifest.segments) and result.manifest.hold_id is None
     assert env.holds.list(include_released=True) == []
     assert verify_bundle(result.path).ok
+
+
+def test_every_file_of_a_bundle_is_fsynced_before_it_is_renamed_into_place(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Power lost after the rename must not leave a finished-looking bundle with a torn master."""
+    synced: set[str] = set()
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.add(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    result = env.exporter.export(env.request(redact=True, place_hold=False))
+    staging = f"{result.path}.partial"
+    names = [f.name for f in result.manifest.files] + [mf.MANIFEST_NAME, mf.SIGNATURE_NAME]
+    assert any(f.role == mf.ROLE_MASTER for f in result.manifest.files)
+    assert any(f.role == mf.ROLE_REDACTED for f in result.manifest.files)
+    assert [name for name in names if f"{staging}/{name}" not in synced] == []
 
 
 def test_read_chunk_resumes_and_stays_inside_the_bundle(exported: tuple[Env, ExportResult]) -> None:

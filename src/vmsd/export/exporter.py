@@ -59,7 +59,7 @@ from vmsd.export.remux import Remux
 from vmsd.export.serve import BundleFile, Bundles
 from vmsd.export.signing import RecorderKey, load_or_create
 from vmsd.export.sources import SourceReader
-from vmsd.files import fsync_dir, sha256_file
+from vmsd.files import fsync_dir, fsync_file, sha256_file
 from vmsd.log import get_logger
 from vmsd.recordings.search import tile
 from vmsd.retention.holds import Holds
@@ -367,6 +367,7 @@ class Exporter:
             path.unlink()
         masters = [part.entry() for part in remux.parts]
         for master in masters:
+            fsync_file(staging / master.file)  # PyAV's muxer only closed it: durable before the rename
             digest, size = sha256_file(staging / master.file)
             files.append(mf.File(name=master.file, role=mf.ROLE_MASTER, bytes=size, sha256=digest))
 
@@ -381,6 +382,7 @@ class Exporter:
                     fraction = (frames_before + frames) / total_frames
                     yield ExportProgress("redact", _P_REMUX + (_P_REDACT - _P_REMUX) * min(1.0, fraction))
                 frames_before += master.video_frames
+                fsync_file(staging / name)
                 digest, size = sha256_file(staging / name)
                 files.append(mf.File(name=name, role=mf.ROLE_REDACTED, bytes=size, sha256=digest))
                 redacted.append(
