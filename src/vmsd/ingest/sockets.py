@@ -73,6 +73,36 @@ def new_sockets_to(host: str, port: int, before: set[str]) -> set[str]:
     return {inode for inode in _socket_inodes_to(_peer_hex(host, port)) if inode in mine and inode not in before}
 
 
+# struct tcp_info (linux/tcp.h): tcpi_last_data_recv, milliseconds since data last arrived.
+_TCP_INFO_BYTES = 104
+_LAST_DATA_RECV_OFFSET = 52
+
+
+def quiet_sockets(inodes: set[str], quiet_ms: int) -> set[str]:
+    """Those of these sockets that have received no data for at least `quiet_ms`.
+
+    Sessions opened at the same moment to the same host:port (cameras of one encoder, or every
+    camera of a recorder starting up) cannot tell their sockets apart by address; a stalled
+    session's connection is quiet, a recording camera's receives every frame."""
+    quiet: set[str] = set()
+    for inode, fd in process_sockets().items():
+        if inode not in inodes:
+            continue
+        try:
+            sock = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_BYTES)
+        except OSError:
+            continue  # not TCP, or gone
+        finally:
+            sock.close()
+        if struct.unpack_from("I", info, _LAST_DATA_RECV_OFFSET)[0] >= quiet_ms:
+            quiet.add(inode)
+    return quiet
+
+
 def shutdown_sockets(inodes: set[str]) -> int:
     """Shut down (not close: the fd stays FFmpeg's) the sockets with these inodes; returns how many."""
     done = 0

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import av
 
-from vmsd.ingest.sockets import new_sockets_to, process_sockets, shutdown_sockets
+from vmsd.ingest.sockets import new_sockets_to, process_sockets, quiet_sockets, shutdown_sockets
 from vmsd.log import redact_url, scrub
 from vmsd.units import NS_PER_S
 
@@ -21,6 +21,8 @@ NS_PER_US = 1_000
 # Audio the MP4 segments can carry as recorded. Other camera audio (G.711, G.726) is not recorded
 # rather than transcoded: the recorder never re-encodes.
 RECORDABLE_AUDIO = {"aac"}
+# A stalled session's connection has been quiet this long; a recording camera's gets every frame.
+STALLED_SOCKET_QUIET_MS = 500
 
 
 class SourceError(Exception):
@@ -106,7 +108,13 @@ class CameraSource:
     def interrupt(self) -> bool:
         """Make a blocked read give up now (safe from another thread): shut the session's TCP
         connection down (see sockets.py). Returns whether a connection was found."""
-        return shutdown_sockets(self._socket_inodes) > 0
+        targets = self._socket_inodes
+        if len(targets) > 1:
+            # Other sessions to the same host:port opened at the same moment: some of these are
+            # theirs. Only a quiet one is this stalled session's (a False here is retried at the
+            # next stall check, half a second later).
+            targets = quiet_sockets(targets, STALLED_SOCKET_QUIET_MS)
+        return shutdown_sockets(targets) > 0
 
     def close(self) -> None:
         if self._container is not None:
