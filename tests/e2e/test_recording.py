@@ -149,14 +149,15 @@ def test_a_dropped_camera_reconnects_and_the_gap_is_recorded(recording: Outcome)
     # The recorder is connected again soon after the camera's return: backoff is capped at 1 s
     # here, opening takes ~0.4 s. Measured: 1.0 s with one camera on a quiet machine; up to
     # ~3.6 s in this scenario (five cameras and the simulator on two cores, and `returned_ns`
-    # is when the test asked for the drop + 5 s, not when the simulator re-added the mount).
+    # is when the test asked for the drop + 5 s, not when the simulator re-added the mount);
+    # 4.01 and 4.16 s in two full runs of 2026-12-02 (backoff jitter up to 1.25 s on top), hence 5 s.
     connects = [
         json.loads(line)["timestamp"]
         for line in recording.log.splitlines()
         if '"camera_connected"' in line and '"cam-faulty"' in line
     ]
     reconnect_ns = _iso_ns(connects[-1])
-    assert 0 < reconnect_ns - returned_ns < 4 * S, (reconnect_ns - returned_ns) / S
+    assert 0 < reconnect_ns - returned_ns < 5 * S, (reconnect_ns - returned_ns) / S
     assert gap["end_ns"] - reconnect_ns < 2 * S + S // 2  # ≤ one GOP (+ slack) to the keyframe
     assert gap["start_ns"] <= recording.drop_ns + S
     rows = recording.segments("cam-faulty")
