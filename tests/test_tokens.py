@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import get_args
 
 from vmsd.config import Role, load_config
-from vmsd.rpc.auth import ROLE_PERMISSIONS
+from vmsd.services.access import ROLE_PERMISSIONS
 from vmsd.tokens import PUBLISHED_TOKENS, published, token_sha256
 
 REPO = Path(__file__).resolve().parents[1]

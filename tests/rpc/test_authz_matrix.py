@@ -47,7 +47,7 @@ from tests.support.rpc import (
     service_methods,
 )
 from vmsd.audit import AuditRecord
-from vmsd.rpc.auth import ROLE_PERMISSIONS
+from vmsd.services.access import ROLE_PERMISSIONS
 from vmsd.v1 import (
     audit_pb2,
     cameras_pb2,

@@ -12,9 +12,9 @@ import hmac
 
 from vmsd.config import TokenConfig
 from vmsd.errors import ErrorKind, VmsdError
-from vmsd.services.access import ROLE_PERMISSIONS, Permission, Principal
+from vmsd.services.access import Principal
 
-__all__ = ["ROLE_PERMISSIONS", "Authenticator", "Permission", "Principal"]
+__all__ = ["Authenticator"]
 
 
 class Authenticator:

@@ -33,9 +33,10 @@ import grpc
 from vmsd.audit import AuditEntry, AuditLog
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
-from vmsd.rpc.auth import Authenticator, Principal
+from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.denials import DenialAggregator
 from vmsd.rpc.limits import StreamLimits, TimedWrites
+from vmsd.services.access import Principal
 from vmsd.services.activity import Activity
 
 log = get_logger(component="rpc")
