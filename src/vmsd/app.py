@@ -46,6 +46,7 @@ from vmsd.services.live import LiveService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.registry import Services
 from vmsd.services.reports import ReportService
+from vmsd.services.status import StatusService
 from vmsd.storage.catalogue import GapReason
 from vmsd.storage.errors import StorageError, StorageLost
 from vmsd.storage.recovery import reconcile
@@ -137,6 +138,14 @@ class Daemon:
                 max_age_ns=config.retention.max_age_ns,
             ),
             events=EventService(self.events),
+            status=StatusService(
+                self.cameras,
+                self.clock,
+                recorder_id=config.recorder_id,
+                storage_root=config.storage.root,
+                min_free=config.storage.min_free.bytes_for,
+                alarms=lambda: retention.alarms,
+            ),
             audit_log=self.audit,
             clock=self.clock,
         )

@@ -16,6 +16,7 @@ from vmsd.services.holds import HoldService, RetentionService
 from vmsd.services.live import LiveService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.reports import ReportService
+from vmsd.services.status import StatusService
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Services:
     function_checks: FunctionCheckService
     reports: ReportService
     events: EventService
+    status: StatusService
     # For the transports' own records (denials, undecodable requests, every audited call's
     # outcome) and their clocks (denial bursts): the same trail and clock as the use cases.
     audit_log: AuditLog
