@@ -43,6 +43,7 @@ from vmsd.services.exports import ExportService
 from vmsd.services.function_checks import FunctionCheckService
 from vmsd.services.holds import HoldService, RetentionService
 from vmsd.services.live import LiveService
+from vmsd.services.masks import MaskService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.registry import Services
 from vmsd.services.reports import ReportService
@@ -146,6 +147,7 @@ class Daemon:
                 min_free=config.storage.min_free.bytes_for,
                 alarms=lambda: retention.alarms,
             ),
+            masks=MaskService(self.cameras),
             audit_log=self.audit,
             clock=self.clock,
         )

@@ -14,6 +14,7 @@ from vmsd.services.exports import ExportService
 from vmsd.services.function_checks import FunctionCheckService
 from vmsd.services.holds import HoldService, RetentionService
 from vmsd.services.live import LiveService
+from vmsd.services.masks import MaskService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.reports import ReportService
 from vmsd.services.status import StatusService
@@ -33,6 +34,7 @@ class Services:
     reports: ReportService
     events: EventService
     status: StatusService
+    masks: MaskService
     # For the transports' own records (denials, undecodable requests, every audited call's
     # outcome) and their clocks (denial bursts): the same trail and clock as the use cases.
     audit_log: AuditLog
