@@ -48,6 +48,7 @@ from vmsd.services.recordings import RecordingService
 from vmsd.services.registry import Services
 from vmsd.services.reports import ReportService
 from vmsd.services.status import StatusService
+from vmsd.services.stills import StillService
 from vmsd.storage.catalogue import GapReason
 from vmsd.storage.errors import StorageError, StorageLost
 from vmsd.storage.recovery import reconcile
@@ -148,6 +149,7 @@ class Daemon:
                 alarms=lambda: retention.alarms,
             ),
             masks=MaskService(self.cameras),
+            stills=StillService(directory, self.storage),
             audit_log=self.audit,
             clock=self.clock,
         )

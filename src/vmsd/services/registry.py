@@ -18,6 +18,7 @@ from vmsd.services.masks import MaskService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.reports import ReportService
 from vmsd.services.status import StatusService
+from vmsd.services.stills import StillService
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Services:
     events: EventService
     status: StatusService
     masks: MaskService
+    stills: StillService
     # For the transports' own records (denials, undecodable requests, every audited call's
     # outcome) and their clocks (denial bursts): the same trail and clock as the use cases.
     audit_log: AuditLog
