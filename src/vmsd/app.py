@@ -39,6 +39,7 @@ from vmsd.services.audit import AuditService
 from vmsd.services.cameras import CameraService
 from vmsd.services.directory import CameraDirectory
 from vmsd.services.events import EventService
+from vmsd.services.export_jobs import ExportJobs
 from vmsd.services.exports import ExportService
 from vmsd.services.function_checks import FunctionCheckService
 from vmsd.services.holds import HoldService, RetentionService
@@ -120,6 +121,7 @@ class Daemon:
             self.exporter.on_finished = self.metrics.observe_export
         directory = CameraDirectory(self.cameras, self.storage.catalogue)
         retention = RetentionService(self.retention, self.storage.catalogue, config.retention.max_age_ns)
+        exports = ExportService(self.exporter)
         self.services = Services(
             directory=directory,
             cameras=CameraService(self.cameras, lambda: retention.alarms),
@@ -127,7 +129,7 @@ class Daemon:
             live=LiveService(directory, self.cameras.recorders, events=self.events),
             holds=HoldService(self.holds, self.clock),
             retention=retention,
-            exports=ExportService(self.exporter),
+            exports=exports,
             audit=AuditService(self.audit, directory),
             function_checks=FunctionCheckService(self.checks, directory),
             reports=ReportService(
@@ -150,6 +152,7 @@ class Daemon:
             ),
             masks=MaskService(self.cameras),
             stills=StillService(directory, self.storage),
+            export_jobs=ExportJobs(exports, self.clock),
             audit_log=self.audit,
             clock=self.clock,
         )
@@ -293,6 +296,7 @@ class Daemon:
             await asyncio.gather(self._checks_task, return_exceptions=True)
         if self.metrics is not None:
             await asyncio.to_thread(self.metrics.close)
+        await self.services.export_jobs.aclose()  # exports under way finish on their own threads
         await self.retention.aclose()
         if self._retention_task is not None:
             await asyncio.gather(self._retention_task, return_exceptions=True)

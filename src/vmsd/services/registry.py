@@ -10,6 +10,7 @@ from vmsd.services.audit import AuditService
 from vmsd.services.cameras import CameraService
 from vmsd.services.directory import CameraDirectory
 from vmsd.services.events import EventService
+from vmsd.services.export_jobs import ExportJobs
 from vmsd.services.exports import ExportService
 from vmsd.services.function_checks import FunctionCheckService
 from vmsd.services.holds import HoldService, RetentionService
@@ -37,6 +38,7 @@ class Services:
     status: StatusService
     masks: MaskService
     stills: StillService
+    export_jobs: ExportJobs
     # For the transports' own records (denials, undecodable requests, every audited call's
     # outcome) and their clocks (denial bursts): the same trail and clock as the use cases.
     audit_log: AuditLog
