@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from vmsd.web.api import cameras, holds, session
+from vmsd.web.api import cameras, exports, holds, session
 from vmsd.web.context import Deps
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -16,6 +16,7 @@ def add_all_routes(app: web.Application, deps: Deps) -> None:
     session.add_routes(app, deps)
     cameras.add_routes(app, deps)
     holds.add_routes(app, deps)
+    exports.add_routes(app, deps)
     add_static_routes(app)
 
 
