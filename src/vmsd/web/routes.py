@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from vmsd.web.api import cameras, exports, holds, session
+from vmsd.web.api import audit, cameras, exports, holds, session
 from vmsd.web.context import Deps
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -17,6 +17,7 @@ def add_all_routes(app: web.Application, deps: Deps) -> None:
     cameras.add_routes(app, deps)
     holds.add_routes(app, deps)
     exports.add_routes(app, deps)
+    audit.add_routes(app, deps)
     add_static_routes(app)
 
 
