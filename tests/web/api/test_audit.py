@@ -77,21 +77,27 @@ async def test_the_trail_is_filtered_and_paged_back_in_time(console: Console, cl
 
 async def test_a_scoped_reader_has_the_text_naming_other_cameras_withheld(console: Console) -> None:
     [seq] = _append(console, AuditEntry(action="web.test.mention", principal="mentions", detail={"about": "out-cam"}))
-    async with aiohttp.ClientSession(headers=bearer("supervisor")) as client:
-        async with client.get(f"{console.url}/api/v1/audit", params={"principal": "mentions"}) as response:
-            [record] = (await response.json())["records"]
+    async with (
+        aiohttp.ClientSession(headers=bearer("supervisor")) as client,
+        client.get(f"{console.url}/api/v1/audit", params={"principal": "mentions"}) as response,
+    ):
+        [record] = (await response.json())["records"]
     assert (record["seq"], record["redacted"], record["detail"]) == (seq, True, {})
-    async with aiohttp.ClientSession(headers=bearer("admin")) as client:
-        async with client.get(f"{console.url}/api/v1/audit", params={"principal": "mentions"}) as response:
-            [record] = (await response.json())["records"]
+    async with (
+        aiohttp.ClientSession(headers=bearer("admin")) as client,
+        client.get(f"{console.url}/api/v1/audit", params={"principal": "mentions"}) as response,
+    ):
+        [record] = (await response.json())["records"]
     assert (record["redacted"], record["detail"]) == (False, {"about": "out-cam"})
 
 
 async def test_the_chain_verifies(console: Console) -> None:
-    async with aiohttp.ClientSession(headers=bearer("supervisor")) as client:
-        async with client.get(f"{console.url}/api/v1/audit/verify") as response:
-            assert response.status == 200
-            result = await response.json()
+    async with (
+        aiohttp.ClientSession(headers=bearer("supervisor")) as client,
+        client.get(f"{console.url}/api/v1/audit/verify") as response,
+    ):
+        assert response.status == 200
+        result = await response.json()
     assert result["ok"] is True and result["first_problem"] == ""
     assert result["records_checked"] > 0 and len(result["head_hash"]) == 64
 
