@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from vmsd.web.api import audit, cameras, exports, holds, session
+from vmsd.web.api import audit, cameras, exports, function_checks, holds, masks, retention, session, status
 from vmsd.web.context import Deps
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -18,6 +18,10 @@ def add_all_routes(app: web.Application, deps: Deps) -> None:
     holds.add_routes(app, deps)
     exports.add_routes(app, deps)
     audit.add_routes(app, deps)
+    function_checks.add_routes(app, deps)
+    retention.add_routes(app, deps)
+    status.add_routes(app, deps)
+    masks.add_routes(app, deps)
     add_static_routes(app)
 
 
