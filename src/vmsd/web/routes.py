@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from vmsd.web.api import audit, cameras, exports, function_checks, holds, masks, retention, session, status
+from vmsd.web.api import audit, cameras, exports, function_checks, holds, masks, recordings, retention, session, status
 from vmsd.web.context import Deps
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -15,6 +15,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 def add_all_routes(app: web.Application, deps: Deps) -> None:
     session.add_routes(app, deps)
     cameras.add_routes(app, deps)
+    recordings.add_routes(app, deps)
     holds.add_routes(app, deps)
     exports.add_routes(app, deps)
     audit.add_routes(app, deps)
