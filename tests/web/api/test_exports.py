@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -40,6 +41,7 @@ async def test_an_export_is_requested_followed_verified_and_downloaded_as_a_bund
     assert (created["start_ns"], created["end_ns"]) == (str(MID - 5 * S), str(MID + S))
     export_id = created["export_id"]
     request = console.audit("POST /api/v1/exports")[-1]
+    assert json.loads(request.detail_json)["export_id"] == export_id
     assert (request.principal, request.case_ref, request.reason, request.outcome) == (
         "operator-1",
         "CASE-9",

@@ -29,7 +29,7 @@ async def test_the_erasure_log_says_what_was_erased_when_and_why_in_scope(consol
 
     async def erase_first_out_cam_segment() -> int:
         row = (await asyncio.to_thread(storage.catalogue.segments, "out-cam"))[0]
-        await asyncio.to_thread(storage.delete_segment, row, erased_ns=MID + 3600 * S, reason="max_age")
+        await asyncio.to_thread(storage.delete_segment, row, erased_ns=MID + 3600 * S, reason="age")
         return row.start_ns
 
     start_ns = console.running.run(erase_first_out_cam_segment())
@@ -41,7 +41,7 @@ async def test_the_erasure_log_says_what_was_erased_when_and_why_in_scope(consol
         assert response.status == 200
         log = await response.json()
     [day] = log["days"]
-    assert (day["day"], day["camera_id"], day["reason"], day["segments"]) == ("2026-01-02", "out-cam", "max_age", 1)
+    assert (day["day"], day["camera_id"], day["reason"], day["segments"]) == ("2026-01-02", "out-cam", "age", 1)
     assert day["first_ns"] == str(start_ns) and day["bytes"] > 0 and log["next_page_token"] == ""
     async with aiohttp.ClientSession(headers=bearer("supervisor")) as client:  # scoped to in-*
         async with client.get(f"{console.url}/api/v1/retention/erasures", params=params) as response:
