@@ -48,8 +48,7 @@ def add_routes(app: web.Application, deps: Deps) -> None:
     async def whoami(request: web.Request) -> web.Response:
         ctx = context(request)
         principal = ctx.require_principal()
-        session = deps.sessions.lookup(ctx.session_id) if ctx.session_id else None
-        return web.json_response(_who(deps, principal, session.csrf if session else None))
+        return web.json_response(_who(deps, principal, ctx.session.csrf if ctx.session else None))
 
     async def logout(request: web.Request) -> web.Response:
         ctx = context(request)
