@@ -46,7 +46,8 @@ def parse_time(text: str, now_ns: int | None = None, *, name: str = "time") -> i
     except ValueError:
         raise VmsdError(
             ErrorKind.INVALID_ARGUMENT,
-            f"invalid {name} {shown!r}: use ISO-8601 (e.g. 2026-11-24T10:00:00Z), nanoseconds, or -30s/-10m/-2h/-1d/now",
+            f"invalid {name} {shown!r}: use ISO-8601 (e.g. 2026-11-24T10:00:00Z), nanoseconds, "
+            "or -30s/-10m/-2h/-1d/now",
         ) from None
     if when.tzinfo is None:
         raise VmsdError(
