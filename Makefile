@@ -9,7 +9,7 @@ GEN_DIR := src/vmsd/v1
 BINDIR ?= /usr/local/bin
 DEBIAN_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools sqlite3 procps systemd \
-	chromium
+	chromium etcd-server etcd-client
 # What `make deb` needs besides: Debian's python3.11 with venv (the package's venv runs on it) and dpkg-deb.
 DEB_BUILD_PACKAGES := python3.11-venv dpkg
 
