@@ -151,4 +151,4 @@ class CameraClock:
 
 
 def _seconds(value_ns: int) -> str:
-    return f"{value_ns / NS_PER_S:+.3f} s".replace("+", "") if value_ns >= 0 else f"{value_ns / NS_PER_S:.3f} s"
+    return f"{value_ns / NS_PER_S:.3f} s"
