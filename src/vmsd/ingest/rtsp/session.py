@@ -22,11 +22,12 @@ URL in them is redacted (``vmsd.log.redact_url``) and credentials never appear.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from vmsd.ingest.rtsp.auth import Authenticator, split_credentials
+from vmsd.ingest.rtsp.auth import Authenticator, AuthError, split_credentials
 from vmsd.ingest.rtsp.messages import (
     Request,
     Response,
@@ -336,6 +337,10 @@ class RtspSession:
     def _keepalive_answered(self, pending: _Pending, response: Response, now_ns: int) -> bytes | None:
         if not response.ok:
             self.keepalives_refused += 1
+            if response.status == 401:
+                # A nonce gone stale mid-session: the next keep-alive answers the new one.
+                with contextlib.suppress(AuthError):
+                    self.auth.on_unauthorized(response.headers.get_all("WWW-Authenticate"))
             if pending.method == "GET_PARAMETER":
                 self.keepalive_method = "OPTIONS"  # refused: the camera may still take OPTIONS
         return None
