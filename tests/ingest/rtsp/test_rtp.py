@@ -108,3 +108,4 @@ def test_timestamp_unwrap_across_the_32_bit_wrap_and_backward_jumps() -> None:
     assert u.unwrap(0x00000F00) == 0x1_00000F00
     assert u.unwrap(0x00000E00) == 0x1_00000E00  # backwards stays backwards
     assert u.unwrap(0xFFFFF000) == 0xFFFFF000  # back across the wrap
+    assert u.peek(0x00000010) == 0x1_00000010 and u.extended == 0xFFFFF000  # peeking changes nothing

@@ -180,6 +180,13 @@ class TimestampUnwrapper:
         self._last: int | None = None
         self.extended = 0
 
+    def peek(self, ts: int) -> int:
+        """What ``unwrap(ts)`` would answer, without taking ``ts`` as the newest (for the RTP
+        timestamp of a sender report)."""
+        if self._last is None:
+            return ts
+        return self.extended + ((ts - self._last + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
     def unwrap(self, ts: int) -> int:
         if self._last is None:
             self.extended = ts
