@@ -1,0 +1,148 @@
+"""The asyncio client against the real camera simulator (GStreamer's rtsp-server): what it
+yields decodes with PyAV, and the simulator's sender reports give a camera clock near 0."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from itertools import pairwise
+
+import av
+import pytest
+
+from tests.support.clips import Clip, make_clip
+from tests.support.simulator import CameraSimulator, MountSpec, free_port
+from vmsd.ingest.rtsp.client import ClientError, ClockSample, MediaUnit, RtspClient
+from vmsd.ingest.rtsp.clock import ClockStatus
+from vmsd.ingest.rtsp.sdp import aac_config
+from vmsd.ingest.rtsp.session import SessionError
+from vmsd.units import NS_PER_MS, NS_PER_S
+
+from .test_h264 import annex_b
+
+pytestmark = pytest.mark.slow  # the real camera simulator
+
+CLIPS_DIR = "/tmp/vmsd-test-clips"
+
+
+@pytest.fixture(scope="module")
+def clips() -> dict[str, Clip]:
+    return {
+        "h264": make_clip(CLIPS_DIR, codec="h264", width=320, height=240, seconds=4, audio=True),
+        "h265": make_clip(CLIPS_DIR, codec="h265", width=320, height=240, seconds=4),
+    }
+
+
+@pytest.fixture(scope="module")
+def sim(clips: dict[str, Clip]) -> Iterator[CameraSimulator]:
+    with CameraSimulator([MountSpec("h264", clips["h264"]), MountSpec("h265", clips["h265"])]) as s:
+        yield s
+
+
+async def collect(client: RtspClient, *, seconds: float, clock_samples: int, limit_s: float = 20) -> list[object]:
+    """Events for ``seconds`` and until enough clock samples came (or the limit passed)."""
+    events: list[object] = []
+    start = time.monotonic()
+    async for event in client.events():
+        events.append(event)
+        clocks = sum(isinstance(e, ClockSample) for e in events)
+        elapsed = time.monotonic() - start
+        if (elapsed >= seconds and clocks >= clock_samples) or elapsed > limit_s:
+            break
+    return events
+
+
+def decode_video(codec: str, units: list[MediaUnit]) -> list[av.VideoFrame]:
+    decoder = av.CodecContext.create(codec, "r")
+    frames = [f for u in units for f in decoder.decode(av.Packet(annex_b(u.data)))]
+    return frames + list(decoder.decode(None))
+
+
+@pytest.mark.parametrize(("mount", "codec"), [("h264", "h264"), ("h265", "hevc")])
+async def test_access_units_decode_and_the_camera_clock_is_near_zero(
+    sim: CameraSimulator, clips: dict[str, Clip], mount: str, codec: str
+) -> None:
+    client = RtspClient(sim.url(mount))
+    await client.start()
+    try:
+        events = await collect(client, seconds=5, clock_samples=1)
+    finally:
+        await client.aclose()
+    video = [e for e in events if isinstance(e, MediaUnit) and e.track == 0]
+    assert video[0].keyframe  # the stream starts at a keyframe
+    frames = decode_video(codec, video)
+    assert len(frames) == len(video) >= 2 * clips[mount].gop_frames
+    assert sum(u.keyframe for u in video) >= 2
+    assert (frames[0].width, frames[0].height) == (320, 240)
+    # 25 fps on a 90 kHz clock, nothing lost on loopback.
+    assert {b.rtp_timestamp - a.rtp_timestamp for a, b in pairwise(video)} == {3600}
+    assert client.counters.lost_packets == 0 and client.counters.bad_rtp == 0
+    samples = [e for e in events if isinstance(e, ClockSample)]
+    assert samples, "no RTCP sender report within 20 s"
+    reading = samples[-1].reading
+    assert reading.status is ClockStatus.OK
+    assert reading.offset_ns is not None and abs(reading.offset_ns) < 100 * NS_PER_MS
+    assert client.clock_reading().status is ClockStatus.OK
+
+
+async def test_aac_frames_decode(sim: CameraSimulator) -> None:
+    client = RtspClient(sim.url("h264"))
+    await client.start()
+    try:
+        events = await collect(client, seconds=3, clock_samples=0)
+    finally:
+        await client.aclose()
+    [audio_track] = [t for t in client.session.tracks if t.codec == "aac"]
+    config = aac_config(audio_track.media)
+    audio = [e for e in events if isinstance(e, MediaUnit) and e.codec == "aac"]
+    assert len(audio) > 2 * config.sample_rate // config.frame_samples  # more than two seconds of it
+    decoder = av.CodecContext.create("aac", "r")
+    decoder.extradata = config.audio_specific_config
+    samples = sum(f.samples for a in audio for f in decoder.decode(av.Packet(a.data)))
+    assert samples >= (len(audio) - 2) * config.frame_samples
+    assert {b.rtp_timestamp - a.rtp_timestamp for a, b in pairwise(audio)} == {1024}
+
+
+async def test_receiver_reports_and_keepalives_go_out(sim: CameraSimulator) -> None:
+    client = RtspClient(sim.url("h265"))
+    await client.start()
+    try:
+        client.session.timeout_s = 4  # keep-alive every 2 s instead of 30
+        client.session._next_keepalive_ns = 0
+        deadline = time.monotonic() + 8
+        async for _ in client.events():
+            if client.counters.receiver_reports >= 1 and client.session.keepalives_sent >= 2:
+                break
+            assert time.monotonic() < deadline, "no receiver report or keep-alives within 8 s"
+    finally:
+        await client.aclose()
+    assert client.session.keepalives_refused == 0  # the simulator answers GET_PARAMETER
+
+
+async def test_an_unknown_mount_names_the_step_without_credentials(sim: CameraSimulator) -> None:
+    url = sim.url("h264").replace("/h264", "/nothing").replace("rtsp://", "rtsp://admin:s3cret-pw@")
+    client = RtspClient(url)
+    with pytest.raises(
+        SessionError, match=r"DESCRIBE rtsp://127\.0\.0\.1:\d+/nothing: the camera answered 404 Not Found"
+    ) as info:
+        await client.start()
+    assert "s3cret-pw" not in str(info.value)
+
+
+async def test_nothing_listening_is_a_client_error() -> None:
+    client = RtspClient(f"rtsp://u:pw-secret@127.0.0.1:{free_port()}/x", open_timeout_ns=5 * NS_PER_S)
+    with pytest.raises(ClientError, match=r"cannot connect to rtsp://127\.0\.0\.1:\d+/x") as info:
+        await client.start()
+    assert "pw-secret" not in str(info.value)
+
+
+async def test_the_camera_going_away_ends_the_events(sim: CameraSimulator) -> None:
+    client = RtspClient(sim.url("h264"))
+    await client.start()
+    try:
+        sim.drop("h264", 1)
+        with pytest.raises(ClientError, match="closed the connection"):
+            async for _ in client.events():
+                pass
+    finally:
+        await client.aclose()
