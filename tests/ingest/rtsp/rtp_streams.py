@@ -8,6 +8,8 @@ import re
 import struct
 from pathlib import Path
 
+import av
+
 from tests.support.clips import Clip, make_clip
 
 CLIPS_DIR = Path("/tmp/vmsd-test-clips")
@@ -49,6 +51,23 @@ def split_nals(annexb: bytes) -> list[bytes]:
 
 def length_prefixed(nals: list[bytes]) -> bytes:
     return b"".join(struct.pack(">I", len(n)) + n for n in nals)
+
+
+def annex_b(avcc: bytes) -> bytes:
+    """Length-prefixed NAL units (AVCC/HVCC sample) back to Annex-B, for decoders."""
+    out, pos = b"", 0
+    while pos < len(avcc):
+        size = int.from_bytes(avcc[pos : pos + 4], "big")
+        out += b"\x00\x00\x00\x01" + avcc[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+    return out
+
+
+def decode_video(codec: str, samples: list[bytes]) -> list[av.VideoFrame]:
+    """Decode length-prefixed access units with PyAV (FFmpeg): every frame it gives back."""
+    decoder = av.CodecContext.create(codec, "r")
+    frames = [f for s in samples for f in decoder.decode(av.Packet(annex_b(s)))]
+    return frames + list(decoder.decode(None))
 
 
 def h264_payloads(nals: list[bytes], mtu: int = 1200, aggregate: bool = True) -> list[bytes]:

@@ -18,7 +18,7 @@ from vmsd.ingest.rtsp.sdp import aac_config
 from vmsd.ingest.rtsp.session import SessionError
 from vmsd.units import NS_PER_MS, NS_PER_S
 
-from .test_h264 import annex_b
+from .rtp_streams import decode_video
 
 pytestmark = pytest.mark.slow  # the real camera simulator
 
@@ -52,12 +52,6 @@ async def collect(client: RtspClient, *, seconds: float, clock_samples: int, lim
     return events
 
 
-def decode_video(codec: str, units: list[MediaUnit]) -> list[av.VideoFrame]:
-    decoder = av.CodecContext.create(codec, "r")
-    frames = [f for u in units for f in decoder.decode(av.Packet(annex_b(u.data)))]
-    return frames + list(decoder.decode(None))
-
-
 @pytest.mark.parametrize(("mount", "codec"), [("h264", "h264"), ("h265", "hevc")])
 async def test_access_units_decode_and_the_camera_clock_is_near_zero(
     sim: CameraSimulator, clips: dict[str, Clip], mount: str, codec: str
@@ -70,7 +64,7 @@ async def test_access_units_decode_and_the_camera_clock_is_near_zero(
         await client.aclose()
     video = [e for e in events if isinstance(e, MediaUnit) and e.track == 0]
     assert video[0].keyframe  # the stream starts at a keyframe
-    frames = decode_video(codec, video)
+    frames = decode_video(codec, [u.data for u in video])
     assert len(frames) == len(video) >= 2 * clips[mount].gop_frames
     assert sum(u.keyframe for u in video) >= 2
     assert (frames[0].width, frames[0].height) == (320, 240)

@@ -153,6 +153,24 @@ class VideoDepacketizer:
         self._au += nal
         self._note(at + 4, len(self._au))
 
+    def _add_aggregated(self, p: memoryview, pos: int, first_skip: int = 0, next_skip: int = 0) -> None:
+        """The NAL units of an aggregation packet (STAP-A, AP) from ``pos``: each behind a 16-bit
+        size, after ``first_skip`` bytes for the first unit and ``next_skip`` for the others (the
+        DONL/DOND fields of RFC 7798). A zero size ends the list (padding)."""
+        n, skip = len(p), first_skip
+        while pos + skip + 2 <= n:
+            pos += skip
+            skip = next_skip
+            size = (p[pos] << 8) | p[pos + 1]
+            if size == 0:
+                return
+            if pos + 2 + size > n:
+                self.counters.malformed_payloads += 1
+                self._damaged = True
+                return
+            self._add_nal(p[pos + 2 : pos + 2 + size])
+            pos += 2 + size
+
     def _fu_start(self, header: bytes) -> None:
         if self._fu_at is not None:
             self._abandon_fragment()  # the previous fragmented NAL never ended

@@ -41,16 +41,6 @@ class H264Depacketizer(VideoDepacketizer):
             header = bytes(((p[0] & 0xE0) | (fu & 0x1F),))
             self._fu_append(p[2:], bool(fu & 0x80), bool(fu & 0x40), header)
         elif kind == STAP_A:
-            pos, n = 1, len(p)
-            while pos + 2 <= n:
-                size = (p[pos] << 8) | p[pos + 1]
-                if size == 0:
-                    break  # padding at the end of the aggregate
-                if pos + 2 + size > n:
-                    self.counters.malformed_payloads += 1
-                    self._damaged = True
-                    return
-                self._add_nal(p[pos + 2 : pos + 2 + size])
-                pos += 2 + size
+            self._add_aggregated(p, 1)
         else:
             self.counters.ignored_nal_units += 1

@@ -54,20 +54,6 @@ class H265Depacketizer(VideoDepacketizer):
             header = bytes(((p[0] & 0x81) | ((fu & 0x3F) << 1), p[1]))
             self._fu_append(p[3 + (d if start else 0) :], start, bool(fu & 0x40), header)
         elif kind == AP:
-            pos, n, first = 2, len(p), True
-            while pos < n:
-                pos += d if first else (1 if self.donl else 0)  # DONL, then DOND per unit
-                first = False
-                if pos + 2 > n:
-                    break
-                size = (p[pos] << 8) | p[pos + 1]
-                if size == 0:
-                    break
-                if pos + 2 + size > n:
-                    self.counters.malformed_payloads += 1
-                    self._damaged = True
-                    return
-                self._add_nal(p[pos + 2 : pos + 2 + size])
-                pos += 2 + size
+            self._add_aggregated(p, 2, d, 1 if self.donl else 0)  # DONL first, then a DOND per unit
         else:
             self.counters.ignored_nal_units += 1

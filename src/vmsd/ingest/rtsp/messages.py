@@ -87,11 +87,7 @@ class Response:
     @property
     def cseq(self) -> int | None:
         """The CSeq echoed by the server, or None when it is missing or not a number."""
-        value = self.headers.get("CSeq")
-        try:
-            return int(value) if value is not None else None
-        except ValueError:
-            return None
+        return _cseq(self.headers)
 
     @property
     def ok(self) -> bool:
@@ -109,11 +105,15 @@ class Request:
 
     @property
     def cseq(self) -> int | None:
-        value = self.headers.get("CSeq")
-        try:
-            return int(value) if value is not None else None
-        except ValueError:
-            return None
+        return _cseq(self.headers)
+
+
+def _cseq(headers: Headers) -> int | None:
+    value = headers.get("CSeq")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def encode_request(
