@@ -10,7 +10,8 @@ Usage::
 A mount is ``NAME=VIDEOFILE[,audio=AACFILE][,codec=h264|h265][,fps=N]``; the codec defaults from
 the file extension.  ``--spec FILE`` reads the same as JSON: ``[{"name":..., "video":...,
 "audio":..., "codec":..., "fps":...}, ...]``.  Once the server socket is bound it prints exactly
-one line ``READY <port>`` on stdout.  SIGTERM/SIGINT exit 0 promptly.
+one line ``READY <port>`` on stdout.  ``--digest USER:PASSWORD`` makes every mount ask for Digest
+authentication (GStreamer's RTSPAuth).  SIGTERM/SIGINT exit 0 promptly.
 
 Media model (why it is built like this):
 
@@ -54,7 +55,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, GObject, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, GObject, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 SECOND = Gst.SECOND
 # Running time a media pipeline starts at, so that negative `jump`s stay positive (see module
@@ -360,6 +362,21 @@ def realtime_clock():
     return _REALTIME_CLOCK
 
 
+def _digest_auth(credentials: str, mounts: list[Mount]) -> GstRtspServer.RTSPAuth:
+    """Every mount admits only the "user:password" of ``credentials``, checked with Digest
+    (GStreamer's own implementation, no qop)."""
+    user, _, password = credentials.partition(":")
+    auth = GstRtspServer.RTSPAuth()
+    auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+    token = GstRtspServer.RTSPToken.new()
+    token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
+    auth.add_digest(user, password, token)
+    role = Gst.Structure.from_string("user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")
+    for m in mounts:
+        m.factory.add_role_from_structure(role[0])
+    return auth
+
+
 def _keep_sync_off(element, _pspec) -> None:
     if element.get_property("sync"):
         element.set_property("sync", False)
@@ -370,7 +387,7 @@ def log(msg: str) -> None:
 
 
 class Simulator:
-    def __init__(self, port: int, control_port: int, mounts: list[Mount]):
+    def __init__(self, port: int, control_port: int, mounts: list[Mount], digest: str | None = None):
         self.mounts = {m.name: m for m in mounts}
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address("127.0.0.1")
@@ -378,6 +395,8 @@ class Simulator:
         for m in mounts:
             self.server.get_mount_points().add_factory(m.path, m.factory)
         self.server.connect("client-connected", self._on_client_connected)
+        if digest:
+            self.server.set_auth(_digest_auth(digest, mounts))
         self.control_port = control_port
         self.loop = GLib.MainLoop()
         self.stop_event = threading.Event()
@@ -638,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--control-port", type=int, required=True)
     ap.add_argument("--mount", type=parse_mount, action="append", default=[])
     ap.add_argument("--spec", help="JSON file with a list of mount objects")
+    ap.add_argument("--digest", metavar="USER:PASSWORD", help="every mount asks for Digest authentication")
     args = ap.parse_args(argv)
     specs = list(args.mount)
     if args.spec:
@@ -646,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     if not specs:
         ap.error("no mounts")
     Gst.init(None)
-    sim = Simulator(args.port, args.control_port, [mount_from_spec(s) for s in specs])
+    sim = Simulator(args.port, args.control_port, [mount_from_spec(s) for s in specs], args.digest)
     sim.run()
     # Skip interpreter teardown: daemon feeder threads may be inside GStreamer calls, and
     # finalising pipelines from the atexit path has hung before.  Nothing is left to flush.

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.clips import Clip, make_clip
 from tests.support.simulator import CameraSimulator, MountSpec, free_port
+from vmsd.ingest.rtsp.auth import AuthError
 from vmsd.ingest.rtsp.client import ClientError, ClockSample, MediaUnit, RtspClient
 from vmsd.ingest.rtsp.clock import ClockStatus
 from vmsd.ingest.rtsp.sdp import aac_config
@@ -111,6 +112,37 @@ async def test_receiver_reports_and_keepalives_go_out(sim: CameraSimulator) -> N
     finally:
         await client.aclose()
     assert client.session.keepalives_refused == 0  # the simulator answers GET_PARAMETER
+
+
+@pytest.fixture(scope="module")
+def locked(clips: dict[str, Clip]) -> Iterator[CameraSimulator]:
+    """A simulator whose mounts ask for Digest authentication (GStreamer's implementation)."""
+    with CameraSimulator([MountSpec("locked", clips["h265"])], digest=("viewer", "pa:ss w@rd")) as s:
+        yield s
+
+
+async def test_digest_protected_mount(locked: CameraSimulator) -> None:
+    sim = locked
+    client = RtspClient(sim.url_with_credentials("locked", "viewer", "pa:ss w@rd"))
+    await client.start()
+    try:
+        events = await collect(client, seconds=1, clock_samples=0)
+    finally:
+        await client.aclose()
+    assert client.session.auth.scheme == "digest"
+    video = [e for e in events if isinstance(e, MediaUnit)]
+    assert len(decode_video("hevc", [u.data for u in video])) == len(video) > 0
+
+
+async def test_wrong_digest_password_is_refused_without_quoting_it(locked: CameraSimulator) -> None:
+    sim = locked
+    client = RtspClient(sim.url_with_credentials("locked", "viewer", "not-the-password"))
+    with pytest.raises(AuthError, match=r"refused the user name or password \(Digest") as info:
+        await client.start()
+    assert "not-the-password" not in str(info.value) and "viewer" not in str(info.value)
+    anonymous = RtspClient(sim.url("locked"))
+    with pytest.raises(AuthError, match="URL has no user name and password"):
+        await anonymous.start()
 
 
 async def test_an_unknown_mount_names_the_step_without_credentials(sim: CameraSimulator) -> None:
