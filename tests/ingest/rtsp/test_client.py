@@ -114,6 +114,28 @@ async def test_receiver_reports_and_keepalives_go_out(sim: CameraSimulator) -> N
     assert client.session.keepalives_refused == 0  # the simulator answers GET_PARAMETER
 
 
+async def test_frames_claiming_a_time_30_s_ahead_are_a_clock_step(sim: CameraSimulator) -> None:
+    """The simulator's ``jump`` moves the buffer times from which GStreamer derives both the RTP
+    timestamps and the sender reports' NTP time: from then on the camera says its frames were
+    taken 30 s later than they reach the recorder — its clock stepped by +30 s."""
+    client = RtspClient(sim.url("h264"))
+    await client.start()
+    try:
+        before = await collect(client, seconds=0, clock_samples=1)
+        sim.jump("h264", 30)
+        events = await collect(client, seconds=0, clock_samples=2)
+    finally:
+        sim.jump("h264", -30)
+        await client.aclose()
+    assert [e for e in before if isinstance(e, ClockSample)][-1].reading.status is ClockStatus.OK
+    video = [e for e in before + events if isinstance(e, MediaUnit) and e.track == 0]
+    assert max(b.rtp_timestamp - a.rtp_timestamp for a, b in pairwise(video)) >= 30 * 90000
+    reading = [e for e in events if isinstance(e, ClockSample)][-1].reading
+    assert reading.status is ClockStatus.STEPPED, reading
+    assert reading.step_ns is not None and abs(reading.step_ns - 30 * NS_PER_S) < 500 * NS_PER_MS
+    assert reading.offset_ns is not None and abs(reading.offset_ns - 30 * NS_PER_S) < 500 * NS_PER_MS
+
+
 @pytest.fixture(scope="module")
 def locked(clips: dict[str, Clip]) -> Iterator[CameraSimulator]:
     """A simulator whose mounts ask for Digest authentication (GStreamer's implementation)."""
