@@ -14,6 +14,9 @@ deadlines while opening, and an RTCP receiver report per track every ``RECEIVER_
 servers count those as liveness too).
 
 Per track: RTP header → sequence tracking (losses, restarts) → timestamp unwrap → depacketiser.
+Arrival-time bookkeeping (the media-to-wall map, the receiver report's jitter) is done once per
+read with the newest packet of the read: over TCP every packet of a read arrived at the same
+moment as far as the client can tell, and it halves the per-packet cost.
 Sender reports are taken only for the video track's SSRC (held until its first packet if they
 come first) and turned into camera-clock readings (clock.py), with the recorder's wall time of
 the report's RTP timestamp taken from the packets' arrival (MediaWallMap).
@@ -112,6 +115,10 @@ class _TrackState:
         self.wall = MediaWallMap(max(self.clock_rate, 1))
         self.ssrc: int | None = None
         self.arrival_ns = 0
+        # The newest RTP timestamp of the current read (unwrapped, and as sent), or None: the
+        # arrival-time bookkeeping is done once per read, not per packet.
+        self.read_ts: int | None = None
+        self.read_ts32 = 0
         self._client = client
         self.depay: VideoDepacketizer | AacDepacketizer
         if track.codec == "h264":
@@ -273,6 +280,11 @@ class RtspClient:
             self._reader.process(self._on_frame, self._on_message)
         except (SessionError, AuthError, SdpError) as error:
             self._fail(error)
+        for t in self._tracks.values():
+            if t.read_ts is not None:
+                t.wall.on_packet(t.read_ts, now)
+                t.reception.on_packet(t.read_ts32, now)
+                t.read_ts = None
 
     def _on_message(self, message: Response | Request) -> None:
         self._send(self.session.on_message(message, self.clock.mono_ns()))
@@ -318,6 +330,8 @@ class RtspClient:
             lost = 0 if first else 1
             t.sequence.accept(p.sequence)
             ts = t.unwrap.unwrap(p.timestamp)
+            t.wall = MediaWallMap(t.wall.clock_rate)
+            t.read_ts = None
             t.wall.on_packet(ts, t.arrival_ns)
             t.depay.push(p.payload, ts, p.marker, lost)
             if held is not None:
@@ -328,8 +342,8 @@ class RtspClient:
             return
         c.lost_packets += max(lost, 0)
         ts = t.unwrap.unwrap(p.timestamp)
-        t.wall.on_packet(ts, t.arrival_ns)
-        t.reception.on_packet(p.timestamp, t.arrival_ns)
+        if t.read_ts is None or ts > t.read_ts:
+            t.read_ts, t.read_ts32 = ts, p.timestamp
         t.depay.push(p.payload, ts, p.marker, lost)
 
     def _on_rtcp(self, t: _TrackState, data: memoryview) -> None:

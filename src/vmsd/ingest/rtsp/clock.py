@@ -73,11 +73,14 @@ class MediaWallMap:
         return rtp_timestamp * NS_PER_S // self.clock_rate
 
     def _estimate(self) -> int | None:
-        values = [v for v in (self._current, self._previous) if v is not None]
-        return min(values) if values else None
+        cur, prev = self._current, self._previous
+        if cur is None:
+            return prev
+        return cur if prev is None or cur < prev else prev
 
     def on_packet(self, rtp_timestamp: int, arrival_wall_ns: int) -> None:
-        """``rtp_timestamp`` unwrapped (rtp.TimestampUnwrapper)."""
+        """``rtp_timestamp`` unwrapped (rtp.TimestampUnwrapper). Of the packets that arrived in
+        one read, only the newest needs to be given (it has the least ``arrival − media``)."""
         d = arrival_wall_ns - self._media_ns(rtp_timestamp)
         estimate = self._estimate()
         if estimate is not None and abs(d - estimate) > self.reset_ns:
