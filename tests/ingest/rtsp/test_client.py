@@ -3,6 +3,7 @@ yields decodes with PyAV, and the simulator's sender reports give a camera clock
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from itertools import pairwise
@@ -182,6 +183,19 @@ async def test_nothing_listening_is_a_client_error() -> None:
     with pytest.raises(ClientError, match=r"cannot connect to rtsp://127\.0\.0\.1:\d+/x") as info:
         await client.start()
     assert "pw-secret" not in str(info.value)
+
+
+async def test_events_end_after_aclose(sim: CameraSimulator) -> None:
+    client = RtspClient(sim.url("h265"))
+    await client.start()
+    await client.aclose()
+
+    async def drain() -> list[object]:
+        return [e async for e in client.events()]
+
+    # What came before aclose() is still handed out; then the iteration ends instead of waiting.
+    events = await asyncio.wait_for(drain(), 5)
+    assert all(isinstance(e, MediaUnit | ClockSample) for e in events)
 
 
 async def test_the_camera_going_away_ends_the_events(sim: CameraSimulator) -> None:

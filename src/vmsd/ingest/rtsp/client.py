@@ -195,7 +195,8 @@ class RtspClient:
         self._tracks: dict[int, _TrackState] = {}  # by RTP channel
         self._rtcp: dict[int, _TrackState] = {}  # by RTCP channel
         self._transport: asyncio.Transport | None = None
-        self._queue: asyncio.Queue[ClientEvent | BaseException] | None = None
+        # Events, then what ended them: an exception, or None after aclose().
+        self._queue: asyncio.Queue[ClientEvent | BaseException | None] | None = None
         self._started: asyncio.Future[None] | None = None
         self._closed: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -233,10 +234,13 @@ class RtspClient:
             raise
 
     async def events(self) -> AsyncIterator[ClientEvent]:
-        """Media units and clock samples in arrival order; raises what ended the session."""
+        """Media units and clock samples in arrival order; raises what ended the session, ends
+        after ``aclose()``."""
         assert self._queue is not None, "start() first"
         while True:
             item = await self._queue.get()
+            if item is None:
+                return
             if isinstance(item, BaseException):
                 raise item
             yield item
@@ -250,6 +254,8 @@ class RtspClient:
             self._timer.cancel()
             self._timer = None
         transport, self._transport = self._transport, None
+        if not self._closing and self._queue is not None:
+            self._queue.put_nowait(None)
         self._closing = True
         if transport is None:
             return
