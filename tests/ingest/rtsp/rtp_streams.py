@@ -53,14 +53,19 @@ def length_prefixed(nals: list[bytes]) -> bytes:
     return b"".join(struct.pack(">I", len(n)) + n for n in nals)
 
 
-def annex_b(avcc: bytes) -> bytes:
-    """Length-prefixed NAL units (AVCC/HVCC sample) back to Annex-B, for decoders."""
-    out, pos = b"", 0
-    while pos < len(avcc):
-        size = int.from_bytes(avcc[pos : pos + 4], "big")
-        out += b"\x00\x00\x00\x01" + avcc[pos + 4 : pos + 4 + size]
+def split_length_prefixed(sample: bytes) -> list[bytes]:
+    """The NAL units of a length-prefixed (AVCC/HVCC) sample."""
+    nals, pos = [], 0
+    while pos < len(sample):
+        size = int.from_bytes(sample[pos : pos + 4], "big")
+        nals.append(sample[pos + 4 : pos + 4 + size])
         pos += 4 + size
-    return out
+    return nals
+
+
+def annex_b(sample: bytes) -> bytes:
+    """Length-prefixed NAL units (AVCC/HVCC sample) back to Annex-B, for decoders."""
+    return b"".join(b"\x00\x00\x00\x01" + nal for nal in split_length_prefixed(sample))
 
 
 def decode_video(codec: str, samples: list[bytes]) -> list[av.VideoFrame]:

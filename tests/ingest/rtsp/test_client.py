@@ -20,7 +20,12 @@ from vmsd.ingest.rtsp.sdp import aac_config
 from vmsd.ingest.rtsp.session import SessionError
 from vmsd.units import NS_PER_MS, NS_PER_S
 
-from .rtp_streams import decode_video
+from .rtp_streams import clip_access_units, decode_video, length_prefixed, split_length_prefixed
+
+
+def vcl_nals(codec: str, nals: list[bytes]) -> list[bytes]:
+    return [n for n in nals if ((n[0] >> 1) & 0x3F < 32 if codec == "hevc" else 1 <= n[0] & 0x1F <= 5)]
+
 
 pytestmark = pytest.mark.slow  # the real camera simulator
 
@@ -73,6 +78,16 @@ async def test_access_units_decode_and_the_camera_clock_is_near_zero(
     # 25 fps on a 90 kHz clock, nothing lost on loopback.
     assert {b.rtp_timestamp - a.rtp_timestamp for a, b in pairwise(video)} == {3600}
     assert client.counters.lost_packets == 0 and client.counters.bad_rtp == 0
+    # Byte for byte what the encoder wrote: whole for other frames; keyframes compared by their
+    # slices, since GStreamer's payloader (config-interval=-1) puts parameter sets before them.
+    clip_units = clip_access_units(clips[mount])
+    whole = {length_prefixed(nals) for nals in clip_units}
+    slices = {length_prefixed(vcl_nals(codec, nals)) for nals in clip_units}
+    for u in video:
+        if u.keyframe:
+            assert length_prefixed(vcl_nals(codec, split_length_prefixed(u.data))) in slices
+        else:
+            assert u.data in whole
     samples = [e for e in events if isinstance(e, ClockSample)]
     assert samples, "no RTCP sender report within 20 s"
     reading = samples[-1].reading
