@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vmsd.ingest.rtsp.auth import AuthError
 from vmsd.ingest.rtsp.messages import Headers, Request, Response, parse_message
@@ -205,6 +207,54 @@ def test_no_video_track_is_an_error_listing_what_there_is() -> None:
     sdp = "v=0\r\nm=video 0 RTP/AVP 26\r\na=rtpmap:26 JPEG/90000\r\nm=audio 0 RTP/AVP 0\r\n"
     with pytest.raises(SessionError, match=r"no H.264 or H.265 video track \(tracks: video JPEG, audio 0\)"):
         s.on_message(answer(out, body=sdp), 0)
+
+
+def test_an_aac_track_without_its_config_is_left_out_and_video_goes_on() -> None:
+    s = RtspSession(URL)
+    out = s.on_message(answer(s.start(0)), 0)
+    out = s.on_message(answer(out, body=SDP.replace("config=1408;", "")), 0)
+    out = s.on_message(answer(out, headers={"Session": "S"}), 0)
+    assert request(out).method == "PLAY"
+    assert [t.codec for t in s.tracks] == ["h264"]
+    assert s.skipped_audio is not None and "AudioSpecificConfig" in s.skipped_audio
+
+
+def test_a_stale_nonce_while_opening_is_answered_at_once() -> None:
+    s = RtspSession(URL)
+    out = s.on_message(answer(s.start(0)), 0)
+    out = s.on_message(answer(out, 401, {"WWW-Authenticate": 'Digest realm="r", nonce="a", qop="auth"'}), 0)
+    out = s.on_message(answer(out, 401, {"WWW-Authenticate": 'Digest realm="r", nonce="b", qop="auth", stale=true'}), 0)
+    r = request(out)
+    assert r.method == "DESCRIBE" and 'nonce="b"' in (r.headers.get("Authorization") or "")
+    assert request(s.on_message(answer(out, body=SDP), 0)).method == "SETUP"
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([200, 200, 200, 302, 401, 404, 454, 461, 500]),
+            st.one_of(st.just(SDP), st.text(max_size=80)),
+        ),
+        max_size=10,
+    )
+)
+def test_any_answers_end_in_a_named_error_or_go_on(answers: list[tuple[int, str]]) -> None:
+    """Whatever a camera answers, the session goes on, or stops with an error that names the
+    step in words and never the password."""
+    s = RtspSession(URL)
+    out: bytes | None = s.start(0)
+    headers = {"Session": "S", "WWW-Authenticate": 'Digest realm="r", nonce="n"', "Location": "rtsp://127.0.0.1:8554/x"}
+    for status, body in answers:
+        if out is None:
+            out = s.poll(10**12)
+            if out is None:
+                break
+        try:
+            out = s.on_message(answer(out, status, headers, body if s.state is State.DESCRIBE else ""), 0)
+        except (SessionError, AuthError) as error:
+            assert "hunter22" not in str(error) and "admin" not in str(error)
+            return
 
 
 def test_udp_transport_uses_the_bound_ports() -> None:

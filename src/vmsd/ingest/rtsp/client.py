@@ -46,6 +46,7 @@ from vmsd.ingest.rtsp.h265 import H265Depacketizer
 from vmsd.ingest.rtsp.interleaved import DEFAULT_BUFFER_BYTES, InterleavedReader
 from vmsd.ingest.rtsp.messages import Request, Response
 from vmsd.ingest.rtsp.rtcp import (
+    Goodbye,
     ReceptionReport,
     SenderReport,
     SenderReportFilter,
@@ -53,7 +54,7 @@ from vmsd.ingest.rtsp.rtcp import (
     parse_rtcp,
 )
 from vmsd.ingest.rtsp.rtp import DROP, RtpError, SequenceTracker, TimestampUnwrapper, parse_rtp
-from vmsd.ingest.rtsp.sdp import SdpError, aac_config, h264_parameters, h265_parameters
+from vmsd.ingest.rtsp.sdp import aac_config, h264_parameters, h265_parameters
 from vmsd.ingest.rtsp.session import RtspSession, SessionError, SessionOptions, State, Track
 from vmsd.units import NS_PER_S
 
@@ -100,6 +101,9 @@ class ClientCounters:
     sequence_restarts: int = 0
     events_dropped: int = 0
     receiver_reports: int = 0
+    # RTCP BYE for a stream's SSRC: counted, not acted on (the media stopping is what the
+    # recorder's stall watch acts on, whatever the reason).
+    goodbyes: int = 0
 
 
 class _TrackState:
@@ -284,7 +288,7 @@ class RtspClient:
             t.arrival_ns = now
         try:
             self._reader.process(self._on_frame, self._on_message)
-        except (SessionError, AuthError, SdpError) as error:
+        except (SessionError, AuthError) as error:
             self._fail(error)
         for t in self._tracks.values():
             if t.read_ts is not None:
@@ -361,6 +365,8 @@ class RtspClient:
                 report = t.reports.offer(packet)
                 if report is not None:
                     self._sender_report(t, report)
+            elif isinstance(packet, Goodbye) and t.ssrc in packet.ssrcs:
+                self.counters.goodbyes += 1
 
     def _sender_report(self, t: _TrackState, report: SenderReport) -> None:
         t.reception.on_sender_report(report, self.clock.mono_ns())

@@ -36,7 +36,7 @@ from vmsd.ingest.rtsp.messages import (
     parse_public,
     parse_session_header,
 )
-from vmsd.ingest.rtsp.sdp import Media, SessionDescription, base_url, h264_parameters, parse_sdp
+from vmsd.ingest.rtsp.sdp import Media, SdpError, SessionDescription, aac_config, base_url, h264_parameters, parse_sdp
 from vmsd.log import redact_url
 from vmsd.units import NS_PER_S
 
@@ -113,6 +113,7 @@ class RtspSession:
         self.keepalives_unanswered = 0
         self.server_requests = 0
         self.unmatched_responses = 0
+        self.skipped_audio: str | None = None  # why an AAC track was not set up
         self._pending: dict[int, _Pending] = {}
         self._setup_index = 0
         self._redirects = 0
@@ -280,6 +281,13 @@ class RtspSession:
             raise SessionError(f"DESCRIBE {self.safe_url}: no H.264 or H.265 video track (tracks: {kinds})")
         chosen = [Track(video, str(video.codec), video.url)]
         audio = sdp.first(("aac",)) if self.options.audio else None
+        if audio is not None:
+            try:
+                aac_config(audio)
+            except SdpError as error:
+                # Without its config the audio cannot be stored; the video still can.
+                self.skipped_audio = str(error)
+                audio = None
         if audio is not None:
             chosen.append(Track(audio, "aac", audio.url))
         return chosen
