@@ -17,7 +17,7 @@ from vmsd.ingest.rtsp.auth import AuthError
 from vmsd.ingest.rtsp.client import ClientError, ClockSample, MediaUnit, RtspClient
 from vmsd.ingest.rtsp.clock import ClockStatus
 from vmsd.ingest.rtsp.sdp import aac_config
-from vmsd.ingest.rtsp.session import SessionError
+from vmsd.ingest.rtsp.session import SessionError, SessionOptions
 from vmsd.units import NS_PER_MS, NS_PER_S
 
 from .rtp_streams import clip_access_units, decode_video, length_prefixed, split_length_prefixed
@@ -94,6 +94,24 @@ async def test_access_units_decode_and_the_camera_clock_is_near_zero(
     assert reading.status is ClockStatus.OK
     assert reading.offset_ns is not None and abs(reading.offset_ns) < 100 * NS_PER_MS
     assert client.clock_reading().status is ClockStatus.OK
+
+
+async def test_rtp_over_udp(sim: CameraSimulator, clips: dict[str, Clip]) -> None:
+    client = RtspClient(sim.url("h264"), SessionOptions(transport="udp"))
+    await client.start()
+    try:
+        events = await collect(client, seconds=3, clock_samples=1)
+    finally:
+        await client.aclose()
+    video_track = client.session.tracks[0]
+    assert video_track.client_ports is not None and video_track.client_ports[0] % 2 == 0
+    assert video_track.server_ports is not None
+    video = [e for e in events if isinstance(e, MediaUnit) and e.track == 0]
+    assert len(decode_video("h264", [u.data for u in video])) == len(video) > clips["h264"].gop_frames
+    assert {b.rtp_timestamp - a.rtp_timestamp for a, b in pairwise(video)} == {3600}
+    assert any(isinstance(e, MediaUnit) and e.codec == "aac" for e in events)
+    assert [e for e in events if isinstance(e, ClockSample)][-1].reading.status is ClockStatus.OK
+    assert client.counters.lost_packets == 0
 
 
 async def test_aac_frames_decode(sim: CameraSimulator) -> None:

@@ -21,8 +21,13 @@ Sender reports are taken only for the video track's SSRC (held until its first p
 come first) and turned into camera-clock readings (clock.py), with the recorder's wall time of
 the report's RTP timestamp taken from the packets' arrival (MediaWallMap).
 
+With ``SessionOptions(transport="udp")`` RTP and RTCP come over UDP instead (udp.py): one port
+pair per track, bound before SETUP, packets put back in order by a ``ReorderWindow`` (held ones
+are let go when a timer tick passes with no datagram), receiver reports sent to the camera's
+RTCP port.
+
 Not here yet (issue #16, later steps): the shared tick-driven ingest loop (one epoll drain per
-tick for many cameras), UDP transport, and recording — this client is not wired into
+tick for many cameras), and recording — this client is not wired into
 recording; ``source.py`` (FFmpeg through PyAV) still records.
 """
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import struct
 from collections.abc import AsyncIterator
@@ -53,9 +59,18 @@ from vmsd.ingest.rtsp.rtcp import (
     build_receiver_report,
     parse_rtcp,
 )
-from vmsd.ingest.rtsp.rtp import DROP, RtpError, SequenceTracker, TimestampUnwrapper, parse_rtp
+from vmsd.ingest.rtsp.rtp import (
+    DROP,
+    ReorderWindow,
+    RtpError,
+    RtpPacket,
+    SequenceTracker,
+    TimestampUnwrapper,
+    parse_rtp,
+)
 from vmsd.ingest.rtsp.sdp import aac_config, h264_parameters, h265_parameters
 from vmsd.ingest.rtsp.session import RtspSession, SessionError, SessionOptions, State, Track
+from vmsd.ingest.rtsp.udp import PortPair
 from vmsd.units import NS_PER_S
 
 TIMER_NS = NS_PER_S
@@ -123,6 +138,8 @@ class _TrackState:
         # arrival-time bookkeeping is done once per read, not per packet.
         self.read_ts: int | None = None
         self.read_ts32 = 0
+        self.reorder: ReorderWindow[RtpPacket] = ReorderWindow()  # UDP only
+        self.datagrams = 0  # since the last timer tick (UDP)
         self._client = client
         self.depay: VideoDepacketizer | AacDepacketizer
         if track.codec == "h264":
@@ -188,16 +205,15 @@ class RtspClient:
         open_timeout_ns: int = 15 * NS_PER_S,
     ) -> None:
         self.session = RtspSession(url, options)
-        if self.session.options.transport != "tcp":
-            raise ValueError("the native client speaks RTP over TCP (interleaved) only so far")
         self.safe_url = self.session.safe_url
         self.clock: Clock = clock or SystemClock()
         self.camera_clock = CameraClock(clock_limits)
         self.counters = ClientCounters()
         self.open_timeout_ns = open_timeout_ns
         self._reader = InterleavedReader(buffer_bytes)
-        self._tracks: dict[int, _TrackState] = {}  # by RTP channel
-        self._rtcp: dict[int, _TrackState] = {}  # by RTCP channel
+        self._tracks: dict[int, _TrackState] = {}  # by RTP channel (TCP) or track index (UDP)
+        self._rtcp: dict[int, _TrackState] = {}  # by RTCP channel (TCP)
+        self._pairs: list[PortPair] = []  # UDP: one per track the session may set up
         self._transport: asyncio.Transport | None = None
         # Events, then what ended them: an exception, or None after aclose().
         self._queue: asyncio.Queue[ClientEvent | BaseException | None] | None = None
@@ -224,6 +240,8 @@ class RtspClient:
             async with asyncio.timeout(timeout_s):
                 transport, _ = await loop.create_connection(lambda: _Protocol(self), host, port)
                 self._transport = transport
+                if self.session.options.transport == "udp":
+                    await self._open_udp(transport)
                 self._schedule_timer(loop)
                 self._send(self.session.start(self.clock.mono_ns()))
                 await self._started
@@ -236,6 +254,16 @@ class RtspClient:
         except BaseException:
             await self.aclose()
             raise
+
+    async def _open_udp(self, transport: asyncio.Transport) -> None:
+        camera = transport.get_extra_info("peername")[0]
+        local = transport.get_extra_info("sockname")[0]
+        ports = []
+        for index in range(2):  # a video and an audio track at most (session.py)
+            pair = PortPair(camera, functools.partial(self._on_datagram, index))
+            self._pairs.append(pair)
+            ports.append(await pair.open(local))
+        self.session.options.udp_client_ports = ports
 
     async def events(self) -> AsyncIterator[ClientEvent]:
         """Media units and clock samples in arrival order; raises what ended the session, ends
@@ -257,6 +285,8 @@ class RtspClient:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        for pair in self._pairs:
+            pair.close()
         transport, self._transport = self._transport, None
         if not self._closing and self._queue is not None:
             self._queue.put_nowait(None)
@@ -291,10 +321,33 @@ class RtspClient:
         except (SessionError, AuthError) as error:
             self._fail(error)
         for t in self._tracks.values():
-            if t.read_ts is not None:
-                t.wall.on_packet(t.read_ts, now)
-                t.reception.on_packet(t.read_ts32, now)
-                t.read_ts = None
+            self._after_read(t, now)
+
+    @staticmethod
+    def _after_read(t: _TrackState, now_ns: int) -> None:
+        if t.read_ts is not None:
+            t.wall.on_packet(t.read_ts, now_ns)
+            t.reception.on_packet(t.read_ts32, now_ns)
+            t.read_ts = None
+
+    def _on_datagram(self, index: int, rtcp: bool, data: bytes) -> None:
+        t = self._tracks.get(index) if self.session.options.transport == "udp" else None
+        if t is None:
+            return  # before SETUP finished, or a pair no track uses
+        if rtcp:
+            self._on_rtcp(t, memoryview(data))
+            return
+        try:
+            p = parse_rtp(memoryview(data))
+        except RtpError:
+            self.counters.bad_rtp += 1
+            return
+        now = self.clock.wall_ns()
+        t.arrival_ns = now
+        t.datagrams += 1
+        for _, q in t.reorder.push(p.sequence, p):
+            self._rtp_in_order(t, q)
+        self._after_read(t, now)
 
     def _on_message(self, message: Response | Request) -> None:
         self._send(self.session.on_message(message, self.clock.mono_ns()))
@@ -306,11 +359,16 @@ class RtspClient:
             self._started.set_result(None)
 
     def _begin_media(self) -> None:
+        udp = self.session.options.transport == "udp"
         for i, track in enumerate(self.session.tracks):
             state = _TrackState(i, track, self)
-            self._tracks[track.rtp_channel] = state
-            self._rtcp[track.rtcp_channel] = state
-        self._reader.channels = set(self._tracks) | set(self._rtcp)
+            if udp:
+                self._tracks[i] = state
+            else:
+                self._tracks[track.rtp_channel] = state
+                self._rtcp[track.rtcp_channel] = state
+        # Over UDP nothing but RTSP messages may come on the connection.
+        self._reader.channels = set(self._tracks) | set(self._rtcp) if not udp else set()
         self._next_report_ns = self.clock.mono_ns() + RECEIVER_REPORT_NS
 
     def _on_frame(self, channel: int, data: memoryview) -> None:
@@ -323,12 +381,16 @@ class RtspClient:
             self._on_rtcp(t, data)
 
     def _on_rtp(self, t: _TrackState, data: memoryview) -> None:
-        c = self.counters
         try:
             p = parse_rtp(data)
         except RtpError:
-            c.bad_rtp += 1
+            self.counters.bad_rtp += 1
             return
+        self._rtp_in_order(t, p)
+
+    def _rtp_in_order(self, t: _TrackState, p: RtpPacket) -> None:
+        """One packet in sequence order (TCP, or out of the UDP reorder window)."""
+        c = self.counters
         c.rtp_packets += 1
         if p.ssrc != t.ssrc:
             # The first packet, or a camera that changed SSRC (a restarted encoder): its numbers
@@ -420,7 +482,19 @@ class RtspClient:
         if self.session.playing and now >= self._next_report_ns:
             self._next_report_ns = now + RECEIVER_REPORT_NS
             self._send_receiver_reports(now)
+        if self.session.options.transport == "udp":
+            self._flush_quiet_windows()
         self._schedule_timer(loop)
+
+    def _flush_quiet_windows(self) -> None:
+        """Packets held for one that never came, on a track that went quiet for a whole tick."""
+        now = self.clock.wall_ns()
+        for t in self._tracks.values():
+            if t.datagrams == 0:
+                for _, q in t.reorder.flush():
+                    self._rtp_in_order(t, q)
+                self._after_read(t, now)
+            t.datagrams = 0
 
     def _send_receiver_reports(self, now_ns: int) -> None:
         for t in self._tracks.values():
@@ -429,5 +503,10 @@ class RtspClient:
             s = t.sequence
             block = t.reception.block(t.ssrc, s.base, s.extended_max, s.received, now_ns)
             rr = build_receiver_report(self._reporter_ssrc, [block], "vmsd")
-            self._send(_INTERLEAVED.pack(b"$", t.track.rtcp_channel, len(rr)) + rr)
+            if self.session.options.transport == "udp":
+                if t.track.server_ports is None:
+                    continue
+                self._pairs[t.index].send_rtcp(rr, t.track.server_ports[1])
+            else:
+                self._send(_INTERLEAVED.pack(b"$", t.track.rtcp_channel, len(rr)) + rr)
             self.counters.receiver_reports += 1
