@@ -7,7 +7,8 @@ Usage::
     /usr/bin/python3 tests/support/camsim.py --port 8554 --control-port 8555 \\
         --mount cam1=/clips/a.h264,audio=/clips/a.aac --mount cam2=/clips/b.h265,fps=25
 
-A mount is ``NAME=VIDEOFILE[,audio=AACFILE][,codec=h264|h265][,fps=N]``; the codec defaults from
+A mount is ``NAME=VIDEOFILE[,audio=AACFILE][,codec=h264|h265][,fps=N][,sr=wallclock|uptime|none]``
+(``sr``: what its RTCP sender reports carry, see ``SENDER_REPORTS``); the codec defaults from
 the file extension.  ``--spec FILE`` reads the same as JSON: ``[{"name":..., "video":...,
 "audio":..., "codec":..., "fps":...}, ...]``.  Once the server socket is bound it prints exactly
 one line ``READY <port>`` on stdout.  ``--digest USER:PASSWORD`` makes every mount ask for Digest
@@ -62,6 +63,10 @@ SECOND = Gst.SECOND
 # Running time a media pipeline starts at, so that negative `jump`s stay positive (see module
 # docstring).
 PTS_CUSHION = 24 * 3600 * SECOND
+# RTCP sender reports of a mount (``sr=``): NTP time from the wall clock (as a camera whose clock
+# is set), from the pipeline's running time (a camera counting from boot: 1900-01-02 and on), or
+# none at all (RTCP's minimum interval set to a day).
+SENDER_REPORTS = {"wallclock", "uptime", "none"}
 # If the feeder falls this far behind wall-clock (machine suspended, debugger), it re-anchors
 # instead of bursting the backlog.
 MAX_LAG_S = 1.0
@@ -174,8 +179,12 @@ class Mount:
     """One RTSP mount point.  Thread-safety: feeder thread and GLib main loop share state under
     ``self.lock``; GstRtspServer objects are only touched from the main loop."""
 
-    def __init__(self, name: str, video: str, codec: str, fps: int, audio: str | None):
+    def __init__(self, name: str, video: str, codec: str, fps: int, audio: str | None, sr: str = "wallclock"):
         self.name, self.codec, self.fps = name, codec, fps
+        if sr not in SENDER_REPORTS:
+            raise ValueError(f"sr must be one of {sorted(SENDER_REPORTS)}, not {sr!r}")
+        # What the RTCP sender reports say (see SENDER_REPORTS).
+        self.sender_reports = sr
         self.path = "/" + name
         self.clip = VideoClip(video, codec)
         self.audio_frames, self.audio_rate, self.audio_spf = split_adts(_read(audio)) if audio else (None, None, None)
@@ -264,8 +273,13 @@ class Mount:
             self.stats["medias"] += 1
         log(f"{self.name}: media created")
 
-    @staticmethod
-    def _on_element_added(_pipeline, _bin, element):
+    def _on_element_added(self, _pipeline, _bin, element):
+        factory = element.get_factory()
+        kind = factory.get_name() if factory is not None else ""
+        if kind == "rtpbin" and self.sender_reports == "uptime":
+            element.set_property("ntp-time-source", 2)  # running-time: 1 day + since the media began
+        elif kind == "rtpsession" and self.sender_reports == "none":
+            element.set_property("rtcp-min-interval", 24 * 3600 * SECOND)
         if element.find_property("sync") is None:
             return
         element.set_property("sync", False)
@@ -631,13 +645,13 @@ class _ControlHandler(socketserver.StreamRequestHandler):
 
 
 def parse_mount(text: str) -> dict:
-    """``NAME=VIDEO[,audio=AAC][,codec=h264|h265][,fps=N]`` -> dict."""
+    """``NAME=VIDEO[,audio=AAC][,codec=h264|h265][,fps=N][,sr=wallclock|uptime|none]`` -> dict."""
     name, _, rest = text.partition("=")
     parts = rest.split(",")
     spec = {"name": name, "video": parts[0]}
     for p in parts[1:]:
         k, _, v = p.partition("=")
-        if k not in ("audio", "codec", "fps"):
+        if k not in ("audio", "codec", "fps", "sr"):
             raise argparse.ArgumentTypeError(f"unknown mount option {k!r} in {text!r}")
         spec[k] = v
     if not name or not spec["video"]:
@@ -648,7 +662,9 @@ def parse_mount(text: str) -> dict:
 def mount_from_spec(spec: dict) -> Mount:
     video = spec["video"]
     codec = spec.get("codec") or ("h265" if video.endswith((".h265", ".hevc", ".265")) else "h264")
-    return Mount(spec["name"], video, codec, int(spec.get("fps") or 25), spec.get("audio"))
+    return Mount(
+        spec["name"], video, codec, int(spec.get("fps") or 25), spec.get("audio"), spec.get("sr") or "wallclock"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

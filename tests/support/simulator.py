@@ -51,12 +51,17 @@ class MountSpec:
     name: str
     clip: Clip
     audio_clip: Clip | None = None
+    # RTCP sender reports: "wallclock" (NTP from the wall clock), "uptime" (from the media's
+    # running time, like a camera whose clock was never set) or "none".
+    sender_reports: str = "wallclock"
 
     def argument(self) -> str:
         arg = f"{self.name}={self.clip.video},codec={self.clip.codec},fps={self.clip.fps}"
         audio = (self.audio_clip or self.clip).audio
         if audio is not None:
             arg += f",audio={audio}"
+        if self.sender_reports != "wallclock":
+            arg += f",sr={self.sender_reports}"
         return arg
 
 

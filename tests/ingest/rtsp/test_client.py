@@ -171,6 +171,62 @@ async def test_frames_claiming_a_time_30_s_ahead_are_a_clock_step(sim: CameraSim
 
 
 @pytest.fixture(scope="module")
+def clocks(clips: dict[str, Clip]) -> Iterator[CameraSimulator]:
+    """Cameras whose sender reports carry an uptime instead of the time of day, none at all, or
+    (once ``skewed`` has jumped) a clock 30 s ahead from the start."""
+    mounts = [
+        MountSpec("uptime", clips["h265"], sender_reports="uptime"),
+        MountSpec("silent", clips["h265"], sender_reports="none"),
+        MountSpec("skewed", clips["h265"]),
+    ]
+    with CameraSimulator(mounts) as s:
+        yield s
+
+
+async def test_a_camera_clock_30_s_ahead_from_the_start_is_flagged(clocks: CameraSimulator) -> None:
+    clocks.jump("skewed", 30)
+    client = RtspClient(clocks.url("skewed"))
+    await client.start()
+    try:
+        events = await collect(client, seconds=0, clock_samples=1)
+    finally:
+        await client.aclose()
+    reading = [e for e in events if isinstance(e, ClockSample)][-1].reading
+    assert reading.status is ClockStatus.OFFSET, reading
+    assert reading.offset_ns is not None and abs(reading.offset_ns - 30 * NS_PER_S) < 500 * NS_PER_MS
+    assert "ahead of the recorder's" in reading.reason
+
+
+async def test_sender_reports_counting_uptime_are_unknown(clocks: CameraSimulator) -> None:
+    client = RtspClient(clocks.url("uptime"))
+    await client.start()
+    try:
+        events = await collect(client, seconds=0, clock_samples=1)
+    finally:
+        await client.aclose()
+    samples = [e for e in events if isinstance(e, ClockSample)]
+    assert samples, "no sender report within 20 s"
+    reading = samples[-1].reading
+    assert (reading.status, reading.offset_ns) == (ClockStatus.UNKNOWN, None)
+    assert "wall-clock" in reading.reason
+    assert samples[-1].sender_report.ntp_unix_ns < 0  # 1900 + a day and a bit
+
+
+async def test_no_sender_reports_is_unknown_not_ok(clocks: CameraSimulator) -> None:
+    client = RtspClient(clocks.url("silent"))
+    await client.start()
+    try:
+        # Longer than the 5 s (× 0.5–1.5, RFC 3550 §6.2) a sender report would take to come.
+        events = await collect(client, seconds=8, clock_samples=0)
+    finally:
+        await client.aclose()
+    assert any(isinstance(e, MediaUnit) for e in events)
+    assert not any(isinstance(e, ClockSample) for e in events)
+    reading = client.clock_reading()
+    assert reading.status is ClockStatus.UNKNOWN and "no RTCP sender report" in reading.reason
+
+
+@pytest.fixture(scope="module")
 def locked(clips: dict[str, Clip]) -> Iterator[CameraSimulator]:
     """A simulator whose mounts ask for Digest authentication (GStreamer's implementation)."""
     with CameraSimulator([MountSpec("locked", clips["h265"])], digest=("viewer", "pa:ss w@rd")) as s:
