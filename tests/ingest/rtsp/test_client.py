@@ -274,6 +274,20 @@ async def test_nothing_listening_is_a_client_error() -> None:
     assert "pw-secret" not in str(info.value)
 
 
+async def test_events_to_a_callback(sim: CameraSimulator) -> None:
+    seen: list[object] = []
+    client = RtspClient(sim.url("h265"), on_event=seen.append)
+    await client.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(isinstance(e, MediaUnit) and e.keyframe for e in seen):
+            assert time.monotonic() < deadline, "no keyframe to the callback within 10 s"
+            await asyncio.sleep(0.05)
+    finally:
+        await client.aclose()
+    assert [e async for e in client.events()] == []  # nothing queued: it all went to the callback
+
+
 async def test_events_end_after_aclose(sim: CameraSimulator) -> None:
     client = RtspClient(sim.url("h265"))
     await client.start()

@@ -38,7 +38,7 @@ import contextlib
 import functools
 import os
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -203,7 +203,11 @@ class RtspClient:
         clock_limits: ClockLimits | None = None,
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         open_timeout_ns: int = 15 * NS_PER_S,
+        on_event: Callable[[ClientEvent], None] | None = None,
     ) -> None:
+        """``on_event``: called with each event on the loop, as it is parsed, instead of queueing
+        it for ``events()`` (which then yields nothing, but still ends or raises with the
+        session): what an ingest loop wants, without a task wake-up per event."""
         self.session = RtspSession(url, options)
         self.safe_url = self.session.safe_url
         self.clock: Clock = clock or SystemClock()
@@ -224,6 +228,7 @@ class RtspClient:
         self._closing = False
         self._next_report_ns = 0
         self._reporter_ssrc = int.from_bytes(os.urandom(4), "big")
+        self._on_event = on_event
 
     # -- public --------------------------------------------------------------------------
 
@@ -441,6 +446,9 @@ class RtspClient:
         self._emit(ClockSample(reading, report))
 
     def _emit(self, event: ClientEvent) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+            return
         q = self._queue
         if q is None:
             return
