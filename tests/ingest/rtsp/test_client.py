@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import pairwise
 
 import av
@@ -16,6 +16,7 @@ from tests.support.simulator import CameraSimulator, MountSpec, free_port
 from vmsd.ingest.rtsp.auth import AuthError
 from vmsd.ingest.rtsp.client import ClientError, ClockSample, MediaUnit, RtspClient
 from vmsd.ingest.rtsp.clock import ClockStatus
+from vmsd.ingest.rtsp.drain import Drain
 from vmsd.ingest.rtsp.sdp import aac_config
 from vmsd.ingest.rtsp.session import SessionError, SessionOptions
 from vmsd.units import NS_PER_MS, NS_PER_S
@@ -112,6 +113,50 @@ async def test_rtp_over_udp(sim: CameraSimulator, clips: dict[str, Clip]) -> Non
     assert any(isinstance(e, MediaUnit) and e.codec == "aac" for e in events)
     assert [e for e in events if isinstance(e, ClockSample)][-1].reading.status is ClockStatus.OK
     assert client.counters.lost_packets == 0
+
+
+async def test_two_cameras_read_on_one_drain_tick(sim: CameraSimulator) -> None:
+    drain = Drain(tick_ns=20 * NS_PER_MS)
+    seen: dict[str, list[MediaUnit]] = {"h264": [], "h265": []}
+
+    def sink(mount: str) -> Callable[[object], None]:
+        return lambda e: seen[mount].append(e) if isinstance(e, MediaUnit) and e.track == 0 else None
+
+    clients = {m: RtspClient(sim.url(m), drain=drain, on_event=sink(m)) for m in seen}
+    for c in clients.values():
+        await c.start()
+    try:
+        started, ticks0 = time.monotonic(), drain.ticks
+        reads0 = {m: c.counters.reads for m, c in clients.items()}
+        while min(len(v) for v in seen.values()) < 60:
+            assert time.monotonic() - started < 20, "not 60 units each within 20 s"
+            await asyncio.sleep(0.1)
+        ticks = drain.ticks - ticks0
+    finally:
+        for c in clients.values():
+            await c.aclose()
+    for mount, codec in (("h264", "h264"), ("h265", "hevc")):
+        units = seen[mount]
+        assert len(decode_video(codec, [u.data for u in units])) == len(units)
+        assert {b.rtp_timestamp - a.rtp_timestamp for a, b in pairwise(units)} == {3600}
+        # Read on the ticks only: never more reads than ticks (one per tick unless a read fills
+        # the whole buffer, which 1 Mbit/s never does).
+        assert 0 < clients[mount].counters.reads - reads0[mount] <= ticks
+    stopped = drain.ticks
+    await asyncio.sleep(0.1)
+    assert drain.ticks == stopped  # the tick stopped with the last connection
+
+
+async def test_a_drained_camera_going_away_ends_the_events(sim: CameraSimulator) -> None:
+    client = RtspClient(sim.url("h265"), drain=Drain())
+    await client.start()
+    try:
+        sim.drop("h265", 1)
+        with pytest.raises(ClientError, match="closed the connection"):
+            async for _ in client.events():
+                pass
+    finally:
+        await client.aclose()
 
 
 async def test_aac_frames_decode(sim: CameraSimulator) -> None:

@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import socket
 import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from vmsd.ingest.rtsp.aac import AacDepacketizer, AacFrame, AacParameters
 from vmsd.ingest.rtsp.access_unit import AccessUnit, VideoDepacketizer
 from vmsd.ingest.rtsp.auth import AuthError
 from vmsd.ingest.rtsp.clock import CameraClock, ClockLimits, ClockReading, MediaWallMap
+from vmsd.ingest.rtsp.drain import Drain
 from vmsd.ingest.rtsp.h264 import H264Depacketizer
 from vmsd.ingest.rtsp.h265 import H265Depacketizer
 from vmsd.ingest.rtsp.interleaved import DEFAULT_BUFFER_BYTES, InterleavedReader
@@ -204,10 +206,13 @@ class RtspClient:
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         open_timeout_ns: int = 15 * NS_PER_S,
         on_event: Callable[[ClientEvent], None] | None = None,
+        drain: Drain | None = None,
     ) -> None:
         """``on_event``: called with each event on the loop, as it is parsed, instead of queueing
         it for ``events()`` (which then yields nothing, but still ends or raises with the
-        session): what an ingest loop wants, without a task wake-up per event."""
+        session): what an ingest loop wants, without a task wake-up per event.
+        ``drain``: once playing, the connection is read on the drain's tick (drain.py) instead of
+        whenever bytes arrive (TCP only)."""
         self.session = RtspSession(url, options)
         self.safe_url = self.session.safe_url
         self.clock: Clock = clock or SystemClock()
@@ -229,6 +234,8 @@ class RtspClient:
         self._next_report_ns = 0
         self._reporter_ssrc = int.from_bytes(os.urandom(4), "big")
         self._on_event = on_event
+        self._drain = drain if self.session.options.transport == "tcp" else None
+        self._drain_socket: socket.socket | None = None
 
     # -- public --------------------------------------------------------------------------
 
@@ -250,6 +257,8 @@ class RtspClient:
                 self._schedule_timer(loop)
                 self._send(self.session.start(self.clock.mono_ns()))
                 await self._started
+                if self._drain is not None:
+                    self._hand_to_drain(transport)
         except TimeoutError:
             await self.aclose()
             raise ClientError(f"{self.safe_url}: not playing after {timeout_s:g} s") from None
@@ -259,6 +268,41 @@ class RtspClient:
         except BaseException:
             await self.aclose()
             raise
+
+    def _hand_to_drain(self, transport: asyncio.Transport) -> None:
+        """From now on the drain's tick reads the connection (a duplicate of its socket, so the
+        transport keeps its own for writing and closing)."""
+        assert self._drain is not None
+        transport.pause_reading()
+        raw = transport.get_extra_info("socket")
+        self._drain_socket = socket.socket(fileno=os.dup(raw.fileno()))
+        self._drain_socket.setblocking(False)
+        self._drain.add(self._drain_socket.fileno(), self._drain_read)
+
+    def _drain_read(self) -> None:
+        sock = self._drain_socket
+        while sock is not None and self._error is None:
+            view = self._reader.writable()
+            try:
+                n = sock.recv_into(view)
+            except BlockingIOError:
+                return
+            except OSError as error:
+                self._on_lost(error)
+                return
+            if n == 0:
+                self._on_lost(None)
+                return
+            self._on_bytes(n)
+            if n < len(view):
+                return
+
+    def _release_drain(self) -> None:
+        sock, self._drain_socket = self._drain_socket, None
+        if sock is not None:
+            if self._drain is not None:
+                self._drain.remove(sock.fileno())
+            sock.close()
 
     async def _open_udp(self, transport: asyncio.Transport) -> None:
         camera = transport.get_extra_info("peername")[0]
@@ -292,6 +336,7 @@ class RtspClient:
             self._timer = None
         for pair in self._pairs:
             pair.close()
+        self._release_drain()
         transport, self._transport = self._transport, None
         if not self._closing and self._queue is not None:
             self._queue.put_nowait(None)
@@ -468,6 +513,7 @@ class RtspClient:
         if self._error is not None:
             return
         self._error = error
+        self._release_drain()
         if self._started is not None and not self._started.done():
             self._started.set_exception(error)
         if self._queue is not None:
