@@ -6,8 +6,9 @@
 
 One simulator (``tests/support/simulator.py``) serves N mounts of the bench stream (1080p25 H.264
 4 Mbit/s, GOP 2 s). The client side is one process (this file with ``--client``) running N
-``RtspClient``s on one asyncio loop, RTP over TCP, events to a callback that counts and discards
-them: receive, depacketise, RTCP, keep-alives — everything but writing. ffmpeg is the whole
+``RtspClient``s on one asyncio loop, RTP over TCP read on one ``Drain`` tick (``--tick-ms``; 0
+reads on arrival instead), events to a callback that counts and discards them: receive,
+depacketise, RTCP, keep-alives — everything but writing. ffmpeg is the whole
 recording cost, as ``bench/recording_cost.py`` measures it. CPU from ``/proc`` over a window
 after a warm-up, as in ``bench/spike_native_ingest.py``, whose figures (the spike client ticked
 its sockets every 15 ms; this client reads whenever data arrives) are the comparison in
@@ -36,9 +37,10 @@ from bench.recording_cost import record_ffmpeg
 from tests.support.simulator import CameraSimulator, MountSpec
 
 
-def client_main(urls: list[str], use_uvloop: bool) -> int:
+def client_main(urls: list[str], use_uvloop: bool, tick_ms: float) -> int:
     """``--client``: receive every URL; print READY, then answer each stdin line with counters."""
     from vmsd.ingest.rtsp.client import ClientEvent, MediaUnit, RtspClient
+    from vmsd.ingest.rtsp.drain import Drain
 
     counts = {"access_units": 0, "keyframes": 0, "clock_samples": 0}
 
@@ -51,7 +53,8 @@ def client_main(urls: list[str], use_uvloop: bool) -> int:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        clients = [RtspClient(u, on_event=on_event) for u in urls]
+        drain = Drain(int(tick_ms * 1_000_000)) if tick_ms > 0 else None
+        clients = [RtspClient(u, on_event=on_event, drain=drain) for u in urls]
         await asyncio.gather(*(c.start() for c in clients))
         print("READY", flush=True)
         while True:
@@ -83,9 +86,12 @@ def _ask(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return json.loads(line)
 
 
-def record_native(sim: CameraSimulator, names: list[str], seconds: float, warmup: float, use_uvloop: bool) -> dict:
+def record_native(
+    sim: CameraSimulator, names: list[str], seconds: float, warmup: float, use_uvloop: bool, tick_ms: float
+) -> dict:
     n = len(names)
-    cmd = [str(VENV_PYTHON), str(Path(__file__).resolve()), "--client", *(["--uvloop"] if use_uvloop else [])]
+    cmd = [str(VENV_PYTHON), str(Path(__file__).resolve()), "--client", "--tick-ms", str(tick_ms)]
+    cmd += ["--uvloop"] if use_uvloop else []
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     proc = subprocess.Popen([*cmd, *[sim.url(x) for x in names]], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env=env)  # fmt: skip
@@ -115,6 +121,7 @@ def record_native(sim: CameraSimulator, names: list[str], seconds: float, warmup
     cpu = (c1 - c0) / wall
     return {
         "event_loop": "uvloop" if use_uvloop else "asyncio",
+        "reads": f"drain every {tick_ms:g} ms" if tick_ms > 0 else "on arrival (BufferedProtocol)",
         "window_s": round(wall, 3),
         "load_average_1min_window_start_end": [round(load0, 2), round(load1, 2)],
         "cpu_cores": round(cpu, 5),
@@ -136,17 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--warmup", type=float, default=10)
     ap.add_argument("--uvloop", action="store_true")
+    ap.add_argument("--tick-ms", type=float, default=20, help="drain tick; 0: read on arrival")
     ap.add_argument("--no-ffmpeg", action="store_true", help="measure the native client only")
     args = ap.parse_args(argv)
     if args.client:
-        return client_main(args.urls, args.uvloop)
+        return client_main(args.urls, args.uvloop, args.tick_ms)
     stream = Stream()
     names = [f"cam{i + 1}" for i in range(args.cameras)]
     work = Path(tempfile.mkdtemp(prefix="vmsd-bench-native-", dir="/tmp"))
     result: dict[str, Any] = {"cameras": args.cameras, "stream": stream.describe(), "seconds": args.seconds}
     try:
         with CameraSimulator([MountSpec(name, stream.clip()) for name in names]) as sim:
-            result["native"] = record_native(sim, names, args.seconds, args.warmup, args.uvloop)
+            result["native"] = record_native(sim, names, args.seconds, args.warmup, args.uvloop, args.tick_ms)
             if not args.no_ffmpeg:
                 f = record_ffmpeg(sim, names, args.seconds, args.warmup, stream.fps, work)
                 result["ffmpeg"] = {k: f[k] for k in ("cpu_cores_per_camera", "simulator_cpu_cores", "window_s")}

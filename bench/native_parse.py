@@ -31,9 +31,11 @@ if __package__ in (None, ""):
 from bench.common import Stream
 from tests.ingest.rtsp.rtp_streams import clip_access_units, h264_payloads, rtp
 from vmsd.ingest.rtsp.access_unit import AccessUnit
+from vmsd.ingest.rtsp.client import MediaUnit, RtspClient
 from vmsd.ingest.rtsp.clock import MediaWallMap
 from vmsd.ingest.rtsp.h264 import H264Depacketizer
 from vmsd.ingest.rtsp.interleaved import InterleavedReader
+from vmsd.ingest.rtsp.messages import Headers, Response
 from vmsd.ingest.rtsp.rtp import SequenceTracker, TimestampUnwrapper, parse_rtp
 
 
@@ -82,6 +84,30 @@ def receive(data: bytes, tick_bytes: int) -> tuple[float, int]:
     return time.process_time() - start, len(units)
 
 
+def receive_client(data: bytes, tick_bytes: int) -> tuple[float, int]:
+    """The same through a whole ``RtspClient`` (session opened with scripted answers, no socket):
+    its per-read and per-packet bookkeeping (SSRC, RTCP statistics, events) included."""
+    units = [0]
+
+    def on_event(event: object) -> None:
+        units[0] += isinstance(event, MediaUnit)
+
+    client = RtspClient("rtsp://127.0.0.1:554/cam", on_event=on_event)
+    client.session.start(0)
+    sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=control:t0\r\n"
+    answers = [([], b""), ([("Content-Base", "rtsp://127.0.0.1:554/cam/")], sdp.encode()),
+               ([("Session", "1"), ("Transport", "RTP/AVP/TCP;interleaved=0-1")], b""), ([], b"")]  # fmt: skip
+    for headers, body in answers:
+        client._on_message(Response(200, "OK", Headers([("CSeq", str(client.session.cseq)), *headers]), body))
+    assert client.session.playing
+    start = time.process_time()
+    for pos in range(0, len(data), tick_bytes):
+        chunk = data[pos : pos + tick_bytes]
+        client._reader.writable()[: len(chunk)] = chunk
+        client._on_bytes(len(chunk))
+    return time.process_time() - start, units[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=int, default=30, help="seconds of the bench stream")
@@ -90,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     data, packets, expected = camera_bytes(args.seconds)
     best, produced = min(receive(data, args.tick_kb * 1000) for _ in range(args.repeat))
+    client_best, client_produced = min(receive_client(data, args.tick_kb * 1000) for _ in range(args.repeat))
     result = {
         "stream": Stream().describe(),
         "seconds": args.seconds,
@@ -100,9 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_s": round(best, 4),
         "us_per_packet": round(1e6 * best / packets, 3),
         "cpu_s_per_camera_s": round(best / args.seconds, 6),
+        "client_us_per_packet": round(1e6 * client_best / packets, 3),
+        "client_access_units": client_produced,
     }
     print(json.dumps(result, indent=2))
-    return 0 if produced == expected else 1
+    return 0 if produced == expected == client_produced else 1
 
 
 if __name__ == "__main__":

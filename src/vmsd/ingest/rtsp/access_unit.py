@@ -1,7 +1,7 @@
 """Assembling H.264/H.265 RTP payloads into access units: what RFC 6184 and RFC 7798 share.
 
 A codec module (h264.py, h265.py) parses its payload formats and calls ``_add_nal`` /
-``_fu_start`` / ``_fu_append`` / ``_fu_end``; this base decides where access units begin and end,
+``_fu_start`` / ``_fu_append``; this base decides where access units begin and end,
 what is dropped, and what goes out.
 
 Output: ``AccessUnit.data`` holds the unit's NAL units each behind a 4-byte big-endian length
@@ -178,18 +178,18 @@ class VideoDepacketizer:
         self._au += b"\x00\x00\x00\x00"
         self._au += header
 
-    def _fu_append(self, fragment: memoryview, start: bool, end: bool, header: bytes) -> None:
-        """A fragment; ``start``/``end`` as the FU header says (both set is tolerated)."""
-        if start:
-            self._fu_start(header)
-        if self._fu_at is None:
+    def _fu_append(self, fragment: memoryview, end: int) -> None:
+        """A fragment (after ``_fu_start`` for the first); ``end`` as the FU header's E bit. A
+        fragment with both S and E set (forbidden, but sent) is a whole NAL unit."""
+        at = self._fu_at
+        if at is None:
             self._damaged = True  # a continuation without its start: the start was lost
             return
         if not fragment:
             self.counters.empty_fragments += 1
         self._au += fragment
         if end:
-            at, self._fu_at = self._fu_at, None
+            self._fu_at = None
             size = len(self._au) - at - 4
             if size <= self.header_bytes:
                 del self._au[at:]  # a NAL unit with no payload at all

@@ -38,8 +38,9 @@ class H264Depacketizer(VideoDepacketizer):
                 self._damaged = True
                 return
             fu = p[1]
-            header = bytes(((p[0] & 0xE0) | (fu & 0x1F),))
-            self._fu_append(p[2:], bool(fu & 0x80), bool(fu & 0x40), header)
+            if fu & 0x80:
+                self._fu_start(bytes(((p[0] & 0xE0) | (fu & 0x1F),)))
+            self._fu_append(p[2:], fu & 0x40)
         elif kind == STAP_A:
             self._add_aggregated(p, 1)
         else:

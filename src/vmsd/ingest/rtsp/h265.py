@@ -50,9 +50,11 @@ class H265Depacketizer(VideoDepacketizer):
             if len(p) < 3 + d:
                 raise IndexError("H.265 FU shorter than its headers")
             fu = p[2]
-            start = bool(fu & 0x80)
-            header = bytes(((p[0] & 0x81) | ((fu & 0x3F) << 1), p[1]))
-            self._fu_append(p[3 + (d if start else 0) :], start, bool(fu & 0x40), header)
+            if fu & 0x80:
+                self._fu_start(bytes(((p[0] & 0x81) | ((fu & 0x3F) << 1), p[1])))
+                self._fu_append(p[3 + d :], fu & 0x40)  # DONL only in the first fragment
+            else:
+                self._fu_append(p[3:], fu & 0x40)
         elif kind == AP:
             self._add_aggregated(p, 2, d, 1 if self.donl else 0)  # DONL first, then a DOND per unit
         else:
