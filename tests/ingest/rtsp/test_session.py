@@ -258,7 +258,10 @@ def test_any_answers_end_in_a_named_error_or_go_on(answers: list[tuple[int, str]
 
 
 def test_udp_transport_uses_the_bound_ports() -> None:
-    s = RtspSession(URL, SessionOptions(transport="udp", audio=False, udp_client_ports=[(50000, 50001)]))
+    options = SessionOptions(transport="udp", audio=False, udp_client_ports=[(50000, 50001)])
+    s = RtspSession(URL, options)
+    s.options.udp_client_ports.append((50002, 50003))
+    assert options.udp_client_ports == [(50000, 50001)]  # the caller's options are not changed
     out = s.on_message(answer(s.start(0)), 0)
     out = s.on_message(answer(out, body=SDP), 0)
     assert request(out).headers.get("Transport") == "RTP/AVP;unicast;client_port=50000-50001"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from vmsd.ingest.rtsp.auth import Authenticator, AuthError, split_credentials
@@ -96,7 +96,10 @@ class RtspSession:
     def __init__(self, url: str, options: SessionOptions | None = None, auth: Authenticator | None = None) -> None:
         self.url, credentials = split_credentials(url)
         self.safe_url = redact_url(self.url)
-        self.options = options or SessionOptions()
+        # A copy: the client fills in its UDP ports, and one options object may serve many cameras.
+        self.options = (
+            replace(options, udp_client_ports=list(options.udp_client_ports)) if options else SessionOptions()
+        )
         if self.options.transport not in ("tcp", "udp"):
             raise ValueError(f"RTSP transport must be 'tcp' or 'udp', not {self.options.transport!r}")
         self.auth = auth or Authenticator(credentials)
