@@ -22,18 +22,17 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import VENV_PYTHON, Stream, cpu_seconds, memory_kib, mib, ratio, wait_all_connected
+from bench.common import VENV_PYTHON, Stream, mib, ratio
 from bench.recording_cost import record_ffmpeg
+from bench.spike_native_ingest import measure_client
 from tests.support.simulator import CameraSimulator, MountSpec
 
 
@@ -76,16 +75,6 @@ def client_main(urls: list[str], use_uvloop: bool, tick_ms: float) -> int:
     return 0
 
 
-def _ask(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write("snap\n")
-    proc.stdin.flush()
-    line = proc.stdout.readline()
-    if not line:
-        raise RuntimeError(f"the client exited ({proc.poll()})")
-    return json.loads(line)
-
-
 def record_native(
     sim: CameraSimulator, names: list[str], seconds: float, warmup: float, use_uvloop: bool, tick_ms: float
 ) -> dict:
@@ -93,29 +82,9 @@ def record_native(
     cmd = [str(VENV_PYTHON), str(Path(__file__).resolve()), "--client", "--tick-ms", str(tick_ms)]
     cmd += ["--uvloop"] if use_uvloop else []
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    proc = subprocess.Popen([*cmd, *[sim.url(x) for x in names]], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, env=env)  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if line != "READY":
-            raise RuntimeError(f"native client: {line or 'exited before READY'}")
-        wait_all_connected(sim, [proc], timeout=60 + n)  # type: ignore[list-item]
-        time.sleep(warmup)
-        load0 = os.getloadavg()[0]
-        t0, c0, s0, k0 = time.monotonic(), cpu_seconds(proc.pid), cpu_seconds(sim.pid or 0), _ask(proc)
-        time.sleep(seconds)
-        t1, c1, s1, k1 = time.monotonic(), cpu_seconds(proc.pid), cpu_seconds(sim.pid or 0), _ask(proc)
-        mem = memory_kib(proc.pid)
-        load1 = os.getloadavg()[0]
-    finally:
-        if proc.stdin:
-            proc.stdin.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    w = measure_client([*cmd, *[sim.url(x) for x in names]], sim, n, seconds, warmup, env)
+    t0, t1, c0, c1, s0, s1, k0, k1 = w.t0, w.t1, w.cpu0, w.cpu1, w.sim0, w.sim1, w.counters0, w.counters1
+    mem, load0, load1 = w.memory, w.load0, w.load1
     wall = t1 - t0
     d = {k: k1[k] - k0[k] for k in k0}
     cpu = (c1 - c0) / wall
