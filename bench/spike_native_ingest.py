@@ -55,6 +55,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -465,20 +466,35 @@ def _ask(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return json.loads(line)
 
 
-def record_spike(
-    sim: CameraSimulator, names: list[str], seconds: float, warmup: float, fps: int, loops: int, tick_ms: float,
-    use_uvloop: bool,
-) -> dict[str, Any]:  # fmt: skip
-    """The spike client on every mount: CPU over the window and its counters."""
-    n = len(names)
-    cmd = [str(VENV_PYTHON), str(Path(__file__).resolve()), "--client", "--loops", str(loops)]
-    cmd += ["--tick-ms", str(tick_ms), *(["--uvloop"] if use_uvloop else []), *[sim.url(x) for x in names]]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+@dataclass
+class ClientWindow:
+    """What ``measure_client`` saw at the edges of its window."""
+
+    t0: float
+    t1: float
+    cpu0: float
+    cpu1: float
+    sim0: float
+    sim1: float
+    counters0: dict[str, Any]
+    counters1: dict[str, Any]
+    memory: dict[str, int]
+    load0: float
+    load1: float
+
+
+def measure_client(
+    cmd: list[str], sim: CameraSimulator, n: int, seconds: float, warmup: float, env: dict[str, str] | None = None
+) -> ClientWindow:
+    """Run a client process (prints READY, answers each stdin line with its counters as JSON):
+    wait until every mount has a client and ``warmup`` s, then take CPU, the simulator's CPU and
+    the counters at both edges of a ``seconds`` window. The process is stopped in a ``finally``."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         if line != "READY":
-            raise RuntimeError(f"spike client: {line or 'exited before READY'}")
+            raise RuntimeError(f"client {Path(cmd[1]).name}: {line or 'exited before READY'}")
         wait_all_connected(sim, [proc], timeout=60 + n)
         time.sleep(warmup)
         load0 = os.getloadavg()[0]
@@ -495,6 +511,20 @@ def record_spike(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    return ClientWindow(t0, t1, c0, c1, sim0, sim1, k0, k1, mem, load0, load1)
+
+
+def record_spike(
+    sim: CameraSimulator, names: list[str], seconds: float, warmup: float, fps: int, loops: int, tick_ms: float,
+    use_uvloop: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """The spike client on every mount: CPU over the window and its counters."""
+    n = len(names)
+    cmd = [str(VENV_PYTHON), str(Path(__file__).resolve()), "--client", "--loops", str(loops)]
+    cmd += ["--tick-ms", str(tick_ms), *(["--uvloop"] if use_uvloop else []), *[sim.url(x) for x in names]]
+    w = measure_client(cmd, sim, n, seconds, warmup)
+    t0, t1, c0, c1, sim0, sim1, k0, k1 = w.t0, w.t1, w.cpu0, w.cpu1, w.sim0, w.sim1, w.counters0, w.counters1
+    mem, load0, load1 = w.memory, w.load0, w.load1
     wall = t1 - t0
     cam_s = n * wall
     d = {k: k1[k] - k0[k] for k in k0 if k != "errors"}

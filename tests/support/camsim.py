@@ -7,10 +7,12 @@ Usage::
     /usr/bin/python3 tests/support/camsim.py --port 8554 --control-port 8555 \\
         --mount cam1=/clips/a.h264,audio=/clips/a.aac --mount cam2=/clips/b.h265,fps=25
 
-A mount is ``NAME=VIDEOFILE[,audio=AACFILE][,codec=h264|h265][,fps=N]``; the codec defaults from
+A mount is ``NAME=VIDEOFILE[,audio=AACFILE][,codec=h264|h265][,fps=N][,sr=wallclock|uptime|none]``
+(``sr``: what its RTCP sender reports carry, see ``SENDER_REPORTS``); the codec defaults from
 the file extension.  ``--spec FILE`` reads the same as JSON: ``[{"name":..., "video":...,
 "audio":..., "codec":..., "fps":...}, ...]``.  Once the server socket is bound it prints exactly
-one line ``READY <port>`` on stdout.  SIGTERM/SIGINT exit 0 promptly.
+one line ``READY <port>`` on stdout.  ``--digest USER:PASSWORD`` makes every mount ask for Digest
+authentication (GStreamer's RTSPAuth).  SIGTERM/SIGINT exit 0 promptly.
 
 Media model (why it is built like this):
 
@@ -54,12 +56,17 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, GObject, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, GObject, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 SECOND = Gst.SECOND
 # Running time a media pipeline starts at, so that negative `jump`s stay positive (see module
 # docstring).
 PTS_CUSHION = 24 * 3600 * SECOND
+# RTCP sender reports of a mount (``sr=``): NTP time from the wall clock (as a camera whose clock
+# is set), from the pipeline's running time (a camera counting from boot: 1900-01-02 and on), or
+# none at all (RTCP's minimum interval set to a day).
+SENDER_REPORTS = {"wallclock", "uptime", "none"}
 # If the feeder falls this far behind wall-clock (machine suspended, debugger), it re-anchors
 # instead of bursting the backlog.
 MAX_LAG_S = 1.0
@@ -172,8 +179,12 @@ class Mount:
     """One RTSP mount point.  Thread-safety: feeder thread and GLib main loop share state under
     ``self.lock``; GstRtspServer objects are only touched from the main loop."""
 
-    def __init__(self, name: str, video: str, codec: str, fps: int, audio: str | None):
+    def __init__(self, name: str, video: str, codec: str, fps: int, audio: str | None, sr: str = "wallclock"):
         self.name, self.codec, self.fps = name, codec, fps
+        if sr not in SENDER_REPORTS:
+            raise ValueError(f"sr must be one of {sorted(SENDER_REPORTS)}, not {sr!r}")
+        # What the RTCP sender reports say (see SENDER_REPORTS).
+        self.sender_reports = sr
         self.path = "/" + name
         self.clip = VideoClip(video, codec)
         self.audio_frames, self.audio_rate, self.audio_spf = split_adts(_read(audio)) if audio else (None, None, None)
@@ -262,8 +273,13 @@ class Mount:
             self.stats["medias"] += 1
         log(f"{self.name}: media created")
 
-    @staticmethod
-    def _on_element_added(_pipeline, _bin, element):
+    def _on_element_added(self, _pipeline, _bin, element):
+        factory = element.get_factory()
+        kind = factory.get_name() if factory is not None else ""
+        if kind == "rtpbin" and self.sender_reports == "uptime":
+            element.set_property("ntp-time-source", 2)  # running-time: 1 day + since the media began
+        elif kind == "rtpsession" and self.sender_reports == "none":
+            element.set_property("rtcp-min-interval", 24 * 3600 * SECOND)
         if element.find_property("sync") is None:
             return
         element.set_property("sync", False)
@@ -360,6 +376,21 @@ def realtime_clock():
     return _REALTIME_CLOCK
 
 
+def _digest_auth(credentials: str, mounts: list[Mount]) -> GstRtspServer.RTSPAuth:
+    """Every mount admits only the "user:password" of ``credentials``, checked with Digest
+    (GStreamer's own implementation, no qop)."""
+    user, _, password = credentials.partition(":")
+    auth = GstRtspServer.RTSPAuth()
+    auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+    token = GstRtspServer.RTSPToken.new()
+    token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
+    auth.add_digest(user, password, token)
+    role = Gst.Structure.from_string("user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")
+    for m in mounts:
+        m.factory.add_role_from_structure(role[0])
+    return auth
+
+
 def _keep_sync_off(element, _pspec) -> None:
     if element.get_property("sync"):
         element.set_property("sync", False)
@@ -370,7 +401,7 @@ def log(msg: str) -> None:
 
 
 class Simulator:
-    def __init__(self, port: int, control_port: int, mounts: list[Mount]):
+    def __init__(self, port: int, control_port: int, mounts: list[Mount], digest: str | None = None):
         self.mounts = {m.name: m for m in mounts}
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address("127.0.0.1")
@@ -378,6 +409,8 @@ class Simulator:
         for m in mounts:
             self.server.get_mount_points().add_factory(m.path, m.factory)
         self.server.connect("client-connected", self._on_client_connected)
+        if digest:
+            self.server.set_auth(_digest_auth(digest, mounts))
         self.control_port = control_port
         self.loop = GLib.MainLoop()
         self.stop_event = threading.Event()
@@ -612,13 +645,13 @@ class _ControlHandler(socketserver.StreamRequestHandler):
 
 
 def parse_mount(text: str) -> dict:
-    """``NAME=VIDEO[,audio=AAC][,codec=h264|h265][,fps=N]`` -> dict."""
+    """``NAME=VIDEO[,audio=AAC][,codec=h264|h265][,fps=N][,sr=wallclock|uptime|none]`` -> dict."""
     name, _, rest = text.partition("=")
     parts = rest.split(",")
     spec = {"name": name, "video": parts[0]}
     for p in parts[1:]:
         k, _, v = p.partition("=")
-        if k not in ("audio", "codec", "fps"):
+        if k not in ("audio", "codec", "fps", "sr"):
             raise argparse.ArgumentTypeError(f"unknown mount option {k!r} in {text!r}")
         spec[k] = v
     if not name or not spec["video"]:
@@ -629,7 +662,9 @@ def parse_mount(text: str) -> dict:
 def mount_from_spec(spec: dict) -> Mount:
     video = spec["video"]
     codec = spec.get("codec") or ("h265" if video.endswith((".h265", ".hevc", ".265")) else "h264")
-    return Mount(spec["name"], video, codec, int(spec.get("fps") or 25), spec.get("audio"))
+    return Mount(
+        spec["name"], video, codec, int(spec.get("fps") or 25), spec.get("audio"), spec.get("sr") or "wallclock"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -638,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--control-port", type=int, required=True)
     ap.add_argument("--mount", type=parse_mount, action="append", default=[])
     ap.add_argument("--spec", help="JSON file with a list of mount objects")
+    ap.add_argument("--digest", metavar="USER:PASSWORD", help="every mount asks for Digest authentication")
     args = ap.parse_args(argv)
     specs = list(args.mount)
     if args.spec:
@@ -646,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     if not specs:
         ap.error("no mounts")
     Gst.init(None)
-    sim = Simulator(args.port, args.control_port, [mount_from_spec(s) for s in specs])
+    sim = Simulator(args.port, args.control_port, [mount_from_spec(s) for s in specs], args.digest)
     sim.run()
     # Skip interpreter teardown: daemon feeder threads may be inside GStreamer calls, and
     # finalising pipelines from the atexit path has hung before.  Nothing is left to flush.

@@ -51,12 +51,17 @@ class MountSpec:
     name: str
     clip: Clip
     audio_clip: Clip | None = None
+    # RTCP sender reports: "wallclock" (NTP from the wall clock), "uptime" (from the media's
+    # running time, like a camera whose clock was never set) or "none".
+    sender_reports: str = "wallclock"
 
     def argument(self) -> str:
         arg = f"{self.name}={self.clip.video},codec={self.clip.codec},fps={self.clip.fps}"
         audio = (self.audio_clip or self.clip).audio
         if audio is not None:
             arg += f",audio={audio}"
+        if self.sender_reports != "wallclock":
+            arg += f",sr={self.sender_reports}"
         return arg
 
 
@@ -77,6 +82,7 @@ class CameraSimulator:
         port: int | None = None,
         control_port: int | None = None,
         ready_timeout: float = 20.0,
+        digest: tuple[str, str] | None = None,
     ):
         if not mounts:
             raise ValueError("at least one mount is needed")
@@ -87,6 +93,8 @@ class CameraSimulator:
         self.port = port
         self.control_port = control_port
         self.ready_timeout = ready_timeout
+        # ("user", "password"): every mount asks for Digest authentication (GStreamer's RTSPAuth).
+        self.digest = digest
         self._proc: subprocess.Popen | None = None
         self._stderr_file = None
         self._lock = threading.Lock()
@@ -112,6 +120,8 @@ class CameraSimulator:
 
     def _launch(self, port: int, control_port: int) -> None:
         args = [SYSTEM_PYTHON, str(CAMSIM), "--port", str(port), "--control-port", str(control_port)]
+        if self.digest is not None:
+            args += ["--digest", f"{self.digest[0]}:{self.digest[1]}"]
         for m in self.mounts.values():
             args += ["--mount", m.argument()]
         # stderr goes to a file, not a pipe: nobody drains it while tests run and a full pipe
