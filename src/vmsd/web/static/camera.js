@@ -1,0 +1,123 @@
+// The camera page (#/camera/ID): live picture, the day timeline, review and (for admins) the
+// privacy-mask editor.
+
+import { api, query } from "./api.js";
+import { cameraState, listCameras, tileFor } from "./cameras.js";
+import { loadMasks, maskEditor } from "./masks.js";
+import { askForReview, ReviewPlayer } from "./review.js";
+import { can, masked, session } from "./session.js";
+import { Timeline } from "./timeline.js";
+import { errorBox, h, msToNs, note, say } from "./ui.js";
+
+const REFRESH_MS = 10_000;
+
+function startOfDay(ms) {
+  const d = new Date(ms);
+  d.setHours(0, 0, 0, 0);
+  return d.getTime();
+}
+
+function dayInput(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
+
+export async function renderCamera(main, cameraId) {
+  main.replaceChildren(h("h1", {}, cameraId), note("Loading…"));
+  let camera;
+  try {
+    camera = (await listCameras()).find((c) => c.id === cameraId);
+  } catch (error) {
+    main.replaceChildren(h("h1", {}, cameraId), errorBox(error, "Listing the cameras"));
+    return () => {};
+  }
+  if (!camera) {
+    main.replaceChildren(h("h1", {}, cameraId), note(`There is no camera ${cameraId} in your scope.`, "error"));
+    return () => {};
+  }
+  let masks = null;
+  if (masked()) {
+    try {
+      masks = await loadMasks(cameraId);
+    } catch (error) {
+      main.replaceChildren(h("h1", {}, cameraId), errorBox(error, "Loading the privacy masks"));
+      return () => {};
+    }
+  }
+
+  const messages = h("div", { class: "messages" });
+  const day = h("input", { type: "date", value: dayInput(Date.now()), "aria-label": "day" });
+  const player = new ReviewPlayer({ masks });
+  let dayStartMs = startOfDay(Date.now());
+
+  const timeline = new Timeline({
+    onPick: async (fromMs, toMs) => {
+      if (!can("recordings.play")) {
+        say(messages, note("Your role may search recordings but not review them.", "error"));
+        return;
+      }
+      const answer = await askForReview(cameraId, fromMs, toMs);
+      if (answer) player.load(answer, Math.max(fromMs, 0), toMs);
+    },
+  });
+
+  async function refresh() {
+    const nowMs = Date.now();
+    const endMs = Math.min(dayStartMs + 86_400_000, nowMs);
+    if (endMs <= dayStartMs) {
+      timeline.render(dayStartMs, { spans: [], gaps: [] }, nowMs);
+      return;
+    }
+    try {
+      const search = await api(
+        "GET",
+        `/api/v1/cameras/${encodeURIComponent(cameraId)}/search${query({ from: msToNs(dayStartMs), to: msToNs(endMs) })}`,
+      );
+      timeline.render(dayStartMs, search || {}, nowMs);
+      say(messages, null);
+    } catch (error) {
+      say(messages, errorBox(error, "Searching the recordings"));
+    }
+  }
+
+  day.addEventListener("change", () => {
+    if (!day.value) return;
+    const [y, m, d] = day.value.split("-").map(Number);
+    dayStartMs = new Date(y, m - 1, d).getTime();
+    refresh();
+  });
+
+  const sections = [
+    h(
+      "header",
+      { class: "page-head" },
+      h("h1", {}, camera.name || camera.id),
+      h("span", { class: "state" }, cameraState(camera)),
+      camera.location ? h("span", { class: "hint" }, camera.location) : null,
+    ),
+  ];
+  if (can("live.relay")) sections.push(h("div", { class: "live-single" }, tileFor(camera)));
+  if (can("recordings.search")) {
+    sections.push(
+      h(
+        "section",
+        { class: "panel" },
+        h("div", { class: "panel-head" }, h("h2", {}, "Recordings"), day),
+        timeline.element,
+        messages,
+      ),
+    );
+    sections.push(player.element);
+  }
+  if (session().role === "admin") sections.push(maskEditor(cameraId));
+  main.replaceChildren(...sections);
+
+  await refresh();
+  const timer = setInterval(() => {
+    if (!document.hidden) refresh();
+  }, REFRESH_MS);
+  return () => {
+    clearInterval(timer);
+    player.dispose();
+  };
+}

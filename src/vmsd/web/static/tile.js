@@ -1,0 +1,115 @@
+// <vmsd-live-tile camera-id="…" camera-name="…" camera-state="…">: one camera's live picture
+// with its name, recording state and a live clock. Streams only while on the page and while
+// the tab is visible; says in words when this browser cannot decode the camera's codec.
+
+import { LiveStream } from "./live.js";
+import { MaskOverlay, loadMasks } from "./masks.js";
+import { masked } from "./session.js";
+import { errorBox, formatTime, h } from "./ui.js";
+
+const CLOCK_MS = 250;
+const STALE_MS = 3000; // no new frame for this long: the clock says so instead of looking live
+
+export class LiveTile extends HTMLElement {
+  connectedCallback() {
+    const id = this.getAttribute("camera-id");
+    const name = this.getAttribute("camera-name") || id;
+    this.video = h("video", { class: "live-video", muted: true, autoplay: true, playsInline: true });
+    this.video.muted = true; // the property, not only the attribute: autoplay needs it
+    this.stateLabel = h("span", { class: "state" }, this.getAttribute("camera-state") || "");
+    this.clock = h("span", { class: "clock", title: "local time of the newest picture" }, "");
+    this.message = h("div", { class: "tile-message", role: "status" });
+    this.frame = h("div", { class: "frame" }, this.video, this.message);
+    this.replaceChildren(
+      h(
+        "header",
+        {},
+        h("a", { class: "name", href: `#/camera/${encodeURIComponent(id)}`, title: "timeline and review" }, name),
+        this.stateLabel,
+        this.clock,
+      ),
+      this.frame,
+    );
+    this.classList.add("tile");
+    this.stream = new LiveStream(this.video, id, {
+      status: (text, state) => this.show(text, state),
+      unsupported: (codec) => this.unsupported(id, codec),
+    });
+    this.allowed = !masked(); // a masked role sees no picture until its masks are in place
+    this.onVisibility = () => {
+      if (document.hidden) this.stream.stop();
+      else if (this.allowed) this.stream.start();
+    };
+    document.addEventListener("visibilitychange", this.onVisibility);
+    this.ticker = setInterval(() => this.tick(), CLOCK_MS);
+    if (masked()) {
+      this.overlay = new MaskOverlay(this.frame, this.video);
+      loadMasks(id)
+        .then((list) => {
+          if (!this.overlay) return;
+          this.overlay.polygons = list;
+          this.allowed = true;
+          this.onVisibility();
+        })
+        .catch((error) => this.message.replaceChildren(errorBox(error, "Privacy masks (no picture without them)")));
+    } else {
+      this.onVisibility();
+    }
+  }
+
+  disconnectedCallback() {
+    document.removeEventListener("visibilitychange", this.onVisibility);
+    clearInterval(this.ticker);
+    this.stream.stop();
+    if (this.overlay) this.overlay.dispose();
+    this.overlay = null;
+  }
+
+  show(text, state) {
+    this.dataset.live = state;
+    if (state === "unsupported") return;
+    this.message.textContent = state === "playing" ? "" : text;
+  }
+
+  unsupported(id, codec) {
+    this.dataset.live = "unsupported";
+    this.classList.add("unsupported");
+    this.message.replaceChildren(
+      h(
+        "div",
+        { class: "fallback", role: "note" },
+        h("strong", {}, "This browser cannot play this camera's codec live"),
+        h("p", {}, `The camera sends ${codec}, which this browser has no decoder for. Recording is not affected.`),
+        h(
+          "p",
+          {},
+          h("a", { href: `#/camera/${encodeURIComponent(id)}` }, "Review recorded footage"),
+          " (segments can be downloaded there) or ",
+          h("a", { href: `#/evidence?camera=${encodeURIComponent(id)}` }, "export it"),
+          ".",
+        ),
+      ),
+    );
+  }
+
+  tick() {
+    if (this.dataset.live === "unsupported") {
+      this.clock.textContent = "";
+      return;
+    }
+    const fresh = this.stream.lastMediaAt && performance.now() - this.stream.lastMediaAt < STALE_MS;
+    const playing = fresh && !this.video.paused && this.video.readyState >= 2;
+    if (playing) {
+      const lag = this.stream.lagSeconds();
+      this.clock.textContent = `● live ${formatTime(Date.now(), { date: false })}`;
+      this.clock.title = `local time; playing ${lag.toFixed(1)} s behind the newest received picture`;
+      if (this.dataset.live !== "playing") this.show("", "playing");
+    } else {
+      this.clock.textContent = "";
+      if (this.dataset.live === "playing") this.show("waiting for pictures…", "waiting");
+    }
+    this.classList.toggle("playing", Boolean(playing));
+  }
+}
+
+customElements.define("vmsd-live-tile", LiveTile);
