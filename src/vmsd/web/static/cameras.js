@@ -16,11 +16,13 @@ export async function listCameras() {
 }
 
 export function tileFor(camera) {
-  return h("vmsd-live-tile", {
+  const tile = h("vmsd-live-tile", {
     "camera-id": camera.id,
     "camera-name": camera.name || camera.id,
     "camera-state": cameraState(camera),
   });
+  tile.masks = camera.privacy_masks;
+  return tile;
 }
 
 /** The live grid: one tile per camera. */

@@ -3,7 +3,7 @@
 // the tab is visible; says in words when this browser cannot decode the camera's codec.
 
 import { LiveStream } from "./live.js";
-import { MaskOverlay, loadMasks } from "./masks.js";
+import { MaskOverlay } from "./masks.js";
 import { masked } from "./session.js";
 import { errorBox, formatTime, h } from "./ui.js";
 
@@ -43,18 +43,17 @@ export class LiveTile extends HTMLElement {
     document.addEventListener("visibilitychange", this.onVisibility);
     this.ticker = setInterval(() => this.tick(), CLOCK_MS);
     if (masked()) {
+      // The camera list carries the masks of each camera in scope (a masked role may not read
+      // them elsewhere); without them there is no picture, never an unmasked one.
       this.overlay = new MaskOverlay(this.frame, this.video);
-      loadMasks(id)
-        .then((list) => {
-          if (!this.overlay) return;
-          this.overlay.polygons = list;
-          this.allowed = true;
-          this.onVisibility();
-        })
-        .catch((error) => this.message.replaceChildren(errorBox(error, "Privacy masks (no picture without them)")));
-    } else {
-      this.onVisibility();
+      if (Array.isArray(this.masks)) {
+        this.overlay.polygons = this.masks;
+        this.allowed = true;
+      } else {
+        this.message.replaceChildren(errorBox("the recorder sent no privacy masks for this camera", "No picture"));
+      }
     }
+    this.onVisibility();
   }
 
   disconnectedCallback() {
