@@ -81,8 +81,9 @@ export class ReviewPlayer {
     this.frame = h("div", { class: "frame" }, this.video);
     this.element = h(
       "section",
-      { class: "panel review" },
+      { class: "panel review idle" },
       h("h3", {}, "Review"),
+      h("p", { class: "hint idle-hint" }, "Click a moment on the timeline (or drag across a range) to review it."),
       this.frame,
       this.wall,
       this.messages,
@@ -107,6 +108,7 @@ export class ReviewPlayer {
     this.fromMs = fromMs;
     this.toMs = toMs;
     this.reviewId = answer.review_id;
+    this.element.classList.remove("idle");
     say(this.messages, null);
     this.renderList();
     if (!this.segments.length) {

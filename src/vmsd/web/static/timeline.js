@@ -6,9 +6,9 @@
 import { h, nsToMs, s, formatTime, formatDuration } from "./ui.js";
 
 const WIDTH = 1440; // one unit per minute of the day
-const HEIGHT = 48;
-const BAR_Y = 14;
-const BAR_H = 22;
+const HEIGHT = 40;
+const BAR_Y = 4;
+const BAR_H = 26;
 const CLICK_RANGE_MS = 60_000; // a click reviews this much from the clicked moment
 
 export const GAP_REASONS = {
@@ -50,7 +50,9 @@ export class Timeline {
         h("li", {}, h("span", { class: `swatch gap gap-${reason}` }), words),
       ),
     );
-    this.element = h("div", { class: "timeline-box" }, this.svg, this.readout, this.legend);
+    // Hour labels are HTML (the SVG stretches to the page's width; its text would stretch too).
+    const hours = h("div", { class: "hours", "aria-hidden": "true" }, [0, 3, 6, 9, 12, 15, 18, 21].map((hr) => h("span", {}, `${hr}:00`)));
+    this.element = h("div", { class: "timeline-box" }, hours, this.svg, this.readout, this.legend);
     this.drag = null;
     this.svg.addEventListener("pointerdown", (e) => this.down(e));
     this.svg.addEventListener("pointermove", (e) => this.move(e));
@@ -93,7 +95,6 @@ export class Timeline {
     for (let hour = 0; hour <= 24; hour++) {
       const x = (hour / 24) * WIDTH;
       shapes.push(s("line", { x1: x, x2: x, y1: BAR_Y + BAR_H, y2: BAR_Y + BAR_H + (hour % 6 ? 4 : 8), class: "tick" }));
-      if (hour % 3 === 0 && hour < 24) shapes.push(s("text", { x: x + 2, y: 10, class: "hour", text: `${hour}:00` }));
     }
     if (nowMs >= dayStartMs && nowMs < dayStartMs + 86_400_000) {
       const x = this.x(nowMs);

@@ -130,7 +130,8 @@ export function table(headers, rows, { empty = "Nothing to show." } = {}) {
 
 /** A labelled form field. */
 export function field(label, input, hint) {
-  return h("label", { class: "field" }, h("span", { class: "label" }, label), input, hint ? h("small", {}, hint) : null);
+  const check = input.type === "checkbox";
+  return h("label", { class: check ? "field check" : "field" }, h("span", { class: "label" }, label), input, hint ? h("small", {}, hint) : null);
 }
 
 /** Run an async action from a button: disable it meanwhile and show any error in `slot`. */
