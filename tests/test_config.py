@@ -86,6 +86,13 @@ def test_export_quota_is_a_share_or_a_size() -> None:
             "max_tokenless_streams (16) + max_streams_per_principal (32) must be less than max_concurrent_rpcs (40)",
         ),
         (_with(grpc={"max_connection_age_grace": "1m"}), "max_connection_age_grace needs max_connection_age"),
+        (_with(web={"listen": "8080"}), "web.listen: expected HOST:PORT"),
+        (_with(web={"listen": "127.0.0.1:8080", "colour": "blue"}), "web.colour: unknown key"),
+        (_with(web={"session_idle": "30"}), "web.session_idle: invalid duration '30'"),
+        (_with(web={"masked_roles": ["viewer", "guest"]}), "web.masked_roles[1]"),
+        (_with(web={"session_idle": "13h"}), "session_idle (13h) must not exceed session_max (12h)"),
+        (_with(web={"listen": "0.0.0.0:8080"}), "listen '0.0.0.0:8080' is not a loopback address: configure [web] tls"),
+        (_with(web={"tls": {"cert": "/c.pem"}}), "web.tls.key: required key is missing"),
     ],
 )
 def test_bad_config_names_the_key(data: dict[str, object], expected: str) -> None:
@@ -122,6 +129,27 @@ def test_unwritable_storage_root_is_reported(tmp_path: Path) -> None:
     blocker.write_text("")
     config = parse_config({"recorder_id": "r", "storage": {"root": str(blocker / "sub")}})
     assert any("storage.root" in p for p in check_environment(config))
+
+
+def test_web_is_off_by_default_and_its_defaults_are_the_contract() -> None:
+    web = parse_config(MINIMAL).web
+    assert web.listen is None and web.address is None and web.tls is None
+    assert (web.session_idle_ns, web.session_max_ns) == (30 * 60 * 10**9, 12 * 3600 * 10**9)
+    assert web.masked_roles == ["viewer", "police-link"]
+    web = parse_config(_with(web={"listen": "[::1]:8443", "session_idle": "5m", "masked_roles": []})).web
+    assert web.address == ("::1", 8443) and web.session_idle_ns == 300 * 10**9 and web.masked_roles == []
+    # Off the loopback: with TLS (the same files as gRPC), or plaintext asked for explicitly.
+    tls = {"cert": "/etc/vmsd/tls/server.pem", "key": "/etc/vmsd/tls/server.key"}
+    assert parse_config(_with(web={"listen": "0.0.0.0:8443", "tls": tls})).web.tls is not None
+    assert parse_config(_with(web={"listen": "0.0.0.0:8080", "insecure": True})).web.insecure
+
+
+def test_unreadable_web_tls_files_are_reported(tmp_path: Path) -> None:
+    tls = {"cert": str(tmp_path / "missing.pem"), "key": str(tmp_path / "missing.key")}
+    config = parse_config(_with(web={"listen": "127.0.0.1:8443", "tls": tls}))
+    problems = check_environment(config)
+    assert any(p.startswith("web.tls.cert: ") for p in problems), problems
+    assert any(p.startswith("web.tls.key: ") for p in problems), problems
 
 
 def test_sample_configs_are_valid() -> None:

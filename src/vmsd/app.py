@@ -36,7 +36,9 @@ from vmsd.retention.holds import Holds
 from vmsd.retention.task import RetentionTask
 from vmsd.rpc.server import ControlPlane
 from vmsd.services.audit import AuditService
+from vmsd.services.calls import CallAudit
 from vmsd.services.cameras import CameraService
+from vmsd.services.denials import DenialAggregator
 from vmsd.services.directory import CameraDirectory
 from vmsd.services.events import EventService
 from vmsd.services.exports import ExportService
@@ -52,6 +54,7 @@ from vmsd.storage.recovery import reconcile
 from vmsd.storage.store import Storage
 from vmsd.storage.watch import STORAGE_LOST_EXIT, StorageWatch, clear_note, read_note, runtime_dir, write_note
 from vmsd.units import NS_PER_MS
+from vmsd.web.server import WebServer
 
 log = get_logger(component="daemon")
 
@@ -117,6 +120,9 @@ class Daemon:
             self.exporter.on_finished = self.metrics.observe_export
         directory = CameraDirectory(self.cameras, self.storage.catalogue)
         retention = RetentionService(self.retention, self.storage.catalogue, config.retention.max_age_ns)
+        events = EventService(self.events)
+        # One aggregator for both transports: a flood over gRPC and HTTP together is one burst per key.
+        denials = DenialAggregator(self.clock, config.grpc.denial_summary_interval_ns)
         self.services = Services(
             directory=directory,
             cameras=CameraService(self.cameras, lambda: retention.alarms),
@@ -136,11 +142,15 @@ class Daemon:
                 recorder_id=config.recorder_id,
                 max_age_ns=config.retention.max_age_ns,
             ),
-            events=EventService(self.events),
+            events=events,
+            calls=CallAudit(self.audit, denials, events),
             audit_log=self.audit,
             clock=self.clock,
         )
         self.control_plane = ControlPlane(config, self.services, metrics=self.metrics)
+        # The web console and JSON API (off unless [web] listen is set).
+        self.web = WebServer(config, self.services) if config.web.listen is not None else None
+        self._calls_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         # systemd (Type=notify, WatchdogSec=): READY=1 once the control plane serves, WATCHDOG=1
@@ -242,7 +252,16 @@ class Daemon:
                     ErrorKind.FAILED_PRECONDITION,
                     f"[metrics] listen {self.config.metrics.listen!r}: cannot listen ({error.strerror or error})",
                 ) from None
+        self._calls_task = asyncio.create_task(self.services.calls.run(), name="denial-summaries")
         await self.control_plane.start()
+        if self.web is not None:
+            try:
+                await self.web.start()
+            except OSError as error:
+                raise VmsdError(
+                    ErrorKind.FAILED_PRECONDITION,
+                    f"[web] listen {self.config.web.listen!r}: cannot listen ({error.strerror or error})",
+                ) from None
         enabled = sum(m.config.enabled for m in self.cameras.list())
         log.info(
             "daemon_started",
@@ -274,7 +293,13 @@ class Daemon:
         if self._storage_watch_task is not None:
             await asyncio.gather(self._storage_watch_task, return_exceptions=True)
         self.services.events.close()  # following streams end now, telling consumers to resume
+        if self.web is not None:
+            await self.web.aclose()
         await self.control_plane.aclose()
+        # After the last call: every denial still being counted is written now.
+        await self.services.calls.aclose()
+        if self._calls_task is not None:
+            await self._calls_task
         await self.checks.aclose()
         if self._checks_task is not None:
             await asyncio.gather(self._checks_task, return_exceptions=True)

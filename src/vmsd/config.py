@@ -295,6 +295,54 @@ class MetricsConfig(_Strict):
         return _split_host_port(self.listen) if self.listen else None
 
 
+Role = Literal["viewer", "operator", "supervisor", "integrator", "police-link", "admin"]
+
+
+_DEFAULT_MASKED_ROLES: tuple[Role, ...] = ("viewer", "police-link")
+
+
+class WebConfig(_Strict):
+    """The web console and JSON API (docs/http.md). Off when `listen` is absent."""
+
+    listen: str | None = None
+    # The same shape (and files) as [grpc] tls; with client_ca, browsers must present a certificate.
+    tls: TlsConfig | None = None
+    # Listening on a non-loopback address without TLS must be asked for explicitly: session
+    # cookies and tokens would cross the network in clear.
+    insecure: bool = False
+    # A browser session ends after this long unused, and after session_max in any case.
+    session_idle_ns: DurationNs = Field(default=30 * 60 * NS_PER_S, alias="session_idle")
+    session_max_ns: DurationNs = Field(default=12 * 3600 * NS_PER_S, alias="session_max")
+    # Roles that see each camera's privacy masks drawn over live and review video.
+    masked_roles: list[Role] = Field(default_factory=lambda: list(_DEFAULT_MASKED_ROLES))
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None and _split_host_port(value) is None:
+            raise ValueError(f"expected HOST:PORT such as '127.0.0.1:8080', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WebConfig:
+        if self.session_idle_ns > self.session_max_ns:
+            raise ValueError(
+                f"session_idle ({format_duration_ns(self.session_idle_ns)}) must not exceed "
+                f"session_max ({format_duration_ns(self.session_max_ns)})"
+            )
+        address = self.address
+        if address is not None and not _is_loopback(address[0]) and self.tls is None and not self.insecure:
+            raise ValueError(
+                f"listen {self.listen!r} is not a loopback address: configure [web] tls, "
+                "or set insecure = true to accept plaintext on the network"
+            )
+        return self
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return _split_host_port(self.listen) if self.listen else None
+
+
 _CLOCK_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
@@ -320,9 +368,6 @@ class HealthConfig(_Strict):
         if not NS_PER_S <= value <= 60 * NS_PER_S:
             raise ValueError("observe must be between 1s and 60s")
         return value
-
-
-Role = Literal["viewer", "operator", "supervisor", "integrator", "police-link", "admin"]
 
 
 class TokenConfig(_Strict):
@@ -402,6 +447,7 @@ class Config(_Strict):
     ingest: IngestConfig = IngestConfig()
     grpc: GrpcConfig = GrpcConfig()
     metrics: MetricsConfig = MetricsConfig()
+    web: WebConfig = WebConfig()
     health: HealthConfig = HealthConfig()
     auth: AuthConfig = AuthConfig()
     cameras: list[CameraConfig] = Field(default_factory=list)
@@ -509,9 +555,11 @@ def check_environment(config: Config) -> list[str]:
         problems.append(f"storage.root: {existing} is not a directory")
     elif not os.access(existing, os.W_OK | os.X_OK):
         problems.append(f"storage.root: {existing} is not writable by this user")
-    if config.grpc.tls is not None:
+    for section, tls in (("grpc", config.grpc.tls), ("web", config.web.tls)):
+        if tls is None:
+            continue
         for key in ("cert", "key", "client_ca"):
-            value = getattr(config.grpc.tls, key)
+            value = getattr(tls, key)
             if value is not None and not os.access(value, os.R_OK):
-                problems.append(f"grpc.tls.{key}: {value} is not readable")
+                problems.append(f"{section}.tls.{key}: {value} is not readable")
     return problems

@@ -1,6 +1,6 @@
 """Bearer tokens: making a new one, and spotting published ones in a configuration.
 
-vmsd stores only the SHA-256 of a token (rpc/auth.py compares digests). A new token is 256 random
+vmsd stores only the SHA-256 of a token (services/authn.py compares digests). A new token is 256 random
 bits from `secrets`, shown once to whoever creates it; its `[[auth.tokens]]` stanza carries only
 the digest. Tokens that appear in this repository (the demo configuration, the documentation,
 the tests) are public: anyone who has read the README can present them, so a configuration that

@@ -11,8 +11,8 @@ import pytest
 
 from tests.support.daemon import DaemonProcess, run_vmsd, write_config
 from vmsd.config import load_config
-from vmsd.rpc.auth import Authenticator
 from vmsd.services.access import ROLE_PERMISSIONS
+from vmsd.services.authn import Authenticator
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 DEMO_ADMIN_SHA256 = hashlib.sha256(b"demo-admin-token").hexdigest()

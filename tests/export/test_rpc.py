@@ -17,9 +17,10 @@ from tests.export.conftest import END_NS, START_NS, Env
 from tests.support.rpc import S, make_config, metadata
 from vmsd.cli.vmsctl.export import cmd_export, download_bundle
 from vmsd.export.verify import verify_bundle
-from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
 from vmsd.rpc.export import ExportServicer
+from vmsd.services.authn import Authenticator
+from vmsd.services.calls import CallAudit
 from vmsd.services.exports import ExportService
 from vmsd.v1 import common_pb2, export_pb2, export_pb2_grpc
 
@@ -34,7 +35,9 @@ class Server:
         config = make_config(env.root)
 
         async def start() -> tuple[Any, int]:
-            server = grpc.aio.server(interceptors=[CallInterceptor(Authenticator(config.auth.tokens), env.audit)])
+            server = grpc.aio.server(
+                interceptors=[CallInterceptor(Authenticator(config.auth.tokens), CallAudit(env.audit))]
+            )
             export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(ExportService(env.exporter)), server)  # type: ignore[no-untyped-call]
             port = server.add_insecure_port("127.0.0.1:0")
             await server.start()

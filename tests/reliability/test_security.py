@@ -32,9 +32,10 @@ from tests.support.daemon import DaemonProcess, write_config
 from tests.support.rpc import CONFIG_SECRET, ROLES, make_config, metadata, token
 from tests.support.simulator import CameraSimulator
 from vmsd.config import TokenConfig
-from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
 from vmsd.rpc.export import ExportServicer
+from vmsd.services.authn import Authenticator
+from vmsd.services.calls import CallAudit
 from vmsd.services.exports import ExportService
 from vmsd.v1 import cameras_pb2, cameras_pb2_grpc, common_pb2, export_pb2, export_pb2_grpc
 
@@ -81,7 +82,7 @@ class _Server:
         ]
 
         async def start() -> tuple[Any, int]:
-            server = grpc.aio.server(interceptors=[CallInterceptor(Authenticator(tokens), env.audit)])
+            server = grpc.aio.server(interceptors=[CallInterceptor(Authenticator(tokens), CallAudit(env.audit))])
             export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(ExportService(env.exporter)), server)  # type: ignore[no-untyped-call]
             port = server.add_insecure_port("127.0.0.1:0")
             await server.start()

@@ -337,7 +337,7 @@ def _no_open_denial_burst(server: RunningDaemon) -> None:
 
     (Cases repeat identical denials within the summary interval; how repeats are counted into
     summary records is tested in test_denials.py.)"""
-    server.run(server.daemon.control_plane.flush_denials())
+    server.run(server.daemon.services.calls.flush())
 
 
 def _new_records(server: RunningDaemon, after_seq: int) -> list[AuditRecord]:

@@ -14,7 +14,7 @@ import pytest
 from tests.support.rpc import UNKNOWN_TOKEN, RunningDaemon, make_config, metadata
 from vmsd.audit import AuditEntry, AuditLog, AuditRecord
 from vmsd.clock import FakeClock, SystemClock
-from vmsd.rpc.denials import DenialAggregator, client_address
+from vmsd.services.denials import DenialAggregator, client_address
 from vmsd.v1 import cameras_pb2
 
 S = 1_000_000_000

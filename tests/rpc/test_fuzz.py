@@ -782,7 +782,7 @@ def test_undecodable_bytes_are_invalid_argument_naming_the_method(
     payload = undecodable_payloads(method)[kind]
     assert not _parses(method, payload), "the payload must not be a valid request"
     # Earlier cases repeat the same tokenless denial: close that burst so this one is written at once.
-    server.run(server.daemon.control_plane.flush_denials())
+    server.run(server.daemon.services.calls.flush())
     before = server.daemon.audit.head()[0]
     with pytest.raises(grpc.RpcError) as error:
         _raw_call(server, method, payload, metadata(caller))

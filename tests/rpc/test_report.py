@@ -224,7 +224,7 @@ def test_period_b_reviews_releases_holds_and_denials(setup: tuple[RunningDaemon,
     for _ in range(3):  # one exact denial record, then a summary with detail.repeated = 2
         with pytest.raises(grpc.RpcError):
             server.stubs.audit.QueryAudit(audit_pb2.QueryAuditRequest(), metadata=metadata("viewer"))
-    server.run(server.daemon.control_plane.flush_denials())
+    server.run(server.daemon.services.calls.flush())
     summaries, _ = server.daemon.audit.query(since_ns=start_ns, principal="viewer-1")
     assert [json.loads(r.detail_json).get("repeated") for r in summaries] == [None, 2]
 

@@ -35,7 +35,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 import vmsd.v1
 from tests.support.feed import feed
 from vmsd.app import Daemon
-from vmsd.clock import FakeClock
+from vmsd.clock import Clock, FakeClock
 from vmsd.config import Config, parse_config
 from vmsd.ingest.segmenter import Segmenter
 from vmsd.storage.recovery import reconcile
@@ -90,8 +90,15 @@ def metadata(role: str | None) -> list[tuple[str, str]]:
 UNKNOWN_TOKEN = [("authorization", "Bearer not-a-configured-token")]
 
 
-def make_config(root: Path, *, cameras: dict[str, str] | None = None, grpc: dict[str, Any] | None = None) -> Config:
-    """The test daemon's config; `grpc` adds [grpc] keys (limits, timeouts)."""
+def make_config(
+    root: Path,
+    *,
+    cameras: dict[str, str] | None = None,
+    grpc: dict[str, Any] | None = None,
+    web: dict[str, Any] | None = None,
+) -> Config:
+    """The test daemon's config; `grpc` adds [grpc] keys (limits, timeouts); `web` gives a [web]
+    section (the console, off without it)."""
     tokens = [
         {
             "name": f"{role}-1",
@@ -111,6 +118,7 @@ def make_config(root: Path, *, cameras: dict[str, str] | None = None, grpc: dict
             "health": {"times": [], "observe": "1s"},
             "auth": {"tokens": tokens},
             "cameras": [{"id": cid, "url": url, "enabled": False, "name": cid} for cid, url in cams.items()],
+            **({"web": web} if web is not None else {}),
         }
     )
 
@@ -151,8 +159,9 @@ class Stubs:
 class RunningDaemon:
     """A Daemon started on an event loop in a background thread; `stop()` shuts both down."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
         self.config = config
+        self._clock = clock
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="vmsd-test-loop", daemon=True)
         self._thread.start()
@@ -167,7 +176,7 @@ class RunningDaemon:
         )
 
     async def _start(self) -> Daemon:
-        daemon = Daemon(self.config)
+        daemon = Daemon(self.config, clock=self._clock)
         await daemon.start()
         return daemon
 

@@ -36,6 +36,13 @@ def _load(path: str) -> Config:
     return config
 
 
+def _web_summary(config: Config) -> str:
+    web = config.web
+    if web.listen is None:
+        return "off"
+    return f"{web.listen} ({'TLS' if web.tls is not None else 'plaintext'})"
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
     warnings = tokens.published_warnings(config)
@@ -49,6 +56,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  retention.min_age {format_duration_ns(config.retention.min_age_ns)}")
     print(f"  grpc.listen       {config.grpc.listen}")
     print(f"  metrics.listen    {config.metrics.listen or 'off'}")
+    print(f"  web.listen        {_web_summary(config)}")
     print(f"  health.times      {', '.join(config.health.times) or 'on demand only'}")
     print(f"  cameras           {len(config.cameras)} ({sum(c.enabled for c in config.cameras)} enabled)")
     print(f"  tokens            {len(config.auth.tokens)}")

@@ -210,6 +210,12 @@ class CameraHub:
         self._warm_until_mono_ns = 0
         self.generation = 0
 
+    @property
+    def stream(self) -> StreamConfig | None:
+        """The stream's current configuration (codec, size), None before the first keyframe."""
+        with self.lock:
+            return self._config
+
     # -- recorder thread ----------------------------------------------------------------------
 
     @property

@@ -9,8 +9,9 @@ Errors: a `VmsdError` becomes its status code with its message; anything else is
 its traceback and becomes INTERNAL with a generic message (never internals to the client).
 
 Streams (server-streaming and bidi calls) also take a place in `StreamLimits` for as long as they
-run and send through `TimedWrites` (rpc/limits.py); repeated denials are aggregated by a
-`DenialAggregator` (rpc/denials.py) before they reach the audit log.
+run and send through `TimedWrites` (rpc/limits.py). The records themselves are built and written
+by the transport-neutral `CallAudit` (services/calls.py), which the HTTP API uses too, so both
+write identical records; it also aggregates repeated denials.
 
 Request bytes that are not a valid message of the method's request type are INVALID_ARGUMENT
 naming the method (grpc.aio would answer UNKNOWN "Unexpected DecodeError" before any of our code
@@ -30,14 +31,13 @@ from typing import Any
 
 import grpc
 
-from vmsd.audit import AuditEntry, AuditLog
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
-from vmsd.rpc.auth import Authenticator
-from vmsd.rpc.denials import DenialAggregator
 from vmsd.rpc.limits import StreamLimits, TimedWrites
 from vmsd.services.access import Principal
 from vmsd.services.activity import Activity
+from vmsd.services.authn import Authenticator
+from vmsd.services.calls import CallAudit
 
 log = get_logger(component="rpc")
 
@@ -57,7 +57,6 @@ STATUS_FOR_KIND: dict[ErrorKind, grpc.StatusCode] = {
 # Methods anyone may call: the overall health check and API discovery. Per-camera health
 # (a non-empty service name) still needs a principal; see _health_needs_principal.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-_DENIALS = {"UNAUTHENTICATED", "PERMISSION_DENIED"}
 DEFAULT_SEND_TIMEOUT_NS = 10_000_000_000
 
 
@@ -110,23 +109,18 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(
         self,
         authenticator: Authenticator,
-        audit: AuditLog,
+        calls: CallAudit,
         observe: Callable[[str, str, int], None] | None = None,
         *,
         limits: StreamLimits | None = None,
         send_timeout_ns: int = DEFAULT_SEND_TIMEOUT_NS,
-        denials: DenialAggregator | None = None,
-        on_denial: Callable[[AuditEntry], None] | None = None,
     ) -> None:
         self._authenticator = authenticator
-        self._audit = audit
+        self._calls = calls
         # (method, outcome, duration_ns) of every call that ends: metrics.
         self._observe = observe
         self._limits = limits
         self._send_timeout_ns = send_timeout_ns
-        self._denials = denials
-        # Told each denial that is audited on its own (the event stream's request_denied).
-        self._on_denial = on_denial
 
     async def intercept_service(
         self,
@@ -244,37 +238,10 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged by the recorder)")
 
     async def _finish(self, call: Call, outcome: str, started_ns: int, message: str = "") -> None:
+        duration_ns = time.monotonic_ns() - started_ns
         if self._observe is not None:
-            self._observe(call.method, outcome, time.monotonic_ns() - started_ns)
-        if not call.audited and outcome not in _DENIALS:
-            return
-        principal = call.principal
-        detail = dict(call.detail)
-        detail["duration_ns"] = time.monotonic_ns() - started_ns
-        if message:
-            detail["message"] = message
-        entry = AuditEntry(
-            action=call.method,
-            principal=principal.name if principal else "",
-            role=principal.role if principal else "",
-            peer=call.peer,
-            camera_id=call.camera_id,
-            start_ns=call.start_ns,
-            end_ns=call.end_ns,
-            reason=call.reason,
-            case_ref=call.case_ref,
-            outcome=outcome,
-            detail=detail,
-        )
-        if outcome in _DENIALS and self._denials is not None and not self._denials.admit(entry):
-            return  # a repeat: counted into its burst's summary record
-        if outcome in _DENIALS and self._on_denial is not None:
-            self._on_denial(entry)
-        await self.write_audit(entry)
-
-    async def write_audit(self, entry: AuditEntry) -> None:
-        # The audit commit is fsync'd: keep it off the event loop.
-        await asyncio.to_thread(self._audit.append, entry)
+            self._observe(call.method, outcome, duration_ns)
+        await self._calls.finish(call.method, call.principal, call.peer, call, outcome, duration_ns, message)
 
 
 def _code_name(context: grpc.aio.ServicerContext) -> str:

@@ -5,13 +5,12 @@ address without TLS is refused by config validation unless `insecure = true`.
 
 Limits (all from `[grpc]`, see docs/grpc.md "Limits"): concurrent RPCs and HTTP/2 streams per
 connection, keepalive and connection idle/age in grpc core's channel arguments; stream places and
-send timeouts in the interceptor (rpc/limits.py); denial bursts summarised (rpc/denials.py).
+send timeouts in the interceptor (rpc/limits.py); audit records and denial bursts: services/calls.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import grpc
@@ -20,15 +19,12 @@ from grpc_health.v1 import health_pb2 as grpc_health_pb2
 from grpc_health.v1 import health_pb2_grpc as grpc_health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from vmsd.audit import AuditEntry
 from vmsd.config import HTTP2_STREAMS_PER_CONNECTION, Config, GrpcConfig
 from vmsd.log import get_logger
 from vmsd.ops.metrics import Metrics
 from vmsd.rpc.audit_service import AuditServicer
-from vmsd.rpc.auth import Authenticator
 from vmsd.rpc.calls import CallInterceptor
 from vmsd.rpc.cameras import CameraServicer
-from vmsd.rpc.denials import DenialAggregator
 from vmsd.rpc.events import EventServicer
 from vmsd.rpc.export import ExportServicer
 from vmsd.rpc.health import FunctionCheckServicer
@@ -39,6 +35,7 @@ from vmsd.rpc.live import add_to_server as add_live_service
 from vmsd.rpc.paging import MAX_MESSAGE_BYTES
 from vmsd.rpc.recordings import RecordingServicer
 from vmsd.rpc.report import ReportServicer
+from vmsd.services.authn import Authenticator
 from vmsd.services.registry import Services
 from vmsd.units import NS_PER_MS
 from vmsd.v1 import (
@@ -65,8 +62,6 @@ log = get_logger(component="rpc")
 
 SHUTDOWN_GRACE_S = 5.0
 HEALTH_INTERVAL_S = 2.0
-# How often ended denial bursts are looked for (a summary is written at most this late).
-DENIAL_FLUSH_S = 1.0
 
 
 def server_options(grpc_config: GrpcConfig) -> list[tuple[str, int]]:
@@ -100,17 +95,13 @@ class ControlPlane:
         self._server: Any = None
         self._health = health.aio.HealthServicer()
         self._health_task: asyncio.Task[None] | None = None
-        self._denials = DenialAggregator(services.clock, config.grpc.denial_summary_interval_ns)
-        self._denials_task: asyncio.Task[None] | None = None
-        self._denials_stop = asyncio.Event()
-        self._interceptor: CallInterceptor | None = None
         self.port = 0
 
     async def start(self) -> None:
         limits = self._config.grpc
         interceptor = CallInterceptor(
             Authenticator(self._config.auth.tokens),
-            self._services.audit_log,
+            self._services.calls,
             self._metrics.observe_rpc if self._metrics is not None else None,
             limits=StreamLimits(
                 per_principal=limits.max_streams_per_principal,
@@ -118,15 +109,12 @@ class ControlPlane:
                 tokenless=limits.max_tokenless_streams,
             ),
             send_timeout_ns=limits.send_timeout_ns,
-            denials=self._denials,
-            on_denial=self._denied,
         )
         server = grpc.aio.server(
             interceptors=[interceptor],
             maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
             options=server_options(limits),
         )
-        self._interceptor = interceptor
         services = self._services
         # The generated registration functions are untyped.
         cameras_pb2_grpc.add_CameraServiceServicer_to_server(CameraServicer(services.cameras), server)  # type: ignore[no-untyped-call]
@@ -172,51 +160,12 @@ class ControlPlane:
         self._server = server
         await self._update_health()
         self._health_task = asyncio.create_task(self._health_loop(), name="health")
-        self._denials_task = asyncio.create_task(self._denials_loop(), name="denial-summaries")
         log.info("grpc_listening", listen=listen, port=self.port, tls=tls is not None)
-
-    def _denied(self, entry: AuditEntry) -> None:
-        self._services.events.denied(
-            method=entry.action,
-            principal=entry.principal,
-            role=entry.role,
-            camera_id=entry.camera_id,
-            outcome=entry.outcome,
-            peer=entry.peer,
-        )
 
     async def _health_loop(self) -> None:
         while True:
             await asyncio.sleep(HEALTH_INTERVAL_S)
             await self._update_health()
-
-    async def _denials_loop(self) -> None:
-        # Ended by _denials_stop, not cancelled: a cancel between taking due summaries from the
-        # aggregator and writing them would lose them from the audit trail.
-        while not self._denials_stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._denials_stop.wait(), timeout=DENIAL_FLUSH_S)
-            await self._write_denial_summaries(everything=False)
-
-    async def flush_denials(self) -> None:
-        """End every open denial burst now, writing the summaries of those with repeats."""
-        await self._write_denial_summaries(everything=True)
-
-    async def _write_denial_summaries(self, *, everything: bool) -> None:
-        if self._interceptor is None:
-            return
-        for entry in self._denials.due(everything=everything):
-            try:
-                await self._interceptor.write_audit(entry)
-            except Exception:
-                # Never silently: the journal keeps what the audit log could not take.
-                log.exception(
-                    "denial_summary_not_audited",
-                    action=entry.action,
-                    outcome=entry.outcome,
-                    principal=entry.principal,
-                    repeated=entry.detail.get("repeated"),
-                )
 
     async def _update_health(self) -> None:
         serving = grpc_health_pb2.HealthCheckResponse.SERVING
@@ -228,13 +177,7 @@ class ControlPlane:
     async def aclose(self) -> None:
         if self._health_task is not None:
             self._health_task.cancel()
-        if self._denials_task is not None:
-            self._denials_stop.set()
-            await self._denials_task
-            self._denials_task = None
         if self._server is not None:
             await self._health.enter_graceful_shutdown()
             await self._server.stop(SHUTDOWN_GRACE_S)
             self._server = None
-        # After the last call: every denial still being counted is written now.
-        await self.flush_denials()

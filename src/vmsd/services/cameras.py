@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from vmsd.cameras import CameraChange, CameraManager, ManagedCamera
 from vmsd.config import CameraConfig, format_validation_error
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.ingest.hub import StreamConfig
 from vmsd.ingest.recorder import CameraState, CameraStatus
 from vmsd.services import validate
 from vmsd.services.access import Permission, Principal
@@ -38,6 +39,8 @@ class CameraView:
     camera: ManagedCamera
     status: CameraStatus | None
     recorder_alarms: dict[str, str] = field(default_factory=dict)
+    # What the camera sends now (codec, picture size), when its recorder has seen a keyframe.
+    stream: StreamConfig | None = None
 
 
 def _spec_to_config(spec: CameraSpec) -> CameraConfig:
@@ -67,7 +70,10 @@ class CameraService:
         self._recorder_alarms = recorder_alarms
 
     def _view(self, managed: ManagedCamera) -> CameraView:
-        return CameraView(managed, self._cameras.status(managed.config.id), dict(self._recorder_alarms()))
+        camera_id = managed.config.id
+        recorder = self._cameras.recorders().get(camera_id)
+        stream = recorder.hub.stream if recorder is not None else None
+        return CameraView(managed, self._cameras.status(camera_id), dict(self._recorder_alarms()), stream)
 
     def recording(self) -> dict[str, bool]:
         """Each configured camera: is it recording now (the transports' per-camera health)."""

@@ -70,7 +70,7 @@ class EventService:
 
     def denied(self, *, method: str, principal: str, role: str, camera_id: str, outcome: str, peer: str) -> None:
         """A request refused (UNAUTHENTICATED or PERMISSION_DENIED): the transport tells the first
-        of each burst of repeats, as it audits them (rpc/denials.py)."""
+        of each burst of repeats, as it audits them (services/denials.py)."""
         self._bus.publish(
             EventKind.REQUEST_DENIED,
             camera_id,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from vmsd.audit import AuditLog
 from vmsd.clock import Clock
 from vmsd.services.audit import AuditService
+from vmsd.services.calls import CallAudit
 from vmsd.services.cameras import CameraService
 from vmsd.services.directory import CameraDirectory
 from vmsd.services.events import EventService
@@ -31,7 +32,9 @@ class Services:
     function_checks: FunctionCheckService
     reports: ReportService
     events: EventService
-    # For the transports' own records (denials, undecodable requests, every audited call's
-    # outcome) and their clocks (denial bursts): the same trail and clock as the use cases.
+    # The transports' records of their calls (every audited call's outcome, denials,
+    # undecodable requests), written alike for gRPC and HTTP.
+    calls: CallAudit
+    # The same trail and clock as the use cases, for what a transport needs beyond `calls`.
     audit_log: AuditLog
     clock: Clock

@@ -10,7 +10,8 @@ from rich.table import Table
 from vmsd.cli.vmsctl.client import Client, pages
 from vmsd.cli.vmsctl.errors import EXIT_OK, EXIT_OTHER, UsageError
 from vmsd.cli.vmsctl.output import emit_json, out, to_dict
-from vmsd.cli.vmsctl.times import format_duration, format_time, parse_time
+from vmsd.cli.vmsctl.times import format_duration, format_time
+from vmsd.times import parse_time
 from vmsd.v1 import audit_pb2
 
 _MAX_PAGE_SIZE = 10_000  # the server's maximum page_size

@@ -11,7 +11,8 @@ from rich.table import Table
 from vmsd.cli.vmsctl.client import Client, pages
 from vmsd.cli.vmsctl.errors import EXIT_OK
 from vmsd.cli.vmsctl.output import emit_json, out, to_dict
-from vmsd.cli.vmsctl.times import format_time, parse_time, time_range
+from vmsd.cli.vmsctl.times import format_time, time_range
+from vmsd.times import parse_time
 from vmsd.v1 import holds_pb2
 
 

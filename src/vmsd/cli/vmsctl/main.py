@@ -21,8 +21,10 @@ from vmsd.cli.vmsctl.recordings import cmd_play, cmd_search
 from vmsd.cli.vmsctl.relay import cmd_relay
 from vmsd.cli.vmsctl.report import cmd_report
 from vmsd.cli.vmsctl.retention import cmd_retention
-from vmsd.cli.vmsctl.times import TIME_FORMATS, join_relative_times, parse_time
+from vmsd.cli.vmsctl.times import join_relative_times
 from vmsd.cli.vmsctl.words import cli_words
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.times import TIME_FORMATS, parse_time
 
 
 def cmd_export(client: Client, args: argparse.Namespace) -> int:
@@ -216,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"vmsctl: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except VmsdError as error:  # a time on the command line that vmsd.times.parse_time refused
+        print(f"vmsctl: {error}", file=sys.stderr)
+        return EXIT_USAGE if error.kind is ErrorKind.INVALID_ARGUMENT else EXIT_OTHER
     except grpc.RpcError as error:
         code = error.code()
         print(f"vmsctl: {code.name}: {cli_words(error.details() or '')}", file=sys.stderr)

@@ -14,8 +14,8 @@ from pathlib import Path
 from vmsd.cli.vmsctl.client import Client
 from vmsd.cli.vmsctl.errors import EXIT_OK, EXIT_OTHER
 from vmsd.cli.vmsctl.output import err
-from vmsd.cli.vmsctl.times import parse_time
 from vmsd.errors import VmsdError
+from vmsd.times import parse_time
 from vmsd.v1 import common_pb2, report_pb2
 
 

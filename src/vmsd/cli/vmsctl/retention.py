@@ -10,7 +10,8 @@ from rich.table import Table
 from vmsd.cli.vmsctl.client import Client, pages
 from vmsd.cli.vmsctl.errors import EXIT_OK
 from vmsd.cli.vmsctl.output import emit_json, out, to_dict
-from vmsd.cli.vmsctl.times import format_duration, format_time, parse_time
+from vmsd.cli.vmsctl.times import format_duration, format_time
+from vmsd.times import parse_time
 from vmsd.v1 import common_pb2, holds_pb2
 
 

@@ -1,43 +1,16 @@
-"""The CLI's time words: ISO-8601 or relative times (`now`, `-2h`) in, readable times and durations out."""
+"""The CLI's time words: readable times and durations out (times in: vmsd.times.parse_time)."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import re
 import time
 
-from vmsd.cli.vmsctl.errors import UsageError
+from vmsd.times import RELATIVE_RE, parse_time
 from vmsd.units import NS_PER_S
 from vmsd.v1 import common_pb2
 
-_RELATIVE_RE = re.compile(r"^-(\d+)(s|m|h|d)$")
-_UNIT_NS = {"s": NS_PER_S, "m": 60 * NS_PER_S, "h": 3600 * NS_PER_S, "d": 86400 * NS_PER_S}
 _TIME_OPTIONS = ("--from", "--to", "--since", "--until")
-TIME_FORMATS = (
-    "ISO-8601 in UTC (2026-11-24T21:00:00Z) or with an offset (2026-11-24T21:00:00+01:00), now, -30s, -10m, -2h, -1d"
-)
-
-
-def parse_time(text: str, now_ns: int | None = None) -> int:
-    """ISO-8601 with 'Z' or an offset, or relative to now ('now', '-30s', '-10m', '-2h', '-1d')."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    text = text.strip()
-    if text == "now":
-        return now_ns
-    match = _RELATIVE_RE.match(text)
-    if match:
-        return now_ns - int(match.group(1)) * _UNIT_NS[match.group(2)]
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(
-            f"invalid time {text!r}: use ISO-8601 (e.g. 2026-11-24T10:00:00Z) or -30s/-10m/-2h/-1d/now"
-        ) from None
-    if when.tzinfo is None:
-        raise UsageError(f"time {text!r} has no timezone: add 'Z' for UTC or an offset such as +01:00")
-    delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return (delta.days * 86400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
 
 
 def format_time(ns: int) -> str:
@@ -68,7 +41,7 @@ def join_relative_times(argv: list[str]) -> list[str]:
     while index < len(argv):
         item = argv[index]
         following = argv[index + 1] if index + 1 < len(argv) else ""
-        if item in _TIME_OPTIONS and _RELATIVE_RE.match(following):
+        if item in _TIME_OPTIONS and RELATIVE_RE.match(following):
             joined.append(f"{item}={following}")
             index += 2
             continue

@@ -1,0 +1,45 @@
+"""Talking to a running daemon's web console in tests: its URL, logins, the audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from tests.support.rpc import RunningDaemon, token
+from vmsd.audit import AuditRecord
+from vmsd.clock import FakeClock
+
+
+@dataclass
+class Console:
+    running: RunningDaemon
+    clock: FakeClock
+
+    @property
+    def url(self) -> str:
+        web = self.running.daemon.web
+        assert web is not None, "the daemon was started without [web] listen"
+        return f"http://127.0.0.1:{web.port}"
+
+    async def login(self, client: aiohttp.ClientSession, role: str) -> dict[str, Any]:
+        """Log `client` in with `role`'s token; the login answer (with its csrf)."""
+        async with client.post(f"{self.url}/api/v1/session", json={"token": token(role)}) as response:
+            assert response.status == 200, await response.text()
+            answer: dict[str, Any] = await response.json()
+            return answer
+
+    def audit(self, action: str) -> list[AuditRecord]:
+        """The audit records of `action` (e.g. 'POST /api/v1/session'), oldest first."""
+        daemon = self.running.daemon
+
+        async def query() -> list[AuditRecord]:
+            records, _ = daemon.audit.query(actions=[action], limit=10_000)
+            return records
+
+        return sorted(self.running.run(query()), key=lambda r: r.seq)
+
+
+def bearer(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(role)}"}
