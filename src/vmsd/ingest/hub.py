@@ -23,7 +23,9 @@ import asyncio
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from vmsd.units import NS_PER_S
 
@@ -45,6 +47,8 @@ class StreamConfig:
     audio_channels: int
     audio_extradata: bytes
     init_segment: bytes
+    # Transport encodings, built once and shared by every viewer (see `encoded_once`).
+    encoded: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,29 @@ class RelayPacket:
     keyframe: bool
     generation: int
     received_mono_ns: int  # when the recorder got it (for latency measurement)
+    # Video: the time since the previous frame of this session (0 for its first). Live fMP4 uses
+    # it as this frame's duration: the next frame's time is unknown yet, and waiting for it would
+    # add a frame of latency.
+    duration_ns: int = 0
+    # Transport encodings, built once and shared by every viewer (see `encoded_once`).
+    encoded: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+
+T = TypeVar("T")
+
+
+def encoded_once(item: RelayPacket | StreamConfig, key: str, encode: Callable[[], T]) -> T:
+    """`item` encoded for a transport (`key`), built by the first viewer that needs it and the
+    very same object for every later one: N viewers cost one encoding, not N.
+
+    Event-loop side only (not locked): every subscriber of a hub is served on the daemon's loop.
+    The hub hands the same item object to every subscriber, so the memo lives on the item and
+    goes away with it.
+    """
+    cached = item.encoded.get(key)
+    if cached is None:
+        cached = item.encoded[key] = encode()
+    return cast(T, cached)
 
 
 @dataclass(frozen=True)
