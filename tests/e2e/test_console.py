@@ -86,10 +86,10 @@ def _web_port(process: DaemonProcess) -> int:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for line in process.log().splitlines():
-            if '"web_listening"' in line:
+            if '"web_started"' in line:
                 return int(json.loads(line)["port"])
         time.sleep(0.1)
-    raise AssertionError(f"the daemon never logged web_listening:\n{process.log()}")
+    raise AssertionError(f"the daemon never logged web_started:\n{process.log()}")
 
 
 @dataclass

@@ -17,7 +17,7 @@ export class LiveTile extends HTMLElement {
     this.video = h("video", { class: "live-video", muted: true, autoplay: true, playsInline: true });
     this.video.muted = true; // the property, not only the attribute: autoplay needs it
     this.stateLabel = h("span", { class: "state" }, this.getAttribute("camera-state") || "");
-    this.clock = h("span", { class: "clock", title: "local time of the newest picture" }, "");
+    this.clock = h("span", { class: "clock", title: "time of the picture shown" }, "");
     this.message = h("div", { class: "tile-message", role: "status" });
     this.frame = h("div", { class: "frame" }, this.video, this.message);
     this.replaceChildren(
@@ -99,9 +99,15 @@ export class LiveTile extends HTMLElement {
     const fresh = this.stream.lastMediaAt && performance.now() - this.stream.lastMediaAt < STALE_MS;
     const playing = fresh && !this.video.paused && this.video.readyState >= 2;
     if (playing) {
-      const lag = this.stream.lagSeconds();
-      this.clock.textContent = `● live ${formatTime(Date.now(), { date: false })}`;
-      this.clock.title = `local time; playing ${lag.toFixed(1)} s behind the newest received picture`;
+      // The server stamps fragments with the frames' wall time (90 kHz from the epoch), so
+      // currentTime is the wall time of the picture on screen.
+      const pictureMs = this.video.currentTime * 1000;
+      const stamped = pictureMs > 1e12;
+      const shownMs = stamped ? pictureMs : Date.now();
+      this.clock.textContent = `● live ${formatTime(shownMs, { date: false })}`;
+      this.clock.title = stamped
+        ? `time of the picture shown, ${((Date.now() - pictureMs) / 1000).toFixed(1)} s ago`
+        : `local time; ${this.stream.lagSeconds().toFixed(1)} s behind the newest received picture`;
       if (this.dataset.live !== "playing") this.show("", "playing");
     } else {
       this.clock.textContent = "";
