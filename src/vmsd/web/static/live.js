@@ -137,13 +137,8 @@ export class LiveStream {
     const ws = this.ws;
     this.ws = null;
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "viewer left");
+    if (this.mediaSource) this.resetMedia();
     this.queue = [];
-    this.sourceBuffer = null;
-    if (this.mediaSource) {
-      this.mediaSource = null;
-      this.video.removeAttribute("src");
-      this.video.load();
-    }
     this.mime = "";
   }
 
@@ -161,7 +156,22 @@ export class LiveStream {
   onText(text) {
     const info = parseCodecMessage(text);
     if (this.callbacks.codec) this.callbacks.codec(info);
-    if (info.codec && !this.mime) this.open(info.codec);
+    if (!info.codec) return;
+    if (this.mime && this.mime !== mimeFor(info.codec)) {
+      // The camera's stream changed codec or profile: a new decoder for what follows.
+      this.resetMedia();
+    }
+    if (!this.mime) this.open(info.codec);
+  }
+
+  /** Drop the MediaSource and queued fragments, keeping the socket. */
+  resetMedia() {
+    this.queue = [];
+    this.sourceBuffer = null;
+    this.mediaSource = null;
+    this.mime = "";
+    this.video.removeAttribute("src");
+    this.video.load();
   }
 
   onBinary(buffer) {
