@@ -38,6 +38,12 @@ function hex2(n) {
   return n.toString(16).padStart(2, "0");
 }
 
+/** Does this message start with an init segment (ftyp)? */
+export function isInitSegment(buffer) {
+  const b = new Uint8Array(buffer, 0, Math.min(8, buffer.byteLength));
+  return b.length === 8 && String.fromCharCode(b[4], b[5], b[6], b[7]) === "ftyp";
+}
+
 /**
  * The video codec string from an init segment, for servers that send no text message:
  * avc1.PPCCLL from the avcC box; for H.265 just "hvc1" (enough to learn that it is unsupported).
@@ -175,7 +181,12 @@ export class LiveStream {
   }
 
   onBinary(buffer) {
-    if (!this.mime && !this.open(codecFromInit(buffer))) return;
+    if (!this.mime) {
+      const codec = codecFromInit(buffer);
+      // A fragment before any init segment cannot be decoded: wait for the init segment.
+      if (!codec && !isInitSegment(buffer)) return;
+      if (!this.open(codec)) return;
+    }
     if (this.queue.length >= MAX_QUEUE) {
       // The decoder cannot keep up: start again from the server's newest keyframe.
       this.fail("the browser fell too far behind; restarting from the newest picture");
