@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -256,7 +256,9 @@ def test_review_from_the_timeline_needs_a_reason_plays_and_is_audited(
     page.context.close()
 
 
-def test_a_scoped_viewer_sees_one_masked_camera_and_no_audit(browser: Any, console: Console, problems: Problems) -> None:
+def test_a_scoped_viewer_sees_one_masked_camera_and_no_audit(
+    browser: Any, console: Console, problems: Problems
+) -> None:
     page = _sign_in(browser, console, problems, VIEWER)
     page.wait_for_selector("vmsd-live-tile")
     assert list(_tiles(page)) == ["north"]
