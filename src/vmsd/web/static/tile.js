@@ -37,8 +37,11 @@ export class LiveTile extends HTMLElement {
     });
     this.allowed = !masked(); // a masked role sees no picture until its masks are in place
     this.onVisibility = () => {
-      if (document.hidden) this.stream.stop();
-      else if (this.allowed) this.stream.start();
+      if (document.hidden) {
+        // Nobody is looking: close the socket (the server stops sending) until the tab is shown.
+        this.stream.stop();
+        if (this.dataset.live !== "unsupported") this.show("paused while the tab is hidden", "hidden");
+      } else if (this.allowed) this.stream.start();
     };
     document.addEventListener("visibilitychange", this.onVisibility);
     this.ticker = setInterval(() => this.tick(), CLOCK_MS);
