@@ -207,7 +207,32 @@ def test_live_grid_plays_four_cameras_near_the_live_edge_and_says_when_it_cannot
     assert gate["live"] == "unsupported" and FALLBACK in gate["text"], gate
     assert page.evaluate("MediaSource.isTypeSupported('video/mp4; codecs=\"hvc1.1.6.L93.B0\"')") is False
     page.screenshot(path=str(REPO / "docs" / "console-live.png"))
+
+    # A hidden tab streams nothing; shown again, it resumes. (Headless chromium never hides a
+    # page, so the test tells the page it is hidden the way the browser would.)
+    page.evaluate(SET_HIDDEN, True)
+    page.wait_for_function("() => [...document.querySelectorAll('vmsd-live-tile')].every(t => !t.stream.ws)")
+    assert {t["live"] for t in _tiles(page).values()} == {"hidden", "unsupported"}
+    hidden_at = page.evaluate("Date.now() / 1000")
+    page.wait_for_timeout(1000)
+    page.evaluate(SET_HIDDEN, False)
+    # Playing again, and pictures from after the pause (currentTime is the pictures' wall time).
+    page.wait_for_function(
+        "([ids, after]) => ids.every(id => { const t = document.querySelector(`vmsd-live-tile[camera-id='${id}']`);"
+        " return t.dataset.live === 'playing' && t.querySelector('video').currentTime > after; })",
+        arg=[H264_CAMERAS, hidden_at + 1],
+        timeout=30_000,
+    )
     page.context.close()
+
+
+SET_HIDDEN = """
+hidden => {
+  Object.defineProperty(document, 'hidden', { value: hidden, configurable: true });
+  Object.defineProperty(document, 'visibilityState', { value: hidden ? 'hidden' : 'visible', configurable: true });
+  document.dispatchEvent(new Event('visibilitychange'));
+}
+"""
 
 
 def _now_input(page: Any, offset_s: float) -> str:
