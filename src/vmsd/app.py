@@ -41,13 +41,17 @@ from vmsd.services.cameras import CameraService
 from vmsd.services.denials import DenialAggregator
 from vmsd.services.directory import CameraDirectory
 from vmsd.services.events import EventService
+from vmsd.services.export_jobs import ExportJobs
 from vmsd.services.exports import ExportService
 from vmsd.services.function_checks import FunctionCheckService
 from vmsd.services.holds import HoldService, RetentionService
 from vmsd.services.live import LiveService
+from vmsd.services.masks import MaskService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.registry import Services
 from vmsd.services.reports import ReportService
+from vmsd.services.status import StatusService
+from vmsd.services.stills import StillService
 from vmsd.storage.catalogue import GapReason
 from vmsd.storage.errors import StorageError, StorageLost
 from vmsd.storage.recovery import reconcile
@@ -120,6 +124,7 @@ class Daemon:
             self.exporter.on_finished = self.metrics.observe_export
         directory = CameraDirectory(self.cameras, self.storage.catalogue)
         retention = RetentionService(self.retention, self.storage.catalogue, config.retention.max_age_ns)
+        exports = ExportService(self.exporter)
         events = EventService(self.events)
         # One aggregator for both transports: a flood over gRPC and HTTP together is one burst per key.
         denials = DenialAggregator(self.clock, config.grpc.denial_summary_interval_ns)
@@ -130,7 +135,7 @@ class Daemon:
             live=LiveService(directory, self.cameras.recorders, events=self.events),
             holds=HoldService(self.holds, self.clock),
             retention=retention,
-            exports=ExportService(self.exporter),
+            exports=exports,
             audit=AuditService(self.audit, directory),
             function_checks=FunctionCheckService(self.checks, directory),
             reports=ReportService(
@@ -143,6 +148,17 @@ class Daemon:
                 max_age_ns=config.retention.max_age_ns,
             ),
             events=events,
+            status=StatusService(
+                self.cameras,
+                self.clock,
+                recorder_id=config.recorder_id,
+                storage_root=config.storage.root,
+                min_free=config.storage.min_free.bytes_for,
+                alarms=lambda: retention.alarms,
+            ),
+            masks=MaskService(self.cameras),
+            stills=StillService(directory, self.storage),
+            export_jobs=ExportJobs(exports, self.clock),
             calls=CallAudit(self.audit, denials, events),
             audit_log=self.audit,
             clock=self.clock,
@@ -305,6 +321,7 @@ class Daemon:
             await asyncio.gather(self._checks_task, return_exceptions=True)
         if self.metrics is not None:
             await asyncio.to_thread(self.metrics.close)
+        await self.services.export_jobs.aclose()  # exports under way finish on their own threads
         await self.retention.aclose()
         if self._retention_task is not None:
             await asyncio.gather(self._retention_task, return_exceptions=True)

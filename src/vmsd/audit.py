@@ -281,6 +281,7 @@ class AuditLog:
         principal: str = "",
         actions: Collection[str] | None = None,
         action_prefix: str = "",
+        outcome: str = "",
         limit: int = 1000,
         before_seq: int = 0,
     ) -> tuple[list[AuditRecord], bool]:
@@ -289,7 +290,8 @@ class AuditLog:
         camera_ids=None: every camera; otherwise exactly those cameras, plus records about no
         camera (config changes, denials before a camera was named) when include_uncameraed.
         actions=None: every action; action_prefix: only actions that start with it (e.g. "/": the
-        RPCs, not the daemon's own records such as one per erased segment). before_seq: only
+        RPCs, not the daemon's own records such as one per erased segment). outcome: only records
+        with that outcome ("OK", "PERMISSION_DENIED", …; "" = any). before_seq: only
         records with a smaller seq (0 = all), the cursor for reading the trail back page by page.
         When more than `limit` match, the NEWEST `limit` are returned and the flag is True.
         """
@@ -322,6 +324,9 @@ class AuditLog:
         if action_prefix:
             where.append("substr(action, 1, ?) = ?")
             params.extend([len(action_prefix), action_prefix])
+        if outcome:
+            where.append("outcome = ?")
+            params.append(outcome)
         sql = f"SELECT {_COLUMNS} FROM audit WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"
         with self._lock:
             rows = self._require().execute(sql, (*params, limit + 1)).fetchall()

@@ -43,15 +43,26 @@ class ManagedCamera:
 
 
 # The fields of a camera an audit record shows, in the API's words.
-_AUDITED_FIELDS = ("name", "location", "url", "transport", "enabled", "retention_max_age_ns")
+_AUDITED_FIELDS = ("name", "location", "url", "transport", "enabled", "retention_max_age_ns", "privacy_masks")
+# A field's value when the camera is absent (added or removed): None, but a camera without
+# masks is no change of its masks.
+_ABSENT: dict[str, Any] = {"privacy_masks": []}
+# Polygons of normalised (x, y) points: CameraConfig.privacy_masks.
+PrivacyMasks = list[list[tuple[float, float]]]
+
+
+def _raw_value(camera: CameraConfig | None, name: str) -> Any:
+    if camera is None:
+        return _ABSENT.get(name)
+    if name == "privacy_masks":
+        return [[list(point) for point in polygon] for polygon in camera.privacy_masks]
+    return getattr(camera, name)
 
 
 def _audited_value(camera: CameraConfig | None, name: str) -> Any:
-    if camera is None:
-        return None
-    if name == "url":
+    if camera is not None and name == "url":
         return redact_url(camera.url)  # credentials never reach the audit trail
-    return getattr(camera, name)
+    return _raw_value(camera, name)
 
 
 @dataclass(frozen=True)
@@ -73,9 +84,7 @@ class CameraChange:
         """Each field that changes: its old and new value (None where the camera is absent)."""
         changed: dict[str, dict[str, Any]] = {}
         for name in _AUDITED_FIELDS:
-            raw_old = getattr(self.old, name) if self.old is not None else None
-            raw_new = getattr(self.new, name) if self.new is not None else None
-            if raw_old != raw_new:
+            if _raw_value(self.old, name) != _raw_value(self.new, name):
                 changed[name] = {"old": _audited_value(self.old, name), "new": _audited_value(self.new, name)}
         return changed
 
@@ -274,6 +283,8 @@ class CameraManager:
     async def update(self, camera: CameraConfig, authorise: Authorise) -> ManagedCamera:
         async with self._lock:
             old = self._require_api_managed(camera.id)
+            # Masks have their own call (set_privacy_masks); an update keeps them.
+            camera = camera.model_copy(update={"privacy_masks": old.config.privacy_masks})
             authorise(CameraChange(camera.id, old.config, camera))
             await self._persist(camera)
             await self._stop_recorder(camera.id)
@@ -281,6 +292,20 @@ class CameraManager:
             self._cameras[camera.id] = managed
             await self._record(camera)
             log.info("camera_updated", camera_id=camera.id)
+            return managed
+
+    async def set_privacy_masks(self, camera_id: str, masks: PrivacyMasks, authorise: Authorise) -> ManagedCamera:
+        """Replace an API-managed camera's privacy masks (validated by the caller: normalised
+        polygons of at least 3 points) and persist them. The recorder keeps running: masks change
+        what the console draws and what a redacted export paints, never what is recorded."""
+        async with self._lock:
+            old = self._require_api_managed(camera_id)
+            camera = old.config.model_copy(update={"privacy_masks": masks})
+            authorise(CameraChange(camera_id, old.config, camera))
+            await self._persist(camera)
+            managed = ManagedCamera(camera, "api")
+            self._cameras[camera_id] = managed
+            log.info("camera_privacy_masks_set", camera_id=camera_id, polygons=len(masks))
             return managed
 
     async def remove(self, camera_id: str, authorise: Authorise) -> None:

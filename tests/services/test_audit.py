@@ -31,3 +31,28 @@ def test_audit_reading_needs_the_permission(running: RunningDaemon) -> None:
     with pytest.raises(VmsdError) as caught:
         running.run(running.daemon.services.audit.verify(principal("operator")))
     assert caught.value.kind is ErrorKind.PERMISSION_DENIED
+
+
+def test_the_trail_is_filtered_by_action_exactly_or_by_prefix_and_by_outcome(running: RunningDaemon) -> None:
+    services = running.daemon.services
+    entries = [
+        AuditEntry(action="filter.one", principal="filter-1"),
+        AuditEntry(action="filter.two", principal="filter-1", outcome="PERMISSION_DENIED"),
+        AuditEntry(action="filtered.other", principal="filter-1"),
+    ]
+    for entry in entries:
+        running.run(asyncio.to_thread(services.audit_log.append, entry))
+
+    def actions(**filters: str) -> list[str]:
+        page = running.run(services.audit.query(principal("admin"), Activity(), principal_filter="filter-1", **filters))
+        return [r.action for r in page.records]
+
+    assert actions(action="filter.one") == ["filter.one"]
+    assert actions(action="filter.*") == ["filter.one", "filter.two"]
+    assert actions(action="filter*") == ["filter.one", "filter.two", "filtered.other"]
+    assert actions(outcome="PERMISSION_DENIED") == ["filter.two"]
+    assert actions(action="filter.*", outcome="OK") == ["filter.one"]
+    with pytest.raises(VmsdError) as caught:
+        actions(outcome="denied; DROP TABLE")
+    assert caught.value.kind is ErrorKind.INVALID_ARGUMENT
+    assert caught.value.message.startswith("outcome 'denied; DROP TABLE' is not a status name")

@@ -30,3 +30,18 @@ def test_a_check_shows_a_scoped_caller_only_its_cameras(running: RunningDaemon) 
     assert sorted(c.camera_id for c in view.cameras) == ["in-cam", "out-cam"]
     seen = running.run(checks.get(principal("viewer"), view.report.id))
     assert [c.camera_id for c in seen.cameras] == ["in-cam"]
+
+
+def test_the_latest_check_of_each_camera_is_found_in_older_checks_too(running: RunningDaemon) -> None:
+    checks = running.daemon.services.function_checks
+    both = running.run(checks.run(principal("admin"), Activity(), []), timeout=60)
+    only_in = running.run(checks.run(principal("admin"), Activity(), ["in-cam"]), timeout=60)
+    latest = running.run(checks.latest(principal("admin")))
+    assert latest.newest is not None and latest.newest.report.id == only_in.report.id
+    assert [(c.camera.camera_id, c.check_id) for c in latest.cameras] == [
+        ("in-cam", only_in.report.id),
+        ("out-cam", both.report.id),
+    ]
+    assert latest.cameras[1].started_ns == both.report.started_ns
+    scoped = running.run(checks.latest(principal("viewer")))
+    assert [c.camera.camera_id for c in scoped.cameras] == ["in-cam"]

@@ -56,7 +56,7 @@ from vmsd.export.quota import ExportSpace
 from vmsd.export.readme import readme_text
 from vmsd.export.redact import ENCODER, redact_steps
 from vmsd.export.remux import Remux
-from vmsd.export.serve import BundleFile, Bundles
+from vmsd.export.serve import Archive, BundleFile, Bundles
 from vmsd.export.signing import RecorderKey, load_or_create
 from vmsd.export.sources import SourceReader
 from vmsd.files import fsync_dir, fsync_file, sha256_file
@@ -261,7 +261,7 @@ class Exporter:
         self._audit_entry(request, ACTION_REQUESTED, "OK", base_detail)
         self._publish(EventKind.EXPORT_CREATED, request, export_id, start_ns=request.start_ns, end_ns=request.end_ns)
         started_mono_ns = self._clock.mono_ns()
-        yield ExportProgress("requested", 0.0)
+        yield ExportProgress("requested", 0.0, export_id=export_id)
         staging = self.root / f"{export_id}{_PARTIAL_SUFFIX}"
         try:
             result = yield from self._build(request, camera, export_id, staging)
@@ -491,6 +491,9 @@ class Exporter:
 
     def read_chunk(self, export_id: str, name: str, offset: int, size: int) -> bytes:
         return self._bundles.read_chunk(export_id, name, offset, size)
+
+    def archive(self, export_id: str) -> Archive:
+        return self._bundles.archive(export_id)
 
 
 def _new_export_id(camera_id: str, now_ns: int) -> str:

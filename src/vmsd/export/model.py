@@ -60,3 +60,4 @@ class ExportProgress:
     phase: str  # requested | originals | hashing | remux | redact | sealing | done
     fraction: float
     result: ExportResult | None = None
+    export_id: str = ""  # on the first item ("requested"): the id the bundle will have

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,15 @@ class BundleFile:
     role: str  # a manifest file role, or "manifest" / "signature"
     bytes: int
     sha256: str
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A whole bundle as one tar file: `size` bytes (known before the first is read) from `chunks`."""
+
+    name: str
+    size: int
+    chunks: Iterator[bytes]
 
 
 def no_such_export(export_id: str) -> VmsdError:
@@ -82,13 +93,64 @@ class Bundles:
         path = self.bundle_path(export_id)
         if offset < 0 or size <= 0:
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, "offset must be ≥ 0 and size > 0")
-        if not re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", name) or any(p in ("", ".", "..") for p in name.split("/")):
-            raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"name {name[:80]!r} is not a bundle file name")
-        target = (path / name).resolve()
-        if path.resolve() not in target.parents or not target.is_file():
-            raise VmsdError(ErrorKind.NOT_FOUND, f"export {export_id} has no file {name!r}")
+        target = self._member(path, export_id, name)
         with open(target, "rb") as f:
             if offset >= os.fstat(f.fileno()).st_size:
                 return b""  # not seek(): an offset past what a file can hold is EINVAL there
             f.seek(offset)
             return f.read(min(size, MAX_CHUNK_BYTES))
+
+    def _member(self, path: Path, export_id: str, name: str) -> Path:
+        """The file `name` of the bundle at `path`: names with '..', absolute names or symlinks
+        out of the bundle are refused."""
+        if not re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", name) or any(p in ("", ".", "..") for p in name.split("/")):
+            raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"name {name[:80]!r} is not a bundle file name")
+        target = (path / name).resolve()
+        if path.resolve() not in target.parents or not target.is_file():
+            raise VmsdError(ErrorKind.NOT_FOUND, f"export {export_id} has no file {name!r}")
+        return target
+
+    def archive(self, export_id: str) -> Archive:
+        """The bundle's files (those `files()` lists) as one uncompressed POSIX tar, each under
+        `<export_id>/`, streamed from the bundle itself (no copy is made) in ≤ 1 MiB chunks.
+
+        For a browser, which downloads one file: unpacked, it is the bundle directory, which
+        `vmsctl verify` checks. The size is exact before the first chunk (Content-Length). A file
+        that shrinks while being read ends the stream with DATA_LOSS (a finished bundle never
+        changes; if one does, the download must not look complete).
+        """
+        path = self.bundle_path(export_id)
+        members: list[tuple[bytes, str, Path, int]] = []
+        for listed in self.files(export_id):
+            target = self._member(path, export_id, listed.name)
+            stat = target.stat()
+            info = tarfile.TarInfo(f"{export_id}/{listed.name}")
+            info.size, info.mtime, info.mode = stat.st_size, int(stat.st_mtime), 0o644
+            members.append((info.tobuf(format=tarfile.PAX_FORMAT), listed.name, target, stat.st_size))
+        # Each member: header, data padded to whole blocks; then two zero blocks, and the whole
+        # padded to a record, as tarfile itself ends an archive.
+        size = sum(len(header) + _blocks(member_size) for header, _, _, member_size in members)
+        end = 2 * tarfile.BLOCKSIZE + (-(size + 2 * tarfile.BLOCKSIZE) % tarfile.RECORDSIZE)
+
+        def chunks() -> Iterator[bytes]:
+            for header, name, target, member_size in members:
+                yield header
+                with open(target, "rb") as f:
+                    left = member_size
+                    while left:
+                        data = f.read(min(MAX_CHUNK_BYTES, left))
+                        if not data:
+                            raise VmsdError(
+                                ErrorKind.DATA_LOSS, f"export {export_id}: {name} became shorter while being sent"
+                            )
+                        left -= len(data)
+                        yield data
+                yield tarfile.NUL * (_blocks(member_size) - member_size)
+            yield tarfile.NUL * end
+
+        return Archive(f"{export_id}.tar", size + end, chunks())
+
+
+def _blocks(size: int) -> int:
+    """`size` rounded up to whole tar blocks."""
+    return -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE

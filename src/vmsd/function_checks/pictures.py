@@ -11,7 +11,7 @@ import numpy as np
 from vmsd.function_checks.report import PictureStats
 from vmsd.function_checks.thresholds import MAX_PICTURES, SAMPLE_WIDTH
 from vmsd.log import get_logger
-from vmsd.units import ticks_to_ns
+from vmsd.recordings.keyframes import decode_keyframes
 
 log = get_logger(component="health")
 
@@ -39,20 +39,10 @@ def sample_pictures(paths: Sequence[tuple[Path, int]], max_pictures: int = MAX_P
     lumas: list[tuple[int, np.ndarray]] = []
     for path, start_ns in paths:
         try:
-            with av.open(str(path)) as container:
-                if not container.streams.video:
-                    continue
-                stream = container.streams.video[0]
-                stream.codec_context.skip_frame = "NONKEY"
-                time_base = stream.time_base
-                for frame in container.decode(stream):
-                    width = min(SAMPLE_WIDTH, frame.width)
-                    height = max(2, round(frame.height * width / frame.width) // 2 * 2)
-                    luma = frame.reformat(width=width, height=height, format="gray").to_ndarray()
-                    offset_ns = 0
-                    if frame.pts is not None and time_base is not None:
-                        offset_ns = ticks_to_ns(frame.pts, time_base)
-                    lumas.append((start_ns + offset_ns, luma))
+            for time_ns, frame in decode_keyframes(path, start_ns):
+                width = min(SAMPLE_WIDTH, frame.width)
+                height = max(2, round(frame.height * width / frame.width) // 2 * 2)
+                lumas.append((time_ns, frame.reformat(width=width, height=height, format="gray").to_ndarray()))
         except (av.FFmpegError, OSError) as error:
             log.debug("picture_sample_incomplete", path=str(path), error=str(error))
     if len(lumas) > max_pictures:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 
 from vmsd.audit import AuditLog, AuditRecord, CameraMentions, VerifyResult
@@ -10,6 +11,9 @@ from vmsd.services import paging, validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
 from vmsd.services.directory import CameraDirectory
+
+# Outcomes are status names: "OK", "PERMISSION_DENIED", "CANCELLED", …
+_OUTCOME_RE = re.compile(r"[A-Z_]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,15 @@ class AuditService:
         since_ns: int = 0,
         until_ns: int = 0,
         principal_filter: str = "",
+        action: str = "",
+        outcome: str = "",
         page_size: int = 0,
         limit: int = 0,
         page_token: str = "",
     ) -> AuditPage:
+        """Records matching every filter given: `action` exactly, or every action starting with it
+        when it ends in "*" (e.g. "export.*"); `outcome` a status name such as "OK" or
+        "PERMISSION_DENIED"."""
         if camera_id:
             activity.about(camera_id=validate.camera_id(camera_id))
         principal.require(Permission.AUDIT_READ, camera_id or None)
@@ -51,6 +60,11 @@ class AuditService:
         size = paging.page_size(("page_size", page_size), ("limit", limit))
         before_seq = paging.cursor(page_token)
         principal_filter = validate.text(principal_filter, "principal", max_len=128)
+        action = validate.text(action, "action", max_len=200)
+        outcome = validate.text(outcome, "outcome", max_len=40)
+        if outcome and not _OUTCOME_RE.fullmatch(outcome):
+            raise validate.invalid(f"outcome {outcome!r} is not a status name such as OK or PERMISSION_DENIED")
+        exact = None if not action or action.endswith("*") else [action]
         # A principal scoped to some cameras sees only those cameras' records (plus camera-less
         # ones), and records that name other cameras in their text only with that text withheld.
         camera_ids = [camera_id] if camera_id else None
@@ -66,6 +80,9 @@ class AuditService:
             until_ns=until_ns,
             camera_ids=camera_ids,
             principal=principal_filter,
+            actions=exact,
+            action_prefix=action[:-1] if action.endswith("*") else "",
+            outcome=outcome,
             limit=size,
             before_seq=before_seq,
         )

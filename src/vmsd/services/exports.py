@@ -7,8 +7,12 @@ export still finishes: the evidence hold and audit records are already written, 
 can be listed and downloaded later.
 
 Download reads one file from an offset to its end in ≤ 1 MiB chunks; a broken download resumes
-with the offset it reached. Every download is audited (export id, file, offset, bytes, and the
+with the offset it reached. A browser downloads the whole bundle as one tar file instead
+(`download_archive`). Every download is audited (export id, file, offset, bytes, and the
 export's case reference).
+
+Verify checks a finished bundle as `vmsctl verify` would, against this recorder's own key; the
+last result per bundle is kept (in memory) for the console to show.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
 from vmsd.export.exporter import Exporter
 from vmsd.export.model import MAX_EXPORT_NS, ExportProgress, ExportRequest
-from vmsd.export.serve import EXPORT_ID_RE, BundleFile, no_such_export
+from vmsd.export.serve import EXPORT_ID_RE, Archive, BundleFile, no_such_export
+from vmsd.export.verify import VerifyReport, verify_bundle
 from vmsd.services import paging, validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
@@ -46,6 +51,27 @@ class ExportStep:
     phase: str
     fraction: float
     done: ExportInfo | None = None  # the last step: the finished bundle
+    export_id: str = ""  # on the first step: the id the bundle will have
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A bundle checked as `vmsctl verify` checks it, against this recorder's key."""
+
+    checked_ns: int
+    verdict: str  # verified | intact_key_not_checked | failed
+    problems: list[str]
+    warnings: list[str]
+    checks: list[str]
+
+
+@dataclass(frozen=True)
+class ArchiveDownload:
+    """The whole bundle as one tar file; `chunks` reads it (on a worker thread) to its end."""
+
+    name: str
+    size: int
+    chunks: AsyncGenerator[bytes, None]
 
 
 @dataclass(frozen=True)
@@ -67,6 +93,7 @@ class ExportOrder:
 class ExportService:
     def __init__(self, exporter: Exporter) -> None:
         self._exporter = exporter
+        self._verified: dict[str, Verification] = {}
 
     def _info(self, manifest: mf.Manifest) -> ExportInfo:
         """Blocking (hashes manifest.json and manifest.sig): call on a worker thread."""
@@ -113,7 +140,7 @@ class ExportService:
                         export_id=step.result.export_id, bytes=step.result.bytes, hold_id=step.result.manifest.hold_id
                     )
                     done = await asyncio.to_thread(self._info, step.result.manifest)
-                yield ExportStep(step.phase, step.fraction, done)
+                yield ExportStep(step.phase, step.fraction, done, step.export_id)
 
     async def list(
         self, principal: Principal, activity: Activity, *, camera_id: str = "", page_size: int = 0, page_token: str = ""
@@ -149,17 +176,7 @@ class ExportService:
     ) -> AsyncGenerator[tuple[int, bytes], None]:
         """(offset, data) chunks of one file of the bundle, from `offset` to its end."""
         activity.touch(export_id=export_id[:80], file=name[:200], offset=offset)
-        principal.require(Permission.EXPORT_DOWNLOAD)
-        manifest = await asyncio.to_thread(self._exporter.manifest, export_id)
-        activity.touch(
-            camera_id=manifest.camera.id,
-            start_ns=manifest.requested.start_ns,
-            end_ns=manifest.requested.end_ns,
-            case_ref=manifest.case_ref,
-            reason=f"download of export {manifest.export_id}",
-        )
-        if not principal.in_scope(manifest.camera.id):
-            raise _hidden(activity, export_id)
+        await self._downloadable(principal, activity, export_id)
         if offset < 0:
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, "offset must be ≥ 0")
         sent = 0
@@ -173,6 +190,62 @@ class ExportService:
                 sent += len(data)
         finally:
             activity.touch(bytes=sent)
+
+    async def download_archive(self, principal: Principal, activity: Activity, export_id: str) -> ArchiveDownload:
+        """The whole bundle as one tar file (Bundles.archive), audited like a file download
+        (the file is the archive; `bytes`: how much of it was sent)."""
+        activity.touch(export_id=export_id[:80], file=f"{export_id[:80]}.tar", offset=0)
+        await self._downloadable(principal, activity, export_id)
+        archive = await asyncio.to_thread(self._exporter.archive, export_id)
+        return ArchiveDownload(archive.name, archive.size, self._archive_chunks(activity, archive))
+
+    async def _archive_chunks(self, activity: Activity, archive: Archive) -> AsyncGenerator[bytes, None]:
+        # Bounded: a slow browser holds back the reader instead of filling memory with footage.
+        produced = cast("AsyncGenerator[bytes, None]", iterate_in_thread(lambda: archive.chunks, maxsize=8))
+        sent = 0
+        try:
+            async with contextlib.aclosing(produced) as chunks:
+                async for data in chunks:
+                    yield data
+                    sent += len(data)
+        finally:
+            activity.touch(bytes=sent)
+
+    async def _downloadable(self, principal: Principal, activity: Activity, export_id: str) -> None:
+        """Authorise a download of the export, naming its footage for the audit record."""
+        principal.require(Permission.EXPORT_DOWNLOAD)
+        manifest = await asyncio.to_thread(self._exporter.manifest, export_id)
+        activity.touch(
+            camera_id=manifest.camera.id,
+            start_ns=manifest.requested.start_ns,
+            end_ns=manifest.requested.end_ns,
+            case_ref=manifest.case_ref,
+            reason=f"download of export {manifest.export_id}",
+        )
+        if not principal.in_scope(manifest.camera.id):
+            raise _hidden(activity, export_id)
+
+    async def verify(self, principal: Principal, activity: Activity, export_id: str) -> Verification:
+        """Check the finished bundle now (reads and hashes every file, on a worker thread)."""
+        await self.get(principal, activity, export_id)  # the same permission, scope and NOT_FOUND
+        path = await asyncio.to_thread(self._exporter.bundle_path, export_id)
+        fingerprint = self._exporter.key.fingerprint
+        report: VerifyReport = await asyncio.to_thread(verify_bundle, path, expected_fingerprint=fingerprint)
+        # Paths name the recorder's directories; a client knows the bundle by its id.
+        strip = f"{path}/"
+        verification = Verification(
+            checked_ns=self._exporter.clock.wall_ns(),
+            verdict=report.verdict,
+            problems=[p.replace(strip, "") for p in report.problems],
+            warnings=[w.replace(strip, "") for w in report.warnings],
+            checks=list(report.checks),
+        )
+        self._verified[export_id] = verification
+        return verification
+
+    def last_verification(self, export_id: str) -> Verification | None:
+        """The last `verify` of this bundle since the daemon started (callers have authorised)."""
+        return self._verified.get(export_id)
 
 
 def _hidden(activity: Activity, export_id: str) -> VmsdError:

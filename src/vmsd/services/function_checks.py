@@ -22,6 +22,10 @@ from vmsd.services.directory import CameraDirectory, no_such_camera
 DEFAULT_LIST = 20
 MAX_LIST = 1000
 MAX_CAMERAS = 1024
+# How far back `latest` looks for a camera's last check: a camera left out of this many checks
+# (each check covers every camera unless asked for some) has no recent one worth showing.
+LATEST_LOOKBACK = 1000
+_LATEST_PAGE = 100
 _RANKS = {"ok": 0, "warning": 1, "fail": 2}
 
 
@@ -32,6 +36,21 @@ class ReportView:
     report: FunctionCheckReport
     cameras: list[CameraCheck]
     verdict: str
+
+
+@dataclass(frozen=True)
+class CameraLatest:
+    """A camera's part of the newest check that covered it."""
+
+    check_id: int
+    started_ns: int
+    camera: CameraCheck
+
+
+@dataclass(frozen=True)
+class LatestChecks:
+    newest: ReportView | None  # the newest check (its disk and clock parts are the recorder's)
+    cameras: list[CameraLatest]  # by camera id: each configured camera in scope that was ever checked
 
 
 def scoped(report: FunctionCheckReport, principal: Principal) -> ReportView:
@@ -95,3 +114,30 @@ class FunctionCheckService:
         # One more than asked for says whether there are older checks (a next page).
         reports = await asyncio.to_thread(self._checks.stored_list, limit + 1, before_id=before_id)
         return paging.Page([scoped(r, principal) for r in reports[:limit]], len(reports) > limit)
+
+    async def latest(self, principal: Principal) -> LatestChecks:
+        """The newest check, and each configured camera's part of the newest check that covered
+        it (a check run for some cameras leaves the others' last result in older checks)."""
+        principal.require(Permission.CAMERAS_VIEW)
+        wanted = {c for c in self._directory.configured_ids() if principal.in_scope(c)}
+        newest, found = await asyncio.to_thread(self._latest, wanted)
+        view = scoped(newest, principal) if newest is not None else None
+        return LatestChecks(view, [found[c] for c in sorted(found)])
+
+    def _latest(self, wanted: set[str]) -> tuple[FunctionCheckReport | None, dict[str, CameraLatest]]:
+        """Blocking (SQLite): newest first, until every wanted camera is found or the lookback ends."""
+        newest: FunctionCheckReport | None = None
+        found: dict[str, CameraLatest] = {}
+        before_id, read = 0, 0
+        while True:
+            page = self._checks.stored_list(_LATEST_PAGE, before_id=before_id)
+            for report in page:
+                newest = newest or report
+                for camera in report.cameras:
+                    if camera.camera_id in wanted and camera.camera_id not in found:
+                        found[camera.camera_id] = CameraLatest(report.id, report.started_ns, camera)
+            read += len(page)
+            if len(page) < _LATEST_PAGE or len(found) == len(wanted) or read >= LATEST_LOOKBACK:
+                break
+            before_id = page[-1].id
+        return newest, found

@@ -11,12 +11,16 @@ from vmsd.services.calls import CallAudit
 from vmsd.services.cameras import CameraService
 from vmsd.services.directory import CameraDirectory
 from vmsd.services.events import EventService
+from vmsd.services.export_jobs import ExportJobs
 from vmsd.services.exports import ExportService
 from vmsd.services.function_checks import FunctionCheckService
 from vmsd.services.holds import HoldService, RetentionService
 from vmsd.services.live import LiveService
+from vmsd.services.masks import MaskService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.reports import ReportService
+from vmsd.services.status import StatusService
+from vmsd.services.stills import StillService
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class Services:
     function_checks: FunctionCheckService
     reports: ReportService
     events: EventService
+    status: StatusService
+    masks: MaskService
+    stills: StillService
+    export_jobs: ExportJobs
     # The transports' records of their calls (every audited call's outcome, denials,
     # undecodable requests), written alike for gRPC and HTTP.
     calls: CallAudit
