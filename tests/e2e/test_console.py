@@ -253,6 +253,15 @@ def test_review_from_the_timeline_needs_a_reason_plays_and_is_audited(
     page = _sign_in(browser, console, problems, ADMIN)
     camera = "east"
     page.goto(f"{console.url}/#/camera/{camera}")
+    # Wait for 20 s of finished footage (segments are 6 s long).
+    deadline = time.monotonic() + 60
+    while not page.evaluate(
+        "async cam => (await (await fetch(`/api/v1/cameras/${cam}/search?from=-1m&to=-20s`)).json()).spans.length",
+        camera,
+    ):
+        assert time.monotonic() < deadline, "no footage older than 20 s after a minute"
+        page.wait_for_timeout(1000)
+    page.reload()
     page.wait_for_selector("svg.timeline rect.recorded")
     page.click("svg.timeline")
     page.wait_for_selector("dialog.review-dialog[open]")

@@ -50,7 +50,7 @@ export async function renderCamera(main, cameraId) {
         return;
       }
       const answer = await askForReview(cameraId, fromMs, toMs);
-      if (answer) player.load(answer, Math.max(fromMs, 0), toMs);
+      if (answer) player.load(answer);
     },
   });
 

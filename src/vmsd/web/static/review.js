@@ -98,15 +98,15 @@ export class ReviewPlayer {
     this.video.addEventListener("error", () => this.failed());
   }
 
-  /** Start playing `answer`'s segments from `fromMs` (the review's start) to `toMs`. */
-  load(answer, fromMs, toMs) {
+  /** Play `answer`'s segments from the review's start to its end (the range the server granted). */
+  load(answer) {
     this.segments = (answer.segments || []).map((seg) => ({
       url: seg.url,
       startMs: nsToMs(seg.start_ns),
       endMs: nsToMs(seg.end_ns),
     }));
-    this.fromMs = fromMs;
-    this.toMs = toMs;
+    const fromMs = nsToMs(answer.start_ns);
+    this.toMs = nsToMs(answer.end_ns);
     this.reviewId = answer.review_id;
     this.element.classList.remove("idle");
     say(this.messages, null);
