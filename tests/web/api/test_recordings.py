@@ -15,6 +15,9 @@ import aiohttp
 
 from tests.support.rpc import MID, S, token
 from tests.support.web import Console, bearer
+from vmsd.reports.build import Report
+from vmsd.services.access import Principal
+from vmsd.services.activity import Activity
 
 REVIEWS = "POST /api/v1/cameras/{camera_id}/reviews"  # the audit action
 
@@ -132,3 +135,25 @@ async def test_a_review_serves_the_stored_segments_with_byte_ranges(
         assert response.status == 404
     async with client.get(console.url + "/api/v1/reviews/made-up/segments/0") as response:
         assert response.status == 404
+
+
+async def test_a_web_review_is_in_the_management_report(console: Console, client: aiohttp.ClientSession) -> None:
+    csrf = (await console.login(client, "viewer"))["csrf"]
+    reason = "report check, incident 5512"
+    status, _ = await _review(console, client, csrf, {"from": str(MID - 5 * S), "to": str(MID), "reason": reason})
+    assert status == 201
+    daemon = console.running.daemon
+    now_ns = console.clock.wall_ns()
+
+    async def report() -> Report:
+        return await daemon.services.reports.build(
+            Principal("admin-1", "admin", ("*",)), Activity(), now_ns - 3600 * S, now_ns + 3600 * S, []
+        )
+
+    built = console.running.run(report())
+    reviews = [r for r in built.reviews if r.reason == reason]
+    assert [(r.principal, r.camera_id, r.start_ns, r.end_ns) for r in reviews] == [
+        ("viewer-1", "in-cam", MID - 5 * S, MID)
+    ]
+    access = {(a.principal, a.role): a for a in built.access}
+    assert access[("viewer-1", "viewer")].requests >= 1
