@@ -70,6 +70,8 @@ class ExportJobs:
         except BaseException:
             await steps.aclose()  # cancelled while waiting: the generator is suspended, close it
             raise
+        # The request's audit record is written when it ends, long before the export does.
+        activity.touch(export_id=first.export_id)
         job = ExportJob(
             export_id=first.export_id,
             camera_id=order.camera_id,

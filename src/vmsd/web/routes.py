@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from vmsd.web.api import cameras, recordings, session
+from vmsd.web.api import audit, cameras, exports, function_checks, holds, masks, recordings, retention, session, status
 from vmsd.web.context import Deps
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -16,6 +16,13 @@ def add_all_routes(app: web.Application, deps: Deps) -> None:
     session.add_routes(app, deps)
     cameras.add_routes(app, deps)
     recordings.add_routes(app, deps)
+    holds.add_routes(app, deps)
+    exports.add_routes(app, deps)
+    audit.add_routes(app, deps)
+    function_checks.add_routes(app, deps)
+    retention.add_routes(app, deps)
+    status.add_routes(app, deps)
+    masks.add_routes(app, deps)
     add_static_routes(app)
 
 
