@@ -5,7 +5,7 @@ import { api, query } from "./api.js";
 import { cameraState, listCameras, tileFor } from "./cameras.js";
 import { maskEditor } from "./masks.js";
 import { askForReview, ReviewPlayer } from "./review.js";
-import { can, masked, session } from "./session.js";
+import { can, masked } from "./session.js";
 import { Timeline } from "./timeline.js";
 import { errorBox, h, msToNs, note, say } from "./ui.js";
 
@@ -102,7 +102,7 @@ export async function renderCamera(main, cameraId) {
     );
     sections.push(player.element);
   }
-  if (session().role === "admin") sections.push(maskEditor(cameraId));
+  if (can("cameras.manage") && can("live.relay")) sections.push(maskEditor(cameraId));
   main.replaceChildren(...sections);
 
   await refresh();

@@ -9,8 +9,7 @@ import { busy, errorBox, field, formatBytes, formatTime, h, inputToNs, msToInput
 const POLL_MS = 1000;
 
 function rangeText(item) {
-  const r = item.range || item.requested || item;
-  return `${formatTime(r.start_ns)} → ${formatTime(r.end_ns)}`;
+  return `${formatTime(item.start_ns)} → ${formatTime(item.end_ns)}`;
 }
 
 function cameraSelect(cameras, chosen, { multiple = false } = {}) {
@@ -136,67 +135,102 @@ function holdsPanel(cameras, chosen) {
 
 // --- exports
 
-function exportFiles(summary) {
-  const id = encodeURIComponent(summary.export_id);
-  return (summary.files || []).map((file) =>
-    h(
-      "li",
-      {},
-      h("a", { href: `/api/v1/exports/${id}/files/${file.name.split("/").map(encodeURIComponent).join("/")}`, download: "" }, file.name),
-      ` ${formatBytes(file.bytes)} · ${file.role}`,
-    ),
+const VERDICTS = {
+  verified: "verified against this recorder's key",
+  intact_key_not_checked: "intact (signature key not checked)",
+  failed: "FAILED verification",
+};
+
+/** The last verification of a bundle, in words. */
+function verification(bundle) {
+  const v = bundle.verification;
+  if (!v) return h("span", { class: "hint" }, "not verified yet");
+  const words = VERDICTS[v.verdict] || v.verdict;
+  const problems = (v.problems || []).join("; ");
+  return h(
+    "span",
+    { class: v.verdict === "failed" ? "bad-text" : "ok-text", title: (v.checks || []).join("\n") },
+    `${words}${problems ? `: ${problems}` : ""} (${formatTime(v.checked_ns)})`,
   );
 }
 
-function verification(summary) {
-  const v = summary.verification || summary.verified;
-  if (v === undefined || v === null) return "not verified yet";
-  if (typeof v === "boolean") return v ? "verified" : "FAILED verification";
-  if (typeof v === "string") return v;
-  return v.ok ? `verified${v.detail ? ` (${v.detail})` : ""}` : `FAILED: ${v.problem || v.first_problem || v.detail || "see the bundle"}`;
+function exportUrl(exportId) {
+  return `/api/v1/exports/${encodeURIComponent(exportId)}`;
 }
 
 function exportsPanel(cameras, chosen) {
   const messages = h("div", { class: "messages" });
-  const progress = h("div", { class: "export-progress" });
+  const progress = h("div", { class: "export-progress", role: "status" });
   const list = h("div", {});
+
+  function verifyButton(bundle) {
+    const button = h("button", { type: "button" }, "Verify");
+    button.addEventListener("click", () =>
+      busy(button, messages, async () => {
+        await api("POST", `${exportUrl(bundle.export_id)}/verify`);
+        await load();
+      }),
+    );
+    return button;
+  }
 
   async function load() {
     try {
       const answer = await api("GET", "/api/v1/exports");
-      const exports = (answer && answer.exports) || [];
+      const bundles = (answer && answer.exports) || [];
+      const jobs = (answer && answer.jobs) || [];
       list.replaceChildren(
         table(
-          ["export", "camera", "footage", "case", "recipient", "by", "verification", "files"],
-          exports.map((e) => [
-            e.export_id,
-            e.camera_id,
-            rangeText(e),
-            e.case_ref || "",
-            e.recipient || "",
-            `${e.operator || ""} ${formatTime(e.exported_ns)}`,
-            verification(e),
-            h("details", {}, h("summary", {}, `${(e.files || []).length} file(s)`), h("ul", { class: "files" }, exportFiles(e))),
-          ]),
-          { empty: "No exports yet." },
+          ["export", "camera", "footage", "case", "recipient", "by", "verification", "download"],
+          bundles
+            .slice()
+            .reverse()
+            .map((e) => [
+              e.export_id,
+              e.camera_id,
+              rangeText(e),
+              e.case_ref || "",
+              e.recipient || "",
+              `${e.requested_by || ""} ${formatTime(e.exported_ns)}`,
+              h("span", {}, verification(e), " ", verifyButton(e)),
+              h(
+                "span",
+                {},
+                h("a", { href: e.download_url, download: "" }, "bundle.tar"),
+                ` ${formatBytes(e.bytes)}, ${(e.files || []).length} files`,
+              ),
+            ]),
+          { empty: "No finished exports." },
         ),
+        jobs.length
+          ? table(
+              ["export", "camera", "footage", "state", "why"],
+              jobs.map((j) => [
+                j.export_id,
+                j.camera_id,
+                rangeText(j),
+                `${j.state} ${j.phase || ""} ${Math.round(100 * Number(j.fraction || 0))} %`,
+                j.error ? j.error.message : "",
+              ]),
+            )
+          : "",
       );
     } catch (error) {
       list.replaceChildren(errorBox(error, "Listing the exports"));
     }
   }
 
-  async function follow(job) {
-    const id = encodeURIComponent(job.export_id || job.id);
+  /** Poll the export until it is done (its bundle) or failed (thrown in the API's words). */
+  async function follow(exportId) {
     for (;;) {
-      const state = await api("GET", `/api/v1/exports/${id}/progress`);
+      const state = await api("GET", exportUrl(exportId));
       const fraction = Math.round(100 * Number(state.fraction || 0));
-      progress.replaceChildren(
-        h("progress", { max: 100, value: fraction }),
-        ` ${state.phase || ""} ${fraction} %`,
-      );
-      if (state.error) throw Object.assign(new Error(state.error.message || String(state.error)), state.error);
-      if (state.phase === "done" || state.done) return state.done || state;
+      progress.replaceChildren(h("progress", { max: 100, value: fraction }), ` ${state.phase || state.state} ${fraction} %`);
+      if (state.state === "failed") {
+        const error = state.error || {};
+        throw Object.assign(new Error(error.message || "the export failed"), { kind: error.kind });
+      }
+      if (state.state === "done") return state;
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }
@@ -205,10 +239,10 @@ function exportsPanel(cameras, chosen) {
   if (can("export.create")) {
     const cam = cameraSelect(cameras, chosen);
     const { from, to } = rangeInputs();
-    const caseRef = h("input", { type: "text", placeholder: "e.g. CR-2026-0142" });
-    const reason = h("input", { type: "text", placeholder: "why the footage is released" });
-    const recipient = h("input", { type: "text", placeholder: "who receives it, e.g. PC 4471, City Police" });
-    const redact = h("input", { type: "checkbox" });
+    const caseRef = h("input", { type: "text", name: "case_ref", placeholder: "e.g. CR-2026-0142" });
+    const reason = h("input", { type: "text", name: "reason", placeholder: "why the footage is released" });
+    const recipient = h("input", { type: "text", name: "recipient", placeholder: "who receives it, e.g. PC 4471, City Police" });
+    const redact = h("input", { type: "checkbox", name: "redact" });
     const submit = h("button", { type: "submit", class: "primary" }, "Request export");
     parts.splice(
       1,
@@ -216,10 +250,11 @@ function exportsPanel(cameras, chosen) {
       h(
         "form",
         {
-          class: "stacked",
+          class: "stacked export-form",
           onsubmit: (event) => {
             event.preventDefault();
             busy(submit, messages, async () => {
+              progress.replaceChildren();
               const job = await api("POST", "/api/v1/exports", {
                 camera_id: cam.value,
                 from: inputToNs(from),
@@ -229,12 +264,15 @@ function exportsPanel(cameras, chosen) {
                 recipient: recipient.value.trim(),
                 redact: redact.checked,
               });
-              const done = await follow(job);
-              progress.replaceChildren(
-                note(`Export ${done.export_id || job.export_id} is ready: ${verification(done)}.`, "ok"),
-                h("ul", { class: "files" }, exportFiles({ ...job, ...done })),
-              );
-              await load();
+              try {
+                const done = await follow(job.export_id);
+                progress.replaceChildren(
+                  note(`Export ${done.export_id} is ready (${formatBytes(done.bytes)}).`, "ok"),
+                  h("p", {}, h("a", { href: done.download_url, download: "" }, "Download the bundle (tar)"), " · ", verification(done)),
+                );
+              } finally {
+                await load();
+              }
             });
           },
         },

@@ -9,14 +9,10 @@ export function masksUrl(cameraId) {
   return `/api/v1/cameras/${encodeURIComponent(cameraId)}/privacy-masks`;
 }
 
-/** The polygons of a privacy-masks answer ({"privacy_masks": [[[x, y], …], …]}). */
+/** The polygons of a privacy-masks answer ({"camera_id", "masks": [[[x, y], …], …], "editable"}). */
 export function polygonsOf(answer) {
-  const list = answer && (answer.privacy_masks || answer.masks || answer.polygons);
+  const list = answer && answer.masks;
   return Array.isArray(list) ? list : [];
-}
-
-export async function loadMasks(cameraId) {
-  return polygonsOf(await api("GET", masksUrl(cameraId)));
 }
 
 function points(polygon) {
@@ -161,8 +157,8 @@ export function maskEditor(cameraId) {
           return;
         }
         busy(save, messages, async () => {
-          const answer = await api("PUT", masksUrl(cameraId), { privacy_masks: polygons, reason: reason.value.trim() });
-          if (answer && Array.isArray(answer.privacy_masks)) polygons = answer.privacy_masks;
+          const answer = await api("PUT", masksUrl(cameraId), { masks: polygons, reason: reason.value.trim() });
+          polygons = polygonsOf(answer);
           reason.value = "";
           redraw();
           say(messages, note(`Saved ${polygons.length} mask polygon(s) to ${cameraId}'s configuration.`, "ok"));
@@ -174,9 +170,14 @@ export function maskEditor(cameraId) {
     save,
   );
 
-  loadMasks(cameraId)
-    .then((list) => {
-      polygons = list.map((polygon) => polygon.map(([x, y]) => [x, y]));
+  api("GET", masksUrl(cameraId))
+    .then((answer) => {
+      polygons = polygonsOf(answer).map((polygon) => polygon.map(([x, y]) => [x, y]));
+      if (answer && answer.editable === false) {
+        // Cameras from the configuration file keep their masks there (privacy_masks).
+        save.disabled = true;
+        say(messages, note(`${cameraId} is defined in the configuration file: change its privacy_masks there and reload vmsd.`));
+      }
       redraw();
     })
     .catch((error) => say(messages, errorBox(error, "Loading the masks")));

@@ -10,9 +10,10 @@ function text(value) {
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
-function rangeText(r) {
-  if (!r || !r.start_ns || r.start_ns === "0") return "";
-  return `${formatTime(r.start_ns)} → ${formatTime(r.end_ns, { date: false })}`;
+/** "from → to" of anything with start_ns/end_ns (or first_ns/last_ns); "" when there is none. */
+function rangeText(item, start = "start_ns", end = "end_ns") {
+  if (!item || !item[start] || item[start] === "0") return "";
+  return `${formatTime(item[start])} → ${formatTime(item[end], { date: false })}`;
 }
 
 function auditPanel() {
@@ -20,7 +21,8 @@ function auditPanel() {
   const until = h("input", { type: "datetime-local", step: "1" });
   const camera = h("input", { type: "text", placeholder: "any camera" });
   const principal = h("input", { type: "text", placeholder: "anyone" });
-  const action = h("input", { type: "text", placeholder: "any action (substring)" });
+  const action = h("input", { type: "text", placeholder: "any (exact, or a prefix ending in *)" });
+  const outcome = h("input", { type: "text", placeholder: "any (OK, PERMISSION_DENIED, …)" });
   const rows = h("div", { class: "audit-rows" });
   const messages = h("div", { class: "messages" });
   const search = h("button", { type: "submit", class: "primary" }, "Show");
@@ -30,11 +32,17 @@ function auditPanel() {
   async function load() {
     const answer = await api(
       "GET",
-      `/api/v1/audit${query({ from: inputToNs(since), to: inputToNs(until), camera: camera.value.trim(), principal: principal.value.trim(), page_size: 500 })}`,
+      `/api/v1/audit${query({
+        from: inputToNs(since),
+        to: inputToNs(until),
+        camera_id: camera.value.trim(),
+        principal: principal.value.trim(),
+        action: action.value.trim(),
+        outcome: outcome.value.trim(),
+        page_size: 500,
+      })}`,
     );
-    const wanted = action.value.trim().toLowerCase();
-    const records = ((answer && answer.records) || []).filter((r) => !wanted || String(r.action).toLowerCase().includes(wanted));
-    records.reverse(); // newest first on screen
+    const records = ((answer && answer.records) || []).slice().reverse(); // newest first on screen
     rows.replaceChildren(
       table(
         ["#", "time", "principal", "role", "action", "camera", "range", "reason", "outcome"],
@@ -45,13 +53,13 @@ function auditPanel() {
           text(r.role),
           text(r.action),
           text(r.camera_id),
-          rangeText(r.range),
+          rangeText(r),
           text(r.reason) + (r.case_ref ? ` [${r.case_ref}]` : ""),
           h("span", { class: r.outcome === "OK" ? "ok-text" : "bad-text" }, text(r.outcome)),
         ]),
         { empty: "No audit records match." },
       ),
-      answer && answer.truncated ? note("Older matching records were left out: narrow the time range.") : "",
+      answer && answer.next_page_token ? note("Older matching records were left out: narrow the time range.") : "",
     );
   }
 
@@ -69,12 +77,13 @@ function auditPanel() {
     field("Camera", camera),
     field("Principal", principal),
     field("Action", action),
+    field("Outcome", outcome),
     search,
   );
   verify.addEventListener("click", () =>
     busy(verify, messages, async () => {
       verdict.replaceChildren(note("Verifying the whole chain…"));
-      const v = await api("POST", "/api/v1/audit/verify");
+      const v = await api("GET", "/api/v1/audit/verify");
       verdict.replaceChildren(
         v.ok
           ? note(`Chain intact: ${v.records_checked} records checked, head ${String(v.head_hash).slice(0, 16)}…`, "ok")
@@ -86,29 +95,48 @@ function auditPanel() {
   return h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", {}, "Audit log"), verify), verdict, form, messages, rows);
 }
 
+function findings(list) {
+  return (list || []).filter((f) => f.severity !== "ok").map((f) => `${f.check}: ${f.message}`).join("; ");
+}
+
+function verdictText(verdict) {
+  return h("span", { class: verdict === "ok" ? "ok-text" : "bad-text" }, text(verdict));
+}
+
 function functionChecksPanel() {
   const body = h("div", {});
   const messages = h("div", { class: "messages" });
   const run = h("button", { type: "button" }, "Run checks now");
 
   function render(answer) {
-    const cameras = (answer && (answer.cameras || (answer.report && answer.report.cameras))) || [];
-    const when = answer && (answer.checked_ns || answer.time_ns || (answer.report && answer.report.checked_ns));
+    const newest = answer && answer.newest;
+    const cameras = (answer && answer.cameras) || [];
     body.replaceChildren(
-      when ? h("p", { class: "hint" }, `Last run ${formatTime(when)}`) : "",
+      newest
+        ? h(
+            "p",
+            { class: "hint" },
+            `Newest check #${newest.id} (${newest.trigger}${newest.requested_by ? ` by ${newest.requested_by}` : ""}) `,
+            `finished ${formatTime(newest.finished_ns)}: `,
+            verdictText(newest.verdict),
+            newest.disk ? ` · disk ${newest.disk.verdict} ${findings(newest.disk.findings)}` : "",
+            newest.clock ? ` · clock ${newest.clock.verdict} ${findings(newest.clock.findings)}` : "",
+          )
+        : note("No function check has run yet."),
       table(
-        ["camera", "state", "verdict", "fps", "bitrate", "keyframe", "gaps today", "problems"],
+        ["camera", "checked", "state", "verdict", "frames/s (usual)", "bitrate (usual)", "last keyframe", "gaps today", "findings"],
         cameras.map((c) => [
-          text(c.camera_id || c.id),
+          text(c.camera_id),
+          formatTime(c.started_ns),
           text(c.state),
-          h("span", { class: c.verdict === "ok" || c.verdict === "pass" ? "ok-text" : "bad-text" }, text(c.verdict)),
-          text(c.fps !== undefined ? Number(c.fps).toFixed(1) : ""),
-          c.bitrate_bps !== undefined ? `${(Number(c.bitrate_bps) / 1e6).toFixed(2)} Mbit/s` : "",
-          c.keyframe_interval_ns !== undefined ? formatDuration(c.keyframe_interval_ns) : text(c.keyframe),
-          text(c.gaps_today),
-          text((c.problems || c.findings || []).join ? (c.problems || c.findings || []).join("; ") : c.problems),
+          verdictText(c.verdict),
+          `${Number(c.frames_per_s || 0).toFixed(1)} (${Number(c.usual_frames_per_s || 0).toFixed(1)})`,
+          `${(Number(c.bitrate_bps || 0) / 1e6).toFixed(2)} (${(Number(c.usual_bitrate_bps || 0) / 1e6).toFixed(2)}) Mbit/s`,
+          formatTime(c.last_keyframe_ns),
+          c.gaps_today ? `${c.gaps_today} (${formatDuration(c.gap_duration_today_ns)})` : "0",
+          findings(c.findings),
         ]),
-        { empty: "No function check has run yet." },
+        { empty: "No camera has been checked yet." },
       ),
     );
   }
@@ -119,7 +147,8 @@ function functionChecksPanel() {
   run.addEventListener("click", () =>
     busy(run, messages, async () => {
       body.replaceChildren(note("Checking every camera…"));
-      render(await api("POST", "/api/v1/function-checks/run"));
+      await api("POST", "/api/v1/function-checks/run");
+      await load();
     }),
   );
   load().catch((error) => say(messages, errorBox(error, "Function checks")));
@@ -152,7 +181,7 @@ function retentionPanel() {
     erasures.replaceChildren(
       table(
         ["day", "camera", "reason", "segments", "bytes", "footage"],
-        ((e && e.days) || []).map((d) => [d.day, d.camera_id, d.reason, text(d.segments), formatBytes(d.bytes), rangeText(d.footage)]),
+        ((e && e.days) || []).map((d) => [d.day, d.camera_id, d.reason, text(d.segments), formatBytes(d.bytes), rangeText(d, "first_ns", "last_ns")]),
         { empty: "Nothing has been erased." },
       ),
     );
@@ -165,14 +194,37 @@ function statusPanel() {
   const messages = h("div", { class: "messages" });
   api("GET", "/api/v1/status")
     .then((st) => {
-      const facts = [];
-      for (const [key, value] of Object.entries(st || {})) {
-        let shown = text(value);
-        if (/bytes$/.test(key)) shown = formatBytes(value);
-        else if (/_ns$/.test(key) && /time|now|clock|since|started/.test(key)) shown = formatTime(value);
-        facts.push(h("dt", {}, key.replace(/_/g, " ")), h("dd", {}, shown));
-      }
-      body.replaceChildren(h("dl", { class: "facts" }, facts));
+      const storage = st.storage || {};
+      const clock = st.clock || {};
+      const cams = st.cameras || {};
+      const alarms = Object.entries(st.alarms || {});
+      body.replaceChildren(
+        h(
+          "dl",
+          { class: "facts" },
+          h("dt", {}, "recorder"),
+          h("dd", {}, `${text(st.recorder_id)} · vmsd ${text(st.version)}`),
+          h("dt", {}, "running since"),
+          h("dd", {}, `${formatTime(st.started_ns)} (${formatDuration(st.uptime_ns)})`),
+          h("dt", {}, "disk"),
+          h(
+            "dd",
+            {},
+            storage.error
+              ? h("span", { class: "bad-text" }, storage.error)
+              : `${formatBytes(storage.free_bytes)} free of ${formatBytes(storage.total_bytes)} at ${text(storage.root)} (keeps ${formatBytes(storage.min_free_bytes)} free)`,
+          ),
+          h("dt", {}, "clock"),
+          h(
+            "dd",
+            { class: clock.synchronized === "yes" ? "ok-text" : "bad-text" },
+            `synchronised: ${text(clock.synchronized)} (${text(clock.source)})`,
+          ),
+          h("dt", {}, "cameras"),
+          h("dd", {}, `${text(cams.recording)} recording of ${text(cams.enabled)} enabled (${text(cams.configured)} configured)`),
+        ),
+        alarms.length ? note(alarms.map(([k, v]) => `${k}: ${v}`).join("; "), "error") : "",
+      );
     })
     .catch((error) => say(messages, errorBox(error, "Recorder status")));
   return h("section", { class: "panel" }, h("h2", {}, "Recorder"), messages, body);
