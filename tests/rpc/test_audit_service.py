@@ -106,3 +106,21 @@ def test_vmsctl_audit_follows_the_pages(big_trail: RunningDaemon, tmp_path: Path
     assert result.returncode == 0, result.stderr
     seqs = [int(r["seq"]) for r in json.loads(result.stdout)["records"]]
     assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 2 * MAX_MESSAGE_BYTES // 3000
+
+
+def test_query_audit_and_vmsctl_filter_by_action_and_outcome(server: RunningDaemon) -> None:
+    audit = server.daemon.audit
+    kept = audit.append(AuditEntry("grpc.filter.one", "filterer", outcome="PERMISSION_DENIED"))
+    audit.append(AuditEntry("grpc.filter.two", "filterer"))
+    found = _all_records(server, "admin", action="grpc.filter.*", outcome="PERMISSION_DENIED")
+    assert [r.seq for r in found] == [kept.seq]
+    with pytest.raises(grpc.RpcError) as caught:
+        _all_records(server, "admin", outcome="no such")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    argv = [sys.executable, "-m", "vmsd.cli.vmsctl", "--server", f"127.0.0.1:{server.port}", "--json"]
+    filters = ["--action", "grpc.filter.*", "--outcome", "PERMISSION_DENIED"]
+    result = subprocess.run(
+        [*argv, "--token", token("admin"), "audit", *filters], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert [int(r["seq"]) for r in json.loads(result.stdout)["records"]] == [kept.seq]

@@ -24,6 +24,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             since_ns=request.since_ns,
             until_ns=request.until_ns,
             principal_filter=request.principal,
+            action=request.action,
+            outcome=request.outcome,
             page_size=request.page_size,
             limit=request.limit,
             page_token=request.page_token,

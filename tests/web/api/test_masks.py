@@ -4,18 +4,38 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import av
 import numpy as np
+import pytest
 
-from tests.support.rpc import MID, S
+from tests.support.rpc import MID, RunningDaemon, S, make_config, record_footage
 from tests.support.web import Console, bearer
+from vmsd.clock import FakeClock
 from vmsd.services.access import Principal
 from vmsd.services.activity import Activity
 from vmsd.services.cameras import CameraSpec
 
 SQUARE = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]
+LEFT_HALF = [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory, h264_ts: Path) -> Iterator[Console]:
+    """The web tests' daemon, with the config-file camera in-cam masked over its left half."""
+    root = tmp_path_factory.mktemp("web-masks") / "root"
+    record_footage(root, h264_ts)
+    config = make_config(root, web={"listen": "127.0.0.1:0"})
+    cameras = [c.model_copy(update={"privacy_masks": [LEFT_HALF]}) if c.id == "in-cam" else c for c in config.cameras]
+    clock = FakeClock()
+    running = RunningDaemon(config.model_copy(update={"cameras": cameras}), clock=clock)
+    try:
+        yield Console(running, clock)
+    finally:
+        running.stop()
 
 
 def _luma(jpeg: bytes) -> np.ndarray:
@@ -73,7 +93,7 @@ async def test_an_admin_edits_the_masks_of_an_api_camera(console: Console, clien
         }
 
 
-async def test_the_still_is_a_jpeg_masked_for_masked_roles(console: Console) -> None:
+async def test_the_still_is_a_jpeg_with_the_masks_painted_in_for_masked_roles(console: Console) -> None:
     url = f"{console.url}/api/v1/cameras/in-cam/still.jpg"
     async with aiohttp.ClientSession(headers=bearer("supervisor")) as client, client.get(url) as response:
         assert response.status == 200
@@ -81,13 +101,17 @@ async def test_the_still_is_a_jpeg_masked_for_masked_roles(console: Console) -> 
         assert response.headers["X-Picture-Time-Ns"] == str(MID + 19_960 * S // 1000)
         assert response.headers["X-Privacy-Masked"] == "false"
         assert response.headers["Cache-Control"] == "no-store"
-        luma = _luma(await response.read())
-    assert luma.shape == (240, 320)
+        unmasked = _luma(await response.read())
+    assert unmasked.shape == (240, 320)
+    assert float(unmasked[:, :150].mean()) > 40  # testsrc2: colourful everywhere
     record = console.audit("GET /api/v1/cameras/{camera_id}/still.jpg")[-1]
     assert (record.principal, record.camera_id, record.outcome) == ("supervisor-1", "in-cam", "OK")
-    # A viewer (a masked role by default) of a camera without masks gets the same picture, said masked.
+    assert json.loads(record.detail_json)["masked"] is False
+    # viewer is one of the default [web] masked_roles: the masked half never leaves the recorder.
     async with aiohttp.ClientSession(headers=bearer("viewer")) as client, client.get(url) as response:
         assert response.headers["X-Privacy-Masked"] == "true"
+        masked = _luma(await response.read())
+    assert float(masked[:, :158].max()) <= 8 and float(masked[:, 162:].mean()) > 40
     async with aiohttp.ClientSession(headers=bearer("integrator")) as client, client.get(url) as response:
         assert response.status == 403
         assert (await response.json())["error"]["message"] == "role 'integrator' does not have permission 'live.relay'"

@@ -35,6 +35,8 @@ def cmd_audit(client: Client, args: argparse.Namespace) -> int:
         until_ns=parse_time(args.until, now_ns) if args.until else 0,
         camera_id=args.camera or "",
         principal=args.principal or "",
+        action=args.action or "",
+        outcome=args.outcome or "",
         page_size=min(args.limit or _MAX_PAGE_SIZE, _MAX_PAGE_SIZE),
     )
     # Pages run from the newest record back, each under the server's message size cap.

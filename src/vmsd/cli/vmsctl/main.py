@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--until", metavar="T", help="to, same formats")
     audit.add_argument("--camera")
     audit.add_argument("--principal")
+    audit.add_argument("--action", help="exactly this action, or a prefix ending in * (e.g. 'export.*')")
+    audit.add_argument("--outcome", help="a status name such as OK or PERMISSION_DENIED")
     audit.add_argument("--limit", type=int, default=1000, help="show the newest N records (default 1000; 0: all)")
     audit.add_argument("--verify", action="store_true", help="verify the whole hash chain")
     audit.set_defaults(func=cmd_audit)
