@@ -70,10 +70,29 @@ export class MaskOverlay {
 }
 
 /**
- * The admin's mask editor: the camera's current still, its polygons, click to add points,
- * "Close polygon" to finish one, click a polygon to select it, delete, save with a reason.
+ * The mask editor, folded until opened: fetching the still is a (audited) look at the camera,
+ * so it happens only when someone means to edit.
  */
 export function maskEditor(cameraId) {
+  const details = h(
+    "details",
+    { class: "panel mask-editor" },
+    h("summary", {}, h("h3", {}, "Privacy masks")),
+  );
+  details.addEventListener(
+    "toggle",
+    () => {
+      if (details.open && details.children.length === 1) details.append(...maskEditorParts(cameraId));
+    },
+  );
+  return details;
+}
+
+/**
+ * The editor itself: the camera's current still, its polygons, click to add points,
+ * "Close polygon" to finish one, click a polygon to select it, delete, save with a reason.
+ */
+function maskEditorParts(cameraId) {
   const messages = h("div", { class: "messages" });
   const image = h("img", {
     class: "still",
@@ -183,10 +202,7 @@ export function maskEditor(cameraId) {
     .catch((error) => say(messages, errorBox(error, "Loading the masks")));
   redraw();
 
-  return h(
-    "section",
-    { class: "panel mask-editor" },
-    h("h3", {}, "Privacy masks"),
+  return [
     h(
       "p",
       { class: "hint" },
@@ -196,5 +212,5 @@ export function maskEditor(cameraId) {
     stage,
     form,
     messages,
-  );
+  ];
 }
