@@ -40,6 +40,17 @@ export async function renderCamera(main, cameraId) {
 
   const messages = h("div", { class: "messages" });
   const day = h("input", { type: "date", value: dayInput(Date.now()), "aria-label": "day" });
+  const zoom = h(
+    "select",
+    { "aria-label": "how much of the day" },
+    [
+      [86_400_000, "whole day"],
+      [6 * 3_600_000, "last 6 h"],
+      [3_600_000, "last hour"],
+      [600_000, "last 10 min"],
+    ].map(([ms, words]) => h("option", { value: String(ms), selected: ms === 3_600_000 }, words)),
+  );
+  zoom.addEventListener("change", () => refresh());
   const player = new ReviewPlayer({ masks });
   let dayStartMs = startOfDay(Date.now());
 
@@ -54,19 +65,29 @@ export async function renderCamera(main, cameraId) {
     },
   });
 
+  /** The window shown: the whole day, or the last `zoom` of it (up to now on the current day). */
+  function windowMs(nowMs) {
+    const dayEndMs = dayStartMs + 86_400_000;
+    const span = Number(zoom.value);
+    if (span >= 86_400_000) return [dayStartMs, dayEndMs];
+    const endMs = nowMs < dayEndMs ? Math.min(dayEndMs, nowMs + span / 20) : dayEndMs;
+    return [Math.max(dayStartMs, endMs - span), endMs];
+  }
+
   async function refresh() {
     const nowMs = Date.now();
-    const endMs = Math.min(dayStartMs + 86_400_000, nowMs);
-    if (endMs <= dayStartMs) {
-      timeline.render(dayStartMs, { spans: [], gaps: [] }, nowMs);
+    const [startMs, endMs] = windowMs(nowMs);
+    const searchEndMs = Math.min(endMs, nowMs);
+    if (searchEndMs <= startMs) {
+      timeline.render(startMs, endMs, { spans: [], gaps: [] }, nowMs);
       return;
     }
     try {
       const search = await api(
         "GET",
-        `/api/v1/cameras/${encodeURIComponent(cameraId)}/search${query({ from: msToNs(dayStartMs), to: msToNs(endMs) })}`,
+        `/api/v1/cameras/${encodeURIComponent(cameraId)}/search${query({ from: msToNs(startMs), to: msToNs(searchEndMs) })}`,
       );
-      timeline.render(dayStartMs, search || {}, nowMs);
+      timeline.render(startMs, endMs, search || {}, nowMs);
       say(messages, null);
     } catch (error) {
       say(messages, errorBox(error, "Searching the recordings"));
@@ -95,7 +116,7 @@ export async function renderCamera(main, cameraId) {
       h(
         "section",
         { class: "panel" },
-        h("div", { class: "panel-head" }, h("h2", {}, "Recordings"), day),
+        h("div", { class: "panel-head" }, h("h2", {}, "Recordings"), h("div", { class: "toolbar" }, zoom, day)),
         timeline.element,
         messages,
       ),

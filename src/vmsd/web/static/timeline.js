@@ -5,7 +5,8 @@
 
 import { h, nsToMs, s, formatTime, formatDuration } from "./ui.js";
 
-const WIDTH = 1440; // one unit per minute of the day
+const WIDTH = 1440; // SVG units across the window (stretched to the page's width)
+const LABELS = 8; // time labels across the window
 const HEIGHT = 40;
 const BAR_Y = 4;
 const BAR_H = 26;
@@ -33,7 +34,8 @@ export function rangeOf(item) {
 export class Timeline {
   constructor({ onPick }) {
     this.onPick = onPick;
-    this.dayStartMs = 0;
+    this.startMs = 0;
+    this.spanMs = 86_400_000;
     this.svg = s("svg", {
       class: "timeline",
       viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
@@ -50,9 +52,9 @@ export class Timeline {
         h("li", {}, h("span", { class: `swatch gap gap-${reason}` }), words),
       ),
     );
-    // Hour labels are HTML (the SVG stretches to the page's width; its text would stretch too).
-    const hours = h("div", { class: "hours", "aria-hidden": "true" }, [0, 3, 6, 9, 12, 15, 18, 21].map((hr) => h("span", {}, `${hr}:00`)));
-    this.element = h("div", { class: "timeline-box" }, hours, this.svg, this.readout, this.legend);
+    // Time labels are HTML (the SVG stretches to the page's width; its text would stretch too).
+    this.labels = h("div", { class: "hours", "aria-hidden": "true" });
+    this.element = h("div", { class: "timeline-box" }, this.labels, this.svg, this.readout, this.legend);
     this.drag = null;
     this.svg.addEventListener("pointerdown", (e) => this.down(e));
     this.svg.addEventListener("pointermove", (e) => this.move(e));
@@ -63,16 +65,23 @@ export class Timeline {
   msAt(event) {
     const box = this.svg.getBoundingClientRect();
     const fraction = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
-    return this.dayStartMs + fraction * 86_400_000;
+    return this.startMs + fraction * this.spanMs;
   }
 
   x(ms) {
-    return Math.min(WIDTH, Math.max(0, ((ms - this.dayStartMs) / 86_400_000) * WIDTH));
+    return Math.min(WIDTH, Math.max(0, ((ms - this.startMs) / this.spanMs) * WIDTH));
   }
 
-  /** Draw a day: `search` is the search answer for [dayStartMs, up to the day's end]. */
-  render(dayStartMs, search, nowMs) {
-    this.dayStartMs = dayStartMs;
+  /** Draw the window [startMs, endMs): `search` is the search answer for it (up to now). */
+  render(startMs, endMs, search, nowMs) {
+    this.startMs = startMs;
+    this.spanMs = endMs - startMs;
+    const withDate = this.spanMs > 86_400_000;
+    this.labels.replaceChildren(
+      ...Array.from({ length: LABELS }, (_, i) =>
+        h("span", {}, formatTime(startMs + (i * this.spanMs) / LABELS, { date: withDate }).replace(/:00$/, "")),
+      ),
+    );
     const shapes = [s("rect", { x: 0, y: BAR_Y, width: WIDTH, height: BAR_H, class: "day" })];
     const items = [
       ...(search.spans || []).map((span) => ({ kind: "recorded", item: span })),
@@ -92,11 +101,11 @@ export class Timeline {
       rect.append(s("title", { text: `${formatTime(startMs)} → ${formatTime(endMs, { date: false })}: ${words}` }));
       shapes.push(rect);
     }
-    for (let hour = 0; hour <= 24; hour++) {
-      const x = (hour / 24) * WIDTH;
-      shapes.push(s("line", { x1: x, x2: x, y1: BAR_Y + BAR_H, y2: BAR_Y + BAR_H + (hour % 6 ? 4 : 8), class: "tick" }));
+    for (let i = 0; i <= 4 * LABELS; i++) {
+      const x = (i / (4 * LABELS)) * WIDTH;
+      shapes.push(s("line", { x1: x, x2: x, y1: BAR_Y + BAR_H, y2: BAR_Y + BAR_H + (i % 4 ? 4 : 8), class: "tick" }));
     }
-    if (nowMs >= dayStartMs && nowMs < dayStartMs + 86_400_000) {
+    if (nowMs >= startMs && nowMs < endMs) {
       const x = this.x(nowMs);
       shapes.push(s("line", { x1: x, x2: x, y1: BAR_Y - 2, y2: BAR_Y + BAR_H + 2, class: "now" }));
     }
