@@ -89,7 +89,8 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
         # full for [grpc] send_timeout (rpc/limits.py); the hub has long since stopped queueing
         # for it by then (it drops whole GOPs, then the subscriber).
         call = current_call()
-        items = self._live.relay(call.require_principal(), call, request.camera_id, request.duration_ns)
+        principal = call.require_principal()
+        items = self._live.relay(principal, call, request.camera_id, request.duration_ns, transport="grpc")
         async with contextlib.aclosing(items) as relay:
             async for item in relay:
                 await context.write(_serialized(item))
