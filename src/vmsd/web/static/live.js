@@ -1,8 +1,10 @@
 // Live video: fMP4 over a WebSocket into Media Source Extensions.
 //
-// The server sends (DESIGN §6) an optional text message with the MSE codec string (JSON
-// {"codec", "width", "height"} or the bare string), then the init segment (ftyp+moov), then
-// moof+mdat fragments starting at a keyframe. One appendBuffer runs at a time (a queue); the
+// The server sends (docs/http.md, "Live video") a text {"type": "config", "codec", "mime", …}
+// with the exact MSE codec string, then the init segment (ftyp+moov), then one moof+mdat per
+// frame starting at a keyframe; again config + init when the camera's stream changes; text
+// {"type": "missed"} when this browser fell behind (whole GOPs skipped) and {"type": "error"}
+// just before it closes. Fragments carry the frames' wall time, so currentTime is wall time. One appendBuffer runs at a time (a queue); the
 // player stays near the live edge by jumping forward when it falls behind and trims what it
 // has already shown so the SourceBuffer never fills.
 
@@ -131,7 +133,8 @@ export class LiveStream {
   retry(event) {
     const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)] * (0.8 + Math.random() * 0.4);
     this.attempt += 1;
-    const why = event && event.reason ? event.reason : "the live stream ended";
+    const why = this.closeReason || (event && event.reason) || "the live stream ended";
+    this.closeReason = "";
     this.status(`${why}; reconnecting in ${(delay / 1000).toFixed(1)} s`, "retrying");
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
@@ -161,6 +164,15 @@ export class LiveStream {
 
   onText(text) {
     const info = parseCodecMessage(text);
+    if (info.type === "error") {
+      // The server says why before it closes; the close then retries.
+      this.closeReason = `${info.message || "the live stream failed"}${info.kind ? ` (${info.kind})` : ""}`;
+      return;
+    }
+    if (info.type === "missed") {
+      this.missedFrames = (this.missedFrames || 0) + Number(info.frames || 0);
+      return; // the next fragments start at a later keyframe; afterUpdate jumps to them
+    }
     if (this.callbacks.codec) this.callbacks.codec(info);
     if (!info.codec) return;
     if (this.mime && this.mime !== mimeFor(info.codec)) {
