@@ -203,6 +203,12 @@ def test_live_grid_plays_four_cameras_near_the_live_edge_and_says_when_it_cannot
         # … and the newest frame keeps arriving at the camera's pace (no backlog building up).
         arrived = last[cam]["edge"] - first[cam]["edge"]
         assert abs(arrived - wall) < 1.5, (cam, arrived, wall)
+    # A browser too busy to take the fragments (its main thread blocked for 3 s) stalls; it must
+    # then jump to the live edge rather than play on 3 s late.
+    page.evaluate("() => { const until = Date.now() + 3000; while (Date.now() < until) {} }")
+    page.wait_for_timeout(1500)
+    late = _tiles(page)
+    assert all(0 <= late[cam]["behind"] <= 2.0 for cam in H264_CAMERAS), late
     # H.265: this chromium has no decoder; the tile says so in words instead of staying black.
     gate = last[HEVC_CAMERA]
     assert gate["live"] == "unsupported" and FALLBACK in gate["text"], gate
