@@ -96,8 +96,8 @@ function holdsPanel(cameras, chosen) {
   if (can("holds.add")) {
     const cams = cameraSelect(cameras, chosen, { multiple: true });
     const { from, to } = rangeInputs();
-    const caseRef = h("input", { type: "text", placeholder: "e.g. CR-2026-0142" });
-    const reason = h("input", { type: "text", placeholder: "why the footage must be kept" });
+    const caseRef = h("input", { type: "text", name: "case_ref", placeholder: "e.g. CR-2026-0142" });
+    const reason = h("input", { type: "text", name: "reason", placeholder: "why the footage must be kept" });
     const add = h("button", { type: "submit", class: "primary" }, "Place hold");
     parts.push(
       h(
