@@ -22,11 +22,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import grpc
 import pytest
 
 from tests.support.clips import make_clip
 from tests.support.daemon import REPO, DaemonProcess, write_config
 from tests.support.simulator import CameraSimulator, MountSpec
+from vmsd.v1 import cameras_pb2, cameras_pb2_grpc
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +58,7 @@ class Console:
     url: str
     process: DaemonProcess
     root: Path
+    h264_url: str  # the simulator's H.264 mount, for a camera added over gRPC
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +81,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         try:
             process.wait_for_log('"state": "recording"', count=len(cameras))
             port = _web_port(process)
-            yield Console(f"http://127.0.0.1:{port}", process, work / "root")
+            yield Console(f"http://127.0.0.1:{port}", process, work / "root", sim.url("h264"))
         finally:
             if process.alive():
                 process.terminate()
@@ -295,6 +298,8 @@ def test_review_from_the_timeline_needs_a_reason_plays_and_is_audited(
     )
     wall = page.inner_text(".wall-time")
     assert wall.count(":") == 2, wall
+    page.select_option("select[aria-label='how much of the day']", "600000")  # the last 10 minutes
+    page.wait_for_function("() => document.querySelector('.timeline-box .hours').children.length === 5")
     page.screenshot(path=str(REPO / "docs" / "console-timeline.png"), full_page=True)
     # The review is in the audit log, with its reason, in the oversight page.
     page.goto(console.url + "/#/oversight")
@@ -407,4 +412,44 @@ def test_evidence_hold_and_export_and_oversight_pages_work_in_the_browser(
     page.locator("button", has_text="Run checks now").click()
     checks = page.locator("section.panel", has=page.locator("h2", has_text="Function checks"))
     checks.locator("td", has_text="west").wait_for(timeout=60_000)
+    page.context.close()
+
+
+def _add_api_camera(console: Console, camera_id: str) -> None:
+    """A camera added over gRPC (masks of cameras from the config file are edited in the file)."""
+    port = next(json.loads(line)["port"] for line in console.process.log().splitlines() if "grpc_listening" in line)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        cameras_pb2_grpc.CameraServiceStub(channel).AddCamera(
+            cameras_pb2.AddCameraRequest(
+                camera=cameras_pb2.CameraSpec(id=camera_id, url=console.h264_url, enabled=True),
+                reason="a camera whose masks the console edits",
+            ),
+            metadata=[("authorization", f"Bearer {ADMIN}")],
+            timeout=10,
+        )
+
+
+def test_an_admin_draws_and_saves_a_privacy_mask_on_the_cameras_still(
+    browser: Any, console: Console, problems: Problems
+) -> None:
+    _add_api_camera(console, "plaza")
+    page = _sign_in(browser, console, problems, ADMIN)
+    _wait_for_footage(page, "plaza", older_than_s=10)  # a finished segment has the still
+    page.goto(f"{console.url}/#/camera/plaza")
+    page.locator("details.mask-editor summary").click()
+    page.wait_for_function("() => document.querySelector('img.still').naturalWidth === 640")
+    layer = page.locator("svg.mask-editor-layer")
+    layer.scroll_into_view_if_needed()
+    box = layer.bounding_box()
+    assert box is not None
+    for fx, fy in [(0.25, 0.25), (0.75, 0.25), (0.5, 0.75)]:
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    page.locator("button", has_text="Close polygon").click()
+    page.locator("details.mask-editor input[type=text]").fill("cover the flats' windows")
+    page.locator("button", has_text="Save masks").click()
+    page.locator("details.mask-editor .ok", has_text="Saved 1 mask polygon").wait_for()
+    saved = page.evaluate("async () => (await (await fetch('/api/v1/cameras/plaza/privacy-masks')).json()).masks")
+    assert len(saved) == 1 and len(saved[0]) == 3
+    for (x, y), (fx, fy) in zip(saved[0], [(0.25, 0.25), (0.75, 0.25), (0.5, 0.75)], strict=True):
+        assert abs(x - fx) < 0.01 and abs(y - fy) < 0.01, saved
     page.context.close()

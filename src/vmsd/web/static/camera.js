@@ -6,7 +6,7 @@ import { cameraState, listCameras, tileFor } from "./cameras.js";
 import { maskEditor } from "./masks.js";
 import { askForReview, ReviewPlayer } from "./review.js";
 import { can, masked } from "./session.js";
-import { Timeline } from "./timeline.js";
+import { Timeline, stepFor } from "./timeline.js";
 import { errorBox, h, msToNs, note, say } from "./ui.js";
 
 const REFRESH_MS = 10_000;
@@ -70,7 +70,9 @@ export async function renderCamera(main, cameraId) {
     const dayEndMs = dayStartMs + 86_400_000;
     const span = Number(zoom.value);
     if (span >= 86_400_000) return [dayStartMs, dayEndMs];
-    const endMs = nowMs < dayEndMs ? Math.min(dayEndMs, nowMs + span / 20) : dayEndMs;
+    // Up to now and a little beyond, ending on a label step (so the labels are round times).
+    const step = stepFor(span);
+    const endMs = nowMs < dayEndMs ? Math.min(dayEndMs, Math.ceil((nowMs + span / 20) / step) * step) : dayEndMs;
     return [Math.max(dayStartMs, endMs - span), endMs];
   }
 

@@ -6,7 +6,19 @@
 import { h, nsToMs, s, formatTime, formatDuration } from "./ui.js";
 
 const WIDTH = 1440; // SVG units across the window (stretched to the page's width)
-const LABELS = 8; // time labels across the window
+// A label every `step` for each window size (the window's ends fall on steps).
+const STEPS = [
+  [86_400_000, 3 * 3_600_000],
+  [6 * 3_600_000, 3_600_000],
+  [3_600_000, 10 * 60_000],
+  [600_000, 2 * 60_000],
+];
+
+/** The label step for a window of `spanMs`. */
+export function stepFor(spanMs) {
+  const found = STEPS.find(([span]) => spanMs >= span);
+  return found ? found[1] : spanMs / 5;
+}
 const HEIGHT = 40;
 const BAR_Y = 4;
 const BAR_H = 26;
@@ -76,11 +88,11 @@ export class Timeline {
   render(startMs, endMs, search, nowMs) {
     this.startMs = startMs;
     this.spanMs = endMs - startMs;
-    const withDate = this.spanMs > 86_400_000;
+    const step = stepFor(this.spanMs);
+    const count = Math.max(1, Math.round(this.spanMs / step));
+    this.labels.style.gridTemplateColumns = `repeat(${count}, 1fr)`; // CSSOM: allowed under the CSP
     this.labels.replaceChildren(
-      ...Array.from({ length: LABELS }, (_, i) =>
-        h("span", {}, formatTime(startMs + (i * this.spanMs) / LABELS, { date: withDate }).replace(/:00$/, "")),
-      ),
+      ...Array.from({ length: count }, (_, i) => h("span", {}, formatTime(startMs + i * step, { date: false }).replace(/:00$/, ""))),
     );
     const shapes = [s("rect", { x: 0, y: BAR_Y, width: WIDTH, height: BAR_H, class: "day" })];
     const items = [
@@ -101,8 +113,8 @@ export class Timeline {
       rect.append(s("title", { text: `${formatTime(startMs)} → ${formatTime(endMs, { date: false })}: ${words}` }));
       shapes.push(rect);
     }
-    for (let i = 0; i <= 4 * LABELS; i++) {
-      const x = (i / (4 * LABELS)) * WIDTH;
+    for (let i = 0; i <= 4 * count; i++) {
+      const x = (i / (4 * count)) * WIDTH;
       shapes.push(s("line", { x1: x, x2: x, y1: BAR_Y + BAR_H, y2: BAR_Y + BAR_H + (i % 4 ? 4 : 8), class: "tick" }));
     }
     if (nowMs >= startMs && nowMs < endMs) {
