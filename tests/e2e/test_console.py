@@ -328,6 +328,12 @@ def test_a_scoped_viewer_sees_one_masked_camera_and_no_audit(
     problems.expected.add(("/api/v1/audit", 403))
     status = page.evaluate("async () => (await fetch('/api/v1/audit')).status")
     assert status == 403
+    assert page.inner_text("#nav") == "Live"  # no evidence or oversight pages for a viewer
+    # Signing out ends the session on the server, and the tile's stream with the page.
+    page.click("#who button")
+    page.wait_for_selector("#token")
+    assert page.locator("vmsd-live-tile").count() == 0
+    assert page.evaluate("async () => (await fetch('/api/v1/session')).status") == 401
     page.context.close()
 
 
