@@ -58,7 +58,7 @@ class Console:
     url: str
     process: DaemonProcess
     root: Path
-    h264_url: str  # the simulator's H.264 mount, for a camera added over gRPC
+    sim: CameraSimulator  # its "h264" mount feeds the four H.264 cameras, "h265" the gate
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         try:
             process.wait_for_log('"state": "recording"', count=len(cameras))
             port = _web_port(process)
-            yield Console(f"http://127.0.0.1:{port}", process, work / "root", sim.url("h264"))
+            yield Console(f"http://127.0.0.1:{port}", process, work / "root", sim)
         finally:
             if process.alive():
                 process.terminate()
@@ -427,7 +427,7 @@ def _add_api_camera(console: Console, camera_id: str) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         cameras_pb2_grpc.CameraServiceStub(channel).AddCamera(
             cameras_pb2.AddCameraRequest(
-                camera=cameras_pb2.CameraSpec(id=camera_id, url=console.h264_url, enabled=True),
+                camera=cameras_pb2.CameraSpec(id=camera_id, url=console.sim.url("h264"), enabled=True),
                 reason="a camera whose masks the console edits",
             ),
             metadata=[("authorization", f"Bearer {ADMIN}")],
@@ -458,4 +458,27 @@ def test_an_admin_draws_and_saves_a_privacy_mask_on_the_cameras_still(
     assert len(saved) == 1 and len(saved[0]) == 3
     for (x, y), (fx, fy) in zip(saved[0], [(0.25, 0.25), (0.75, 0.25), (0.5, 0.75)], strict=True):
         assert abs(x - fx) < 0.01 and abs(y - fy) < 0.01, saved
+    page.context.close()
+
+
+def test_live_tiles_play_again_after_the_cameras_drop_out(browser: Any, console: Console, problems: Problems) -> None:
+    """Last in the module: all four H.264 cameras share one simulator mount, which this drops."""
+    page = _sign_in(browser, console, problems, ADMIN)
+    page.wait_for_function(
+        "ids => ids.every(id =>"
+        " document.querySelector(`vmsd-live-tile[camera-id='${id}']`)?.dataset.live === 'playing')",
+        arg=H264_CAMERAS,
+        timeout=30_000,
+    )
+    console.sim.drop("h264", 3)
+    back_at = page.evaluate("Date.now() / 1000") + 3
+    # The recorder reconnects; the tiles follow (a new stream configuration, or a new socket)
+    # and play pictures from after the outage, near live again.
+    page.wait_for_function(
+        "([ids, after]) => ids.every(id => { const t = document.querySelector(`vmsd-live-tile[camera-id='${id}']`);"
+        " const v = t.querySelector('video'); return t.dataset.live === 'playing' && v.currentTime > after"
+        " && Date.now() / 1000 - v.currentTime < 2; })",
+        arg=[H264_CAMERAS, back_at],
+        timeout=45_000,
+    )
     page.context.close()
