@@ -472,6 +472,13 @@ def test_live_tiles_play_again_after_the_cameras_drop_out(browser: Any, console:
     )
     console.sim.drop("h264", 3)
     back_at = page.evaluate("Date.now() / 1000") + 3
+    # Meanwhile no tile pretends to be live.
+    page.wait_for_function(
+        "ids => ids.every(id =>"
+        " document.querySelector(`vmsd-live-tile[camera-id='${id}']`).dataset.live !== 'playing')",
+        arg=H264_CAMERAS,
+        timeout=3_000,
+    )
     # The recorder reconnects; the tiles follow (a new stream configuration, or a new socket)
     # and play pictures from after the outage, near live again.
     page.wait_for_function(

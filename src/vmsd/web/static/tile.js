@@ -8,7 +8,7 @@ import { masked } from "./session.js";
 import { errorBox, formatTime, h } from "./ui.js";
 
 const CLOCK_MS = 250;
-const STALE_MS = 3000; // no new frame for this long: the clock says so instead of looking live
+const STALE_MS = 1500; // no new picture for this long: the tile says so instead of looking live
 
 export class LiveTile extends HTMLElement {
   connectedCallback() {
@@ -99,13 +99,14 @@ export class LiveTile extends HTMLElement {
       this.clock.textContent = "";
       return;
     }
+    // The server stamps fragments with the frames' wall time (90 kHz from the epoch), so
+    // currentTime is the wall time of the picture on screen.
+    const pictureMs = this.video.currentTime * 1000;
+    const stamped = pictureMs > 1e12;
     const fresh = this.stream.lastMediaAt && performance.now() - this.stream.lastMediaAt < STALE_MS;
-    const playing = fresh && !this.video.paused && this.video.readyState >= 2;
+    const current = !stamped || Date.now() - pictureMs < STALE_MS;
+    const playing = fresh && current && !this.video.paused && this.video.readyState >= 2;
     if (playing) {
-      // The server stamps fragments with the frames' wall time (90 kHz from the epoch), so
-      // currentTime is the wall time of the picture on screen.
-      const pictureMs = this.video.currentTime * 1000;
-      const stamped = pictureMs > 1e12;
       const shownMs = stamped ? pictureMs : Date.now();
       this.clock.textContent = `● live ${formatTime(shownMs, { date: false })}`;
       this.clock.title = stamped
@@ -114,7 +115,10 @@ export class LiveTile extends HTMLElement {
       if (this.dataset.live !== "playing") this.show("", "playing");
     } else {
       this.clock.textContent = "";
-      if (this.dataset.live === "playing") this.show("waiting for pictures…", "waiting");
+      if (this.dataset.live === "playing" || this.dataset.live === "waiting") {
+        const since = stamped ? ` (the last is from ${formatTime(pictureMs, { date: false })})` : "";
+        this.show(`no new pictures${since}; waiting…`, "waiting");
+      }
     }
     this.classList.toggle("playing", Boolean(playing));
   }
