@@ -14,7 +14,8 @@ watched recently) makes the first viewer wait for the next keyframe, and costs t
 nothing: `wanted` is False and it does not even copy the packet.
 
 Asyncio side: `subscribe(loop)` / `Subscriber.next()` / `unsubscribe()`. Wake-ups cross from the
-recorder thread with one `call_soon_threadsafe` per packet per *waiting* subscriber.
+recorder thread with one `call_soon_threadsafe` per packet (per event loop) that sets the events
+of the subscribers that were waiting.
 """
 
 from __future__ import annotations
@@ -180,11 +181,25 @@ class Subscriber:
                 self._event.clear()
             await self._event.wait()
 
-    def wake(self) -> None:
-        self._loop.call_soon_threadsafe(self._event.set)
-
     def close(self) -> None:
         self._hub.unsubscribe(self)
+
+
+def _wake(subscribers: list[Subscriber]) -> None:
+    """Wake these subscribers with one cross-thread call per event loop, not one per subscriber:
+    each call writes to the loop's self-pipe, and 100 viewers would be 100 writes per frame."""
+    if not subscribers:
+        return
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Event]] = {}
+    for subscriber in subscribers:
+        by_loop.setdefault(subscriber._loop, []).append(subscriber._event)
+    for loop, events in by_loop.items():
+        loop.call_soon_threadsafe(_set_all, events)
+
+
+def _set_all(events: list[asyncio.Event]) -> None:
+    for event in events:
+        event.set()
 
 
 class CameraHub:
@@ -233,8 +248,7 @@ class CameraHub:
             for subscriber in self._subscribers:
                 if subscriber._offer(config):
                     to_wake.append(subscriber)
-        for subscriber in to_wake:
-            subscriber.wake()
+        _wake(to_wake)
 
     def publish(self, packet: RelayPacket) -> None:
         to_wake: list[Subscriber] = []
@@ -258,8 +272,7 @@ class CameraHub:
                         to_wake.append(subscriber)
                 elif subscriber._offer(packet):
                     to_wake.append(subscriber)
-        for subscriber in to_wake:
-            subscriber.wake()
+        _wake(to_wake)
 
     def session_ended(self) -> None:
         """The camera disconnected: the cached GOP is stale (subscribers wait for the next session)."""
@@ -294,8 +307,7 @@ class CameraHub:
         with self.lock:
             subscribers, self._subscribers = self._subscribers, []
             woken = [s for s in subscribers if s._close("recorder stopped")]
-        for subscriber in woken:
-            subscriber.wake()
+        _wake(woken)
 
     @property
     def subscriber_count(self) -> int:

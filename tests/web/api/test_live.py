@@ -28,8 +28,9 @@ FIRST_MESSAGE_S = 30  # the camera must connect and send its first keyframe
 
 
 class Live:
-    def __init__(self, running: RunningDaemon) -> None:
+    def __init__(self, running: RunningDaemon, simulator: CameraSimulator) -> None:
         self.running = running
+        self.simulator = simulator
         web = running.daemon.web
         assert web is not None
         self.url = f"http://127.0.0.1:{web.port}"
@@ -50,17 +51,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     clip = make_clip("/tmp/vmsd-test-clips", codec="h264", width=320, height=240, seconds=10, gop_s=1)
     # 8 Mbit/s: fills a reader's socket buffers in seconds, for the test of a browser that stops reading.
     big = make_clip("/tmp/vmsd-test-clips", codec="h264", width=1280, height=720, bitrate="8M", seconds=10)
-    with CameraSimulator([MountSpec("in-cam", clip), MountSpec("in-big", big)]) as sim:
-        cameras = {"in-cam": sim.url("in-cam"), "in-big": sim.url("in-big"), "out-cam": "rtsp://127.0.0.1:9/never"}
+    with CameraSimulator([MountSpec("in-cam", clip), MountSpec("in-big", big), MountSpec("in-switch", clip)]) as sim:
+        cameras = {name: sim.url(name) for name in ("in-cam", "in-big", "in-switch")}
         config = make_config(
             tmp_path_factory.mktemp("live") / "root",
-            cameras=cameras,
-            recording=("in-cam", "in-big"),
+            cameras={**cameras, "out-cam": "rtsp://127.0.0.1:9/never"},
+            recording=tuple(cameras),
             web={"listen": "127.0.0.1:0", "send_timeout": "2s"},
         )
         running = RunningDaemon(config)
         try:
-            yield Live(running)
+            yield Live(running, sim)
         finally:
             running.stop()
 
@@ -212,3 +213,51 @@ async def test_a_browser_that_stops_reading_is_cut_off_and_recording_never_waits
     elapsed_s = (record.end_ns - record.start_ns) / 1e9
     assert frames_now - frames_then >= 20 * (elapsed_s - 1)
     assert recorder.status.state.value == "recording"
+
+
+async def test_a_new_stream_configuration_brings_a_new_codec_message_and_init_segment(live: Live) -> None:
+    bigger = make_clip("/tmp/vmsd-test-clips", codec="h264", width=480, height=272, seconds=10, gop_s=1)
+    url = live.ws("in-switch")
+    async with aiohttp.ClientSession() as client, client.ws_connect(url, headers=bearer("viewer")) as ws:
+        first = json.loads((await ws.receive(timeout=FIRST_MESSAGE_S)).data)
+        assert (first["width"], first["height"]) == (320, 240)
+        live.simulator.switch("in-switch", bigger)  # new SPS in-band from its next keyframe
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            message = await ws.receive(timeout=5)
+            if message.type == aiohttp.WSMsgType.TEXT:
+                break
+        else:
+            raise AssertionError("no new configuration within 20 s of the switch")
+        second = json.loads(message.data)
+        assert second["type"] == "config" and (second["width"], second["height"]) == (480, 272)
+        assert second["generation"] > first["generation"]
+        init = await ws.receive(timeout=5)
+        assert [kind for kind, _, _ in boxes(init.data)] == [b"ftyp", b"moov"]
+        fragment = await ws.receive(timeout=5)
+        assert sample_flags(fragment.data) == 0x02000000  # the new configuration starts on a keyframe
+
+
+async def test_logging_out_ends_the_live_stream_of_that_session(live: Live) -> None:
+    before = len(live.audit())
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        async with client.post(f"{live.url}/api/v1/session", json={"token": "test-token-for-viewer"}) as response:
+            csrf = (await response.json())["csrf"]
+        async with client.ws_connect(live.ws("in-cam"), origin=live.url) as ws:
+            assert json.loads((await ws.receive(timeout=FIRST_MESSAGE_S)).data)["type"] == "config"
+            async with client.delete(f"{live.url}/api/v1/session", headers={"X-CSRF-Token": csrf}) as response:
+                assert response.status == 200
+            message = await ws.receive(timeout=5)
+            deadline = time.monotonic() + 5
+            while message.type == aiohttp.WSMsgType.BINARY and time.monotonic() < deadline:
+                message = await ws.receive(timeout=5)  # fragments already on their way
+            assert json.loads(message.data) == {
+                "type": "error",
+                "kind": "UNAUTHENTICATED",
+                "message": "the session ended: log in again",
+            }
+            assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
+    deadline = time.monotonic() + 10
+    while len(live.audit()) == before and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert json.loads(live.audit()[-1].detail_json)["ended"] == "the session ended (logout, expiry or a revoked token)"

@@ -11,7 +11,8 @@ Server → browser, in order (the browser sends nothing; what it sends is ignore
   dropped whole GOPs for it (it then jumps ahead to a later keyframe);
 - text `{"type": "error", "kind": …, "message": …}` just before the server closes: a stream
   browsers cannot be given (neither H.264 nor H.265), the relay ended (recorder stopped), or the
-  browser stopped reading for [web] send_timeout.
+  session the socket was opened with ended (logout, expiry, revoked token). A browser that
+  reads nothing for [web] send_timeout is cut off without one.
 
 The same checks, limits and audit record as the gRPC relay (`LiveService.relay`): the request's
 Activity records who, which camera, when, how long, bytes, frames and missed frames, and the
@@ -39,7 +40,7 @@ from vmsd.log import get_logger
 from vmsd.services.live import RelayItem
 from vmsd.units import NS_PER_S
 from vmsd.web.context import Deps, context
-from vmsd.web.sessions import check_websocket_origin
+from vmsd.web.sessions import Session, check_websocket_origin
 
 log = get_logger(component="web")
 
@@ -133,39 +134,67 @@ def add_routes(app: web.Application, deps: Deps) -> None:
         items = live.relay(principal, ctx, camera_id, transport="websocket")
         if not ws.can_prepare(request).ok:
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, "this is a WebSocket endpoint: open it with new WebSocket(url)")
+        session = deps.sessions.lookup(ctx.session_id) if ctx.session_id is not None else None
         await ws.prepare(request)
-        sender = _Sender(ws, send_timeout_ns)
-        pump = asyncio.create_task(_pump(sender, items))
-        ended = "browser closed the socket"
-        try:
-            while not pump.done():
-                try:
-                    message = await ws.receive(timeout=1.0)  # nothing is expected: this notices a close
-                except TimeoutError:
-                    if sender.stuck():
-                        ended = f"browser read nothing for {send_timeout_ns / NS_PER_S:g}s ([web] send_timeout)"
-                        log.warning("live_send_timeout", camera_id=camera_id, principal=principal.name)
-                        break
-                    continue
-                if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-                    break
-        finally:
-            if not pump.done():
-                pump.cancel()
-            last_word = None
-            with contextlib.suppress(asyncio.CancelledError):
-                outcome = await pump
-                if outcome is not None:
-                    ended = f"{outcome[0].value}: {outcome[1]}"
-                    last_word = error_message(*outcome)
-            if sender.stuck():
-                _cut(request)  # it reads nothing: a closing handshake would wait for it too
-            elif not ws.closed:
-                await _close(request, ws, last_word)
-            ctx.touch(ended=ended)
+        ended = await _serve(request, ws, _Sender(ws, send_timeout_ns), items, session)
+        if ended.startswith("browser read nothing"):
+            log.warning("live_send_timeout", camera_id=camera_id, principal=principal.name)
+        ctx.touch(ended=ended)
         return ws
 
     app.router.add_get("/api/v1/cameras/{camera_id}/live", live_video)
+
+
+async def _serve(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    sender: _Sender,
+    items: AsyncGenerator[RelayItem, None],
+    session: Session | None,
+) -> str:
+    """Stream until the browser closes, stops reading, its session ends, or the relay ends; close
+    the socket; return why it ended (for the audit record)."""
+    pump = asyncio.create_task(_pump(sender, items))
+    session_ended = False
+
+    def end_with_session() -> None:  # logout, expiry or a revoked token ends the stream too
+        nonlocal session_ended
+        session_ended = True
+        pump.cancel()
+
+    if session is not None:
+        session.on_end.append(end_with_session)
+    ended = "browser closed the socket"
+    last_word: str | None = None
+    try:
+        while not pump.done():
+            try:
+                message = await ws.receive(timeout=1.0)  # nothing is expected: this notices a close
+            except TimeoutError:
+                if sender.stuck():
+                    ended = f"browser read nothing for {sender.timeout_ns / NS_PER_S:g}s ([web] send_timeout)"
+                    break
+                continue
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                break
+    finally:
+        if session is not None and end_with_session in session.on_end:
+            session.on_end.remove(end_with_session)
+        if not pump.done():
+            pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            outcome = await pump
+            if outcome is not None:
+                ended = f"{outcome[0].value}: {outcome[1]}"
+                last_word = error_message(*outcome)
+        if session_ended:
+            ended = "the session ended (logout, expiry or a revoked token)"
+            last_word = error_message(ErrorKind.UNAUTHENTICATED, "the session ended: log in again")
+        if sender.stuck():
+            _cut(request)  # it reads nothing: a closing handshake would wait for it too
+        elif not ws.closed:
+            await _close(request, ws, last_word)
+    return ended
 
 
 async def _close(request: web.Request, ws: web.WebSocketResponse, last_word: str | None) -> None:
