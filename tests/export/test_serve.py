@@ -50,3 +50,24 @@ def test_a_file_that_shrinks_while_it_is_sent_ends_the_archive_with_data_loss(
         ErrorKind.DATA_LOSS,
         f"export {export_id}: {master.name} became shorter while being sent",
     )
+
+
+def test_any_part_of_the_archive_is_that_slice_of_the_whole_and_the_etag_names_its_bytes(
+    exported: tuple[Env, ExportResult], tmp_path: Path
+) -> None:
+    bundles, export_id = _copy(exported, tmp_path)
+    whole = bundles.archive(export_id)
+    data = b"".join(whole.chunks)
+    header = tarfile.BLOCKSIZE
+    for offset, end in [(0, None), (1, None), (header - 1, header + 1), (header, 3 * header), (len(data) - 1, None)]:
+        part = bundles.archive(export_id, offset, end)
+        assert (part.size, part.etag) == (whole.size, whole.etag)
+        assert b"".join(part.chunks) == data[offset:end], (offset, end)
+    assert b"".join(bundles.archive(export_id, len(data)).chunks) == b""
+    with pytest.raises(VmsdError) as caught:
+        bundles.archive(export_id, 10, 5)
+    assert caught.value.kind is ErrorKind.INVALID_ARGUMENT
+    assert caught.value.message == f"bytes 10..5 are not a part of the archive (0..{len(data)} bytes)"
+    readme = tmp_path / "exports" / export_id / "README.txt"
+    readme.write_bytes(readme.read_bytes() + b"more")
+    assert bundles.archive(export_id).etag != whole.etag  # another size: other bytes, another etag

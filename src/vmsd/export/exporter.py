@@ -492,8 +492,8 @@ class Exporter:
     def read_chunk(self, export_id: str, name: str, offset: int, size: int) -> bytes:
         return self._bundles.read_chunk(export_id, name, offset, size)
 
-    def archive(self, export_id: str) -> Archive:
-        return self._bundles.archive(export_id)
+    def archive(self, export_id: str, offset: int = 0, end: int | None = None) -> Archive:
+        return self._bundles.archive(export_id, offset, end)
 
 
 def _new_export_id(camera_id: str, now_ns: int) -> str:

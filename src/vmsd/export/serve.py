@@ -33,8 +33,9 @@ class Archive:
     """A whole bundle as one tar file: `size` bytes (known before the first is read) from `chunks`."""
 
     name: str
-    size: int
-    chunks: Iterator[bytes]
+    size: int  # of the whole archive, whatever the offset
+    chunks: Iterator[bytes]  # from the offset asked for to the end
+    etag: str  # the same for the same archive bytes (its headers name every file's size and time)
 
 
 def no_such_export(export_id: str) -> VmsdError:
@@ -110,45 +111,67 @@ class Bundles:
             raise VmsdError(ErrorKind.NOT_FOUND, f"export {export_id} has no file {name!r}")
         return target
 
-    def archive(self, export_id: str) -> Archive:
+    def archive(self, export_id: str, offset: int = 0, end: int | None = None) -> Archive:
         """The bundle's files (those `files()` lists) as one uncompressed POSIX tar, each under
-        `<export_id>/`, streamed from the bundle itself (no copy is made) in ≤ 1 MiB chunks.
+        `<export_id>/`, streamed from the bundle itself (no copy is made) in ≤ 1 MiB chunks,
+        from byte `offset` of the archive up to byte `end` (exclusive; None: its end).
 
         For a browser, which downloads one file: unpacked, it is the bundle directory, which
-        `vmsctl verify` checks. The size is exact before the first chunk (Content-Length). A file
-        that shrinks while being read ends the stream with DATA_LOSS (a finished bundle never
-        changes; if one does, the download must not look complete).
+        `vmsctl verify` checks. The size is exact before the first chunk (Content-Length), and
+        the archive's bytes are the same each time it is asked for (headers from the files' sizes
+        and times), so a broken download resumes from the offset it reached. A file that shrinks
+        while being read ends the stream with DATA_LOSS (a finished bundle never changes; if one
+        does, the download must not look complete).
         """
         path = self.bundle_path(export_id)
-        members: list[tuple[bytes, str, Path, int]] = []
+        # The archive as pieces: bytes (headers, padding, the end) or a file's (name, path, size).
+        pieces: list[bytes | tuple[str, Path, int]] = []
         for listed in self.files(export_id):
             target = self._member(path, export_id, listed.name)
             stat = target.stat()
             info = tarfile.TarInfo(f"{export_id}/{listed.name}")
             info.size, info.mtime, info.mode = stat.st_size, int(stat.st_mtime), 0o644
-            members.append((info.tobuf(format=tarfile.PAX_FORMAT), listed.name, target, stat.st_size))
-        # Each member: header, data padded to whole blocks; then two zero blocks, and the whole
-        # padded to a record, as tarfile itself ends an archive.
-        size = sum(len(header) + _blocks(member_size) for header, _, _, member_size in members)
-        end = 2 * tarfile.BLOCKSIZE + (-(size + 2 * tarfile.BLOCKSIZE) % tarfile.RECORDSIZE)
+            pieces += [info.tobuf(format=tarfile.PAX_FORMAT), (listed.name, target, stat.st_size)]
+            pieces.append(tarfile.NUL * (_blocks(stat.st_size) - stat.st_size))
+        # Two zero blocks, and the whole padded to a record, as tarfile itself ends an archive.
+        size = sum(len(p) if isinstance(p, bytes) else p[2] for p in pieces)
+        pieces.append(tarfile.NUL * (2 * tarfile.BLOCKSIZE + (-(size + 2 * tarfile.BLOCKSIZE) % tarfile.RECORDSIZE)))
+        size += len(pieces[-1])
+        headers = b"".join(p for p in pieces if isinstance(p, bytes))
+        etag = hashlib.sha256(headers).hexdigest()[:32]
+        stop = size if end is None else end
+        if not 0 <= offset <= stop <= size:
+            raise VmsdError(
+                ErrorKind.INVALID_ARGUMENT, f"bytes {offset}..{stop} are not a part of the archive (0..{size} bytes)"
+            )
 
         def chunks() -> Iterator[bytes]:
-            for header, name, target, member_size in members:
-                yield header
-                with open(target, "rb") as f:
-                    left = member_size
-                    while left:
-                        data = f.read(min(MAX_CHUNK_BYTES, left))
-                        if not data:
-                            raise VmsdError(
-                                ErrorKind.DATA_LOSS, f"export {export_id}: {name} became shorter while being sent"
-                            )
-                        left -= len(data)
-                        yield data
-                yield tarfile.NUL * (_blocks(member_size) - member_size)
-            yield tarfile.NUL * end
+            position = 0
+            for piece in pieces:
+                length = len(piece) if isinstance(piece, bytes) else piece[2]
+                first, last = max(0, offset - position), min(length, stop - position)
+                position += length
+                if first >= last:
+                    continue
+                if isinstance(piece, bytes):
+                    yield piece[first:last]
+                else:
+                    yield from _file_chunks(export_id, piece[0], piece[1], first, last)
 
-        return Archive(f"{export_id}.tar", size + end, chunks())
+        return Archive(f"{export_id}.tar", size, chunks(), etag)
+
+
+def _file_chunks(export_id: str, name: str, target: Path, first: int, last: int) -> Iterator[bytes]:
+    """Bytes `first`..`last` of a bundle file, in ≤ 1 MiB chunks; DATA_LOSS if it has shrunk."""
+    with open(target, "rb") as f:
+        f.seek(first)
+        left = last - first
+        while left:
+            data = f.read(min(MAX_CHUNK_BYTES, left))
+            if not data:
+                raise VmsdError(ErrorKind.DATA_LOSS, f"export {export_id}: {name} became shorter while being sent")
+            left -= len(data)
+            yield data
 
 
 def _blocks(size: int) -> int:

@@ -132,7 +132,8 @@ class ExportJobs:
         if job is None:
             return None
         if not self._visible(principal, job):
-            activity.touch(camera_id=job.camera_id, export_id=export_id, denied="outside this principal's scope")
+            denied = "the export's camera is outside this principal's scope"
+            activity.touch(camera_id=job.camera_id, export_id=export_id, denied=denied)
             raise no_such_export(export_id)
         return job
 

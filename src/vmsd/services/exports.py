@@ -70,8 +70,9 @@ class ArchiveDownload:
     """The whole bundle as one tar file; `chunks` reads it (on a worker thread) to its end."""
 
     name: str
-    size: int
-    chunks: AsyncGenerator[bytes, None]
+    size: int  # of the whole archive
+    chunks: AsyncGenerator[bytes, None]  # the bytes asked for
+    etag: str
 
 
 @dataclass(frozen=True)
@@ -191,13 +192,16 @@ class ExportService:
         finally:
             activity.touch(bytes=sent)
 
-    async def download_archive(self, principal: Principal, activity: Activity, export_id: str) -> ArchiveDownload:
-        """The whole bundle as one tar file (Bundles.archive), audited like a file download
-        (the file is the archive; `bytes`: how much of it was sent)."""
-        activity.touch(export_id=export_id[:80], file=f"{export_id[:80]}.tar", offset=0)
+    async def download_archive(
+        self, principal: Principal, activity: Activity, export_id: str, offset: int = 0, end: int | None = None
+    ) -> ArchiveDownload:
+        """The whole bundle as one tar file (Bundles.archive), or bytes `offset`..`end` of it (a
+        resumed download), audited like a file download (the file is the archive; `bytes`: how
+        much of it was sent)."""
+        activity.touch(export_id=export_id[:80], file=f"{export_id[:80]}.tar", offset=offset)
         await self._downloadable(principal, activity, export_id)
-        archive = await asyncio.to_thread(self._exporter.archive, export_id)
-        return ArchiveDownload(archive.name, archive.size, self._archive_chunks(activity, archive))
+        archive = await asyncio.to_thread(self._exporter.archive, export_id, offset, end)
+        return ArchiveDownload(archive.name, archive.size, self._archive_chunks(activity, archive), archive.etag)
 
     async def _archive_chunks(self, activity: Activity, archive: Archive) -> AsyncGenerator[bytes, None]:
         # Bounded: a slow browser holds back the reader instead of filling memory with footage.

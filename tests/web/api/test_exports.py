@@ -147,3 +147,30 @@ async def test_an_export_outside_the_scope_is_not_found(console: Console) -> Non
                 }
         async with client.get(f"{console.url}/api/v1/exports") as response:
             assert export_id not in [e["export_id"] for e in (await response.json())["exports"]]
+
+
+async def test_a_broken_download_resumes_with_a_range(console: Console) -> None:
+    async with aiohttp.ClientSession(headers=bearer("operator")) as client:
+        created = await _create(console, client, {**ORDER, "case_ref": "RESUME-1"})
+        url = f"{console.url}/api/v1/exports/{created['export_id']}/bundle.tar"
+        async with client.get(url) as response:
+            assert response.headers["Accept-Ranges"] == "bytes"
+            etag = response.headers["ETag"]
+            whole = await response.read()
+        async with client.get(url, headers={"Range": "bytes=1000-", "If-Range": etag}) as response:
+            assert response.status == 206
+            assert response.headers["Content-Range"] == f"bytes 1000-{len(whole) - 1}/{len(whole)}"
+            assert await response.read() == whole[1000:]
+        record = console.audit("GET /api/v1/exports/{export_id}/bundle.tar")[-1]
+        detail = json.loads(record.detail_json)
+        assert (detail["offset"], detail["bytes"], record.case_ref) == (1000, len(whole) - 1000, "RESUME-1")
+        async with client.get(url, headers={"Range": "bytes=10-19"}) as response:
+            assert response.status == 206 and response.headers["Content-Range"] == f"bytes 10-19/{len(whole)}"
+            assert await response.read() == whole[10:20]
+        async with client.get(url, headers={"Range": "bytes=1000-", "If-Range": '"changed"'}) as response:
+            assert response.status == 200  # not the archive the first part came from: all of it
+            assert await response.read() == whole
+        async with client.get(url, headers={"Range": f"bytes={len(whole)}-"}) as response:
+            assert response.status == 416
+            assert response.headers["Content-Range"] == f"bytes */{len(whole)}"
+            assert (await response.json())["error"]["message"].startswith(f"the range starts at byte {len(whole)}")

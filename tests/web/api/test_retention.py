@@ -55,3 +55,28 @@ async def test_the_erasure_log_says_what_was_erased_when_and_why_in_scope(consol
     ):
         assert response.status == 403
         assert (await response.json())["error"]["message"] == "role 'viewer' does not have permission 'holds.view'"
+
+
+async def test_a_supervisor_confirms_the_clock_with_a_reason(console: Console) -> None:
+    url = f"{console.url}/api/v1/retention/confirm-clock"
+    async with (
+        aiohttp.ClientSession(headers=bearer("operator")) as client,
+        client.post(url, json={"reason": "checked"}) as response,
+    ):
+        assert response.status == 403
+        assert (await response.json())["error"]["message"] == "role 'operator' does not have permission 'holds.release'"
+    async with aiohttp.ClientSession(headers=bearer("supervisor")) as client:
+        async with client.post(url, json={}) as response:
+            assert response.status == 400
+            assert (await response.json())["error"]["message"] == "reason is required"
+        async with client.post(url, json={"reason": "clock checked against the NTP server"}) as response:
+            assert response.status == 200
+            status = await response.json()
+    assert status["paused"] is False
+    assert not {"clock_step", "clock_unconfirmed"} & status["alarms"].keys()
+    record = console.audit("POST /api/v1/retention/confirm-clock")[-1]
+    assert (record.principal, record.reason, record.outcome) == (
+        "supervisor-1",
+        "clock checked against the NTP server",
+        "OK",
+    )

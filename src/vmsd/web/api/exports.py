@@ -20,10 +20,10 @@ from typing import Any
 
 from aiohttp import web
 
-from vmsd.errors import VmsdError
+from vmsd.errors import ErrorKind, VmsdError
 from vmsd.services.export_jobs import ExportJob
 from vmsd.services.exports import ExportInfo, ExportOrder, Verification
-from vmsd.web.context import SECURITY_HEADERS, Deps, context, json_body, ns, text_field, time_field
+from vmsd.web.context import SECURITY_HEADERS, Deps, context, error_response, json_body, ns, text_field, time_field
 from vmsd.web.encode import jsonable
 from vmsd.web.params import bool_field, query_int
 
@@ -75,6 +75,21 @@ def job_json(job: ExportJob) -> dict[str, Any]:
         "requested_ns": ns(job.requested_ns),
         "ended_ns": ns(job.ended_ns) if job.ended_ns else None,
     }
+
+
+def _wanted_range(request: web.Request) -> tuple[int, int | None] | None:
+    """(first byte, end exclusive or None) of a `Range: bytes=N-` or `bytes=N-M` header (how a
+    browser resumes a download); None for no Range, or one this server answers with the whole
+    archive (malformed or suffix ranges, which RFC 9110 lets a server ignore)."""
+    if "Range" not in request.headers:
+        return None
+    try:
+        wanted = request.http_range
+    except ValueError:
+        return None
+    if wanted.start is None or wanted.start < 0:
+        return None
+    return wanted.start, wanted.stop
 
 
 def add_routes(app: web.Application, deps: Deps) -> None:
@@ -139,16 +154,39 @@ def add_routes(app: web.Application, deps: Deps) -> None:
 
     async def download(request: web.Request) -> web.StreamResponse:
         ctx = context(request)
-        archive = await exports.download_archive(ctx.require_principal(), ctx, request.match_info["export_id"])
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "application/x-tar",
-                "Content-Disposition": f'attachment; filename="{archive.name}"',
-                "Cache-Control": "no-store",
-                **SECURITY_HEADERS,
-            }
-        )
-        response.content_length = archive.size
+        principal = ctx.require_principal()
+        export_id = request.match_info["export_id"]
+        archive = await exports.download_archive(principal, ctx, export_id)
+        etag = f'"{archive.etag}"'
+        headers = {
+            "Content-Type": "application/x-tar",
+            "Content-Disposition": f'attachment; filename="{archive.name}"',
+            "Accept-Ranges": "bytes",
+            "ETag": etag,
+            "Cache-Control": "no-store",
+            **SECURITY_HEADERS,
+        }
+        wanted = _wanted_range(request)
+        if wanted is not None and request.headers.get("If-Range", etag) != etag:
+            wanted = None  # the archive changed since the first part was fetched: all of it
+        status, length = 200, archive.size
+        if wanted is not None:
+            start, stop = wanted
+            if start >= archive.size:
+                await archive.chunks.aclose()
+                message = f"the range starts at byte {start}, past the end of the archive ({archive.size} bytes)"
+                ctx.touch(refused=message)
+                refused = error_response(ErrorKind.INVALID_ARGUMENT, message, status=416)
+                refused.headers["Content-Range"] = f"bytes */{archive.size}"
+                return refused
+            await archive.chunks.aclose()
+            end = min(stop or archive.size, archive.size)
+            archive = await exports.download_archive(principal, ctx, export_id, start, end)
+            length = end - start
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{archive.size}"
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = length
         async with contextlib.aclosing(archive.chunks) as chunks:
             await response.prepare(request)
             try:
