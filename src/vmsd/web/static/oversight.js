@@ -155,11 +155,32 @@ function functionChecksPanel() {
   return h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", {}, "Function checks"), run), messages, body);
 }
 
+/** "Confirm the clock": resume age-based erasure after a clock alarm, with a reason (audited). */
+function confirmClockForm(messages, reload) {
+  const reason = h("input", { type: "text", name: "reason", placeholder: "why the clock is right now (audited)" });
+  const button = h("button", { type: "submit" }, "Confirm the clock");
+  return h(
+    "form",
+    {
+      class: "inline",
+      onsubmit: (event) => {
+        event.preventDefault();
+        busy(button, messages, async () => {
+          await api("POST", "/api/v1/retention/confirm-clock", { reason: reason.value.trim() });
+          await reload();
+        });
+      },
+    },
+    reason,
+    button,
+  );
+}
+
 function retentionPanel() {
   const status = h("div", {});
   const erasures = h("div", {});
   const messages = h("div", { class: "messages" });
-  (async () => {
+  async function load() {
     const r = await api("GET", "/api/v1/retention");
     const alarms = Object.entries(r.alarms || {});
     status.replaceChildren(
@@ -176,16 +197,19 @@ function retentionPanel() {
         h("dd", {}, r.max_age_ns && r.max_age_ns !== "0" ? formatDuration(r.max_age_ns) : "none"),
       ),
       alarms.length ? note(alarms.map(([k, v]) => `${k}: ${v}`).join("; "), "error") : "",
+      r.paused && can("holds.release") ? confirmClockForm(messages, load) : "",
     );
+    if (!can("holds.view")) return;
     const e = await api("GET", "/api/v1/retention/erasures");
     erasures.replaceChildren(
       table(
         ["day", "camera", "reason", "segments", "bytes", "footage"],
         ((e && e.days) || []).map((d) => [d.day, d.camera_id, d.reason, text(d.segments), formatBytes(d.bytes), rangeText(d, "first_ns", "last_ns")]),
-        { empty: "Nothing has been erased." },
+        { empty: "Nothing has been erased in the last 7 days." },
       ),
     );
-  })().catch((error) => say(messages, errorBox(error, "Retention")));
+  }
+  load().catch((error) => say(messages, errorBox(error, "Retention")));
   return h("section", { class: "panel" }, h("h2", {}, "Retention"), messages, status, h("h3", {}, "Erasure log"), erasures);
 }
 
