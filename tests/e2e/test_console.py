@@ -421,6 +421,23 @@ def test_evidence_hold_and_export_and_oversight_pages_work_in_the_browser(
     page.context.close()
 
 
+def test_signing_out_in_another_tab_ends_this_tabs_live_view(
+    browser: Any, console: Console, problems: Problems
+) -> None:
+    page = _sign_in(browser, console, problems, VIEWER)
+    page.wait_for_function("() => document.querySelector('vmsd-live-tile')?.dataset.live === 'playing'", timeout=30_000)
+    other = page.context.new_page()  # the same browser profile: the same session cookie
+    problems.watch(other)
+    other.goto(console.url + "/")
+    other.click("#who button")  # sign out there
+    other.wait_for_selector("#token")
+    # The server ends this tab's live stream with the session; the console asks for a sign-in.
+    page.wait_for_selector("#token", timeout=10_000)
+    assert "session has ended" in page.inner_text("main")
+    assert page.locator("vmsd-live-tile").count() == 0
+    page.context.close()
+
+
 def _add_api_camera(console: Console, camera_id: str) -> None:
     """A camera added over gRPC (masks of cameras from the config file are edited in the file)."""
     port = next(json.loads(line)["port"] for line in console.process.log().splitlines() if "grpc_listening" in line)

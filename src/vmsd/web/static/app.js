@@ -112,6 +112,7 @@ async function route() {
 
 window.addEventListener("hashchange", route);
 window.addEventListener("vmsd:signed-out", (event) => {
+  if (!session()) return; // already showing the sign-in (several tiles may say so at once)
   forget();
   if (cleanup) cleanup();
   cleanup = null;

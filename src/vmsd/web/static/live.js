@@ -165,8 +165,12 @@ export class LiveStream {
   onText(text) {
     const info = parseCodecMessage(text);
     if (info.type === "error") {
-      // The server says why before it closes; the close then retries.
+      // The server says why before it closes; the close then retries — unless the session
+      // ended (logout elsewhere, expiry, a revoked token): then the console asks for a sign-in.
       this.closeReason = `${info.message || "the live stream failed"}${info.kind ? ` (${info.kind})` : ""}`;
+      if (info.kind === "UNAUTHENTICATED") {
+        window.dispatchEvent(new CustomEvent("vmsd:signed-out", { detail: info.message || "the session ended" }));
+      }
       return;
     }
     if (info.type === "missed") {
