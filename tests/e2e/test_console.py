@@ -307,6 +307,32 @@ def test_review_from_the_timeline_needs_a_reason_plays_and_is_audited(
     page.context.close()
 
 
+def test_an_h265_review_this_browser_cannot_play_says_so_and_offers_the_segments(
+    browser: Any, console: Console, problems: Problems
+) -> None:
+    page = _sign_in(browser, console, problems, ADMIN)
+    _wait_for_footage(page, HEVC_CAMERA, older_than_s=10)
+    page.goto(f"{console.url}/#/camera/{HEVC_CAMERA}")
+    page.click("svg.timeline")
+    page.fill("dialog input[name=from]", _now_input(page, -10))
+    page.fill("dialog input[name=to]", _now_input(page, -5))
+    page.fill("dialog input[name=reason]", "checking the gate camera's footage")
+    page.click("dialog button[type=submit]")
+    message = page.wait_for_selector(".review .messages .error")
+    assert "cannot play this footage" in message.inner_text()
+    links = page.locator("ol.segments a", has_text="download")
+    assert links.count() >= 1
+    href = links.first.get_attribute("href")
+    assert href is not None
+    head = page.evaluate(
+        "async url => { const r = await fetch(url, {headers: {Range: 'bytes=0-7'}});"
+        " return [r.status, [...new Uint8Array(await r.arrayBuffer())]]; }",
+        href,
+    )
+    assert head[0] == 206 and bytes(head[1][4:8]) == b"ftyp", head
+    page.context.close()
+
+
 def test_a_scoped_viewer_sees_one_masked_camera_and_no_audit(
     browser: Any, console: Console, problems: Problems
 ) -> None:
