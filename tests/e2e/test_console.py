@@ -486,7 +486,7 @@ def test_an_admin_draws_and_saves_a_privacy_mask_on_the_cameras_still(
     _wait_for_footage(page, "plaza", older_than_s=10)  # a finished segment has the still
     page.goto(f"{console.url}/#/camera/plaza")
     page.locator("details.mask-editor summary").click()
-    page.wait_for_function("() => document.querySelector('img.still').naturalWidth === 640")
+    page.wait_for_function("() => document.querySelector('img.still')?.naturalWidth === 640")
     layer = page.locator("svg.mask-editor-layer")
     layer.scroll_into_view_if_needed()
     box = layer.bounding_box()
