@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -40,7 +42,7 @@ import sys
 import tempfile
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +66,12 @@ from bench.common import (
     write_vmsd_config,
 )
 from bench.rtsp_client import KEY_BYTES, Watched, watch
-from tests.support.simulator import CameraSimulator, MountSpec
+from tests.support.simulator import CameraSimulator, MountSpec, free_port
 
 GST_RELAY = Path(__file__).with_name("gst_relay.py")
 TOKEN = "bench-relay"
 SKIP_FIRST_NS = NS_PER_S  # each viewer's first second is not used for latency (GOP cache)
+RATIO_KEYS = ("cores_per_viewer", "latency_p50_ms", "latency_p99_ms", "first_frame_p50_ms")
 
 
 # -- viewers (run in child processes) -------------------------------------------------------------
@@ -109,6 +112,10 @@ async def _viewers(system: str, target: str, count: int, seconds: float, sampled
     only their first keyframe (so that the client process does not become the bottleneck)."""
     if system == "vmsd":
         coros = [_vmsd_viewer(int(target), i, seconds, i < sampled) for i in range(count)]
+    elif system == "websocket":
+        from bench.ws_client import watch_websocket
+
+        coros = [watch_websocket(target, f"{TOKEN}-{i}", seconds, record_frames=i < sampled) for i in range(count)]
     else:
         coros = [watch(target, seconds, record_frames=i < sampled) for i in range(count)]
     results = await asyncio.gather(*coros, return_exceptions=True)
@@ -208,20 +215,119 @@ _SPAWN = multiprocessing.get_context("spawn")
 
 
 def _run_viewers(
-    system: str, target: str, count: int, pid: int, seconds: float, warmup: float, sampled: int
-) -> tuple[list, float]:
+    system: str,
+    target: str,
+    count: int,
+    pid: int,
+    seconds: float,
+    warmup: float,
+    sampled: int,
+    probe: Callable[[], Any] | None = None,
+) -> tuple[list, float, tuple[Any, Any]]:
+    """The viewers' results, the server's cores over the window, and ``probe()`` called right
+    before and right after the window (None, None without one)."""
     queue = _SPAWN.Queue()
     client = _SPAWN.Process(target=_viewers_process, args=(system, target, count, warmup + seconds + 1, sampled, queue))
     client.start()
     try:
         time.sleep(warmup)  # everyone connected and past the GOP cache
+        before = probe() if probe is not None else None
         cores = _window_cores(pid, seconds)
+        after = probe() if probe is not None else None
         viewers = queue.get(timeout=120 + count)
     finally:
         client.join(30)
         if client.is_alive():
             client.kill()
-    return viewers, cores
+    return viewers, cores, (before, after)
+
+
+# -- the set-up, shared with the browser-live scenario --------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Relays:
+    """One simulated camera, vmsd recording it, and GStreamer's relay of it, all running."""
+
+    camera_url: str
+    daemon: subprocess.Popen[bytes]
+    grpc_port: int
+    gst: subprocess.Popen[str]
+    gst_url: str
+    web_port: int | None = None
+    metrics_port: int | None = None
+
+
+@contextlib.contextmanager
+def relays(stream: Stream, principals: int, work: Path, *, web: bool = False) -> Iterator[Relays]:
+    """Start the camera, vmsd (with ``principals`` viewer tokens, ``{TOKEN}-{i}``; with ``web``,
+    also [web] and [metrics] on free ports) and GStreamer's relay; stop them all afterwards."""
+    with CameraSimulator([MountSpec("cam", stream.clip())]) as sim:
+        # One principal per viewer, as distinct control-room clients would be (16 relays each at most).
+        extra = "".join(
+            f'[[auth.tokens]]\nname = "viewer-{i}"\n'
+            f'sha256 = "{hashlib.sha256(f"{TOKEN}-{i}".encode()).hexdigest()}"\nrole = "viewer"\n'
+            for i in range(principals)
+        )
+        web_port = metrics_port = None
+        if web:
+            web_port, metrics_port = free_port(), free_port()
+            extra += f'[web]\nlisten = "127.0.0.1:{web_port}"\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
+        config = write_vmsd_config(work / "vmsd.toml", work / "root", {"cam": sim.url("cam")}, extra=extra)
+        log = work / "vmsd.log"
+        daemon = start_vmsd(config, log)
+        gst = subprocess.Popen(
+            [SYSTEM_PYTHON, str(GST_RELAY), "--upstream", sim.url("cam")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert gst.stdout is not None
+            gst_url = f"rtsp://127.0.0.1:{int(gst.stdout.readline().split()[1])}/relay"
+            wait_for_log(daemon, log, '"state": "recording"', 60)
+            yield Relays(sim.url("cam"), daemon, grpc_port_from_log(log), gst, gst_url, web_port, metrics_port)
+        finally:
+            gst.terminate()
+            try:
+                gst.wait(10)
+            except subprocess.TimeoutExpired:
+                gst.kill()
+                gst.wait()
+            stop_vmsd(daemon)
+
+
+@contextlib.contextmanager
+def background(target: Callable[..., None], args: tuple[Any, ...], settle_s: float) -> Iterator[Callable[[], Any]]:
+    """Run ``target(*args, stop, queue)`` in a process (the reference and primer viewers) for the
+    block; yields a function that stops it and returns what it put on the queue."""
+    stop = _SPAWN.Event()
+    queue = _SPAWN.Queue()
+    process = _SPAWN.Process(target=target, args=(*args, stop, queue))
+    process.start()
+    try:
+        time.sleep(settle_s)
+        if not process.is_alive():
+            raise RuntimeError("the reference/primer viewers exited early (see the traceback above)")
+
+        def finish() -> Any:
+            stop.set()
+            return queue.get(timeout=60)
+
+        yield finish
+    finally:
+        stop.set()
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+
+
+def reference_arrivals(frames: list[tuple[bytes, int]]) -> dict[bytes, list[int]]:
+    """The reference viewer's arrival times per frame key (a looping clip repeats its keys)."""
+    reference: dict[bytes, list[int]] = {}
+    for key, arrival_ns in frames:
+        reference.setdefault(key, []).append(arrival_ns)
+    return reference
 
 
 # -- the scenario ---------------------------------------------------------------------------------
@@ -237,7 +343,6 @@ def run(
 ) -> dict:
     """Scenario 4; latency is sampled on the first ``sampled`` viewers of each count."""
     stream = stream or Stream()
-    clip = stream.clip()
     report: dict[str, Any] = {
         "scenario": "relay",
         "stream": stream.describe(),
@@ -246,75 +351,29 @@ def run(
         "latency_sampled_viewers": sampled,
         "viewers": {},
     }
-    with CameraSimulator([MountSpec("cam", clip)]) as sim:
-        # One principal per viewer, as distinct control-room clients would be (16 relays each at most).
-        tokens = "".join(
-            f'[[auth.tokens]]\nname = "viewer-{i}"\n'
-            f'sha256 = "{hashlib.sha256(f"{TOKEN}-{i}".encode()).hexdigest()}"\nrole = "viewer"\n'
-            for i in range(max(viewer_counts) + 1)  # + the primer
-        )
-        config = write_vmsd_config(work / "vmsd.toml", work / "root", {"cam": sim.url("cam")}, extra=tokens)
-        log = work / "vmsd.log"
-        daemon = start_vmsd(config, log)
-        relay = subprocess.Popen(
-            [SYSTEM_PYTHON, str(GST_RELAY), "--upstream", sim.url("cam")],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        stop = _SPAWN.Event()
-        background_queue = _SPAWN.Queue()
-        background = None
-        try:
-            assert relay.stdout is not None
-            relay_url = f"rtsp://127.0.0.1:{int(relay.stdout.readline().split()[1])}/relay"
-            wait_for_log(daemon, log, '"state": "recording"', 60)
-            port = grpc_port_from_log(log)
-            background = _SPAWN.Process(
-                target=_background_process,
-                args=(sim.url("cam"), relay_url, port, max(viewer_counts), stop, background_queue),
-            )
-            background.start()
-            time.sleep(max(2.0, warmup))
-            if not background.is_alive():
-                raise RuntimeError("the reference/primer viewers exited early (see the traceback above)")
-            idle = {"vmsd": _window_cores(daemon.pid, seconds), "gstreamer": _window_cores(relay.pid, seconds)}
-            report["idle_cores"] = {k: round(v, 4) for k, v in idle.items()}
-            phases: dict[int, dict[str, tuple[list, float]]] = {}
-            for count in viewer_counts:
-                print(f"relay: {count} viewers ...", file=sys.stderr)
-                phases[count] = {
-                    "vmsd": _run_viewers("vmsd", str(port), count, daemon.pid, seconds, warmup, sampled),
-                    "gstreamer": _run_viewers("gst", relay_url, count, relay.pid, seconds, warmup, sampled),
-                }
-            stop.set()
-            reference: dict[bytes, list[int]] = {}
-            for key, arrival_ns in background_queue.get(timeout=60):
-                reference.setdefault(key, []).append(arrival_ns)
-            for count, by_system in phases.items():
-                figures = {
-                    system: phase_figures(viewers, reference, cores, idle[system], count)
-                    for system, (viewers, cores) in by_system.items()
-                }
-                v, g = figures["vmsd"], figures["gstreamer"]
-                figures["ratios_vmsd_over_gstreamer"] = {
-                    k: ratio(v[k], g[k], 2)
-                    for k in ("cores_per_viewer", "latency_p50_ms", "latency_p99_ms", "first_frame_p50_ms")
-                }
-                report["viewers"][str(count)] = figures
-        finally:
-            stop.set()
-            if background is not None:
-                background.join(10)
-                if background.is_alive():
-                    background.kill()
-            relay.terminate()
-            try:
-                relay.wait(10)
-            except subprocess.TimeoutExpired:
-                relay.kill()
-                relay.wait()
-            stop_vmsd(daemon)
+    primer = max(viewer_counts)
+    with (
+        relays(stream, primer + 1, work) as r,
+        background(_background_process, (r.camera_url, r.gst_url, r.grpc_port, primer), max(2.0, warmup)) as finish,
+    ):
+        idle = {"vmsd": _window_cores(r.daemon.pid, seconds), "gstreamer": _window_cores(r.gst.pid, seconds)}
+        report["idle_cores"] = {k: round(v, 4) for k, v in idle.items()}
+        phases: dict[int, dict[str, tuple[list, float, tuple[Any, Any]]]] = {}
+        for count in viewer_counts:
+            print(f"relay: {count} viewers ...", file=sys.stderr)
+            phases[count] = {
+                "vmsd": _run_viewers("vmsd", str(r.grpc_port), count, r.daemon.pid, seconds, warmup, sampled),
+                "gstreamer": _run_viewers("gst", r.gst_url, count, r.gst.pid, seconds, warmup, sampled),
+            }
+        reference = reference_arrivals(finish())
+    for count, by_system in phases.items():
+        figures = {
+            system: phase_figures(viewers, reference, cores, idle[system], count)
+            for system, (viewers, cores, _) in by_system.items()
+        }
+        v, g = figures["vmsd"], figures["gstreamer"]
+        figures["ratios_vmsd_over_gstreamer"] = {k: ratio(v[k], g[k], 2) for k in RATIO_KEYS}
+        report["viewers"][str(count)] = figures
     return report
 
 

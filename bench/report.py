@@ -20,6 +20,7 @@ SECTIONS = {
     "capacity": "Capacity",
     "search": "Search",
     "relay": "Live relay",
+    "browser_live": "Browser live",
     "export": "Export",
     "crash": "Crash loss",
     "startup": "Start-up under load",
@@ -223,6 +224,54 @@ def _relay(r: dict, goals: list[list[str]]) -> list[str]:
     return out
 
 
+def _browser_live(r: dict, goals: list[list[str]]) -> list[str]:
+    if "error" in r:
+        return _error(r)
+    out = [
+        f"One camera ({r['stream']}); N viewers of vmsd's live WebSocket (fMP4 for Media Source Extensions, "
+        "what the console's live grid opens), then N of vmsd's gRPC relay, then N of GStreamer's RTSP relay "
+        f"of the same mount, in the same run; {r['seconds']} s window each. Idle baseline (one primer viewer "
+        f"on each of the three): vmsd {fmt(r['idle_cores']['vmsd'])} cores, GStreamer "
+        f"{fmt(r['idle_cores']['gstreamer'])} cores. Send delay = a video frame's arrival at vmsd's hub → "
+        "handed to the viewer's socket (the daemon's `vmsd_live_send_delay_seconds` histogram over the window; "
+        "p50/p99 interpolated within buckets, the share ≤ 50 ms exact). Added latency = viewer arrival − a "
+        "reference viewer's arrival from the camera itself (sampled viewers).",
+        "",
+    ]
+    rows = []
+    counts = list(r["viewers"])
+    for count in counts:
+        fig = r["viewers"][count]
+        w, g, s, q = fig["websocket"], fig["grpc"], fig["gstreamer"], fig["cpu_ratios_over_gstreamer"]
+        wd, gd = w["send_delay"], g["send_delay"]
+        rows += [
+            [f"{count} viewers: CPU per viewer", pct(w["cores_per_viewer"]), pct(g["cores_per_viewer"]), pct(s["cores_per_viewer"])],
+            [f"{count} viewers: CPU per viewer / GStreamer's", fmt(q["websocket"]), fmt(q["grpc"]), "1"],
+            [f"{count} viewers: send delay p50 / p99 (ms)", f"{fmt(wd['p50_ms'])} / {fmt(wd['p99_ms'])}", f"{fmt(gd['p50_ms'])} / {fmt(gd['p99_ms'])}", ""],
+            [f"{count} viewers: frames sent ≤ 50 ms after arrival", fmt(wd["within_50ms"], 4), fmt(gd["within_50ms"], 4), ""],
+            [f"{count} viewers: added latency p50 / p99 (ms)", f"{fmt(w['latency_p50_ms'])} / {fmt(w['latency_p99_ms'])}", f"{fmt(g['latency_p50_ms'])} / {fmt(g['latency_p99_ms'])}", f"{fmt(s['latency_p50_ms'])} / {fmt(s['latency_p99_ms'])}"],
+            [f"{count} viewers: first frame p50 (ms)", fmt(w["first_frame_p50_ms"]), fmt(g["first_frame_p50_ms"]), fmt(s["first_frame_p50_ms"])],
+            [f"{count} viewers: viewer errors", str(w["viewer_errors"]), str(g["viewer_errors"]), str(s["viewer_errors"])],
+        ]  # fmt: skip
+        goals.append(
+            [
+                f"Browser live send delay p99, {count} viewers (hub arrival → WebSocket send)",
+                "≤ 50 ms",
+                f"{fmt(wd['p99_ms'])} ms",
+                verdict(wd["p99_ms"], lambda x: x <= 50),
+            ]
+        )
+    if counts:
+        top = counts[-1]
+        for system, label in (("websocket", "WebSocket"), ("grpc", "gRPC")):
+            value = r["viewers"][top]["cpu_ratios_over_gstreamer"][system]
+            goals.append(
+                [f"Live CPU per viewer, {top} viewers, {label} / GStreamer", "≤ 3×", fmt(value), verdict(value, lambda x: x <= 3)]
+            )  # fmt: skip
+    out += _table(["", "WebSocket (vmsd)", "gRPC (vmsd)", "GStreamer RTSP"], rows)
+    return out
+
+
 def _export(r: dict, goals: list[list[str]]) -> list[str]:
     if "error" in r:
         return _error(r)
@@ -379,6 +428,7 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
         "capacity": _capacity,
         "search": _search,
         "relay": _relay,
+        "browser_live": _browser_live,
         "export": _export,
         "crash": _crash,
         "startup": _startup,
@@ -485,6 +535,21 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[str]:
         for ax in axes:
             ax.legend()
         save(fig, "relay.png")
+    live = results.get("browser_live")
+    if live and "error" not in live and live["viewers"]:
+        counts = [int(c) for c in live["viewers"]]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for system in ("websocket", "grpc", "gstreamer"):
+            figs = [live["viewers"][str(c)][system] for c in counts]
+            axes[0].plot(counts, [100 * (f["cores_per_viewer"] or 0) for f in figs], "o-", label=system)
+            if system != "gstreamer":
+                axes[1].plot(counts, [f["send_delay"]["p99_ms"] for f in figs], "o-", label=f"{system} p99")
+        axes[1].axhline(50, color="grey", linestyle="--", label="goal")
+        axes[0].set(xlabel="viewers", ylabel="% of a core per viewer", title="Live CPU per viewer", xscale="log")
+        axes[1].set(xlabel="viewers", ylabel="ms", title="Hub arrival → send, p99", xscale="log")
+        for ax in axes:
+            ax.legend()
+        save(fig, "browser_live.png")
     export = results.get("export")
     if export and "error" not in export:
         names = list(export["results"])

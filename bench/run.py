@@ -6,8 +6,8 @@
 
 Scenarios (each a module with a ``run(...)`` function; its parameters are the keys below and can
 be overridden with ``--set scenario.param=JSON``): recording cost, capacity, search, relay,
-export, crash loss, start-up under load, native ingest spike (issue #16).  They run one after the
-other (never two at once: each measures CPU on a shared machine), each in its own scratch
+browser live (issue #14), export, crash loss, start-up under load, native ingest spike (issue
+#16).  They run one after the other (never two at once: each measures CPU on a shared machine), each in its own scratch
 directory that is deleted afterwards.  A scenario that fails is reported as failed and the others
 still run; the exit status is then 1.
 """
@@ -32,6 +32,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import (
+    browser_live,
     capacity,
     crash_loss,
     export_speed,
@@ -52,6 +53,7 @@ FULL: dict[str, dict[str, Any]] = {
     "capacity": {"steps": [32, 64, 96, 128], "seconds": 600, "warmup": 10, "peer": True},
     "search": {"cameras": 50, "days": 31, "calls": 500},
     "relay": {"viewers": [10, 50, 100], "seconds": 20, "warmup": 3, "sampled": 10},
+    "browser_live": {"viewers": [1, 10, 100], "seconds": 20, "warmup": 3, "sampled": 10},
     "export": {"minutes": 60, "repeat": 2},
     "crash": {"crashes": 20, "cameras": 2, "alive": [3.0, 12.0]},
     # watchdog_s: the shipped unit's WatchdogSec.
@@ -65,6 +67,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "capacity": {"steps": [2], "seconds": 4, "warmup": 1, "peer": True},
     "search": {"cameras": 2, "days": 2, "calls": 30},
     "relay": {"viewers": [2], "seconds": 3, "warmup": 2, "sampled": 1},
+    "browser_live": {"viewers": [2], "seconds": 3, "warmup": 2, "sampled": 1},
     "export": {"minutes": 3, "repeat": 1},
     "crash": {"crashes": 2, "cameras": 1, "alive": [1.5, 3.0]},
     "startup": {"steps": [8], "busy_cores": 1, "timeout_s": 60, "settle_s": 3, "watchdog_s": 2},
@@ -100,6 +103,9 @@ def scenarios(stream: Stream, export_stream: Stream) -> dict[str, Callable[[dict
         "capacity": lambda p, work: capacity.run(p["steps"], p["seconds"], p["warmup"], work, stream, p["peer"]),
         "search": lambda p, work: search_latency.run(p["cameras"], p["days"], p["calls"], work),
         "relay": lambda p, work: relay_cost.run(p["viewers"], p["seconds"], p["warmup"], work, stream, p["sampled"]),
+        "browser_live": lambda p, work: browser_live.run(
+            p["viewers"], p["seconds"], p["warmup"], work, stream, p["sampled"]
+        ),
         "export": lambda p, work: export_speed.run(p["minutes"], p["repeat"], work, export_stream),
         "crash": lambda p, work: crash_loss.run(p["crashes"], p["cameras"], tuple(p["alive"]), work, stream),
         "startup": lambda p, work: startup.run(

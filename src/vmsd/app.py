@@ -137,7 +137,12 @@ class Daemon:
             directory=directory,
             cameras=CameraService(self.cameras, lambda: retention.alarms),
             recordings=RecordingService(directory, self.storage, self.clock, events=self.events),
-            live=LiveService(directory, self.cameras.recorders, events=self.events),
+            live=LiveService(
+                directory,
+                self.cameras.recorders,
+                events=self.events,
+                on_sent=self.metrics.observe_live_send if self.metrics is not None else None,
+            ),
             holds=HoldService(self.holds, self.clock),
             retention=retention,
             exports=exports,

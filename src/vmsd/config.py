@@ -315,12 +315,21 @@ class WebConfig(_Strict):
     session_max_ns: DurationNs = Field(default=12 * 3600 * NS_PER_S, alias="session_max")
     # Roles that see each camera's privacy masks drawn over live and review video.
     masked_roles: list[Role] = Field(default_factory=lambda: list(_DEFAULT_MASKED_ROLES))
+    # A live WebSocket whose browser reads nothing for this long is closed (like [grpc] send_timeout).
+    send_timeout_ns: DurationNs = Field(default=10 * NS_PER_S, alias="send_timeout")
 
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
         if value is not None and _split_host_port(value) is None:
             raise ValueError(f"expected HOST:PORT such as '127.0.0.1:8080', got {value!r}")
+        return value
+
+    @field_validator("send_timeout_ns")
+    @classmethod
+    def _send_timeout(cls, value: int) -> int:
+        if value < NS_PER_S:
+            raise ValueError("must be at least 1s")
         return value
 
     @model_validator(mode="after")

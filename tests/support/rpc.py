@@ -96,9 +96,11 @@ def make_config(
     cameras: dict[str, str] | None = None,
     grpc: dict[str, Any] | None = None,
     web: dict[str, Any] | None = None,
+    recording: tuple[str, ...] = (),
 ) -> Config:
     """The test daemon's config; `grpc` adds [grpc] keys (limits, timeouts); `web` gives a [web]
-    section (the console, off without it)."""
+    section (the console, off without it); `recording` names the cameras that are enabled (the
+    others are configured but never connected to)."""
     tokens = [
         {
             "name": f"{role}-1",
@@ -117,7 +119,7 @@ def make_config(
             # No scheduled function checks in the middle of a test; on-demand ones watch for 1 s.
             "health": {"times": [], "observe": "1s"},
             "auth": {"tokens": tokens},
-            "cameras": [{"id": cid, "url": url, "enabled": False, "name": cid} for cid, url in cams.items()],
+            "cameras": [{"id": cid, "url": url, "enabled": cid in recording, "name": cid} for cid, url in cams.items()],
             **({"web": web} if web is not None else {}),
         }
     )

@@ -14,7 +14,8 @@ watched recently) makes the first viewer wait for the next keyframe, and costs t
 nothing: `wanted` is False and it does not even copy the packet.
 
 Asyncio side: `subscribe(loop)` / `Subscriber.next()` / `unsubscribe()`. Wake-ups cross from the
-recorder thread with one `call_soon_threadsafe` per packet per *waiting* subscriber.
+recorder thread with one `call_soon_threadsafe` per packet (per event loop) that sets the events
+of the subscribers that were waiting.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import asyncio
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from vmsd.units import NS_PER_S
 
@@ -45,6 +48,8 @@ class StreamConfig:
     audio_channels: int
     audio_extradata: bytes
     init_segment: bytes
+    # Transport encodings, built once and shared by every viewer (see `encoded_once`).
+    encoded: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,29 @@ class RelayPacket:
     keyframe: bool
     generation: int
     received_mono_ns: int  # when the recorder got it (for latency measurement)
+    # Video: the time since the previous frame of this session (0 for its first). Live fMP4 uses
+    # it as this frame's duration: the next frame's time is unknown yet, and waiting for it would
+    # add a frame of latency.
+    duration_ns: int = 0
+    # Transport encodings, built once and shared by every viewer (see `encoded_once`).
+    encoded: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+
+T = TypeVar("T")
+
+
+def encoded_once(item: RelayPacket | StreamConfig, key: str, encode: Callable[[], T]) -> T:
+    """`item` encoded for a transport (`key`), built by the first viewer that needs it and the
+    very same object for every later one: N viewers cost one encoding, not N.
+
+    Event-loop side only (not locked): every subscriber of a hub is served on the daemon's loop.
+    The hub hands the same item object to every subscriber, so the memo lives on the item and
+    goes away with it.
+    """
+    cached = item.encoded.get(key)
+    if cached is None:
+        cached = item.encoded[key] = encode()
+    return cast(T, cached)
 
 
 @dataclass(frozen=True)
@@ -153,11 +181,25 @@ class Subscriber:
                 self._event.clear()
             await self._event.wait()
 
-    def wake(self) -> None:
-        self._loop.call_soon_threadsafe(self._event.set)
-
     def close(self) -> None:
         self._hub.unsubscribe(self)
+
+
+def _wake(subscribers: list[Subscriber]) -> None:
+    """Wake these subscribers with one cross-thread call per event loop, not one per subscriber:
+    each call writes to the loop's self-pipe, and 100 viewers would be 100 writes per frame."""
+    if not subscribers:
+        return
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Event]] = {}
+    for subscriber in subscribers:
+        by_loop.setdefault(subscriber._loop, []).append(subscriber._event)
+    for loop, events in by_loop.items():
+        loop.call_soon_threadsafe(_set_all, events)
+
+
+def _set_all(events: list[asyncio.Event]) -> None:
+    for event in events:
+        event.set()
 
 
 class CameraHub:
@@ -206,8 +248,7 @@ class CameraHub:
             for subscriber in self._subscribers:
                 if subscriber._offer(config):
                     to_wake.append(subscriber)
-        for subscriber in to_wake:
-            subscriber.wake()
+        _wake(to_wake)
 
     def publish(self, packet: RelayPacket) -> None:
         to_wake: list[Subscriber] = []
@@ -231,8 +272,7 @@ class CameraHub:
                         to_wake.append(subscriber)
                 elif subscriber._offer(packet):
                     to_wake.append(subscriber)
-        for subscriber in to_wake:
-            subscriber.wake()
+        _wake(to_wake)
 
     def session_ended(self) -> None:
         """The camera disconnected: the cached GOP is stale (subscribers wait for the next session)."""
@@ -267,8 +307,7 @@ class CameraHub:
         with self.lock:
             subscribers, self._subscribers = self._subscribers, []
             woken = [s for s in subscribers if s._close("recorder stopped")]
-        for subscriber in woken:
-            subscriber.wake()
+        _wake(woken)
 
     @property
     def subscriber_count(self) -> int:

@@ -240,7 +240,7 @@ class Segmenter:
         self.counters.bytes += size
         if keyframe:
             self.counters.last_keyframe_ns = dts_wall_ns
-        self._publish(VIDEO, packet, pts_wall_ns, dts_wall_ns, keyframe)
+        self._publish(VIDEO, packet, pts_wall_ns, dts_wall_ns, keyframe, dts_wall_ns - (previous_dts or dts_wall_ns))
 
     def _push_audio(self, session: _Session, packet: Any, dts_media_ns: int, pts_media_ns: int) -> None:
         segment = self.segment
@@ -313,10 +313,14 @@ class Segmenter:
             )
         )
 
-    def _publish(self, kind: int, packet: Any, pts_ns: int, dts_ns: int, keyframe: bool) -> None:
+    def _publish(self, kind: int, packet: Any, pts_ns: int, dts_ns: int, keyframe: bool, duration_ns: int = 0) -> None:
         hub = self.hub
         if hub is not None and hub.wanted:
-            hub.publish(RelayPacket(kind, bytes(packet), pts_ns, dts_ns, keyframe, hub.generation, time.monotonic_ns()))
+            hub.publish(
+                RelayPacket(
+                    kind, bytes(packet), pts_ns, dts_ns, keyframe, hub.generation, time.monotonic_ns(), duration_ns
+                )
+            )
 
     def _close_segment(self, end_ns: int) -> None:
         segment = self.segment

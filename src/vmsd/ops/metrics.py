@@ -5,7 +5,8 @@ Two kinds of series:
   state and counters, relay subscribers, retention erasures, disk space, function-check verdicts.
   Nothing is counted per packet on behalf of metrics; a scrape copies a few status structs.
 - instruments that the components update as events happen (`Metrics.observe_rpc`,
-  `Metrics.observe_export`): RPC counts and latencies, export durations.
+  `Metrics.observe_export`, `Metrics.observe_live_send`): RPC counts and latencies, export
+  durations, live frames' delay from arrival to send (per frame per viewer: a few µs each).
 
 The registry is per daemon (not prometheus-client's global one), so tests can run several
 daemons in one process. The HTTP server is prometheus-client's own (a WSGI thread).
@@ -211,6 +212,13 @@ class Metrics:
             buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
             registry=self.registry,
         )
+        self.live_send_delay_seconds = Histogram(
+            "vmsd_live_send_delay_seconds",
+            "Live relay: from a video frame's arrival at the recorder to its send to a viewer, by transport",
+            ["transport"],
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 10),
+            registry=self.registry,
+        )
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -224,6 +232,9 @@ class Metrics:
 
     def observe_export(self, outcome: str, duration_ns: int) -> None:
         self.export_seconds.labels(outcome).observe(duration_ns / NS_PER_S)
+
+    def observe_live_send(self, transport: str, delay_ns: int) -> None:
+        self.live_send_delay_seconds.labels(transport).observe(delay_ns / NS_PER_S)
 
     def start(self, host: str, port: int) -> None:
         """Listen (blocking bind; raises OSError when the address is taken)."""

@@ -1,11 +1,18 @@
-"""LiveService: protobuf ⇄ vmsd.services.live (relay a camera's hub to one client)."""
+"""LiveService: protobuf ⇄ vmsd.services.live (relay a camera's hub to one client).
+
+Each packet's RelayMessage is serialized once, by the first viewer that sends it, and the same
+bytes go to every viewer (`encoded_once`): the method is registered with a response serializer
+that passes bytes through (`add_to_server`), so N viewers cost one serialization per packet.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any
 
-from vmsd.ingest.hub import VIDEO, RelayPacket, StreamConfig
+import grpc
+
+from vmsd.ingest.hub import VIDEO, RelayPacket, StreamConfig, encoded_once
 from vmsd.rpc.calls import current_call
 from vmsd.services.live import LiveService, RelayItem
 from vmsd.units import NS_PER_S
@@ -40,12 +47,37 @@ def _packet(packet: RelayPacket) -> live_pb2.MediaPacket:
     )
 
 
-def _message(item: RelayItem) -> live_pb2.RelayMessage:
+def _serialized(item: RelayItem) -> bytes:
+    """The item's RelayMessage bytes; a packet's and a configuration's are built once for all viewers."""
     if isinstance(item, RelayPacket):
-        return live_pb2.RelayMessage(packet=_packet(item))
+        return encoded_once(item, "grpc", lambda: _encode(live_pb2.RelayMessage(packet=_packet(item))))
     if isinstance(item, StreamConfig):
-        return live_pb2.RelayMessage(config=_config(item))
-    return live_pb2.RelayMessage(notice=live_pb2.RelayNotice(missed_frames=item.frames, missed_frames_total=item.total))
+        return encoded_once(item, "grpc", lambda: _encode(live_pb2.RelayMessage(config=_config(item))))
+    notice = live_pb2.RelayNotice(missed_frames=item.frames, missed_frames_total=item.total)
+    return _encode(live_pb2.RelayMessage(notice=notice))
+
+
+def _encode(message: live_pb2.RelayMessage) -> bytes:
+    data: bytes = message.SerializeToString()
+    return data
+
+
+def _pass_through(message: bytes | live_pb2.RelayMessage) -> bytes:
+    return message if isinstance(message, bytes) else _encode(message)
+
+
+def add_to_server(servicer: LiveServicer, server: grpc.aio.Server) -> None:
+    """What `live_pb2_grpc.add_LiveServiceServicer_to_server` does, with responses that are
+    already serialized (the interceptor keeps the handler's serializer)."""
+    handlers = {
+        "Relay": grpc.unary_stream_rpc_method_handler(
+            servicer.Relay,
+            request_deserializer=live_pb2.RelayRequest.FromString,
+            response_serializer=_pass_through,
+        )
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("vmsd.v1.LiveService", handlers),))
+    server.add_registered_method_handlers("vmsd.v1.LiveService", handlers)
 
 
 class LiveServicer(live_pb2_grpc.LiveServiceServicer):
@@ -57,7 +89,8 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
         # full for [grpc] send_timeout (rpc/limits.py); the hub has long since stopped queueing
         # for it by then (it drops whole GOPs, then the subscriber).
         call = current_call()
-        items = self._live.relay(call.require_principal(), call, request.camera_id, request.duration_ns)
+        principal = call.require_principal()
+        items = self._live.relay(principal, call, request.camera_id, request.duration_ns, transport="grpc")
         async with contextlib.aclosing(items) as relay:
             async for item in relay:
-                await context.write(_message(item))
+                await context.write(_serialized(item))

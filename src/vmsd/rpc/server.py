@@ -31,6 +31,7 @@ from vmsd.rpc.health import FunctionCheckServicer
 from vmsd.rpc.holds import HoldServicer, RetentionServicer
 from vmsd.rpc.limits import StreamLimits
 from vmsd.rpc.live import LiveServicer
+from vmsd.rpc.live import add_to_server as add_live_service
 from vmsd.rpc.paging import MAX_MESSAGE_BYTES
 from vmsd.rpc.recordings import RecordingServicer
 from vmsd.rpc.report import ReportServicer
@@ -51,7 +52,6 @@ from vmsd.v1 import (
     holds_pb2,
     holds_pb2_grpc,
     live_pb2,
-    live_pb2_grpc,
     recordings_pb2,
     recordings_pb2_grpc,
     report_pb2,
@@ -123,7 +123,7 @@ class ControlPlane:
         cameras_pb2_grpc.add_CameraServiceServicer_to_server(CameraServicer(services.cameras), server)  # type: ignore[no-untyped-call]
         recordings_pb2_grpc.add_RecordingServiceServicer_to_server(RecordingServicer(services.recordings), server)  # type: ignore[no-untyped-call]
         audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(services.audit), server)  # type: ignore[no-untyped-call]
-        live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(services.live), server)  # type: ignore[no-untyped-call]
+        add_live_service(LiveServicer(services.live), server)  # serialized once for all viewers
         export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(services.exports), server)  # type: ignore[no-untyped-call]
         holds_pb2_grpc.add_HoldServiceServicer_to_server(HoldServicer(services.holds), server)  # type: ignore[no-untyped-call]
         holds_pb2_grpc.add_RetentionServiceServicer_to_server(RetentionServicer(services.retention), server)  # type: ignore[no-untyped-call]

@@ -1,7 +1,9 @@
 """Live relay: subscribe one viewer to a camera's hub, within per-principal and overall limits.
 
 The hub never waits for a slow viewer (it drops whole GOPs, then the subscriber); the transport
-gives up on a viewer that stops reading (gRPC: [grpc] send_timeout, rpc/limits.py).
+gives up on a viewer that stops reading (gRPC: [grpc] send_timeout, rpc/limits.py; the live
+WebSocket: [web] send_timeout, web/api/live.py). Both transports get the same checks, limits and
+audit record (who, camera, when, how long, bytes, frames, missed frames).
 """
 
 from __future__ import annotations
@@ -40,24 +42,45 @@ RelayItem = RelayPacket | StreamConfig | MissedNotice
 CameraRecorders = Callable[[], dict[str, CameraRecorder]]
 
 
+SendObserver = Callable[[str, int], None]
+
+
 class LiveService:
     def __init__(
-        self, directory: CameraDirectory, recorders: CameraRecorders, *, events: EventBus | None = None
+        self,
+        directory: CameraDirectory,
+        recorders: CameraRecorders,
+        *,
+        events: EventBus | None = None,
+        on_sent: SendObserver | None = None,
     ) -> None:
         self._directory = directory
         self._recorders = recorders
         self._events = events
         self._active: Counter[str] = Counter()
+        # Told (transport, ns from the frame's arrival at the recorder to its send) per video frame
+        # sent; the metrics' histogram (ops/metrics.py) when metrics are on.
+        self.on_sent = on_sent
 
     @property
     def active_relays(self) -> int:
         return sum(self._active.values())
 
-    async def relay(
-        self, principal: Principal, activity: Activity, camera_id: str, duration_ns: int = 0
+    def relay(
+        self,
+        principal: Principal,
+        activity: Activity,
+        camera_id: str,
+        duration_ns: int = 0,
+        *,
+        transport: str,
     ) -> AsyncGenerator[RelayItem, None]:
         """The camera's stream configuration, packets and missed-frame notices, until the
-        duration (0: no limit) ends or the consumer stops."""
+        duration (0: no limit) ends or the consumer stops.
+
+        Checks at once (a VmsdError from this call, before anything is streamed, so that an HTTP
+        transport can still answer with a status); the viewer is counted and subscribed when the
+        stream is first read. `transport` names the sender in the send-delay figures."""
         camera_id = validate.camera_id(camera_id)
         activity.touch(camera_id=camera_id)
         principal.require(Permission.LIVE_RELAY, camera_id)
@@ -67,12 +90,22 @@ class LiveService:
         recorder = self._recorders().get(camera_id)
         if recorder is None:
             raise VmsdError(ErrorKind.FAILED_PRECONDITION, f"camera_id {camera_id!r} is not being recorded")
+        self._check_limits(principal)
+        return self._stream(principal, activity, recorder, duration_ns, transport)
+
+    def _check_limits(self, principal: Principal) -> None:
         if self._active[principal.name] >= MAX_RELAYS_PER_PRINCIPAL:
             raise VmsdError(
                 ErrorKind.RESOURCE_EXHAUSTED, f"at most {MAX_RELAYS_PER_PRINCIPAL} relays at once per principal"
             )
         if self.active_relays >= MAX_RELAYS:
             raise VmsdError(ErrorKind.RESOURCE_EXHAUSTED, f"at most {MAX_RELAYS} relays at once on this recorder")
+
+    async def _stream(
+        self, principal: Principal, activity: Activity, recorder: CameraRecorder, duration_ns: int, transport: str
+    ) -> AsyncGenerator[RelayItem, None]:
+        self._check_limits(principal)  # again: others may have started since relay() checked
+        camera_id = recorder.hub.camera_id
         started_ns = time.time_ns()
         deadline_mono_ns = time.monotonic_ns() + duration_ns if duration_ns else None
         self._active[principal.name] += 1
@@ -102,6 +135,9 @@ class LiveService:
                     sent_bytes += len(item.data)
                     frames += item.kind == VIDEO
                     yield item
+                    # Resumed: the transport has sent the item and asks for the next one.
+                    if item.kind == VIDEO and self.on_sent is not None:
+                        self.on_sent(transport, time.monotonic_ns() - item.received_mono_ns)
                 elif isinstance(item, StreamConfig):
                     yield item
                 elif isinstance(item, Missed):

@@ -6,7 +6,19 @@ from pathlib import Path
 
 from aiohttp import web
 
-from vmsd.web.api import audit, cameras, exports, function_checks, holds, masks, recordings, retention, session, status
+from vmsd.web.api import (
+    audit,
+    cameras,
+    exports,
+    function_checks,
+    holds,
+    live,
+    masks,
+    recordings,
+    retention,
+    session,
+    status,
+)
 from vmsd.web.context import Deps
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -23,6 +35,7 @@ def add_all_routes(app: web.Application, deps: Deps) -> None:
     retention.add_routes(app, deps)
     status.add_routes(app, deps)
     masks.add_routes(app, deps)
+    live.add_routes(app, deps)
     add_static_routes(app)
 
 
