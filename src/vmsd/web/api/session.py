@@ -1,5 +1,6 @@
 """Log in, who am I, log out: /api/v1/session (docs/http.md, "Sessions").
 
+GET answers `{"principal": null}` to a browser without a session (signed out, expired, ended).
 POST {"token"} authenticates the token exactly as gRPC does and answers the principal, its role,
 its permissions, whether its role sees privacy masks, and the session's CSRF token; the session
 id goes only into the cookie. Logins and logouts are audited; failed logins are denials (audited
@@ -47,6 +48,11 @@ def add_routes(app: web.Application, deps: Deps) -> None:
 
     async def whoami(request: web.Request) -> web.Response:
         ctx = context(request)
+        if ctx.principal is None and "Authorization" not in request.headers:
+            # A browser without a (live) session: "nobody" is an answer, not an error — the
+            # console asks this on every page load, and a 401 there is a console error in every
+            # fresh browser. A bad bearer token is still 401 (the middleware refused it).
+            return web.json_response({"principal": None, "csrf": None})
         principal = ctx.require_principal()
         return web.json_response(_who(deps, principal, ctx.session.csrf if ctx.session else None))
 

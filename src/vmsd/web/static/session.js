@@ -17,12 +17,9 @@ function adopt(answer) {
 
 /** Ask the server whether this browser has a session (after a reload); null when it has not. */
 export async function restore() {
-  try {
-    return adopt(await api("GET", "/api/v1/session"));
-  } catch (error) {
-    if (error.status === 401) return adopt(null);
-    throw error;
-  }
+  // Signed out, expired or ended: the server answers {"principal": null}.
+  const answer = await api("GET", "/api/v1/session");
+  return adopt(answer && answer.principal ? answer : null);
 }
 
 export async function login(token) {

@@ -68,10 +68,15 @@ export class Timeline {
     this.labels = h("div", { class: "hours", "aria-hidden": "true" });
     this.element = h("div", { class: "timeline-box" }, this.labels, this.svg, this.readout, this.legend);
     this.drag = null;
+    // Until the first search answer is drawn there is no window to pick from: pointer events
+    // are ignored (a click on the empty bar used to throw, and would have picked 1970).
+    this.rendered = false;
+    this.selection = s("rect", { y: BAR_Y - 2, height: BAR_H + 4, class: "selection", visibility: "hidden" });
+    this.cursor = s("line", { y1: 0, y2: HEIGHT, class: "cursor", visibility: "hidden" });
     this.svg.addEventListener("pointerdown", (e) => this.down(e));
     this.svg.addEventListener("pointermove", (e) => this.move(e));
     this.svg.addEventListener("pointerup", (e) => this.up(e));
-    this.svg.addEventListener("pointerleave", () => this.cursor && this.cursor.setAttribute("visibility", "hidden"));
+    this.svg.addEventListener("pointerleave", () => this.cursor.setAttribute("visibility", "hidden"));
   }
 
   msAt(event) {
@@ -121,21 +126,23 @@ export class Timeline {
       const x = this.x(nowMs);
       shapes.push(s("line", { x1: x, x2: x, y1: BAR_Y - 2, y2: BAR_Y + BAR_H + 2, class: "now" }));
     }
-    this.selection = s("rect", { y: BAR_Y - 2, height: BAR_H + 4, class: "selection", visibility: "hidden" });
-    this.cursor = s("line", { y1: 0, y2: HEIGHT, class: "cursor", visibility: "hidden" });
+    this.selection.setAttribute("visibility", "hidden");
     shapes.push(this.selection, this.cursor);
     this.svg.replaceChildren(...shapes);
+    this.rendered = true;
     const recordedNs = search.recorded_ns || "0";
     this.summary = `recorded ${formatDuration(recordedNs)}; ${(search.gaps || []).length} gap(s)`;
     this.readout.textContent = `${this.summary}. Click a moment (or drag a range) to review it.`;
   }
 
   down(event) {
+    if (!this.rendered) return;
     this.svg.setPointerCapture(event.pointerId);
     this.drag = { fromMs: this.msAt(event), startX: event.clientX };
   }
 
   move(event) {
+    if (!this.rendered) return;
     const ms = this.msAt(event);
     const x = this.x(ms);
     this.cursor.setAttribute("x1", x);
