@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import time
+import tomllib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import pytest
 from tests.support.clips import make_clip
 from tests.support.daemon import REPO, DaemonProcess, write_config
 from tests.support.simulator import CameraSimulator, MountSpec
+from vmsd.config import CameraConfig
 from vmsd.v1 import cameras_pb2, cameras_pb2_grpc
 
 pytestmark = pytest.mark.slow
@@ -500,6 +502,33 @@ def test_an_admin_draws_and_saves_a_privacy_mask_on_the_cameras_still(
     assert len(saved) == 1 and len(saved[0]) == 3
     for (x, y), (fx, fy) in zip(saved[0], [(0.25, 0.25), (0.75, 0.25), (0.5, 0.75)], strict=True):
         assert abs(x - fx) < 0.01 and abs(y - fy) < 0.01, saved
+    page.context.close()
+
+
+def test_a_config_file_cameras_masks_are_drawn_and_given_as_its_config_line(
+    browser: Any, console: Console, problems: Problems
+) -> None:
+    """vmsd never rewrites the operator's config file: for a camera defined there the editor
+    draws, and hands over the exact `privacy_masks` line for its [[cameras]] entry."""
+    page = _sign_in(browser, console, problems, ADMIN)
+    _wait_for_footage(page, "north", older_than_s=10)
+    page.goto(f"{console.url}/#/camera/north")
+    page.locator("details.mask-editor summary").click()
+    page.wait_for_function("() => document.querySelector('img.still')?.naturalWidth === 640")
+    page.locator("details.mask-editor .note", has_text="defined in the configuration file").wait_for()
+    assert page.locator("button", has_text="Save masks").is_disabled()
+    layer = page.locator("svg.mask-editor-layer")
+    layer.scroll_into_view_if_needed()
+    box = layer.bounding_box()
+    assert box is not None
+    for fx, fy in [(0.6, 0.6), (0.9, 0.6), (0.75, 0.9)]:
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    page.locator("button", has_text="Close polygon").click()
+    line = page.locator("pre.toml").inner_text()
+    # The line is valid TOML for the camera's entry: the configured mask plus the new one.
+    camera = CameraConfig.model_validate({"id": "north", "url": "rtsp://127.0.0.1/x", **tomllib.loads(line)})
+    assert [list(map(list, polygon)) for polygon in camera.privacy_masks][0] == MASK
+    assert len(camera.privacy_masks) == 2 and len(camera.privacy_masks[1]) == 3
     page.context.close()
 
 

@@ -104,6 +104,10 @@ function maskEditorParts(cameraId) {
   let polygons = [];
   let drawing = [];
   let selected = -1;
+  // A camera from the configuration file keeps its masks there: the editor still draws them,
+  // and gives the exact line for the camera's [[cameras]] entry instead of saving.
+  let editable = true;
+  const tomlLine = h("pre", { class: "toml", hidden: true });
 
   image.addEventListener("error", () =>
     say(messages, note(`The recorder could not give a still picture of ${cameraId} (is it recording?).`, "error")),
@@ -127,6 +131,10 @@ function maskEditorParts(cameraId) {
       for (const [x, y] of drawing) shapes.push(s("circle", { cx: x, cy: y, r: 0.006, class: "mask-point" }));
     }
     svg.replaceChildren(...shapes);
+    if (!editable) {
+      tomlLine.hidden = false;
+      tomlLine.textContent = `privacy_masks = ${JSON.stringify(polygons)}`;
+    }
     remove.disabled = selected < 0;
     close.disabled = drawing.length < 3;
   }
@@ -194,8 +202,16 @@ function maskEditorParts(cameraId) {
       polygons = polygonsOf(answer).map((polygon) => polygon.map(([x, y]) => [x, y]));
       if (answer && answer.editable === false) {
         // Cameras from the configuration file keep their masks there (privacy_masks).
+        editable = false;
         save.disabled = true;
-        say(messages, note(`${cameraId} is defined in the configuration file: change its privacy_masks there and reload vmsd.`));
+        reason.disabled = true;
+        say(
+          messages,
+          note(
+            `${cameraId} is defined in the configuration file, which vmsd never rewrites: draw the masks here, ` +
+              "then put the line below into its [[cameras]] entry and restart vmsd.",
+          ),
+        );
       }
       redraw();
     })
@@ -212,5 +228,6 @@ function maskEditorParts(cameraId) {
     stage,
     form,
     messages,
+    tomlLine,
   ];
 }
