@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.clips import make_clip  # noqa: E402
 from tests.support.simulator import CameraSimulator, MountSpec  # noqa: E402
+from vmsd.config import load_config  # noqa: E402
 
 CONFIG = ROOT / "config" / "demo.toml"
 RESTART_DELAY_S = 2.0
@@ -29,6 +30,17 @@ RESTART_DELAY_S = 2.0
 # does not fix (a broken config, a storage root it cannot lock): say so instead of looping.
 EARLY_EXIT_S = 10.0
 MAX_EARLY_EXITS = 3
+
+
+def console_line(config_path: str) -> str:
+    """Where the web console of this config is, or that it is off."""
+    web = load_config(config_path).web
+    if web.address is None:
+        return "  (the web console is off: no [web] listen in the config)\n"
+    host, port = web.address
+    scheme = "https" if web.tls is not None else "http"
+    shown = f"[{host}]" if ":" in host else host
+    return f"  web console: {scheme}://{shown}:{port}/  (log in with demo-admin-token or demo-viewer-token)\n"
 
 
 def describe_exit(status: int) -> str:
@@ -99,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         print(
-            "\nvmsd is recording into ./var/demo. In another terminal:\n"
+            "\nvmsd is recording into ./var/demo.\n"
+            f"{console_line(args.config)}"
+            "In another terminal:\n"
             "  .venv/bin/vmsd fsck --config config/demo.toml        # after stopping: catalogue vs files\n"
             "  ls var/demo/recordings/*/*/                          # the segments\n"
             "  ffprobe var/demo/recordings/demo-h264/*/*.mp4        # open one\n"

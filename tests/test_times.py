@@ -45,3 +45,9 @@ def test_refusals_name_the_field_and_the_text(text: str, words: str) -> None:
         parse_time(text, NOW, name="from")
     assert caught.value.kind is ErrorKind.INVALID_ARGUMENT
     assert words in caught.value.message
+
+
+def test_a_huge_text_is_not_quoted_whole() -> None:
+    with pytest.raises(VmsdError) as caught:
+        parse_time("x" * 100_000, NOW)
+    assert len(caught.value.message) < 200

@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
-from vmsd.audit import AuditLog
+from vmsd.audit import AuditEntry, AuditLog
 from vmsd.cameras import CameraManager
 from vmsd.clock import Clock, SystemClock
-from vmsd.config import Config
-from vmsd.errors import ErrorKind, VmsdError
+from vmsd.config import Config, TokenConfig, load_config
+from vmsd.errors import ConfigError, ErrorKind, VmsdError
 from vmsd.events.bus import EventBus
 from vmsd.events.webhooks import Webhook
 from vmsd.export.exporter import Exporter
@@ -36,6 +37,7 @@ from vmsd.retention.holds import Holds
 from vmsd.retention.task import RetentionTask
 from vmsd.rpc.server import ControlPlane
 from vmsd.services.audit import AuditService
+from vmsd.services.authn import Authenticator
 from vmsd.services.calls import CallAudit
 from vmsd.services.cameras import CameraService
 from vmsd.services.denials import DenialAggregator
@@ -60,8 +62,11 @@ log = get_logger(component="daemon")
 
 
 class Daemon:
-    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
+    def __init__(self, config: Config, *, clock: Clock | None = None, config_path: Path | None = None) -> None:
         self.config = config
+        # Where SIGHUP re-reads [auth] tokens from (None: no reload, e.g. a config built in code).
+        self.config_path = config_path
+        self._reload_task: asyncio.Task[None] | None = None
         self.clock = clock or SystemClock()
         self.storage = Storage(config.storage.root, sync_interval_ns=config.storage.sync_interval_ns)
         self.audit = AuditLog(
@@ -152,9 +157,11 @@ class Daemon:
             audit_log=self.audit,
             clock=self.clock,
         )
-        self.control_plane = ControlPlane(config, self.services, metrics=self.metrics)
+        # One authenticator for both transports: a reload of [auth] tokens reaches both at once.
+        self.authenticator = Authenticator(config.auth.tokens)
+        self.control_plane = ControlPlane(config, self.services, self.authenticator, metrics=self.metrics)
         # The web console and JSON API (off unless [web] listen is set).
-        self.web = WebServer(config, self.services) if config.web.listen is not None else None
+        self.web = WebServer(config, self.services, self.authenticator) if config.web.listen is not None else None
         self._calls_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -214,6 +221,40 @@ class Daemon:
 
     def request_stop(self) -> None:
         self._stopping.set()
+
+    def request_reload(self) -> None:
+        """SIGHUP: re-read the config file's [auth] tokens (one reload at a time)."""
+        if self._reload_task is None or self._reload_task.done():
+            self._reload_task = asyncio.create_task(self.reload(), name="reload")
+
+    async def reload(self) -> None:
+        """Re-read the config file and apply its [auth] tokens; a file that does not load (or
+        cannot be used) changes nothing and is logged. Every other section needs a restart."""
+        if self.config_path is None:
+            log.warning("reload_ignored", why="the daemon was not started from a config file")
+            return
+        try:
+            config = await asyncio.to_thread(load_config, self.config_path)
+        except ConfigError as error:
+            log.error("reload_failed", config=str(self.config_path), error=error.message)
+            return
+        unchanged = self.config.model_copy(update={"auth": config.auth})
+        if config != unchanged:
+            log.warning("reload_applies_tokens_only", config=str(self.config_path))
+        await self.apply_tokens(config.auth.tokens)
+
+    async def apply_tokens(self, tokens: list[TokenConfig]) -> None:
+        """Accept exactly `tokens` from now on, on both transports, and end the browser sessions
+        (and with them their live streams) of tokens removed or changed. Audited."""
+        before = {t.name for t in self.config.auth.tokens}
+        self.authenticator.replace(tokens)
+        self.config = self.config.model_copy(update={"auth": self.config.auth.model_copy(update={"tokens": tokens})})
+        ended = self.web.sessions.end_revoked(tokens) if self.web is not None else 0
+        names = sorted(t.name for t in tokens)
+        removed = sorted(before - set(names))
+        detail = {"tokens": names, "removed": removed, "sessions_ended": ended}
+        await self.services.calls.write(AuditEntry(action="auth.reload", principal="vmsd", detail=detail))
+        log.info("tokens_reloaded", tokens=len(tokens), removed=len(removed), sessions_ended=ended)
 
     def _storage_lost(self, detail: str) -> None:
         write_note(runtime_dir(), detail, self.clock.wall_ns())
@@ -298,6 +339,8 @@ class Daemon:
         if self._storage_watch_task is not None:
             await asyncio.gather(self._storage_watch_task, return_exceptions=True)
         self.services.events.close()  # following streams end now, telling consumers to resume
+        if self._reload_task is not None:
+            await asyncio.gather(self._reload_task, return_exceptions=True)
         if self.web is not None:
             await self.web.aclose()
         await self.control_plane.aclose()
@@ -328,6 +371,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         await self.start()
         try:
             await self._stopping.wait()

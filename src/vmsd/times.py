@@ -30,6 +30,7 @@ def parse_time(text: str, now_ns: int | None = None, *, name: str = "time") -> i
     the forms above. `now_ns` anchors `now` and relative times (default: the system clock)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     text = text.strip()
+    shown = text[:64]  # errors quote what was given, not megabytes of it
     if text == "now":
         return now_ns
     match = RELATIVE_RE.match(text)
@@ -38,18 +39,19 @@ def parse_time(text: str, now_ns: int | None = None, *, name: str = "time") -> i
     if _NS_RE.match(text):
         value = int(text)
         if value > _INT64_MAX:
-            raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"{name} {text!r} is beyond the int64 nanosecond range")
+            raise VmsdError(ErrorKind.INVALID_ARGUMENT, f"{name} {shown!r} is beyond the int64 nanosecond range")
         return value
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
         raise VmsdError(
             ErrorKind.INVALID_ARGUMENT,
-            f"invalid {name} {text!r}: use ISO-8601 (e.g. 2026-11-24T10:00:00Z), nanoseconds, or -30s/-10m/-2h/-1d/now",
+            f"invalid {name} {shown!r}: use ISO-8601 (e.g. 2026-11-24T10:00:00Z), nanoseconds, "
+            "or -30s/-10m/-2h/-1d/now",
         ) from None
     if when.tzinfo is None:
         raise VmsdError(
-            ErrorKind.INVALID_ARGUMENT, f"{name} {text!r} has no timezone: add 'Z' for UTC or an offset such as +01:00"
+            ErrorKind.INVALID_ARGUMENT, f"{name} {shown!r} has no timezone: add 'Z' for UTC or an offset such as +01:00"
         )
     delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (delta.days * 86400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000

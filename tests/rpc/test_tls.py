@@ -8,8 +8,6 @@ correctly configured client succeeds against the same server in the same test.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import time
 from collections.abc import Iterator
@@ -17,12 +15,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.support.daemon import DaemonProcess, write_config
+from tests.support.pki import make_pki
 from tests.support.rpc import make_config, token
 from vmsd.cli.vmsctl import main as vmsctl
 from vmsd.config import parse_config
@@ -30,60 +25,9 @@ from vmsd.errors import ConfigError
 from vmsd.v1 import cameras_pb2, cameras_pb2_grpc
 
 
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _cert(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
-    *,
-    ca: bool = False,
-    server: bool = False,
-) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer[0].subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False,
-        )
-    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
-
-
-def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None) -> None:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    if key is not None:
-        path.with_suffix(".key").write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-
-
 @pytest.fixture
 def pki(tmp_path: Path) -> Path:
-    ca_key = _key()
-    ca = _cert("vmsd test CA", ca_key, None, ca=True)
-    _write(tmp_path / "ca.pem", ca)
-    server_key, client_key, stranger_key = _key(), _key(), _key()
-    _write(tmp_path / "server.pem", _cert("recorder", server_key, (ca, ca_key), server=True), server_key)
-    _write(tmp_path / "client.pem", _cert("control-room", client_key, (ca, ca_key)), client_key)
-    other_ca_key = _key()
-    other_ca = _cert("someone else's CA", other_ca_key, None, ca=True)
-    _write(tmp_path / "stranger.pem", _cert("stranger", stranger_key, (other_ca, other_ca_key)), stranger_key)
-    return tmp_path
+    return make_pki(tmp_path)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ new vmsd records again. Run as a newcomer runs it: its own process group, Ctrl-C
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -64,6 +65,7 @@ def test_a_crashed_demo_daemon_is_restarted_and_records_while_the_simulator_keep
         simulator_pid = int(_wait_for(log, r"camera simulator \(pid (\d+)\)")[0])
         first_pid = int(_wait_for(log, r"vmsd running \(pid (\d+)\)")[0])
         _wait_for(log, r'"state": "recording"')
+        assert "the web console is off" in log.read_text()  # this config has no [web] listen
         os.kill(first_pid, signal.SIGKILL)  # the crash
         pids = _wait_for(log, r"vmsd running \(pid (\d+)\)", count=2)
         assert int(pids[1]) != first_pid
@@ -77,3 +79,12 @@ def test_a_crashed_demo_daemon_is_restarted_and_records_while_the_simulator_keep
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
+
+
+def test_the_demo_prints_where_its_web_console_is() -> None:
+    spec = importlib.util.spec_from_file_location("demo_script", ROOT / "scripts" / "demo.py")
+    assert spec is not None and spec.loader is not None
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    line = demo.console_line(str(ROOT / "config" / "demo.toml"))
+    assert line.startswith("  web console: http://127.0.0.1:8080/  (log in with demo-admin-token")

@@ -31,3 +31,11 @@ async def test_an_unknown_api_path_is_a_json_404(console: Console, client: aioht
     async with client.put(f"{console.url}/api/v1/cameras", headers=bearer("admin")) as response:
         assert response.status == 405
         assert (await response.json())["error"]["kind"] == "INVALID_ARGUMENT"
+
+
+async def test_a_missing_page_has_the_security_headers_too(console: Console, client: aiohttp.ClientSession) -> None:
+    for path in ("/static/no-such-file.js", "/no-such-page"):
+        async with client.get(f"{console.url}{path}") as response:
+            assert response.status == 404
+            assert response.headers["X-Frame-Options"] == "DENY"
+            assert "default-src 'self'" in response.headers["Content-Security-Policy"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -119,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
-        return asyncio.run(Daemon(config).run())
+        return asyncio.run(Daemon(config, config_path=Path(args.config)).run())
     except StorageLost as error:
         # Storage that cannot be opened is worth another try (systemd restarts on failure), not a bug.
         log.error("storage_lost", detail=str(error), exit_status=STORAGE_LOST_EXIT)

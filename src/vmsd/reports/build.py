@@ -24,6 +24,12 @@ from vmsd.storage.catalogue import ErasedRow, HoldRow
 from vmsd.units import NS_PER_S
 
 ACTION_REVIEW = "/vmsd.v1.RecordingService/Play"
+# A review in the web console (the HTTP API's action names are "METHOD /route": web/context.py).
+ACTION_WEB_REVIEW = "POST /api/v1/cameras/{camera_id}/reviews"
+REVIEW_ACTIONS = frozenset({ACTION_REVIEW, ACTION_WEB_REVIEW})
+# The prefixes of the actions of requests, gRPC ("/package.Service/Method") and HTTP; any other
+# action is one of the daemon's own records (erasures, export steps, checks).
+REQUEST_ACTION_PREFIXES = ("/", "GET /", "POST /", "PUT /", "PATCH /", "DELETE /")
 ACTION_EXPORT_COMPLETED = "export.completed"
 ACTION_EXPORT_FAILED = "export.failed"
 EXPORT_ACTIONS = (ACTION_EXPORT_COMPLETED, ACTION_EXPORT_FAILED)
@@ -214,7 +220,7 @@ def build(inputs: Inputs) -> Report:
         checks_run=len(inputs.checks),
         check_findings=[],
         clock_findings=[],
-        reviews=[_review(r) for r in inputs.audit if r.action == ACTION_REVIEW and r.outcome == "OK"],
+        reviews=[_review(r) for r in inputs.audit if r.action in REVIEW_ACTIONS and r.outcome == "OK"],
         releases=[_release(r) for r in inputs.audit if r.action == ACTION_EXPORT_COMPLETED and r.outcome == "OK"],
         releases_by_month={},
         exports_failed=sum(1 for r in inputs.audit if r.action == ACTION_EXPORT_FAILED),
@@ -391,7 +397,7 @@ def _access(records: list[AuditRecord]) -> tuple[list[Access], int]:
     requests: Counter[tuple[str, str]] = Counter()
     denied: Counter[tuple[str, str]] = Counter()
     for record in records:
-        if not record.action.startswith("/"):
+        if not record.action.startswith(REQUEST_ACTION_PREFIXES):
             continue  # the daemon's own records (erasure, export steps, checks) are not requests
         key = (record.principal, record.role)
         repeated = json.loads(record.detail_json or "{}").get("repeated")

@@ -88,9 +88,12 @@ def server_options(grpc_config: GrpcConfig) -> list[tuple[str, int]]:
 class ControlPlane:
     """Owns the grpc.aio server. `start()` binds; `aclose()` drains with a grace period."""
 
-    def __init__(self, config: Config, services: Services, *, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, config: Config, services: Services, authenticator: Authenticator, *, metrics: Metrics | None = None
+    ) -> None:
         self._config = config
         self._services = services
+        self._authenticator = authenticator
         self._metrics = metrics
         self._server: Any = None
         self._health = health.aio.HealthServicer()
@@ -100,7 +103,7 @@ class ControlPlane:
     async def start(self) -> None:
         limits = self._config.grpc
         interceptor = CallInterceptor(
-            Authenticator(self._config.auth.tokens),
+            self._authenticator,
             self._services.calls,
             self._metrics.observe_rpc if self._metrics is not None else None,
             limits=StreamLimits(

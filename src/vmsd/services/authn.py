@@ -1,8 +1,10 @@
 """Who is calling: bearer tokens to principals (what they may do: vmsd.services.access).
 
-Authentication: `authorization: Bearer <token>` metadata; the token's SHA-256 is compared in
-constant time with every configured digest (the tokens themselves are never stored). With mTLS
-the client certificate is checked by TLS itself; the bearer token still names the principal.
+Authentication: `authorization: Bearer <token>` (gRPC metadata or HTTP header); the token's
+SHA-256 is compared in constant time with every configured digest (the tokens themselves are
+never stored). With mTLS the client certificate is checked by TLS itself; the bearer token still
+names the principal. One Authenticator serves both transports, so a reload of [auth] tokens
+(SIGHUP: `replace`) takes effect on both at once.
 """
 
 from __future__ import annotations
@@ -21,9 +23,18 @@ class Authenticator:
     """Maps bearer tokens to principals. No I/O."""
 
     def __init__(self, tokens: list[TokenConfig]) -> None:
+        self.replace(tokens)
+
+    def replace(self, tokens: list[TokenConfig]) -> None:
+        """Accept exactly these tokens from now on (a reload); calls already running are not ended."""
         self._tokens = [(bytes.fromhex(t.sha256), t) for t in tokens]
 
     def authenticate(self, authorization: str | None, peer: str = "") -> Principal:
+        return self.identify(authorization, peer)[0]
+
+    def identify(self, authorization: str | None, peer: str = "") -> tuple[Principal, TokenConfig]:
+        """The principal and the configured token it comes from (a session remembers the token,
+        so that a reload which removes or changes it ends the session)."""
         if not authorization:
             raise VmsdError(ErrorKind.UNAUTHENTICATED, "missing 'authorization: Bearer <token>' metadata")
         scheme, _, token = authorization.partition(" ")
@@ -37,4 +48,4 @@ class Authenticator:
                 match = config
         if match is None:
             raise VmsdError(ErrorKind.UNAUTHENTICATED, "unknown or revoked token")
-        return Principal(match.name, match.role, tuple(match.cameras), peer)
+        return Principal(match.name, match.role, tuple(match.cameras), peer), match

@@ -2,7 +2,9 @@
 
 A review streams MPEG-TS bytes remuxed by a worker thread (blocking PyAV and file I/O never
 touch the event loop) through a bounded queue (vmsd.threads); the worker gives up when the
-consumer has gone.
+consumer has gone. A segment review (the web console) instead hands out the stored fMP4 segment
+files themselves, to the principal who made it only; both are authorised, audited and announced
+the same way (`_begin_review`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import secrets
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from vmsd.clock import Clock
@@ -26,12 +31,17 @@ from vmsd.services import paging, validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
 from vmsd.services.directory import CameraDirectory
+from vmsd.storage.catalogue import SegmentRow, SegmentState
 from vmsd.storage.store import Storage
 from vmsd.threads import iterate_in_thread
 from vmsd.units import NS_PER_S
 
 MAX_SEARCH_NS = 31 * validate.DAY_NS
 MAX_PLAY_NS = validate.DAY_NS
+# A segment review's files can be fetched for this long after it was made (a shift), and at most
+# this many reviews are kept at once.
+REVIEW_LIFETIME_NS = 12 * 3600 * NS_PER_S
+MAX_SEGMENT_REVIEWS = 1000
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,45 @@ class Review:
     chunks: AsyncGenerator[bytes, None]
 
 
+@dataclass(frozen=True)
+class SegmentReview:
+    """A review delivered as stored segments: who made it, what it covers, which files."""
+
+    review_id: str
+    principal: str
+    camera_id: str
+    start_ns: int
+    end_ns: int
+    found: SearchResult
+    segments: list[SegmentRow]
+    made_mono_ns: int
+
+
+class _SegmentReviews:
+    """The segment reviews still usable: each for REVIEW_LIFETIME_NS, at most MAX_SEGMENT_REVIEWS
+    (the oldest go first). Memory only: a restart ends them, like the sessions that made them."""
+
+    def __init__(self) -> None:
+        self._reviews: OrderedDict[str, SegmentReview] = OrderedDict()
+
+    def add(self, review: SegmentReview, now_mono_ns: int) -> None:
+        self._expire(now_mono_ns)
+        self._reviews[review.review_id] = review
+        while len(self._reviews) > MAX_SEGMENT_REVIEWS:
+            self._reviews.popitem(last=False)
+
+    def get(self, review_id: str, now_mono_ns: int) -> SegmentReview | None:
+        self._expire(now_mono_ns)
+        return self._reviews.get(review_id)
+
+    def _expire(self, now_mono_ns: int) -> None:
+        while self._reviews:
+            oldest = next(iter(self._reviews.values()))
+            if now_mono_ns - oldest.made_mono_ns < REVIEW_LIFETIME_NS:
+                break
+            self._reviews.popitem(last=False)
+
+
 class RecordingService:
     def __init__(
         self, directory: CameraDirectory, storage: Storage, clock: Clock, *, events: EventBus | None = None
@@ -63,6 +112,7 @@ class RecordingService:
         self._storage = storage
         self._clock = clock
         self._events = events
+        self._segment_reviews = _SegmentReviews()
 
     async def _search(self, camera_id: str, start_ns: int, end_ns: int) -> SearchResult:
         await asyncio.to_thread(self._directory.require_known, camera_id)
@@ -124,9 +174,11 @@ class RecordingService:
             gaps=result.gaps,
         )
 
-    async def review(
+    async def _begin_review(
         self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int, reason: str
-    ) -> Review:
+    ) -> tuple[str, int, int, SearchResult]:
+        """What every review does first, whatever it then delivers: audit what is asked, check
+        the permission, the scope and the reason, find the footage, tell the event stream."""
         camera_id = validate.camera_id(camera_id)
         activity.touch(camera_id=camera_id, start_ns=start_ns, end_ns=end_ns)
         principal.require(Permission.RECORDINGS_PLAY, camera_id)
@@ -136,8 +188,6 @@ class RecordingService:
         result = await self._search(camera_id, start_ns, end_ns)
         if not result.spans:
             raise VmsdError(ErrorKind.NOT_FOUND, f"no footage of camera_id {camera_id!r} in the requested range")
-        rows = await asyncio.to_thread(self._storage.catalogue.segments_in_range, camera_id, start_ns, end_ns)
-        stats = PlaybackStats()
         if self._events is not None:
             self._events.publish(
                 EventKind.REVIEW_STARTED,
@@ -148,7 +198,64 @@ class RecordingService:
                 end_ns=end_ns,
                 reason=reason.strip(),
             )
+        return camera_id, start_ns, end_ns, result
+
+    async def review(
+        self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int, reason: str
+    ) -> Review:
+        """A review as one MPEG-TS stream remuxed from the segments (gRPC Play)."""
+        camera_id, start_ns, end_ns, result = await self._begin_review(
+            principal, activity, camera_id, start_ns, end_ns, reason
+        )
+        rows = await asyncio.to_thread(self._storage.catalogue.segments_in_range, camera_id, start_ns, end_ns)
+        stats = PlaybackStats()
         return Review(start_ns, end_ns, result, stats, self._chunks(activity, rows, start_ns, end_ns, stats))
+
+    async def review_segments(
+        self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int, reason: str
+    ) -> SegmentReview:
+        """A review as the stored fMP4 segments themselves (the web console plays them with byte
+        ranges, no remux): authorised, audited and announced exactly like `review`. The
+        segments are fetched with `segment_file`, by this principal only."""
+        camera_id, start_ns, end_ns, result = await self._begin_review(
+            principal, activity, camera_id, start_ns, end_ns, reason
+        )
+        rows = await asyncio.to_thread(self._storage.catalogue.segments_in_range, camera_id, start_ns, end_ns)
+        # A segment still being written has no complete end yet: it joins reviews once closed.
+        complete = [row for row in rows if row.state is SegmentState.COMPLETE and row.end_ns is not None]
+        review = SegmentReview(
+            review_id=secrets.token_urlsafe(16),
+            principal=principal.name,
+            camera_id=camera_id,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            found=result,
+            segments=complete,
+            made_mono_ns=self._clock.mono_ns(),
+        )
+        activity.touch(review_id=review.review_id, segments=len(complete))
+        self._segment_reviews.add(review, self._clock.mono_ns())
+        return review
+
+    async def segment_file(self, principal: Principal, activity: Activity, review_id: str, index: int) -> Path:
+        """The stored file of segment `index` of a review made by this principal (NOT_FOUND: no
+        such review, expired, or the segment is no longer stored; PERMISSION_DENIED: another
+        principal's review, or the principal may no longer review this camera)."""
+        review = self._segment_reviews.get(review_id, self._clock.mono_ns())
+        if review is None:
+            raise VmsdError(ErrorKind.NOT_FOUND, "no such review (it may have expired): make the review again")
+        activity.about(camera_id=review.camera_id, start_ns=review.start_ns, end_ns=review.end_ns)
+        if review.principal != principal.name:
+            raise VmsdError(ErrorKind.PERMISSION_DENIED, "this review was made by another principal")
+        principal.require(Permission.RECORDINGS_PLAY, review.camera_id)
+        if not 0 <= index < len(review.segments):
+            raise VmsdError(
+                ErrorKind.NOT_FOUND, f"the review has {len(review.segments)} segment(s); no segment {index}"
+            )
+        path = self._storage.segment_path(review.segments[index])
+        if not await asyncio.to_thread(path.is_file):
+            raise VmsdError(ErrorKind.NOT_FOUND, f"segment {index} of this review is no longer stored (erased)")
+        return path
 
     async def _chunks(
         self, activity: Activity, rows: list[Any], start_ns: int, end_ns: int, stats: PlaybackStats

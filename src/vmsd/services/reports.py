@@ -15,7 +15,7 @@ from vmsd.audit import AuditLog, AuditRecord
 from vmsd.clock import Clock
 from vmsd.function_checks.report import FunctionCheckReport
 from vmsd.function_checks.runner import FunctionChecks
-from vmsd.reports.build import EXPORT_ACTIONS, Inputs, Report, build
+from vmsd.reports.build import EXPORT_ACTIONS, REQUEST_ACTION_PREFIXES, Inputs, Report, build
 from vmsd.reports.coverage import coverage
 from vmsd.services import validate
 from vmsd.services.access import Permission, Principal
@@ -118,7 +118,11 @@ class ReportService:
     def _audit_in(self, start_ns: int, end_ns: int, cameras: list[str]) -> list[AuditRecord]:
         """The records a report reads: the calls (reviews, access, denials) and the exports' outcomes.
         Not the daemon's other records: one per erased segment would be millions in a year."""
-        calls = self._audit_pages(start_ns, end_ns, cameras, action_prefix="/")
+        calls = [
+            record
+            for prefix in REQUEST_ACTION_PREFIXES
+            for record in self._audit_pages(start_ns, end_ns, cameras, action_prefix=prefix)
+        ]
         exports = self._audit_pages(start_ns, end_ns, cameras, actions=EXPORT_ACTIONS)
         return sorted(calls + exports, key=lambda r: r.seq)
 

@@ -34,7 +34,7 @@ from vmsd.services.activity import Activity
 from vmsd.services.authn import Authenticator
 from vmsd.services.registry import Services
 from vmsd.times import parse_time
-from vmsd.web.sessions import COOKIE, SessionStore, csrf_matches
+from vmsd.web.sessions import COOKIE, Session, SessionStore, csrf_matches
 
 log = get_logger(component="web")
 
@@ -90,7 +90,8 @@ class RequestContext(Activity):
     action: str = ""
     peer: str = ""
     principal: Principal | None = None
-    # The session the request came with (None: bearer token or no credentials).
+    # The session the request came with, and its id (None: bearer token or no credentials).
+    session: Session | None = None
     session_id: str | None = None
 
     def require_principal(self) -> Principal:
@@ -147,7 +148,7 @@ def _authenticate(request: web.Request, deps: Deps, ctx: RequestContext) -> None
     if session is None:
         return  # expired or logged out: handlers that need a principal answer 401
     ctx.principal = dataclasses.replace(session.principal, peer=ctx.peer)
-    ctx.session_id = session_id
+    ctx.session, ctx.session_id = session, session_id
     mutation = request.method in MUTATIONS and (request.method, request.path) != _LOGIN
     if mutation and not csrf_matches(session, request.headers.get("X-CSRF-Token", "")):
         raise VmsdError(
@@ -161,7 +162,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith(API_PREFIX):
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as error:  # a missing page or file: aiohttp's own answer
+            error.headers.update(SECURITY_HEADERS)
+            raise
         response.headers.update(SECURITY_HEADERS)
         return response
     deps = request.app[DEPS]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from vmsd.web.api import cameras, live, session
+from vmsd.web.api import cameras, live, recordings, session
 from vmsd.web.context import Deps
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -15,6 +15,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 def add_all_routes(app: web.Application, deps: Deps) -> None:
     session.add_routes(app, deps)
     cameras.add_routes(app, deps)
+    recordings.add_routes(app, deps)
     live.add_routes(app, deps)
     add_static_routes(app)
 

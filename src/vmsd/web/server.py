@@ -39,7 +39,7 @@ def ssl_context(tls: TlsConfig) -> ssl.SSLContext:
 class WebServer:
     """Owns the aiohttp app. `start()` binds (port 0: any free port, then in `port`); `aclose()` stops."""
 
-    def __init__(self, config: Config, services: Services) -> None:
+    def __init__(self, config: Config, services: Services, authenticator: Authenticator) -> None:
         self._config = config
         web_config = config.web
         self.sessions = SessionStore(services.clock, web_config.session_idle_ns, web_config.session_max_ns)
@@ -47,7 +47,7 @@ class WebServer:
             config=config,
             services=services,
             sessions=self.sessions,
-            authenticator=Authenticator(config.auth.tokens),
+            authenticator=authenticator,
             tls=web_config.tls is not None,
         )
         self.app = web.Application(middlewares=[api_middleware], client_max_size=MAX_BODY_BYTES)

@@ -7,7 +7,7 @@ send as `X-CSRF-Token` with every mutation. Ids and CSRF tokens come from `secre
 keys sessions by the SHA-256 of the id, and neither ever reaches a log or an audit record.
 
 A session ends after `session_idle` without a request, after `session_max` in any case, at
-logout, when its token is no longer configured (`end_tokens`, on reload) and at restart (the
+logout, when its token is no longer configured as it was (`end_revoked`, on reload) and at restart (the
 store is memory only). Whoever holds a session's end callbacks (a live WebSocket) is told.
 
 Also here: `check_websocket_origin`, the Origin rule for the live WebSocket (a cookie goes with
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from vmsd.clock import Clock
+from vmsd.config import TokenConfig
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
 from vmsd.services.access import Principal
@@ -37,6 +38,8 @@ COOKIE = "vmsd_session"
 @dataclass
 class Session:
     principal: Principal
+    # The configured token the login used: a reload that removes or changes it ends the session.
+    token: TokenConfig
     csrf: str
     created_mono_ns: int
     last_used_mono_ns: int
@@ -65,11 +68,11 @@ class SessionStore:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, principal: Principal) -> tuple[str, Session]:
-        """A new session for `principal`: (the id for the cookie, the session)."""
+    def create(self, principal: Principal, token: TokenConfig) -> tuple[str, Session]:
+        """A new session for `principal` (logged in with `token`): (the id for the cookie, the session)."""
         now_ns = self._clock.mono_ns()
         session_id = secrets.token_urlsafe(32)
-        session = Session(principal, secrets.token_urlsafe(32), now_ns, now_ns)
+        session = Session(principal, token, secrets.token_urlsafe(32), now_ns, now_ns)
         self._sessions[_key(session_id)] = session
         return session_id, session
 
@@ -91,9 +94,10 @@ class SessionStore:
         """Log out: the session ends now (None when there was none)."""
         return self._end(_key(session_id), "logged_out")
 
-    def end_tokens(self, configured: set[str]) -> int:
-        """End every session whose token name is not in `configured` (a reload revoked it)."""
-        revoked = [key for key, s in self._sessions.items() if s.principal.name not in configured]
+    def end_revoked(self, tokens: list[TokenConfig]) -> int:
+        """End every session whose token is not among `tokens` exactly (a reload removed it, or
+        changed its digest, role or cameras); the number ended."""
+        revoked = [key for key, s in self._sessions.items() if s.token not in tokens]
         for key in revoked:
             self._end(key, "token_revoked")
         return len(revoked)

@@ -14,6 +14,8 @@ from vmsd.cli.vmsctl.client import Client, pages
 from vmsd.cli.vmsctl.errors import EXIT_NOT_FOUND, EXIT_OK, UsageError
 from vmsd.cli.vmsctl.output import emit_json, err, out, to_dict
 from vmsd.cli.vmsctl.times import format_duration, format_time, time_range
+from vmsd.recordings.documents import search_document
+from vmsd.recordings.search import Gap, Span
 from vmsd.v1 import recordings_pb2
 
 
@@ -25,7 +27,12 @@ def cmd_search(client: Client, args: argparse.Namespace) -> int:
         response.gaps.extend(page.gaps)
         response.recorded_ns += page.recorded_ns
     if args.json:
-        emit_json(to_dict(response))
+        spans = [
+            Span(s.range.start_ns, s.range.end_ns, s.segments, s.bytes, s.video_codec, s.width, s.height, s.has_audio)
+            for s in response.spans
+        ]
+        gaps = [Gap(g.range.start_ns, g.range.end_ns, g.reason, g.detail, g.open) for g in response.gaps]
+        emit_json(search_document(spans, gaps))
         return EXIT_OK
     rows: list[tuple[int, int, str, str]] = [
         (s.range.start_ns, s.range.end_ns, "recorded", f"{s.segments} segment(s), {s.video_codec} {s.width}x{s.height}")

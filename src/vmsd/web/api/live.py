@@ -134,9 +134,8 @@ def add_routes(app: web.Application, deps: Deps) -> None:
         items = live.relay(principal, ctx, camera_id, transport="websocket")
         if not ws.can_prepare(request).ok:
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, "this is a WebSocket endpoint: open it with new WebSocket(url)")
-        session = deps.sessions.lookup(ctx.session_id) if ctx.session_id is not None else None
         await ws.prepare(request)
-        ended = await _serve(request, ws, _Sender(ws, send_timeout_ns), items, session)
+        ended = await _serve(request, ws, _Sender(ws, send_timeout_ns), items, ctx.session)
         if ended.startswith("browser read nothing"):
             log.warning("live_send_timeout", camera_id=camera_id, principal=principal.name)
         ctx.touch(ended=ended)

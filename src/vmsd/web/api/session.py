@@ -37,10 +37,10 @@ def add_routes(app: web.Application, deps: Deps) -> None:
         token = text_field(await json_body(request), "token", required=True)
         if not token.strip():
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, "field 'token' is required")
-        principal = deps.authenticator.authenticate(f"Bearer {token}", ctx.peer)
+        principal, configured = deps.authenticator.identify(f"Bearer {token}", ctx.peer)
         ctx.principal = principal
         ctx.touch()
-        session_id, session = deps.sessions.create(principal)
+        session_id, session = deps.sessions.create(principal, configured)
         response = web.json_response(_who(deps, principal, session.csrf))
         response.set_cookie(COOKIE, session_id, httponly=True, samesite="Lax", path="/", secure=deps.tls)
         return response
@@ -48,8 +48,7 @@ def add_routes(app: web.Application, deps: Deps) -> None:
     async def whoami(request: web.Request) -> web.Response:
         ctx = context(request)
         principal = ctx.require_principal()
-        session = deps.sessions.lookup(ctx.session_id) if ctx.session_id else None
-        return web.json_response(_who(deps, principal, session.csrf if session else None))
+        return web.json_response(_who(deps, principal, ctx.session.csrf if ctx.session else None))
 
     async def logout(request: web.Request) -> web.Response:
         ctx = context(request)
