@@ -261,3 +261,72 @@ async def test_logging_out_ends_the_live_stream_of_that_session(live: Live) -> N
     while len(live.audit()) == before and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert json.loads(live.audit()[-1].detail_json)["ended"] == "the session ended (logout, expiry or a revoked token)"
+
+
+PLAY_LIVE = """async ([url, token]) => {
+  await fetch("/api/v1/session", {method: "POST", headers: {"Content-Type": "application/json"},
+                                  body: JSON.stringify({token})});
+  const video = document.createElement("video");
+  video.muted = true;
+  document.body.appendChild(video);
+  const source = new MediaSource();
+  video.src = URL.createObjectURL(source);
+  await new Promise(resolve => source.addEventListener("sourceopen", resolve, {once: true}));
+  const socket = new WebSocket(url);
+  socket.binaryType = "arraybuffer";
+  const pending = [];
+  let buffer = null, codec = null;
+  const feed = () => {
+    if (buffer && !buffer.updating && pending.length) buffer.appendBuffer(pending.shift());
+  };
+  socket.onmessage = event => {
+    if (typeof event.data === "string") {
+      const message = JSON.parse(event.data);
+      if (message.type === "config") {
+        codec = message.mime;
+        if (!MediaSource.isTypeSupported(codec)) throw new Error("unsupported " + codec);
+        buffer = source.addSourceBuffer(codec);
+        buffer.addEventListener("updateend", feed);
+      }
+      return;
+    }
+    pending.push(event.data);
+    feed();
+  };
+  const deadline = Date.now() + 20000;
+  while (!buffer || buffer.buffered.length === 0) {
+    if (Date.now() > deadline || video.error) {
+      return {codec, error: "nothing buffered: " + (video.error && video.error.message)};
+    }
+    await new Promise(r => setTimeout(r, 50));
+  }
+  video.currentTime = buffer.buffered.start(0);
+  await video.play();
+  const started = video.currentTime;
+  await new Promise(r => setTimeout(r, 3000));
+  socket.close();
+  return {codec, started, now: video.currentTime, frames: video.getVideoPlaybackQuality().totalVideoFrames,
+          ranges: buffer.buffered.length, error: video.error && video.error.message};
+}"""
+
+
+async def test_chromium_plays_the_live_websocket_through_media_source_extensions(live: Live) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(live.url + "/")  # the console's origin: the socket's Origin matches
+            ws_url = live.ws("in-cam").replace("http://", "ws://")
+            played = await page.evaluate(PLAY_LIVE, [ws_url, "test-token-for-viewer"])
+        finally:
+            await browser.close()
+    assert errors == [] and played["error"] is None, (errors, played)
+    assert played["codec"].startswith('video/mp4; codecs="avc1.')
+    assert played["now"] - played["started"] > 2  # it played on for 3 s of wall time
+    assert played["frames"] >= 50 and played["ranges"] == 1  # 25 fps, one contiguous buffered range
+    # tfdt is wall-clock time: the picture shown is from the last few seconds.
+    assert abs(played["now"] - time.time()) < 10

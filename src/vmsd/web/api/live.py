@@ -134,9 +134,8 @@ def add_routes(app: web.Application, deps: Deps) -> None:
         items = live.relay(principal, ctx, camera_id, transport="websocket")
         if not ws.can_prepare(request).ok:
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, "this is a WebSocket endpoint: open it with new WebSocket(url)")
-        session = deps.sessions.lookup(ctx.session_id) if ctx.session_id is not None else None
         await ws.prepare(request)
-        ended = await _serve(request, ws, _Sender(ws, send_timeout_ns), items, session)
+        ended = await _serve(request, ws, _Sender(ws, send_timeout_ns), items, ctx.session)
         if ended.startswith("browser read nothing"):
             log.warning("live_send_timeout", camera_id=camera_id, principal=principal.name)
         ctx.touch(ended=ended)
@@ -168,12 +167,12 @@ async def _serve(
     last_word: str | None = None
     try:
         while not pump.done():
+            if sender.stuck():
+                ended = f"browser read nothing for {sender.timeout_ns / NS_PER_S:g}s ([web] send_timeout)"
+                break
             try:
                 message = await ws.receive(timeout=1.0)  # nothing is expected: this notices a close
             except TimeoutError:
-                if sender.stuck():
-                    ended = f"browser read nothing for {sender.timeout_ns / NS_PER_S:g}s ([web] send_timeout)"
-                    break
                 continue
             if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 break
@@ -182,11 +181,15 @@ async def _serve(
             session.on_end.remove(end_with_session)
         if not pump.done():
             pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             outcome = await pump
-            if outcome is not None:
-                ended = f"{outcome[0].value}: {outcome[1]}"
-                last_word = error_message(*outcome)
+        except asyncio.CancelledError:
+            if _cancelled_itself():
+                raise
+            outcome = None  # the pump was cancelled (above, or by the session's end)
+        if outcome is not None:
+            ended = f"{outcome[0].value}: {outcome[1]}"
+            last_word = error_message(*outcome)
         if session_ended:
             ended = "the session ended (logout, expiry or a revoked token)"
             last_word = error_message(ErrorKind.UNAUTHENTICATED, "the session ended: log in again")
@@ -209,10 +212,15 @@ async def _close(request: web.Request, ws: web.WebSocketResponse, last_word: str
     except asyncio.CancelledError:
         # The pump, cancelled while it waited for the socket to drain, cancels the drain waiter it
         # shares with this close; only a cancellation of this handler itself is passed on.
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
+        if _cancelled_itself():
             raise
         _cut(request)
+
+
+def _cancelled_itself() -> bool:
+    """Whether the running task (the handler) is being cancelled, e.g. at shutdown."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _cut(request: web.Request) -> None:
