@@ -527,7 +527,7 @@ def test_a_config_file_cameras_masks_are_drawn_and_given_as_its_config_line(
     line = page.locator("pre.toml").inner_text()
     # The line is valid TOML for the camera's entry: the configured mask plus the new one.
     camera = CameraConfig.model_validate({"id": "north", "url": "rtsp://127.0.0.1/x", **tomllib.loads(line)})
-    assert [list(map(list, polygon)) for polygon in camera.privacy_masks][0] == MASK
+    assert [list(point) for point in camera.privacy_masks[0]] == MASK
     assert len(camera.privacy_masks) == 2 and len(camera.privacy_masks[1]) == 3
     page.context.close()
 
