@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,15 @@ class Console:
             return records
 
         return sorted(self.running.run(query()), key=lambda r: r.seq)
+
+    def audit_count(self, action: str, count: int, timeout_s: float = 10.0) -> list[AuditRecord]:
+        """The records of `action` once there are at least `count`: a streamed answer (a
+        download) is audited when its handler returns, just after the client has the last byte."""
+        deadline = time.monotonic() + timeout_s
+        while len(records := self.audit(action)) < count:
+            assert time.monotonic() < deadline, f"{action}: {len(records)} audit record(s), expected {count}"
+            time.sleep(0.02)
+        return records
 
 
 def bearer(role: str) -> dict[str, str]:

@@ -6,6 +6,10 @@ import aiohttp
 
 from tests.support.rpc import S, token
 from tests.support.web import Console, bearer
+from vmsd.clock import FakeClock
+from vmsd.config import TokenConfig
+from vmsd.services.access import Principal
+from vmsd.web.sessions import Session, SessionStore
 
 SESSION = "/api/v1/session"
 
@@ -141,3 +145,44 @@ async def test_a_session_ends_after_its_lifetime_however_busy(console: Console, 
             assert (await response.json())["principal"] == "viewer-1", used_ns
     console.clock.advance(config.session_max_ns - used_ns)
     await assert_signed_out(console, client)
+
+
+# -- the store alone (no daemon): watching is use, sweeping ends what expired -----------------
+
+MIN_NS = 60 * S
+
+
+def _store() -> tuple[FakeClock, SessionStore, Session, str, list[str]]:
+    clock = FakeClock()
+    store = SessionStore(clock, idle_ns=30 * MIN_NS, max_ns=12 * 60 * MIN_NS)
+    config = TokenConfig(name="wall", sha256="0" * 64, role="operator")
+    session_id, session = store.create(Principal("wall", "operator", ("*",)), config)
+    ended: list[str] = []
+    session.on_end.append(lambda: ended.append("stream closed"))
+    return clock, store, session, session_id, ended
+
+
+def test_a_session_that_only_watches_live_video_is_not_idle() -> None:
+    clock, store, session, session_id, ended = _store()
+    store.stream_opened(session)
+    clock.advance(3 * 60 * MIN_NS)  # a video wall: hours of watching, no request
+    assert store.sweep() == 0 and ended == []
+    assert store.lookup(session_id) is session
+    # The idle time starts when the last stream ends.
+    store.stream_closed(session)
+    clock.advance(30 * MIN_NS - S)
+    assert store.sweep() == 0
+    clock.advance(S)
+    assert store.sweep() == 1 and ended == ["stream closed"]
+    assert store.lookup(session_id) is None
+
+
+def test_sweeping_ends_a_watching_session_at_its_lifetime_and_closes_its_streams() -> None:
+    clock, store, session, session_id, ended = _store()
+    store.stream_opened(session)
+    clock.advance(12 * 60 * MIN_NS - S)
+    assert store.sweep() == 0
+    clock.advance(S)
+    # No request is needed for the end to reach the open stream.
+    assert store.sweep() == 1 and ended == ["stream closed"]
+    assert store.lookup(session_id) is None

@@ -7,6 +7,7 @@ the audit trail records what matters, and URLs or headers must not carry credent
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 
 from aiohttp import web
@@ -22,6 +23,8 @@ from vmsd.web.sessions import SessionStore
 log = get_logger(component="web")
 
 SHUTDOWN_GRACE_S = 5.0
+# How often expired browser sessions are ended (and their live streams closed) without a request.
+SWEEP_INTERVAL_S = 1.0
 # Request bodies are small JSON documents (tokens, reasons, mask polygons).
 MAX_BODY_BYTES = 1 << 20
 
@@ -54,6 +57,7 @@ class WebServer:
         self.app[DEPS] = self.deps
         add_all_routes(self.app, self.deps)
         self._runner: web.AppRunner | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self.port = 0
 
     async def start(self) -> None:
@@ -72,6 +76,7 @@ class WebServer:
             await runner.cleanup()
             raise
         self._runner = runner
+        self._sweeper = asyncio.create_task(self._sweep(), name="web-session-sweep")
         bound = runner.addresses[0]
         self.port = int(bound[1])
         scheme = "https" if tls is not None else "http"
@@ -84,7 +89,18 @@ class WebServer:
             url=f"{scheme}://{shown}:{self.port}/",
         )
 
+    async def _sweep(self) -> None:
+        # Expiry is otherwise noticed only when the session is next used: a grid left open on a
+        # session that expired would keep its live streams.
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            self.sessions.sweep()
+
     async def aclose(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         self.sessions.end_all()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -9,6 +9,10 @@ keys sessions by the SHA-256 of the id, and neither ever reaches a log or an aud
 A session ends after `session_idle` without a request, after `session_max` in any case, at
 logout, when its token is no longer configured as it was (`end_revoked`, on reload) and at restart (the
 store is memory only). Whoever holds a session's end callbacks (a live WebSocket) is told.
+An open live stream is use of its session (a control-room grid that only watches makes no
+requests for hours and must not be logged out for it), so the idle time counts from the last
+stream's end; `session_max` still ends it. `sweep()` (every second, from the WebServer) ends
+expired sessions even when no request comes, so their streams do not outlive them.
 
 Also here: `check_websocket_origin`, the Origin rule for the live WebSocket (a cookie goes with
 any WebSocket a page on another site opens; only the browser's Origin header tells them apart).
@@ -45,6 +49,8 @@ class Session:
     last_used_mono_ns: int
     # Called once when the session ends (logout, expiry, revocation): live streams close.
     on_end: list[Callable[[], None]] = field(default_factory=list)
+    # Live streams open now: while any is, the session is in use (never idle).
+    watching: int = 0
 
 
 def csrf_matches(session: Session, presented: str) -> bool:
@@ -84,11 +90,31 @@ class SessionStore:
         if session is None:
             return None
         now_ns = self._clock.mono_ns()
-        if now_ns - session.last_used_mono_ns >= self.idle_ns or now_ns - session.created_mono_ns >= self.max_ns:
+        if self._expired(session, now_ns):
             self._end(key, "expired")
             return None
         session.last_used_mono_ns = now_ns
         return session
+
+    def _expired(self, session: Session, now_ns: int) -> bool:
+        idle = session.watching == 0 and now_ns - session.last_used_mono_ns >= self.idle_ns
+        return idle or now_ns - session.created_mono_ns >= self.max_ns
+
+    def sweep(self) -> int:
+        """End every expired session now (their live streams close); the number ended."""
+        now_ns = self._clock.mono_ns()
+        expired = [key for key, session in self._sessions.items() if self._expired(session, now_ns)]
+        for key in expired:
+            self._end(key, "expired")
+        return len(expired)
+
+    def stream_opened(self, session: Session) -> None:
+        session.watching += 1
+
+    def stream_closed(self, session: Session) -> None:
+        """A live stream of the session ended: its idle time starts now (if it was the last)."""
+        session.watching = max(0, session.watching - 1)
+        session.last_used_mono_ns = self._clock.mono_ns()
 
     def end(self, session_id: str) -> Session | None:
         """Log out: the session ends now (None when there was none)."""

@@ -16,6 +16,8 @@ from vmsd.export.verify import verify_bundle
 FROM, TO = "2026-01-01T23:59:55Z", "2026-01-02T00:00:01Z"  # MID-5s .. MID+1s
 ORDER = {"camera_id": "in-cam", "from": FROM, "to": TO, "case_ref": "CASE-9", "reason": "theft", "no_hold": True}
 
+DOWNLOAD = "GET /api/v1/exports/{export_id}/bundle.tar"  # streamed: audited just after the client has the last byte
+
 
 def _wait(console: Console, export_id: str) -> None:
     """Until the export has ended (the jobs' own hook; no polling)."""
@@ -63,6 +65,7 @@ async def test_an_export_is_requested_followed_verified_and_downloaded_as_a_bund
     async with client.get(url) as response:
         assert (await response.json())["verification"] == verification
 
+    downloads = len(console.audit(DOWNLOAD))
     async with client.get(f"{console.url}{done['download_url']}") as response:
         assert response.status == 200
         assert response.headers["Content-Type"] == "application/x-tar"
@@ -74,7 +77,7 @@ async def test_an_export_is_requested_followed_verified_and_downloaded_as_a_bund
         tar.extractall(tmp_path, filter="data")
     report = verify_bundle(tmp_path / export_id, expected_fingerprint=done["key_fingerprint_sha256"])
     assert report.verdict == "verified", report.problems
-    record = console.audit("GET /api/v1/exports/{export_id}/bundle.tar")[-1]
+    record = console.audit_count(DOWNLOAD, downloads + 1)[-1]
     assert (record.principal, record.camera_id, record.case_ref, record.outcome) == (
         "operator-1",
         "in-cam",
@@ -157,11 +160,12 @@ async def test_a_broken_download_resumes_with_a_range(console: Console) -> None:
             assert response.headers["Accept-Ranges"] == "bytes"
             etag = response.headers["ETag"]
             whole = await response.read()
+        downloads = len(console.audit(DOWNLOAD))
         async with client.get(url, headers={"Range": "bytes=1000-", "If-Range": etag}) as response:
             assert response.status == 206
             assert response.headers["Content-Range"] == f"bytes 1000-{len(whole) - 1}/{len(whole)}"
             assert await response.read() == whole[1000:]
-        record = console.audit("GET /api/v1/exports/{export_id}/bundle.tar")[-1]
+        record = console.audit_count(DOWNLOAD, downloads + 1)[-1]
         detail = json.loads(record.detail_json)
         assert (detail["offset"], detail["bytes"], record.case_ref) == (1000, len(whole) - 1000, "RESUME-1")
         async with client.get(url, headers={"Range": "bytes=10-19"}) as response:

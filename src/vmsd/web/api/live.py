@@ -40,7 +40,7 @@ from vmsd.log import get_logger
 from vmsd.services.live import RelayItem
 from vmsd.units import NS_PER_S
 from vmsd.web.context import Deps, context
-from vmsd.web.sessions import Session, check_websocket_origin
+from vmsd.web.sessions import Session, SessionStore, check_websocket_origin
 
 log = get_logger(component="web")
 
@@ -135,7 +135,7 @@ def add_routes(app: web.Application, deps: Deps) -> None:
         if not ws.can_prepare(request).ok:
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, "this is a WebSocket endpoint: open it with new WebSocket(url)")
         await ws.prepare(request)
-        ended = await _serve(request, ws, _Sender(ws, send_timeout_ns), items, ctx.session)
+        ended = await _serve(request, ws, _Sender(ws, send_timeout_ns), items, ctx.session, deps.sessions)
         if ended.startswith("browser read nothing"):
             log.warning("live_send_timeout", camera_id=camera_id, principal=principal.name)
         ctx.touch(ended=ended)
@@ -150,6 +150,7 @@ async def _serve(
     sender: _Sender,
     items: AsyncGenerator[RelayItem, None],
     session: Session | None,
+    sessions: SessionStore,
 ) -> str:
     """Stream until the browser closes, stops reading, its session ends, or the relay ends; close
     the socket; return why it ended (for the audit record)."""
@@ -163,6 +164,7 @@ async def _serve(
 
     if session is not None:
         session.on_end.append(end_with_session)
+        sessions.stream_opened(session)  # watching is using the session (never idle)
     ended = "browser closed the socket"
     last_word: str | None = None
     try:
@@ -177,8 +179,10 @@ async def _serve(
             if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 break
     finally:
-        if session is not None and end_with_session in session.on_end:
-            session.on_end.remove(end_with_session)
+        if session is not None:
+            sessions.stream_closed(session)
+            if end_with_session in session.on_end:
+                session.on_end.remove(end_with_session)
         if not pump.done():
             pump.cancel()
         try:
