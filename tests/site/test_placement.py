@@ -1,4 +1,4 @@
-"""Placement: every recorder computes the same choice; spare capacity weighs it; full or ineligible recorders get none."""
+"""Placement: every recorder makes the same choice, weighted by spare capacity; full or ineligible recorders get none."""
 
 from __future__ import annotations
 
