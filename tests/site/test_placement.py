@@ -1,4 +1,4 @@
-"""Placement: every recorder makes the same choice, weighted by spare capacity; full or ineligible recorders get none."""
+"""Placement: all recorders make the same choice, weighted by spare capacity; full or ineligible ones get none."""
 
 from __future__ import annotations
 
