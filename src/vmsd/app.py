@@ -52,6 +52,7 @@ from vmsd.services.masks import MaskService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.registry import Services
 from vmsd.services.reports import ReportService
+from vmsd.services.site import SiteService
 from vmsd.services.status import StatusService
 from vmsd.services.stills import StillService
 from vmsd.site.coordinator import SiteCoordinator
@@ -168,6 +169,7 @@ class Daemon:
             masks=MaskService(self.cameras),
             stills=StillService(directory, self.storage),
             export_jobs=ExportJobs(exports, self.clock),
+            site=SiteService(self.site),
             calls=CallAudit(self.audit, denials, events),
             audit_log=self.audit,
             clock=self.clock,
