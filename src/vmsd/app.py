@@ -116,6 +116,9 @@ class Daemon:
             min_free=config.storage.min_free.bytes_for,
             events=self.events,
         )
+        # With [site]: this recorder records the cameras it owns in etcd (vmsd.site).
+        self.site = SiteCoordinator(config, self.cameras, self.clock) if config.site is not None else None
+        self._site_task: asyncio.Task[None] | None = None
         self._checks_task: asyncio.Task[None] | None = None
         self.metrics: Metrics | None = None
         if config.metrics.address is not None:
@@ -126,12 +129,10 @@ class Daemon:
                     retention=lambda: self.retention.status,
                     function_check=lambda: self.checks.latest,
                     events=self._event_counts,
+                    site=self.site.sample if self.site is not None else None,
                 )
             )
             self.exporter.on_finished = self.metrics.observe_export
-        # With [site]: this recorder records the cameras it owns in etcd (vmsd.site).
-        self.site = SiteCoordinator(config, self.cameras, self.clock) if config.site is not None else None
-        self._site_task: asyncio.Task[None] | None = None
         directory = CameraDirectory(self.cameras, self.storage.catalogue)
         retention = RetentionService(self.retention, self.storage.catalogue, config.retention.max_age_ns)
         exports = ExportService(self.exporter)

@@ -69,7 +69,8 @@ async def test_a_crashed_members_cameras_are_taken_over_with_a_newer_epoch_and_a
             assert b.site._fencing[camera].epoch > epochs[camera]
             [gap] = [g for g in b.storage.catalogue.gaps(camera) if g.reason == GapReason.FAILOVER]
             assert "rec-a lost" in gap.detail and gap.end_ns is None  # closed by the first segment
-        assert b.site.counters.failovers == len(lost)
+        sample = b.site.sample()  # what /metrics shows (vmsd_site_*)
+        assert (sample.failovers, sample.owned, sample.fenced) == (len(lost), len(CAMERAS), True)
     finally:
         await b.stop()
 
@@ -170,6 +171,8 @@ async def test_quorum_lost_keeps_recording_unfenced_and_raises_alarms(tmp_path: 
         await wait_until(lambda: "site_quorum_lost" in a.site.alarms, what="quorum alarm", state=lambda: a.site.alarms)
         assert a.recording() == set(CAMERAS)  # a coordination fault never stops recording
         assert all(f.unfenced for f in a.site._fencing.values())
+        sample = a.site.sample()
+        assert (sample.fenced, sample.unfenced_cameras, sample.alarms) == (False, len(CAMERAS), 2)
         etcd3.start_member(0)
         etcd3.start_member(1)
         await wait_until(lambda: not a.site.alarms, timeout=30, what="alarms cleared", state=lambda: a.site.alarms)

@@ -29,6 +29,7 @@ from vmsd.config import Config, SiteConfig
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.ingest.fencing import Fencing
 from vmsd.log import get_logger
+from vmsd.ops.metrics import SiteSample
 from vmsd.site import placement
 from vmsd.site.etcd import SiteEtcdClient, open_client
 from vmsd.site.keys import (
@@ -431,6 +432,20 @@ class SiteCoordinator:
             if previous is None:
                 log.warning("alarm", kind=kind, message=message)
             self.alarms[kind] = message
+
+    def sample(self) -> SiteSample:
+        """Figures for the metrics endpoint (read from its thread: plain attribute reads)."""
+        fencing = list(self._fencing.copy().values())  # dict.copy is atomic under the GIL
+        membership = self._membership
+        return SiteSample(
+            owned=len(fencing),
+            fenced=membership.fenced if membership is not None else False,
+            unfenced_cameras=sum(f.unfenced for f in fencing),
+            failovers=self.counters.failovers,
+            moves=self.counters.moves,
+            unfenced_runs=self.counters.unfenced_marked,
+            alarms=len(self.alarms),
+        )
 
     # -- reads -----------------------------------------------------------------------------------
 
