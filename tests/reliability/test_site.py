@@ -226,6 +226,7 @@ def test_site_failover_partition_and_quorum_loss(
             os.kill(proc.pid, signal.SIGCONT)
         # After SIGCONT it sees the newer epochs and stops each camera after its current segment.
         daemons[frozen].wait_for_log('"site_camera_released"', count=len(frozen_cameras), timeout=60)
+        results["sigstop_to_all_released_s"] = (time.time_ns() - stopped_ns) / S
         _wait(
             lambda: all(
                 not [r for r in _site_runs(tmp_path / frozen, c) if r["end_ns"] is None] for c in frozen_cameras
@@ -240,13 +241,16 @@ def test_site_failover_partition_and_quorum_loss(
         for camera in frozen_cameras:
             runs = _site_runs(tmp_path / frozen, camera)
             last = runs[-1]
-            assert last["end_reason"] == "failover", last
-            if last["end_ns"] > stopped_ns:  # type: ignore[operator]
-                # Footage recorded while it no longer knew it was fenced: kept, and marked.
-                assert last["unfenced"] == 1, (camera, last)
-                late.append(camera)
+            # It stopped at a boundary once it saw the newer epoch; or, when the camera's session
+            # broke while the process was stopped, the run ended there and was not restarted.
+            assert last["end_reason"] in ("failover", "stall", "camera_offline"), last
+            for run in runs:
+                if run["end_ns"] > stopped_ns:  # type: ignore[operator]
+                    # Footage recorded while it no longer knew it was fenced: kept, and marked.
+                    assert run["unfenced"] == 1, (camera, run)
+                    late.append(camera)
         results["sigstop_cameras"] = len(frozen_cameras)
-        results["sigstop_cameras_with_unfenced_overlap"] = len(late)
+        results["sigstop_cameras_with_unfenced_overlap"] = len(set(late))
 
         # -- quorum lost: 2 of 3 etcd members down, recording continues everywhere -----------------
         owners = _owners(etcd3)
