@@ -16,7 +16,6 @@ camera simulator. Reduced form (`make test`): 6 cameras, 1 kill; VMSD_SOAK=1: 12
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
@@ -85,19 +84,11 @@ def _config(tmp_path: Path, recorder: str, etcd: EtcdCluster, sim: CameraSimulat
 
 
 def _owners(etcd: EtcdCluster) -> dict[str, tuple[str, int]]:
-    """camera → (owner, epoch) as etcd has it."""
-    out = etcd.ctl("get", "--prefix", f"/vmsd/{SITE}/owners/", "-w", "json")
-    assert out.returncode == 0, out.stderr
-    found = {}
-    for kv in json.loads(out.stdout).get("kvs", []):
-        camera = base64.b64decode(kv["key"]).decode().rsplit("/", 1)[-1]
-        found[camera] = (json.loads(base64.b64decode(kv["value"]))["recorder_id"], int(kv["create_revision"]))
-    return found
+    return etcd.site_owners(SITE)
 
 
 def _members(etcd: EtcdCluster) -> set[str]:
-    out = etcd.ctl("get", "--prefix", f"/vmsd/{SITE}/members/", "--keys-only")
-    return {line.rsplit("/", 1)[-1] for line in out.stdout.split() if line}
+    return etcd.site_members(SITE)
 
 
 def _segments_since(root: Path, camera: str, since_ns: int) -> list[int]:

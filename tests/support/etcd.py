@@ -8,6 +8,8 @@ Used by tests/site/ and tests/reliability/test_site.py.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import signal
@@ -102,6 +104,28 @@ class EtcdCluster:
             timeout=timeout,
             env={**os.environ, "ETCDCTL_API": "3"},
         )
+
+    def site_owners(self, site: str) -> dict[str, tuple[str, int]]:
+        """camera → (owner recorder_id, epoch) under the site's owner keys (docs/design/site.md)."""
+        out = self.ctl("get", "--prefix", f"/vmsd/{site}/owners/", "-w", "json")
+        if out.returncode != 0:
+            raise AssertionError(f"etcdctl get failed: {out.stderr}")
+        found = {}
+        for kv in json.loads(out.stdout).get("kvs", []):
+            camera = base64.b64decode(kv["key"]).decode().rsplit("/", 1)[-1]
+            owner = json.loads(base64.b64decode(kv["value"]))["recorder_id"]
+            found[camera] = (owner, int(kv["create_revision"]))
+        return found
+
+    def site_members(self, site: str) -> set[str]:
+        """The recorder ids with a live member key."""
+        out = self.ctl("get", "--prefix", f"/vmsd/{site}/members/", "--keys-only")
+        return {line.rsplit("/", 1)[-1] for line in out.stdout.split() if line}
+
+    def site_moves(self, site: str) -> set[str]:
+        """Cameras with a move request pending."""
+        out = self.ctl("get", "--prefix", f"/vmsd/{site}/moves/", "--keys-only")
+        return {line.rsplit("/", 1)[-1] for line in out.stdout.split() if line}
 
     def wait_healthy(self, timeout: float = 30) -> None:
         """Until a write through the live members succeeds (a leader exists and quorum holds)."""
