@@ -257,6 +257,9 @@ class SiteCoordinator:
             elif owner is not None and owner.epoch > fencing.epoch:
                 self._release(camera_id, f"recorded by {owner.info.recorder_id} from epoch {owner.epoch}")
             elif owner is None and camera_id in site_cameras:
+                move = view.moves.get(camera_id)
+                if move is not None and move.to != me and move.to in view.members:
+                    continue  # a move's target took the key and is claiming it: record on until it has
                 # Our key went with a lost lease: claim it again (we never stopped recording).
                 await self._claim(camera_id, view, how="reclaim")
         # 2. Owner keys of ours that we do not record (a claim whose recorder was still stopping).
