@@ -29,7 +29,7 @@ import pytest
 from tests.reliability.conftest import CLIPS, Results, S, count, percentile, rows
 from tests.support.clips import make_clip
 from tests.support.daemon import DaemonProcess
-from tests.support.etcd import EtcdCluster
+from tests.support.etcd import EtcdCluster, running_etcd
 from tests.support.simulator import CameraSimulator, MountSpec
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
@@ -52,11 +52,8 @@ def site_sim() -> Iterator[CameraSimulator]:
 
 @pytest.fixture
 def etcd3(tmp_path: Path) -> Iterator[EtcdCluster]:
-    cluster = EtcdCluster(tmp_path / "etcd", 3).start()
-    try:
+    with running_etcd(tmp_path / "etcd", 3) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def _config(tmp_path: Path, recorder: str, etcd: EtcdCluster, sim: CameraSimulator) -> Path:

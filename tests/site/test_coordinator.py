@@ -33,6 +33,14 @@ def _each_recorded_once(members: list[Member], cameras: list[str] = CAMERAS) -> 
     return joined and sorted(owners) == sorted(cameras) and all(len(v) == 1 for v in owners.values())
 
 
+async def _pair(tmp_path: Path, etcd: EtcdCluster, **site: str) -> tuple[Member, Member]:
+    """rec-a and rec-b, once both have joined and every camera is recorded once (rec-a, first up, records some)."""
+    a = await Member.start(site_config(tmp_path, "rec-a", etcd.endpoints, CAMERAS, **site))
+    b = await Member.start(site_config(tmp_path, "rec-b", etcd.endpoints, CAMERAS, **site))
+    await wait_until(lambda: _each_recorded_once([a, b]) and bool(a.recording()), what="split")
+    return a, b
+
+
 async def test_the_cameras_are_split_and_each_is_recorded_by_one_member(tmp_path: Path, etcd: EtcdCluster) -> None:
     members = [
         await Member.start(site_config(tmp_path, r, etcd.endpoints, CAMERAS)) for r in ("rec-a", "rec-b", "rec-c")
@@ -56,10 +64,8 @@ async def test_the_cameras_are_split_and_each_is_recorded_by_one_member(tmp_path
 async def test_a_crashed_members_cameras_are_taken_over_with_a_newer_epoch_and_a_failover_gap(
     tmp_path: Path, etcd: EtcdCluster
 ) -> None:
-    a = await Member.start(site_config(tmp_path, "rec-a", etcd.endpoints, CAMERAS))
-    b = await Member.start(site_config(tmp_path, "rec-b", etcd.endpoints, CAMERAS))
+    a, b = await _pair(tmp_path, etcd)
     try:
-        await wait_until(lambda: _each_recorded_once([a, b]) and bool(a.recording()), what="split")
         lost = sorted(a.recording())
         epochs = {c: a.site._fencing[c].epoch for c in lost}
         await a.crash()
@@ -78,10 +84,8 @@ async def test_a_crashed_members_cameras_are_taken_over_with_a_newer_epoch_and_a
 async def test_a_clean_stop_hands_the_cameras_over_without_waiting_for_the_lease(
     tmp_path: Path, etcd: EtcdCluster
 ) -> None:
-    a = await Member.start(site_config(tmp_path, "rec-a", etcd.endpoints, CAMERAS, lease_ttl="30s"))
-    b = await Member.start(site_config(tmp_path, "rec-b", etcd.endpoints, CAMERAS, lease_ttl="30s"))
+    a, b = await _pair(tmp_path, etcd, lease_ttl="30s")
     try:
-        await wait_until(lambda: _each_recorded_once([a, b]) and bool(a.recording()), what="split")
         await a.stop()  # revokes the lease: a 30 s TTL would otherwise hold the cameras
         await wait_until(lambda: b.recording() == set(CAMERAS), timeout=15, what="rec-b records everything")
     finally:
@@ -104,10 +108,8 @@ async def test_a_recorder_id_already_live_in_the_site_is_refused(tmp_path: Path,
 async def test_an_operator_move_is_make_before_break_and_manual_failback_keeps_cameras_put(
     tmp_path: Path, etcd: EtcdCluster
 ) -> None:
-    a = await Member.start(site_config(tmp_path, "rec-a", etcd.endpoints, CAMERAS))
-    b = await Member.start(site_config(tmp_path, "rec-b", etcd.endpoints, CAMERAS))
+    a, b = await _pair(tmp_path, etcd)
     try:
-        await wait_until(lambda: _each_recorded_once([a, b]) and bool(a.recording()), what="split")
         camera = sorted(a.recording())[0]
         old_epoch = a.site._fencing[camera].epoch
         with pytest.raises(VmsdError, match="is not a live member"):

@@ -9,12 +9,14 @@ Used by tests/site/ and tests/reliability/test_site.py.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,16 @@ class EtcdMember:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+@contextlib.contextmanager
+def running_etcd(root: Path, members: int) -> Iterator[EtcdCluster]:
+    """`members` etcd members under `root`, stopped when the block ends (the tests' fixtures)."""
+    cluster = EtcdCluster(root, members).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @dataclass
