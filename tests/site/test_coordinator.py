@@ -185,3 +185,24 @@ async def test_quorum_lost_keeps_recording_unfenced_and_raises_alarms(tmp_path: 
         assert all(a.site._fencing[c].epoch >= e for c, e in epochs.items())
     finally:
         await a.stop()
+
+
+async def test_a_gap_left_open_by_an_earlier_crash_ends_where_the_failover_hole_begins(
+    tmp_path: Path, etcd: EtcdCluster
+) -> None:
+    a, b = await _pair(tmp_path, etcd)
+    try:
+        await a.crash()
+        await wait_until(lambda: b.recording() == set(CAMERAS), what="rec-b records everything")
+        a = await Member.start(site_config(tmp_path, "rec-a", etcd.endpoints, CAMERAS))
+        await wait_until(lambda: "rec-a" in b.site.view.members, what="rec-a joined again")
+        # As start-up recovery leaves it after a crash in the middle of a segment.
+        a.storage.catalogue.open_gap("cam-0", 1_000, GapReason.CRASH, "segment had no complete fragment")
+        await b.crash()
+        await wait_until(lambda: a.recording() == set(CAMERAS), what="rec-a records everything")
+        crash, failover = a.storage.catalogue.gaps("cam-0")
+        assert (crash.reason, failover.reason) == (GapReason.CRASH, GapReason.FAILOVER)
+        assert crash.end_ns == failover.start_ns and failover.end_ns is None
+        assert "rec-b lost" in failover.detail
+    finally:
+        await a.stop()
