@@ -49,6 +49,7 @@ log = get_logger(component="site")
 
 POLL_S = 0.5  # the longest a change goes unnoticed when the watch is down
 WATCH_RETRY_S = 1.0
+MAX_SETTLE_NS = 5 * NS_PER_S
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,11 @@ class SiteCoordinator:
         self._ever_members: set[str] = set()
         self._fenced_state = False
         self._etcd_ok_mono_ns: int | None = None
+        # Unowned cameras are claimed only a while (lease_ttl, at most MAX_SETTLE_NS) after this
+        # process first joined: recorders
+        # of a site started together see each other first, so the cameras are split among them
+        # instead of all going to whichever joined first.
+        self._claims_from_mono_ns: int | None = None
         self.counters = SiteCounters()
         self.alarms: dict[str, str] = {}
         self.view = SiteView({}, {}, {})
@@ -217,6 +223,9 @@ class SiteCoordinator:
                 self._etcd_failed(error)
                 return
             self._set_alarm("site_duplicate_recorder_id", None)
+            if self._claims_from_mono_ns is None:
+                settle_ns = min(self._site.lease_ttl_ns, MAX_SETTLE_NS)
+                self._claims_from_mono_ns = self._clock.mono_ns() + settle_ns
         try:
             view = await self._read()
         except Exception as error:
@@ -272,7 +281,10 @@ class SiteCoordinator:
         for camera_id, move in view.moves.items():
             await self._act_on_move(camera_id, move, view)
         # 4. Unowned cameras: claimed by the recorder placement chooses, unless reserved by a move.
+        settling = self._claims_from_mono_ns is None or self._clock.mono_ns() < self._claims_from_mono_ns
         for camera_id, camera in site_cameras.items():
+            if settling:
+                break
             if camera_id in view.owners or camera_id in self._fencing:
                 continue
             pending = view.moves.get(camera_id)
