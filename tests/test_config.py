@@ -213,3 +213,57 @@ def test_a_hostname_that_looks_like_loopback_needs_tls(host: str) -> None:
 @pytest.mark.parametrize("listen", ["127.0.0.1:50051", "127.1.2.3:1", "[::1]:50051", "localhost:50051"])
 def test_loopback_addresses_need_no_tls(listen: str) -> None:
     assert parse_config(_with(grpc={"listen": listen})).grpc.listen == listen
+
+
+SITE = {"name": "dover", "etcd": ["127.0.0.1:2379"]}
+
+
+def test_no_site_is_a_single_recorder_and_site_defaults_are_the_contract() -> None:
+    assert parse_config(MINIMAL).site is None
+    config = parse_config(_with(site=SITE, grpc={"listen": "127.0.0.1:50099"}))
+    assert config.site is not None
+    assert config.site.lease_ttl_ns == 5_000_000_000
+    assert (config.site.failback, config.site.capacity, config.site.etcd_tls) == ("manual", 64, None)
+    assert config.site_advertise == "127.0.0.1:50099"  # advertise defaults to [grpc] listen
+    advertised = parse_config(_with(site={**SITE, "advertise": "10.0.0.2:50051"}))
+    assert advertised.site_advertise == "10.0.0.2:50051"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (_with(site={"etcd": ["127.0.0.1:2379"]}), "site.name: required key is missing"),
+        (_with(site={"name": "dover", "etcd": []}), "site.etcd: List should have at least 1 item"),
+        (_with(site={**SITE, "etcd": ["etcd-host"]}), "site.etcd: expected etcd members as HOST:PORT"),
+        (_with(site={**SITE, "etcd": ["h:1", "h:1"]}), "site.etcd: lists an etcd member twice"),
+        (_with(site={**SITE, "lease_ttl": "1s"}), "site.lease_ttl: must be a whole number of seconds"),
+        (_with(site={**SITE, "lease_ttl": "2500ms"}), "site.lease_ttl: must be a whole number of seconds"),
+        (_with(site={**SITE, "failback": "sometimes"}), "site.failback"),
+        (_with(site={**SITE, "advertise": "anywhere"}), "site.advertise: expected HOST:PORT"),
+        (_with(site={**SITE, "etcd_tls": {"ca": "/ca.pem", "cert": "/c.pem"}}), "cert and key go together"),
+        (_with(site={**SITE, "quorum": 2}), "site.quorum: unknown key"),
+        (
+            _with(cameras=[{"id": "a", "url": "rtsp://h/1", "recorders": ["rec-a"]}]),
+            "cameras[0].recorders: needs a [site]",
+        ),
+        (
+            _with(site=SITE, cameras=[{"id": "a", "url": "rtsp://h/1", "recorders": ["rec-a", "rec-a"]}]),
+            "cameras[0].recorders: names a recorder twice",
+        ),
+        (
+            _with(site=SITE, cameras=[{"id": "a", "url": "rtsp://h/1", "recorders": ["../x"]}]),
+            "cameras[0].recorders: recorder id '../x' must be",
+        ),
+    ],
+)
+def test_bad_site_config_names_the_key(data: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, "test.toml")
+    assert expected in str(caught.value)
+
+
+def test_unreadable_site_files_are_reported(tmp_path: Path) -> None:
+    site = {**SITE, "token_file": str(tmp_path / "no.token"), "etcd_tls": {"ca": str(tmp_path / "no-ca.pem")}}
+    problems = check_environment(parse_config(_with(storage={"root": str(tmp_path)}, site=site)))
+    assert any(p.startswith("site.token_file: ") for p in problems), problems
+    assert any(p.startswith("site.etcd_tls.ca: ") for p in problems), problems

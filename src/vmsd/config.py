@@ -352,6 +352,74 @@ class WebConfig(_Strict):
         return _split_host_port(self.listen) if self.listen else None
 
 
+class EtcdTlsConfig(_Strict):
+    """TLS to the etcd members: the CA that signed their certificates, and this recorder's client
+    certificate when the members require one (etcd --client-cert-auth)."""
+
+    ca: Path
+    cert: Path | None = None
+    key: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> EtcdTlsConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key go together (a client certificate needs its key)")
+        return self
+
+
+class SiteConfig(_Strict):
+    """A site of recorders coordinated through etcd (docs/design/site.md). Absent: one recorder."""
+
+    name: str
+    # The etcd members' client addresses (HOST:PORT), every one of them: the client fails over.
+    etcd: list[str] = Field(min_length=1)
+    # The TTL of this recorder's etcd lease: a recorder that stops answering loses its cameras to
+    # its peers about this long after its last keepalive.
+    lease_ttl_ns: DurationNs = Field(default=5 * NS_PER_S, alias="lease_ttl")
+    # Where peers reach this recorder's gRPC (default: [grpc] listen).
+    advertise: str | None = None
+    # The shared secret peers present (role `site`, never a user's).
+    token_file: Path | None = None
+    # "manual": cameras stay where failover put them until an operator moves them back;
+    # "auto": a returning recorder takes back the cameras placement prefers it for (make-before-break).
+    failback: Literal["manual", "auto"] = "manual"
+    # How many cameras this recorder may own; placement prefers the recorder with most to spare.
+    capacity: int = Field(default=64, ge=1, le=10_000)
+    etcd_tls: EtcdTlsConfig | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not ID_RE.fullmatch(value):
+            raise ValueError("the site name must be 1-64 characters of letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("etcd")
+    @classmethod
+    def _endpoints(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if _split_host_port(item) is None:
+                raise ValueError(f"expected etcd members as HOST:PORT such as '127.0.0.1:2379', got {item!r}")
+        if len(set(value)) != len(value):
+            raise ValueError("lists an etcd member twice")
+        return value
+
+    @field_validator("advertise")
+    @classmethod
+    def _advertise(cls, value: str | None) -> str | None:
+        if value is not None and _split_host_port(value) is None:
+            raise ValueError(f"expected HOST:PORT such as '10.0.0.2:50051', got {value!r}")
+        return value
+
+    @field_validator("lease_ttl_ns")
+    @classmethod
+    def _ttl_bounds(cls, value: int) -> int:
+        # etcd grants whole seconds; below 2 s a busy recorder's keepalives would miss the TTL.
+        if not 2 * NS_PER_S <= value <= 300 * NS_PER_S or value % NS_PER_S:
+            raise ValueError("must be a whole number of seconds between 2s and 300s")
+        return value
+
+
 _CLOCK_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
@@ -409,6 +477,18 @@ class CameraConfig(_Strict):
     enabled: bool = True
     retention_max_age_ns: DurationNs | None = Field(default=None, alias="retention_max_age")
     privacy_masks: list[list[Point]] = Field(default_factory=list)
+    # With [site]: the recorders (recorder_id) that may record this camera; empty: any of them.
+    recorders: list[str] = Field(default_factory=list)
+
+    @field_validator("recorders")
+    @classmethod
+    def _recorder_ids(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not ID_RE.fullmatch(item):
+                raise ValueError(f"recorder id {item!r} must be 1-64 characters of letters, digits, '.', '_' or '-'")
+        if len(set(value)) != len(value):
+            raise ValueError("names a recorder twice")
+        return value
 
     @field_validator("id")
     @classmethod
@@ -459,6 +539,7 @@ class Config(_Strict):
     web: WebConfig = WebConfig()
     health: HealthConfig = HealthConfig()
     auth: AuthConfig = AuthConfig()
+    site: SiteConfig | None = None
     cameras: list[CameraConfig] = Field(default_factory=list)
 
     @field_validator("recorder_id")
@@ -481,6 +562,21 @@ class Config(_Strict):
                 raise ValueError(f"duplicate token name {token.name!r} in [[auth.tokens]]")
             names.add(token.name)
         return self
+
+    @model_validator(mode="after")
+    def _site_rules(self) -> Config:
+        # recorder_id is unique in the site: the config cannot see its peers, membership refuses
+        # to join while another live recorder holds the same id (site/membership.py).
+        if self.site is None:
+            named = [f"cameras[{i}].recorders" for i, c in enumerate(self.cameras) if c.recorders]
+            if named:
+                raise ValueError(f"{', '.join(named)}: needs a [site] (a single recorder records all its cameras)")
+        return self
+
+    @property
+    def site_advertise(self) -> str:
+        """Where peers reach this recorder's gRPC: [site] advertise, else [grpc] listen."""
+        return (self.site.advertise if self.site is not None else None) or self.grpc.listen
 
     @model_validator(mode="after")
     def _retention_floor(self) -> Config:
@@ -564,6 +660,14 @@ def check_environment(config: Config) -> list[str]:
         problems.append(f"storage.root: {existing} is not a directory")
     elif not os.access(existing, os.W_OK | os.X_OK):
         problems.append(f"storage.root: {existing} is not writable by this user")
+    if config.site is not None:
+        paths = [("site.token_file", config.site.token_file)]
+        if config.site.etcd_tls is not None:
+            tls_ = config.site.etcd_tls
+            paths += [("site.etcd_tls.ca", tls_.ca), ("site.etcd_tls.cert", tls_.cert), ("site.etcd_tls.key", tls_.key)]
+        for key, value in paths:
+            if value is not None and not os.access(value, os.R_OK):
+                problems.append(f"{key}: {value} is not readable")
     for section, tls in (("grpc", config.grpc.tls), ("web", config.web.tls)):
         if tls is None:
             continue

@@ -43,6 +43,7 @@ from vmsd.v1 import (
     recordings_pb2,
     report_pb2,
     report_pb2_grpc,
+    site_pb2,
 )
 from vmsd.v1 import health_pb2 as checks_pb2
 
@@ -551,8 +552,16 @@ def test_get_report(
     _check(server, "GetReport", role, request, ("camera_ids", "range"), tuple(cameras))
 
 
+@FUZZ
+@given(role=roles, camera_id=camera_ids, to=st.one_of(st.sampled_from(["rec-b", ""]), texts), reason=texts)
+def test_move_camera(server: RunningDaemon, role: str | None, camera_id: str, to: str, reason: str) -> None:
+    """The fuzzed recorder has no [site]: FAILED_PRECONDITION once the request is valid and allowed."""
+    request = site_pb2.MoveCameraRequest(camera_id=camera_id, to=to, reason=reason)
+    _check(server, "MoveCamera", role, request, ("camera_id", "to", "reason"), (camera_id,))
+
+
 # RPCs whose request has no field to fuzz: every role, and no token.
-EMPTY_REQUESTS = ["ListCameras", "VerifyAudit", "GetRetentionStatus"]
+EMPTY_REQUESTS = ["ListCameras", "VerifyAudit", "GetRetentionStatus", "GetSite"]
 
 
 @pytest.mark.parametrize("role", [*ROLES, None])
