@@ -54,6 +54,7 @@ from vmsd.services.registry import Services
 from vmsd.services.reports import ReportService
 from vmsd.services.status import StatusService
 from vmsd.services.stills import StillService
+from vmsd.site.peers import load_site_token
 from vmsd.storage.catalogue import GapReason
 from vmsd.storage.errors import StorageError, StorageLost
 from vmsd.storage.recovery import reconcile
@@ -136,7 +137,9 @@ class Daemon:
         self.services = Services(
             directory=directory,
             cameras=CameraService(self.cameras, lambda: retention.alarms),
-            recordings=RecordingService(directory, self.storage, self.clock, events=self.events),
+            recordings=RecordingService(
+                directory, self.storage, self.clock, events=self.events, recorder_id=config.recorder_id
+            ),
             live=LiveService(directory, self.cameras.recorders, events=self.events),
             holds=HoldService(self.holds, self.clock),
             retention=retention,
@@ -310,6 +313,10 @@ class Daemon:
                     f"[metrics] listen {self.config.metrics.listen!r}: cannot listen ({error.strerror or error})",
                 ) from None
         self._calls_task = asyncio.create_task(self.services.calls.run(), name="denial-summaries")
+        if self.config.site is not None and self.config.site.token_file is not None:
+            # Peers of the site authenticate with this token (role `site`, services/authn.py).
+            token_file = self.config.site.token_file
+            self.authenticator.accept_site_token(await asyncio.to_thread(load_site_token, token_file))
         await self.control_plane.start()
         if self.web is not None:
             try:

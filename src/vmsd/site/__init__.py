@@ -1,0 +1,1 @@
+"""A site of recorders coordinated through etcd (docs/design/site.md)."""

@@ -1,0 +1,140 @@
+"""PeerClient: this recorder's gRPC calls to the other recorders of its site.
+
+One grpc.aio channel per peer address, opened on first use and kept (peers are few and calls
+frequent); every call carries the site token and the headers of the principal it is made for
+(built by vmsd.services.forwarding), and has a deadline. A peer that does not answer in time,
+or cannot be reached, is an explicit UNAVAILABLE `VmsdError` naming the recorder, its address
+and why; a refusal keeps the peer's kind and message, prefixed with the recorder's name.
+Blocking I/O: none (the token file is read by `load_site_token`, in a thread by the caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.recordings.search import Gap, SearchResult, Span
+from vmsd.units import NS_PER_S
+from vmsd.v1 import common_pb2, recordings_pb2, recordings_pb2_grpc
+
+__all__ = ["DEFAULT_PEER_TIMEOUT_NS", "PeerClient", "load_site_token"]
+
+# A peer on the same site answers a search in milliseconds; one that takes seconds is as good as
+# absent for an operator waiting at a console, and its part is reported unavailable instead.
+DEFAULT_PEER_TIMEOUT_NS = 3 * NS_PER_S
+_PAGE_SIZE = 10_000
+# Error kinds a peer's status maps back to (same names as ErrorKind).
+_KINDS = {kind.value: kind for kind in ErrorKind}
+
+
+def load_site_token(path: Path) -> str:
+    """The site token in `path` ([site] token_file), stripped (blocking). FAILED_PRECONDITION
+    naming the file when it cannot be read or is empty; the token itself is never in a message."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise VmsdError(
+            ErrorKind.FAILED_PRECONDITION, f"[site] token_file {str(path)!r}: cannot be read ({error})"
+        ) from None
+    if not token:
+        raise VmsdError(ErrorKind.FAILED_PRECONDITION, f"[site] token_file {str(path)!r} is empty")
+    return token
+
+
+class PeerClient:
+    """Calls to peer recorders. No I/O in the constructor; `aclose()` closes every channel."""
+
+    def __init__(
+        self,
+        site_token: str,
+        *,
+        timeout_ns: int = DEFAULT_PEER_TIMEOUT_NS,
+        root_certificates: bytes | None = None,
+    ) -> None:
+        self._authorization = f"Bearer {site_token}"
+        self._timeout_s = timeout_ns / NS_PER_S
+        # The CA of the peers' [grpc] tls certificates; None: plaintext (loopback or a private link).
+        self._root_certificates = root_certificates
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            if self._root_certificates is None:
+                channel = grpc.aio.insecure_channel(address)
+            else:
+                credentials = grpc.ssl_channel_credentials(root_certificates=self._root_certificates)
+                channel = grpc.aio.secure_channel(address, credentials)
+            self._channels[address] = channel
+        return channel
+
+    def _metadata(self, headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [("authorization", self._authorization), *headers]
+
+    async def search(
+        self,
+        recorder_id: str,
+        address: str,
+        headers: Sequence[tuple[str, str]],
+        camera_id: str,
+        start_ns: int,
+        end_ns: int,
+    ) -> SearchResult:
+        """The peer's own spans (each naming the recorder that holds it) and gaps of the camera in
+        [start_ns, end_ns), every page; raises VmsdError (see the module docstring)."""
+        stub = recordings_pb2_grpc.RecordingServiceStub(self._channel(address))  # type: ignore[no-untyped-call]
+        request = recordings_pb2.SearchRequest(
+            camera_id=camera_id, range=common_pb2.TimeRange(start_ns=start_ns, end_ns=end_ns), page_size=_PAGE_SIZE
+        )
+        spans: list[Span] = []
+        gaps: list[Gap] = []
+        while True:
+            reply = await self._call(recorder_id, address, stub.Search, request, headers)
+            spans += [_span(s, recorder_id) for s in reply.spans]
+            gaps += [Gap(g.range.start_ns, g.range.end_ns, g.reason, g.detail, g.open) for g in reply.gaps]
+            if not reply.next_page_token:
+                return SearchResult(spans, gaps)
+            request.page_token = reply.next_page_token
+
+    async def _call(
+        self, recorder_id: str, address: str, method: Any, request: Any, headers: Sequence[tuple[str, str]]
+    ) -> Any:
+        try:
+            return await method(request, metadata=self._metadata(headers), timeout=self._timeout_s)
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+
+    async def aclose(self) -> None:
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
+            await channel.close()
+
+
+def _span(message: recordings_pb2.RecordedSpan, recorder_id: str) -> Span:
+    return Span(
+        message.range.start_ns,
+        message.range.end_ns,
+        message.segments,
+        message.bytes,
+        message.video_codec,
+        message.width,
+        message.height,
+        message.has_audio,
+        # The peer names itself; a peer too old to say is still the recorder that answered.
+        message.recorder or recorder_id,
+    )
+
+
+def _peer_error(recorder_id: str, address: str, error: grpc.aio.AioRpcError, timeout_s: float) -> VmsdError:
+    code = error.code()
+    where = f"recorder {recorder_id} ({address})"
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return VmsdError(ErrorKind.UNAVAILABLE, f"{where} did not answer within {timeout_s:g} s")
+    if code is grpc.StatusCode.UNAVAILABLE:
+        return VmsdError(ErrorKind.UNAVAILABLE, f"{where} cannot be reached ({error.details() or 'no detail'})")
+    kind = _KINDS.get(code.name, ErrorKind.INTERNAL)
+    return VmsdError(kind, f"{where} refused: {error.details() or code.name}")
