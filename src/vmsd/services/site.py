@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from vmsd.errors import VmsdError
@@ -21,20 +20,13 @@ from vmsd.recordings.search import SearchResult, Unavailable
 from vmsd.services.access import Principal
 from vmsd.services.activity import Activity
 from vmsd.services.forwarding import Forwarded
+from vmsd.site.footage import PeerRecorder
 
 __all__ = ["PeerCalls", "PeerRecorder", "Site", "SiteDirectory", "Unavailable"]
 
 log = get_logger(component="site")
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class PeerRecorder:
-    """Another recorder of the site: its recorder_id and where its gRPC answers (HOST:PORT)."""
-
-    recorder_id: str
-    address: str
 
 
 class SiteDirectory(Protocol):

@@ -1,0 +1,97 @@
+"""Which recorders of the site hold footage of which camera, in etcd, for site-wide answers.
+
+    /vmsd/<site>/footage/<camera_id>/<recorder_id>   "{}", no lease: it outlives the recorder
+
+A recorder publishes a key for every camera its catalogue has footage of (at start-up and then
+periodically: `publish`), so that a recorder that is down is still known to hold footage and is
+reported UNAVAILABLE instead of being silently left out of an answer. Ownership and liveness are
+the coordinator's keys (keys.py): the camera's current owner is a holder too (its first segment
+may not be published yet), and a holder is live when its member key exists (on its lease).
+
+Blocking I/O: none (aetcd is asyncio). etcd errors become UNAVAILABLE `VmsdError`s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.log import get_logger
+from vmsd.recordings.search import Unavailable
+
+__all__ = ["SITE_PART", "FootageDirectory", "PeerRecorder"]
+
+log = get_logger(component="site")
+
+# The "recorder" of an unavailable part that is the site itself (etcd), not one recorder.
+SITE_PART = "site"
+
+
+@dataclass(frozen=True)
+class PeerRecorder:
+    """Another recorder of the site: its recorder_id and where its gRPC answers (HOST:PORT)."""
+
+    recorder_id: str
+    address: str
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    value = json.loads(data)
+    return value if isinstance(value, dict) else {}
+
+
+class FootageDirectory:
+    """The holders of each camera's footage, from etcd. No I/O in the constructor.
+
+    `client` is an aetcd client (the coordinator's, connected); `prefix` the site's key prefix
+    (b"/vmsd/<site>/")."""
+
+    def __init__(self, client: Any, prefix: bytes, recorder_id: str) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._recorder_id = recorder_id
+        self._published: set[str] = set()
+
+    def _footage(self, camera_id: str) -> bytes:
+        return self._prefix + b"footage/" + camera_id.encode() + b"/"
+
+    async def publish(self, camera_ids: Iterable[str]) -> None:
+        """Say that this recorder holds footage of these cameras (each key written once per run)."""
+        for camera_id in sorted(set(camera_ids) - self._published):
+            try:
+                await self._client.put(self._footage(camera_id) + self._recorder_id.encode(), b"{}")
+            except Exception as error:
+                raise VmsdError(ErrorKind.UNAVAILABLE, f"the site's etcd cannot be reached ({error})") from None
+            self._published.add(camera_id)
+
+    async def holders(self, camera_id: str) -> tuple[list[PeerRecorder], list[Unavailable]]:
+        """The OTHER recorders holding footage of `camera_id` (published, or its owner now): the
+        live ones with their address, and the others as unavailable. Without etcd: nobody to
+        ask, and the site itself unavailable (this recorder's own part still answers)."""
+        try:
+            footage = await self._client.get_prefix(self._footage(camera_id), keys_only=True)
+            owner = await self._client.get(self._prefix + b"owners/" + camera_id.encode())
+            members = await self._client.get_prefix(self._prefix + b"members/")
+        except Exception as error:
+            log.warning("site_directory_unavailable", camera_id=camera_id, error=str(error))
+            reason = (
+                f"UNAVAILABLE: the site's etcd cannot be reached ({type(error).__name__}): "
+                "other recorders' part is missing"
+            )
+            return [], [Unavailable(SITE_PART, reason)]
+        ids = {kv.key.rsplit(b"/", 1)[-1].decode() for kv in footage}
+        if owner is not None:
+            ids.add(str(_json(owner.value).get("recorder_id", "")))
+        ids.discard("")
+        ids.discard(self._recorder_id)
+        live = {kv.key.rsplit(b"/", 1)[-1].decode(): str(_json(kv.value).get("address", "")) for kv in members}
+        peers = [PeerRecorder(r, live[r]) for r in sorted(ids) if live.get(r)]
+        missing = [
+            Unavailable(r, "UNAVAILABLE: not a live member of the site (no lease): its footage cannot be listed")
+            for r in sorted(ids)
+            if not live.get(r)
+        ]
+        return peers, missing
