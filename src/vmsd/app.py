@@ -54,6 +54,7 @@ from vmsd.services.registry import Services
 from vmsd.services.reports import ReportService
 from vmsd.services.status import StatusService
 from vmsd.services.stills import StillService
+from vmsd.site.coordinator import SiteCoordinator
 from vmsd.site.peers import load_site_token
 from vmsd.storage.catalogue import GapReason
 from vmsd.storage.errors import StorageError, StorageLost
@@ -128,6 +129,9 @@ class Daemon:
                 )
             )
             self.exporter.on_finished = self.metrics.observe_export
+        # With [site]: this recorder records the cameras it owns in etcd (vmsd.site).
+        self.site = SiteCoordinator(config, self.cameras, self.clock) if config.site is not None else None
+        self._site_task: asyncio.Task[None] | None = None
         directory = CameraDirectory(self.cameras, self.storage.catalogue)
         retention = RetentionService(self.retention, self.storage.catalogue, config.retention.max_age_ns)
         exports = ExportService(self.exporter)
@@ -136,7 +140,7 @@ class Daemon:
         denials = DenialAggregator(self.clock, config.grpc.denial_summary_interval_ns)
         self.services = Services(
             directory=directory,
-            cameras=CameraService(self.cameras, lambda: retention.alarms),
+            cameras=CameraService(self.cameras, self._alarms),
             recordings=RecordingService(
                 directory, self.storage, self.clock, events=self.events, recorder_id=config.recorder_id
             ),
@@ -162,7 +166,7 @@ class Daemon:
                 recorder_id=config.recorder_id,
                 storage_root=config.storage.root,
                 min_free=config.storage.min_free.bytes_for,
-                alarms=lambda: retention.alarms,
+                alarms=self._alarms,
             ),
             masks=MaskService(self.cameras),
             stills=StillService(directory, self.storage),
@@ -198,6 +202,13 @@ class Daemon:
         self._cameras_task: asyncio.Task[None] | None = None
         for camera in config.cameras:
             register_url_credentials(camera.url)
+
+    def _alarms(self) -> dict[str, str]:
+        """Recorder-wide alarms: retention's (disk, clock) and the site's (quorum, unfenced runs)."""
+        alarms = dict(self.retention.status.alarms)
+        if self.site is not None:
+            alarms.update(self.site.alarms)
+        return alarms
 
     def _camera_info(self, camera_id: str) -> CameraInfo | None:
         try:
@@ -337,6 +348,8 @@ class Daemon:
         self._storage_watch_task = asyncio.create_task(self.storage_watch.run(), name="storage-watch")
         self.notifier.ready(f"started, starting {enabled} camera(s)")
         self._cameras_task = asyncio.create_task(self._start_cameras(), name="camera-start-up")
+        if self.site is not None:
+            self._site_task = asyncio.create_task(self.site.run(), name="site")
 
     async def _start_cameras(self) -> None:
         began_ns = self.clock.mono_ns()
@@ -375,7 +388,13 @@ class Daemon:
         await self.retention.aclose()
         if self._retention_task is not None:
             await asyncio.gather(self._retention_task, return_exceptions=True)
+        if self._site_task is not None:
+            # Claim nothing more; the cameras stop next, then the lease is revoked (peers take over).
+            self._site_task.cancel()
+            await asyncio.gather(self._site_task, return_exceptions=True)
         await self.cameras.stop()
+        if self.site is not None:
+            await self.site.aclose()
         for webhook in self.webhooks:
             await webhook.aclose()
         await asyncio.gather(*self._webhook_tasks, return_exceptions=True)

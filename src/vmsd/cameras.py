@@ -28,8 +28,10 @@ from vmsd.clock import Clock
 from vmsd.config import CameraConfig, Config, RetentionConfig, format_validation_error
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.events.bus import EventBus
+from vmsd.ingest.fencing import Fencing
 from vmsd.ingest.recorder import CameraRecorder, CameraStatus
 from vmsd.log import get_logger, redact_url, register_url_credentials
+from vmsd.storage.catalogue import GapReason
 from vmsd.storage.store import Storage
 
 log = get_logger(component="cameras")
@@ -120,6 +122,9 @@ class CameraManager:
         self._recorders: dict[str, CameraRecorder] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
+        # With [site], the config file's cameras are the site's: each is recorded here only while
+        # this recorder owns it (vmsd.site starts and releases them); API cameras stay local.
+        self._site = config.site is not None
         self._stall_task: asyncio.Task[None] | None = None
         self._stopping = False
         # True while start_recorders() runs (the watchdog's STATUS line says so).
@@ -165,6 +170,8 @@ class CameraManager:
                     if self._stopping:
                         break
                     managed = self._cameras.get(camera_id)
+                    if managed is not None and self._site and managed.source == "config":
+                        continue  # recorded once owned (record_owned)
                     if managed is not None and managed.config.enabled and camera_id not in self._recorders:
                         try:
                             self._launch(managed.config)
@@ -206,7 +213,7 @@ class CameraManager:
         if camera.enabled:
             self._launch(camera)
 
-    def _launch(self, camera: CameraConfig) -> None:
+    def _launch(self, camera: CameraConfig, fencing: Fencing | None = None) -> None:
         recorder = CameraRecorder(
             camera,
             self._config.ingest,
@@ -214,9 +221,63 @@ class CameraManager:
             self._clock,
             segment_duration_ns=self._config.storage.segment_duration_ns,
             events=self._events,
+            fencing=fencing,
         )
         self._recorders[camera.id] = recorder
-        self._tasks[camera.id] = asyncio.create_task(recorder.run(), name=f"recorder-{camera.id}")
+        task = asyncio.create_task(recorder.run(), name=f"recorder-{camera.id}")
+        self._tasks[camera.id] = task
+        if fencing is not None:
+            task.add_done_callback(lambda _: self._forget(camera.id, recorder))
+
+    def _forget(self, camera_id: str, recorder: CameraRecorder) -> None:
+        """A site camera's recorder ended by itself (released to a newer owner): drop it."""
+        if self._recorders.get(camera_id) is recorder:
+            del self._recorders[camera_id]
+            self._tasks.pop(camera_id, None)
+
+    # -- a site's cameras (vmsd.site) ----------------------------------------------------------
+
+    def site_cameras(self) -> list[CameraConfig]:
+        """The site's cameras this recorder may record: the config file's enabled cameras."""
+        return [m.config for m in self._cameras.values() if m.source == "config" and m.config.enabled]
+
+    async def record_owned(self, camera_id: str, fencing: Fencing, *, hole: tuple[int, str] | None) -> bool:
+        """Start recording a site camera this recorder now owns, its runs under `fencing`.
+
+        `hole` (start_ns, detail): the camera was taken over from a lost owner: a `failover` gap
+        from start_ns, closed by the first segment. False (nothing started) while an earlier
+        recorder of the camera is still finishing its last segment: the caller tries again."""
+        async with self._lock:
+            if self._stopping:
+                return False
+            managed = self._cameras.get(camera_id)
+            if managed is None or not managed.config.enabled:
+                return False
+            if camera_id in self._recorders:
+                return False
+            if hole is not None:
+                start_ns, detail = hole
+                await asyncio.to_thread(self._open_failover_gap, camera_id, start_ns, detail)
+            self._launch(managed.config, fencing)
+            log.info("site_camera_recording", camera_id=camera_id, epoch=fencing.epoch)
+            return True
+
+    def _open_failover_gap(self, camera_id: str, start_ns: int, detail: str) -> None:
+        catalogue = self._storage.catalogue
+        last = catalogue.last_segment(camera_id)
+        if last is not None and last.end_ns is not None:
+            start_ns = max(start_ns, last.end_ns)  # never over footage this recorder holds
+        catalogue.open_gap(camera_id, start_ns, GapReason.FAILOVER, detail)
+
+    def release_owned(self, camera_id: str, detail: str) -> None:
+        """A newer owner records the camera: stop after the current segment (a `failover` gap follows)."""
+        recorder = self._recorders.get(camera_id)
+        if recorder is not None and recorder.fencing is not None:
+            recorder.release(detail)
+
+    async def mark_runs_unfenced(self) -> int:
+        """Mark every open site run as recorded unfenced; returns how many were marked."""
+        return await asyncio.to_thread(self._storage.catalogue.mark_runs_unfenced)
 
     async def _stop_recorder(self, camera_id: str) -> None:
         recorder = self._recorders.pop(camera_id, None)

@@ -24,6 +24,7 @@ def test_stored_and_wire_values_never_change() -> None:
         "CLOCK_STEP": "clock_step",
         "STREAM_ERROR": "stream_error",
         "STORAGE_ERROR": "storage_error",
+        "FAILOVER": "failover",
         "DISABLED": "camera_disabled",
         "UNKNOWN": "unknown",
     }

@@ -165,7 +165,7 @@ def test_every_released_schema_migrates(tmp_path: Path, h264_ts: Path, fixture: 
     storage.open()  # what `vmsd run` does at start
     try:
         catalogue = storage.catalogue
-        assert catalogue.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
+        assert catalogue.get_meta("schema_version") == str(SCHEMA_VERSION) == "4"
         backup = catalogue.backup_path
         assert backup is not None and backup.parent == root / "backups"
         assert backup.name.startswith("catalogue-v1-") and backup.suffix == ".db"
@@ -270,11 +270,40 @@ def test_a_version_2_catalogue_gains_the_events_table(tmp_path: Path) -> None:
     catalogue = Catalogue(db)
     catalogue.open()
     try:
-        assert catalogue.get_meta("schema_version") == "3"
+        assert catalogue.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert catalogue.backup_path is not None and catalogue.backup_path.name.startswith("catalogue-v2-")
         assert [g.reason for g in catalogue.gaps("cam")] == [GapReason.CAMERA_OFFLINE]
         catalogue.insert_events([(1, T, "camera_connected", "cam", "{}")])
         assert [e.seq for e in catalogue.events_after(0, limit=10)] == [1]
+    finally:
+        catalogue.close()
+    fresh = tmp_path / "fresh.db"
+    Catalogue(fresh).open()
+    assert _schema(db) == _schema(fresh)
+
+
+def test_a_version_3_catalogue_gains_the_site_runs_table(tmp_path: Path) -> None:
+    """Version 3 to 4: its runs kept (none of them a site run), site runs recorded with their epoch,
+    and the schema then exactly a new catalogue's."""
+    root = tmp_path / "root"
+    root.mkdir()
+    db = root / "catalogue.db"
+    _from_fixture(db, SCHEMAS / "catalogue-v3.sql", 3)
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO cameras(id, name, location, first_seen_ns) VALUES ('cam', 'Gate', '', ?)", (T,))
+    conn.execute("INSERT INTO runs(camera_id, start_ns, end_ns, end_reason) VALUES ('cam', ?, ?, 'x')", (T, T + S))
+    conn.commit()
+    conn.close()
+    catalogue = Catalogue(db)
+    catalogue.open()
+    try:
+        assert catalogue.get_meta("schema_version") == "4"
+        assert catalogue.backup_path is not None and catalogue.backup_path.name.startswith("catalogue-v3-")
+        assert catalogue.site_runs("cam") == []  # a lone recorder's run carries no epoch
+        run_id = catalogue.begin_run("cam", T + 2 * S, epoch=17)
+        assert catalogue.mark_runs_unfenced() == 1
+        [run] = catalogue.site_runs("cam")
+        assert (run.id, run.epoch, run.unfenced) == (run_id, 17, True)
     finally:
         catalogue.close()
     fresh = tmp_path / "fresh.db"

@@ -24,6 +24,7 @@ from vmsd.clock import Clock
 from vmsd.config import CameraConfig, IngestConfig
 from vmsd.events.bus import EventBus
 from vmsd.events.kinds import EventKind
+from vmsd.ingest.fencing import Fencing
 from vmsd.ingest.hub import CameraHub
 from vmsd.ingest.segmenter import Segmenter, SegmenterEvents
 from vmsd.ingest.source import CameraSource, SourceError
@@ -100,8 +101,10 @@ class CameraRecorder:
         *,
         segment_duration_ns: int,
         events: EventBus | None = None,
+        fencing: Fencing | None = None,
     ) -> None:
         self.camera = camera
+        self.fencing = fencing
         self._events = events
         # The reason of the gap this recorder's last session opened, until recording resumes.
         self._open_gap_reason: GapReason | None = None
@@ -121,6 +124,7 @@ class CameraRecorder:
             segment_duration_ns=segment_duration_ns,
             events=SegmenterEvents(on_segment_closed=self._segment_closed, on_alarm=self._alarm),
             hub=self.hub,
+            fencing=fencing,
         )
         # Progress marker for the watchdog: bumped by the thread on every loop iteration.
         self.heartbeat_mono_ns = 0
@@ -155,6 +159,21 @@ class CameraRecorder:
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def release(self, detail: str) -> None:
+        """Stop recording at the next segment boundary (at once when no segment is open): a
+        newer owner of the camera records it now. The run ends with a `failover` gap (`detail`)."""
+        if self.fencing is None:
+            raise RuntimeError("release() of a camera recorded without [site]")
+        self.fencing.release_detail = detail
+        self.fencing.release = True
+        if self.segmenter.segment is None:
+            self._stop.set()
+
+    @property
+    def released(self) -> bool:
+        """The run ended at a boundary after release(): the recorder has stopped or is stopping."""
+        return self.segmenter.released
 
     async def aclose(self) -> None:
         self.request_stop()
@@ -283,6 +302,11 @@ class CameraRecorder:
                 if packet.stream is source.video:
                     last_video_mono_ns = self._last_video_mono_ns = now_mono_ns
                 segmenter.push(packet)
+                if segmenter.released:
+                    self._stop.set()
+                    fencing = segmenter.fencing
+                    reason, detail = GapReason.FAILOVER, fencing.release_detail if fencing else ""
+                    break
                 if segmenter.segment is not None:
                     self._record_progress(segmenter.segment)
             else:

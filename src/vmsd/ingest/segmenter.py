@@ -27,6 +27,7 @@ import av
 
 from vmsd.clock import Clock
 from vmsd.ingest.bitstream import looks_like_video, parameter_sets
+from vmsd.ingest.fencing import Fencing
 from vmsd.ingest.hub import AUDIO, VIDEO, CameraHub, RelayPacket, StreamConfig
 from vmsd.ingest.timeline import Timeline, TimelineLimits
 from vmsd.storage.catalogue import GapReason
@@ -99,8 +100,14 @@ class Segmenter:
         events: SegmenterEvents | None = None,
         limits: TimelineLimits | None = None,
         hub: CameraHub | None = None,
+        fencing: Fencing | None = None,
     ) -> None:
         self.camera_id = camera_id
+        # With [site]: the epoch runs are recorded under, and the request to stop at a boundary.
+        self.fencing = fencing
+        self._run_unfenced = False
+        # Set when the run ended at a segment boundary because the camera was released (fencing).
+        self.released = False
         # Live relay fan-out; the segmenter publishes only while someone wants it (hub.wanted).
         self.hub = hub
         self._storage = storage
@@ -160,6 +167,8 @@ class Segmenter:
         session = self._session
         if session is None:
             raise RuntimeError("push() outside a session")
+        if self.released:
+            return  # the camera is recorded elsewhere now: nothing more is written here
         timestamp = packet.dts if packet.dts is not None else packet.pts
         if timestamp is None or packet.time_base is None:
             self.counters.dropped_untimed += 1
@@ -221,6 +230,10 @@ class Segmenter:
             if self.segment is None:
                 self._open_segment(session, dts_wall_ns, in_band, packet)
             elif changed or dts_wall_ns >= self._next_boundary_ns:
+                if self.fencing is not None and self.fencing.release:
+                    # A newer owner records the camera: end this run at the boundary, open nothing.
+                    self._release(dts_wall_ns)
+                    return
                 self._close_segment(dts_wall_ns)
                 self._slew(dts_media_ns, dts_wall_ns)
                 self._open_segment(session, dts_wall_ns, in_band, packet)
@@ -284,8 +297,16 @@ class Segmenter:
         ]
         if session.audio is not None:
             templates.append(StreamTemplate(session.audio))
+        fencing = self.fencing
         if self._run_id is None:
-            self._run_id = self._storage.begin_run(self.camera_id, start_ns)
+            epoch = fencing.epoch if fencing is not None else None
+            unfenced = fencing is not None and fencing.unfenced
+            self._run_id = self._storage.begin_run(self.camera_id, start_ns, epoch=epoch, unfenced=unfenced)
+            self._run_unfenced = unfenced
+        elif fencing is not None and fencing.unfenced and not self._run_unfenced:
+            # The site marks open runs when it loses its fencing; this covers a run begun meanwhile.
+            self._storage.catalogue.mark_runs_unfenced(self._run_id)
+            self._run_unfenced = True
         info = SegmentInfo(session.codec, session.width, session.height, session.audio is not None)
         self.segment = self._storage.open_segment(self.camera_id, self._run_id, start_ns, templates, info)
         session.last_audio_dts_wall_ns = None
@@ -362,6 +383,14 @@ class Segmenter:
             self._session.last_video_dts_wall_ns = None
             self._session.last_video_dts_media_ns = None
             self._session.last_video_pts_wall_ns = 0
+
+    def _release(self, end_ns: int) -> None:
+        assert self.fencing is not None
+        self._close_segment(end_ns)
+        if self._run_id is not None:
+            self._storage.end_run(self.camera_id, self._run_id, end_ns, GapReason.FAILOVER, self.fencing.release_detail)
+            self._run_id = None
+        self.released = True
 
     def _clock_stepped(self, session: _Session, step_ns: int) -> None:
         self.counters.clock_steps += 1

@@ -37,7 +37,7 @@ from vmsd.storage.errors import sqlite_errors
 from vmsd.units import NS_PER_S
 
 # Version 2: segment ids are never reused (catalogue_migrations.py has every step from version 1).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 GENESIS_SHA256 = "0" * 64
 # Segments rotate at most every hour (config: segment_duration ≤ 1h), at the next keyframe; no
 # camera's GOP is anywhere near 5 h, so no segment is longer than this.
@@ -143,6 +143,14 @@ CREATE TABLE IF NOT EXISTS events (
     fields_json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(time_ns);
+CREATE TABLE IF NOT EXISTS site_runs (
+    -- Runs recorded as a member of a site ([site]): the ownership epoch (the etcd create revision
+    -- of the camera's owner key) the run was recorded under, and whether any of it was recorded
+    -- past this recorder's fencing deadline (unfenced: a peer may have recorded the same time).
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    epoch INTEGER NOT NULL,
+    unfenced INTEGER NOT NULL DEFAULT 0
+);
 """
 
 SCHEMA = schema.SchemaSpec("catalogue", SCHEMA_VERSION, _SCHEMA, catalogue_migrations.MIGRATIONS)
@@ -167,8 +175,22 @@ class GapReason(StrEnum):
     CLOCK_STEP = "clock_step"  # the wall clock stepped; time before/after is not continuous
     STREAM_ERROR = "stream_error"  # undecodable stream / muxing failure
     STORAGE_ERROR = "storage_error"  # could not write (disk full, I/O error)
+    FAILOVER = "failover"  # a site peer took over (or handed back) the camera; footage is on the other recorder
     DISABLED = "camera_disabled"
     UNKNOWN = "unknown"  # found by --rebuild-index, original reason lost
+
+
+@dataclass(frozen=True)
+class SiteRunRow:
+    """A run recorded as a member of a site: its ownership epoch and whether it was fenced throughout."""
+
+    id: int
+    camera_id: str
+    start_ns: int
+    end_ns: int | None
+    end_reason: str | None
+    epoch: int
+    unfenced: bool
 
 
 @dataclass(frozen=True)
@@ -391,10 +413,36 @@ class Catalogue:
 
     # -- runs --------------------------------------------------------------------------------
 
-    def begin_run(self, camera_id: str, start_ns: int) -> int:
+    def begin_run(self, camera_id: str, start_ns: int, *, epoch: int | None = None, unfenced: bool = False) -> int:
+        """A new run; `epoch` (with [site]) is the ownership epoch it is recorded under."""
         with self._tx() as conn:
             cursor = conn.execute("INSERT INTO runs(camera_id, start_ns) VALUES (?, ?)", (camera_id, start_ns))
-            return int(cursor.lastrowid or 0)
+            run_id = int(cursor.lastrowid or 0)
+            if epoch is not None:
+                conn.execute(
+                    "INSERT INTO site_runs(run_id, epoch, unfenced) VALUES (?, ?, ?)", (run_id, epoch, int(unfenced))
+                )
+            return run_id
+
+    def mark_runs_unfenced(self, run_id: int | None = None) -> int:
+        """Mark one site run, or (run_id None) every open site run, as recorded unfenced; returns how many changed."""
+        query = "UPDATE site_runs SET unfenced=1 WHERE unfenced=0 AND "
+        with self._tx() as conn:
+            if run_id is not None:
+                return conn.execute(query + "run_id=?", (run_id,)).rowcount
+            return conn.execute(query + "run_id IN (SELECT id FROM runs WHERE end_ns IS NULL)").rowcount
+
+    def site_runs(self, camera_id: str) -> list[SiteRunRow]:
+        """The camera's runs recorded as a site member, oldest first."""
+        rows = self._query(
+            "SELECT r.id, r.camera_id, r.start_ns, r.end_ns, r.end_reason, s.epoch, s.unfenced FROM runs r "
+            "JOIN site_runs s ON s.run_id = r.id WHERE r.camera_id=? ORDER BY r.start_ns, r.id",
+            (camera_id,),
+        )
+        return [SiteRunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
+
+    def unfenced_run_count(self) -> int:
+        return int(self._query("SELECT count(*) FROM site_runs WHERE unfenced=1")[0][0])
 
     def end_run(self, run_id: int, end_ns: int, reason: GapReason) -> None:
         with self._tx() as conn:

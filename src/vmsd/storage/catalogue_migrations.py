@@ -127,6 +127,24 @@ def _to_v3(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+# Version 4: runs recorded as a member of a site, with their ownership epoch (issue #15).
+_V4_SITE_RUNS = """
+CREATE TABLE IF NOT EXISTS site_runs (
+    -- Runs recorded as a member of a site ([site]): the ownership epoch (the etcd create revision
+    -- of the camera's owner key) the run was recorded under, and whether any of it was recorded
+    -- past this recorder's fencing deadline (unfenced: a peer may have recorded the same time).
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    epoch INTEGER NOT NULL,
+    unfenced INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+def _to_v4(conn: sqlite3.Connection) -> None:
+    for statement in statements(_V4_SITE_RUNS):
+        conn.execute(statement)
+
+
 MIGRATIONS = (
     Migration(
         2,
@@ -135,4 +153,5 @@ MIGRATIONS = (
         _to_v2,
     ),
     Migration(3, "add the events table (the event stream's resumable window, [events] keep)", _to_v3),
+    Migration(4, "add the site_runs table (the ownership epoch of runs recorded as a member of a site)", _to_v4),
 )

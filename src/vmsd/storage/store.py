@@ -250,8 +250,8 @@ class Storage:
 
     # -- runs and gaps -----------------------------------------------------------------------
 
-    def begin_run(self, camera_id: str, start_ns: int) -> int:
-        return self.catalogue.begin_run(camera_id, start_ns)
+    def begin_run(self, camera_id: str, start_ns: int, *, epoch: int | None = None, unfenced: bool = False) -> int:
+        return self.catalogue.begin_run(camera_id, start_ns, epoch=epoch, unfenced=unfenced)
 
     def end_run(self, camera_id: str, run_id: int, end_ns: int, reason: GapReason, detail: str = "") -> None:
         """End a run and open the gap that follows it (closed when the camera records again)."""

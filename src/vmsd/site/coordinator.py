@@ -1,0 +1,531 @@
+"""Ownership of the site's cameras: claims, failover, fencing, operator moves and failback.
+
+Invariants (docs/design/site.md):
+- A camera's owner key exists only on its owner's lease and is created only if absent (a
+  transaction comparing create_revision to 0). Its create revision is the ownership EPOCH: a
+  later owner always has a larger one. Never a home-made election: etcd leases and transactions.
+- Unowned cameras are claimed only by the live eligible recorder placement chooses (weighted
+  rendezvous hashing), so peers do not race; a disagreement costs a failed transaction.
+- Coordination faults never stop recording. A recorder keeps recording every camera it has; past
+  its fencing deadline it marks those runs unfenced; it stops a camera (after the current
+  segment) only once it SEES a newer epoch for it. Overlap is recorded by both, never merged.
+- Moves are make-before-break: the target claims and records at once, the old owner records on
+  until its current segment ends.
+
+The coordinator re-reads the site's keys on every watch event and at least every POLL_S (the
+watch may be down while etcd is), and drives the CameraManager: `record_owned` / `release_owned`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from vmsd.cameras import CameraManager
+from vmsd.clock import Clock
+from vmsd.config import Config, SiteConfig
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.ingest.fencing import Fencing
+from vmsd.log import get_logger
+from vmsd.site import placement
+from vmsd.site.etcd import SiteEtcdClient, open_client
+from vmsd.site.keys import (
+    MemberInfo,
+    MoveRequest,
+    OwnerInfo,
+    SiteKeys,
+    decode_member,
+    decode_move,
+    decode_owner,
+    encode,
+)
+from vmsd.site.membership import Membership
+from vmsd.units import NS_PER_S
+
+log = get_logger(component="site")
+
+POLL_S = 0.5  # the longest a change goes unnoticed when the watch is down
+WATCH_RETRY_S = 1.0
+
+
+@dataclass(frozen=True)
+class Owner:
+    camera_id: str
+    info: OwnerInfo
+    epoch: int  # the owner key's create revision
+    mod_revision: int
+    lease: int
+
+
+@dataclass(frozen=True)
+class SiteView:
+    """One read of the site's keys (a consistent revision)."""
+
+    members: dict[str, MemberInfo]
+    owners: dict[str, Owner]
+    moves: dict[str, MoveRequest]
+    revision: int = 0
+
+
+@dataclass
+class SiteCounters:
+    failovers: int = 0  # cameras taken over from an owner that was lost
+    moves: int = 0  # cameras claimed by an operator's move or failback
+    releases: int = 0  # cameras handed over to a newer epoch
+    unfenced_marked: int = 0  # runs marked unfenced by this process
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    recorder_id: str
+    address: str
+    alive: bool
+    owned: int
+    spare: int
+    capacity: int
+    version: str
+
+
+@dataclass(frozen=True)
+class OwnerStatus:
+    camera_id: str
+    owner: str  # "" when unowned
+    epoch: int
+
+
+@dataclass(frozen=True)
+class SiteStatus:
+    site: str
+    recorder_id: str
+    fenced: bool
+    lease_ttl_ns: int
+    members: list[MemberStatus]
+    owners: list[OwnerStatus]
+    recording: list[str] = field(default_factory=list)  # cameras this recorder records now
+
+
+class SiteCoordinator:
+    """This recorder's part in the site. Constructed without I/O; `run()` joins and coordinates
+    until cancelled; `aclose()` leaves (revoking the lease hands the cameras over at once)."""
+
+    def __init__(self, config: Config, cameras: CameraManager, clock: Clock) -> None:
+        if config.site is None:
+            raise ValueError("SiteCoordinator needs a [site] table")
+        self._config = config
+        self._site: SiteConfig = config.site
+        self._cameras = cameras
+        self._clock = clock
+        self.recorder_id = config.recorder_id
+        self.keys = SiteKeys(self._site.name)
+        self._client: SiteEtcdClient | None = None
+        self._membership: Membership | None = None
+        self._wake = asyncio.Event()
+        # The cameras this recorder records, with the fencing state their runs carry.
+        self._fencing: dict[str, Fencing] = {}
+        # Cameras whose owner key we have seen under the current lease (cleared when it is lost).
+        self._confirmed: set[str] = set()
+        # Another recorder's ownership we saw last, and when we first saw the camera unowned.
+        self._last_owner: dict[str, Owner] = {}
+        self._unowned_since_ns: dict[str, int] = {}
+        self._ever_members: set[str] = set()
+        self._fenced_state = False
+        self._etcd_ok_mono_ns: int | None = None
+        self.counters = SiteCounters()
+        self.alarms: dict[str, str] = {}
+        self.view = SiteView({}, {}, {})
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._client = await open_client(self._site)
+        self._membership = Membership(
+            self._client,
+            self._site,
+            self.recorder_id,
+            self._config.site_advertise,
+            self._clock,
+            on_lease_lost=self._lease_lost,
+        )
+        self._etcd_ok_mono_ns = self._clock.mono_ns()
+        self._tasks = [
+            asyncio.create_task(self._membership.run(), name="site-keepalive"),
+            asyncio.create_task(self._watch(), name="site-watch"),
+        ]
+        try:
+            while True:
+                try:
+                    await self.reconcile()
+                except Exception:  # a bug in one pass must not end coordination (recording goes on)
+                    log.exception("site_pass_failed")
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_S)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """After the recorders have stopped: revoke the lease so peers take over at once."""
+        if self._membership is not None:
+            try:
+                await self._membership.leave()
+                log.info("site_left", site=self._site.name)
+            except Exception as error:  # etcd down: the lease runs out by itself
+                log.warning("site_leave_failed", error=str(error) or type(error).__name__)
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.close()
+
+    def _lease_lost(self) -> None:
+        self._confirmed.clear()
+        self._wake.set()
+
+    async def _watch(self) -> None:
+        """Wake the coordinator on every change under the site's prefix (deleted owner keys above all)."""
+        assert self._client is not None
+        while True:
+            try:
+                watch = await self._client.watch_prefix(self.keys.prefix)
+                async for _event in watch:
+                    self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.debug("site_watch_failed", error=str(error) or type(error).__name__)
+            await asyncio.sleep(WATCH_RETRY_S)
+
+    # -- one pass ------------------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Join if needed, read the site, act on what changed. Every etcd failure leaves the
+        cameras recording as they are."""
+        membership = self._membership
+        assert membership is not None and self._client is not None
+        await self._apply_fencing()
+        if membership.lease_id is None:
+            try:
+                await membership.join()
+            except VmsdError as error:
+                self._set_alarm("site_duplicate_recorder_id", error.message)
+                return
+            except Exception as error:
+                self._etcd_failed(error)
+                return
+            self._set_alarm("site_duplicate_recorder_id", None)
+        try:
+            view = await self._read()
+        except Exception as error:
+            self._etcd_failed(error)
+            return
+        self._etcd_ok_mono_ns = self._clock.mono_ns()
+        self._set_alarm("site_quorum_lost", None)
+        self.view = view
+        self._ever_members.update(view.members)
+        owned_before = membership.owned
+        await self._act(view)
+        membership.owned = len(self._fencing)
+        if membership.owned != owned_before:
+            with contextlib.suppress(Exception):
+                await membership.publish()
+        await self._apply_fencing()
+
+    async def _act(self, view: SiteView) -> None:
+        me = self.recorder_id
+        membership = self._membership
+        assert membership is not None
+        lease = membership.lease_id
+        site_cameras = {c.id: c for c in self._cameras.site_cameras()}
+        for camera_id in site_cameras:
+            owner = view.owners.get(camera_id)
+            if owner is None:
+                self._unowned_since_ns.setdefault(camera_id, self._clock.wall_ns())
+            else:
+                self._unowned_since_ns.pop(camera_id, None)
+                if owner.info.recorder_id != me:
+                    self._last_owner[camera_id] = owner
+        # 1. The cameras this recorder records: still ours, re-claim, or hand over to a newer epoch.
+        for camera_id, fencing in list(self._fencing.items()):
+            owner = view.owners.get(camera_id)
+            if owner is not None and owner.info.recorder_id == me and owner.lease == lease:
+                fencing.epoch = owner.epoch
+                self._confirmed.add(camera_id)
+            elif owner is not None and owner.epoch > fencing.epoch:
+                self._release(camera_id, f"recorded by {owner.info.recorder_id} from epoch {owner.epoch}")
+            elif owner is None and camera_id in site_cameras:
+                # Our key went with a lost lease: claim it again (we never stopped recording).
+                await self._claim(camera_id, view, how="reclaim")
+        # 2. Owner keys of ours that we do not record (a claim whose recorder was still stopping).
+        for camera_id, owner in view.owners.items():
+            mine = owner.info.recorder_id == me and owner.lease == lease
+            if mine and camera_id not in self._fencing and camera_id in site_cameras:
+                await self._start(camera_id, owner.epoch, hole=None)
+        # 3. Moves: the target claims (make), the old owner sees the newer epoch (break).
+        for camera_id, move in view.moves.items():
+            await self._act_on_move(camera_id, move, view)
+        # 4. Unowned cameras: claimed by the recorder placement chooses, unless reserved by a move.
+        for camera_id, camera in site_cameras.items():
+            if camera_id in view.owners or camera_id in self._fencing:
+                continue
+            pending = view.moves.get(camera_id)
+            if pending is not None and pending.to in view.members and pending.to != me:
+                continue
+            if placement.choose(camera_id, view.members.values(), camera.recorders) == me:
+                await self._claim(camera_id, view, how="failover" if camera_id in self._last_owner else "placement")
+        # 5. Failback: hand cameras placement prefers elsewhere to that recorder (make-before-break).
+        if self._site.failback == "auto":
+            await self._failback(view, site_cameras)
+
+    async def _act_on_move(self, camera_id: str, move: MoveRequest, view: SiteView) -> None:
+        assert self._client is not None and self._membership is not None
+        me = self.recorder_id
+        owner = view.owners.get(camera_id)
+        tx = self._client.transactions
+        if move.to not in view.members:
+            # The target is gone: whoever owns the camera drops the request.
+            if owner is not None and owner.info.recorder_id == me:
+                await self._client.delete(self.keys.move(camera_id))
+            return
+        if move.to != me:
+            return
+        if owner is not None and owner.info.recorder_id == me and owner.lease == self._membership.lease_id:
+            await self._client.delete(self.keys.move(camera_id))  # done
+            return
+        if owner is not None:
+            # Take the key from the old owner only if it is still the one the request saw: the
+            # camera is reserved for us (peers do not claim it) until we have claimed it.
+            ok, _ = await self._client.transaction(
+                compare=[tx.mod(self.keys.owner(camera_id)) == owner.mod_revision],
+                success=[tx.delete(self.keys.owner(camera_id))],
+                failure=[],
+            )
+            if not ok:
+                return
+        claimed = await self._claim(camera_id, view, how="move" if move.principal != "vmsd" else "failback")
+        if claimed:
+            self.counters.moves += 1
+            await self._client.delete(self.keys.move(camera_id))
+
+    async def _failback(self, view: SiteView, site_cameras: dict[str, Any]) -> None:
+        assert self._client is not None
+        for camera_id in list(self._fencing):
+            camera = site_cameras.get(camera_id)
+            if camera is None or camera_id in view.moves:
+                continue
+            target = placement.preferred(camera_id, view.members.values(), camera.recorders)
+            if target is None or target == self.recorder_id:
+                continue
+            request = MoveRequest(camera_id, target, "vmsd", "failback", self._clock.wall_ns())
+            tx = self._client.transactions
+            await self._client.transaction(
+                compare=[tx.create(self.keys.move(camera_id)) == 0],
+                success=[tx.put(self.keys.move(camera_id), encode(request))],
+                failure=[],
+            )
+            log.info("site_failback_requested", camera_id=camera_id, to=target)
+
+    # -- claims and recorders --------------------------------------------------------------------
+
+    async def _claim(self, camera_id: str, view: SiteView, *, how: str) -> bool:
+        """Create the owner key on our lease if absent; start recording under the new epoch."""
+        assert self._client is not None and self._membership is not None
+        lease = self._membership.lease_id
+        if lease is None:
+            return False
+        previous = self._last_owner.get(camera_id)
+        info = OwnerInfo(
+            self.recorder_id,
+            self._clock.wall_ns(),
+            previous.epoch if previous else 0,
+            previous.info.recorder_id if previous else "",
+            how,
+        )
+        key = self.keys.owner(camera_id)
+        tx = self._client.transactions
+        ok, responses = await self._client.transaction(
+            compare=[tx.create(key) == 0], success=[tx.put(key, encode(info), lease=lease)], failure=[]
+        )
+        if not ok:
+            return False
+        epoch = int(responses[0].response_put.header.revision)
+        self._confirmed.add(camera_id)
+        log.info("site_camera_claimed", camera_id=camera_id, epoch=epoch, how=how, previous_owner=info.previous_owner)
+        if camera_id in self._fencing:
+            self._fencing[camera_id].epoch = epoch  # a re-claim: the recorder never stopped
+            return True
+        hole = None
+        if how == "failover" and previous is not None and previous.info.recorder_id != self.recorder_id:
+            # The old owner's last keepalive was about a TTL before its key went away: the hole
+            # starts no later than that (the gap closes at our first segment).
+            since_ns = self._unowned_since_ns.get(camera_id, self._clock.wall_ns())
+            hole = (
+                since_ns - self._site.lease_ttl_ns,
+                f"{previous.info.recorder_id} lost (epoch {previous.epoch}); recorded by {self.recorder_id} "
+                f"from epoch {epoch}",
+            )
+            self.counters.failovers += 1
+        await self._start(camera_id, epoch, hole=hole)
+        return True
+
+    async def _start(self, camera_id: str, epoch: int, *, hole: tuple[int, str] | None) -> None:
+        assert self._membership is not None
+        fencing = Fencing(epoch, unfenced=not self._membership.fenced)
+        if await self._cameras.record_owned(camera_id, fencing, hole=hole):
+            self._fencing[camera_id] = fencing
+
+    def _release(self, camera_id: str, detail: str) -> None:
+        fencing = self._fencing.pop(camera_id)
+        self._confirmed.discard(camera_id)
+        self.counters.releases += 1
+        log.info("site_camera_released", camera_id=camera_id, epoch=fencing.epoch, detail=detail)
+        self._cameras.release_owned(camera_id, detail)
+
+    # -- fencing ---------------------------------------------------------------------------------
+
+    async def _apply_fencing(self) -> None:
+        """Mark the cameras we record unfenced past our deadline (and their open runs in the
+        catalogue), fenced again once a keepalive is answered and the key is ours again."""
+        membership = self._membership
+        assert membership is not None
+        fenced = membership.fenced
+        newly_unfenced = False
+        for camera_id, fencing in self._fencing.items():
+            unfenced = not (fenced and camera_id in self._confirmed)
+            if unfenced and not fencing.unfenced:
+                newly_unfenced = True
+            fencing.unfenced = unfenced
+        if newly_unfenced:
+            marked = await self._cameras.mark_runs_unfenced()
+            self.counters.unfenced_marked += marked
+            log.warning("site_unfenced", cameras=sum(f.unfenced for f in self._fencing.values()), runs=marked)
+        unfenced_now = sorted(c for c, f in self._fencing.items() if f.unfenced)
+        self._set_alarm(
+            "site_unfenced",
+            f"recording {len(unfenced_now)} camera(s) without a live etcd lease (unfenced): "
+            f"{', '.join(unfenced_now[:10])}"
+            if unfenced_now
+            else None,
+        )
+        self._fenced_state = fenced
+
+    def _etcd_failed(self, error: BaseException) -> None:
+        assert self._membership is not None
+        since = self._etcd_ok_mono_ns
+        if since is not None and self._clock.mono_ns() - since >= self._site.lease_ttl_ns:
+            self._set_alarm(
+                "site_quorum_lost",
+                f"etcd of site {self._site.name!r} unreachable or without quorum for "
+                f"{(self._clock.mono_ns() - since) // NS_PER_S}s; recording goes on ({error or type(error).__name__})",
+            )
+
+    def _set_alarm(self, kind: str, message: str | None) -> None:
+        previous = self.alarms.get(kind)
+        if message is None:
+            if previous is not None:
+                self.alarms.pop(kind, None)
+                log.info("alarm_cleared", kind=kind)
+        elif previous != message:
+            if previous is None:
+                log.warning("alarm", kind=kind, message=message)
+            self.alarms[kind] = message
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def _read(self) -> SiteView:
+        assert self._client is not None
+        result = await self._client.get_prefix(self.keys.prefix)
+        members: dict[str, MemberInfo] = {}
+        owners: dict[str, Owner] = {}
+        moves: dict[str, MoveRequest] = {}
+        for kv in result:
+            key = bytes(kv.key)
+            name = SiteKeys.last_part(key)
+            try:
+                if key.startswith(self.keys.members):
+                    members[name] = decode_member(kv.value)
+                elif key.startswith(self.keys.owners):
+                    owners[name] = Owner(name, decode_owner(kv.value), kv.create_revision, kv.mod_revision, kv.lease)
+                elif key.startswith(self.keys.moves):
+                    moves[name] = decode_move(kv.value)
+            except (ValueError, TypeError) as error:
+                log.warning("site_key_unreadable", key=key.decode(errors="replace"), error=str(error))
+        return SiteView(members, owners, moves)
+
+    # -- operator view and moves -----------------------------------------------------------------
+
+    async def status(self) -> SiteStatus:
+        """A fresh read of the site (UNAVAILABLE when etcd does not answer)."""
+        try:
+            view = await self._read()
+        except Exception as error:
+            raise VmsdError(
+                ErrorKind.UNAVAILABLE,
+                f"etcd of site {self._site.name!r} does not answer ({error or type(error).__name__})",
+            ) from None
+        self._ever_members.update(view.members)
+        counts: dict[str, int] = {}
+        for owner in view.owners.values():
+            counts[owner.info.recorder_id] = counts.get(owner.info.recorder_id, 0) + 1
+        members = []
+        for recorder_id in sorted(self._ever_members | set(counts)):
+            info = view.members.get(recorder_id)
+            owned = counts.get(recorder_id, 0)
+            if info is None:
+                members.append(MemberStatus(recorder_id, "", False, owned, 0, 0, ""))
+            else:
+                spare = max(0, info.capacity - owned)
+                members.append(MemberStatus(recorder_id, info.address, True, owned, spare, info.capacity, info.version))
+        site_ids = sorted({c.id for c in self._cameras.site_cameras()} | set(view.owners))
+        owners = [
+            OwnerStatus(c, view.owners[c].info.recorder_id, view.owners[c].epoch)
+            if c in view.owners
+            else OwnerStatus(c, "", 0)
+            for c in site_ids
+        ]
+        return SiteStatus(
+            self._site.name,
+            self.recorder_id,
+            self._membership.fenced if self._membership is not None else False,
+            self._site.lease_ttl_ns,
+            members,
+            owners,
+            sorted(self._fencing),
+        )
+
+    async def move(self, camera_id: str, to: str, *, principal: str, reason: str) -> MoveRequest:
+        """Ask `to` to take `camera_id` over (make-before-break); returns the request stored.
+
+        NOT_FOUND for a camera that is not the site's; FAILED_PRECONDITION when `to` is not a
+        live member the camera may run on, or already owns it."""
+        camera = next((c for c in self._cameras.site_cameras() if c.id == camera_id), None)
+        if camera is None:
+            raise VmsdError(ErrorKind.NOT_FOUND, f"camera_id {camera_id!r} is not a camera of site {self._site.name!r}")
+        view = await self._read_or_unavailable()
+        if to not in view.members:
+            live = ", ".join(sorted(view.members)) or "none"
+            raise VmsdError(ErrorKind.FAILED_PRECONDITION, f"recorder {to!r} is not a live member (live: {live})")
+        if camera.recorders and to not in camera.recorders:
+            raise VmsdError(
+                ErrorKind.FAILED_PRECONDITION,
+                f"camera {camera_id!r} may run only on {', '.join(camera.recorders)} ([[cameras]] recorders)",
+            )
+        owner = view.owners.get(camera_id)
+        if owner is not None and owner.info.recorder_id == to:
+            raise VmsdError(ErrorKind.FAILED_PRECONDITION, f"camera {camera_id!r} is already recorded by {to!r}")
+        request = MoveRequest(camera_id, to, principal, reason, self._clock.wall_ns())
+        assert self._client is not None
+        await self._client.put(self.keys.move(camera_id), encode(request))
+        log.info("site_move_requested", camera_id=camera_id, to=to, principal=principal)
+        return request
+
+    async def _read_or_unavailable(self) -> SiteView:
+        try:
+            return await self._read()
+        except Exception as error:
+            raise VmsdError(
+                ErrorKind.UNAVAILABLE,
+                f"etcd of site {self._site.name!r} does not answer ({error or type(error).__name__})",
+            ) from None
