@@ -52,9 +52,11 @@ from vmsd.services.masks import MaskService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.registry import Services
 from vmsd.services.reports import ReportService
+from vmsd.services.site import Site
 from vmsd.services.status import StatusService
 from vmsd.services.stills import StillService
 from vmsd.site.coordinator import SiteCoordinator
+from vmsd.site.operations import SiteOperations
 from vmsd.site.peers import load_site_token
 from vmsd.storage.catalogue import GapReason
 from vmsd.storage.errors import StorageError, StorageLost
@@ -132,6 +134,12 @@ class Daemon:
         # With [site]: this recorder records the cameras it owns in etcd (vmsd.site).
         self.site = SiteCoordinator(config, self.cameras, self.clock) if config.site is not None else None
         self._site_task: asyncio.Task[None] | None = None
+        # With [site]: search, timeline and holds cover the site's recorders (services/site.py).
+        self.site_ops = SiteOperations(config, self.storage.catalogue) if config.site is not None else None
+        self._site_ops_task: asyncio.Task[None] | None = None
+        site = (
+            Site(config.recorder_id, self.site_ops.footage, self.site_ops.peers) if self.site_ops is not None else None
+        )
         directory = CameraDirectory(self.cameras, self.storage.catalogue)
         retention = RetentionService(self.retention, self.storage.catalogue, config.retention.max_age_ns)
         exports = ExportService(self.exporter)
@@ -142,7 +150,7 @@ class Daemon:
             directory=directory,
             cameras=CameraService(self.cameras, self._alarms),
             recordings=RecordingService(
-                directory, self.storage, self.clock, events=self.events, recorder_id=config.recorder_id
+                directory, self.storage, self.clock, events=self.events, recorder_id=config.recorder_id, site=site
             ),
             live=LiveService(directory, self.cameras.recorders, events=self.events),
             holds=HoldService(self.holds, self.clock),
@@ -326,8 +334,10 @@ class Daemon:
         self._calls_task = asyncio.create_task(self.services.calls.run(), name="denial-summaries")
         if self.config.site is not None and self.config.site.token_file is not None:
             # Peers of the site authenticate with this token (role `site`, services/authn.py).
-            token_file = self.config.site.token_file
-            self.authenticator.accept_site_token(await asyncio.to_thread(load_site_token, token_file))
+            token = await asyncio.to_thread(load_site_token, self.config.site.token_file)
+            self.authenticator.accept_site_token(token)
+            if self.site_ops is not None:
+                self.site_ops.accept_site_token(token)
         await self.control_plane.start()
         if self.web is not None:
             try:
@@ -350,6 +360,8 @@ class Daemon:
         self._cameras_task = asyncio.create_task(self._start_cameras(), name="camera-start-up")
         if self.site is not None:
             self._site_task = asyncio.create_task(self.site.run(), name="site")
+        if self.site_ops is not None:
+            self._site_ops_task = asyncio.create_task(self.site_ops.run(), name="site-operations")
 
     async def _start_cameras(self) -> None:
         began_ns = self.clock.mono_ns()
@@ -395,6 +407,11 @@ class Daemon:
         await self.cameras.stop()
         if self.site is not None:
             await self.site.aclose()
+        if self._site_ops_task is not None:
+            self._site_ops_task.cancel()
+            await asyncio.gather(self._site_ops_task, return_exceptions=True)
+        if self.site_ops is not None:
+            await self.site_ops.aclose()
         for webhook in self.webhooks:
             await webhook.aclose()
         await asyncio.gather(*self._webhook_tasks, return_exceptions=True)

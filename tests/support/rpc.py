@@ -96,9 +96,11 @@ def make_config(
     cameras: dict[str, str] | None = None,
     grpc: dict[str, Any] | None = None,
     web: dict[str, Any] | None = None,
+    site: dict[str, Any] | None = None,
+    recorder_id: str = "rpc-test",
 ) -> Config:
     """The test daemon's config; `grpc` adds [grpc] keys (limits, timeouts); `web` gives a [web]
-    section (the console, off without it)."""
+    section (the console, off without it); `site` a [site] section."""
     tokens = [
         {
             "name": f"{role}-1",
@@ -111,7 +113,7 @@ def make_config(
     cams = CONFIG_CAMERAS if cameras is None else cameras
     return parse_config(
         {
-            "recorder_id": "rpc-test",
+            "recorder_id": recorder_id,
             "storage": {"root": str(root), "segment_duration": SEGMENT_DURATION, "min_free": "1MiB"},
             "grpc": {"listen": "127.0.0.1:0", **(grpc or {})},
             # No scheduled function checks in the middle of a test; on-demand ones watch for 1 s.
@@ -119,6 +121,7 @@ def make_config(
             "auth": {"tokens": tokens},
             "cameras": [{"id": cid, "url": url, "enabled": False, "name": cid} for cid, url in cams.items()],
             **({"web": web} if web is not None else {}),
+            **({"site": site} if site is not None else {}),
         }
     )
 
@@ -188,6 +191,9 @@ class RunningDaemon:
         return self.daemon.control_plane.port
 
     def stop(self) -> None:
+        """Stop the daemon (a second call does nothing)."""
+        if self._loop.is_closed():
+            return
         self.channel.close()
         try:
             self.run(self.daemon.stop())

@@ -123,8 +123,11 @@ def _union(spans: list[Span]) -> list[tuple[int, int]]:
 _FAILOVER = "failover"
 
 
-def _rank(gap: Gap) -> int:
-    return 0 if gap.reason == _FAILOVER else 2 if gap.reason == NOT_RECORDED else 1
+def _preference(gap: Gap) -> tuple[int, int]:
+    """Lower is preferred: by rank, then the gap that began last (the latest news of the camera:
+    the current owner's `camera_offline` over the old owner's `crash` that is still open)."""
+    rank = 0 if gap.reason == _FAILOVER else 2 if gap.reason == NOT_RECORDED else 1
+    return rank, -gap.start_ns
 
 
 def merge(parts: list[SearchResult], start_ns: int, end_ns: int) -> SearchResult:
@@ -154,7 +157,7 @@ def merge(parts: list[SearchResult], start_ns: int, end_ns: int) -> SearchResult
         edges = sorted(bounds)
         for piece_start, piece_end in itertools.pairwise(edges):
             covering = [g for g in candidates if g.start_ns < piece_end and g.end_ns > piece_start]
-            best = min(covering, key=_rank) if covering else Gap(piece_start, piece_end, NOT_RECORDED, "", False)
+            best = min(covering, key=_preference) if covering else Gap(piece_start, piece_end, NOT_RECORDED, "", False)
             last = gaps[-1] if gaps else None
             if (
                 last is not None

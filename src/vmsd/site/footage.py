@@ -13,18 +13,24 @@ Blocking I/O: none (aetcd is asyncio). etcd errors become UNAVAILABLE `VmsdError
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
 from vmsd.recordings.search import Unavailable
+from vmsd.site.link import SiteLink
+from vmsd.storage.catalogue import Catalogue
 
 __all__ = ["SITE_PART", "FootageDirectory", "PeerRecorder"]
 
 log = get_logger(component="site")
+
+# How often the cameras with footage here are looked for and published: a camera this recorder
+# started recording (a failover) is a holder through its owner key meanwhile.
+PUBLISH_INTERVAL_S = 10.0
 
 # The "recorder" of an unavailable part that is the site itself (etcd), not one recorder.
 SITE_PART = "site"
@@ -44,37 +50,49 @@ def _json(data: bytes) -> dict[str, Any]:
 
 
 class FootageDirectory:
-    """The holders of each camera's footage, from etcd. No I/O in the constructor.
+    """The holders of each camera's footage, from etcd. No I/O in the constructor; `run()`
+    publishes this recorder's cameras until cancelled."""
 
-    `client` is an aetcd client (the coordinator's, connected); `prefix` the site's key prefix
-    (b"/vmsd/<site>/")."""
-
-    def __init__(self, client: Any, prefix: bytes, recorder_id: str) -> None:
-        self._client = client
-        self._prefix = prefix
+    def __init__(self, link: SiteLink, recorder_id: str) -> None:
+        self._link = link
+        self._prefix = link.keys.prefix
         self._recorder_id = recorder_id
         self._published: set[str] = set()
 
     def _footage(self, camera_id: str) -> bytes:
         return self._prefix + b"footage/" + camera_id.encode() + b"/"
 
-    async def publish(self, camera_ids: Iterable[str]) -> None:
+    async def publish(self, camera_ids: list[str]) -> None:
         """Say that this recorder holds footage of these cameras (each key written once per run)."""
         for camera_id in sorted(set(camera_ids) - self._published):
             try:
-                await self._client.put(self._footage(camera_id) + self._recorder_id.encode(), b"{}")
+                client = await self._link.client()
+                await client.put(self._footage(camera_id) + self._recorder_id.encode(), b"{}")
             except Exception as error:
                 raise VmsdError(ErrorKind.UNAVAILABLE, f"the site's etcd cannot be reached ({error})") from None
             self._published.add(camera_id)
+
+    async def run(self, catalogue: Catalogue) -> None:
+        """Publish the cameras the catalogue has footage of, now and every PUBLISH_INTERVAL_S."""
+        while True:
+            try:
+                await self.publish(await asyncio.to_thread(_cameras_with_footage, catalogue))
+            except VmsdError as error:
+                log.warning("site_footage_not_published", error=error.message)
+            except Exception:  # a bug here must not end the publishing (nor the daemon)
+                log.exception("site_footage_publish_failed")
+            await asyncio.sleep(PUBLISH_INTERVAL_S)
 
     async def holders(self, camera_id: str) -> tuple[list[PeerRecorder], list[Unavailable]]:
         """The OTHER recorders holding footage of `camera_id` (published, or its owner now): the
         live ones with their address, and the others as unavailable. Without etcd: nobody to
         ask, and the site itself unavailable (this recorder's own part still answers)."""
+        keys = self._link.keys
         try:
-            footage = await self._client.get_prefix(self._footage(camera_id), keys_only=True)
-            owner = await self._client.get(self._prefix + b"owners/" + camera_id.encode())
-            members = await self._client.get_prefix(self._prefix + b"members/")
+            client = await self._link.client()
+            footage = await client.get_prefix(self._footage(camera_id), keys_only=True)
+            owner = await client.get(keys.owner(camera_id))
+            members = await client.get_prefix(keys.members)
         except Exception as error:
             log.warning("site_directory_unavailable", camera_id=camera_id, error=str(error))
             reason = (
@@ -95,3 +113,7 @@ class FootageDirectory:
             if not live.get(r)
         ]
         return peers, missing
+
+
+def _cameras_with_footage(catalogue: Catalogue) -> list[str]:
+    return [c for c in catalogue.camera_ids() if catalogue.last_segment(c) is not None]

@@ -50,12 +50,12 @@ class PeerClient:
 
     def __init__(
         self,
-        site_token: str,
+        site_token: str | None = None,
         *,
         timeout_ns: int = DEFAULT_PEER_TIMEOUT_NS,
         root_certificates: bytes | None = None,
     ) -> None:
-        self._authorization = f"Bearer {site_token}"
+        self._authorization = f"Bearer {site_token}" if site_token else None
         self._timeout_s = timeout_ns / NS_PER_S
         # The CA of the peers' [grpc] tls certificates; None: plaintext (loopback or a private link).
         self._root_certificates = root_certificates
@@ -72,7 +72,16 @@ class PeerClient:
             self._channels[address] = channel
         return channel
 
+    def accept_site_token(self, site_token: str) -> None:
+        """Present `site_token` from now on (the daemon reads [site] token_file at start)."""
+        self._authorization = f"Bearer {site_token}"
+
     def _metadata(self, headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        if self._authorization is None:
+            raise VmsdError(
+                ErrorKind.FAILED_PRECONDITION,
+                "this recorder has no site token ([site] token_file): it cannot ask peers",
+            )
         return [("authorization", self._authorization), *headers]
 
     async def search(
@@ -103,8 +112,9 @@ class PeerClient:
     async def _call(
         self, recorder_id: str, address: str, method: Any, request: Any, headers: Sequence[tuple[str, str]]
     ) -> Any:
+        metadata = self._metadata(headers)
         try:
-            return await method(request, metadata=self._metadata(headers), timeout=self._timeout_s)
+            return await method(request, metadata=metadata, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as error:
             raise _peer_error(recorder_id, address, error, self._timeout_s) from None
 

@@ -1,0 +1,183 @@
+"""Site-wide search and timeline: two real recorders (daemons with [site], gRPC on loopback) on
+a real etcd, each holding part of one camera's footage as after a failover.
+
+  rec-a  in-cam  MID-5s .. MID+7s (two segments), then died: an open `crash` gap from MID+7s
+  rec-b  in-cam  `failover` gap MID+7s .. MID+10s (it took the camera over), footage
+                 MID+10s .. MID+22s, then an open `camera_offline` gap
+
+A search on either recorder lists both recorders' spans, each naming its recorder, and the
+failover hole exactly once; a recorder that is down is an explicit `unavailable` part; the call
+is audited on both recorders (`site_peers` on the one asked, `via` on the peer).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.support.etcd import EtcdCluster
+from tests.support.feed import feed
+from tests.support.rpc import MID, RunningDaemon, S, make_config, metadata
+from tests.support.simulator import free_port
+from vmsd.clock import FakeClock
+from vmsd.ingest.segmenter import Segmenter
+from vmsd.storage.catalogue import GapReason
+from vmsd.storage.recovery import reconcile
+from vmsd.storage.store import Storage
+from vmsd.v1 import common_pb2, recordings_pb2
+
+SITE_TOKEN = "site-token-of-the-test-site"
+RANGE = (MID - 10 * S, MID + 30 * S)
+
+
+def _record(root: Path, clip: Path, *, start_ns: int, seconds: int, end_reason: str, failover_from_ns: int = 0) -> None:
+    storage = Storage(root)
+    storage.open()
+    try:
+        reconcile(storage)
+        for camera_id in ("in-cam", "out-cam"):
+            storage.catalogue.upsert_camera(camera_id, camera_id, "", 0)
+        if failover_from_ns:
+            storage.catalogue.insert_gap("in-cam", failover_from_ns, start_ns, GapReason.FAILOVER, "from rec-a")
+        clock = FakeClock(wall_ns=start_ns)
+        feed(
+            Segmenter("in-cam", storage, clock, segment_duration_ns=10 * S),
+            clock,
+            clip,
+            seconds=seconds,
+            end_reason=end_reason,
+        )
+    finally:
+        storage.close()
+
+
+def _daemon(root: Path, recorder_id: str, etcd: EtcdCluster, token_file: Path) -> RunningDaemon:
+    listen = f"127.0.0.1:{free_port()}"
+    site = {"name": "test-site", "etcd": etcd.endpoints, "lease_ttl": "2s", "token_file": str(token_file)}
+    return RunningDaemon(make_config(root, grpc={"listen": listen}, site=site, recorder_id=recorder_id))
+
+
+def _wait_for_footage_keys(etcd: EtcdCluster, expected: set[str], timeout_s: float = 20) -> None:
+    """Until both recorders have published that they hold in-cam footage (their start-up publish)."""
+    deadline = time.monotonic() + timeout_s
+    found: set[str] = set()
+    while time.monotonic() < deadline:
+        result = etcd.ctl("get", "--prefix", "--keys-only", "/vmsd/test-site/footage/in-cam/")
+        found = {line.rsplit("/", 1)[-1] for line in result.stdout.split() if line}
+        if found >= expected:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"footage keys {sorted(found)}, expected {sorted(expected)}")
+
+
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory, h264_ts: Path
+) -> Iterator[tuple[EtcdCluster, RunningDaemon, RunningDaemon]]:
+    base = tmp_path_factory.mktemp("site")
+    etcd = EtcdCluster(base / "etcd", members_count=1).start()
+    token_file = base / "site.token"
+    token_file.write_text(SITE_TOKEN + "\n")
+    _record(base / "a", h264_ts, start_ns=MID - 5 * S, seconds=12, end_reason=GapReason.CRASH)
+    _record(
+        base / "b",
+        h264_ts,
+        start_ns=MID + 10 * S,
+        seconds=12,
+        end_reason="camera_offline",
+        failover_from_ns=MID + 7 * S,
+    )
+    rec_a = rec_b = None
+    try:
+        rec_a = _daemon(base / "a", "rec-a", etcd, token_file)
+        rec_b = _daemon(base / "b", "rec-b", etcd, token_file)
+        _wait_for_footage_keys(etcd, {"rec-a", "rec-b"})
+        yield etcd, rec_a, rec_b
+    finally:
+        for running in (rec_b, rec_a):
+            if running is not None:
+                running.stop()
+        etcd.stop()
+
+
+def _search(running: RunningDaemon, role: str = "integrator") -> recordings_pb2.SearchResponse:
+    request = recordings_pb2.SearchRequest(
+        camera_id="in-cam", range=common_pb2.TimeRange(start_ns=RANGE[0], end_ns=RANGE[1])
+    )
+    return running.stubs.recordings.Search(request, metadata=metadata(role), timeout=10)  # type: ignore[no-any-return]
+
+
+def _spans(reply: recordings_pb2.SearchResponse) -> list[tuple[int, int, int, str]]:
+    return [(s.range.start_ns, s.range.end_ns, s.segments, s.recorder) for s in reply.spans]
+
+
+def _gaps(reply: recordings_pb2.SearchResponse) -> list[tuple[int, int, str]]:
+    return [(g.range.start_ns, g.range.end_ns, g.reason) for g in reply.gaps]
+
+
+SPANS = [(MID - 5 * S, MID + 7 * S, 2, "rec-a"), (MID + 10 * S, MID + 22 * S, 2, "rec-b")]
+GAPS = [
+    (RANGE[0], MID - 5 * S, "not_recorded"),
+    (MID + 7 * S, MID + 10 * S, "failover"),
+    (MID + 22 * S, RANGE[1], "camera_offline"),
+]
+
+
+@pytest.mark.parametrize("asked", ["rec-a", "rec-b"])
+def test_a_search_on_either_recorder_merges_both_with_the_failover_gap_once(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon], asked: str
+) -> None:
+    _, rec_a, rec_b = site
+    reply = _search(rec_a if asked == "rec-a" else rec_b)
+    assert _spans(reply) == SPANS
+    assert _gaps(reply) == GAPS
+    assert list(reply.unavailable) == []
+    assert reply.recorded_ns == 24 * S
+
+
+def test_a_site_search_is_audited_on_both_recorders(site: tuple[EtcdCluster, RunningDaemon, RunningDaemon]) -> None:
+    _, rec_a, rec_b = site
+    _search(rec_a, role="viewer")
+    mine, _ = rec_a.daemon.audit.query(principal="viewer-1", action_prefix="/vmsd.v1.RecordingService/Search")
+    theirs, _ = rec_b.daemon.audit.query(principal="viewer-1", action_prefix="/vmsd.v1.RecordingService/Search")
+    assert json.loads(mine[-1].detail_json)["site_peers"] == ["rec-b"]
+    assert json.loads(theirs[-1].detail_json)["via"] == "rec-a"
+    assert (mine[-1].camera_id, theirs[-1].camera_id) == ("in-cam", "in-cam")
+
+
+def test_the_timeline_covers_both_recorders(site: tuple[EtcdCluster, RunningDaemon, RunningDaemon]) -> None:
+    _, rec_a, _ = site
+    request = recordings_pb2.TimelineRequest(camera_id="in-cam", day="2026-01-02", bucket_ns=10 * S)
+    reply = rec_a.stubs.recordings.Timeline(request, metadata=metadata("viewer"), timeout=10)
+    # Buckets of 10 s from midnight: [0,10) rec-a until 7 s; [10,20) rec-b whole; [20,30) rec-b 2 s.
+    assert list(reply.coverage_per_mille[:4]) == [700, 1000, 200, 0]
+    assert {s.recorder for s in reply.spans} == {"rec-a", "rec-b"}
+
+
+def test_a_principal_the_peer_does_not_know_gets_an_unavailable_part_not_silence(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon],
+) -> None:
+    """police-link may not search at all; admin-1 exists on both: here the peer refuses a scope."""
+    _, rec_a, _ = site
+    with pytest.raises(grpc.RpcError) as caught:
+        _search(rec_a, role="police-link")
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED  # refused here before any peer is asked
+
+
+def test_a_recorder_that_is_down_is_reported_unavailable(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon],
+) -> None:
+    """Last in the module: it stops rec-b (its lease is revoked, its member key goes)."""
+    _, rec_a, rec_b = site
+    rec_b.stop()
+    reply = _search(rec_a)
+    assert _spans(reply) == SPANS[:1]
+    assert [(u.recorder, u.reason.split(":")[0]) for u in reply.unavailable] == [("rec-b", "UNAVAILABLE")]
+    assert "not a live member of the site" in reply.unavailable[0].reason
+    # Without rec-b's part, the time after rec-a's footage is rec-a's open crash gap.
+    assert _gaps(reply) == [(RANGE[0], MID - 5 * S, "not_recorded"), (MID + 7 * S, RANGE[1], "crash")]
