@@ -68,6 +68,9 @@ from vmsd.web.server import WebServer
 
 log = get_logger(component="daemon")
 
+# With [site], retention waits this long at most for the site's holds to be applied here.
+SITE_HOLDS_WAIT_S = 30.0
+
 
 class Daemon:
     def __init__(self, config: Config, *, clock: Clock | None = None, config_path: Path | None = None) -> None:
@@ -135,7 +138,7 @@ class Daemon:
         self.site = SiteCoordinator(config, self.cameras, self.clock) if config.site is not None else None
         self._site_task: asyncio.Task[None] | None = None
         # With [site]: search, timeline and holds cover the site's recorders (services/site.py).
-        self.site_ops = SiteOperations(config, self.storage.catalogue) if config.site is not None else None
+        self.site_ops = SiteOperations(config, self.storage.catalogue, self.holds) if config.site is not None else None
         self._site_ops_task: asyncio.Task[None] | None = None
         site = (
             Site(config.recorder_id, self.site_ops.footage, self.site_ops.peers) if self.site_ops is not None else None
@@ -153,7 +156,9 @@ class Daemon:
                 directory, self.storage, self.clock, events=self.events, recorder_id=config.recorder_id, site=site
             ),
             live=LiveService(directory, self.cameras.recorders, events=self.events),
-            holds=HoldService(self.holds, self.clock),
+            holds=HoldService(
+                self.holds, self.clock, on_change=self.site_ops.holds.changed if self.site_ops is not None else None
+            ),
             retention=retention,
             exports=exports,
             audit=AuditService(self.audit, directory),
@@ -191,6 +196,8 @@ class Daemon:
         self._calls_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Set as stop() begins: a retention still waiting for the site's holds gives up.
+        self._closing = asyncio.Event()
         # systemd (Type=notify, WatchdogSec=): READY=1 once the control plane serves, WATCHDOG=1
         # only while every started recorder thread makes progress (a recorder started in the
         # background gets max_silence from its start); no-ops when not started by systemd.
@@ -216,6 +223,8 @@ class Daemon:
         alarms = dict(self.retention.status.alarms)
         if self.site is not None:
             alarms.update(self.site.alarms)
+        if self.site_ops is not None:
+            alarms.update(self.site_ops.alarms)
         return alarms
 
     def _camera_info(self, camera_id: str) -> CameraInfo | None:
@@ -320,7 +329,7 @@ class Daemon:
         await asyncio.to_thread(self.audit.open)
         await asyncio.to_thread(self.exporter.open)
         await self.cameras.start()
-        self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
+        self._retention_task = asyncio.create_task(self._run_retention(), name="retention")
         self._checks_task = asyncio.create_task(self.checks.run(), name="function-checks")
         address = self.config.metrics.address
         if self.metrics is not None and address is not None:
@@ -363,6 +372,22 @@ class Daemon:
         if self.site_ops is not None:
             self._site_ops_task = asyncio.create_task(self.site_ops.run(), name="site-operations")
 
+    async def _run_retention(self) -> None:
+        """Retention; with [site], only once the site's holds are applied here (or after
+        SITE_HOLDS_WAIT_S without etcd: a recorder cut off from etcd at start-up must still free
+        space, and says so with the `site_holds_unsynced` alarm until the holds are synced)."""
+        if self.site_ops is not None:
+            waits = [asyncio.create_task(self.site_ops.holds.synced.wait()), asyncio.create_task(self._closing.wait())]
+            _, pending = await asyncio.wait(waits, timeout=SITE_HOLDS_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            if self._closing.is_set():
+                return
+            if not self.site_ops.holds.synced.is_set():
+                self.site_ops.holds_overdue = True
+                log.error("site_holds_unsynced", waited_s=SITE_HOLDS_WAIT_S)
+        await self.retention.run()
+
     async def _start_cameras(self) -> None:
         began_ns = self.clock.mono_ns()
         started = await self.cameras.start_recorders()
@@ -397,6 +422,7 @@ class Daemon:
         if self.metrics is not None:
             await asyncio.to_thread(self.metrics.close)
         await self.services.export_jobs.aclose()  # exports under way finish on their own threads
+        self._closing.set()
         await self.retention.aclose()
         if self._retention_task is not None:
             await asyncio.gather(self._retention_task, return_exceptions=True)

@@ -13,7 +13,6 @@ is audited on both recorders (`site_peers` on the one asked, `via` on the peer).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,58 +20,12 @@ import grpc
 import pytest
 
 from tests.support.etcd import EtcdCluster
-from tests.support.feed import feed
-from tests.support.rpc import MID, RunningDaemon, S, make_config, metadata
-from tests.support.simulator import free_port
-from vmsd.clock import FakeClock
-from vmsd.ingest.segmenter import Segmenter
+from tests.support.rpc import MID, RunningDaemon, S, metadata
+from tests.support.site_ops import SITE_TOKEN, record_in_cam, site_daemon, wait_for_keys
 from vmsd.storage.catalogue import GapReason
-from vmsd.storage.recovery import reconcile
-from vmsd.storage.store import Storage
 from vmsd.v1 import common_pb2, recordings_pb2
 
-SITE_TOKEN = "site-token-of-the-test-site"
 RANGE = (MID - 10 * S, MID + 30 * S)
-
-
-def _record(root: Path, clip: Path, *, start_ns: int, seconds: int, end_reason: str, failover_from_ns: int = 0) -> None:
-    storage = Storage(root)
-    storage.open()
-    try:
-        reconcile(storage)
-        for camera_id in ("in-cam", "out-cam"):
-            storage.catalogue.upsert_camera(camera_id, camera_id, "", 0)
-        if failover_from_ns:
-            storage.catalogue.insert_gap("in-cam", failover_from_ns, start_ns, GapReason.FAILOVER, "from rec-a")
-        clock = FakeClock(wall_ns=start_ns)
-        feed(
-            Segmenter("in-cam", storage, clock, segment_duration_ns=10 * S),
-            clock,
-            clip,
-            seconds=seconds,
-            end_reason=end_reason,
-        )
-    finally:
-        storage.close()
-
-
-def _daemon(root: Path, recorder_id: str, etcd: EtcdCluster, token_file: Path) -> RunningDaemon:
-    listen = f"127.0.0.1:{free_port()}"
-    site = {"name": "test-site", "etcd": etcd.endpoints, "lease_ttl": "2s", "token_file": str(token_file)}
-    return RunningDaemon(make_config(root, grpc={"listen": listen}, site=site, recorder_id=recorder_id))
-
-
-def _wait_for_footage_keys(etcd: EtcdCluster, expected: set[str], timeout_s: float = 20) -> None:
-    """Until both recorders have published that they hold in-cam footage (their start-up publish)."""
-    deadline = time.monotonic() + timeout_s
-    found: set[str] = set()
-    while time.monotonic() < deadline:
-        result = etcd.ctl("get", "--prefix", "--keys-only", "/vmsd/test-site/footage/in-cam/")
-        found = {line.rsplit("/", 1)[-1] for line in result.stdout.split() if line}
-        if found >= expected:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"footage keys {sorted(found)}, expected {sorted(expected)}")
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +36,8 @@ def site(
     etcd = EtcdCluster(base / "etcd", members_count=1).start()
     token_file = base / "site.token"
     token_file.write_text(SITE_TOKEN + "\n")
-    _record(base / "a", h264_ts, start_ns=MID - 5 * S, seconds=12, end_reason=GapReason.CRASH)
-    _record(
+    record_in_cam(base / "a", h264_ts, start_ns=MID - 5 * S, seconds=12, end_reason=GapReason.CRASH)
+    record_in_cam(
         base / "b",
         h264_ts,
         start_ns=MID + 10 * S,
@@ -94,9 +47,9 @@ def site(
     )
     rec_a = rec_b = None
     try:
-        rec_a = _daemon(base / "a", "rec-a", etcd, token_file)
-        rec_b = _daemon(base / "b", "rec-b", etcd, token_file)
-        _wait_for_footage_keys(etcd, {"rec-a", "rec-b"})
+        rec_a = site_daemon(base / "a", "rec-a", etcd, token_file)
+        rec_b = site_daemon(base / "b", "rec-b", etcd, token_file)
+        wait_for_keys(etcd, "footage/in-cam/", {"rec-a", "rec-b"})
         yield etcd, rec_a, rec_b
     finally:
         for running in (rec_b, rec_a):
