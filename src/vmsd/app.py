@@ -161,7 +161,7 @@ class Daemon:
             ),
             retention=retention,
             exports=exports,
-            audit=AuditService(self.audit, directory),
+            audit=AuditService(self.audit, directory, recorder_id=config.recorder_id, site=site),
             function_checks=FunctionCheckService(self.checks, directory),
             reports=ReportService(
                 directory,

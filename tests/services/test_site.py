@@ -23,7 +23,7 @@ from tests.support.etcd import EtcdCluster
 from tests.support.rpc import MID, RunningDaemon, S, metadata
 from tests.support.site_ops import SITE_TOKEN, record_in_cam, site_daemon, wait_for_keys
 from vmsd.storage.catalogue import GapReason
-from vmsd.v1 import common_pb2, recordings_pb2
+from vmsd.v1 import audit_pb2, common_pb2, recordings_pb2
 
 RANGE = (MID - 10 * S, MID + 30 * S)
 
@@ -122,6 +122,53 @@ def test_a_principal_the_peer_does_not_know_gets_an_unavailable_part_not_silence
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED  # refused here before any peer is asked
 
 
+def _audit(running: RunningDaemon, page_size: int = 0, page_token: str = "") -> audit_pb2.QueryAuditResponse:
+    request = audit_pb2.QueryAuditRequest(page_size=page_size, page_token=page_token)
+    return running.stubs.audit.QueryAudit(request, metadata=metadata("supervisor"), timeout=10)  # type: ignore[no-any-return]
+
+
+def test_a_site_audit_query_merges_both_trails_each_chain_intact(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon],
+) -> None:
+    _, rec_a, rec_b = site
+    _search(rec_a, role="viewer")  # audited on both recorders
+    # The query itself is audited on both recorders once answered: the trails as they were before it.
+    heads = {"rec-a": rec_a.daemon.audit.head()[0], "rec-b": rec_b.daemon.audit.head()[0]}
+    reply = _audit(rec_a)
+    assert list(reply.unavailable) == [] and not reply.truncated
+    by_recorder: dict[str, list[int]] = {}
+    for record in reply.records:
+        by_recorder.setdefault(record.recorder, []).append(record.seq)
+    assert set(by_recorder) == {"rec-a", "rec-b"}
+    # Each recorder's records are its whole trail, in its own seq order, and its chain verifies.
+    for recorder, running in (("rec-a", rec_a), ("rec-b", rec_b)):
+        assert by_recorder[recorder] == list(range(1, heads[recorder] + 1))
+        verified = running.stubs.audit.VerifyAudit(audit_pb2.VerifyAuditRequest(), metadata=metadata("admin"))
+        assert verified.ok
+    assert [r.time_ns for r in reply.records] == sorted(r.time_ns for r in reply.records)
+    forwarded = [r for r in reply.records if r.recorder == "rec-b" and "via" in json.loads(r.detail_json or "{}")]
+    assert forwarded and json.loads(forwarded[-1].detail_json)["via"] == "rec-a"
+
+
+def test_site_audit_pages_add_up_to_the_whole_merged_trail(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon],
+) -> None:
+    _, rec_a, _ = site
+    whole = [(r.recorder, r.seq) for r in _audit(rec_a).records]
+    # Each page's own call is audited on rec-a too: count only what existed before paging.
+    paged: list[tuple[str, int]] = []
+    token = ""
+    while True:
+        reply = _audit(rec_a, page_size=2, page_token=token)
+        assert len(reply.records) <= 2
+        paged[:0] = [(r.recorder, r.seq) for r in reply.records]
+        token = reply.next_page_token
+        if not token:
+            break
+    assert [item for item in paged if item in whole] == whole
+    assert len(set(paged)) == len(paged)
+
+
 def test_a_recorder_that_is_down_is_reported_unavailable(
     site: tuple[EtcdCluster, RunningDaemon, RunningDaemon],
 ) -> None:
@@ -134,3 +181,6 @@ def test_a_recorder_that_is_down_is_reported_unavailable(
     assert "not a live member of the site" in reply.unavailable[0].reason
     # Without rec-b's part, the time after rec-a's footage is rec-a's open crash gap.
     assert _gaps(reply) == [(RANGE[0], MID - 5 * S, "not_recorded"), (MID + 7 * S, RANGE[1], "crash")]
+    audit = _audit(rec_a)
+    assert [u.recorder for u in audit.unavailable] == ["rec-b"]
+    assert {r.recorder for r in audit.records} == {"rec-a"} and not audit.next_page_token

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
+from vmsd.audit import AuditFilters, AuditRecord
 from vmsd.errors import VmsdError
 from vmsd.log import get_logger
 from vmsd.recordings.search import SearchResult, Unavailable
@@ -35,6 +36,10 @@ class SiteDirectory(Protocol):
         those known to hold some that are not live now (reported as unavailable)."""
         ...
 
+    async def recorders(self) -> tuple[list[PeerRecorder], list[Unavailable]]:
+        """Every OTHER recorder of the site, live (to ask) or not (unavailable)."""
+        ...
+
 
 class PeerCalls(Protocol):
     """Calls to a peer (vmsd.site.peers.PeerClient), each with the headers of the forwarded
@@ -50,6 +55,19 @@ class PeerCalls(Protocol):
         end_ns: int,
     ) -> SearchResult:
         """The peer's own spans and gaps of the camera."""
+        ...
+
+    async def query_audit(
+        self,
+        recorder_id: str,
+        address: str,
+        headers: Sequence[tuple[str, str]],
+        filters: AuditFilters,
+        page_size: int,
+        before_seq: int,
+    ) -> tuple[list[tuple[AuditRecord, bool]], bool]:
+        """The peer's own newest matching records before `before_seq` (0: the newest), oldest
+        first, each with its `redacted` flag, and whether older ones remain."""
         ...
 
 
@@ -69,15 +87,19 @@ class Site:
         self,
         principal: Principal,
         activity: Activity,
-        camera_id: str,
+        camera_id: str | None,
         ask: Callable[[PeerRecorder], Awaitable[T]],
     ) -> tuple[list[tuple[PeerRecorder, T]], list[Unavailable]]:
-        """`ask` every other holder of the camera's footage at once, for `principal`. Returns
-        the answers and the recorders that gave none. Audited on this side (`site_peers`, and
-        `site_unavailable` when some did not answer); each peer audits its side with `via`."""
+        """`ask` every other holder of the camera's footage (every other recorder of the site
+        when `camera_id` is None) at once, for `principal`. Returns the answers and the
+        recorders that gave none. Audited on this side (`site_peers`, and `site_unavailable`
+        when some did not answer); each peer audits its side with `via`."""
         if principal.via:
             return [], []  # answered for a peer: this recorder's part only
-        live, unavailable = await self.directory.holders(camera_id)
+        if camera_id is None:
+            live, unavailable = await self.directory.recorders()
+        else:
+            live, unavailable = await self.directory.holders(camera_id)
         results = await asyncio.gather(*(ask(peer) for peer in live), return_exceptions=True)
         answers: list[tuple[PeerRecorder, T]] = []
         for peer, result in zip(live, results, strict=True):
@@ -89,7 +111,7 @@ class Site:
             else:
                 answers.append((peer, result))
         if live or unavailable:
-            activity.touch(camera_id=camera_id, site_peers=sorted(p.recorder_id for p in live))
+            activity.touch(camera_id=camera_id or "", site_peers=sorted(p.recorder_id for p in live))
         if unavailable:
             activity.touch(site_unavailable=sorted({u.recorder for u in unavailable}))
         return answers, unavailable

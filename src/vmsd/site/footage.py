@@ -1,6 +1,7 @@
 """Which recorders of the site hold footage of which camera, in etcd, for site-wide answers.
 
     /vmsd/<site>/footage/<camera_id>/<recorder_id>   "{}", no lease: it outlives the recorder
+    /vmsd/<site>/recorders/<recorder_id>             "{}", no lease: every recorder that ever ran
 
 A recorder publishes a key for every camera its catalogue has footage of (at start-up and then
 periodically: `publish`), so that a recorder that is down is still known to hold footage and is
@@ -63,14 +64,24 @@ class FootageDirectory:
         return self._prefix + b"footage/" + camera_id.encode() + b"/"
 
     async def publish(self, camera_ids: list[str]) -> None:
-        """Say that this recorder holds footage of these cameras (each key written once per run)."""
-        for camera_id in sorted(set(camera_ids) - self._published):
+        """Say that this recorder is one of the site's, and holds footage of these cameras (each
+        key written once per run)."""
+        keys = [(f"recorder:{self._recorder_id}", self._prefix + b"recorders/" + self._recorder_id.encode())]
+        keys += [(c, self._footage(c) + self._recorder_id.encode()) for c in sorted(set(camera_ids))]
+        for name, key in keys:
+            if name in self._published:
+                continue
             try:
                 client = await self._link.client()
-                await client.put(self._footage(camera_id) + self._recorder_id.encode(), b"{}")
+                await client.put(key, b"{}")
             except Exception as error:
                 raise VmsdError(ErrorKind.UNAVAILABLE, f"the site's etcd cannot be reached ({error})") from None
-            self._published.add(camera_id)
+            self._published.add(name)
+
+    async def recorders(self) -> tuple[list[PeerRecorder], list[Unavailable]]:
+        """Every OTHER recorder of the site: the live ones (to ask) and those that ran once and
+        are not live now (unavailable), as `holders` does for one camera."""
+        return await self._peers(self._prefix + b"recorders/", None)
 
     async def run(self, catalogue: Catalogue) -> None:
         """Publish the cameras the catalogue has footage of, now and every PUBLISH_INTERVAL_S."""
@@ -87,11 +98,14 @@ class FootageDirectory:
         """The OTHER recorders holding footage of `camera_id` (published, or its owner now): the
         live ones with their address, and the others as unavailable. Without etcd: nobody to
         ask, and the site itself unavailable (this recorder's own part still answers)."""
+        return await self._peers(self._footage(camera_id), camera_id)
+
+    async def _peers(self, prefix: bytes, camera_id: str | None) -> tuple[list[PeerRecorder], list[Unavailable]]:
         keys = self._link.keys
         try:
             client = await self._link.client()
-            footage = await client.get_prefix(self._footage(camera_id), keys_only=True)
-            owner = await client.get(keys.owner(camera_id))
+            listed = await client.get_prefix(prefix, keys_only=True)
+            owner = await client.get(keys.owner(camera_id)) if camera_id is not None else None
             members = await client.get_prefix(keys.members)
         except Exception as error:
             log.warning("site_directory_unavailable", camera_id=camera_id, error=str(error))
@@ -100,15 +114,17 @@ class FootageDirectory:
                 "other recorders' part is missing"
             )
             return [], [Unavailable(SITE_PART, reason)]
-        ids = {kv.key.rsplit(b"/", 1)[-1].decode() for kv in footage}
+        ids = {kv.key.rsplit(b"/", 1)[-1].decode() for kv in listed}
         if owner is not None:
             ids.add(str(_json(owner.value).get("recorder_id", "")))
+        live = {kv.key.rsplit(b"/", 1)[-1].decode(): str(_json(kv.value).get("address", "")) for kv in members}
+        if camera_id is None:
+            ids |= set(live)
         ids.discard("")
         ids.discard(self._recorder_id)
-        live = {kv.key.rsplit(b"/", 1)[-1].decode(): str(_json(kv.value).get("address", "")) for kv in members}
         peers = [PeerRecorder(r, live[r]) for r in sorted(ids) if live.get(r)]
         missing = [
-            Unavailable(r, "UNAVAILABLE: not a live member of the site (no lease): its footage cannot be listed")
+            Unavailable(r, "UNAVAILABLE: not a live member of the site (no lease): its part cannot be listed")
             for r in sorted(ids)
             if not live.get(r)
         ]

@@ -16,10 +16,11 @@ from typing import Any
 
 import grpc
 
+from vmsd.audit import AuditFilters, AuditRecord
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.recordings.search import Gap, SearchResult, Span
 from vmsd.units import NS_PER_S
-from vmsd.v1 import common_pb2, recordings_pb2, recordings_pb2_grpc
+from vmsd.v1 import audit_pb2, audit_pb2_grpc, common_pb2, recordings_pb2, recordings_pb2_grpc
 
 __all__ = ["DEFAULT_PEER_TIMEOUT_NS", "PeerClient", "load_site_token"]
 
@@ -109,6 +110,32 @@ class PeerClient:
                 return SearchResult(spans, gaps)
             request.page_token = reply.next_page_token
 
+    async def query_audit(
+        self,
+        recorder_id: str,
+        address: str,
+        headers: Sequence[tuple[str, str]],
+        filters: AuditFilters,
+        page_size: int,
+        before_seq: int,
+    ) -> tuple[list[tuple[AuditRecord, bool]], bool]:
+        """The peer's own newest matching records before `before_seq` (0: from the newest),
+        oldest first, each with its `redacted` flag, and whether older ones remain (its own
+        trail only: a forwarded call is never fanned out again)."""
+        stub = audit_pb2_grpc.AuditServiceStub(self._channel(address))  # type: ignore[no-untyped-call]
+        request = audit_pb2.QueryAuditRequest(
+            since_ns=filters.since_ns,
+            until_ns=filters.until_ns,
+            camera_id=filters.camera_id,
+            principal=filters.principal,
+            action=filters.action,
+            outcome=filters.outcome,
+            page_size=page_size,
+            page_token=str(before_seq) if before_seq else "",
+        )
+        reply = await self._call(recorder_id, address, stub.QueryAudit, request, headers)
+        return [(_audit_record(r), r.redacted) for r in reply.records], bool(reply.truncated)
+
     async def _call(
         self, recorder_id: str, address: str, method: Any, request: Any, headers: Sequence[tuple[str, str]]
     ) -> Any:
@@ -148,3 +175,23 @@ def _peer_error(recorder_id: str, address: str, error: grpc.aio.AioRpcError, tim
         return VmsdError(ErrorKind.UNAVAILABLE, f"{where} cannot be reached ({error.details() or 'no detail'})")
     kind = _KINDS.get(code.name, ErrorKind.INTERNAL)
     return VmsdError(kind, f"{where} refused: {error.details() or code.name}")
+
+
+def _audit_record(message: audit_pb2.AuditRecord) -> AuditRecord:
+    return AuditRecord(
+        seq=message.seq,
+        time_ns=message.time_ns,
+        action=message.action,
+        principal=message.principal,
+        role=message.role,
+        peer=message.peer,
+        camera_id=message.camera_id,
+        start_ns=message.range.start_ns,
+        end_ns=message.range.end_ns,
+        reason=message.reason,
+        case_ref=message.case_ref,
+        outcome=message.outcome,
+        detail_json=message.detail_json,
+        prev_hash=message.prev_hash,
+        hash=message.hash,
+    )
