@@ -52,7 +52,7 @@ from vmsd.services.masks import MaskService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.registry import Services
 from vmsd.services.reports import ReportService
-from vmsd.services.site import Site
+from vmsd.services.site_wide import Site
 from vmsd.services.status import StatusService
 from vmsd.services.stills import StillService
 from vmsd.site.coordinator import SiteCoordinator
@@ -137,7 +137,7 @@ class Daemon:
         # With [site]: this recorder records the cameras it owns in etcd (vmsd.site).
         self.site = SiteCoordinator(config, self.cameras, self.clock) if config.site is not None else None
         self._site_task: asyncio.Task[None] | None = None
-        # With [site]: search, timeline and holds cover the site's recorders (services/site.py).
+        # With [site]: search, timeline and holds cover the site's recorders (services/site_wide.py).
         self.site_ops = SiteOperations(config, self.storage.catalogue, self.holds) if config.site is not None else None
         self._site_ops_task: asyncio.Task[None] | None = None
         site = (

@@ -1,6 +1,6 @@
 """The audit trail: query (within the caller's scope) and verify the hash chain.
 
-With a [site], a query merges every recorder's trail (services/site.py): each record names its
+With a [site], a query merges every recorder's trail (services/site_wide.py): each record names its
 recorder, newest first across recorders, while each recorder's records stay a contiguous run of
 its own chain (seq order), so that every recorder's chain remains separately verifiable
 (`VerifyAudit` on that recorder). The page token then holds one cursor per recorder.
@@ -18,7 +18,7 @@ from vmsd.services import paging, validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
 from vmsd.services.directory import CameraDirectory
-from vmsd.services.site import Site
+from vmsd.services.site_wide import Site
 from vmsd.site.footage import PeerRecorder
 
 _CURSOR_RE = re.compile(r"([A-Za-z0-9._-]{1,64}):([0-9]{1,19})")

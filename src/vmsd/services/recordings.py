@@ -31,7 +31,7 @@ from vmsd.services import paging, validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
 from vmsd.services.directory import CameraDirectory
-from vmsd.services.site import Site
+from vmsd.services.site_wide import Site
 from vmsd.storage.catalogue import SegmentRow, SegmentState
 from vmsd.storage.store import Storage
 from vmsd.threads import iterate_in_thread
@@ -115,7 +115,7 @@ class SearchPage(paging.Page[Span | Gap]):
 
 class RecordingService:
     """Search, timeline and review. With a `site`, search and timeline merge the spans of every
-    recorder of the site holding the camera's footage (services/site.py); each span names its
+    recorder of the site holding the camera's footage (services/site_wide.py); each span names its
     `recorder` (this one's `recorder_id` without a site too)."""
 
     def __init__(

@@ -1,7 +1,7 @@
 """The site-wide operations of one recorder, as one component for the daemon to run: its etcd
 link (link.py), the footage directory it publishes to and reads from (footage.py), the site's
 holds it keeps in step with its own (holds.py), and its client for calls to peers (peers.py).
-The use cases reach them through vmsd.services.site and HoldService's `on_change`.
+The use cases reach them through vmsd.services.site_wide and HoldService's `on_change`.
 """
 
 from __future__ import annotations
