@@ -458,13 +458,7 @@ class SiteCoordinator:
 
     async def status(self) -> SiteStatus:
         """A fresh read of the site (UNAVAILABLE when etcd does not answer)."""
-        try:
-            view = await self._read()
-        except Exception as error:
-            raise VmsdError(
-                ErrorKind.UNAVAILABLE,
-                f"etcd of site {self._site.name!r} does not answer ({error or type(error).__name__})",
-            ) from None
+        view = await self._read_or_unavailable()
         self._ever_members.update(view.members)
         counts: dict[str, int] = {}
         for owner in view.owners.values():
@@ -522,10 +516,14 @@ class SiteCoordinator:
         return request
 
     async def _read_or_unavailable(self) -> SiteView:
+        if self._client is None:
+            raise VmsdError(
+                ErrorKind.UNAVAILABLE, f"this recorder has not reached etcd of site {self._site.name!r} yet"
+            )
         try:
             return await self._read()
         except Exception as error:
             raise VmsdError(
                 ErrorKind.UNAVAILABLE,
-                f"etcd of site {self._site.name!r} does not answer ({error or type(error).__name__})",
+                f"etcd of site {self._site.name!r} does not answer ({error!r})",
             ) from None
