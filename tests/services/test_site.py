@@ -13,6 +13,7 @@ is audited on both recorders (`site_peers` on the one asked, `via` on the peer).
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,6 +168,49 @@ def test_site_audit_pages_add_up_to_the_whole_merged_trail(
             break
     assert [item for item in paged if item in whole] == whole
     assert len(set(paged)) == len(paged)
+
+
+def _play(running: RunningDaemon, start_ns: int, end_ns: int) -> list[recordings_pb2.PlayChunk]:
+    request = recordings_pb2.PlayRequest(
+        camera_id="in-cam", range=common_pb2.TimeRange(start_ns=start_ns, end_ns=end_ns), reason="incident 7 review"
+    )
+    return list(running.stubs.recordings.Play(request, metadata=metadata("viewer"), timeout=30))
+
+
+def test_a_review_of_footage_held_by_the_peer_is_played_from_it(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon], tmp_path: Path
+) -> None:
+    _, rec_a, rec_b = site
+    chunks = _play(rec_a, MID + 11 * S, MID + 15 * S)
+    header, trailer = chunks[0].header, chunks[-1].trailer
+    assert [s.recorder for s in header.spans] == ["rec-b"]
+    assert header.first_packet_ns == MID + 10 * S  # rec-b's keyframe at or before the start
+    clip = tmp_path / "review.ts"
+    clip.write_bytes(b"".join(c.data for c in chunks[1:-1]))
+    assert trailer.bytes == clip.stat().st_size > 0
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name,nb_read_packets", "-of", "json", str(clip)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    stream = json.loads(probe.stdout)["streams"][0]
+    assert (stream["codec_name"], int(stream["nb_read_packets"])) == ("h264", trailer.video_frames)
+    assert trailer.video_frames == 5 * 25  # 10 s .. 15 s at 25 fps
+    # Audited on both: rec-a says where it played from, rec-b has the reason and `via`.
+    mine, _ = rec_a.daemon.audit.query(principal="viewer-1", action_prefix="/vmsd.v1.RecordingService/Play")
+    theirs, _ = rec_b.daemon.audit.query(principal="viewer-1", action_prefix="/vmsd.v1.RecordingService/Play")
+    assert json.loads(mine[-1].detail_json)["played_from"] == "rec-b"
+    assert (theirs[-1].reason, json.loads(theirs[-1].detail_json)["via"]) == ("incident 7 review", "rec-a")
+
+
+def test_a_review_across_the_failover_names_each_recorders_part(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon],
+) -> None:
+    _, rec_a, _ = site
+    with pytest.raises(grpc.RpcError) as caught:
+        _play(rec_a, MID, MID + 15 * S)
+    assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "is on more than one recorder (rec-a 2026-01-02T00:00:00Z..00:00:07Z, rec-b" in str(caught.value.details())
 
 
 def test_a_recorder_that_is_down_is_reported_unavailable(

@@ -113,6 +113,18 @@ class SearchPage(paging.Page[Span | Gap]):
     unavailable: list[Unavailable] = field(default_factory=list)
 
 
+def _split_review(camera_id: str, spans: list[Span]) -> str:
+    parts = ", ".join(
+        f"{span.recorder} {dt.datetime.fromtimestamp(span.start_ns / NS_PER_S, dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+        f"..{dt.datetime.fromtimestamp(span.end_ns / NS_PER_S, dt.UTC):%H:%M:%SZ}"
+        for span in spans
+    )
+    return (
+        f"the footage of camera_id {camera_id!r} in this range is on more than one recorder ({parts}):"
+        " review each recorder's part on its own range"
+    )
+
+
 class RecordingService:
     """Search, timeline and review. With a `site`, search and timeline merge the spans of every
     recorder of the site holding the camera's footage (services/site_wide.py); each span names its
@@ -221,17 +233,29 @@ class RecordingService:
         )
 
     async def _begin_review(
-        self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int, reason: str
+        self,
+        principal: Principal,
+        activity: Activity,
+        camera_id: str,
+        start_ns: int,
+        end_ns: int,
+        reason: str,
+        *,
+        site_wide: bool = False,
     ) -> tuple[str, int, int, SearchResult]:
         """What every review does first, whatever it then delivers: audit what is asked, check
-        the permission, the scope and the reason, find the footage, tell the event stream."""
+        the permission, the scope and the reason, find the footage (`site_wide`: on any
+        recorder of the site), tell the event stream."""
         camera_id = validate.camera_id(camera_id)
         activity.touch(camera_id=camera_id, start_ns=start_ns, end_ns=end_ns)
         principal.require(Permission.RECORDINGS_PLAY, camera_id)
         # DPA 2018 s.62: a consultation of footage must record its justification.
         activity.touch(reason=validate.text(reason, "reason", required=True))
         start_ns, end_ns = validate.time_range(start_ns, end_ns, max_ns=MAX_PLAY_NS)
-        result = await self._search(camera_id, start_ns, end_ns)
+        if site_wide:
+            result = await self._site_search(principal, activity, camera_id, start_ns, end_ns)
+        else:
+            result = await self._search(camera_id, start_ns, end_ns)
         if not result.spans:
             raise VmsdError(ErrorKind.NOT_FOUND, f"no footage of camera_id {camera_id!r} in the requested range")
         if self._events is not None:
@@ -249,13 +273,38 @@ class RecordingService:
     async def review(
         self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int, reason: str
     ) -> Review:
-        """A review as one MPEG-TS stream remuxed from the segments (gRPC Play)."""
+        """A review as one MPEG-TS stream remuxed from the segments (gRPC Play). With a site,
+        footage held by one other recorder is played from it (for this principal, with the
+        reason: audited there too); a range whose footage lies on several recorders is
+        FAILED_PRECONDITION naming each recorder's part (one stream cannot join them yet)."""
         camera_id, start_ns, end_ns, result = await self._begin_review(
-            principal, activity, camera_id, start_ns, end_ns, reason
+            principal, activity, camera_id, start_ns, end_ns, reason, site_wide=True
         )
-        rows = await asyncio.to_thread(self._storage.catalogue.segments_in_range, camera_id, start_ns, end_ns)
         stats = PlaybackStats()
+        holders = sorted({span.recorder for span in result.spans} - {self._recorder_id})
+        if holders and self._site is not None:
+            if len(holders) > 1 or any(span.recorder == self._recorder_id for span in result.spans):
+                raise VmsdError(ErrorKind.FAILED_PRECONDITION, _split_review(camera_id, result.spans))
+            peer = await self._site.locate(camera_id, holders[0])
+            activity.touch(played_from=peer.recorder_id)
+            chunks = await self._site.peers.play(
+                peer.recorder_id, peer.address, self._site.forward(principal), camera_id, start_ns, end_ns,
+                reason, stats,
+            )  # fmt: skip
+            return Review(start_ns, end_ns, result, stats, self._relayed(activity, chunks, stats))
+        rows = await asyncio.to_thread(self._storage.catalogue.segments_in_range, camera_id, start_ns, end_ns)
         return Review(start_ns, end_ns, result, stats, self._chunks(activity, rows, start_ns, end_ns, stats))
+
+    async def _relayed(
+        self, activity: Activity, chunks: AsyncGenerator[bytes, None], stats: PlaybackStats
+    ) -> AsyncGenerator[bytes, None]:
+        """A peer's review passed through (closed as soon as the consumer stops)."""
+        try:
+            async with contextlib.aclosing(chunks) as stream:
+                async for data in stream:
+                    yield data
+        finally:
+            activity.touch(bytes=stats.bytes, video_frames=stats.video_frames)
 
     async def review_segments(
         self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int, reason: str

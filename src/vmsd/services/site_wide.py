@@ -11,12 +11,13 @@ asks every holder itself, so forwarding never chains or loops.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 from vmsd.audit import AuditFilters, AuditRecord
-from vmsd.errors import VmsdError
+from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
+from vmsd.recordings.playback import PlaybackStats
 from vmsd.recordings.search import SearchResult, Unavailable
 from vmsd.services.access import Principal
 from vmsd.services.activity import Activity
@@ -57,6 +58,21 @@ class PeerCalls(Protocol):
         """The peer's own spans and gaps of the camera."""
         ...
 
+    def play(
+        self,
+        recorder_id: str,
+        address: str,
+        headers: Sequence[tuple[str, str]],
+        camera_id: str,
+        start_ns: int,
+        end_ns: int,
+        reason: str,
+        stats: PlaybackStats,
+    ) -> Awaitable[AsyncGenerator[bytes, None]]:
+        """The peer's review of the range as MPEG-TS bytes, once its header has come (`stats`
+        filled as they come)."""
+        ...
+
     async def query_audit(
         self,
         recorder_id: str,
@@ -78,6 +94,15 @@ class Site:
         self.recorder_id = recorder_id
         self.directory = directory
         self.peers = peers
+
+    async def locate(self, camera_id: str, recorder_id: str) -> PeerRecorder:
+        """The live peer `recorder_id` holding footage of the camera; UNAVAILABLE when it is not live."""
+        live, unavailable = await self.directory.holders(camera_id)
+        for peer in live:
+            if peer.recorder_id == recorder_id:
+                return peer
+        why = next((u.reason for u in unavailable if u.recorder == recorder_id), "not a live member of the site")
+        raise VmsdError(ErrorKind.UNAVAILABLE, f"recorder {recorder_id}: {why}")
 
     def forward(self, principal: Principal) -> list[tuple[str, str]]:
         """The headers a call to a peer carries for `principal` (services/forwarding.py)."""

@@ -10,7 +10,8 @@ Blocking I/O: none (the token file is read by `load_site_token`, in a thread by 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import grpc
 
 from vmsd.audit import AuditFilters, AuditRecord
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.recordings.playback import PlaybackStats
 from vmsd.recordings.search import Gap, SearchResult, Span
 from vmsd.units import NS_PER_S
 from vmsd.v1 import audit_pb2, audit_pb2_grpc, common_pb2, recordings_pb2, recordings_pb2_grpc
@@ -135,6 +137,61 @@ class PeerClient:
         )
         reply = await self._call(recorder_id, address, stub.QueryAudit, request, headers)
         return [(_audit_record(r), r.redacted) for r in reply.records], bool(reply.truncated)
+
+    async def play(
+        self,
+        recorder_id: str,
+        address: str,
+        headers: Sequence[tuple[str, str]],
+        camera_id: str,
+        start_ns: int,
+        end_ns: int,
+        reason: str,
+        stats: PlaybackStats,
+    ) -> AsyncGenerator[bytes, None]:
+        """The peer's review of the range (gRPC Play, for the forwarded principal, with the
+        reason): waits for its header (the timeout applies to it, not to the footage, which may
+        take long), fills `stats` (first packet now; frames, bytes and last packet at the end)
+        and returns the MPEG-TS bytes as they come. The call ends when the generator is closed."""
+        stub = recordings_pb2_grpc.RecordingServiceStub(self._channel(address))  # type: ignore[no-untyped-call]
+        request = recordings_pb2.PlayRequest(
+            camera_id=camera_id, range=common_pb2.TimeRange(start_ns=start_ns, end_ns=end_ns), reason=reason
+        )
+        call = stub.Play(request, metadata=self._metadata(headers))
+        try:
+            first = await asyncio.wait_for(call.read(), self._timeout_s)
+        except TimeoutError:
+            call.cancel()
+            raise VmsdError(
+                ErrorKind.UNAVAILABLE, f"recorder {recorder_id} ({address}) did not answer within {self._timeout_s:g} s"
+            ) from None
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+        if first is grpc.aio.EOF or first.WhichOneof("kind") != "header":
+            call.cancel()
+            raise VmsdError(ErrorKind.DATA_LOSS, f"recorder {recorder_id} ({address}) sent no review header")
+        stats.first_packet_ns = first.header.first_packet_ns
+        return self._play_data(recorder_id, address, call, stats)
+
+    async def _play_data(
+        self, recorder_id: str, address: str, call: Any, stats: PlaybackStats
+    ) -> AsyncGenerator[bytes, None]:
+        try:
+            while True:
+                message = await call.read()
+                if message is grpc.aio.EOF:
+                    return
+                kind = message.WhichOneof("kind")
+                if kind == "data":
+                    stats.bytes += len(message.data)
+                    yield message.data
+                elif kind == "trailer":
+                    stats.video_frames = message.trailer.video_frames
+                    stats.last_packet_ns = message.trailer.last_packet_ns
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+        finally:
+            call.cancel()
 
     async def _call(
         self, recorder_id: str, address: str, method: Any, request: Any, headers: Sequence[tuple[str, str]]
