@@ -155,7 +155,7 @@ class Daemon:
             recordings=RecordingService(
                 directory, self.storage, self.clock, events=self.events, recorder_id=config.recorder_id, site=site
             ),
-            live=LiveService(directory, self.cameras.recorders, events=self.events),
+            live=LiveService(directory, self.cameras.recorders, events=self.events, site=site),
             holds=HoldService(
                 self.holds, self.clock, on_change=self.site_ops.holds.changed if self.site_ops is not None else None
             ),

@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 
 from vmsd.audit import AuditFilters, AuditRecord
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.ingest.hub import Missed, RelayPacket, StreamConfig
 from vmsd.log import get_logger
 from vmsd.recordings.playback import PlaybackStats
 from vmsd.recordings.search import SearchResult, Unavailable
@@ -39,6 +40,10 @@ class SiteDirectory(Protocol):
 
     async def recorders(self) -> tuple[list[PeerRecorder], list[Unavailable]]:
         """Every OTHER recorder of the site, live (to ask) or not (unavailable)."""
+        ...
+
+    async def owner(self, camera_id: str) -> PeerRecorder | None:
+        """The OTHER live recorder recording the camera now (None: this one, or nobody)."""
         ...
 
 
@@ -71,6 +76,12 @@ class PeerCalls(Protocol):
     ) -> Awaitable[AsyncGenerator[bytes, None]]:
         """The peer's review of the range as MPEG-TS bytes, once its header has come (`stats`
         filled as they come)."""
+        ...
+
+    def relay(
+        self, recorder_id: str, address: str, headers: Sequence[tuple[str, str]], camera_id: str, duration_ns: int
+    ) -> Awaitable[AsyncGenerator[StreamConfig | RelayPacket | Missed, None]]:
+        """The peer's live relay of the camera, once its first message has come."""
         ...
 
     async def query_audit(

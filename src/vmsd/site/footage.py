@@ -78,6 +78,22 @@ class FootageDirectory:
                 raise VmsdError(ErrorKind.UNAVAILABLE, f"the site's etcd cannot be reached ({error})") from None
             self._published.add(name)
 
+    async def owner(self, camera_id: str) -> PeerRecorder | None:
+        """The OTHER recorder that owns (records) the camera now, with its address; None when
+        this recorder owns it or nobody does. UNAVAILABLE when etcd does not answer."""
+        keys = self._link.keys
+        try:
+            client = await self._link.client()
+            owner = await client.get(keys.owner(camera_id))
+            recorder_id = str(_json(owner.value).get("recorder_id", "")) if owner is not None else ""
+            if not recorder_id or recorder_id == self._recorder_id:
+                return None
+            member = await client.get(keys.member(recorder_id))
+        except Exception as error:
+            raise VmsdError(ErrorKind.UNAVAILABLE, f"the site's etcd cannot be reached ({error})") from None
+        address = str(_json(member.value).get("address", "")) if member is not None else ""
+        return PeerRecorder(recorder_id, address) if address else None
+
     async def recorders(self) -> tuple[list[PeerRecorder], list[Unavailable]]:
         """Every OTHER recorder of the site: the live ones (to ask) and those that ran once and
         are not live now (unavailable), as `holders` does for one camera."""

@@ -11,6 +11,7 @@ Blocking I/O: none (the token file is read by `load_site_token`, in a thread by 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,11 @@ import grpc
 
 from vmsd.audit import AuditFilters, AuditRecord
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.ingest.hub import AUDIO, VIDEO, Missed, RelayPacket, StreamConfig
 from vmsd.recordings.playback import PlaybackStats
 from vmsd.recordings.search import Gap, SearchResult, Span
 from vmsd.units import NS_PER_S
-from vmsd.v1 import audit_pb2, audit_pb2_grpc, common_pb2, recordings_pb2, recordings_pb2_grpc
+from vmsd.v1 import audit_pb2, audit_pb2_grpc, common_pb2, live_pb2, live_pb2_grpc, recordings_pb2, recordings_pb2_grpc
 
 __all__ = ["DEFAULT_PEER_TIMEOUT_NS", "PeerClient", "load_site_token"]
 
@@ -172,6 +174,52 @@ class PeerClient:
             raise VmsdError(ErrorKind.DATA_LOSS, f"recorder {recorder_id} ({address}) sent no review header")
         stats.first_packet_ns = first.header.first_packet_ns
         return self._play_data(recorder_id, address, call, stats)
+
+    async def relay(
+        self, recorder_id: str, address: str, headers: Sequence[tuple[str, str]], camera_id: str, duration_ns: int
+    ) -> AsyncGenerator[StreamConfig | RelayPacket | Missed, None]:
+        """The peer's live relay of the camera (gRPC Relay, for the forwarded principal): the
+        stream configuration, packets and missed-frame notices as they come. The timeout applies
+        to the first message; the call ends when the generator is closed."""
+        stub = live_pb2_grpc.LiveServiceStub(self._channel(address))  # type: ignore[no-untyped-call]
+        call = stub.Relay(
+            live_pb2.RelayRequest(camera_id=camera_id, duration_ns=duration_ns), metadata=self._metadata(headers)
+        )
+        try:
+            first = await asyncio.wait_for(call.read(), self._timeout_s)
+        except TimeoutError:
+            call.cancel()
+            raise VmsdError(
+                ErrorKind.UNAVAILABLE, f"recorder {recorder_id} ({address}) did not answer within {self._timeout_s:g} s"
+            ) from None
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+        return self._relay_items(recorder_id, address, call, first)
+
+    async def _relay_items(
+        self, recorder_id: str, address: str, call: Any, first: Any
+    ) -> AsyncGenerator[StreamConfig | RelayPacket | Missed, None]:
+        message = first
+        try:
+            while message is not grpc.aio.EOF:
+                kind = message.WhichOneof("kind")
+                if kind == "config":
+                    c = message.config
+                    yield StreamConfig(
+                        c.generation, c.video_codec, c.width, c.height, c.video_extradata, c.audio_codec,
+                        c.audio_sample_rate, c.audio_channels, c.audio_extradata, c.init_segment,
+                    )  # fmt: skip
+                elif kind == "packet":
+                    p = message.packet
+                    media = VIDEO if p.kind == live_pb2.MediaPacket.KIND_VIDEO else AUDIO
+                    yield RelayPacket(media, p.data, p.pts_ns, p.dts_ns, p.keyframe, p.generation, time.monotonic_ns())
+                elif kind == "notice":
+                    yield Missed(message.notice.missed_frames)
+                message = await call.read()
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+        finally:
+            call.cancel()
 
     async def _play_data(
         self, recorder_id: str, address: str, call: Any, stats: PlaybackStats
