@@ -98,9 +98,11 @@ def make_config(
     web: dict[str, Any] | None = None,
     site: dict[str, Any] | None = None,
     recorder_id: str = "rpc-test",
+    camera_fields: dict[str, Any] | None = None,
 ) -> Config:
     """The test daemon's config; `grpc` adds [grpc] keys (limits, timeouts); `web` gives a [web]
-    section (the console, off without it); `site` a [site] section."""
+    section (the console, off without it); `site` a [site] section; `camera_fields` are added
+    to every camera (e.g. enabled, recorders)."""
     tokens = [
         {
             "name": f"{role}-1",
@@ -119,7 +121,10 @@ def make_config(
             # No scheduled function checks in the middle of a test; on-demand ones watch for 1 s.
             "health": {"times": [], "observe": "1s"},
             "auth": {"tokens": tokens},
-            "cameras": [{"id": cid, "url": url, "enabled": False, "name": cid} for cid, url in cams.items()],
+            "cameras": [
+                {"id": cid, "url": url, "enabled": False, "name": cid, **(camera_fields or {})}
+                for cid, url in cams.items()
+            ],
             **({"web": web} if web is not None else {}),
             **({"site": site} if site is not None else {}),
         }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.support.etcd import EtcdCluster
 from tests.support.feed import feed
@@ -41,11 +42,23 @@ def record_in_cam(
         storage.close()
 
 
-def site_daemon(root: Path, recorder_id: str, etcd: EtcdCluster, token_file: Path, *, port: int = 0) -> RunningDaemon:
-    """A daemon of the site on `port` (a free one by default: its advertised address is real)."""
-    listen = f"127.0.0.1:{port or free_port()}"
+def site_daemon(
+    root: Path,
+    recorder_id: str,
+    etcd: EtcdCluster,
+    token_file: Path,
+    *,
+    cameras: dict[str, str] | None = None,
+    camera_fields: dict[str, Any] | None = None,
+) -> RunningDaemon:
+    """A daemon of the site on a free port (its advertised address is real); `cameras` and
+    `camera_fields` as tests/support/rpc.py make_config's (disabled config cameras by default)."""
+    listen = f"127.0.0.1:{free_port()}"
     site = {"name": SITE, "etcd": etcd.endpoints, "lease_ttl": "2s", "token_file": str(token_file)}
-    return RunningDaemon(make_config(root, grpc={"listen": listen}, site=site, recorder_id=recorder_id))
+    config = make_config(
+        root, grpc={"listen": listen}, site=site, recorder_id=recorder_id, cameras=cameras, camera_fields=camera_fields
+    )
+    return RunningDaemon(config)
 
 
 def wait_for_keys(etcd: EtcdCluster, prefix: str, expected: set[str], timeout_s: float = 20) -> set[str]:
