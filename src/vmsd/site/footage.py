@@ -120,9 +120,12 @@ class FootageDirectory:
         keys = self._link.keys
         try:
             client = await self._link.client()
-            listed = await client.get_prefix(prefix, keys_only=True)
-            owner = await client.get(keys.owner(camera_id)) if camera_id is not None else None
-            members = await client.get_prefix(keys.members)
+            # Three independent reads, at once (a search waits for them).
+            listed, owner, members = await asyncio.gather(
+                client.get_prefix(prefix, keys_only=True),
+                client.get(keys.owner(camera_id)) if camera_id is not None else _none(),
+                client.get_prefix(keys.members),
+            )
         except Exception as error:
             log.warning("site_directory_unavailable", camera_id=camera_id, error=str(error))
             reason = (
@@ -145,6 +148,10 @@ class FootageDirectory:
             if not live.get(r)
         ]
         return peers, missing
+
+
+async def _none() -> None:
+    return None
 
 
 def _cameras_with_footage(catalogue: Catalogue) -> list[str]:
