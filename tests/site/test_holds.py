@@ -128,7 +128,8 @@ def test_a_recorder_down_when_a_hold_was_made_applies_it_at_start_up_and_its_foo
     # old. Once an operator confirms the clock, it keeps what CASE-NEW holds.
     retention = rec_b.daemon.retention
     deadline = time.monotonic() + 20
-    while "clock_unconfirmed" not in retention.status.alarms and time.monotonic() < deadline:
+    while "clock_unconfirmed" not in retention.status.alarms:
+        assert time.monotonic() < deadline, "retention's first pass did not run after the start-up sync"
         time.sleep(0.05)
     catalogue = rec_b.daemon.storage.catalogue
     before = [(s.start_ns, s.end_ns) for s in catalogue.segments("in-cam")]

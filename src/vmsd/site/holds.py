@@ -89,6 +89,7 @@ class HoldSync:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self.synced = asyncio.Event()
+        self._revision = 0  # of the site's holds as the last sync read them
 
     def _hold_key(self, key: str) -> bytes:
         return self._prefix + key.encode()
@@ -110,7 +111,11 @@ class HoldSync:
     async def _sync(self) -> None:
         client = await self._link.client()
         site: dict[str, SiteHold] = {}
-        for kv in await client.get_prefix(self._prefix):
+        found = await client.get_prefix(self._prefix)
+        # The watch resumes after what this read saw: a change made before the watch is set up
+        # (or while it was broken) is still told to it.
+        self._revision = max(self._revision, int(found.header.revision))
+        for kv in found:
             key = bytes(kv.key)[len(self._prefix) :].decode()
             try:
                 site[key] = SiteHold.decode(kv.value)
@@ -193,13 +198,18 @@ class HoldSync:
             await asyncio.gather(watcher, return_exceptions=True)
 
     async def _watch(self) -> None:
+        """Wake `run()` on every change of the site's holds after the revision the last sync
+        read (so that none falls between a sync and the watch being set up)."""
+        await self.synced.wait()
         while True:
             try:
                 client = await self._link.client()
-                async for _event in await client.watch_prefix(self._prefix):
+                watch = await client.watch_prefix(self._prefix, start_revision=self._revision + 1)
+                async for _event in watch:
                     self._wake.set()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.debug("site_holds_watch_failed", error=str(error) or type(error).__name__)
+            self._wake.set()  # whatever the broken watch missed, a sync finds
             await asyncio.sleep(WATCH_RETRY_S)
