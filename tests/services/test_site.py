@@ -228,3 +228,15 @@ def test_a_recorder_that_is_down_is_reported_unavailable(
     audit = _audit(rec_a)
     assert [u.recorder for u in audit.unavailable] == ["rec-b"]
     assert {r.recorder for r in audit.records} == {"rec-a"} and not audit.next_page_token
+
+
+def test_without_etcd_a_search_answers_its_own_part_and_says_the_site_is_unavailable(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon],
+) -> None:
+    """Last but one thing to stop: etcd itself (rec-a keeps answering)."""
+    etcd, rec_a, _ = site
+    etcd.stop()
+    reply = _search(rec_a)
+    assert _spans(reply) == SPANS[:1]
+    assert [u.recorder for u in reply.unavailable] == ["site"]
+    assert reply.unavailable[0].reason.startswith("UNAVAILABLE: the site's etcd cannot be reached")
