@@ -138,7 +138,9 @@ class Daemon:
         self.site = SiteCoordinator(config, self.cameras, self.clock) if config.site is not None else None
         self._site_task: asyncio.Task[None] | None = None
         # With [site]: search, timeline and holds cover the site's recorders (services/site_wide.py).
-        self.site_ops = SiteOperations(config, self.storage.catalogue, self.holds) if config.site is not None else None
+        self.site_ops = (
+            SiteOperations(config, self.storage.catalogue, self.holds, self.audit) if config.site is not None else None
+        )
         self._site_ops_task: asyncio.Task[None] | None = None
         site = (
             Site(config.recorder_id, self.site_ops.footage, self.site_ops.peers) if self.site_ops is not None else None

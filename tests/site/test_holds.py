@@ -8,6 +8,7 @@ and protects that recorder's footage from retention; a release travels the same 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +108,16 @@ def test_a_hold_made_on_one_recorder_is_applied_by_the_other_and_so_is_its_relea
     _release(rec_b, copy.id)
     released = _wait_for(rec_a, "CASE-1", released=True)
     assert (released.released_by, released.release_reason) == ("supervisor-1", "case closed")
+    # rec-b's trail says the daemon applied the site's hold (who made it, which site hold).
+    applied, _ = rec_b.daemon.audit.query(actions=["site.hold_applied"])
+    assert [(r.principal, r.case_ref, json.loads(r.detail_json)) for r in applied] == [
+        ("vmsd", "CASE-1", {"site_hold": f"rec-a.{made.id}", "hold_id": copy.id, "created_by": "supervisor-1"})
+    ]
+    # rec-a's: the release made on rec-b, applied to its own hold.
+    released_here, _ = rec_a.daemon.audit.query(actions=["site.hold_released"])
+    assert [(r.reason, json.loads(r.detail_json)["released_by"]) for r in released_here] == [
+        ("case closed", "supervisor-1")
+    ]
 
 
 def test_a_recorder_down_when_a_hold_was_made_applies_it_at_start_up_and_its_footage_is_kept(site: Site) -> None:

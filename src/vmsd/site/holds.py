@@ -25,6 +25,7 @@ import contextlib
 import json
 from dataclasses import asdict, dataclass
 
+from vmsd.audit import AuditEntry, AuditLog
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
 from vmsd.retention.holds import Holds
@@ -80,10 +81,13 @@ class HoldSync:
     of the site's holds and every SYNC_INTERVAL_S until cancelled; `synced` is set after the
     first successful sync (retention waits for it)."""
 
-    def __init__(self, link: SiteLink, holds: Holds, recorder_id: str) -> None:
+    def __init__(self, link: SiteLink, holds: Holds, recorder_id: str, *, audit: AuditLog | None = None) -> None:
         self._link = link
         self._holds = holds
         self._recorder_id = recorder_id
+        # What the site's holds change here is audited here, by the daemon (principal "vmsd"):
+        # `site.hold_applied` and `site.hold_released`, naming the site's hold and its maker.
+        self._audit = audit
         self._prefix = link.keys.prefix + b"holds/"
         self._applied = link.keys.prefix + b"applied/"
         self._lock = asyncio.Lock()
@@ -133,6 +137,7 @@ class HoldSync:
             if key in mine and mine[key] in local:
                 continue
             row = await asyncio.to_thread(self._copy, hold)
+            await self._record("site.hold_applied", key, row, hold.reason, created_by=hold.created_by)
             await client.put(self._applied_key(key), str(row.id).encode())
             mine[key] = row.id
             local[row.id] = row
@@ -143,12 +148,16 @@ class HoldSync:
             if copy is None or site_hold is None:
                 continue
             if site_hold.released_ns is not None and copy.released_ns is None:
-                await asyncio.to_thread(
+                released = await asyncio.to_thread(
                     self._holds.release,
                     local_id,
                     released_by=site_hold.released_by or "",
                     reason=site_hold.release_reason or "",
                 )
+                await self._record(
+                    "site.hold_released", key, released, site_hold.release_reason or "",
+                    released_by=site_hold.released_by or "",
+                )  # fmt: skip
                 log.info("site_hold_released_here", hold=key, local_hold_id=local_id)
             elif copy.released_ns is not None and site_hold.released_ns is None:
                 await client.put(self._hold_key(key), SiteHold.of(copy, site_hold.origin).encode())
@@ -162,6 +171,21 @@ class HoldSync:
             await client.put(self._hold_key(key), SiteHold.of(row, self._recorder_id).encode())
             await client.put(self._applied_key(key), str(local_id).encode())
             log.info("site_hold_published", hold=key, local_hold_id=local_id)
+
+    async def _record(self, action: str, key: str, row: HoldRow, reason: str, **detail: str) -> None:
+        if self._audit is None:
+            return
+        entry = AuditEntry(
+            action=action,
+            principal="vmsd",
+            camera_id=",".join(row.camera_ids)[:200],
+            start_ns=row.start_ns,
+            end_ns=row.end_ns,
+            reason=reason,
+            case_ref=row.case_ref,
+            detail={"site_hold": key, "hold_id": row.id, **detail},
+        )
+        await asyncio.to_thread(self._audit.append, entry)
 
     def _copy(self, hold: SiteHold) -> HoldRow:
         row = self._holds.mirror(

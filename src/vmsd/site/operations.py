@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from vmsd.audit import AuditLog
 from vmsd.config import Config
 from vmsd.retention.holds import Holds
 from vmsd.site.footage import FootageDirectory
@@ -22,12 +23,12 @@ __all__ = ["SiteOperations"]
 class SiteOperations:
     """No I/O in the constructor; `run()` until cancelled; `aclose()` closes channels."""
 
-    def __init__(self, config: Config, catalogue: Catalogue, holds: Holds) -> None:
+    def __init__(self, config: Config, catalogue: Catalogue, holds: Holds, audit: AuditLog) -> None:
         if config.site is None:
             raise ValueError("SiteOperations needs a [site] table")
         self.link = SiteLink(config.site)
         self.footage = FootageDirectory(self.link, config.recorder_id)
-        self.holds = HoldSync(self.link, holds, config.recorder_id)
+        self.holds = HoldSync(self.link, holds, config.recorder_id, audit=audit)
         # The token arrives at start (`accept_site_token`): reading its file is I/O.
         self.peers = PeerClient()
         self._catalogue = catalogue
