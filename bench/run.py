@@ -6,7 +6,8 @@
 
 Scenarios (each a module with a ``run(...)`` function; its parameters are the keys below and can
 be overridden with ``--set scenario.param=JSON``): recording cost, capacity, search, relay,
-export, crash loss, start-up under load, native ingest spike (issue #16).  They run one after the
+export, crash loss, start-up under load, native ingest spike (issue #16), site failover (issue
+#15).  They run one after the
 other (never two at once: each measures CPU on a shared machine), each in its own scratch
 directory that is deleted afterwards.  A scenario that fails is reported as failed and the others
 still run; the exit status is then 1.
@@ -35,6 +36,7 @@ from bench import (
     capacity,
     crash_loss,
     export_speed,
+    failover,
     recording_cost,
     relay_cost,
     report,
@@ -58,6 +60,8 @@ FULL: dict[str, dict[str, Any]] = {
     "startup": {"steps": [64, 128, 192], "busy_cores": 1, "timeout_s": 300, "settle_s": 20, "watchdog_s": 30},
     # Issue #16's go/no-go for a native RTSP client (~6 min).
     "ingest_spike": {"cameras": [16, 64], "seconds": 60, "warmup": 10, "loops": 1, "tick_ms": 15, "uvloop": False},
+    # Issue #15: kill -9 of a site recorder → first new segment on a peer (3 recorders, 3 etcd).
+    "failover": {"per_recorder": [16, 64], "kills": 10, "lease_ttl_s": 5},
 }
 # Enough to exercise every code path and produce every figure, in about a minute and a half.
 SMOKE: dict[str, dict[str, Any]] = {
@@ -69,6 +73,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "crash": {"crashes": 2, "cameras": 1, "alive": [1.5, 3.0]},
     "startup": {"steps": [8], "busy_cores": 1, "timeout_s": 60, "settle_s": 3, "watchdog_s": 2},
     "ingest_spike": {"cameras": [2], "seconds": 3, "warmup": 1, "loops": 1, "tick_ms": 15, "uvloop": False},
+    "failover": {"per_recorder": [1], "kills": 2, "lease_ttl_s": 3},
 }
 
 
@@ -112,6 +117,7 @@ def scenarios(stream: Stream, export_stream: Stream) -> dict[str, Callable[[dict
             watchdog_s=p["watchdog_s"],
         ),
         "ingest_spike": lambda p, work: spike_ladder(p, work, stream),
+        "failover": lambda p, work: failover.run(p["per_recorder"], p["kills"], p["lease_ttl_s"], work, stream),
     }
 
 

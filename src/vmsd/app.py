@@ -52,6 +52,7 @@ from vmsd.services.masks import MaskService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.registry import Services
 from vmsd.services.reports import ReportService
+from vmsd.services.site import SiteService
 from vmsd.services.site_wide import Site
 from vmsd.services.status import StatusService
 from vmsd.services.stills import StillService
@@ -121,6 +122,9 @@ class Daemon:
             min_free=config.storage.min_free.bytes_for,
             events=self.events,
         )
+        # With [site]: this recorder records the cameras it owns in etcd (vmsd.site).
+        self.site = SiteCoordinator(config, self.cameras, self.clock) if config.site is not None else None
+        self._site_task: asyncio.Task[None] | None = None
         self._checks_task: asyncio.Task[None] | None = None
         self.metrics: Metrics | None = None
         if config.metrics.address is not None:
@@ -131,12 +135,10 @@ class Daemon:
                     retention=lambda: self.retention.status,
                     function_check=lambda: self.checks.latest,
                     events=self._event_counts,
+                    site=self.site.sample if self.site is not None else None,
                 )
             )
             self.exporter.on_finished = self.metrics.observe_export
-        # With [site]: this recorder records the cameras it owns in etcd (vmsd.site).
-        self.site = SiteCoordinator(config, self.cameras, self.clock) if config.site is not None else None
-        self._site_task: asyncio.Task[None] | None = None
         # With [site]: search, timeline and holds cover the site's recorders (services/site_wide.py).
         self.site_ops = (
             SiteOperations(config, self.storage.catalogue, self.holds, self.audit) if config.site is not None else None
@@ -186,6 +188,7 @@ class Daemon:
             masks=MaskService(self.cameras),
             stills=StillService(directory, self.storage),
             export_jobs=ExportJobs(exports, self.clock),
+            site=SiteService(self.site),
             calls=CallAudit(self.audit, denials, events),
             audit_log=self.audit,
             clock=self.clock,

@@ -267,6 +267,9 @@ class CameraManager:
         last = catalogue.last_segment(camera_id)
         if last is not None and last.end_ns is not None:
             start_ns = max(start_ns, last.end_ns)  # never over footage this recorder holds
+        # A gap this recorder left open when it last recorded the camera (a crash, a move away)
+        # ends where the hole begins: from there on the hole is the lost owner's.
+        catalogue.close_gap(camera_id, start_ns)
         catalogue.open_gap(camera_id, start_ns, GapReason.FAILOVER, detail)
 
     def release_owned(self, camera_id: str, detail: str) -> None:

@@ -13,6 +13,7 @@ import av
 from tests.support.feed import feed
 from vmsd import fsck
 from vmsd.clock import FakeClock
+from vmsd.ingest.fencing import Fencing
 from vmsd.ingest.segmenter import Segmenter
 from vmsd.storage.fmp4 import summarize
 from vmsd.storage.store import Storage
@@ -227,3 +228,34 @@ def test_camera_clock_drift_is_slewed_at_segment_boundaries(storage: Storage, h2
     # Without slewing the footage would end 16 ms early; slewing recovers most of it.
     assert segmenter.timeline.rate_ppm > 0
     assert abs(rows[-1].end_ns - (T_MIN + 16 * S + 16_000_000)) < 6_000_000
+
+
+def test_a_site_run_carries_its_epoch_and_a_release_ends_it_at_the_next_boundary(
+    storage: Storage, h264_ts: Path
+) -> None:
+    clock = FakeClock(wall_ns=T0)
+    fencing = Fencing(epoch=41)
+    storage.catalogue.upsert_camera("cam", "", "", 0)
+    segmenter = Segmenter("cam", storage, clock, segment_duration_ns=10 * S, fencing=fencing)
+
+    def release_at_8s(index: int, packet: Any) -> None:
+        if index == 200:  # 8 s in (25 fps): inside the second segment
+            fencing.unfenced = True  # past the fencing deadline by then
+            fencing.release_detail = "recorded by rec-b from epoch 57"
+            fencing.release = True
+
+    feed(segmenter, clock, h264_ts, before_packet=release_at_8s, end_reason=None)
+    assert segmenter.released
+    rows = storage.catalogue.segments("cam")
+    # :00-:06, then :06 until the next boundary keyframe (:16): nothing is opened after it.
+    assert [(r.start_ns - T0, r.end_ns - T0) for r in rows] == [(0, 6 * S), (6 * S, 16 * S)]
+    [run] = storage.catalogue.site_runs("cam")
+    assert (run.epoch, run.unfenced, run.end_reason, run.end_ns) == (41, True, "failover", T0 + 16 * S)
+    [gap] = storage.catalogue.gaps("cam")
+    assert (gap.reason, gap.start_ns, gap.end_ns, gap.detail) == (
+        "failover",
+        T0 + 16 * S,
+        None,
+        "recorded by rec-b from epoch 57",
+    )
+    assert fsck.check(storage).ok

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from vmsd.config import MetricsConfig
 from vmsd.ingest.recorder import CameraState, CameraStatus
-from vmsd.ops.metrics import CameraSample, EventCounts, Metrics, Sources
+from vmsd.ops.metrics import CameraSample, EventCounts, Metrics, SiteSample, Sources
 from vmsd.retention.task import RetentionStatus
 
 
@@ -93,3 +93,26 @@ def test_off_by_default_and_bad_addresses_are_named() -> None:
     assert MetricsConfig().address is None
     with pytest.raises(ValueError, match="expected HOST:PORT"):
         MetricsConfig.model_validate({"listen": "localhost"})
+
+
+def test_site_series_appear_only_with_a_site() -> None:
+    retention = RetentionStatus()
+    site = SiteSample(owned=5, fenced=False, unfenced_cameras=5, failovers=3, moves=1, unfenced_runs=4, alarms=2)
+    alone, member = Metrics(), Metrics()
+    alone.add_sources(Sources(cameras=list, retention=lambda: retention, function_check=lambda: None))
+    member.add_sources(
+        Sources(cameras=list, retention=lambda: retention, function_check=lambda: None, site=lambda: site)
+    )
+    alone.start("127.0.0.1", 0)
+    member.start("127.0.0.1", 0)
+    try:
+        assert not any(name.startswith("vmsd_site") for name, _ in scrape(alone.port))
+        found = scrape(member.port)
+        none = frozenset()
+        assert found[("vmsd_site_owned_cameras", none)] == 5 and found[("vmsd_site_fenced", none)] == 0
+        assert found[("vmsd_site_failovers_total", none)] == 3 and found[("vmsd_site_moves_total", none)] == 1
+        assert found[("vmsd_site_unfenced_runs_total", none)] == 4
+        assert found[("vmsd_site_unfenced_cameras", none)] == 5 and found[("vmsd_site_alarms", none)] == 2
+    finally:
+        alone.close()
+        member.close()

@@ -64,6 +64,8 @@ from vmsd.v1 import (
     recordings_pb2,
     report_pb2,
     report_pb2_grpc,
+    site_pb2,
+    site_pb2_grpc,
 )
 from vmsd.v1 import health_pb2 as health_v1
 
@@ -123,6 +125,8 @@ RPC_PERMISSION: dict[str, str] = {
     "Download": "export.download",  # the export's camera in scope
     "GetReport": "reports.read",  # the cameras named in scope (none named: all in scope)
     "WatchEvents": "events.watch",  # a camera id in the filter must be in scope
+    "GetSite": "cameras.view",  # owners shown only for cameras in scope
+    "MoveCamera": "cameras.manage",
 }
 CAMERALESS = {
     "ListCameras",
@@ -132,7 +136,10 @@ CAMERALESS = {
     "ErasureSummary",
     "GetFunctionCheck",
     "ListFunctionChecks",
+    "GetSite",
 }
+# The matrix's recorder has no [site]: once authorised, site RPCs answer FAILED_PRECONDITION.
+NO_SITE = {"GetSite", "MoveCamera"}
 # RPCs that name a hold or an export: the target is one on that camera (existing) or an id that
 # does not exist.
 HOLD_TARGETED = {"ReleaseHold"}
@@ -167,11 +174,13 @@ def expected(rpc: str, role: str, target: str | None) -> grpc.StatusCode:
     if RPC_PERMISSION[rpc] not in DOCUMENTED_ROLES[role]:
         return DENIED
     if target is None:
-        return OK
+        return grpc.StatusCode.FAILED_PRECONDITION if rpc in NO_SITE else OK
     if rpc in HOLD_TARGETED | EXPORT_TARGETED and not TARGETS[target]:
         return NOT_FOUND
     if not any(fnmatch.fnmatchcase(target, glob) for glob in SCOPES[role]):
         return NOT_FOUND if rpc in HOLD_TARGETED | EXPORT_TARGETED else DENIED
+    if rpc in NO_SITE:
+        return grpc.StatusCode.FAILED_PRECONDITION
     return _existing_outcome(rpc) if TARGETS[target] else _absent_outcome(rpc)
 
 
@@ -247,6 +256,7 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
     live = live_pb2_grpc.LiveServiceStub(server.channel)  # type: ignore[no-untyped-call]
     reports = report_pb2_grpc.ReportServiceStub(server.channel)  # type: ignore[no-untyped-call]
     exports = _exports(server)
+    site = site_pb2_grpc.SiteServiceStub(server.channel)  # type: ignore[no-untyped-call]
     day_range = common_pb2.TimeRange(start_ns=MID - 86_400 * S, end_ns=MID + 86_400 * S)
     calls: dict[str, Callable[[], Any]] = {
         "ListCameras": lambda: s.cameras.ListCameras(cameras_pb2.ListCamerasRequest(), metadata=md),
@@ -317,6 +327,10 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
             exports.Download(
                 export_pb2.DownloadRequest(export_id=_export_id_for(camera), name="manifest.json"), metadata=md
             )
+        ),
+        "GetSite": lambda: site.GetSite(site_pb2.GetSiteRequest(), metadata=md),
+        "MoveCamera": lambda: site.MoveCamera(
+            site_pb2.MoveCameraRequest(camera_id=camera, to="rec-b", reason="matrix"), metadata=md
         ),
         "WatchEvents": lambda: list(
             events_pb2_grpc.EventServiceStub(server.channel).WatchEvents(  # type: ignore[no-untyped-call]

@@ -7,22 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.etcd import EtcdCluster
+from tests.support.etcd import EtcdCluster, running_etcd
 
 
 @pytest.fixture
 def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
-    cluster = EtcdCluster(tmp_path / "etcd", 1).start()
-    try:
+    with running_etcd(tmp_path / "etcd", 1) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
 def etcd3(tmp_path: Path) -> Iterator[EtcdCluster]:
-    cluster = EtcdCluster(tmp_path / "etcd", 3).start()
-    try:
+    with running_etcd(tmp_path / "etcd", 3) as cluster:
         yield cluster
-    finally:
-        cluster.stop()

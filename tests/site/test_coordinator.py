@@ -33,6 +33,14 @@ def _each_recorded_once(members: list[Member], cameras: list[str] = CAMERAS) -> 
     return joined and sorted(owners) == sorted(cameras) and all(len(v) == 1 for v in owners.values())
 
 
+async def _pair(tmp_path: Path, etcd: EtcdCluster, **site: str) -> tuple[Member, Member]:
+    """rec-a and rec-b, once both have joined and every camera is recorded once (rec-a, first up, records some)."""
+    a = await Member.start(site_config(tmp_path, "rec-a", etcd.endpoints, CAMERAS, **site))
+    b = await Member.start(site_config(tmp_path, "rec-b", etcd.endpoints, CAMERAS, **site))
+    await wait_until(lambda: _each_recorded_once([a, b]) and bool(a.recording()), what="split")
+    return a, b
+
+
 async def test_the_cameras_are_split_and_each_is_recorded_by_one_member(tmp_path: Path, etcd: EtcdCluster) -> None:
     members = [
         await Member.start(site_config(tmp_path, r, etcd.endpoints, CAMERAS)) for r in ("rec-a", "rec-b", "rec-c")
@@ -56,10 +64,8 @@ async def test_the_cameras_are_split_and_each_is_recorded_by_one_member(tmp_path
 async def test_a_crashed_members_cameras_are_taken_over_with_a_newer_epoch_and_a_failover_gap(
     tmp_path: Path, etcd: EtcdCluster
 ) -> None:
-    a = await Member.start(site_config(tmp_path, "rec-a", etcd.endpoints, CAMERAS))
-    b = await Member.start(site_config(tmp_path, "rec-b", etcd.endpoints, CAMERAS))
+    a, b = await _pair(tmp_path, etcd)
     try:
-        await wait_until(lambda: _each_recorded_once([a, b]) and bool(a.recording()), what="split")
         lost = sorted(a.recording())
         epochs = {c: a.site._fencing[c].epoch for c in lost}
         await a.crash()
@@ -69,7 +75,8 @@ async def test_a_crashed_members_cameras_are_taken_over_with_a_newer_epoch_and_a
             assert b.site._fencing[camera].epoch > epochs[camera]
             [gap] = [g for g in b.storage.catalogue.gaps(camera) if g.reason == GapReason.FAILOVER]
             assert "rec-a lost" in gap.detail and gap.end_ns is None  # closed by the first segment
-        assert b.site.counters.failovers == len(lost)
+        sample = b.site.sample()  # what /metrics shows (vmsd_site_*)
+        assert (sample.failovers, sample.owned, sample.fenced) == (len(lost), len(CAMERAS), True)
     finally:
         await b.stop()
 
@@ -77,10 +84,8 @@ async def test_a_crashed_members_cameras_are_taken_over_with_a_newer_epoch_and_a
 async def test_a_clean_stop_hands_the_cameras_over_without_waiting_for_the_lease(
     tmp_path: Path, etcd: EtcdCluster
 ) -> None:
-    a = await Member.start(site_config(tmp_path, "rec-a", etcd.endpoints, CAMERAS, lease_ttl="30s"))
-    b = await Member.start(site_config(tmp_path, "rec-b", etcd.endpoints, CAMERAS, lease_ttl="30s"))
+    a, b = await _pair(tmp_path, etcd, lease_ttl="30s")
     try:
-        await wait_until(lambda: _each_recorded_once([a, b]) and bool(a.recording()), what="split")
         await a.stop()  # revokes the lease: a 30 s TTL would otherwise hold the cameras
         await wait_until(lambda: b.recording() == set(CAMERAS), timeout=15, what="rec-b records everything")
     finally:
@@ -103,10 +108,8 @@ async def test_a_recorder_id_already_live_in_the_site_is_refused(tmp_path: Path,
 async def test_an_operator_move_is_make_before_break_and_manual_failback_keeps_cameras_put(
     tmp_path: Path, etcd: EtcdCluster
 ) -> None:
-    a = await Member.start(site_config(tmp_path, "rec-a", etcd.endpoints, CAMERAS))
-    b = await Member.start(site_config(tmp_path, "rec-b", etcd.endpoints, CAMERAS))
+    a, b = await _pair(tmp_path, etcd)
     try:
-        await wait_until(lambda: _each_recorded_once([a, b]) and bool(a.recording()), what="split")
         camera = sorted(a.recording())[0]
         old_epoch = a.site._fencing[camera].epoch
         with pytest.raises(VmsdError, match="is not a live member"):
@@ -170,6 +173,8 @@ async def test_quorum_lost_keeps_recording_unfenced_and_raises_alarms(tmp_path: 
         await wait_until(lambda: "site_quorum_lost" in a.site.alarms, what="quorum alarm", state=lambda: a.site.alarms)
         assert a.recording() == set(CAMERAS)  # a coordination fault never stops recording
         assert all(f.unfenced for f in a.site._fencing.values())
+        sample = a.site.sample()
+        assert (sample.fenced, sample.unfenced_cameras, sample.alarms) == (False, len(CAMERAS), 2)
         etcd3.start_member(0)
         etcd3.start_member(1)
         await wait_until(lambda: not a.site.alarms, timeout=30, what="alarms cleared", state=lambda: a.site.alarms)
@@ -178,5 +183,26 @@ async def test_quorum_lost_keeps_recording_unfenced_and_raises_alarms(tmp_path: 
         # The lease outlived the outage (a new etcd leader renews every lease) or was re-granted:
         # either way each camera has exactly one epoch, never older than before.
         assert all(a.site._fencing[c].epoch >= e for c, e in epochs.items())
+    finally:
+        await a.stop()
+
+
+async def test_a_gap_left_open_by_an_earlier_crash_ends_where_the_failover_hole_begins(
+    tmp_path: Path, etcd: EtcdCluster
+) -> None:
+    a, b = await _pair(tmp_path, etcd)
+    try:
+        await a.crash()
+        await wait_until(lambda: b.recording() == set(CAMERAS), what="rec-b records everything")
+        a = await Member.start(site_config(tmp_path, "rec-a", etcd.endpoints, CAMERAS))
+        await wait_until(lambda: "rec-a" in b.site.view.members, what="rec-a joined again")
+        # As start-up recovery leaves it after a crash in the middle of a segment.
+        a.storage.catalogue.open_gap("cam-0", 1_000, GapReason.CRASH, "segment had no complete fragment")
+        await b.crash()
+        await wait_until(lambda: a.recording() == set(CAMERAS), what="rec-a records everything")
+        crash, failover = a.storage.catalogue.gaps("cam-0")
+        assert (crash.reason, failover.reason) == (GapReason.CRASH, GapReason.FAILOVER)
+        assert crash.end_ns == failover.start_ns and failover.end_ns is None
+        assert "rec-b lost" in failover.detail
     finally:
         await a.stop()

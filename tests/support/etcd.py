@@ -8,11 +8,15 @@ Used by tests/site/ and tests/reliability/test_site.py.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +41,16 @@ class EtcdMember:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+@contextlib.contextmanager
+def running_etcd(root: Path, members: int) -> Iterator[EtcdCluster]:
+    """`members` etcd members under `root`, stopped when the block ends (the tests' fixtures)."""
+    cluster = EtcdCluster(root, members).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @dataclass
@@ -102,6 +116,28 @@ class EtcdCluster:
             timeout=timeout,
             env={**os.environ, "ETCDCTL_API": "3"},
         )
+
+    def site_owners(self, site: str) -> dict[str, tuple[str, int]]:
+        """camera → (owner recorder_id, epoch) under the site's owner keys (docs/design/site.md)."""
+        out = self.ctl("get", "--prefix", f"/vmsd/{site}/owners/", "-w", "json")
+        if out.returncode != 0:
+            raise AssertionError(f"etcdctl get failed: {out.stderr}")
+        found = {}
+        for kv in json.loads(out.stdout).get("kvs", []):
+            camera = base64.b64decode(kv["key"]).decode().rsplit("/", 1)[-1]
+            owner = json.loads(base64.b64decode(kv["value"]))["recorder_id"]
+            found[camera] = (owner, int(kv["create_revision"]))
+        return found
+
+    def site_members(self, site: str) -> set[str]:
+        """The recorder ids with a live member key."""
+        out = self.ctl("get", "--prefix", f"/vmsd/{site}/members/", "--keys-only")
+        return {line.rsplit("/", 1)[-1] for line in out.stdout.split() if line}
+
+    def site_moves(self, site: str) -> set[str]:
+        """Cameras with a move request pending."""
+        out = self.ctl("get", "--prefix", f"/vmsd/{site}/moves/", "--keys-only")
+        return {line.rsplit("/", 1)[-1] for line in out.stdout.split() if line}
 
     def wait_healthy(self, timeout: float = 30) -> None:
         """Until a write through the live members succeeds (a leader exists and quorum holds)."""

@@ -167,7 +167,10 @@ class CameraRecorder:
             raise RuntimeError("release() of a camera recorded without [site]")
         self.fencing.release_detail = detail
         self.fencing.release = True
-        if self.segmenter.segment is None:
+        if self._source is None:
+            # Not connected: nothing to finish. While connected, the segmenter ends the run at the
+            # next keyframe that would open a segment (never by this stop flag, which could land
+            # between two segments of a rotation and end the run as a mere restart).
             self._stop.set()
 
     @property
@@ -222,8 +225,8 @@ class CameraRecorder:
             except Exception:  # keep recording the other cameras whatever this one did
                 self._log.exception("recorder_failed")
                 self._set_state(CameraState.RECONNECTING, "internal error (see the log)")
-            if self._stop.is_set():
-                break
+            if self._stop.is_set() or (self.fencing is not None and self.fencing.release):
+                break  # released: a session that ended (stall, disconnect) is not retried
             if recorded:
                 backoff_ns = INITIAL_BACKOFF_NS
                 failing_since_mono_ns = None

@@ -227,13 +227,17 @@ class Segmenter:
                 None if session.length_prefixed else parameter_sets(session.codec, head, truncated=size > HEAD_BYTES)
             )
             changed = in_band is not None and session.parameter_sets is not None and in_band != session.parameter_sets
+            if (
+                self.fencing is not None
+                and self.fencing.release
+                and (self.segment is None or changed or dts_wall_ns >= self._next_boundary_ns)
+            ):
+                # A newer owner records the camera: end this run at the boundary, open nothing.
+                self._release(dts_wall_ns)
+                return
             if self.segment is None:
                 self._open_segment(session, dts_wall_ns, in_band, packet)
             elif changed or dts_wall_ns >= self._next_boundary_ns:
-                if self.fencing is not None and self.fencing.release:
-                    # A newer owner records the camera: end this run at the boundary, open nothing.
-                    self._release(dts_wall_ns)
-                    return
                 self._close_segment(dts_wall_ns)
                 self._slew(dts_media_ns, dts_wall_ns)
                 self._open_segment(session, dts_wall_ns, in_band, packet)
@@ -303,10 +307,8 @@ class Segmenter:
             unfenced = fencing is not None and fencing.unfenced
             self._run_id = self._storage.begin_run(self.camera_id, start_ns, epoch=epoch, unfenced=unfenced)
             self._run_unfenced = unfenced
-        elif fencing is not None and fencing.unfenced and not self._run_unfenced:
-            # The site marks open runs when it loses its fencing; this covers a run begun meanwhile.
-            self._storage.catalogue.mark_runs_unfenced(self._run_id)
-            self._run_unfenced = True
+        else:
+            self._note_unfenced()
         info = SegmentInfo(session.codec, session.width, session.height, session.audio is not None)
         self.segment = self._storage.open_segment(self.camera_id, self._run_id, start_ns, templates, info)
         session.last_audio_dts_wall_ns = None
@@ -339,10 +341,19 @@ class Segmenter:
         if hub is not None and hub.wanted:
             hub.publish(RelayPacket(kind, bytes(packet), pts_ns, dts_ns, keyframe, hub.generation, time.monotonic_ns()))
 
+    def _note_unfenced(self) -> None:
+        """Mark the run unfenced once the site says so (at each segment boundary). The site also
+        marks every open run the moment it loses its fencing; this covers a run begun meanwhile."""
+        fencing = self.fencing
+        if fencing is not None and fencing.unfenced and not self._run_unfenced and self._run_id is not None:
+            self._storage.catalogue.mark_runs_unfenced(self._run_id)
+            self._run_unfenced = True
+
     def _close_segment(self, end_ns: int) -> None:
         segment = self.segment
         if segment is None:
             return
+        self._note_unfenced()
         self.segment = None
         self._storage.close_segment(segment, end_ns)
         self.last_end_ns = max(self.last_end_ns, end_ns)

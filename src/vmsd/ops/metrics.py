@@ -50,6 +50,19 @@ class EventCounts:
 
 
 @dataclass(frozen=True)
+class SiteSample:
+    """This recorder's part in a site ([site]): vmsd.site.coordinator's figures."""
+
+    owned: int
+    fenced: bool
+    unfenced_cameras: int
+    failovers: int  # cameras taken over from a lost owner, since start
+    moves: int  # cameras claimed by an operator's move or failback, since start
+    unfenced_runs: int  # runs marked unfenced, since start
+    alarms: int
+
+
+@dataclass(frozen=True)
 class Sources:
     """What the collector reads at scrape time (callables, so it never holds stale objects)."""
 
@@ -57,6 +70,7 @@ class Sources:
     retention: Callable[[], RetentionStatus]
     function_check: Callable[[], Any]  # the latest FunctionCheckReport or None
     events: Callable[[], EventCounts] | None = None
+    site: Callable[[], SiteSample] | None = None
 
 
 class DaemonCollector(Collector):
@@ -69,6 +83,30 @@ class DaemonCollector(Collector):
         yield from self._function_check(self._sources.function_check())
         if self._sources.events is not None:
             yield from self._events(self._sources.events())
+        if self._sources.site is not None:
+            yield from self._site(self._sources.site())
+
+    @staticmethod
+    def _site(sample: SiteSample) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "vmsd_site_owned_cameras", "Cameras this recorder owns (records) in the site", value=sample.owned
+        )
+        yield GaugeMetricFamily(
+            "vmsd_site_fenced", "1 while this recorder's etcd lease is renewed in time", value=int(sample.fenced)
+        )
+        yield GaugeMetricFamily(
+            "vmsd_site_unfenced_cameras", "Cameras recorded past the fencing deadline", value=sample.unfenced_cameras
+        )
+        yield CounterMetricFamily(
+            "vmsd_site_failovers", "Cameras taken over from a lost recorder", value=sample.failovers
+        )
+        yield CounterMetricFamily("vmsd_site_moves", "Cameras claimed by a move or failback", value=sample.moves)
+        yield CounterMetricFamily(
+            "vmsd_site_unfenced_runs", "Runs marked as recorded unfenced", value=sample.unfenced_runs
+        )
+        yield GaugeMetricFamily(
+            "vmsd_site_alarms", "Active site alarms (quorum lost, unfenced, duplicate id)", value=sample.alarms
+        )
 
     @staticmethod
     def _events(counts: EventCounts) -> Iterator[Metric]:

@@ -34,6 +34,7 @@ from vmsd.rpc.live import LiveServicer
 from vmsd.rpc.paging import MAX_MESSAGE_BYTES
 from vmsd.rpc.recordings import RecordingServicer
 from vmsd.rpc.report import ReportServicer
+from vmsd.rpc.site import SiteServicer
 from vmsd.services.authn import Authenticator
 from vmsd.services.registry import Services
 from vmsd.units import NS_PER_MS
@@ -56,6 +57,8 @@ from vmsd.v1 import (
     recordings_pb2_grpc,
     report_pb2,
     report_pb2_grpc,
+    site_pb2,
+    site_pb2_grpc,
 )
 
 log = get_logger(component="rpc")
@@ -132,6 +135,7 @@ class ControlPlane:
         checks_servicer = FunctionCheckServicer(services.function_checks)
         health_pb2_grpc.add_FunctionCheckServiceServicer_to_server(checks_servicer, server)  # type: ignore[no-untyped-call]
         report_pb2_grpc.add_ReportServiceServicer_to_server(ReportServicer(services.reports), server)  # type: ignore[no-untyped-call]
+        site_pb2_grpc.add_SiteServiceServicer_to_server(SiteServicer(services.site), server)  # type: ignore[no-untyped-call]
         grpc_health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = [
             cameras_pb2.DESCRIPTOR.services_by_name["CameraService"].full_name,
@@ -144,6 +148,7 @@ class ControlPlane:
             health_pb2.DESCRIPTOR.services_by_name["FunctionCheckService"].full_name,
             report_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name,
             events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+            site_pb2.DESCRIPTOR.services_by_name["SiteService"].full_name,
             grpc_health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ]

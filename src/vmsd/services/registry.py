@@ -19,6 +19,7 @@ from vmsd.services.live import LiveService
 from vmsd.services.masks import MaskService
 from vmsd.services.recordings import RecordingService
 from vmsd.services.reports import ReportService
+from vmsd.services.site import SiteService
 from vmsd.services.status import StatusService
 from vmsd.services.stills import StillService
 
@@ -40,6 +41,7 @@ class Services:
     masks: MaskService
     stills: StillService
     export_jobs: ExportJobs
+    site: SiteService
     # The transports' records of their calls (every audited call's outcome, denials,
     # undecodable requests), written alike for gRPC and HTTP.
     calls: CallAudit

@@ -29,6 +29,7 @@ from vmsd.config import Config, SiteConfig
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.ingest.fencing import Fencing
 from vmsd.log import get_logger
+from vmsd.ops.metrics import SiteSample
 from vmsd.site import placement
 from vmsd.site.etcd import SiteEtcdClient, open_client
 from vmsd.site.keys import (
@@ -256,13 +257,17 @@ class SiteCoordinator:
             elif owner is not None and owner.epoch > fencing.epoch:
                 self._release(camera_id, f"recorded by {owner.info.recorder_id} from epoch {owner.epoch}")
             elif owner is None and camera_id in site_cameras:
+                move = view.moves.get(camera_id)
+                if move is not None and move.to != me and move.to in view.members:
+                    continue  # a move's target took the key and is claiming it: record on until it has
                 # Our key went with a lost lease: claim it again (we never stopped recording).
                 await self._claim(camera_id, view, how="reclaim")
         # 2. Owner keys of ours that we do not record (a claim whose recorder was still stopping).
         for camera_id, owner in view.owners.items():
             mine = owner.info.recorder_id == me and owner.lease == lease
             if mine and camera_id not in self._fencing and camera_id in site_cameras:
-                await self._start(camera_id, owner.epoch, hole=None)
+                self._confirmed.add(camera_id)
+                await self._start(camera_id, owner.epoch, hole=self._hole(camera_id, owner.info, owner.epoch))
         # 3. Moves: the target claims (make), the old owner sees the newer epoch (break).
         for camera_id, move in view.moves.items():
             await self._act_on_move(camera_id, move, view)
@@ -345,9 +350,15 @@ class SiteCoordinator:
         )
         key = self.keys.owner(camera_id)
         tx = self._client.transactions
-        ok, responses = await self._client.transaction(
-            compare=[tx.create(key) == 0], success=[tx.put(key, encode(info), lease=lease)], failure=[]
-        )
+        try:
+            ok, responses = await self._client.transaction(
+                compare=[tx.create(key) == 0], success=[tx.put(key, encode(info), lease=lease)], failure=[]
+            )
+        except Exception as error:
+            # No answer (an etcd election, a timeout): the claim may still have been applied. The
+            # next pass sees the key on our lease and starts recording from it (step 2 of _act).
+            log.warning("site_claim_unanswered", camera_id=camera_id, error=str(error) or type(error).__name__)
+            return False
         if not ok:
             return False
         epoch = int(responses[0].response_put.header.revision)
@@ -356,25 +367,30 @@ class SiteCoordinator:
         if camera_id in self._fencing:
             self._fencing[camera_id].epoch = epoch  # a re-claim: the recorder never stopped
             return True
-        hole = None
-        if how == "failover" and previous is not None and previous.info.recorder_id != self.recorder_id:
-            # The old owner's last keepalive was about a TTL before its key went away: the hole
-            # starts no later than that (the gap closes at our first segment).
-            since_ns = self._unowned_since_ns.get(camera_id, self._clock.wall_ns())
-            hole = (
-                since_ns - self._site.lease_ttl_ns,
-                f"{previous.info.recorder_id} lost (epoch {previous.epoch}); recorded by {self.recorder_id} "
-                f"from epoch {epoch}",
-            )
-            self.counters.failovers += 1
-        await self._start(camera_id, epoch, hole=hole)
+        await self._start(camera_id, epoch, hole=self._hole(camera_id, info, epoch))
         return True
+
+    def _hole(self, camera_id: str, info: OwnerInfo, epoch: int) -> tuple[int, str] | None:
+        """The `failover` gap of a camera taken over from a lost owner (None for other claims).
+
+        The old owner's last keepalive was about a TTL before its key went away: the hole starts
+        no later than that (the gap closes at our first segment)."""
+        if info.how != "failover" or not info.previous_owner or info.previous_owner == self.recorder_id:
+            return None
+        since_ns = self._unowned_since_ns.get(camera_id, info.claimed_ns)
+        detail = (
+            f"{info.previous_owner} lost (epoch {info.previous_epoch}); recorded by {self.recorder_id} "
+            f"from epoch {epoch}"
+        )
+        return since_ns - self._site.lease_ttl_ns, detail
 
     async def _start(self, camera_id: str, epoch: int, *, hole: tuple[int, str] | None) -> None:
         assert self._membership is not None
         fencing = Fencing(epoch, unfenced=not self._membership.fenced)
         if await self._cameras.record_owned(camera_id, fencing, hole=hole):
             self._fencing[camera_id] = fencing
+            if hole is not None:
+                self.counters.failovers += 1
 
     def _release(self, camera_id: str, detail: str) -> None:
         fencing = self._fencing.pop(camera_id)
@@ -431,6 +447,20 @@ class SiteCoordinator:
             if previous is None:
                 log.warning("alarm", kind=kind, message=message)
             self.alarms[kind] = message
+
+    def sample(self) -> SiteSample:
+        """Figures for the metrics endpoint (read from its thread: plain attribute reads)."""
+        fencing = list(self._fencing.copy().values())  # dict.copy is atomic under the GIL
+        membership = self._membership
+        return SiteSample(
+            owned=len(fencing),
+            fenced=membership.fenced if membership is not None else False,
+            unfenced_cameras=sum(f.unfenced for f in fencing),
+            failovers=self.counters.failovers,
+            moves=self.counters.moves,
+            unfenced_runs=self.counters.unfenced_marked,
+            alarms=len(self.alarms),
+        )
 
     # -- reads -----------------------------------------------------------------------------------
 

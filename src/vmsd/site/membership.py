@@ -93,7 +93,8 @@ class Membership:
             raise VmsdError(
                 ErrorKind.ALREADY_EXISTS,
                 f"recorder_id {self.recorder_id!r} is already a live member of site {self._site.name!r} "
-                f"(at {holder}): recorder_id must be unique in the site",
+                f"(at {holder}): recorder_id must be unique in the site. If this recorder has just "
+                f"restarted, its previous lease runs out within lease_ttl and it joins then",
             )
         self.lease_id = lease.id
         self.deadline_mono_ns = sent_ns + self.ttl_ns - FENCING_MARGIN_NS

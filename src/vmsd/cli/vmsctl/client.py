@@ -18,6 +18,7 @@ from vmsd.v1 import (
     holds_pb2_grpc,
     recordings_pb2_grpc,
     report_pb2_grpc,
+    site_pb2_grpc,
 )
 
 
@@ -43,6 +44,7 @@ class Client:
         self.audit = audit_pb2_grpc.AuditServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.holds = holds_pb2_grpc.HoldServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.retention = holds_pb2_grpc.RetentionServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.site = site_pb2_grpc.SiteServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.checks = health_pb2_grpc.FunctionCheckServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.reports = report_pb2_grpc.ReportServiceStub(self.channel)  # type: ignore[no-untyped-call]
 

@@ -21,6 +21,7 @@ from vmsd.cli.vmsctl.recordings import cmd_play, cmd_search
 from vmsd.cli.vmsctl.relay import cmd_relay
 from vmsd.cli.vmsctl.report import cmd_report
 from vmsd.cli.vmsctl.retention import cmd_retention
+from vmsd.cli.vmsctl.site import cmd_site, cmd_site_move
 from vmsd.cli.vmsctl.times import join_relative_times
 from vmsd.cli.vmsctl.words import cli_words
 from vmsd.errors import ErrorKind, VmsdError
@@ -181,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--after", type=int, metavar="SEQ", help="events after this sequence number (resume where you left off)"
     )
     events.set_defaults(func=cmd_events)
+
+    site = sub.add_parser("site", help="a site of recorders: members, lease health, camera owners and epochs")
+    site.set_defaults(func=cmd_site)
+    site_commands = site.add_subparsers(dest="site_command", parser_class=_Parser)
+    site_move = site_commands.add_parser("move", help="move a camera to another recorder (make-before-break; audited)")
+    site_move.add_argument("camera", metavar="CAM")
+    site_move.add_argument("--to", required=True, metavar="REC", help="the recorder_id that should record it")
+    site_move.add_argument("--reason", required=True)
+    site_move.set_defaults(func=cmd_site_move)
     return parser
 
 

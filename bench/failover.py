@@ -1,0 +1,199 @@
+"""Benchmark scenario — site failover (issue #15): ``kill -9`` of a recorder → its cameras'
+first new segment on a peer.
+
+    .venv/bin/python bench/failover.py [--per-recorder 16] [--kills 10] [--lease-ttl 5] [--json OUT]
+
+Three etcd members (Debian's etcd, loopback) and three ``vmsd run`` recorders of one site share
+3 × N simulated cameras (`failback = "auto"`, so that the site returns to about N cameras per
+recorder between kills). Per kill: the recorder owning the most cameras is killed with SIGKILL;
+for each of its cameras, the time from the kill to the start of its first segment on the peer
+that took it over (the catalogue's segment start: the first keyframe recorded there). That is
+lease_ttl + noticing the deleted owner key + the claim + RTSP connect + the first keyframe
+(≤ one GOP). The victim is then started again and the site left to settle (failback) before the
+next kill. Goals (issue #15): within 15 s; ≤ 10 s at 64 cameras per recorder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import NS_PER_S, Stream, percentile, start_vmsd, stop_vmsd, wait_for_log
+from tests.support.etcd import EtcdCluster
+from tests.support.simulator import CameraSimulator, MountSpec, free_port
+from vmsd.site.keys import MemberInfo
+from vmsd.site.placement import preferred
+
+SITE = "bench"
+RECORDERS = ["rec-a", "rec-b", "rec-c"]
+SEGMENT_S = 10
+
+
+def _config(work: Path, recorder: str, etcd: EtcdCluster, urls: dict[str, str], lease_ttl_s: int) -> Path:
+    lines = [
+        f'recorder_id = "{recorder}"',
+        "[storage]",
+        f'root = "{work / recorder}"',
+        f'segment_duration = "{SEGMENT_S}s"',
+        'min_free = "1MiB"',
+        "[grpc]",
+        f'listen = "127.0.0.1:{free_port()}"',
+        "[site]",
+        f'name = "{SITE}"',
+        f"etcd = {json.dumps(etcd.endpoints)}",
+        f'lease_ttl = "{lease_ttl_s}s"',
+        'failback = "auto"',
+        f"capacity = {len(urls)}",
+    ]
+    for camera, url in urls.items():
+        lines += ["[[cameras]]", f'id = "{camera}"', f'url = "{url}"']
+    path = work / f"{recorder}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _first_segment_since(root: Path, camera: str, since_ns: int) -> int | None:
+    if not (root / "catalogue.db").exists():
+        return None
+    db = sqlite3.connect(f"file:{root / 'catalogue.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        row = db.execute(
+            "SELECT min(start_ns) FROM segments WHERE camera_id=? AND start_ns>=?", (camera, since_ns)
+        ).fetchone()
+    finally:
+        db.close()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def _settled(etcd: EtcdCluster, cameras: list[str], alive: set[str]) -> bool:
+    """Every member joined, every camera on the recorder failback prefers for it, no move pending."""
+    members = [MemberInfo(r, "", len(cameras), 0, "", "auto") for r in sorted(alive)]
+    owners = etcd.site_owners(SITE)
+    return (
+        etcd.site_members(SITE) == alive
+        and all(c in owners and owners[c][0] == preferred(c, members, []) for c in cameras)
+        and not etcd.site_moves(SITE)
+    )
+
+
+def _all_recording(root: Path, cameras: list[str]) -> bool:
+    since_ns = time.time_ns() - 2 * SEGMENT_S * NS_PER_S
+    return all(_first_segment_since(root, c, since_ns) is not None for c in cameras)
+
+
+def _taken_over(
+    etcd: EtcdCluster, work: Path, victim: str, lost: list[str], killed_ns: int, firsts: dict[str, int]
+) -> bool:
+    """Fills `firsts` (camera → its first segment start on a peer after the kill); True when all are there."""
+    now = etcd.site_owners(SITE)
+    for camera in lost:
+        if camera in firsts or camera not in now or now[camera][0] == victim:
+            continue
+        first = _first_segment_since(work / now[camera][0], camera, killed_ns)
+        if first is not None:
+            firsts[camera] = first
+    return len(firsts) == len(lost)
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream: Stream) -> dict:
+    cameras = [f"cam{i:03d}" for i in range(per_recorder * len(RECORDERS))]
+    clip = stream.clip()
+    result: dict = {"per_recorder": per_recorder, "cameras": len(cameras), "kills": kills, "lease_ttl_s": lease_ttl_s}
+    etcd = EtcdCluster(work / "etcd", 3).start()
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    samples_s: list[float] = []
+    victims: list[int] = []
+    try:
+        with CameraSimulator([MountSpec(c, clip) for c in cameras]) as sim:
+            urls = {c: sim.url(c) for c in cameras}
+            configs = {r: _config(work, r, etcd, urls, lease_ttl_s) for r in RECORDERS}
+            logs = {r: work / f"{r}-0.log" for r in RECORDERS}
+            for r in RECORDERS:
+                procs[r] = start_vmsd(configs[r], logs[r])
+            for r in RECORDERS:
+                wait_for_log(procs[r], logs[r], '"site_joined"', 120)
+            _wait(lambda: _settled(etcd, cameras, set(RECORDERS)), 300, "the site to settle")
+            for kill in range(kills):
+                owners = etcd.site_owners(SITE)
+                by_owner = {r: [c for c, (o, _) in owners.items() if o == r] for r in RECORDERS}
+                victim = max(by_owner, key=lambda r: len(by_owner[r]))
+                lost = by_owner[victim]
+                victims.append(len(lost))
+                # Every camera of the victim recording before the kill (a fair start).
+                _wait(partial(_all_recording, work / victim, lost), 120, "the victim's cameras recording")
+                killed_ns = time.time_ns()
+                procs[victim].kill()
+                procs[victim].wait()
+                firsts: dict[str, int] = {}
+                taken_over = partial(_taken_over, etcd, work, victim, lost, killed_ns, firsts)
+                _wait(taken_over, 120, f"kill {kill + 1}: the victim's cameras on peers")
+                samples_s += [(first - killed_ns) / NS_PER_S for first in firsts.values()]
+                print(
+                    f"failover: kill {kill + 1}/{kills}: {len(lost)} cameras, max "
+                    f"{max((f - killed_ns) / NS_PER_S for f in firsts.values()):.2f} s",
+                    file=sys.stderr,
+                )
+                logs[victim] = work / f"{victim}-{kill + 1}.log"
+                procs[victim] = start_vmsd(configs[victim], logs[victim])
+                wait_for_log(procs[victim], logs[victim], '"site_joined"', 120)
+                _wait(lambda: _settled(etcd, cameras, set(RECORDERS)), 300, "failback to settle")
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                stop_vmsd(proc)
+        etcd.stop()
+    result["victim_cameras"] = victims
+    result["samples"] = len(samples_s)
+    result["first_segment_p50_s"] = percentile(samples_s, 0.5) if samples_s else None
+    result["first_segment_max_s"] = max(samples_s) if samples_s else None
+    result["first_segment_s"] = sorted(round(s, 3) for s in samples_s)
+    return result
+
+
+def run(per_recorder: list[int], kills: int, lease_ttl_s: int, work: Path, stream: Stream | None = None) -> list[dict]:
+    stream = stream or Stream()
+    out = []
+    for n in per_recorder:
+        print(f"failover: {n} cameras per recorder, {kills} kills ...", file=sys.stderr)
+        out.append(run_one(n, kills, lease_ttl_s, work / f"n{n}", stream))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--per-recorder", type=int, nargs="+", default=[16])
+    ap.add_argument("--kills", type=int, default=10)
+    ap.add_argument("--lease-ttl", type=int, default=5)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="vmsd-bench-failover-") as tmp:
+        result = run(args.per_recorder, args.kills, args.lease_ttl, Path(tmp))
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
