@@ -267,3 +267,12 @@ def test_unreadable_site_files_are_reported(tmp_path: Path) -> None:
     problems = check_environment(parse_config(_with(storage={"root": str(tmp_path)}, site=site)))
     assert any(p.startswith("site.token_file: ") for p in problems), problems
     assert any(p.startswith("site.etcd_tls.ca: ") for p in problems), problems
+
+
+def test_no_user_token_may_have_the_site_role() -> None:
+    """Role `site` is the site token's alone (a user with it could pose as a peer recorder)."""
+    data = _with(auth={"tokens": [{"name": "officer-3", "sha256": "a" * 64, "role": "site"}]})
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert "auth.tokens[0].role" in caught.value.message
+    assert "role 'site' belongs to the site's recorders" in caught.value.message

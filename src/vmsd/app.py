@@ -53,9 +53,12 @@ from vmsd.services.recordings import RecordingService
 from vmsd.services.registry import Services
 from vmsd.services.reports import ReportService
 from vmsd.services.site import SiteService
+from vmsd.services.site_wide import Site
 from vmsd.services.status import StatusService
 from vmsd.services.stills import StillService
 from vmsd.site.coordinator import SiteCoordinator
+from vmsd.site.operations import SiteOperations
+from vmsd.site.peers import load_site_token
 from vmsd.storage.catalogue import GapReason
 from vmsd.storage.errors import StorageError, StorageLost
 from vmsd.storage.recovery import reconcile
@@ -65,6 +68,9 @@ from vmsd.units import NS_PER_MS
 from vmsd.web.server import WebServer
 
 log = get_logger(component="daemon")
+
+# With [site], retention waits this long at most for the site's holds to be applied here.
+SITE_HOLDS_WAIT_S = 30.0
 
 
 class Daemon:
@@ -133,6 +139,14 @@ class Daemon:
                 )
             )
             self.exporter.on_finished = self.metrics.observe_export
+        # With [site]: search, timeline and holds cover the site's recorders (services/site_wide.py).
+        self.site_ops = (
+            SiteOperations(config, self.storage.catalogue, self.holds, self.audit) if config.site is not None else None
+        )
+        self._site_ops_task: asyncio.Task[None] | None = None
+        site = (
+            Site(config.recorder_id, self.site_ops.footage, self.site_ops.peers) if self.site_ops is not None else None
+        )
         directory = CameraDirectory(self.cameras, self.storage.catalogue)
         retention = RetentionService(self.retention, self.storage.catalogue, config.retention.max_age_ns)
         exports = ExportService(self.exporter)
@@ -142,17 +156,22 @@ class Daemon:
         self.services = Services(
             directory=directory,
             cameras=CameraService(self.cameras, self._alarms),
-            recordings=RecordingService(directory, self.storage, self.clock, events=self.events),
+            recordings=RecordingService(
+                directory, self.storage, self.clock, events=self.events, recorder_id=config.recorder_id, site=site
+            ),
             live=LiveService(
                 directory,
                 self.cameras.recorders,
                 events=self.events,
                 on_sent=self.metrics.observe_live_send if self.metrics is not None else None,
+                site=site,
             ),
-            holds=HoldService(self.holds, self.clock),
+            holds=HoldService(
+                self.holds, self.clock, on_change=self.site_ops.holds.changed if self.site_ops is not None else None
+            ),
             retention=retention,
             exports=exports,
-            audit=AuditService(self.audit, directory),
+            audit=AuditService(self.audit, directory, recorder_id=config.recorder_id, site=site),
             function_checks=FunctionCheckService(self.checks, directory),
             reports=ReportService(
                 directory,
@@ -188,6 +207,8 @@ class Daemon:
         self._calls_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Set as stop() begins: a retention still waiting for the site's holds gives up.
+        self._closing = asyncio.Event()
         # systemd (Type=notify, WatchdogSec=): READY=1 once the control plane serves, WATCHDOG=1
         # only while every started recorder thread makes progress (a recorder started in the
         # background gets max_silence from its start); no-ops when not started by systemd.
@@ -213,6 +234,8 @@ class Daemon:
         alarms = dict(self.retention.status.alarms)
         if self.site is not None:
             alarms.update(self.site.alarms)
+        if self.site_ops is not None:
+            alarms.update(self.site_ops.alarms)
         return alarms
 
     def _camera_info(self, camera_id: str) -> CameraInfo | None:
@@ -317,7 +340,7 @@ class Daemon:
         await asyncio.to_thread(self.audit.open)
         await asyncio.to_thread(self.exporter.open)
         await self.cameras.start()
-        self._retention_task = asyncio.create_task(self.retention.run(), name="retention")
+        self._retention_task = asyncio.create_task(self._run_retention(), name="retention")
         self._checks_task = asyncio.create_task(self.checks.run(), name="function-checks")
         address = self.config.metrics.address
         if self.metrics is not None and address is not None:
@@ -329,6 +352,12 @@ class Daemon:
                     f"[metrics] listen {self.config.metrics.listen!r}: cannot listen ({error.strerror or error})",
                 ) from None
         self._calls_task = asyncio.create_task(self.services.calls.run(), name="denial-summaries")
+        if self.config.site is not None and self.config.site.token_file is not None:
+            # Peers of the site authenticate with this token (role `site`, services/authn.py).
+            token = await asyncio.to_thread(load_site_token, self.config.site.token_file)
+            self.authenticator.accept_site_token(token)
+            if self.site_ops is not None:
+                self.site_ops.accept_site_token(token)
         await self.control_plane.start()
         if self.web is not None:
             try:
@@ -351,6 +380,24 @@ class Daemon:
         self._cameras_task = asyncio.create_task(self._start_cameras(), name="camera-start-up")
         if self.site is not None:
             self._site_task = asyncio.create_task(self.site.run(), name="site")
+        if self.site_ops is not None:
+            self._site_ops_task = asyncio.create_task(self.site_ops.run(), name="site-operations")
+
+    async def _run_retention(self) -> None:
+        """Retention; with [site], only once the site's holds are applied here (or after
+        SITE_HOLDS_WAIT_S without etcd: a recorder cut off from etcd at start-up must still free
+        space, and says so with the `site_holds_unsynced` alarm until the holds are synced)."""
+        if self.site_ops is not None:
+            waits = [asyncio.create_task(self.site_ops.holds.synced.wait()), asyncio.create_task(self._closing.wait())]
+            _, pending = await asyncio.wait(waits, timeout=SITE_HOLDS_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            if self._closing.is_set():
+                return
+            if not self.site_ops.holds.synced.is_set():
+                self.site_ops.holds_overdue = True
+                log.error("site_holds_unsynced", waited_s=SITE_HOLDS_WAIT_S)
+        await self.retention.run()
 
     async def _start_cameras(self) -> None:
         began_ns = self.clock.mono_ns()
@@ -386,6 +433,7 @@ class Daemon:
         if self.metrics is not None:
             await asyncio.to_thread(self.metrics.close)
         await self.services.export_jobs.aclose()  # exports under way finish on their own threads
+        self._closing.set()
         await self.retention.aclose()
         if self._retention_task is not None:
             await asyncio.gather(self._retention_task, return_exceptions=True)
@@ -396,6 +444,11 @@ class Daemon:
         await self.cameras.stop()
         if self.site is not None:
             await self.site.aclose()
+        if self._site_ops_task is not None:
+            self._site_ops_task.cancel()
+            await asyncio.gather(self._site_ops_task, return_exceptions=True)
+        if self.site_ops is not None:
+            await self.site_ops.aclose()
         for webhook in self.webhooks:
             await webhook.aclose()
         await asyncio.gather(*self._webhook_tasks, return_exceptions=True)

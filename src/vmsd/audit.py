@@ -90,6 +90,19 @@ class AuditRecord:
 
 
 @dataclass(frozen=True)
+class AuditFilters:
+    """What an audit query asks for, as a client states it (QueryAudit's filters): passed on
+    unchanged to the other recorders of a site, each of which applies them to its own trail."""
+
+    since_ns: int = 0
+    until_ns: int = 0
+    camera_id: str = ""
+    principal: str = ""
+    action: str = ""  # exact, or a prefix when it ends in "*"
+    outcome: str = ""
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     ok: bool
     records_checked: int

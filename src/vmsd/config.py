@@ -453,6 +453,17 @@ class TokenConfig(_Strict):
     role: Role
     cameras: list[str] = Field(default_factory=lambda: ["*"])
 
+    @field_validator("role", mode="before")
+    @classmethod
+    def _not_site(cls, value: object) -> object:
+        # The site token ([site] token_file) is the only credential of role `site`: a user token
+        # with it could pose as a peer recorder and forward any principal.
+        if value == "site":
+            raise ValueError(
+                "role 'site' belongs to the site's recorders (the [site] token_file), never to a user token"
+            )
+        return value
+
     @field_validator("sha256")
     @classmethod
     def _hex_digest(cls, value: str) -> str:

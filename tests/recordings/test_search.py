@@ -4,11 +4,13 @@ answers through gRPC over a real catalogue; these pin the edge cases without a d
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmsd.recordings.search import NOT_RECORDED, Gap, Span, coverage_per_mille, tile
+from vmsd.recordings.search import NOT_RECORDED, Gap, SearchResult, Span, Unavailable, coverage_per_mille, merge, tile
 from vmsd.storage.catalogue import GapRow
+from vmsd.units import NS_PER_S
 
 S = 1_000_000_000
 MIN = 60 * S
@@ -187,3 +189,41 @@ def test_each_bucket_is_the_share_of_it_covered(pieces: list[tuple[int, int]], b
         covered = sum(max(0, min(s.end_ns, hi) - max(s.start_ns, lo)) for s in spans)
         assert value == covered * 1000 // bucket_ns
         assert 0 <= value <= 1000
+
+
+def _span(start_s: int, end_s: int, recorder: str) -> Span:
+    return Span(start_s * NS_PER_S, end_s * NS_PER_S, 1, 100, "h264", 320, 240, False, recorder)
+
+
+def _gap(start_s: int, end_s: int, reason: str, open_: bool = False) -> Gap:
+    return Gap(start_s * NS_PER_S, end_s * NS_PER_S, reason, "", open_)
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["a-first", "b-first"])
+def test_merge_explains_a_failover_hole_once_whichever_recorder_answers_first(order: int) -> None:
+    a = SearchResult([_span(0, 7, "rec-a")], [_gap(7, 30, "crash", open_=True)])
+    b = SearchResult(
+        [_span(10, 22, "rec-b")],
+        [_gap(0, 7, NOT_RECORDED), _gap(7, 10, "failover"), _gap(22, 30, "camera_offline", open_=True)],
+    )
+    merged = merge([a, b][::order], 0, 30 * NS_PER_S)
+    assert [(s.start_ns // NS_PER_S, s.end_ns // NS_PER_S, s.recorder) for s in merged.spans] == [
+        (0, 7, "rec-a"),
+        (10, 22, "rec-b"),
+    ]
+    assert [(g.start_ns // NS_PER_S, g.end_ns // NS_PER_S, g.reason) for g in merged.gaps] == [
+        (7, 10, "failover"),
+        (22, 30, "camera_offline"),
+    ]
+
+
+def test_merge_keeps_both_recorders_spans_over_the_same_time_and_every_unavailable_part() -> None:
+    """The overlap after a partition is recorded by both: listed twice, never merged away."""
+    a = SearchResult([_span(0, 12, "rec-a")], [])
+    b = SearchResult([_span(10, 20, "rec-b")], [], [Unavailable("rec-c", "UNAVAILABLE: down")])
+    merged = merge([a, b], 0, 25 * NS_PER_S)
+    assert [(s.start_ns // NS_PER_S, s.recorder) for s in merged.spans] == [(0, "rec-a"), (10, "rec-b")]
+    assert [(g.start_ns // NS_PER_S, g.end_ns // NS_PER_S, g.reason) for g in merged.gaps] == [(20, 25, NOT_RECORDED)]
+    assert merged.unavailable == [Unavailable("rec-c", "UNAVAILABLE: down")]
+    # Time both recorded counts once in a timeline.
+    assert coverage_per_mille(merged.spans, 0, 25 * NS_PER_S, 1) == [800]

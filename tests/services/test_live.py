@@ -24,9 +24,10 @@ def test_a_relay_is_refused_in_order_of_scope_existence_and_recording(
     activity = Activity()
 
     async def relay() -> None:
-        async for _ in running.daemon.services.live.relay(
+        items = await running.daemon.services.live.relay(
             principal("police-link"), activity, camera_id, transport="grpc"
-        ):
+        )
+        async for _ in items:
             pass
 
     with pytest.raises(VmsdError) as caught:

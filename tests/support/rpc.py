@@ -97,10 +97,14 @@ def make_config(
     grpc: dict[str, Any] | None = None,
     web: dict[str, Any] | None = None,
     recording: tuple[str, ...] = (),
+    site: dict[str, Any] | None = None,
+    recorder_id: str = "rpc-test",
+    camera_fields: dict[str, Any] | None = None,
 ) -> Config:
     """The test daemon's config; `grpc` adds [grpc] keys (limits, timeouts); `web` gives a [web]
     section (the console, off without it); `recording` names the cameras that are enabled (the
-    others are configured but never connected to)."""
+    others are configured but never connected to); `site` a [site] section; `camera_fields` are
+    added to every camera (e.g. enabled, recorders)."""
     tokens = [
         {
             "name": f"{role}-1",
@@ -113,14 +117,18 @@ def make_config(
     cams = CONFIG_CAMERAS if cameras is None else cameras
     return parse_config(
         {
-            "recorder_id": "rpc-test",
+            "recorder_id": recorder_id,
             "storage": {"root": str(root), "segment_duration": SEGMENT_DURATION, "min_free": "1MiB"},
             "grpc": {"listen": "127.0.0.1:0", **(grpc or {})},
             # No scheduled function checks in the middle of a test; on-demand ones watch for 1 s.
             "health": {"times": [], "observe": "1s"},
             "auth": {"tokens": tokens},
-            "cameras": [{"id": cid, "url": url, "enabled": cid in recording, "name": cid} for cid, url in cams.items()],
+            "cameras": [
+                {"id": cid, "url": url, "enabled": cid in recording, "name": cid, **(camera_fields or {})}
+                for cid, url in cams.items()
+            ],
             **({"web": web} if web is not None else {}),
+            **({"site": site} if site is not None else {}),
         }
     )
 
@@ -190,6 +198,9 @@ class RunningDaemon:
         return self.daemon.control_plane.port
 
     def stop(self) -> None:
+        """Stop the daemon (a second call does nothing)."""
+        if self._loop.is_closed():
+            return
         self.channel.close()
         try:
             self.run(self.daemon.stop())

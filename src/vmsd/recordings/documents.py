@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from vmsd.recordings.search import Gap, Span
+from vmsd.recordings.search import Gap, Span, Unavailable
 
 
 def time_range(start_ns: int, end_ns: int) -> dict[str, str]:
@@ -27,6 +27,7 @@ def span_document(span: Span) -> dict[str, Any]:
         "width": span.width,
         "height": span.height,
         "has_audio": span.has_audio,
+        "recorder": span.recorder,
     }
 
 
@@ -34,11 +35,19 @@ def gap_document(gap: Gap) -> dict[str, Any]:
     return {"range": time_range(gap.start_ns, gap.end_ns), "reason": gap.reason, "detail": gap.detail, "open": gap.open}
 
 
-def search_document(spans: Iterable[Span], gaps: Iterable[Gap]) -> dict[str, Any]:
-    """{"spans", "gaps", "recorded_ns"}: each in time order, as the search returned them."""
+def unavailable_document(value: Unavailable) -> dict[str, str]:
+    return {"recorder": value.recorder, "reason": value.reason}
+
+
+def search_document(
+    spans: Iterable[Span], gaps: Iterable[Gap], unavailable: Iterable[Unavailable] = ()
+) -> dict[str, Any]:
+    """{"spans", "gaps", "recorded_ns", "unavailable"}: each in time order, as the search
+    returned them; `unavailable`: the site's recorders whose part is missing (empty without a site)."""
     spans = list(spans)
     return {
         "spans": [span_document(s) for s in spans],
         "gaps": [gap_document(g) for g in gaps],
         "recorded_ns": str(sum(s.end_ns - s.start_ns for s in spans)),
+        "unavailable": [unavailable_document(u) for u in unavailable],
     }

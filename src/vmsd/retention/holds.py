@@ -73,6 +73,37 @@ class Holds:
         )
         return hold
 
+    def mirror(
+        self,
+        *,
+        camera_ids: list[str],
+        start_ns: int,
+        end_ns: int,
+        case_ref: str,
+        reason: str,
+        created_by: str,
+        created_ns: int,
+        until_ns: int | None,
+    ) -> HoldRow:
+        """A copy of a hold made on another recorder of the site (vmsd.site.holds), as it was
+        made there: its maker and time, its expiry even if past; cameras this recorder does not
+        know are kept in the hold (it protects nothing of theirs here until they exist)."""
+        hold_id = self._catalogue.add_hold(
+            camera_ids=sorted(set(camera_ids)),
+            start_ns=start_ns,
+            end_ns=end_ns,
+            case_ref=case_ref,
+            reason=reason,
+            created_by=created_by,
+            created_ns=created_ns,
+            until_ns=until_ns,
+        )
+        hold = self.get(hold_id)
+        self._publish(
+            EventKind.HOLD_ADDED, hold, start_ns=start_ns, end_ns=end_ns, until_ns=until_ns, created_by=created_by
+        )
+        return hold
+
     def get(self, hold_id: int) -> HoldRow:
         hold = self._catalogue.hold(hold_id)
         if hold is None:

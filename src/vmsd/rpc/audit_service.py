@@ -30,15 +30,24 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             limit=request.limit,
             page_token=request.page_token,
         )
-        messages = [_record(r, redacted=hidden) for r, hidden in zip(found.records, found.redacted, strict=True)]
+        messages = [
+            _record(r, redacted=hidden, recorder=recorder)
+            for r, hidden, recorder in zip(found.records, found.redacted, found.recorders, strict=True)
+        ]
         # Newest last: when the page does not fit, its oldest records wait for the next page.
         keep = paging.fitting(m.ByteSize() for m in reversed(messages))
         messages = messages[len(messages) - keep :]
-        more = found.more or keep < len(found.records)
+        if found.site is not None:  # one cursor per recorder of the site
+            token = found.site_token(keep)
+            more = bool(token)
+        else:
+            more = found.more or keep < len(found.records)
+            token = paging.token(messages[0].seq) if more and messages else ""
         return audit_pb2.QueryAuditResponse(
             records=messages,
             truncated=more,
-            next_page_token=paging.token(messages[0].seq) if more and messages else "",
+            next_page_token=token,
+            unavailable=[convert.unavailable(u) for u in found.unavailable],
         )
 
     async def VerifyAudit(self, request: audit_pb2.VerifyAuditRequest, context: Any) -> audit_pb2.VerifyAuditResponse:
@@ -51,8 +60,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         )
 
 
-def _record(record: AuditRecord, *, redacted: bool) -> audit_pb2.AuditRecord:
+def _record(record: AuditRecord, *, redacted: bool, recorder: str) -> audit_pb2.AuditRecord:
     message = convert.audit_record(record)
+    message.recorder = recorder
     if redacted:
         message.detail_json, message.reason, message.case_ref, message.redacted = "", "", "", True
     return message

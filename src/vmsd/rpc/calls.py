@@ -34,10 +34,11 @@ import grpc
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
 from vmsd.rpc.limits import StreamLimits, TimedWrites
-from vmsd.services.access import Principal
+from vmsd.services.access import SITE_ROLE, Principal
 from vmsd.services.activity import Activity
 from vmsd.services.authn import Authenticator
 from vmsd.services.calls import CallAudit
+from vmsd.services.forwarding import Forwarded
 
 log = get_logger(component="rpc")
 
@@ -135,14 +136,19 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         authorization = metadata.get("authorization")
         open_method = method.startswith(_OPEN_PREFIXES)
 
-        def begin(context: grpc.aio.ServicerContext) -> Call:
-            call = Call(method=method, peer=context.peer() or "")
+        def begin(call: Call) -> None:
+            # Fills `call` in place, so that a refusal is audited with what was known by then
+            # (a peer recorder whose forwarded principal is refused is named as `site`).
+            _current.set(call)
             if authorization or not open_method:
-                call.principal = self._authenticator.authenticate(
+                principal = self._authenticator.authenticate(
                     authorization if isinstance(authorization, str) else None, call.peer
                 )
-            _current.set(call)
-            return call
+                if principal.role == SITE_ROLE:
+                    # A peer recorder: the call is made for the principal it forwards.
+                    call.principal = principal
+                    principal = self._authenticator.forwarded(principal, Forwarded.from_headers(metadata))
+                call.principal = principal
 
         def require_decoded(call: Call, request: Any) -> None:
             if isinstance(request, Undecodable):
@@ -157,15 +163,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 started_ns = time.monotonic_ns()
-                call: Call | None = None
+                call = Call(method=method, peer=context.peer() or "")
                 try:
-                    call = begin(context)
+                    begin(call)
                     require_decoded(call, request)
                     if open_method and method.startswith("/grpc.health.v1.Health/"):
                         _health_needs_principal(call, request)
                     response = await inner_unary(request, context)
                 except BaseException as error:
-                    await self._fail(context, call or Call(method=method, peer=context.peer() or ""), error, started_ns)
+                    await self._fail(context, call, error, started_ns)
                     raise
                 await self._finish(call, "OK", started_ns)
                 return response
@@ -183,9 +189,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 # Always a coroutine that sends with `await context.write()` (never a generator
                 # yielding to grpc), so that every send can time out when the client stops reading.
                 started_ns = time.monotonic_ns()
-                call: Call | None = None
+                call = Call(method=method, peer=context.peer() or "")
                 try:
-                    call = begin(context)
+                    begin(call)
                     require_decoded(call, request)
                     if open_method and method.startswith("/grpc.health.v1.Health/"):
                         _health_needs_principal(call, request)
@@ -198,7 +204,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         else:
                             await inner_stream(request, timed)
                 except BaseException as error:
-                    await self._fail(context, call or Call(method=method, peer=context.peer() or ""), error, started_ns)
+                    await self._fail(context, call, error, started_ns)
                     raise
                 await self._finish(call, "OK", started_ns)
 

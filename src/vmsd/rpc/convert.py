@@ -6,7 +6,7 @@ from vmsd.audit import AuditRecord
 from vmsd.cameras import ManagedCamera
 from vmsd.ingest.recorder import CameraState, CameraStatus
 from vmsd.log import redact_url
-from vmsd.recordings.search import Gap, Span
+from vmsd.recordings.search import Gap, Span, Unavailable
 from vmsd.v1 import audit_pb2, cameras_pb2, common_pb2, recordings_pb2
 
 _STATES = {
@@ -61,7 +61,12 @@ def span(value: Span) -> recordings_pb2.RecordedSpan:
         width=value.width,
         height=value.height,
         has_audio=value.has_audio,
+        recorder=value.recorder,
     )
+
+
+def unavailable(value: Unavailable) -> common_pb2.UnavailableRecorder:
+    return common_pb2.UnavailableRecorder(recorder=value.recorder, reason=value.reason)
 
 
 def gap(value: Gap) -> recordings_pb2.Gap:

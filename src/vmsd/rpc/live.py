@@ -90,7 +90,7 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
         # for it by then (it drops whole GOPs, then the subscriber).
         call = current_call()
         principal = call.require_principal()
-        items = self._live.relay(principal, call, request.camera_id, request.duration_ns, transport="grpc")
+        items = await self._live.relay(principal, call, request.camera_id, request.duration_ns, transport="grpc")
         async with contextlib.aclosing(items) as relay:
             async for item in relay:
                 await context.write(_serialized(item))

@@ -43,6 +43,7 @@ class RecordingServicer(recordings_pb2_grpc.RecordingServiceServicer):
             gaps=[m for m in page if isinstance(m, recordings_pb2.Gap)],
             recorded_ns=sum(s.range.end_ns - s.range.start_ns for s in spans),
             next_page_token=paging.token(page[-1].range.end_ns) if more else "",
+            unavailable=[convert.unavailable(u) for u in found.unavailable],
         )
 
     async def Timeline(self, request: recordings_pb2.TimelineRequest, context: Any) -> recordings_pb2.TimelineResponse:
@@ -55,6 +56,7 @@ class RecordingServicer(recordings_pb2_grpc.RecordingServiceServicer):
             coverage_per_mille=timeline.coverage_per_mille,
             spans=[convert.span(s) for s in timeline.spans],
             gaps=[convert.gap(g) for g in timeline.gaps],
+            unavailable=[convert.unavailable(u) for u in timeline.unavailable],
         )
 
     async def Play(self, request: recordings_pb2.PlayRequest, context: Any) -> AsyncIterator[recordings_pb2.PlayChunk]:

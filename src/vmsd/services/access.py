@@ -71,6 +71,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
 }
 
+# The role of another recorder of the same site, calling with the site token ([site] token_file).
+# It is not in ROLE_PERMISSIONS: on its own it may do nothing, and no user token may have it
+# (config validation). A site call acts for the principal it forwards (services/forwarding.py),
+# re-authorised by the receiving recorder against its own tokens.
+SITE_ROLE = "site"
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -78,6 +84,8 @@ class Principal:
     role: str
     camera_globs: tuple[str, ...]
     peer: str = ""
+    # The site recorder (its recorder_id) that forwarded this principal's call; "" for a direct call.
+    via: str = ""
 
     def can(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS.get(self.role, frozenset())

@@ -41,10 +41,16 @@ def audit_entry(
     duration_ns: int,
     message: str = "",
 ) -> AuditEntry | None:
-    """The record of a finished call, or None when the call needs none (not audited, not denied)."""
-    if not activity.audited and outcome not in DENIALS:
+    """The record of a finished call, or None when the call needs none (not audited, not denied).
+
+    A call forwarded by a peer recorder is always audited, with `via` (that recorder) beside the
+    principal it was made for: the calling recorder audits its side too (see services/site_wide.py)."""
+    forwarded = principal is not None and bool(principal.via)
+    if not activity.audited and outcome not in DENIALS and not forwarded:
         return None
     detail = dict(activity.detail)
+    if principal is not None and principal.via:
+        detail["via"] = principal.via
     detail["duration_ns"] = duration_ns
     if message:
         detail["message"] = message

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vmsd.clock import Clock
@@ -50,9 +51,18 @@ def _visible(principal: Principal, row: HoldRow) -> bool:
 
 
 class HoldService:
-    def __init__(self, holds: Holds, clock: Clock) -> None:
+    """Holds on this recorder. With a [site], `on_change` is told of every hold made or released
+    here, so that it reaches the site's other recorders (vmsd.site.holds): the local hold is
+    made (or released) first and stands whatever etcd does."""
+
+    def __init__(self, holds: Holds, clock: Clock, *, on_change: Callable[[], None] | None = None) -> None:
         self._holds = holds
         self._clock = clock
+        self._on_change = on_change
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 
     def _hold(self, row: HoldRow, now_ns: int | None = None) -> Hold:
         return Hold(row, row.active(self._clock.wall_ns() if now_ns is None else now_ns))
@@ -94,6 +104,7 @@ class HoldService:
             until_ns=until,
         )
         activity.touch(hold_id=row.id)
+        self._changed()
         return self._hold(row)
 
     async def list(
@@ -138,6 +149,7 @@ class HoldService:
             activity.touch(denied=OUTSIDE_SCOPE)
             raise no_such_hold(hold_id)
         released = await asyncio.to_thread(self._holds.release, hold_id, released_by=principal.name, reason=reason)
+        self._changed()
         return self._hold(released)
 
 

@@ -16,7 +16,7 @@ import functools
 import secrets
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,11 +26,12 @@ from vmsd.events.bus import EventBus
 from vmsd.events.kinds import EventKind
 from vmsd.recordings import search as search_mod
 from vmsd.recordings.playback import PlaybackStats, remux_range
-from vmsd.recordings.search import Gap, SearchResult, Span
+from vmsd.recordings.search import Gap, SearchResult, Span, Unavailable
 from vmsd.services import paging, validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
 from vmsd.services.directory import CameraDirectory
+from vmsd.services.site_wide import Site
 from vmsd.storage.catalogue import SegmentRow, SegmentState
 from vmsd.storage.store import Storage
 from vmsd.threads import iterate_in_thread
@@ -51,6 +52,7 @@ class Timeline:
     coverage_per_mille: list[int]
     spans: list[Span]
     gaps: list[Gap]
+    unavailable: list[Unavailable] = field(default_factory=list)
 
 
 @dataclass
@@ -104,21 +106,75 @@ class _SegmentReviews:
             self._reviews.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class SearchPage(paging.Page[Span | Gap]):
+    """A page of a search, and the recorders of the site whose part is missing from it."""
+
+    unavailable: list[Unavailable] = field(default_factory=list)
+
+
+def _split_review(camera_id: str, spans: list[Span]) -> str:
+    parts = ", ".join(
+        f"{span.recorder} {dt.datetime.fromtimestamp(span.start_ns / NS_PER_S, dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+        f"..{dt.datetime.fromtimestamp(span.end_ns / NS_PER_S, dt.UTC):%H:%M:%SZ}"
+        for span in spans
+    )
+    return (
+        f"the footage of camera_id {camera_id!r} in this range is on more than one recorder ({parts}):"
+        " review each recorder's part on its own range"
+    )
+
+
 class RecordingService:
+    """Search, timeline and review. With a `site`, search and timeline merge the spans of every
+    recorder of the site holding the camera's footage (services/site_wide.py); each span names its
+    `recorder` (this one's `recorder_id` without a site too)."""
+
     def __init__(
-        self, directory: CameraDirectory, storage: Storage, clock: Clock, *, events: EventBus | None = None
+        self,
+        directory: CameraDirectory,
+        storage: Storage,
+        clock: Clock,
+        *,
+        events: EventBus | None = None,
+        recorder_id: str = "",
+        site: Site | None = None,
     ) -> None:
         self._directory = directory
         self._storage = storage
         self._clock = clock
         self._events = events
+        self._recorder_id = recorder_id
+        self._site = site
         self._segment_reviews = _SegmentReviews()
 
     async def _search(self, camera_id: str, start_ns: int, end_ns: int) -> SearchResult:
+        """This recorder's own spans (each naming it) and gaps."""
         await asyncio.to_thread(self._directory.require_known, camera_id)
-        return await asyncio.to_thread(
+        found = await asyncio.to_thread(
             search_mod.search, self._storage.catalogue, camera_id, start_ns, end_ns, self._clock.wall_ns()
         )
+        return SearchResult([replace(s, recorder=self._recorder_id) for s in found.spans], found.gaps)
+
+    async def _site_search(
+        self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int
+    ) -> SearchResult:
+        """This recorder's part merged with every other holder's (just its own without a site)."""
+        own = await self._search(camera_id, start_ns, end_ns)
+        if self._site is None:
+            return own
+        site = self._site
+        headers = site.forward(principal)
+        answers, unavailable = await site.fan_out(
+            principal,
+            activity,
+            camera_id,
+            lambda peer: site.peers.search(peer.recorder_id, peer.address, headers, camera_id, start_ns, end_ns),
+        )
+        if not answers and not unavailable:
+            return own
+        parts = [own, *(answer for _, answer in answers), SearchResult([], [], unavailable)]
+        return search_mod.merge(parts, start_ns, end_ns)
 
     async def search(
         self,
@@ -130,9 +186,10 @@ class RecordingService:
         *,
         page_size: int = 0,
         page_token: str = "",
-    ) -> paging.Page[Span | Gap]:
+    ) -> SearchPage:
         """Spans and gaps tiling the range: one time-ordered list. A page token is the time the
-        page starts: where the previous page's last item ended."""
+        page starts: where the previous page's last item ended. With a site: every holder's
+        spans, and the holders that did not answer (`unavailable`, on every page)."""
         camera_id = validate.camera_id(camera_id)
         activity.about(camera_id=camera_id, start_ns=start_ns, end_ns=end_ns)
         principal.require(Permission.RECORDINGS_SEARCH, camera_id)
@@ -141,12 +198,12 @@ class RecordingService:
         from_ns = paging.cursor(page_token) or start_ns
         if not start_ns <= from_ns < end_ns:
             raise paging.bad_token()
-        result = await self._search(camera_id, from_ns, end_ns)
+        result = await self._site_search(principal, activity, camera_id, from_ns, end_ns)
         items: list[tuple[int, Span | Gap]] = sorted(
             [(s.start_ns, s) for s in result.spans] + [(g.start_ns, g) for g in result.gaps],
             key=lambda item: item[0],
         )
-        return paging.Page([item for _, item in items[:size]], len(items) > size)
+        return SearchPage([item for _, item in items[:size]], len(items) > size, result.unavailable)
 
     async def timeline(
         self, principal: Principal, activity: Activity, camera_id: str, day: str, bucket_ns: int = 0
@@ -164,7 +221,7 @@ class RecordingService:
         start_ns = int(day_start.timestamp()) * NS_PER_S
         end_ns = start_ns + validate.DAY_NS
         validate.time_range(start_ns, end_ns, max_ns=validate.DAY_NS, field="day")
-        result = await self._search(camera_id, start_ns, end_ns)
+        result = await self._site_search(principal, activity, camera_id, start_ns, end_ns)
         buckets = -(-validate.DAY_NS // bucket_ns)
         return Timeline(
             day_start_ns=start_ns,
@@ -172,20 +229,33 @@ class RecordingService:
             coverage_per_mille=search_mod.coverage_per_mille(result.spans, start_ns, bucket_ns, buckets),
             spans=result.spans,
             gaps=result.gaps,
+            unavailable=result.unavailable,
         )
 
     async def _begin_review(
-        self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int, reason: str
+        self,
+        principal: Principal,
+        activity: Activity,
+        camera_id: str,
+        start_ns: int,
+        end_ns: int,
+        reason: str,
+        *,
+        site_wide: bool = False,
     ) -> tuple[str, int, int, SearchResult]:
         """What every review does first, whatever it then delivers: audit what is asked, check
-        the permission, the scope and the reason, find the footage, tell the event stream."""
+        the permission, the scope and the reason, find the footage (`site_wide`: on any
+        recorder of the site), tell the event stream."""
         camera_id = validate.camera_id(camera_id)
         activity.touch(camera_id=camera_id, start_ns=start_ns, end_ns=end_ns)
         principal.require(Permission.RECORDINGS_PLAY, camera_id)
         # DPA 2018 s.62: a consultation of footage must record its justification.
         activity.touch(reason=validate.text(reason, "reason", required=True))
         start_ns, end_ns = validate.time_range(start_ns, end_ns, max_ns=MAX_PLAY_NS)
-        result = await self._search(camera_id, start_ns, end_ns)
+        if site_wide:
+            result = await self._site_search(principal, activity, camera_id, start_ns, end_ns)
+        else:
+            result = await self._search(camera_id, start_ns, end_ns)
         if not result.spans:
             raise VmsdError(ErrorKind.NOT_FOUND, f"no footage of camera_id {camera_id!r} in the requested range")
         if self._events is not None:
@@ -203,13 +273,38 @@ class RecordingService:
     async def review(
         self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int, reason: str
     ) -> Review:
-        """A review as one MPEG-TS stream remuxed from the segments (gRPC Play)."""
+        """A review as one MPEG-TS stream remuxed from the segments (gRPC Play). With a site,
+        footage held by one other recorder is played from it (for this principal, with the
+        reason: audited there too); a range whose footage lies on several recorders is
+        FAILED_PRECONDITION naming each recorder's part (one stream cannot join them yet)."""
         camera_id, start_ns, end_ns, result = await self._begin_review(
-            principal, activity, camera_id, start_ns, end_ns, reason
+            principal, activity, camera_id, start_ns, end_ns, reason, site_wide=True
         )
-        rows = await asyncio.to_thread(self._storage.catalogue.segments_in_range, camera_id, start_ns, end_ns)
         stats = PlaybackStats()
+        holders = sorted({span.recorder for span in result.spans} - {self._recorder_id})
+        if holders and self._site is not None:
+            if len(holders) > 1 or any(span.recorder == self._recorder_id for span in result.spans):
+                raise VmsdError(ErrorKind.FAILED_PRECONDITION, _split_review(camera_id, result.spans))
+            peer = await self._site.locate(camera_id, holders[0])
+            activity.touch(played_from=peer.recorder_id)
+            chunks = await self._site.peers.play(
+                peer.recorder_id, peer.address, self._site.forward(principal), camera_id, start_ns, end_ns,
+                reason, stats,
+            )  # fmt: skip
+            return Review(start_ns, end_ns, result, stats, self._relayed(activity, chunks, stats))
+        rows = await asyncio.to_thread(self._storage.catalogue.segments_in_range, camera_id, start_ns, end_ns)
         return Review(start_ns, end_ns, result, stats, self._chunks(activity, rows, start_ns, end_ns, stats))
+
+    async def _relayed(
+        self, activity: Activity, chunks: AsyncGenerator[bytes, None], stats: PlaybackStats
+    ) -> AsyncGenerator[bytes, None]:
+        """A peer's review passed through (closed as soon as the consumer stops)."""
+        try:
+            async with contextlib.aclosing(chunks) as stream:
+                async for data in stream:
+                    yield data
+        finally:
+            activity.touch(bytes=stats.bytes, video_frames=stats.video_frames)
 
     async def review_segments(
         self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int, reason: str

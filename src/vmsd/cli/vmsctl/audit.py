@@ -9,10 +9,10 @@ from rich.table import Table
 
 from vmsd.cli.vmsctl.client import Client, pages
 from vmsd.cli.vmsctl.errors import EXIT_OK, EXIT_OTHER, UsageError
-from vmsd.cli.vmsctl.output import emit_json, out, to_dict
+from vmsd.cli.vmsctl.output import emit_json, err, out, to_dict
 from vmsd.cli.vmsctl.times import format_duration, format_time
 from vmsd.times import parse_time
-from vmsd.v1 import audit_pb2
+from vmsd.v1 import audit_pb2, common_pb2
 
 _MAX_PAGE_SIZE = 10_000  # the server's maximum page_size
 
@@ -41,17 +41,26 @@ def cmd_audit(client: Client, args: argparse.Namespace) -> int:
     )
     # Pages run from the newest record back, each under the server's message size cap.
     records: list[audit_pb2.AuditRecord] = []
+    unavailable: dict[str, str] = {}  # with a site: recorders whose trail is missing
     for page in pages(client, client.audit.QueryAudit, request):
         records[:0] = page.records
+        unavailable.update((u.recorder, u.reason) for u in page.unavailable)
         if args.limit and len(records) >= args.limit:
             break
     shown = records[-args.limit :] if args.limit else records
     truncated = page.truncated or len(shown) < len(records)
-    response = audit_pb2.QueryAuditResponse(records=shown, truncated=truncated)
+    response = audit_pb2.QueryAuditResponse(
+        records=shown,
+        truncated=truncated,
+        unavailable=[common_pb2.UnavailableRecorder(recorder=r, reason=why) for r, why in sorted(unavailable.items())],
+    )
     if args.json:
         emit_json(to_dict(response))
         return EXIT_OK
-    table = Table("seq", "time", "principal", "action", "camera", "range", "reason", "outcome", title="audit")
+    # With a site, records of several recorders: each seq is that recorder's.
+    site = len({r.recorder for r in response.records}) > 1
+    columns = ["seq", "time", "principal", "action", "camera", "range", "reason", "outcome"]
+    table = Table(*(["recorder", *columns] if site else columns), title="audit")
     for record in response.records:
         span = (
             f"{format_time(record.range.start_ns)} +{format_duration(record.range.end_ns - record.range.start_ns)}"
@@ -59,6 +68,7 @@ def cmd_audit(client: Client, args: argparse.Namespace) -> int:
             else ""
         )
         table.add_row(
+            *([record.recorder] if site else []),
             str(record.seq),
             format_time(record.time_ns),
             record.principal or "(unauthenticated)",
@@ -69,6 +79,8 @@ def cmd_audit(client: Client, args: argparse.Namespace) -> int:
             record.outcome,
         )
     out.print(table)
+    for recorder, reason in sorted(unavailable.items()):
+        err.print(f"recorder {recorder} is unavailable, its audit trail is not listed: {reason}")
     if response.truncated:
         out.print(f"(showing the newest {len(response.records)}; narrow with --since or raise --limit)")
     return EXIT_OK

@@ -15,29 +15,38 @@ from vmsd.cli.vmsctl.errors import EXIT_NOT_FOUND, EXIT_OK, UsageError
 from vmsd.cli.vmsctl.output import emit_json, err, out, to_dict
 from vmsd.cli.vmsctl.times import format_duration, format_time, time_range
 from vmsd.recordings.documents import search_document
-from vmsd.recordings.search import Gap, Span
+from vmsd.recordings.search import Gap, Span, Unavailable
 from vmsd.v1 import recordings_pb2
 
 
 def cmd_search(client: Client, args: argparse.Namespace) -> int:
     request = recordings_pb2.SearchRequest(camera_id=args.camera, range=time_range(args))
     response = recordings_pb2.SearchResponse()
+    # With a site, every page names the recorders whose part is missing: each once.
+    unavailable: dict[str, Unavailable] = {}
     for page in pages(client, client.recordings.Search, request):
         response.spans.extend(page.spans)
         response.gaps.extend(page.gaps)
         response.recorded_ns += page.recorded_ns
+        unavailable.update((u.recorder, Unavailable(u.recorder, u.reason)) for u in page.unavailable)
     if args.json:
         spans = [
-            Span(s.range.start_ns, s.range.end_ns, s.segments, s.bytes, s.video_codec, s.width, s.height, s.has_audio)
+            Span(
+                s.range.start_ns, s.range.end_ns, s.segments, s.bytes, s.video_codec, s.width, s.height, s.has_audio,
+                s.recorder,
+            )
             for s in response.spans
-        ]
+        ]  # fmt: skip
         gaps = [Gap(g.range.start_ns, g.range.end_ns, g.reason, g.detail, g.open) for g in response.gaps]
-        emit_json(search_document(spans, gaps))
+        emit_json(search_document(spans, gaps, unavailable.values()))
         return EXIT_OK
     rows: list[tuple[int, int, str, str]] = [
-        (s.range.start_ns, s.range.end_ns, "recorded", f"{s.segments} segment(s), {s.video_codec} {s.width}x{s.height}")
+        (
+            s.range.start_ns, s.range.end_ns, f"recorded on {s.recorder}" if s.recorder else "recorded",
+            f"{s.segments} segment(s), {s.video_codec} {s.width}x{s.height}",
+        )
         for s in response.spans
-    ]
+    ]  # fmt: skip
     rows += [
         (g.range.start_ns, g.range.end_ns, f"gap: {g.reason}", g.detail + (" (ongoing)" if g.open else ""))
         for g in response.gaps
@@ -46,6 +55,8 @@ def cmd_search(client: Client, args: argparse.Namespace) -> int:
     for start_ns, end_ns, what, detail in sorted(rows):
         table.add_row(format_time(start_ns), format_time(end_ns), format_duration(end_ns - start_ns), what, detail)
     out.print(table)
+    for missing in unavailable.values():
+        err.print(f"recorder {missing.recorder} is unavailable, its footage is not listed: {missing.reason}")
     total = request.range.end_ns - request.range.start_ns
     out.print(
         f"recorded {format_duration(response.recorded_ns)} of {format_duration(total)}"

@@ -19,8 +19,9 @@ from vmsd.web.context import Deps, context, ns, query_time
 from vmsd.web.params import query_int
 
 
-def record_json(record: AuditRecord, *, redacted: bool) -> dict[str, Any]:
+def record_json(record: AuditRecord, *, redacted: bool, recorder: str = "") -> dict[str, Any]:
     return {
+        "recorder": recorder,
         "seq": record.seq,
         "time_ns": ns(record.time_ns),
         "action": record.action,
@@ -61,9 +62,16 @@ def add_routes(app: web.Application, deps: Deps) -> None:
             page_size=query_int(request, "page_size"),
             page_token=request.query.get("page_token", ""),
         )
-        records = [record_json(r, redacted=h) for r, h in zip(found.records, found.redacted, strict=True)]
-        token = paging.token(found.records[0].seq) if found.more and found.records else ""
-        return web.json_response({"records": records, "next_page_token": token})
+        records = [
+            record_json(r, redacted=h, recorder=rec)
+            for r, h, rec in zip(found.records, found.redacted, found.recorders, strict=True)
+        ]
+        if found.site is not None:  # a site-wide page: one cursor per recorder
+            token = found.site_token(len(found.records))
+        else:
+            token = paging.token(found.records[0].seq) if found.more and found.records else ""
+        unavailable = [{"recorder": u.recorder, "reason": u.reason} for u in found.unavailable]
+        return web.json_response({"records": records, "next_page_token": token, "unavailable": unavailable})
 
     async def verify(request: web.Request) -> web.Response:
         result = await audit.verify(context(request).require_principal())

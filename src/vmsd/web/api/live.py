@@ -131,7 +131,7 @@ def add_routes(app: web.Application, deps: Deps) -> None:
             heartbeat=HEARTBEAT_S, compress=False, max_msg_size=MAX_CLIENT_MESSAGE_BYTES, timeout=CLOSE_WAIT_S
         )
         # Refusals answer before the upgrade; the viewer is counted once the stream is read.
-        items = live.relay(principal, ctx, camera_id, transport="websocket")
+        items = await live.relay(principal, ctx, camera_id, transport="websocket")
         if not ws.can_prepare(request).ok:
             raise VmsdError(ErrorKind.INVALID_ARGUMENT, "this is a WebSocket endpoint: open it with new WebSocket(url)")
         await ws.prepare(request)

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.recordings.documents import gap_document, search_document, span_document
-from vmsd.recordings.search import Gap, Span
+from vmsd.recordings.search import Gap, Span, Unavailable
 from vmsd.services import paging
 from vmsd.services.recordings import SegmentReview
 from vmsd.web.context import Deps, context, json_body, ns, query_time, text_field, time_field
@@ -58,12 +58,14 @@ def add_routes(app: web.Application, deps: Deps) -> None:
         end_ns = query_time(request, "to", now_ns, default="now")
         spans: list[Span] = []
         gaps: list[Gap] = []
+        unavailable: dict[str, Unavailable] = {}
         token = ""
         while True:  # every page: a browser wants the whole range in one answer
             page = await recordings.search(
                 principal, ctx, request.match_info["camera_id"], start_ns, end_ns,
                 page_size=paging.MAX_PAGE_SIZE, page_token=token,
             )  # fmt: skip
+            unavailable.update((u.recorder, u) for u in page.unavailable)
             for item in page.items:
                 if isinstance(item, Span):
                     spans.append(item)
@@ -72,7 +74,7 @@ def add_routes(app: web.Application, deps: Deps) -> None:
             if not page.more or not page.items:
                 break
             token = paging.token(page.items[-1].end_ns)
-        return web.json_response(search_document(spans, gaps))
+        return web.json_response(search_document(spans, gaps, unavailable.values()))
 
     async def review(request: web.Request) -> web.Response:
         ctx = context(request)

@@ -1,0 +1,302 @@
+"""PeerClient: this recorder's gRPC calls to the other recorders of its site.
+
+One grpc.aio channel per peer address, opened on first use and kept (peers are few and calls
+frequent); every call carries the site token and the headers of the principal it is made for
+(built by vmsd.services.forwarding), and has a deadline. A peer that does not answer in time,
+or cannot be reached, is an explicit UNAVAILABLE `VmsdError` naming the recorder, its address
+and why; a refusal keeps the peer's kind and message, prefixed with the recorder's name.
+Blocking I/O: none (the token file is read by `load_site_token`, in a thread by the caller).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from vmsd.audit import AuditFilters, AuditRecord
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.ingest.hub import AUDIO, VIDEO, Missed, RelayPacket, StreamConfig
+from vmsd.recordings.playback import PlaybackStats
+from vmsd.recordings.search import Gap, SearchResult, Span
+from vmsd.units import NS_PER_S
+from vmsd.v1 import audit_pb2, audit_pb2_grpc, common_pb2, live_pb2, live_pb2_grpc, recordings_pb2, recordings_pb2_grpc
+
+__all__ = ["DEFAULT_PEER_TIMEOUT_NS", "PeerClient", "load_site_token"]
+
+# A peer on the same site answers a search in milliseconds; one that takes seconds is as good as
+# absent for an operator waiting at a console, and its part is reported unavailable instead.
+DEFAULT_PEER_TIMEOUT_NS = 3 * NS_PER_S
+_PAGE_SIZE = 10_000
+# Error kinds a peer's status maps back to (same names as ErrorKind).
+_KINDS = {kind.value: kind for kind in ErrorKind}
+
+
+def load_site_token(path: Path) -> str:
+    """The site token in `path` ([site] token_file), stripped (blocking). FAILED_PRECONDITION
+    naming the file when it cannot be read or is empty; the token itself is never in a message."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise VmsdError(
+            ErrorKind.FAILED_PRECONDITION, f"[site] token_file {str(path)!r}: cannot be read ({error})"
+        ) from None
+    if not token:
+        raise VmsdError(ErrorKind.FAILED_PRECONDITION, f"[site] token_file {str(path)!r} is empty")
+    return token
+
+
+class PeerClient:
+    """Calls to peer recorders. No I/O in the constructor; `aclose()` closes every channel."""
+
+    def __init__(
+        self,
+        site_token: str | None = None,
+        *,
+        timeout_ns: int = DEFAULT_PEER_TIMEOUT_NS,
+        root_certificates: bytes | None = None,
+    ) -> None:
+        self._authorization = f"Bearer {site_token}" if site_token else None
+        self._timeout_s = timeout_ns / NS_PER_S
+        # The CA of the peers' [grpc] tls certificates; None: plaintext (loopback or a private link).
+        self._root_certificates = root_certificates
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            if self._root_certificates is None:
+                channel = grpc.aio.insecure_channel(address)
+            else:
+                credentials = grpc.ssl_channel_credentials(root_certificates=self._root_certificates)
+                channel = grpc.aio.secure_channel(address, credentials)
+            self._channels[address] = channel
+        return channel
+
+    def accept_site_token(self, site_token: str) -> None:
+        """Present `site_token` from now on (the daemon reads [site] token_file at start)."""
+        self._authorization = f"Bearer {site_token}"
+
+    def _metadata(self, headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        if self._authorization is None:
+            raise VmsdError(
+                ErrorKind.FAILED_PRECONDITION,
+                "this recorder has no site token ([site] token_file): it cannot ask peers",
+            )
+        return [("authorization", self._authorization), *headers]
+
+    async def search(
+        self,
+        recorder_id: str,
+        address: str,
+        headers: Sequence[tuple[str, str]],
+        camera_id: str,
+        start_ns: int,
+        end_ns: int,
+    ) -> SearchResult:
+        """The peer's own spans (each naming the recorder that holds it) and gaps of the camera in
+        [start_ns, end_ns), every page; raises VmsdError (see the module docstring)."""
+        stub = recordings_pb2_grpc.RecordingServiceStub(self._channel(address))  # type: ignore[no-untyped-call]
+        request = recordings_pb2.SearchRequest(
+            camera_id=camera_id, range=common_pb2.TimeRange(start_ns=start_ns, end_ns=end_ns), page_size=_PAGE_SIZE
+        )
+        spans: list[Span] = []
+        gaps: list[Gap] = []
+        while True:
+            reply = await self._call(recorder_id, address, stub.Search, request, headers)
+            spans += [_span(s, recorder_id) for s in reply.spans]
+            gaps += [Gap(g.range.start_ns, g.range.end_ns, g.reason, g.detail, g.open) for g in reply.gaps]
+            if not reply.next_page_token:
+                return SearchResult(spans, gaps)
+            request.page_token = reply.next_page_token
+
+    async def query_audit(
+        self,
+        recorder_id: str,
+        address: str,
+        headers: Sequence[tuple[str, str]],
+        filters: AuditFilters,
+        page_size: int,
+        before_seq: int,
+    ) -> tuple[list[tuple[AuditRecord, bool]], bool]:
+        """The peer's own newest matching records before `before_seq` (0: from the newest),
+        oldest first, each with its `redacted` flag, and whether older ones remain (its own
+        trail only: a forwarded call is never fanned out again)."""
+        stub = audit_pb2_grpc.AuditServiceStub(self._channel(address))  # type: ignore[no-untyped-call]
+        request = audit_pb2.QueryAuditRequest(
+            since_ns=filters.since_ns,
+            until_ns=filters.until_ns,
+            camera_id=filters.camera_id,
+            principal=filters.principal,
+            action=filters.action,
+            outcome=filters.outcome,
+            page_size=page_size,
+            page_token=str(before_seq) if before_seq else "",
+        )
+        reply = await self._call(recorder_id, address, stub.QueryAudit, request, headers)
+        return [(_audit_record(r), r.redacted) for r in reply.records], bool(reply.truncated)
+
+    async def play(
+        self,
+        recorder_id: str,
+        address: str,
+        headers: Sequence[tuple[str, str]],
+        camera_id: str,
+        start_ns: int,
+        end_ns: int,
+        reason: str,
+        stats: PlaybackStats,
+    ) -> AsyncGenerator[bytes, None]:
+        """The peer's review of the range (gRPC Play, for the forwarded principal, with the
+        reason): waits for its header (the timeout applies to it, not to the footage, which may
+        take long), fills `stats` (first packet now; frames, bytes and last packet at the end)
+        and returns the MPEG-TS bytes as they come. The call ends when the generator is closed."""
+        stub = recordings_pb2_grpc.RecordingServiceStub(self._channel(address))  # type: ignore[no-untyped-call]
+        request = recordings_pb2.PlayRequest(
+            camera_id=camera_id, range=common_pb2.TimeRange(start_ns=start_ns, end_ns=end_ns), reason=reason
+        )
+        call = stub.Play(request, metadata=self._metadata(headers))
+        try:
+            first = await asyncio.wait_for(call.read(), self._timeout_s)
+        except TimeoutError:
+            call.cancel()
+            raise VmsdError(
+                ErrorKind.UNAVAILABLE, f"recorder {recorder_id} ({address}) did not answer within {self._timeout_s:g} s"
+            ) from None
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+        if first is grpc.aio.EOF or first.WhichOneof("kind") != "header":
+            call.cancel()
+            raise VmsdError(ErrorKind.DATA_LOSS, f"recorder {recorder_id} ({address}) sent no review header")
+        stats.first_packet_ns = first.header.first_packet_ns
+        return self._play_data(recorder_id, address, call, stats)
+
+    async def relay(
+        self, recorder_id: str, address: str, headers: Sequence[tuple[str, str]], camera_id: str, duration_ns: int
+    ) -> AsyncGenerator[StreamConfig | RelayPacket | Missed, None]:
+        """The peer's live relay of the camera (gRPC Relay, for the forwarded principal): the
+        stream configuration, packets and missed-frame notices as they come. The timeout applies
+        to the first message; the call ends when the generator is closed."""
+        stub = live_pb2_grpc.LiveServiceStub(self._channel(address))  # type: ignore[no-untyped-call]
+        call = stub.Relay(
+            live_pb2.RelayRequest(camera_id=camera_id, duration_ns=duration_ns), metadata=self._metadata(headers)
+        )
+        try:
+            first = await asyncio.wait_for(call.read(), self._timeout_s)
+        except TimeoutError:
+            call.cancel()
+            raise VmsdError(
+                ErrorKind.UNAVAILABLE, f"recorder {recorder_id} ({address}) did not answer within {self._timeout_s:g} s"
+            ) from None
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+        return self._relay_items(recorder_id, address, call, first)
+
+    async def _relay_items(
+        self, recorder_id: str, address: str, call: Any, first: Any
+    ) -> AsyncGenerator[StreamConfig | RelayPacket | Missed, None]:
+        message = first
+        try:
+            while message is not grpc.aio.EOF:
+                kind = message.WhichOneof("kind")
+                if kind == "config":
+                    c = message.config
+                    yield StreamConfig(
+                        c.generation, c.video_codec, c.width, c.height, c.video_extradata, c.audio_codec,
+                        c.audio_sample_rate, c.audio_channels, c.audio_extradata, c.init_segment,
+                    )  # fmt: skip
+                elif kind == "packet":
+                    p = message.packet
+                    media = VIDEO if p.kind == live_pb2.MediaPacket.KIND_VIDEO else AUDIO
+                    yield RelayPacket(media, p.data, p.pts_ns, p.dts_ns, p.keyframe, p.generation, time.monotonic_ns())
+                elif kind == "notice":
+                    yield Missed(message.notice.missed_frames)
+                message = await call.read()
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+        finally:
+            call.cancel()
+
+    async def _play_data(
+        self, recorder_id: str, address: str, call: Any, stats: PlaybackStats
+    ) -> AsyncGenerator[bytes, None]:
+        try:
+            while True:
+                message = await call.read()
+                if message is grpc.aio.EOF:
+                    return
+                kind = message.WhichOneof("kind")
+                if kind == "data":
+                    stats.bytes += len(message.data)
+                    yield message.data
+                elif kind == "trailer":
+                    stats.video_frames = message.trailer.video_frames
+                    stats.last_packet_ns = message.trailer.last_packet_ns
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+        finally:
+            call.cancel()
+
+    async def _call(
+        self, recorder_id: str, address: str, method: Any, request: Any, headers: Sequence[tuple[str, str]]
+    ) -> Any:
+        metadata = self._metadata(headers)
+        try:
+            return await method(request, metadata=metadata, timeout=self._timeout_s)
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+
+    async def aclose(self) -> None:
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
+            await channel.close()
+
+
+def _span(message: recordings_pb2.RecordedSpan, recorder_id: str) -> Span:
+    return Span(
+        message.range.start_ns,
+        message.range.end_ns,
+        message.segments,
+        message.bytes,
+        message.video_codec,
+        message.width,
+        message.height,
+        message.has_audio,
+        # The peer names itself; a peer too old to say is still the recorder that answered.
+        message.recorder or recorder_id,
+    )
+
+
+def _peer_error(recorder_id: str, address: str, error: grpc.aio.AioRpcError, timeout_s: float) -> VmsdError:
+    code = error.code()
+    where = f"recorder {recorder_id} ({address})"
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return VmsdError(ErrorKind.UNAVAILABLE, f"{where} did not answer within {timeout_s:g} s")
+    if code is grpc.StatusCode.UNAVAILABLE:
+        return VmsdError(ErrorKind.UNAVAILABLE, f"{where} cannot be reached ({error.details() or 'no detail'})")
+    kind = _KINDS.get(code.name, ErrorKind.INTERNAL)
+    return VmsdError(kind, f"{where} refused: {error.details() or code.name}")
+
+
+def _audit_record(message: audit_pb2.AuditRecord) -> AuditRecord:
+    return AuditRecord(
+        seq=message.seq,
+        time_ns=message.time_ns,
+        action=message.action,
+        principal=message.principal,
+        role=message.role,
+        peer=message.peer,
+        camera_id=message.camera_id,
+        start_ns=message.range.start_ns,
+        end_ns=message.range.end_ns,
+        reason=message.reason,
+        case_ref=message.case_ref,
+        outcome=message.outcome,
+        detail_json=message.detail_json,
+        prev_hash=message.prev_hash,
+        hash=message.hash,
+    )
