@@ -214,6 +214,7 @@ class CameraManager:
             self._clock,
             segment_duration_ns=self._config.storage.segment_duration_ns,
             events=self._events,
+            camera_clock_tolerance_ns=self._config.health.camera_clock_tolerance_ns,
         )
         self._recorders[camera.id] = recorder
         self._tasks[camera.id] = asyncio.create_task(recorder.run(), name=f"recorder-{camera.id}")

@@ -56,10 +56,19 @@ def _rows(root: Path, sql: str, *params: object) -> list[sqlite3.Row]:
         conn.close()
 
 
+# Every scenario runs with each RTSP source: FFmpeg through PyAV, and vmsd's own client.
+SOURCES = ["ffmpeg", "native"]
+
+
+@pytest.fixture(scope="module", params=SOURCES)
+def source(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def recording(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+def recording(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFactory, source: str) -> Outcome:
     """Four cameras for ~24 s: 'faulty' drops for 5 s at t≈8 s, 'audio' gets garbage at t≈10 s."""
-    work = tmp_path_factory.mktemp("rec")
+    work = tmp_path_factory.mktemp(f"rec-{source}")
     root = work / "root"
     cameras = {
         "cam-h264": simulator.url_with_credentials("h264", "admin", PASSWORD),
@@ -68,7 +77,7 @@ def recording(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFacto
         "cam-faulty": simulator.url("faulty"),
         "cam-stally": simulator.url("stally"),
     }
-    config = write_config(work / "vmsd.toml", root, cameras)
+    config = write_config(work / "vmsd.toml", root, cameras, source=source)
     daemon = DaemonProcess(config, work / "vmsd.log").start()
     try:
         # Faults are injected once every camera records (start-up time varies with the machine).
@@ -181,15 +190,20 @@ def test_garbage_from_one_camera_harms_nobody(recording: Outcome) -> None:
         assert [g["reason"] for g in recording.gaps(camera)] == ["restart"]
 
 
-def test_credentials_never_reach_the_log(recording: Outcome) -> None:
+def test_credentials_never_reach_the_log(recording: Outcome, source: str) -> None:
     assert "camera_state" in recording.log
+    assert f'"source": "{source}"' in recording.log  # the scenario ran on the source it names
     assert PASSWORD not in recording.log
     assert "admin:" not in recording.log
 
 
-def test_kill_9_loses_at_most_a_gop_and_restart_is_quick(simulator: CameraSimulator, tmp_path: Path) -> None:
+def test_kill_9_loses_at_most_a_gop_and_restart_is_quick(
+    simulator: CameraSimulator, tmp_path: Path, source: str
+) -> None:
     root = tmp_path / "root"
-    config = write_config(tmp_path / "vmsd.toml", root, {"cam": simulator.url("crashy")}, segment_duration="60s")
+    config = write_config(
+        tmp_path / "vmsd.toml", root, {"cam": simulator.url("crashy")}, segment_duration="60s", source=source
+    )
     daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()
     daemon.wait_for_log('"state": "recording"', count=1)
     time.sleep(7)

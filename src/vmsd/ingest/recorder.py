@@ -25,6 +25,8 @@ from vmsd.config import CameraConfig, IngestConfig
 from vmsd.events.bus import EventBus
 from vmsd.events.kinds import EventKind
 from vmsd.ingest.hub import CameraHub
+from vmsd.ingest.native import NativeSource
+from vmsd.ingest.rtsp.clock import ClockLimits, ClockReading, ClockStatus
 from vmsd.ingest.segmenter import Segmenter, SegmenterEvents
 from vmsd.ingest.source import CameraSource, SourceError
 from vmsd.log import get_logger, register_url_credentials, scrub
@@ -43,6 +45,7 @@ INITIAL_BACKOFF_NS = 250_000_000
 RETRY_OPEN_FACTOR = 3
 RETRY_OPEN_FLOOR_NS = NS_PER_S
 RETRY_FULL_EVERY = 4
+FFMPEG_CLOCK_UNKNOWN = 'offset unknown: the FFmpeg source does not pass on RTCP sender reports (source = "native" does)'
 
 
 class CameraState(enum.Enum):
@@ -74,6 +77,12 @@ class CameraStatus:
     timestamp_jumps: int = 0
     clock_steps: int = 0
     camera_clock_ppm: int = 0  # how fast the camera's clock runs against the recorder's (slewed)
+    # The camera's own clock against the recorder's, from its RTCP sender reports (native source
+    # only; FFmpeg does not pass them on): ok / offset / stepped / unknown, the offset (camera
+    # minus recorder; None when unknown) and the reason in words.
+    camera_clock_status: str = ClockStatus.UNKNOWN.value
+    camera_clock_offset_ns: int | None = None
+    camera_clock_reason: str = "no RTCP sender report yet"
     alarms: dict[str, str] = field(default_factory=dict)
 
 
@@ -100,8 +109,10 @@ class CameraRecorder:
         *,
         segment_duration_ns: int,
         events: EventBus | None = None,
+        camera_clock_tolerance_ns: int = 2 * NS_PER_S,
     ) -> None:
         self.camera = camera
+        self._clock_limits = ClockLimits(tolerance_ns=camera_clock_tolerance_ns)
         self._events = events
         # The reason of the gap this recorder's last session opened, until recording resumes.
         self._open_gap_reason: GapReason | None = None
@@ -111,6 +122,8 @@ class CameraRecorder:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._status = CameraStatus(camera.id)
+        if camera.source == "ffmpeg":
+            self._status.camera_clock_reason = FFMPEG_CLOCK_UNKNOWN
         self._thread: threading.Thread | None = None
         self._log = get_logger(camera_id=camera.id)
         self.hub = CameraHub(camera.id)
@@ -125,7 +138,7 @@ class CameraRecorder:
         # Progress marker for the watchdog: bumped by the thread on every loop iteration.
         self.heartbeat_mono_ns = 0
         # The current camera session and when it last gave video (read by check_stall()).
-        self._source: CameraSource | None = None
+        self._source: CameraSource | NativeSource | None = None
         self._last_video_mono_ns = 0
         self._stall_detail = ""
         # How long the last successful handshake took (None: never connected), consecutive failed
@@ -166,7 +179,14 @@ class CameraRecorder:
         with self._lock:
             snapshot = CameraStatus(**vars(self._status))
             snapshot.alarms = dict(self._status.alarms)
-            return snapshot
+        # The camera clock as of now: a reading turns `unknown` when sender reports stop coming,
+        # which no report can announce. (Read off the recorder thread: a few plain attributes.)
+        reading = self.camera_clock()
+        if reading is not None:
+            snapshot.camera_clock_status = reading.status.value
+            snapshot.camera_clock_offset_ns = reading.offset_ns
+            snapshot.camera_clock_reason = reading.reason
+        return snapshot
 
     # -- recorder thread ---------------------------------------------------------------------
 
@@ -233,12 +253,7 @@ class CameraRecorder:
         with self._lock:
             if self._status.state not in (CameraState.RECONNECTING, CameraState.OFFLINE):
                 self._status.state = CameraState.CONNECTING
-        source = CameraSource(
-            self.camera.url,
-            transport=self.camera.transport,
-            open_timeout_ns=self.handshake_timeout_ns(),
-            read_timeout_ns=self._ingest.stall_timeout_ns,
-        )
+        source = self._new_source()
         segmenter = self.segmenter
         reason, detail = GapReason.RESTART, "recorder stopped"
         recorded_before = segmenter.counters.video_packets
@@ -263,7 +278,12 @@ class CameraRecorder:
         # The stall clock starts once connected: a slow session set-up is not a stall.
         last_video_mono_ns = self._last_video_mono_ns = self._clock.mono_ns()
         self._source = source
-        self._log.info("camera_connected", video=source.video.codec_context.name, audio=source.audio is not None)
+        self._log.info(
+            "camera_connected",
+            video=source.video.codec_context.name,
+            audio=source.audio is not None,
+            source=self.camera.source,
+        )
         self._publish(EventKind.CAMERA_CONNECTED, video_codec=source.video.codec_context.name)
         self._down_announced = False
         try:
@@ -328,6 +348,40 @@ class CameraRecorder:
         recorded = segmenter.counters.video_packets > recorded_before
         self._session_ended(reason, detail, recorded=recorded)
         return recorded
+
+    def _new_source(self) -> CameraSource | NativeSource:
+        """The camera's session, by its `source` (FFmpeg through PyAV, or vmsd's own client)."""
+        if self.camera.source == "native":
+            return NativeSource(
+                self.camera.url,
+                transport=self.camera.transport,
+                open_timeout_ns=self.handshake_timeout_ns(),
+                read_timeout_ns=self._ingest.stall_timeout_ns,
+                clock=self._clock,
+                clock_limits=self._clock_limits,
+                on_clock=self._camera_clock,
+            )
+        return CameraSource(
+            self.camera.url,
+            transport=self.camera.transport,
+            open_timeout_ns=self.handshake_timeout_ns(),
+            read_timeout_ns=self._ingest.stall_timeout_ns,
+        )
+
+    def _camera_clock(self, reading: ClockReading) -> None:
+        """A sender report's camera-clock reading (on the recorder thread)."""
+        with self._lock:
+            status = self._status
+            status.camera_clock_status = reading.status.value
+            status.camera_clock_offset_ns = reading.offset_ns
+            status.camera_clock_reason = reading.reason
+
+    def camera_clock(self) -> ClockReading | None:
+        """The camera clock now (it turns unknown when reports stop), None for an FFmpeg source."""
+        source = self._source
+        if isinstance(source, NativeSource):
+            return source.clock_reading()
+        return None
 
     def _session_ended(self, reason: GapReason, detail: str, *, recorded: bool) -> None:
         if reason == GapReason.STALL:
