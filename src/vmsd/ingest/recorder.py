@@ -80,6 +80,7 @@ class CameraStatus:
     # The camera's own clock against the recorder's, from its RTCP sender reports (native source
     # only; FFmpeg does not pass them on): ok / offset / stepped / unknown, the offset (camera
     # minus recorder; None when unknown) and the reason in words.
+    camera_source: str = "ffmpeg"  # [[cameras]] source
     camera_clock_status: str = ClockStatus.UNKNOWN.value
     camera_clock_offset_ns: int | None = None
     camera_clock_reason: str = "no RTCP sender report yet"
@@ -121,7 +122,7 @@ class CameraRecorder:
         self._clock = clock
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._status = CameraStatus(camera.id)
+        self._status = CameraStatus(camera.id, camera_source=camera.source)
         if camera.source == "ffmpeg":
             self._status.camera_clock_reason = FFMPEG_CLOCK_UNKNOWN
         self._thread: threading.Thread | None = None

@@ -47,6 +47,9 @@ def camera(managed: ManagedCamera, status: CameraStatus | None) -> cameras_pb2.C
                 segments_written=status.segments_written,
                 last_error=status.last_error,
                 alarms=status.alarms,
+                camera_clock_status=status.camera_clock_status,
+                camera_clock_offset_ns=status.camera_clock_offset_ns or 0,
+                camera_clock_reason=status.camera_clock_reason,
             )
         )
     return message
