@@ -80,6 +80,7 @@ def judge_recording(
     if status.last_keyframe_ns and now_ns - status.last_keyframe_ns > KEYFRAME_MAX_AGE_NS:
         age_s = (now_ns - status.last_keyframe_ns) // NS_PER_S
         findings.append(Finding("keyframe", "warning", f"no keyframe for {age_s}s"))
+    findings.append(judge_camera_clock(status))  # the clock's offset, then its rate and jumps
     if abs(status.camera_clock_ppm) >= CLOCK_RATE_WARN_PPM:
         findings.append(
             Finding("camera_clock", "warning", f"camera clock runs {status.camera_clock_ppm:+d} ppm off the recorder's")
@@ -88,9 +89,6 @@ def judge_recording(
         findings.append(
             Finding("camera_clock", "warning", f"camera timestamps jumped {status.timestamp_jumps}x since start-up")
         )
-    clock = judge_camera_clock(status)
-    if clock.severity != "ok" or not any(f.check == "camera_clock" for f in findings):
-        findings.append(clock)
     return findings
 
 
