@@ -134,5 +134,5 @@ def test_migrate_upgrades_the_catalogue_after_a_backup_copy(tmp_path: Path) -> N
     assert len(copies) == 1 and f"backup copy: {copies[0]}" in done.stdout
     assert f"{root / 'audit.db'}: none yet" in done.stdout
     again = run_vmsd("migrate", "--config", str(config))
-    assert again.returncode == 0 and "schema version 3, this vmsd uses 3" in again.stdout
+    assert again.returncode == 0 and "schema version 4, this vmsd uses 4" in again.stdout
     assert "ran:" not in again.stdout and len(list((root / "backups").iterdir())) == 1

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -94,6 +95,7 @@ def test_camera_clocks_are_read_from_sender_reports_and_judged(clocks: CameraSim
         daemon.wait_for_log('"grpc_listening"')
         port = next(json.loads(line)["port"] for line in daemon.log().splitlines() if "grpc_listening" in line)
         daemon.wait_for_log('"state": "recording"', count=5, timeout=60)
+        recording_since = time.monotonic()
         # Sender reports come every ~5 s (× 0.5–1.5, RFC 3550): wait until the cameras that send
         # them have been read, and long enough that the silent one would have sent one.
         deadline = time.monotonic() + 30
@@ -140,8 +142,23 @@ def test_camera_clocks_are_read_from_sender_reports_and_judged(clocks: CameraSim
         assert severity["uptime"][0] == "SEVERITY_WARNING" and "unknown" in findings["uptime"][0]["message"]
         assert severity["silent"][0] == "SEVERITY_WARNING" and "unknown" in findings["silent"][0]["message"]
         assert any("offset unknown" in f["message"] for f in findings["ffmpeg"])
+        # Past the wait for a first sender report (10 s), a camera sending none is stored as unknown.
+        time.sleep(max(0.0, 12 - (time.monotonic() - recording_since)))
         daemon.terminate(timeout=20)
     finally:
         clocks.jump("skewed", -30)
         if daemon.alive():
             daemon.kill9()
+    # Kept over time in the catalogue, for export manifests.
+    conn = sqlite3.connect(root / "catalogue.db")
+    try:
+        stored = {
+            camera: {
+                status for (status,) in conn.execute("SELECT status FROM camera_clock WHERE camera_id=?", (camera,))
+            }
+            for camera in ("right", "skewed", "uptime", "silent", "ffmpeg")
+        }
+    finally:
+        conn.close()
+    expected = {"right": {"ok"}, "skewed": {"offset"}, "uptime": {"unknown"}, "silent": {"unknown"}, "ffmpeg": set()}
+    assert stored == expected, stored

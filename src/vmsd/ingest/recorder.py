@@ -45,6 +45,8 @@ INITIAL_BACKOFF_NS = 250_000_000
 RETRY_OPEN_FACTOR = 3
 RETRY_OPEN_FLOOR_NS = NS_PER_S
 RETRY_FULL_EVERY = 4
+CLOCK_ROW_INTERVAL_NS = 60 * NS_PER_S
+FIRST_REPORT_WAIT_NS = 10 * NS_PER_S
 FFMPEG_CLOCK_UNKNOWN = 'offset unknown: the FFmpeg source does not pass on RTCP sender reports (source = "native" does)'
 
 
@@ -148,6 +150,9 @@ class CameraRecorder:
         self._failed_opens = 0
         self._failed_open_spent_ns = 0
         self._down_announced = False  # camera_disconnected/unreachable sent since the last connect
+        # The camera clock reading last stored in the catalogue, and when the next may be.
+        self._stored_clock_status: ClockStatus | None = None
+        self._next_clock_row_mono_ns = 0
         register_url_credentials(camera.url)
 
     # -- asyncio side ------------------------------------------------------------------------
@@ -276,6 +281,9 @@ class CameraRecorder:
             return False
         self._last_open_ns = self._clock.mono_ns() - open_began_mono_ns
         self._failed_opens = 0
+        # A camera's first sender report comes within ~7.5 s (RFC 3550: 5 s × 0.5–1.5); until
+        # then its clock is not stored as unknown.
+        self._next_clock_row_mono_ns = max(self._next_clock_row_mono_ns, self._clock.mono_ns() + FIRST_REPORT_WAIT_NS)
         # The stall clock starts once connected: a slow session set-up is not a stall.
         last_video_mono_ns = self._last_video_mono_ns = self._clock.mono_ns()
         self._source = source
@@ -304,6 +312,8 @@ class CameraRecorder:
                 if packet.stream is source.video:
                     last_video_mono_ns = self._last_video_mono_ns = now_mono_ns
                 segmenter.push(packet)
+                if now_mono_ns >= self._next_clock_row_mono_ns and isinstance(source, NativeSource):
+                    self._store_camera_clock(source.clock_reading(), now_mono_ns)
                 if segmenter.segment is not None:
                     self._record_progress(segmenter.segment)
             else:
@@ -376,6 +386,23 @@ class CameraRecorder:
             status.camera_clock_status = reading.status.value
             status.camera_clock_offset_ns = reading.offset_ns
             status.camera_clock_reason = reading.reason
+        self._store_camera_clock(reading, self._clock.mono_ns())
+
+    def _store_camera_clock(self, reading: ClockReading, now_mono_ns: int) -> None:
+        """Keep the camera clock over time in the catalogue (an export's manifest states it for
+        its range): a row when the status changes, and one a minute while it holds. Called for
+        each sender report and, so that a camera sending none is kept as `unknown` too, from the
+        packet loop once the next row is due."""
+        if reading.status is self._stored_clock_status and now_mono_ns < self._next_clock_row_mono_ns:
+            return
+        self._stored_clock_status = reading.status
+        self._next_clock_row_mono_ns = now_mono_ns + CLOCK_ROW_INTERVAL_NS
+        try:
+            self._storage.catalogue.add_camera_clock(
+                self.camera.id, self._clock.wall_ns(), reading.status.value, reading.offset_ns, reading.reason
+            )
+        except StorageError as error:  # a full or failing catalogue must not stop recording
+            self._log.warning("camera_clock_not_stored", error=scrub(str(error)))
 
     def camera_clock(self) -> ClockReading | None:
         """The camera clock now (it turns unknown when reports stop), None for an FFmpeg source."""
