@@ -163,9 +163,7 @@ class NativeSource:
                     yield packet
             if self._ended_flag:
                 break
-            try:
-                loop.run_until_complete(self._next(self._read_timeout_ns))
-            except TimeoutError:
+            if not self._wait_on(loop, self._read_timeout_ns):
                 silent_s = self._read_timeout_ns / NS_PER_S
                 raise SourceError(f"reading {self.safe_url} failed: no video for {silent_s:.1f}s") from None
         if self._ended is not None:
@@ -202,6 +200,19 @@ class NativeSource:
         if client is None:
             return CameraClock(self._clock_limits).reading(self._clock.wall_ns())
         return client.clock_reading()
+
+    def _wait_on(self, loop: asyncio.AbstractEventLoop, timeout_ns: int) -> bool:
+        """Run the loop until media is pending or the session ended (True), or for timeout_ns
+        (False). A bare future and a timer rather than a coroutine: `run_until_complete` of a
+        coroutine makes a Task per call, and this runs once per read the camera's data took."""
+        wake = self._wake = loop.create_future()
+        timer = loop.call_later(timeout_ns / NS_PER_S, self._wake_up)
+        try:
+            loop.run_until_complete(wake)
+        finally:
+            timer.cancel()
+            self._wake = None
+        return bool(self._pending) or self._ended_flag
 
     # -- on the private loop ---------------------------------------------------------------
 
