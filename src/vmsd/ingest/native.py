@@ -50,7 +50,7 @@ from vmsd.ingest.rtsp.clock import CameraClock, ClockLimits, ClockReading
 from vmsd.ingest.rtsp.sdp import SdpError, aac_config, h264_parameters, h265_parameters
 from vmsd.ingest.rtsp.session import SessionError, SessionOptions
 from vmsd.ingest.source import SourceError
-from vmsd.log import scrub
+from vmsd.log import redact_url, scrub
 from vmsd.units import NS_PER_S
 
 START_CODE = b"\x00\x00\x00\x01"
@@ -120,7 +120,7 @@ class NativeSource:
         self._clock_limits = clock_limits
         self._on_clock = on_clock
         self._client: RtspClient | None = None
-        self.safe_url = RtspClient(url).safe_url  # no I/O: the URL without its credentials
+        self.safe_url = redact_url(url)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: collections.deque[MediaUnit] = collections.deque()
         self._wake: asyncio.Future[None] | None = None
