@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import json
 import sqlite3
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,18 @@ class Outcome:
 def _iso_ns(text: str) -> int:
     when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return int(when.timestamp()) * S + when.microsecond * 1000
+
+
+def _video_packets(path: Path) -> int:
+    """The video frames of a segment file as ffprobe counts them (it reads every packet)."""
+    command = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets"]
+    done = subprocess.run(
+        [*command, "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout.strip())
 
 
 def _rows(root: Path, sql: str, *params: object) -> list[sqlite3.Row]:
@@ -130,6 +143,7 @@ def test_every_segment_is_playable_and_durations_add_up(recording: Outcome) -> N
             probe = ffprobe(recording.root / row["path"])
             duration_ns = int(float(probe["format"]["duration"]) * S)  # type: ignore[index]
             assert abs(duration_ns - (row["end_ns"] - row["start_ns"])) < 50_000_000
+            assert _video_packets(recording.root / row["path"]) == row["frames"]
             total_ns += row["end_ns"] - row["start_ns"]
         # One run from the first keyframe to shutdown: contiguous segments, every frame kept
         # (25 fps), recording began soon after start-up and ran until SIGTERM.
