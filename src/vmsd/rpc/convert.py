@@ -33,6 +33,7 @@ def camera(managed: ManagedCamera, status: CameraStatus | None) -> cameras_pb2.C
         enabled=config.enabled,
         retention_max_age_ns=config.retention_max_age_ns or 0,
         source=managed.source,
+        rtsp_source=config.source,
     )
     if status is None:
         message.status.state = cameras_pb2.CAMERA_STATE_STOPPED
