@@ -146,9 +146,17 @@ def ratio(ours: float | None, theirs: float | None, digits: int = 3) -> float | 
 
 
 def write_vmsd_config(
-    path: Path, root: Path, urls: dict[str, str], *, segment_s: int = 60, grpc_port: int | None = None, extra: str = ""
+    path: Path,
+    root: Path,
+    urls: dict[str, str],
+    *,
+    segment_s: int = 60,
+    grpc_port: int | None = None,
+    extra: str = "",
+    source: str = "",
 ) -> Path:
-    """A daemon config recording ``urls`` (camera id -> RTSP URL) into ``root``."""
+    """A daemon config recording ``urls`` (camera id -> RTSP URL) into ``root``; ``source``: every
+    camera's RTSP source ("ffmpeg" / "native"; the daemon's default when empty)."""
     lines = [
         'recorder_id = "bench"',
         "[storage]",
@@ -161,6 +169,8 @@ def write_vmsd_config(
     ]
     for cam, url in urls.items():
         lines += ["[[cameras]]", f'id = "{cam}"', f'url = "{url}"']
+        if source:
+            lines.append(f'source = "{source}"')
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -189,12 +189,20 @@ def vmsd_base_rss_kib(sim: CameraSimulator, work: Path) -> int:
 
 
 def record_vmsd(
-    sim: CameraSimulator, names: list[str], seconds: float, warmup: float, fps: int, work: Path, tag: str = "vmsd"
+    sim: CameraSimulator,
+    names: list[str],
+    seconds: float,
+    warmup: float,
+    fps: int,
+    work: Path,
+    tag: str = "vmsd",
+    source: str = "",
 ) -> dict:
-    """One vmsd recording every mount in ``names``: CPU/memory over the window, and what it recorded."""
+    """One vmsd recording every mount in ``names`` (every camera on ``source``, the default when
+    empty): CPU/memory over the window, and what it recorded."""
     n = len(names)
     cfg, root, log = work / f"{tag}.toml", work / f"{tag}-root", work / f"{tag}.log"
-    write_vmsd_config(cfg, root, {name: sim.url(name) for name in names}, segment_s=SEGMENT_S)
+    write_vmsd_config(cfg, root, {name: sim.url(name) for name in names}, segment_s=SEGMENT_S, source=source)
     proc = start_vmsd(cfg, log)
     try:
         wait_all_connected(sim, [proc], timeout=60 + n)
@@ -281,19 +289,30 @@ def run(cameras: int, seconds: float, warmup: float, work: Path, stream: Stream 
     with CameraSimulator([MountSpec(name, clip) for name in names]) as sim:
         base_kib = vmsd_base_rss_kib(sim, work)
         print(f"recording_cost: vmsd, {cameras} cameras ...", file=sys.stderr)
-        v = record_vmsd(sim, names, seconds, warmup, stream.fps, work)
-        v["rss_base_mib"] = mib(base_kib)
-        v["rss_above_base_mib_per_camera"] = round(v["rss_mib_per_camera"] - mib(base_kib) / cameras, 1)
+        v = record_vmsd(sim, names, seconds, warmup, stream.fps, work, source="ffmpeg")
+        print(f"recording_cost: vmsd with the native RTSP client, {cameras} cameras ...", file=sys.stderr)
+        nat = record_vmsd(sim, names, seconds, warmup, stream.fps, work, tag="vmsd-native", source="native")
+        for side in (v, nat):
+            side["rss_base_mib"] = mib(base_kib)
+            side["rss_above_base_mib_per_camera"] = round(side["rss_mib_per_camera"] - mib(base_kib) / cameras, 1)
         print(f"recording_cost: ffmpeg, {cameras} cameras ...", file=sys.stderr)
         f = record_ffmpeg(sim, names, seconds, warmup, stream.fps, work)
     # CPU-seconds per recorded camera-second: the window's CPU over the footage actually kept.
     # vmsd's catalogue gives the frames inside the window exactly; ffmpeg has no catalogue, so its
     # share of footage kept is taken over its whole run (frames / frames expected).
-    v_kept_s = v["recorded"]["frames_in_window"] / stream.fps
-    v["cpu_s_per_recorded_s"] = round(v["cpu_cores"] * v["window_s"] / v_kept_s, 5) if v_kept_s else None
+    for side in (v, nat):
+        kept_s = side["recorded"]["frames_in_window"] / stream.fps
+        side["cpu_s_per_recorded_s"] = round(side["cpu_cores"] * side["window_s"] / kept_s, 5) if kept_s else None
     f_share = f["recorded"]["frames"] / f["recorded"]["frames_expected"] if f["recorded"]["frames_expected"] else 0
     f["cpu_s_per_recorded_s"] = round(f["cpu_cores_per_camera"] / min(1.0, f_share), 5) if f_share else None
-    result["vmsd"], result["ffmpeg"] = v, f
+    # "vmsd" is the FFmpeg source (the default, and what earlier reports measured); "vmsd_native"
+    # the same daemon with every camera on source = "native", in the same run.
+    result["vmsd"], result["vmsd_native"], result["ffmpeg"] = v, nat, f
+    result["ratios_native_over_ffmpeg"] = {
+        "cpu": ratio(nat["cpu_cores"], f["cpu_cores"]),
+        "cpu_per_recorded_s": ratio(nat["cpu_s_per_recorded_s"], f["cpu_s_per_recorded_s"]),
+        "rss": ratio(nat["rss_mib"], f["rss_mib"]),
+    }
     result["ratios_vmsd_over_ffmpeg"] = {
         "cpu": ratio(v["cpu_cores"], f["cpu_cores"]),
         "cpu_per_recorded_s": ratio(v["cpu_s_per_recorded_s"], f["cpu_s_per_recorded_s"]),
@@ -353,6 +372,23 @@ def markdown(r: dict) -> str:
         "|---|---:|---:|---:|",
     ]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    nat = r.get("vmsd_native")
+    if nat is not None:
+        qn = r["ratios_native_over_ffmpeg"]
+        out += [
+            "",
+            '| source = "native" (same run) | vmsd native | ffmpeg × N | native / ffmpeg |',
+            "|---|---:|---:|---:|",
+            f"| CPU per camera (% of a core) | {pct(nat['cpu_cores_per_camera'])} | "
+            f"{pct(f['cpu_cores_per_camera'])} | {qn['cpu']} |",
+            f"| CPU-s per recorded camera-s | {nat['cpu_s_per_recorded_s']} | {f['cpu_s_per_recorded_s']} | "
+            f"{qn['cpu_per_recorded_s']} |",
+            f"| RSS per camera (MiB) | {nat['rss_mib_per_camera']} "
+            f"({nat['rss_above_base_mib_per_camera']} above base) | {f['rss_mib_per_camera']} | {qn['rss']} |",
+            f"| Frames in window / expected | {nat['recorded']['frames_in_window']} / "
+            f"{nat['recorded']['frames_expected_in_window']} | n/a | |",
+            f"| Gaps before stop | {nat['recorded']['gaps_before_stop']} | n/a | |",
+        ]
     return "\n".join(out)
 
 

@@ -222,6 +222,7 @@ class CameraManager:
             segment_duration_ns=self._config.storage.segment_duration_ns,
             events=self._events,
             fencing=fencing,
+            camera_clock_tolerance_ns=self._config.health.camera_clock_tolerance_ns,
         )
         self._recorders[camera.id] = recorder
         task = asyncio.create_task(recorder.run(), name=f"recorder-{camera.id}")

@@ -430,6 +430,9 @@ class HealthConfig(_Strict):
     times: list[str] = Field(default_factory=lambda: ["07:00", "19:00"])
     # How long a check watches each camera's packets to measure its frame rate and bitrate.
     observe_ns: DurationNs = Field(default=5_000_000_000, alias="observe")
+    # How far a camera's own clock (from its RTCP sender reports; native source only) may be from
+    # the recorder's before the function checks' `camera_clock` finding warns.
+    camera_clock_tolerance_ns: DurationNs = Field(default=2_000_000_000, alias="camera_clock_tolerance")
 
     @field_validator("times")
     @classmethod
@@ -485,6 +488,10 @@ class CameraConfig(_Strict):
     url: str
     location: str = ""
     transport: Literal["tcp", "udp"] = "tcp"
+    # Who speaks RTSP to the camera: FFmpeg through PyAV ("ffmpeg", the default until the native
+    # client passes the whole e2e/reliability/quirk suite) or vmsd's own client ("native", issue
+    # #16: the camera clock is checked from its RTCP sender reports).
+    source: Literal["ffmpeg", "native"] = "ffmpeg"
     enabled: bool = True
     retention_max_age_ns: DurationNs | None = Field(default=None, alias="retention_max_age")
     privacy_masks: list[list[Point]] = Field(default_factory=list)

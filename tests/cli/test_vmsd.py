@@ -13,6 +13,7 @@ from tests.support.daemon import DaemonProcess, run_vmsd, write_config
 from vmsd.config import load_config
 from vmsd.services.access import ROLE_PERMISSIONS
 from vmsd.services.authn import Authenticator
+from vmsd.storage.catalogue import SCHEMA_VERSION
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 DEMO_ADMIN_SHA256 = hashlib.sha256(b"demo-admin-token").hexdigest()
@@ -134,5 +135,5 @@ def test_migrate_upgrades_the_catalogue_after_a_backup_copy(tmp_path: Path) -> N
     assert len(copies) == 1 and f"backup copy: {copies[0]}" in done.stdout
     assert f"{root / 'audit.db'}: none yet" in done.stdout
     again = run_vmsd("migrate", "--config", str(config))
-    assert again.returncode == 0 and "schema version 3, this vmsd uses 3" in again.stdout
+    assert again.returncode == 0 and f"schema version {SCHEMA_VERSION}, this vmsd uses {SCHEMA_VERSION}" in again.stdout
     assert "ran:" not in again.stdout and len(list((root / "backups").iterdir())) == 1

@@ -27,12 +27,20 @@ cameras = ["cam"]
 """
 
 
-def test_export_to_now_includes_the_footage_of_the_open_segment(simulator: CameraSimulator, tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["ffmpeg", "native"])
+def test_export_to_now_includes_the_footage_of_the_open_segment(
+    simulator: CameraSimulator, tmp_path: Path, source: str
+) -> None:
     root = tmp_path / "root"
     # 60 s segments (rotating on the minute): after ~14 s of recording most of the footage so far
     # is in the open segment.
     config = write_config(
-        tmp_path / "vmsd.toml", root, {"cam": simulator.url("h264")}, segment_duration="60s", extra=TOKENS
+        tmp_path / "vmsd.toml",
+        root,
+        {"cam": simulator.url("h264")},
+        segment_duration="60s",
+        extra=TOKENS,
+        source=source,
     )
     daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()
     try:
@@ -65,6 +73,11 @@ def test_export_to_now_includes_the_footage_of_the_open_segment(simulator: Camer
     assert verified.returncode == 0, verified.stdout
     assert "still being recorded at export time" in verified.stdout
     manifest = json.loads((bundle / "manifest.json").read_text())
+    if source == "native":
+        # The camera's clock over the range, from its sender reports (the simulator's is right).
+        assert [r["status"] for r in manifest["camera_clock"]][-1] == "ok", manifest["camera_clock"]
+    else:
+        assert "camera_clock" not in manifest
     # What the camera recorded, as the catalogue says once the daemon has closed every segment.
     conn = sqlite3.connect(root / "catalogue.db")
     try:

@@ -30,7 +30,7 @@ CLIPS = "/tmp/vmsd-test-clips"
 TOKEN = "function-check-token"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: a run leaves "stops" dropped for 120 s
 def faulty_cameras() -> Iterator[CameraSimulator]:
     moving = make_clip(CLIPS, codec="h264", seconds=10)
     mounts = [
@@ -62,8 +62,9 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return samples
 
 
+@pytest.mark.parametrize("source", ["ffmpeg", "native"])
 def test_function_checks_flag_black_frozen_and_stopped_cameras_and_metrics_move(
-    faulty_cameras: CameraSimulator, tmp_path: Path
+    faulty_cameras: CameraSimulator, tmp_path: Path, source: str
 ) -> None:
     metrics_port = free_port()
     digest = hashlib.sha256(TOKEN.encode()).hexdigest()
@@ -82,7 +83,9 @@ def test_function_checks_flag_black_frozen_and_stopped_cameras_and_metrics_move(
         ]
     )
     cameras = {name: faulty_cameras.url(name) for name in ("good", "black", "frozen", "stops")}
-    config = write_config(tmp_path / "vmsd.toml", tmp_path / "root", cameras, segment_duration="4s", extra=extra)
+    config = write_config(
+        tmp_path / "vmsd.toml", tmp_path / "root", cameras, segment_duration="4s", extra=extra, source=source
+    )
     daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()
     try:
         daemon.wait_for_log('"grpc_listening"')

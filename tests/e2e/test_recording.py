@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import json
 import sqlite3
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,18 @@ def _iso_ns(text: str) -> int:
     return int(when.timestamp()) * S + when.microsecond * 1000
 
 
+def _video_packets(path: Path) -> int:
+    """The video frames of a segment file as ffprobe counts them (it reads every packet)."""
+    command = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets"]
+    done = subprocess.run(
+        [*command, "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout.strip())
+
+
 def _rows(root: Path, sql: str, *params: object) -> list[sqlite3.Row]:
     conn = sqlite3.connect(root / "catalogue.db")
     conn.row_factory = sqlite3.Row
@@ -56,10 +69,19 @@ def _rows(root: Path, sql: str, *params: object) -> list[sqlite3.Row]:
         conn.close()
 
 
+# Every scenario runs with each RTSP source: FFmpeg through PyAV, and vmsd's own client.
+SOURCES = ["ffmpeg", "native"]
+
+
+@pytest.fixture(scope="module", params=SOURCES)
+def source(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def recording(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+def recording(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFactory, source: str) -> Outcome:
     """Four cameras for ~24 s: 'faulty' drops for 5 s at t≈8 s, 'audio' gets garbage at t≈10 s."""
-    work = tmp_path_factory.mktemp("rec")
+    work = tmp_path_factory.mktemp(f"rec-{source}")
     root = work / "root"
     cameras = {
         "cam-h264": simulator.url_with_credentials("h264", "admin", PASSWORD),
@@ -68,7 +90,7 @@ def recording(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFacto
         "cam-faulty": simulator.url("faulty"),
         "cam-stally": simulator.url("stally"),
     }
-    config = write_config(work / "vmsd.toml", root, cameras)
+    config = write_config(work / "vmsd.toml", root, cameras, source=source)
     daemon = DaemonProcess(config, work / "vmsd.log").start()
     try:
         # Faults are injected once every camera records (start-up time varies with the machine).
@@ -121,6 +143,7 @@ def test_every_segment_is_playable_and_durations_add_up(recording: Outcome) -> N
             probe = ffprobe(recording.root / row["path"])
             duration_ns = int(float(probe["format"]["duration"]) * S)  # type: ignore[index]
             assert abs(duration_ns - (row["end_ns"] - row["start_ns"])) < 50_000_000
+            assert _video_packets(recording.root / row["path"]) == row["frames"]
             total_ns += row["end_ns"] - row["start_ns"]
         # One run from the first keyframe to shutdown: contiguous segments, every frame kept
         # (25 fps), recording began soon after start-up and ran until SIGTERM.
@@ -181,15 +204,20 @@ def test_garbage_from_one_camera_harms_nobody(recording: Outcome) -> None:
         assert [g["reason"] for g in recording.gaps(camera)] == ["restart"]
 
 
-def test_credentials_never_reach_the_log(recording: Outcome) -> None:
+def test_credentials_never_reach_the_log(recording: Outcome, source: str) -> None:
     assert "camera_state" in recording.log
+    assert f'"source": "{source}"' in recording.log  # the scenario ran on the source it names
     assert PASSWORD not in recording.log
     assert "admin:" not in recording.log
 
 
-def test_kill_9_loses_at_most_a_gop_and_restart_is_quick(simulator: CameraSimulator, tmp_path: Path) -> None:
+def test_kill_9_loses_at_most_a_gop_and_restart_is_quick(
+    simulator: CameraSimulator, tmp_path: Path, source: str
+) -> None:
     root = tmp_path / "root"
-    config = write_config(tmp_path / "vmsd.toml", root, {"cam": simulator.url("crashy")}, segment_duration="60s")
+    config = write_config(
+        tmp_path / "vmsd.toml", root, {"cam": simulator.url("crashy")}, segment_duration="60s", source=source
+    )
     daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()
     daemon.wait_for_log('"state": "recording"', count=1)
     time.sleep(7)

@@ -39,13 +39,14 @@ cameras = ["cam"]
 """
 
 
-@pytest.fixture(scope="module")
-def daemon(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    work = tmp_path_factory.mktemp("relay")
+@pytest.fixture(scope="module", params=["ffmpeg", "native"])
+def daemon(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """The relay's daemon, once per RTSP source (FFmpeg through PyAV, and vmsd's own client)."""
+    work = tmp_path_factory.mktemp(f"relay-{request.param}")
     big = make_clip("/tmp/vmsd-test-clips", codec="h264", width=1280, height=720, bitrate="8M", seconds=10)
     heavy = CameraSimulator([MountSpec("big", big)]).start()
     cameras = {"cam": simulator.url("audio"), "big": heavy.url("big")}
-    config = write_config(work / "vmsd.toml", work / "root", cameras, extra=TOKENS)
+    config = write_config(work / "vmsd.toml", work / "root", cameras, extra=TOKENS, source=request.param)
     process = DaemonProcess(config, work / "vmsd.log").start()
     try:
         process.wait_for_log('"state": "recording"', count=2)

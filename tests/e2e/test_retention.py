@@ -298,7 +298,8 @@ def _mount_tmpfs(target: Path) -> None:
         pytest.skip(f"cannot mount a {FS_SIZE} tmpfs (needs root or CAP_SYS_ADMIN): {done.stderr.strip()}")
 
 
-def test_disk_pressure_on_a_small_filesystem(cams: CameraSimulator, tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["ffmpeg", "native"])
+def test_disk_pressure_on_a_small_filesystem(cams: CameraSimulator, tmp_path: Path, source: str) -> None:
     """Two ~1 MB/s cameras on a 64 MiB tmpfs with min_free 24 MiB: retention sheds the oldest unheld
     footage (both cameras, start order) while recording carries on, never the held footage, raises
     the disk_pressure alarm, and leaves a root fsck accepts."""
@@ -315,6 +316,7 @@ def test_disk_pressure_on_a_small_filesystem(cams: CameraSimulator, tmp_path: Pa
             cameras,
             segment_duration="2s",
             extra=_extra(max_age="1d", check_interval="5s"),
+            source=source,
         )
         text = config.read_text()
         assert 'min_free = "1MiB"' in text

@@ -161,6 +161,26 @@ def test_without_originals_or_hold(env: Env) -> None:
     assert verify_bundle(result.path).ok
 
 
+def test_the_manifest_states_the_camera_clock_over_the_range(env: Env) -> None:
+    """Readings kept by the recorder (native source): the one in force at the range's start and
+    every one inside it; none after it. Signed with the rest: verify passes."""
+    catalogue = env.storage.catalogue
+    catalogue.add_camera_clock("in-cam", START_NS - 90 * S, "ok", 4_000_000, "within 2.000 s of the recorder's clock")
+    catalogue.add_camera_clock("in-cam", START_NS + 3 * S, "offset", 30 * S, "the camera's clock is 30.000 s ahead")
+    catalogue.add_camera_clock("in-cam", END_NS + S, "ok", 0, "after the range")
+    catalogue.add_camera_clock("other-cam", START_NS + 4 * S, "unknown", None, "another camera")
+    result = env.exporter.export(env.request(include_originals=False, place_hold=False))
+    readings = [(r.time_ns - START_NS, r.status, r.offset_ns) for r in result.manifest.camera_clock]
+    assert readings == [(-90 * S, "ok", 4_000_000), (3 * S, "offset", 30 * S)]
+    written = json.loads((result.path / mf.MANIFEST_NAME).read_bytes())
+    assert written["camera_clock"][1]["reason"] == "the camera's clock is 30.000 s ahead"
+    assert verify_bundle(result.path).ok
+
+
+def test_without_camera_clock_readings_the_manifest_has_no_camera_clock(exported: tuple[Env, ExportResult]) -> None:
+    assert "camera_clock" not in json.loads((exported[1].path / mf.MANIFEST_NAME).read_bytes())
+
+
 def test_every_file_of_a_bundle_is_fsynced_before_it_is_renamed_into_place(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

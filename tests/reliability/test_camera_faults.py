@@ -65,7 +65,8 @@ def _overlaps_gap(root: Path, camera: str, start_ns: int, end_ns: int) -> bool:
     return False
 
 
-def test_camera_faults(relsim: CameraSimulator, tmp_path: Path, results: Results) -> None:
+@pytest.mark.parametrize("source", ["ffmpeg", "native"])
+def test_camera_faults(relsim: CameraSimulator, tmp_path: Path, results: Results, source: str) -> None:
     rounds = count(1, 20)
     clip = make_clip(CLIPS, codec="h264", seconds=10)
     small = make_clip(CLIPS, codec="h264", width=320, height=180, seconds=10)
@@ -81,7 +82,7 @@ def test_camera_faults(relsim: CameraSimulator, tmp_path: Path, results: Results
         "steady": relsim.url("steady"),
     }
     root = tmp_path / "root"
-    config = write_config(tmp_path / "vmsd.toml", root, cameras)
+    config = write_config(tmp_path / "vmsd.toml", root, cameras, source=source)
     daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()
     reconnect_ns: dict[str, list[int]] = {"drop": [], "halfopen": [], "restart": []}
     outages: list[tuple[str, int, int]] = []

@@ -49,11 +49,16 @@ def _writing_rows(root: Path) -> dict[str, int]:
     return {camera: 0 for camera in CAMERAS} | {r["camera_id"]: r["n"] for r in found}
 
 
-def test_repeated_kill_9_loses_at_most_a_gop(relsim: CameraSimulator, tmp_path: Path, results: Results) -> None:
+@pytest.mark.parametrize("source", ["ffmpeg", "native"])
+def test_repeated_kill_9_loses_at_most_a_gop(
+    relsim: CameraSimulator, tmp_path: Path, results: Results, source: str
+) -> None:
     crashes = count(3, 50)
     rng = random.Random(9)
     root = tmp_path / "root"
-    config = write_config(tmp_path / "vmsd.toml", root, {c: relsim.url(c) for c in CAMERAS}, segment_duration="6s")
+    config = write_config(
+        tmp_path / "vmsd.toml", root, {c: relsim.url(c) for c in CAMERAS}, segment_duration="6s", source=source
+    )
     results["crashes"] = crashes
     results["cameras"] = len(CAMERAS)
     losses_ns: list[int] = []

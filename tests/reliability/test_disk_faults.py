@@ -180,7 +180,10 @@ def _alarm_events(log: str, kind: str) -> list[dict[str, object]]:
     return [e for e in events if e.get("alarm") == kind]
 
 
-def test_disk_full_and_read_only(relsim: CameraSimulator, ext4_root: tuple[Path, Path], results: Results) -> None:
+@pytest.mark.parametrize("source", ["ffmpeg", "native"])
+def test_disk_full_and_read_only(
+    relsim: CameraSimulator, ext4_root: tuple[Path, Path], results: Results, source: str
+) -> None:
     image, mnt = ext4_root
     root = mnt / "root"
     workdir = image.parent
@@ -195,7 +198,9 @@ def test_disk_full_and_read_only(relsim: CameraSimulator, ext4_root: tuple[Path,
             'role = "admin"',
         ]
     )
-    config = write_config(workdir / "vmsd.toml", root, {"disk": relsim.url("disk")}, segment_duration="2s", extra=extra)
+    config = write_config(
+        workdir / "vmsd.toml", root, {"disk": relsim.url("disk")}, segment_duration="2s", extra=extra, source=source
+    )
     daemon = DaemonProcess(config, workdir / "vmsd.log").start()
     try:
         port = _grpc_port(daemon)
@@ -373,11 +378,13 @@ def _segments_of(root: Path, camera: str) -> list[dict[str, object]]:
     return [dict(r) for r in rows(root, "SELECT * FROM segments WHERE camera_id=? ORDER BY start_ns", camera)]
 
 
+@pytest.mark.parametrize("source", ["ffmpeg", "native"])
 def test_storage_comes_back(
     relsim: CameraSimulator,
     ext4_root: tuple[Path, Path],
     results: Results,
     monkeypatch: pytest.MonkeyPatch,
+    source: str,
 ) -> None:
     """The storage disappears under the running daemon and comes back: recording resumes in place,
     with a `storage_error` gap. Then it turns read-only: the daemon exits with its storage-lost
@@ -391,7 +398,9 @@ def test_storage_comes_back(
     # directory that outlives a restart, where the daemon notes why it stopped.
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(workdir / "run"))
     (workdir / "run").mkdir()
-    config = write_config(workdir / "vmsd.toml", root, {"back": relsim.url("back")}, segment_duration="2s")
+    config = write_config(
+        workdir / "vmsd.toml", root, {"back": relsim.url("back")}, segment_duration="2s", source=source
+    )
     daemon = DaemonProcess(config, workdir / "vmsd.log").start()
     try:
         daemon.wait_for_log('"state": "recording"', timeout=60)

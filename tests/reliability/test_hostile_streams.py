@@ -37,10 +37,11 @@ def _sample_for(pid: int, seconds: float, peak: list[int]) -> None:
         time.sleep(0.2)
 
 
-def test_hostile_streams(relsim: CameraSimulator, tmp_path: Path, results: Results) -> None:
+@pytest.mark.parametrize("source", ["ffmpeg", "native"])
+def test_hostile_streams(relsim: CameraSimulator, tmp_path: Path, results: Results, source: str) -> None:
     rounds = count(1, 10)
     root = tmp_path / "root"
-    config = write_config(tmp_path / "vmsd.toml", root, {c: relsim.url(c) for c in CAMERAS})
+    config = write_config(tmp_path / "vmsd.toml", root, {c: relsim.url(c) for c in CAMERAS}, source=source)
     daemon = DaemonProcess(config, tmp_path / "vmsd.log").start()
     peak = [0]
     try:

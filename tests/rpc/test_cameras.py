@@ -28,6 +28,7 @@ def _spec(
         transport="udp",
         enabled=enabled,
         retention_max_age_ns=retention_ns,
+        rtsp_source="native",
     )
 
 
@@ -60,6 +61,7 @@ def test_added_camera_is_persisted_updated_and_removed_across_restarts(fresh_roo
         )
         assert (added.id, added.source, added.url_redacted) == ("in-api-1", "api", "rtsp://***@127.0.0.1:9/stream1")
         assert (added.transport, added.retention_max_age_ns, added.location) == ("udp", 0, "Dover")
+        assert added.rtsp_source == "native"
         _no_secrets(added)
         duplicate = _error(
             lambda: running.stubs.cameras.AddCamera(
@@ -87,6 +89,7 @@ def test_added_camera_is_persisted_updated_and_removed_across_restarts(fresh_roo
             "udp",
             True,
         )
+        assert restored.rtsp_source == "native"  # kept in the catalogue
         assert "in-api-1" in running.daemon.cameras.recorders()  # recording (trying to) again
         got = running.stubs.cameras.GetCamera(
             cameras_pb2.GetCameraRequest(camera_id="in-api-1"), metadata=metadata("viewer")
@@ -188,6 +191,18 @@ def test_a_bad_transport_names_the_field(server: RunningDaemon) -> None:
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "camera.transport" in (error.details() or "")
+
+
+def test_a_bad_rtsp_source_names_the_field(server: RunningDaemon) -> None:
+    spec = _spec("in-bad-source")
+    spec.rtsp_source = "gstreamer"
+    error = _error(
+        lambda: server.stubs.cameras.AddCamera(
+            cameras_pb2.AddCameraRequest(camera=spec, reason="x"), metadata=metadata("admin")
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "camera.rtsp_source" in (error.details() or ""), error.details()
 
 
 @pytest.mark.parametrize("port", ["abc", "99999"])

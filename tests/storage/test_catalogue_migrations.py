@@ -165,7 +165,7 @@ def test_every_released_schema_migrates(tmp_path: Path, h264_ts: Path, fixture: 
     storage.open()  # what `vmsd run` does at start
     try:
         catalogue = storage.catalogue
-        assert catalogue.get_meta("schema_version") == str(SCHEMA_VERSION) == "4"
+        assert catalogue.get_meta("schema_version") == str(SCHEMA_VERSION) == "5"
         backup = catalogue.backup_path
         assert backup is not None and backup.parent == root / "backups"
         assert backup.name.startswith("catalogue-v1-") and backup.suffix == ".db"
@@ -283,8 +283,8 @@ def test_a_version_2_catalogue_gains_the_events_table(tmp_path: Path) -> None:
 
 
 def test_a_version_3_catalogue_gains_the_site_runs_table(tmp_path: Path) -> None:
-    """Version 3 to 4: its runs kept (none of them a site run), site runs recorded with their epoch,
-    and the schema then exactly a new catalogue's."""
+    """Version 3 to 4 (and on): its runs kept (none of them a site run), site runs recorded with
+    their epoch, and the schema then exactly a new catalogue's."""
     root = tmp_path / "root"
     root.mkdir()
     db = root / "catalogue.db"
@@ -297,13 +297,44 @@ def test_a_version_3_catalogue_gains_the_site_runs_table(tmp_path: Path) -> None
     catalogue = Catalogue(db)
     catalogue.open()
     try:
-        assert catalogue.get_meta("schema_version") == "4"
+        assert catalogue.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert catalogue.backup_path is not None and catalogue.backup_path.name.startswith("catalogue-v3-")
         assert catalogue.site_runs("cam") == []  # a lone recorder's run carries no epoch
         run_id = catalogue.begin_run("cam", T + 2 * S, epoch=17)
         assert catalogue.mark_runs_unfenced() == 1
         [run] = catalogue.site_runs("cam")
         assert (run.id, run.epoch, run.unfenced) == (run_id, 17, True)
+    finally:
+        catalogue.close()
+    fresh = tmp_path / "fresh.db"
+    Catalogue(fresh).open()
+    assert _schema(db) == _schema(fresh)
+
+
+def test_a_version_4_catalogue_gains_the_camera_clock_table(tmp_path: Path) -> None:
+    """Version 4 to 5: rows kept, the camera_clock table added (the schema then a new
+    catalogue's), and readings for a range come back with the one in force at its start."""
+    root = tmp_path / "root"
+    root.mkdir()
+    db = root / "catalogue.db"
+    _from_fixture(db, SCHEMAS / "catalogue-v4.sql", 4)
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO cameras(id, name, location, first_seen_ns) VALUES ('cam', 'Gate', '', ?)", (T,))
+    conn.commit()
+    conn.close()
+    catalogue = Catalogue(db)
+    catalogue.open()
+    try:
+        assert catalogue.get_meta("schema_version") == "5"
+        assert catalogue.backup_path is not None and catalogue.backup_path.name.startswith("catalogue-v4-")
+        assert catalogue.camera_ids() == ["cam"]
+        catalogue.add_camera_clock("cam", T, "ok", 3_000_000, "within 2.000 s")
+        catalogue.add_camera_clock("cam", T + 60 * S, "offset", 30 * S, "30 s ahead")
+        catalogue.add_camera_clock("cam", T + 120 * S, "unknown", None, "no report")
+        catalogue.add_camera_clock("other", T + 61 * S, "ok", 0, "within")
+        in_range = catalogue.camera_clock_in_range("cam", T + 30 * S, T + 90 * S)
+        assert [(r.status, r.offset_ns) for r in in_range] == [("ok", 3_000_000), ("offset", 30 * S)]
+        assert catalogue.camera_clock_in_range("cam", T - 10 * S, T - S) == []
     finally:
         catalogue.close()
     fresh = tmp_path / "fresh.db"

@@ -21,8 +21,10 @@ def write_config(
     segment_duration: str = "6s",
     extra: str = "",
     grpc: str = "",
+    source: str = "",
 ) -> Path:
-    """A config file; `grpc` adds lines to [grpc] (limits, timeouts), `extra` adds tables."""
+    """A config file; `grpc` adds lines to [grpc] (limits, timeouts), `extra` adds tables,
+    `source` ("ffmpeg" / "native") is every camera's RTSP source (the default when empty)."""
     lines = [
         'recorder_id = "test-recorder"',
         "[grpc]",
@@ -39,6 +41,8 @@ def write_config(
     ]
     for camera_id, url in cameras.items():
         lines += ["[[cameras]]", f'id = "{camera_id}"', f'url = "{url}"']
+        if source:
+            lines.append(f'source = "{source}"')
     path.write_text("\n".join(lines) + "\n")
     return path
 

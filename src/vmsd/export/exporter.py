@@ -462,6 +462,10 @@ class Exporter:
             exported_at=iso_ns(now_ns),
             hold_id=hold_id,
             clock=self._time_sync(),
+            camera_clock=[
+                mf.CameraClockReading.model_validate({**r._asdict(), "time": iso_ns(r.time_ns)})
+                for r in self._storage.catalogue.camera_clock_in_range(camera.id, request.start_ns, request.end_ns)
+            ],
         )
         manifest_bytes = manifest_json(manifest)
         write_new_file(staging / mf.MANIFEST_NAME, manifest_bytes)

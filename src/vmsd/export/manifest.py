@@ -172,6 +172,17 @@ class File(_Model):
     sha256: Sha256
 
 
+class CameraClockReading(_Model):
+    """The camera's own clock against the recorder's, from its RTCP sender reports (cameras
+    recorded with source = "native"), as the recorder read it from `time_ns` on."""
+
+    time_ns: int
+    time: str
+    status: Literal["ok", "offset", "stepped", "unknown"]
+    offset_ns: int | None  # camera minus recorder; None when unknown
+    reason: str
+
+
 class Operator(_Model):
     principal: str
     role: str
@@ -199,6 +210,10 @@ class Manifest(_Model):
     exported_at: str
     hold_id: int | None  # the evidence hold placed on the exported range, if any
     clock: ClockStatus
+    # The camera's clock over the requested range: the reading in force at its start, then every
+    # one inside it. Written only when the recorder has readings (source = "native" cameras), so
+    # bundles of other cameras read exactly as before. Footage times are the recorder's either way.
+    camera_clock: list[CameraClockReading] = Field(default_factory=list, exclude_if=lambda value: not value)
 
 
 def chain_breaks(segments: list[Segment], erased: list[ErasedSegment]) -> list[ChainBreak]:

@@ -17,6 +17,7 @@ from vmsd.function_checks.thresholds import (
     LOW_FPS_FRACTION,
 )
 from vmsd.ingest.recorder import CameraState, CameraStatus
+from vmsd.ingest.rtsp.clock import ClockStatus
 from vmsd.units import NS_PER_S
 
 
@@ -79,6 +80,7 @@ def judge_recording(
     if status.last_keyframe_ns and now_ns - status.last_keyframe_ns > KEYFRAME_MAX_AGE_NS:
         age_s = (now_ns - status.last_keyframe_ns) // NS_PER_S
         findings.append(Finding("keyframe", "warning", f"no keyframe for {age_s}s"))
+    findings.append(judge_camera_clock(status))  # the clock's offset, then its rate and jumps
     if abs(status.camera_clock_ppm) >= CLOCK_RATE_WARN_PPM:
         findings.append(
             Finding("camera_clock", "warning", f"camera clock runs {status.camera_clock_ppm:+d} ppm off the recorder's")
@@ -88,6 +90,25 @@ def judge_recording(
             Finding("camera_clock", "warning", f"camera timestamps jumped {status.timestamp_jumps}x since start-up")
         )
     return findings
+
+
+def judge_camera_clock(status: CameraStatus) -> Finding:
+    """Whether the camera's own clock is right (UK practice: images stamped with the correct
+    date and time), from its RTCP sender reports. A native-source camera whose clock cannot be
+    read (no reports, or reports that carry no wall-clock time) is a warning, not ok: nobody can
+    tell whether its clock is right. An FFmpeg-source camera's offset is unknown by design (FFmpeg
+    does not pass the reports on): said so, at `ok`, its clock rate and jumps judged above."""
+    reading = status.camera_clock_status
+    if status.camera_source != "native":
+        return Finding("camera_clock", "ok", status.camera_clock_reason)
+    if reading == ClockStatus.OK:
+        offset_s = (status.camera_clock_offset_ns or 0) / NS_PER_S
+        return Finding(
+            "camera_clock", "ok", f"camera clock {offset_s:+.3f} s from the recorder's: {status.camera_clock_reason}"
+        )
+    if reading == ClockStatus.UNKNOWN:
+        return Finding("camera_clock", "warning", f"camera clock unknown: {status.camera_clock_reason}")
+    return Finding("camera_clock", "warning", status.camera_clock_reason)
 
 
 def usual_rates(stats: Sequence[tuple[int, int, int]]) -> tuple[float, int]:

@@ -43,6 +43,9 @@ class CameraCheck:
     gaps_today: int = 0
     gap_duration_today_ns: int = 0
     camera_clock_ppm: int = 0
+    # From the camera's RTCP sender reports (source = "native"): ok / offset / stepped / unknown.
+    camera_clock_status: str = "unknown"
+    camera_clock_offset_ns: int | None = None
     timestamp_jumps: int = 0
     pictures: list[PictureStats] = field(default_factory=list)
 

@@ -212,6 +212,8 @@ class FunctionChecks:
             gaps_today=len(gaps),
             gap_duration_today_ns=gap_ns,
             camera_clock_ppm=after.camera_clock_ppm,
+            camera_clock_status=after.camera_clock_status,
+            camera_clock_offset_ns=after.camera_clock_offset_ns,
             timestamp_jumps=after.timestamp_jumps,
             pictures=pictures,
         )

@@ -26,6 +26,8 @@ from vmsd.events.bus import EventBus
 from vmsd.events.kinds import EventKind
 from vmsd.ingest.fencing import Fencing
 from vmsd.ingest.hub import CameraHub
+from vmsd.ingest.native import NativeSource
+from vmsd.ingest.rtsp.clock import ClockLimits, ClockReading, ClockStatus
 from vmsd.ingest.segmenter import Segmenter, SegmenterEvents
 from vmsd.ingest.source import CameraSource, SourceError
 from vmsd.log import get_logger, register_url_credentials, scrub
@@ -44,6 +46,9 @@ INITIAL_BACKOFF_NS = 250_000_000
 RETRY_OPEN_FACTOR = 3
 RETRY_OPEN_FLOOR_NS = NS_PER_S
 RETRY_FULL_EVERY = 4
+CLOCK_ROW_INTERVAL_NS = 60 * NS_PER_S
+FIRST_REPORT_WAIT_NS = 10 * NS_PER_S
+FFMPEG_CLOCK_UNKNOWN = 'offset unknown: the FFmpeg source does not pass on RTCP sender reports (source = "native" does)'
 
 
 class CameraState(enum.Enum):
@@ -75,6 +80,13 @@ class CameraStatus:
     timestamp_jumps: int = 0
     clock_steps: int = 0
     camera_clock_ppm: int = 0  # how fast the camera's clock runs against the recorder's (slewed)
+    # The camera's own clock against the recorder's, from its RTCP sender reports (native source
+    # only; FFmpeg does not pass them on): ok / offset / stepped / unknown, the offset (camera
+    # minus recorder; None when unknown) and the reason in words.
+    camera_source: str = "ffmpeg"  # [[cameras]] source
+    camera_clock_status: str = ClockStatus.UNKNOWN.value
+    camera_clock_offset_ns: int | None = None
+    camera_clock_reason: str = "no RTCP sender report yet"
     alarms: dict[str, str] = field(default_factory=dict)
 
 
@@ -102,9 +114,11 @@ class CameraRecorder:
         segment_duration_ns: int,
         events: EventBus | None = None,
         fencing: Fencing | None = None,
+        camera_clock_tolerance_ns: int = 2 * NS_PER_S,
     ) -> None:
         self.camera = camera
         self.fencing = fencing
+        self._clock_limits = ClockLimits(tolerance_ns=camera_clock_tolerance_ns)
         self._events = events
         # The reason of the gap this recorder's last session opened, until recording resumes.
         self._open_gap_reason: GapReason | None = None
@@ -113,7 +127,9 @@ class CameraRecorder:
         self._clock = clock
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._status = CameraStatus(camera.id)
+        self._status = CameraStatus(camera.id, camera_source=camera.source)
+        if camera.source == "ffmpeg":
+            self._status.camera_clock_reason = FFMPEG_CLOCK_UNKNOWN
         self._thread: threading.Thread | None = None
         self._log = get_logger(camera_id=camera.id)
         self.hub = CameraHub(camera.id)
@@ -129,7 +145,7 @@ class CameraRecorder:
         # Progress marker for the watchdog: bumped by the thread on every loop iteration.
         self.heartbeat_mono_ns = 0
         # The current camera session and when it last gave video (read by check_stall()).
-        self._source: CameraSource | None = None
+        self._source: CameraSource | NativeSource | None = None
         self._last_video_mono_ns = 0
         self._stall_detail = ""
         # How long the last successful handshake took (None: never connected), consecutive failed
@@ -138,6 +154,9 @@ class CameraRecorder:
         self._failed_opens = 0
         self._failed_open_spent_ns = 0
         self._down_announced = False  # camera_disconnected/unreachable sent since the last connect
+        # The camera clock reading last stored in the catalogue, and when the next may be.
+        self._stored_clock_status: ClockStatus | None = None
+        self._next_clock_row_mono_ns = 0
         register_url_credentials(camera.url)
 
     # -- asyncio side ------------------------------------------------------------------------
@@ -188,7 +207,14 @@ class CameraRecorder:
         with self._lock:
             snapshot = CameraStatus(**vars(self._status))
             snapshot.alarms = dict(self._status.alarms)
-            return snapshot
+        # The camera clock as of now: a reading turns `unknown` when sender reports stop coming,
+        # which no report can announce. (Read off the recorder thread: a few plain attributes.)
+        reading = self.camera_clock()
+        if reading is not None:
+            snapshot.camera_clock_status = reading.status.value
+            snapshot.camera_clock_offset_ns = reading.offset_ns
+            snapshot.camera_clock_reason = reading.reason
+        return snapshot
 
     # -- recorder thread ---------------------------------------------------------------------
 
@@ -255,12 +281,7 @@ class CameraRecorder:
         with self._lock:
             if self._status.state not in (CameraState.RECONNECTING, CameraState.OFFLINE):
                 self._status.state = CameraState.CONNECTING
-        source = CameraSource(
-            self.camera.url,
-            transport=self.camera.transport,
-            open_timeout_ns=self.handshake_timeout_ns(),
-            read_timeout_ns=self._ingest.stall_timeout_ns,
-        )
+        source = self._new_source()
         segmenter = self.segmenter
         reason, detail = GapReason.RESTART, "recorder stopped"
         recorded_before = segmenter.counters.video_packets
@@ -282,10 +303,18 @@ class CameraRecorder:
             return False
         self._last_open_ns = self._clock.mono_ns() - open_began_mono_ns
         self._failed_opens = 0
+        # A camera's first sender report comes within ~7.5 s (RFC 3550: 5 s × 0.5–1.5); until
+        # then its clock is not stored as unknown.
+        self._next_clock_row_mono_ns = max(self._next_clock_row_mono_ns, self._clock.mono_ns() + FIRST_REPORT_WAIT_NS)
         # The stall clock starts once connected: a slow session set-up is not a stall.
         last_video_mono_ns = self._last_video_mono_ns = self._clock.mono_ns()
         self._source = source
-        self._log.info("camera_connected", video=source.video.codec_context.name, audio=source.audio is not None)
+        self._log.info(
+            "camera_connected",
+            video=source.video.codec_context.name,
+            audio=source.audio is not None,
+            source=self.camera.source,
+        )
         self._publish(EventKind.CAMERA_CONNECTED, video_codec=source.video.codec_context.name)
         self._down_announced = False
         try:
@@ -305,6 +334,8 @@ class CameraRecorder:
                 if packet.stream is source.video:
                     last_video_mono_ns = self._last_video_mono_ns = now_mono_ns
                 segmenter.push(packet)
+                if now_mono_ns >= self._next_clock_row_mono_ns and isinstance(source, NativeSource):
+                    self._store_camera_clock(source.clock_reading(), now_mono_ns)
                 if segmenter.released:
                     self._stop.set()
                     fencing = segmenter.fencing
@@ -355,6 +386,57 @@ class CameraRecorder:
         recorded = segmenter.counters.video_packets > recorded_before
         self._session_ended(reason, detail, recorded=recorded)
         return recorded
+
+    def _new_source(self) -> CameraSource | NativeSource:
+        """The camera's session, by its `source` (FFmpeg through PyAV, or vmsd's own client)."""
+        if self.camera.source == "native":
+            return NativeSource(
+                self.camera.url,
+                transport=self.camera.transport,
+                open_timeout_ns=self.handshake_timeout_ns(),
+                read_timeout_ns=self._ingest.stall_timeout_ns,
+                clock=self._clock,
+                clock_limits=self._clock_limits,
+                on_clock=self._camera_clock,
+            )
+        return CameraSource(
+            self.camera.url,
+            transport=self.camera.transport,
+            open_timeout_ns=self.handshake_timeout_ns(),
+            read_timeout_ns=self._ingest.stall_timeout_ns,
+        )
+
+    def _camera_clock(self, reading: ClockReading) -> None:
+        """A sender report's camera-clock reading (on the recorder thread)."""
+        with self._lock:
+            status = self._status
+            status.camera_clock_status = reading.status.value
+            status.camera_clock_offset_ns = reading.offset_ns
+            status.camera_clock_reason = reading.reason
+        self._store_camera_clock(reading, self._clock.mono_ns())
+
+    def _store_camera_clock(self, reading: ClockReading, now_mono_ns: int) -> None:
+        """Keep the camera clock over time in the catalogue (an export's manifest states it for
+        its range): a row when the status changes, and one a minute while it holds. Called for
+        each sender report and, so that a camera sending none is kept as `unknown` too, from the
+        packet loop once the next row is due."""
+        if reading.status is self._stored_clock_status and now_mono_ns < self._next_clock_row_mono_ns:
+            return
+        self._stored_clock_status = reading.status
+        self._next_clock_row_mono_ns = now_mono_ns + CLOCK_ROW_INTERVAL_NS
+        try:
+            self._storage.catalogue.add_camera_clock(
+                self.camera.id, self._clock.wall_ns(), reading.status.value, reading.offset_ns, reading.reason
+            )
+        except StorageError as error:  # a full or failing catalogue must not stop recording
+            self._log.warning("camera_clock_not_stored", error=scrub(str(error)))
+
+    def camera_clock(self) -> ClockReading | None:
+        """The camera clock now (it turns unknown when reports stop), None for an FFmpeg source."""
+        source = self._source
+        if isinstance(source, NativeSource):
+            return source.clock_reading()
+        return None
 
     def _session_ended(self, reason: GapReason, detail: str, *, recorded: bool) -> None:
         if reason == GapReason.STALL:

@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from vmsd.ingest.recorder import CameraState, CameraStatus
+from vmsd.ingest.rtsp.clock import ClockStatus
 from vmsd.log import get_logger
 from vmsd.retention.task import RetentionStatus
 from vmsd.units import NS_PER_S
@@ -31,6 +32,7 @@ from vmsd.units import NS_PER_S
 log = get_logger(component="metrics")
 
 _STATES = [s.value for s in CameraState]
+_CLOCK_STATUSES = [s.value for s in ClockStatus]
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,14 @@ class DaemonCollector(Collector):
             "vmsd_relay_subscribers", "Live relay viewers of the camera", labels=["camera_id"]
         )
         alarms = GaugeMetricFamily("vmsd_camera_alarms", "Active recorder alarms", labels=["camera_id"])
+        clock_offset = GaugeMetricFamily(
+            "vmsd_camera_clock_offset_seconds",
+            "The camera's clock minus the recorder's, from RTCP sender reports (source = native; absent when unknown)",
+            labels=["camera_id"],
+        )
+        clock_status = GaugeMetricFamily(
+            "vmsd_camera_clock_status", "1 for the camera clock's current status", labels=["camera_id", "status"]
+        )
         for sample in samples:
             status, cid = sample.status, sample.camera_id
             for name in _STATES:
@@ -174,12 +184,18 @@ class DaemonCollector(Collector):
             last_packet.add_metric([cid], status.last_packet_ns / NS_PER_S)
             subscribers.add_metric([cid], sample.relay_subscribers)
             alarms.add_metric([cid], len(status.alarms))
+            for name in _CLOCK_STATUSES:
+                clock_status.add_metric([cid, name], 1.0 if status.camera_clock_status == name else 0.0)
+            if status.camera_clock_offset_ns is not None:
+                clock_offset.add_metric([cid], status.camera_clock_offset_ns / NS_PER_S)
         yield state
         yield recording
         yield from counters.values()
         yield last_packet
         yield subscribers
         yield alarms
+        yield clock_status
+        yield clock_offset
 
     @staticmethod
     def _retention(status: RetentionStatus) -> Iterator[Metric]:

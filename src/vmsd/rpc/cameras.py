@@ -19,6 +19,7 @@ def _spec(spec: cameras_pb2.CameraSpec) -> CameraSpec:
         transport=spec.transport,
         enabled=spec.enabled,
         retention_max_age_ns=spec.retention_max_age_ns,
+        rtsp_source=spec.rtsp_source,
     )
 
 

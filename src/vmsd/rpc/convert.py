@@ -33,6 +33,7 @@ def camera(managed: ManagedCamera, status: CameraStatus | None) -> cameras_pb2.C
         enabled=config.enabled,
         retention_max_age_ns=config.retention_max_age_ns or 0,
         source=managed.source,
+        rtsp_source=config.source,
     )
     if status is None:
         message.status.state = cameras_pb2.CAMERA_STATE_STOPPED
@@ -47,6 +48,9 @@ def camera(managed: ManagedCamera, status: CameraStatus | None) -> cameras_pb2.C
                 segments_written=status.segments_written,
                 last_error=status.last_error,
                 alarms=status.alarms,
+                camera_clock_status=status.camera_clock_status,
+                camera_clock_offset_ns=status.camera_clock_offset_ns or 0,
+                camera_clock_reason=status.camera_clock_reason,
             )
         )
     return message

@@ -29,6 +29,7 @@ class CameraSpec:
     transport: str = ""
     enabled: bool = False
     retention_max_age_ns: int = 0
+    rtsp_source: str = ""  # [[cameras]] source; "" is "ffmpeg"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ def _spec_to_config(spec: CameraSpec) -> CameraConfig:
         "url": spec.url,
         "transport": spec.transport or "tcp",
         "enabled": spec.enabled,
+        "source": spec.rtsp_source or "ffmpeg",
     }
     if spec.retention_max_age_ns:
         data["retention_max_age"] = f"{spec.retention_max_age_ns}ns"
@@ -60,7 +62,10 @@ def _spec_to_config(spec: CameraSpec) -> CameraConfig:
     except ValidationError as error:
         # Field names as the API knows them: camera.url, camera.transport, …
         message = format_validation_error(error).replace("retention_max_age", "retention_max_age_ns")
-        lines = "; ".join(f"camera.{line}" for line in message.splitlines())
+        # The config's `source` is the API's `rtsp_source` (Camera.source says config/api).
+        lines = "; ".join(
+            f"camera.{'rtsp_' if line.startswith('source') else ''}{line}" for line in message.splitlines()
+        )
         raise VmsdError(ErrorKind.INVALID_ARGUMENT, lines) from None
 
 

@@ -37,7 +37,7 @@ from vmsd.storage.errors import sqlite_errors
 from vmsd.units import NS_PER_S
 
 # Version 2: segment ids are never reused (catalogue_migrations.py has every step from version 1).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 GENESIS_SHA256 = "0" * 64
 # Segments rotate at most every hour (config: segment_duration ≤ 1h), at the next keyframe; no
 # camera's GOP is anywhere near 5 h, so no segment is longer than this.
@@ -151,6 +151,16 @@ CREATE TABLE IF NOT EXISTS site_runs (
     epoch INTEGER NOT NULL,
     unfenced INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS camera_clock (
+    -- The camera's own clock against the recorder's, from its RTCP sender reports (native source):
+    -- one row when the status changes and at most one a minute while it holds.
+    camera_id TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'offset', 'stepped', 'unknown')),
+    offset_ns INTEGER,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS camera_clock_camera_time ON camera_clock(camera_id, time_ns);
 """
 
 SCHEMA = schema.SchemaSpec("catalogue", SCHEMA_VERSION, _SCHEMA, catalogue_migrations.MIGRATIONS)
@@ -292,6 +302,15 @@ class StoredEvent(NamedTuple):
     kind: str
     camera_id: str
     fields_json: str
+
+
+class CameraClockRow(NamedTuple):
+    """A camera-clock reading as stored (camera_clock table)."""
+
+    time_ns: int
+    status: str
+    offset_ns: int | None
+    reason: str
 
 
 class StoredCheck(NamedTuple):
@@ -870,6 +889,29 @@ class Catalogue:
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('events_pruned_through', ?)", (str(through),)
                 )
             return through
+
+    # -- camera clock -------------------------------------------------------------------------
+
+    def add_camera_clock(self, camera_id: str, time_ns: int, status: str, offset_ns: int | None, reason: str) -> None:
+        """One camera-clock reading (recorder wall time `time_ns`)."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO camera_clock(camera_id, time_ns, status, offset_ns, reason) VALUES (?, ?, ?, ?, ?)",
+                (camera_id, time_ns, status, offset_ns, reason),
+            )
+
+    def camera_clock_in_range(self, camera_id: str, start_ns: int, end_ns: int) -> list[CameraClockRow]:
+        """The readings that applied during [start_ns, end_ns): the last one before it, then
+        every one inside it, oldest first."""
+        rows = self._query(
+            "SELECT time_ns, status, offset_ns, reason FROM ("
+            " SELECT * FROM (SELECT * FROM camera_clock WHERE camera_id=? AND time_ns < ?"
+            "  ORDER BY time_ns DESC LIMIT 1)"
+            " UNION ALL SELECT * FROM camera_clock WHERE camera_id=? AND time_ns >= ? AND time_ns < ?"
+            ") ORDER BY time_ns",
+            (camera_id, start_ns, camera_id, start_ns, end_ns),
+        )
+        return [CameraClockRow(int(r[0]), str(r[1]), None if r[2] is None else int(r[2]), str(r[3])) for r in rows]
 
     def integrity_check(self) -> str:
         return str(self._query("PRAGMA integrity_check")[0][0])

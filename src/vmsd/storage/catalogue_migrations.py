@@ -140,8 +140,28 @@ CREATE TABLE IF NOT EXISTS site_runs (
 """
 
 
+# Version 5: the camera clock over time (native source: RTCP sender reports), for export manifests.
+_V5_CAMERA_CLOCK = """
+CREATE TABLE IF NOT EXISTS camera_clock (
+    -- The camera's own clock against the recorder's, from its RTCP sender reports (native source):
+    -- one row when the status changes and at most one a minute while it holds.
+    camera_id TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'offset', 'stepped', 'unknown')),
+    offset_ns INTEGER,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS camera_clock_camera_time ON camera_clock(camera_id, time_ns);
+"""
+
+
 def _to_v4(conn: sqlite3.Connection) -> None:
     for statement in statements(_V4_SITE_RUNS):
+        conn.execute(statement)
+
+
+def _to_v5(conn: sqlite3.Connection) -> None:
+    for statement in statements(_V5_CAMERA_CLOCK):
         conn.execute(statement)
 
 
@@ -154,4 +174,5 @@ MIGRATIONS = (
     ),
     Migration(3, "add the events table (the event stream's resumable window, [events] keep)", _to_v3),
     Migration(4, "add the site_runs table (the ownership epoch of runs recorded as a member of a site)", _to_v4),
+    Migration(5, "add the camera_clock table (each camera's clock offset over time, source = native)", _to_v5),
 )

@@ -21,7 +21,18 @@ def cmd_cameras(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         emit_json(to_dict(response))
         return EXIT_OK
-    table = Table("id", "name", "state", "since", "last packet", "segments", "alarms", "last error", title="cameras")
+    table = Table(
+        "id",
+        "name",
+        "state",
+        "since",
+        "last packet",
+        "segments",
+        "camera clock",
+        "alarms",
+        "last error",
+        title="cameras",
+    )
     now_ns = time.time_ns()
     for camera in response.cameras:
         status = camera.status
@@ -33,8 +44,16 @@ def cmd_cameras(client: Client, args: argparse.Namespace) -> int:
             format_time(status.state_since_ns),
             age,
             str(status.segments_written),
+            camera_clock(status),
             ", ".join(sorted(status.alarms)) or "-",
             status.last_error or "-",  # the daemon removes credentials from it
         )
     out.print(table)
     return EXIT_OK
+
+
+def camera_clock(status: cameras_pb2.CameraStatus) -> str:
+    """`ok +0.003 s`, `offset +30.000 s`, `unknown`: the camera's clock against the recorder's."""
+    if not status.camera_clock_status or status.camera_clock_status == "unknown":
+        return "unknown"
+    return f"{status.camera_clock_status} {status.camera_clock_offset_ns / 1e9:+.3f} s"

@@ -26,9 +26,9 @@ pair per track, bound before SETUP, packets put back in order by a ``ReorderWind
 are let go when a timer tick passes with no datagram), receiver reports sent to the camera's
 RTCP port.
 
-Not here yet (issue #16, later steps): the shared tick-driven ingest loop (one epoll drain per
-tick for many cameras), and recording — this client is not wired into
-recording; ``source.py`` (FFmpeg through PyAV) still records.
+Recording: ``ingest/native.py`` (``[[cameras]] source = "native"``) runs one client per camera
+on its recorder thread's own loop. Not here yet (issue #16, later steps): the shared tick-driven
+ingest loop (one epoll drain per tick for many cameras).
 """
 
 from __future__ import annotations
