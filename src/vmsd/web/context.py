@@ -190,6 +190,12 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         except asyncio.CancelledError:
             outcome = "CANCELLED"
             raise
+        except ConnectionError:
+            # The client went away mid-answer (a live tile closed during the WebSocket handshake, a
+            # download cancelled): nothing to answer and nothing broken on our side; aiohttp drops
+            # the connection quietly. Audited as cancelled, not logged as an internal error.
+            outcome, message = "CANCELLED", "the client went away"
+            raise
         except Exception:
             log.exception("web_request_failed", action=ctx.action)
             outcome, message = ErrorKind.INTERNAL.value, "internal error"
