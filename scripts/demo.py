@@ -52,6 +52,15 @@ def exit_code(status: int) -> int:
     return 128 - status if status < 0 else status
 
 
+class Terminated(Exception):
+    """SIGTERM reached this script (`kill`, a service manager, `timeout`): only this process got
+    it, so vmsd must be stopped on purpose, and the simulator with it (its context manager)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def supervise(command: list[str]) -> int:
     """Run the daemon until Ctrl-C or a clean exit, restarting it after a crash."""
     early_exits = 0
@@ -61,6 +70,9 @@ def supervise(command: list[str]) -> int:
         print(f"vmsd running (pid {daemon.pid})", flush=True)
         try:
             status = daemon.wait()
+        except Terminated:
+            daemon.send_signal(signal.SIGTERM)  # vmsd closes every segment on SIGTERM
+            return exit_code(daemon.wait(timeout=30))
         except KeyboardInterrupt:
             # Ctrl-C reached vmsd too (one process group). A second signal could arrive while it
             # exits, after its handler is gone; send one only if it is still running later (the
@@ -89,7 +101,7 @@ def supervise(command: list[str]) -> int:
         )
         try:
             time.sleep(RESTART_DELAY_S)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):
             return exit_code(status)
 
 
@@ -99,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rtsp-port", type=int, default=8554, help="the simulator's port (the config's URLs use it)")
     parser.add_argument("--clips", default=str(ROOT / "var" / "clips"), help="where the encoded clips are cached")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_terminated)
     print("encoding demo clips (first run only) …", flush=True)
     mounts = [
         MountSpec("cam1", make_clip(args.clips, codec="h264", width=1280, height=720, seconds=20, bitrate="2M")),

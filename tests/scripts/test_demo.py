@@ -81,6 +81,41 @@ def test_a_crashed_demo_daemon_is_restarted_and_records_while_the_simulator_keep
             demo.wait()
 
 
+def test_sigterm_to_the_demo_stops_its_daemon_cleanly_and_the_simulator(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path / "demo.toml", tmp_path / "root", {"demo-h264": f"rtsp://127.0.0.1:{port}/cam1"})
+    log = tmp_path / "demo.log"
+    with open(log, "wb") as out:
+        demo = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "demo.py"),
+                "--config",
+                str(config),
+                "--rtsp-port",
+                str(port),
+                "--clips",
+                "/tmp/vmsd-test-clips",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        simulator_pid = int(_wait_for(log, r"camera simulator \(pid (\d+)\)")[0])
+        daemon_pid = int(_wait_for(log, r"vmsd running \(pid (\d+)\)")[0])
+        _wait_for(log, r'"state": "recording"')
+        demo.send_signal(signal.SIGTERM)  # to the script alone, as `kill` or a service manager does
+        assert demo.wait(timeout=60) == 0, log.read_text()[-4000:]
+        assert not _alive(daemon_pid) and not _alive(simulator_pid)
+        assert "daemon_stopped" in log.read_text()  # a clean stop: every segment closed
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+
+
 def test_the_demo_prints_where_its_web_console_is() -> None:
     spec = importlib.util.spec_from_file_location("demo_script", ROOT / "scripts" / "demo.py")
     assert spec is not None and spec.loader is not None
