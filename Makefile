@@ -9,7 +9,8 @@ GEN_DIR := src/vmsd/v1
 BINDIR ?= /usr/local/bin
 DEBIAN_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools sqlite3 procps systemd \
-	chromium etcd-server etcd-client
+	chromium etcd-server etcd-client vlc-bin vlc-plugin-base
+# vlc-bin, vlc-plugin-base: VLC's RTSP server, a camera stack neither vmsd nor GStreamer wrote (tests/e2e).
 # What `make deb` needs besides: Debian's python3.11 with venv (the package's venv runs on it) and dpkg-deb.
 DEB_BUILD_PACKAGES := python3.11-venv dpkg
 
@@ -82,7 +83,7 @@ demo: install ## simulator + daemon on config/demo.toml, recording into ./var/de
 	$(PY) scripts/demo.py
 
 test: install deb-deps ## the whole test suite (deb-deps: the package test builds a .deb)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 test-fast: install ## unit tests only (no simulator)
 	$(PY) -m pytest -q -m "not slow"

@@ -77,6 +77,9 @@ from vmsd.units import NS_PER_S
 
 TIMER_NS = NS_PER_S
 RECEIVER_REPORT_NS = 5 * NS_PER_S
+# After an RTCP BYE on the video track, video must resume within this (a camera that changed
+# SSRC, e.g. a restarted encoder) or the session is over: ended now, not after the stall timeout.
+GOODBYE_GRACE_NS = NS_PER_S // 2
 MAX_QUEUED_EVENTS = 2000  # ~1 min of video at 25 fps with audio; then the oldest are not kept
 _INTERLEAVED = struct.Struct(">cBH")
 
@@ -118,8 +121,8 @@ class ClientCounters:
     sequence_restarts: int = 0
     events_dropped: int = 0
     receiver_reports: int = 0
-    # RTCP BYE for a stream's SSRC: counted, not acted on (the media stopping is what the
-    # recorder's stall watch acts on, whatever the reason).
+    # RTCP BYEs on a track's RTCP channel, whatever SSRC they name (VLC's name SSRC 0, not its
+    # stream's). On the video track, no video within GOODBYE_GRACE_NS after one ends the session.
     goodbyes: int = 0
 
 
@@ -232,6 +235,8 @@ class RtspClient:
         self._error: BaseException | None = None
         self._closing = False
         self._next_report_ns = 0
+        self._goodbye_mono_ns: int | None = None  # an RTCP BYE on the video track, no video since
+        self._goodbye_timer: asyncio.TimerHandle | None = None
         self._reporter_ssrc = int.from_bytes(os.urandom(4), "big")
         self._on_event = on_event
         self._drain = drain if self.session.options.transport == "tcp" else None
@@ -331,9 +336,10 @@ class RtspClient:
 
     async def aclose(self) -> None:
         """TEARDOWN when a session exists (not waited for), then close the connection."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._goodbye_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._goodbye_timer = None
         for pair in self._pairs:
             pair.close()
         self._release_drain()
@@ -442,6 +448,8 @@ class RtspClient:
         """One packet in sequence order (TCP, or out of the UDP reorder window)."""
         c = self.counters
         c.rtp_packets += 1
+        if t.index == 0:
+            self._goodbye_mono_ns = None
         if p.ssrc != t.ssrc:
             # The first packet, or a camera that changed SSRC (a restarted encoder): its numbers
             # and timestamps start again.
@@ -477,8 +485,21 @@ class RtspClient:
                 report = t.reports.offer(packet)
                 if report is not None:
                     self._sender_report(t, report)
-            elif isinstance(packet, Goodbye) and t.ssrc in packet.ssrcs:
+            elif isinstance(packet, Goodbye):
+                # A BYE naming an SSRC other than the stream's still comes from its sender: one
+                # sender per track, and some servers (VLC) put 0 in their RTCP, not the RTP SSRC.
                 self.counters.goodbyes += 1
+                if t.index == 0 and self._goodbye_mono_ns is None:
+                    self._goodbye_mono_ns = self.clock.mono_ns()
+                    loop = asyncio.get_running_loop()
+                    self._goodbye_timer = loop.call_later(GOODBYE_GRACE_NS / NS_PER_S, self._after_goodbye)
+
+    def _after_goodbye(self) -> None:
+        self._goodbye_timer = None
+        if self._goodbye_mono_ns is not None:
+            # Ended now, so the recorder reconnects at once (FFmpeg ends its read on a BYE too)
+            # instead of recording nothing until its stall timeout.
+            self._fail(ClientError(f"{self.safe_url}: the camera ended the stream (RTCP BYE) and sent no more video"))
 
     def _sender_report(self, t: _TrackState, report: SenderReport) -> None:
         t.reception.on_sender_report(report, self.clock.mono_ns())
