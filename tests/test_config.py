@@ -93,6 +93,8 @@ def test_export_quota_is_a_share_or_a_size() -> None:
         (_with(web={"session_idle": "13h"}), "session_idle (13h) must not exceed session_max (12h)"),
         (_with(web={"listen": "0.0.0.0:8080"}), "listen '0.0.0.0:8080' is not a loopback address: configure [web] tls"),
         (_with(web={"tls": {"cert": "/c.pem"}}), "web.tls.key: required key is missing"),
+        (_with(live={"max_relays_per_principal": 0}), "live.max_relays_per_principal"),
+        (_with(live={"max_relays_per_principal": 64, "max_relays": 32}), "(64) must not exceed max_relays (32)"),
     ],
 )
 def test_bad_config_names_the_key(data: dict[str, object], expected: str) -> None:

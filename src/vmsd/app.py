@@ -165,6 +165,8 @@ class Daemon:
                 events=self.events,
                 on_sent=self.metrics.observe_live_send if self.metrics is not None else None,
                 site=site,
+                max_relays_per_principal=config.live.max_relays_per_principal,
+                max_relays=config.live.max_relays,
             ),
             holds=HoldService(
                 self.holds, self.clock, on_change=self.site_ops.holds.changed if self.site_ops is not None else None

@@ -352,6 +352,24 @@ class WebConfig(_Strict):
         return _split_host_port(self.listen) if self.listen else None
 
 
+class LiveConfig(_Strict):
+    """Limits on live relays (gRPC Relay and the console's WebSocket streams alike)."""
+
+    # One person's live streams at once: a console page shows at most 16 tiles; more is a second
+    # browser of the same token, or a client gone astray.
+    max_relays_per_principal: int = Field(default=16, ge=1, le=1024)
+    max_relays: int = Field(default=256, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LiveConfig:
+        if self.max_relays_per_principal > self.max_relays:
+            raise ValueError(
+                f"max_relays_per_principal ({self.max_relays_per_principal}) must not exceed "
+                f"max_relays ({self.max_relays})"
+            )
+        return self
+
+
 class EtcdTlsConfig(_Strict):
     """TLS to the etcd members: the CA that signed their certificates, and this recorder's client
     certificate when the members require one (etcd --client-cert-auth)."""
@@ -555,6 +573,7 @@ class Config(_Strict):
     grpc: GrpcConfig = GrpcConfig()
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
+    live: LiveConfig = LiveConfig()
     health: HealthConfig = HealthConfig()
     auth: AuthConfig = AuthConfig()
     site: SiteConfig | None = None

@@ -98,13 +98,14 @@ def make_config(
     web: dict[str, Any] | None = None,
     recording: tuple[str, ...] = (),
     site: dict[str, Any] | None = None,
+    live: dict[str, Any] | None = None,
     recorder_id: str = "rpc-test",
     camera_fields: dict[str, Any] | None = None,
 ) -> Config:
     """The test daemon's config; `grpc` adds [grpc] keys (limits, timeouts); `web` gives a [web]
     section (the console, off without it); `recording` names the cameras that are enabled (the
-    others are configured but never connected to); `site` a [site] section; `camera_fields` are
-    added to every camera (e.g. enabled, recorders)."""
+    others are configured but never connected to); `site` a [site] section; `live` a [live]
+    section (relay limits); `camera_fields` are added to every camera (e.g. enabled, recorders)."""
     tokens = [
         {
             "name": f"{role}-1",
@@ -129,6 +130,7 @@ def make_config(
             ],
             **({"web": web} if web is not None else {}),
             **({"site": site} if site is not None else {}),
+            **({"live": live} if live is not None else {}),
         }
     )
 

@@ -28,8 +28,6 @@ from vmsd.services.site_wide import Site
 from vmsd.site.footage import PeerRecorder
 from vmsd.units import NS_PER_S
 
-MAX_RELAYS_PER_PRINCIPAL = 16
-MAX_RELAYS = 256
 MAX_DURATION_NS = 7 * validate.DAY_NS
 
 
@@ -57,8 +55,12 @@ class LiveService:
         events: EventBus | None = None,
         on_sent: SendObserver | None = None,
         site: Site | None = None,
+        max_relays_per_principal: int = 16,
+        max_relays: int = 256,
     ) -> None:
         self._directory = directory
+        self._max_per_principal = max_relays_per_principal
+        self._max_relays = max_relays
         self._recorders = recorders
         self._events = events
         # With a [site]: a camera another recorder records is relayed from it (its owner).
@@ -104,12 +106,16 @@ class LiveService:
         return self._stream(principal, activity, camera_id, recorder, owner, duration_ns, transport)
 
     def _check_limits(self, principal: Principal) -> None:
-        if self._active[principal.name] >= MAX_RELAYS_PER_PRINCIPAL:
+        if self._active[principal.name] >= self._max_per_principal:
             raise VmsdError(
-                ErrorKind.RESOURCE_EXHAUSTED, f"at most {MAX_RELAYS_PER_PRINCIPAL} relays at once per principal"
+                ErrorKind.RESOURCE_EXHAUSTED,
+                f"at most {self._max_per_principal} relays at once per principal ([live] max_relays_per_principal)",
             )
-        if self.active_relays >= MAX_RELAYS:
-            raise VmsdError(ErrorKind.RESOURCE_EXHAUSTED, f"at most {MAX_RELAYS} relays at once on this recorder")
+        if self.active_relays >= self._max_relays:
+            raise VmsdError(
+                ErrorKind.RESOURCE_EXHAUSTED,
+                f"at most {self._max_relays} relays at once on this recorder ([live] max_relays)",
+            )
 
     async def _stream(
         self,

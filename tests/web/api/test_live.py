@@ -25,6 +25,7 @@ from vmsd.ingest.fmp4 import boxes
 pytestmark = pytest.mark.slow
 ACTION = "GET /api/v1/cameras/{camera_id}/live"
 FIRST_MESSAGE_S = 30  # the camera must connect and send its first keyframe
+LIMIT = 4  # [live] max_relays_per_principal of this module's daemon
 
 
 class Live:
@@ -58,6 +59,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             cameras={**cameras, "out-cam": "rtsp://127.0.0.1:9/never"},
             recording=tuple(cameras),
             web={"listen": "127.0.0.1:0", "send_timeout": "2s"},
+            live={"max_relays_per_principal": LIMIT},
         )
         running = RunningDaemon(config)
         try:
@@ -120,6 +122,35 @@ async def test_codec_then_init_then_fragments_from_a_keyframe_that_ffprobe_decod
         ["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True
     )
     assert decode.returncode == 0 and decode.stderr == ""
+
+
+async def test_a_principal_past_its_relay_limit_is_refused_by_name_and_a_closed_stream_frees_a_place(
+    live: Live,
+) -> None:
+    async with aiohttp.ClientSession(headers=bearer("supervisor")) as client:
+        sockets = [await client.ws_connect(live.ws("in-cam")) for _ in range(LIMIT)]
+        try:
+            for ws in sockets:
+                assert (await ws.receive(timeout=FIRST_MESSAGE_S)).type == aiohttp.WSMsgType.TEXT  # codec
+            async with client.get(live.ws("in-cam")) as response:
+                assert response.status == 429
+                assert (await response.json())["error"] == {
+                    "kind": "RESOURCE_EXHAUSTED",
+                    "message": f"at most {LIMIT} relays at once per principal ([live] max_relays_per_principal)",
+                }
+            await sockets.pop().close()
+            deadline = time.monotonic() + 10
+            while True:  # the server counts the stream out once it has seen the close
+                try:
+                    sockets.append(await client.ws_connect(live.ws("in-cam")))
+                    break
+                except aiohttp.WSServerHandshakeError as refused:
+                    assert refused.status == 429 and time.monotonic() < deadline, "the closed stream still counts"
+                    await asyncio.sleep(0.05)
+            assert (await sockets[-1].receive(timeout=FIRST_MESSAGE_S)).type == aiohttp.WSMsgType.TEXT
+        finally:
+            for ws in sockets:
+                await ws.close()
 
 
 async def test_the_relay_is_audited_when_the_socket_closes(live: Live) -> None:

@@ -104,7 +104,7 @@ async function route() {
     else if (parts[0] === "oversight") {
       if (mayOversee()) renderOversight(main);
       else main.replaceChildren(errorBox("Your role may not see the oversight pages."));
-    } else await renderLive(main);
+    } else await renderLive(main, params);
   } catch (error) {
     main.replaceChildren(errorBox(error, "This page failed"));
   }
