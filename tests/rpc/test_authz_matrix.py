@@ -107,6 +107,8 @@ RPC_PERMISSION: dict[str, str] = {
     "Search": "recordings.search",
     "Timeline": "recordings.search",
     "Play": "recordings.play",
+    "ReviewSegments": "recordings.play",
+    "ReadSegment": "recordings.play",  # of a review made by the same principal
     "QueryAudit": "audit.read",
     "VerifyAudit": "audit.read",
     "AddHold": "holds.add",  # every camera of the hold in scope
@@ -137,7 +139,10 @@ CAMERALESS = {
     "GetFunctionCheck",
     "ListFunctionChecks",
     "GetSite",
+    "ReadSegment",
 }
+# RPCs that name a segment review: the matrix asks for one that does not exist.
+REVIEW_TARGETED = {"ReadSegment"}
 # The matrix's recorder has no [site]: once authorised, site RPCs answer FAILED_PRECONDITION.
 NO_SITE = {"GetSite", "MoveCamera"}
 # RPCs that name a hold or an export: the target is one on that camera (existing) or an id that
@@ -174,6 +179,8 @@ def expected(rpc: str, role: str, target: str | None) -> grpc.StatusCode:
     if RPC_PERMISSION[rpc] not in DOCUMENTED_ROLES[role]:
         return DENIED
     if target is None:
+        if rpc in REVIEW_TARGETED:
+            return NOT_FOUND
         return grpc.StatusCode.FAILED_PRECONDITION if rpc in NO_SITE else OK
     if rpc in HOLD_TARGETED | EXPORT_TARGETED and not TARGETS[target]:
         return NOT_FOUND
@@ -289,6 +296,15 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
                 ),
                 metadata=md,
             )
+        ),
+        "ReviewSegments": lambda: s.recordings.ReviewSegments(
+            recordings_pb2.ReviewSegmentsRequest(
+                camera_id=camera, range=common_pb2.TimeRange(start_ns=MID + 3 * S, end_ns=MID + 4 * S), reason="matrix"
+            ),
+            metadata=md,
+        ),
+        "ReadSegment": lambda: list(
+            s.recordings.ReadSegment(recordings_pb2.ReadSegmentRequest(review_id="no-such-review"), metadata=md)
         ),
         "QueryAudit": lambda: s.audit.QueryAudit(audit_pb2.QueryAuditRequest(camera_id=camera, limit=5), metadata=md),
         "VerifyAudit": lambda: s.audit.VerifyAudit(audit_pb2.VerifyAuditRequest(), metadata=md),

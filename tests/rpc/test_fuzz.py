@@ -329,6 +329,22 @@ def test_play(
 
 
 @FUZZ
+@given(role=roles, camera_id=camera_ids, time_range=ranges, reason=texts)
+def test_review_segments(
+    server: RunningDaemon, role: str | None, camera_id: str, time_range: common_pb2.TimeRange, reason: str
+) -> None:
+    request = recordings_pb2.ReviewSegmentsRequest(camera_id=camera_id, range=time_range, reason=reason)
+    _check(server, "ReviewSegments", role, request, ("camera_id", "range", "reason"), (camera_id,))
+
+
+@FUZZ
+@given(role=roles, review_id=texts, index=st.integers(-(2**31), 2**31 - 1))
+def test_read_segment(server: RunningDaemon, role: str | None, review_id: str, index: int) -> None:
+    request = recordings_pb2.ReadSegmentRequest(review_id=review_id, index=index)
+    _check(server, "ReadSegment", role, request, ())
+
+
+@FUZZ
 @given(
     role=roles,
     camera_id=st.one_of(st.just(""), camera_ids),

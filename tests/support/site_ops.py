@@ -50,13 +50,21 @@ def site_daemon(
     *,
     cameras: dict[str, str] | None = None,
     camera_fields: dict[str, Any] | None = None,
+    web: dict[str, Any] | None = None,
 ) -> RunningDaemon:
-    """A daemon of the site on a free port (its advertised address is real); `cameras` and
-    `camera_fields` as tests/support/rpc.py make_config's (disabled config cameras by default)."""
+    """A daemon of the site on a free port (its advertised address is real); `cameras`,
+    `camera_fields` and `web` as tests/support/rpc.py make_config's (disabled config cameras by
+    default, no console)."""
     listen = f"127.0.0.1:{free_port()}"
     site = {"name": SITE, "etcd": etcd.endpoints, "lease_ttl": "2s", "token_file": str(token_file)}
     config = make_config(
-        root, grpc={"listen": listen}, site=site, recorder_id=recorder_id, cameras=cameras, camera_fields=camera_fields
+        root,
+        grpc={"listen": listen},
+        web=web,
+        site=site,
+        recorder_id=recorder_id,
+        cameras=cameras,
+        camera_fields=camera_fields,
     )
     return RunningDaemon(config)
 
