@@ -23,8 +23,9 @@ import grpc
 import pytest
 
 from tests.support.etcd import EtcdCluster
-from tests.support.rpc import MID, RunningDaemon, S, metadata, token
+from tests.support.rpc import MID, RunningDaemon, S, metadata
 from tests.support.site_ops import SITE_TOKEN, record_in_cam, site_daemon, wait_for_keys
+from tests.support.web import login
 from vmsd.storage.catalogue import GapReason
 from vmsd.v1 import audit_pb2, common_pb2, recordings_pb2
 
@@ -248,12 +249,6 @@ def test_a_review_across_the_failover_plays_both_recorders_parts_with_the_gap_on
         assert json.loads(mine[-1].detail_json)["played_from"] == ["rec-b"]
 
 
-async def _login(client: aiohttp.ClientSession, url: str, role: str) -> str:
-    async with client.post(f"{url}/api/v1/session", json={"token": token(role)}) as response:
-        assert response.status == 200, await response.text()
-        return str((await response.json())["csrf"])
-
-
 async def test_a_console_review_across_the_failover_serves_the_peers_segments_through_this_recorder(
     site: tuple[EtcdCluster, RunningDaemon, RunningDaemon],
 ) -> None:
@@ -264,7 +259,7 @@ async def test_a_console_review_across_the_failover_serves_the_peers_segments_th
     assert rec_a.daemon.web is not None
     url = f"http://127.0.0.1:{rec_a.daemon.web.port}"
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
-        csrf = await _login(client, url, "viewer")
+        csrf = (await login(client, url, "viewer"))["csrf"]
         body = {"from": str(MID), "to": str(MID + 15 * S), "reason": "incident 8 console review"}
         async with client.post(
             f"{url}/api/v1/cameras/in-cam/reviews", json=body, headers={"X-CSRF-Token": csrf}
