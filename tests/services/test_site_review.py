@@ -11,84 +11,29 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.support.clips import make_clip
-from tests.support.etcd import EtcdCluster
 from tests.support.rpc import RunningDaemon, S, metadata
-from tests.support.simulator import CameraSimulator, MountSpec
-from tests.support.site_ops import SITE_TOKEN, site_daemon, wait_for_keys
+from tests.support.site_ops import failover_site, in_cam_spans
 from tests.support.web import login
 from vmsd.v1 import common_pb2, recordings_pb2
-
-WEB = {"listen": "127.0.0.1:0"}
-
-
-def _spans(running: RunningDaemon) -> list[recordings_pb2.RecordedSpan]:
-    now_ns = time.time_ns()
-    request = recordings_pb2.SearchRequest(
-        camera_id="in-cam", range=common_pb2.TimeRange(start_ns=now_ns - 600 * S, end_ns=now_ns)
-    )
-    return list(running.stubs.recordings.Search(request, metadata=metadata("viewer"), timeout=10).spans)
-
-
-def _wait_for_footage(running: RunningDaemon, recorder: str, seconds: float, timeout_s: float = 60) -> None:
-    """Until a search on `running` shows `seconds` of `recorder`'s footage of in-cam."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        held = sum(s.range.end_ns - s.range.start_ns for s in _spans(running) if s.recorder == recorder)
-        if held >= seconds * S:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{recorder} has not recorded {seconds} s of in-cam")
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningDaemon, RunningDaemon]]:
-    base = tmp_path_factory.mktemp("review-site")
-    clip = make_clip("/tmp/vmsd-test-clips", codec="h264", width=320, height=240, seconds=10)
-    with CameraSimulator([MountSpec("in-cam", clip)]) as simulator:
-        etcd = EtcdCluster(base / "etcd", members_count=1).start()
-        token_file = base / "site.token"
-        token_file.write_text(SITE_TOKEN)
-        cameras = {"in-cam": simulator.url("in-cam")}
-        fields = {"enabled": True}
-        started: list[RunningDaemon] = []
-
-        def start(recorder_id: str) -> RunningDaemon:
-            running = site_daemon(
-                base / recorder_id, recorder_id, etcd, token_file, cameras=cameras, camera_fields=fields, web=WEB
-            )
-            started.append(running)
-            return running
-
-        try:
-            rec_a = start("rec-a")  # alone: it claims in-cam
-            _wait_for_footage(rec_a, "rec-a", 3)
-            rec_b = start("rec-b")
-            wait_for_keys(etcd, "members/", {"rec-a", "rec-b"})
-            rec_a.stop()  # a clean stop revokes its lease: rec-b takes in-cam over at once
-            _wait_for_footage(rec_b, "rec-b", 4)
-            rec_a = start("rec-a")  # back, with its footage; failback is manual, so rec-b keeps the camera
-            wait_for_keys(etcd, "members/", {"rec-a", "rec-b"})
-            wait_for_keys(etcd, "footage/in-cam/", {"rec-a", "rec-b"})
-            yield rec_a, rec_b
-        finally:
-            for running in reversed(started):
-                running.stop()
-            etcd.stop()
+    with failover_site(tmp_path_factory.mktemp("review-site")) as recorders:
+        yield recorders
 
 
 def test_a_review_across_a_real_failover_plays_both_recorders_with_the_gap_once(
     site: tuple[RunningDaemon, RunningDaemon], tmp_path: Path
 ) -> None:
     rec_a, rec_b = site
-    spans = _spans(rec_b)
+    spans = in_cam_spans(rec_b)
     assert [s.recorder for s in spans] == ["rec-a", "rec-b"]
     start_ns, end_ns = spans[0].range.start_ns, spans[-1].range.end_ns
     request = recordings_pb2.PlayRequest(
@@ -134,7 +79,7 @@ async def test_the_console_of_the_new_owner_serves_the_old_owners_segments(
     rec_a, rec_b = site
     assert rec_b.daemon.web is not None
     url = f"http://127.0.0.1:{rec_b.daemon.web.port}"
-    spans = _spans(rec_b)
+    spans = in_cam_spans(rec_b)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
         csrf = (await login(client, url, "viewer"))["csrf"]
         body = {"from": str(spans[0].range.start_ns), "to": str(spans[-1].range.end_ns), "reason": "incident 9"}
