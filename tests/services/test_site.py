@@ -12,6 +12,7 @@ is audited on both recorders (`site_peers` on the one asked, `via` on the peer).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import subprocess
@@ -26,6 +27,11 @@ from tests.support.etcd import EtcdCluster
 from tests.support.rpc import MID, RunningDaemon, S, metadata
 from tests.support.site_ops import SITE_TOKEN, record_in_cam, site_daemon, wait_for_keys
 from tests.support.web import login
+from vmsd.errors import ErrorKind, VmsdError
+from vmsd.services.forwarding import Forwarded
+from vmsd.services.peer_segments import PeerSegmentCopies
+from vmsd.site.footage import PeerRecorder
+from vmsd.site.peers import PeerClient
 from vmsd.storage.catalogue import GapReason
 from vmsd.v1 import audit_pb2, common_pb2, recordings_pb2
 
@@ -288,6 +294,40 @@ async def test_a_console_review_across_the_failover_serves_the_peers_segments_th
     assert reads and json.loads(reads[-1].detail_json)["via"] == "rec-a"
     mine, _ = rec_a.daemon.audit.query(principal="viewer-1", action_prefix="GET /api/v1/reviews/")
     assert mine and json.loads(mine[-1].detail_json)["from_recorder"] == "rec-b"
+
+
+async def test_copies_of_a_peers_segments_are_checked_and_bounded(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon], tmp_path: Path
+) -> None:
+    """services/peer_segments.py against rec-b itself (a real peer, the real PeerClient): a copy
+    is the file rec-b holds; one whose bytes are not what rec-b stated is refused and not kept;
+    past the bound the least recently used copy goes."""
+    _, _, rec_b = site
+    peer = PeerRecorder("rec-b", f"127.0.0.1:{rec_b.daemon.control_plane.port}")
+    headers = Forwarded("viewer-1", "viewer", "rec-a").headers()
+    client = PeerClient(SITE_TOKEN)
+    try:
+        review_id, segments = await client.review_segments(
+            "rec-b", peer.address, headers, "in-cam", MID + 10 * S, MID + 22 * S, "copies test"
+        )
+        assert [s.recorder for s in segments] == ["rec-b", "rec-b"]
+        copies = PeerSegmentCopies(tmp_path / "copies", client, max_bytes=segments[0].bytes)
+        first = await copies.fetch(peer, headers, review_id, 0, segments[0])
+        rows = rec_b.daemon.storage.catalogue.segments_in_range("in-cam", MID + 10 * S, MID + 22 * S)
+        assert first.read_bytes() == rec_b.daemon.storage.segment_path(rows[0]).read_bytes()
+        assert await copies.fetch(peer, headers, review_id, 0, segments[0]) == first  # kept, not fetched again
+        # Another principal never gets this one's copy: the peer is asked, and refuses (not its review).
+        with pytest.raises(VmsdError) as refused:
+            await copies.fetch(peer, Forwarded("admin-1", "admin", "rec-a").headers(), review_id, 0, segments[0])
+        assert refused.value.kind is ErrorKind.PERMISSION_DENIED
+        lying = dataclasses.replace(segments[1], sha256="0" * 64)
+        with pytest.raises(VmsdError) as caught:
+            await copies.fetch(peer, headers, review_id, 1, lying)
+        assert caught.value.kind is ErrorKind.DATA_LOSS and "recorder rec-b sent segment 1" in caught.value.message
+        second = await copies.fetch(peer, headers, review_id, 1, segments[1])
+        assert sorted(p.name for p in (tmp_path / "copies").iterdir()) == [second.name]  # the bound: one copy
+    finally:
+        await client.aclose()
 
 
 def test_a_recorder_that_is_down_is_reported_unavailable(

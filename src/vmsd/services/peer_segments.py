@@ -5,8 +5,8 @@ review across a failover). The web console fetches each segment with HTTP byte r
 MPEG-TS remux opens whole files, so a peer's segment is fetched whole — from the peer's own review,
 for the principal who made this one (the peer re-authorises and audits every read) — into a file
 under `<root>/peer-segments/`, checked against the size and SHA-256 the peer stated, and served
-from there. Copies are keyed by the peer's review id, which belongs to one principal: a copy is
-never handed to anyone the peer did not authorise. A cache, never evidence: at most
+from there. Copies are keyed by the peer's review id (which belongs to one principal there) and
+the forwarded principal: a copy is never handed to anyone the peer did not authorise. A cache, never evidence: at most
 `max_bytes` (the least recently used go first), emptied when first used after a start.
 """
 
@@ -33,7 +33,7 @@ __all__ = ["DEFAULT_MAX_BYTES", "PeerSegmentCopies"]
 # A few minutes of a dozen 4 Mbit/s cameras' segments: enough for the reviews under way at once.
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
-Key = tuple[str, str, int]  # (recorder id, its review id, segment index)
+Key = tuple[str, str, int, tuple[tuple[str, str], ...]]  # (recorder, its review id, index, forwarded)
 
 
 class PeerSegmentCopies:
@@ -59,7 +59,7 @@ class PeerSegmentCopies:
         """The local copy of segment `index` of `peer`'s review `review_id` (fetched now if not
         kept). Raises VmsdError: the peer's (UNAVAILABLE naming it, its refusal), or DATA_LOSS
         when what came is not what the peer said it holds."""
-        key = (peer.recorder_id, review_id, index)
+        key = (peer.recorder_id, review_id, index, tuple(headers))
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
