@@ -60,11 +60,20 @@ from vmsd.export.redact import ENCODER, redact_steps
 from vmsd.export.remux import Remux, covered_union
 from vmsd.export.serve import Archive, BundleFile, Bundles
 from vmsd.export.signing import RecorderKey, load_or_create
-from vmsd.export.site_parts import CollectedPart, SiteParts, collect_part, epochs_of_runs, recorder_dir, recorder_parts
+from vmsd.export.site_parts import (
+    CollectedPart,
+    PartItem,
+    SiteParts,
+    collect_part,
+    epochs_of_runs,
+    read_part,
+    recorder_dir,
+    recorder_parts,
+)
 from vmsd.export.sources import SourceReader
 from vmsd.files import fsync_dir, fsync_file, sha256_file
 from vmsd.log import get_logger
-from vmsd.recordings.search import SearchResult, merge, tile
+from vmsd.recordings.search import SearchResult, merge, search, tile
 from vmsd.retention.holds import Holds
 from vmsd.storage.catalogue import SegmentRow
 from vmsd.storage.store import Storage
@@ -388,7 +397,7 @@ class Exporter:
         for peer in peers:
             assert site is not None
             part: CollectedPart | None = None
-            with contextlib.closing(site.fetch(peer)) as items:
+            with contextlib.closing(site.fetch(peer, export_id)) as items:
                 receiving = collect_part(items, peer, camera.id, staging, include_originals=request.include_originals)
                 for so_far, received in receiving:
                     part = so_far
@@ -569,6 +578,29 @@ class Exporter:
         fsync_dir(self.root)
         total = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
         return ExportResult(export_id=export_id, path=final, manifest=manifest, bytes=total)
+
+    # -- a site export's parts (site_parts.py) ---------------------------------------------------
+
+    def footage(self, camera_id: str, start_ns: int, end_ns: int) -> SearchResult:
+        """This recorder's spans (each naming it) and gaps of the camera in the range. Blocking;
+        NOT_FOUND for a camera neither configured nor in the catalogue."""
+        self._camera(camera_id)
+        found = search(self._storage.catalogue, camera_id, start_ns, end_ns, self._clock.wall_ns())
+        return SearchResult([replace(s, recorder=self._recorder_id) for s in found.spans], found.gaps)
+
+    def read_part(self, camera_id: str, start_ns: int, end_ns: int) -> Iterator[PartItem]:
+        """This recorder's part of a peer's export of the camera and range (`site_parts.read_part`).
+        Blocking; NOT_FOUND for a camera this recorder does not know."""
+        self._camera(camera_id)
+        return read_part(
+            self._storage,
+            camera_id,
+            start_ns,
+            end_ns,
+            self._clock.wall_ns(),
+            recorder_id=self._recorder_id,
+            key_fingerprint=self._key.fingerprint if self._key is not None else "",
+        )
 
     # -- reading bundles (serve.py) ------------------------------------------------------------
 

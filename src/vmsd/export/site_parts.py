@@ -69,13 +69,13 @@ PartItem = PartHeader | PartSegment | bytes
 class SiteParts:
     """What the exporter needs to add other recorders' footage (built by the service layer).
 
-    `fetch(recorder_id)` is a blocking iterator of that recorder's items (header first), raising
-    VmsdError (UNAVAILABLE when it cannot be reached); closing it ends the call.
+    `fetch(recorder_id, export_id)` is a blocking iterator of that recorder's items (header
+    first), raising VmsdError (UNAVAILABLE when it cannot be reached); closing it ends the call.
     """
 
     peers: list[str]  # recorders (other than this one) holding footage in the range
     source_bytes: int  # their footage in the range, for the space estimate
-    fetch: Callable[[str], Generator[PartItem, None, None]]
+    fetch: Callable[[str, str], Generator[PartItem, None, None]]
     missing: list[mf.MissingPart] = field(default_factory=list)  # accepted as missing (partial export)
 
 
