@@ -42,7 +42,7 @@ from vmsd.events.bus import EventBus
 from vmsd.events.kinds import EventKind
 from vmsd.export import manifest as mf
 from vmsd.export.files import file_entry, write_new_file
-from vmsd.export.gaps import contiguous_spans, label_in_progress
+from vmsd.export.gaps import carve_in_progress, contiguous_spans, label_in_progress
 from vmsd.export.manifest import iso_ns, manifest_json, time_span
 from vmsd.export.model import (
     ACTION_COMPLETED,
@@ -529,8 +529,12 @@ class Exporter:
             )
             overlaps = mf.overlaps(segments)
         gaps = [mf.Gap(start_ns=g.start_ns, end_ns=g.end_ns, reason=g.reason, detail=g.detail) for g in tiled]
-        for from_ns in [in_progress_from_ns, *(part.header.in_progress_from_ns for part in collected)]:
-            gaps = label_in_progress(gaps, from_ns, now_ns)
+        if not several:
+            gaps = label_in_progress(gaps, in_progress_from_ns, now_ns)
+        for from_ns in (
+            [in_progress_from_ns, *(part.header.in_progress_from_ns for part in collected)] if several else []
+        ):
+            gaps = carve_in_progress(gaps, from_ns, now_ns)
         breaks = mf.chain_breaks(segments, erased)
         if several:
             fingerprints = {self._recorder_id: key.fingerprint} | {
