@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -157,6 +159,56 @@ def test_an_export_on_either_recorder_holds_both_recorders_chains(
         "OK",
     )
     assert detail["segments"] == {"rec-a": 4, "rec-b": 2}[peer.daemon.config.recorder_id]
+
+
+def test_the_exports_hold_reaches_the_peer_at_once(site: tuple[EtcdCluster, RunningDaemon, RunningDaemon]) -> None:
+    """The export's evidence hold is published to the site when it is placed (not at the next
+    30 s sync), so the peer protects its part of the footage too."""
+    _, rec_a, rec_b = site
+    export_id = _export(rec_a, MID, MID + 15 * S).export_id
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if any(h.reason.startswith(f"export {export_id}:") for h in rec_b.daemon.holds.list(include_released=False)):
+            return
+        time.sleep(0.1)
+    raise AssertionError("rec-b did not apply the export's hold within 10 s")
+
+
+def _resigned(running: RunningDaemon, source: Path, target: Path, change: dict[str, Any]) -> Path:
+    """A copy of the bundle whose manifest has `change`, signed again with the recorder's key (as
+    a recorder with a bug would sign it): what the verifier checks beyond the signature."""
+    shutil.copytree(source, target)
+    manifest = json.loads((target / mf.MANIFEST_NAME).read_bytes())
+    manifest.update(change)
+    data = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
+    (target / mf.MANIFEST_NAME).write_bytes(data)
+    (target / mf.SIGNATURE_NAME).write_bytes(running.daemon.exporter.key.sign(data))
+    return target
+
+
+def test_the_verifier_checks_each_recorders_chain_and_the_stated_overlaps(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon], tmp_path: Path
+) -> None:
+    _, rec_a, _ = site
+    path = _bundle(rec_a, _export(rec_a))
+    fingerprint = rec_a.daemon.exporter.key.fingerprint
+    manifest = json.loads((path / mf.MANIFEST_NAME).read_bytes())
+    # An overlap left out: two recorders' footage of the same time would look like one.
+    hidden = _resigned(rec_a, path, tmp_path / "hidden", {"overlaps": []})
+    report = verify_bundle(hidden, expected_fingerprint=fingerprint)
+    assert "overlaps does not state exactly the time two recorders' segments both cover" in report.first_problem
+    # A rec-b segment that does not link to rec-b's previous one (it links to rec-a's instead).
+    segments = manifest["segments"]
+    second_b = [i for i, s in enumerate(segments) if s["recorder"] == "rec-b"][1]
+    segments[second_b]["prev_sha256"] = segments[second_b - 1]["sha256"]
+    broken = _resigned(rec_a, path, tmp_path / "broken", {"segments": segments})
+    problems = verify_bundle(broken, expected_fingerprint=fingerprint).problems
+    assert any(p.startswith("chain: ") and p.endswith("(recorder rec-b)") for p in problems), problems
+    # A segment credited to a recorder the manifest does not list.
+    segments[second_b]["recorder"] = "rec-z"
+    unknown = _resigned(rec_a, path, tmp_path / "unknown", {"segments": segments})
+    problems = verify_bundle(unknown, expected_fingerprint=fingerprint).problems
+    assert any("names recorder 'rec-z', not one of recorders" in p for p in problems), problems
 
 
 def test_a_range_only_this_recorder_holds_is_a_single_recorder_bundle_as_before(

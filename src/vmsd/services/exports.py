@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -103,8 +103,19 @@ class ExportOrder:
 
 
 class ExportService:
-    def __init__(self, exporter: Exporter, *, site: Site | None = None, segments: SegmentSource | None = None) -> None:
+    def __init__(
+        self,
+        exporter: Exporter,
+        *,
+        site: Site | None = None,
+        segments: SegmentSource | None = None,
+        on_hold_change: Callable[[], None] | None = None,
+    ) -> None:
         self._exporter = exporter
+        # Told (on the event loop) once an export has placed its evidence hold: with [site], the
+        # site's hold sync publishes it at once, so every recorder holding the camera's footage
+        # protects it too (site/holds.py), not only at the next periodic sync.
+        self._on_hold_change = on_hold_change
         self._verified: dict[str, Verification] = {}
         # With [site]: the site, and the peer link that fetches a peer's part of an export.
         self._site = site
@@ -148,8 +159,13 @@ class ExportService:
         # block on a consumer that went away (it would hold its export slot forever).
         run = functools.partial(self._exporter.run, export_request, site=site_parts)
         produced = cast("AsyncGenerator[ExportProgress, None]", iterate_in_thread(run, run_to_end=True))
+        hold_told = order.no_hold or self._on_hold_change is None
         async with contextlib.aclosing(produced) as steps:
             async for step in steps:
+                if not hold_told and step.phase != "requested":  # the hold is placed before any footage is read
+                    hold_told = True
+                    assert self._on_hold_change is not None
+                    self._on_hold_change()
                 done = None
                 if step.result is not None:
                     activity.touch(
