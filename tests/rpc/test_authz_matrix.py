@@ -125,6 +125,7 @@ RPC_PERMISSION: dict[str, str] = {
     "ListExports": "export.download",  # with a camera filter: that camera in scope
     "GetExport": "export.download",  # the export's camera in scope
     "Download": "export.download",  # the export's camera in scope
+    "FetchSegments": "export.create",  # and only for a principal a peer recorder forwards
     "GetReport": "reports.read",  # the cameras named in scope (none named: all in scope)
     "WatchEvents": "events.watch",  # a camera id in the filter must be in scope
     "GetSite": "cameras.view",  # owners shown only for cameras in scope
@@ -145,6 +146,8 @@ CAMERALESS = {
 REVIEW_TARGETED = {"ReadSegment"}
 # The matrix's recorder has no [site]: once authorised, site RPCs answer FAILED_PRECONDITION.
 NO_SITE = {"GetSite", "MoveCamera"}
+# Calls between the recorders of a site (a peer forwards the principal): refused to every user token.
+SITE_CALLS = {"FetchSegments"}
 # RPCs that name a hold or an export: the target is one on that camera (existing) or an id that
 # does not exist.
 HOLD_TARGETED = {"ReleaseHold"}
@@ -176,7 +179,7 @@ def _absent_outcome(rpc: str) -> grpc.StatusCode:
 
 
 def expected(rpc: str, role: str, target: str | None) -> grpc.StatusCode:
-    if RPC_PERMISSION[rpc] not in DOCUMENTED_ROLES[role]:
+    if RPC_PERMISSION[rpc] not in DOCUMENTED_ROLES[role] or rpc in SITE_CALLS:
         return DENIED
     if target is None:
         if rpc in REVIEW_TARGETED:
@@ -342,6 +345,12 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
         "Download": lambda: list(
             exports.Download(
                 export_pb2.DownloadRequest(export_id=_export_id_for(camera), name="manifest.json"), metadata=md
+            )
+        ),
+        "FetchSegments": lambda: list(
+            exports.FetchSegments(
+                export_pb2.FetchSegmentsRequest(camera_id=camera, range=EXPORT_RANGE, case_ref="MX-1", reason="matrix"),
+                metadata=md,
             )
         ),
         "GetSite": lambda: site.GetSite(site_pb2.GetSiteRequest(), metadata=md),

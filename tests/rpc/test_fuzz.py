@@ -475,6 +475,32 @@ def test_create_export(
 
 
 @FUZZ
+@given(
+    role=roles,
+    camera_id=st.one_of(st.sampled_from(["in-cam", "out-cam", "in-absent"]), camera_ids),
+    time_range=st.one_of(st.just(_EXPORT_RANGE), ranges),
+    case_ref=st.one_of(st.just("CASE-1"), texts),
+    reason=reasons,
+    export_id=texts,
+)
+def test_fetch_segments(
+    server: RunningDaemon,
+    role: str | None,
+    camera_id: str,
+    time_range: common_pb2.TimeRange,
+    case_ref: str,
+    reason: str,
+    export_id: str,
+) -> None:
+    """A call between recorders of a site: a user token is refused whatever it asks."""
+    request = export_pb2.FetchSegmentsRequest(
+        camera_id=camera_id, range=time_range, case_ref=case_ref, reason=reason, export_id=export_id
+    )
+    code = _check(server, "FetchSegments", role, request, ("camera_id",), (camera_id,))
+    assert code in REFUSED | {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED}
+
+
+@FUZZ
 @given(role=roles, camera_id=st.one_of(st.just(""), camera_ids))
 def test_list_exports(server: RunningDaemon, role: str | None, camera_id: str) -> None:
     _check(
