@@ -10,6 +10,9 @@ import json
 import subprocess
 from pathlib import Path
 
+import av
+import pytest
+
 from tests.support.rpc import MID, S
 from tests.support.site_ops import record_in_cam
 from vmsd.recordings.parts import PartState, plan
@@ -75,3 +78,26 @@ def test_overlapping_footage_of_two_recorders_joins_at_a_keyframe(h264_ts: Path,
     joins = [(a, b) for a, b in itertools.pairwise(frames_s) if b - a > 0.05]
     assert [(round(a, 2), round(b, 2)) for a, b in joins] == [(round(12 - FRAME_NS / S, 2), 13.0)]
     assert stats.last_packet_ns == MID + 16 * S - FRAME_NS
+
+
+def test_a_segment_being_written_plays_up_to_what_is_on_disk(h264_ts: Path, tmp_path: Path) -> None:
+    """A review reaching the live edge reads a segment whose last fragment is only partly written
+    (the writer is appending it): what is on disk plays, the partial fragment ends that segment.
+    The same bytes as a complete segment are damage, and an error."""
+    record_in_cam(tmp_path / "a", h264_ts, start_ns=MID, seconds=8, end_reason="crash")
+    start_ns, _, path = _segments(tmp_path / "a")[0]
+    data = path.read_bytes()
+    cuts = {"just_created": b"", "mid_fragment": data[: len(data) // 3]}
+    for name, cut in cuts.items():
+        partial = tmp_path / f"{name}.mp4"
+        partial.write_bytes(cut)
+        source = functools.partial(Source, 1, start_ns, start_ns, start_ns + 100 * S, functools.partial(Path, partial))
+        stats = PlaybackStats()
+        played = b"".join(remux_sources([source(writing=True)], stats))
+        if name == "mid_fragment":
+            frames_s = _decoded_frames_s(played, tmp_path)
+            assert 0 < stats.video_frames == len(frames_s) < 8 * 25
+        else:
+            assert (played, stats.video_frames) == (b"", 0)
+        with pytest.raises(av.FFmpegError):
+            b"".join(remux_sources([source(writing=False)], PlaybackStats()))

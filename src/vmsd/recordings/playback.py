@@ -21,7 +21,7 @@ from typing import Any
 
 import av
 
-from vmsd.storage.catalogue import SegmentRow
+from vmsd.storage.catalogue import SegmentRow, SegmentState
 from vmsd.storage.store import Storage
 from vmsd.units import ns_to_ticks, ticks_to_ns
 
@@ -59,7 +59,9 @@ class Source:
     play, and how to get its file (`path`, blocking: it may fetch a peer's copy; None: it cannot
     be had, and the stream goes on without it). `recorder` is who holds it: when it changes, or
     after a segment that could not be had, the video resumes at the next keyframe, so that every
-    frame written decodes."""
+    frame written decodes. `writing`: the segment is still being written, so its end may be a
+    fragment only partly on disk yet: what can be read of it is played, and the rest is not an
+    error."""
 
     segment_id: int
     start_ns: int
@@ -67,14 +69,15 @@ class Source:
     to_ns: int
     path: Callable[[], Path | None]
     recorder: str = ""
+    writing: bool = False
 
 
-def _start_offset_ns(path: Path, segment_start_ns: int, start_ns: int) -> int:
+def _start_offset_ns(path: Path, segment_start_ns: int, start_ns: int, writing: bool) -> int:
     """Offset (from the segment start) of the last keyframe at or before start_ns."""
     best = 0
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        for packet in container.demux(video):
+        for packet in _readable(container.demux(video), writing):
             if packet.pts is None:
                 continue
             offset_ns = ticks_to_ns(packet.pts, packet.time_base)
@@ -83,6 +86,23 @@ def _start_offset_ns(path: Path, segment_start_ns: int, start_ns: int) -> int:
             if packet.is_keyframe:
                 best = offset_ns
     return best
+
+
+def _readable(packets: Iterator[Any], writing: bool) -> Iterator[Any]:
+    """`packets` until the end of what is on disk: in a segment being written, a fragment only
+    partly written yet ends the reading instead of failing it."""
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError:
+            if not writing:
+                raise
+            return
+        if writing and packet.is_corrupt:  # its bytes are not all on disk yet
+            return
+        yield packet
 
 
 def remux_range(
@@ -95,7 +115,15 @@ def remux_range(
 ) -> Iterator[bytes]:
     """Yield MPEG-TS bytes of the footage of `rows` (in time order) inside [start_ns, end_ns)."""
     sources = [
-        Source(row.id, row.start_ns, start_ns, end_ns, functools.partial(storage.segment_path, row)) for row in rows
+        Source(
+            row.id,
+            row.start_ns,
+            start_ns,
+            end_ns,
+            functools.partial(storage.segment_path, row),
+            writing=row.state is SegmentState.WRITING,
+        )
+        for row in rows
     ]
     return remux_sources(sources, stats, chunk_bytes)
 
@@ -120,13 +148,21 @@ def remux_sources(sources: list[Source], stats: PlaybackStats, chunk_bytes: int 
             # The first source starts at a keyframe at or before its start; a change of recorder
             # (or a missing segment) waits for the next keyframe.
             wait_keyframe = output is not None and (previous is None or previous.recorder != source.recorder)
+            try:
+                container = av.open(str(path))
+            except av.FFmpegError:
+                if not source.writing:
+                    raise
+                previous = None  # a segment just begun: nothing of it is readable yet
+                continue
             previous = source
-            with av.open(str(path)) as container:
+            with container:
                 video = container.streams.video[0]
                 audio = container.streams.audio[0] if container.streams.audio else None
                 skip_before_ns = source.from_ns
                 if output is None:
-                    skip_before_ns = source.start_ns + _start_offset_ns(path, source.start_ns, source.from_ns)
+                    offset_ns = _start_offset_ns(path, source.start_ns, source.from_ns, source.writing)
+                    skip_before_ns = source.start_ns + offset_ns
                     output = av.open(sink, "w", format="mpegts")
                     out_video = output.add_stream_from_template(video)
                     if audio is not None:
@@ -136,7 +172,7 @@ def remux_sources(sources: list[Source], stats: PlaybackStats, chunk_bytes: int 
                 annexb = av.BitStreamFilterContext(name, video) if name else None
                 stats.segments.append(source.segment_id)
                 streams = [video] + ([audio] if audio is not None and out_audio is not None else [])
-                for packet in container.demux(streams):
+                for packet in _readable(container.demux(streams), source.writing):
                     if packet.size == 0 or packet.dts is None or packet.pts is None:
                         continue
                     tb = packet.time_base

@@ -431,6 +431,7 @@ class RecordingService:
                 h.part.end_ns,
                 functools.partial(path_of, h),
                 h.segment.recorder,
+                writing=h.row is not None and h.row.state is SegmentState.WRITING,
             )
             for h in held
         ]
