@@ -16,6 +16,7 @@ import dataclasses
 import itertools
 import json
 import subprocess
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -28,6 +29,9 @@ from tests.support.rpc import MID, RunningDaemon, S, metadata
 from tests.support.site_ops import SITE_TOKEN, record_in_cam, site_daemon, wait_for_keys
 from tests.support.web import login
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.reports.build import Report
+from vmsd.services.access import Principal
+from vmsd.services.activity import Activity
 from vmsd.services.forwarding import Forwarded
 from vmsd.services.peer_segments import PeerSegmentCopies
 from vmsd.site.footage import PeerRecorder
@@ -294,6 +298,23 @@ async def test_a_console_review_across_the_failover_serves_the_peers_segments_th
     assert reads and json.loads(reads[-1].detail_json)["via"] == "rec-a"
     mine, _ = rec_a.daemon.audit.query(principal="viewer-1", action_prefix="GET /api/v1/reviews/")
     assert mine and json.loads(mine[-1].detail_json)["from_recorder"] == "rec-b"
+
+
+def test_the_peers_management_report_lists_its_part_of_a_review_asked_elsewhere(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon],
+) -> None:
+    _, rec_a, rec_b = site
+    _play(rec_a, MID + 11 * S, MID + 15 * S)
+    now_ns = time.time_ns()
+
+    async def report() -> Report:
+        return await rec_b.daemon.services.reports.build(
+            Principal("admin-1", "admin", ("*",)), Activity(), now_ns - 3600 * S, now_ns + 3600 * S, []
+        )
+
+    reviews = [r for r in rec_b.run(report()).reviews if r.reason == "incident 7 review"]
+    assert reviews and {(r.principal, r.camera_id) for r in reviews} == {("viewer-1", "in-cam")}
+    assert (reviews[-1].start_ns, reviews[-1].end_ns) == (MID + 11 * S, MID + 15 * S)
 
 
 async def test_copies_of_a_peers_segments_are_checked_and_bounded(
