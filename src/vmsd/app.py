@@ -149,7 +149,12 @@ class Daemon:
         )
         directory = CameraDirectory(self.cameras, self.storage.catalogue)
         retention = RetentionService(self.retention, self.storage.catalogue, config.retention.max_age_ns)
-        exports = ExportService(self.exporter)
+        exports = ExportService(
+            self.exporter,
+            site=site,
+            segments=self.site_ops.peers if self.site_ops is not None else None,
+            on_hold_change=self.site_ops.holds.changed if self.site_ops is not None else None,
+        )
         events = EventService(self.events)
         # One aggregator for both transports: a flood over gRPC and HTTP together is one burst per key.
         denials = DenialAggregator(self.clock, config.grpc.denial_summary_interval_ns)

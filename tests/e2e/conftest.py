@@ -1,11 +1,14 @@
-"""End-to-end fixtures: the real camera simulator (GStreamer RTSP server) on loopback."""
+"""End-to-end fixtures: the real camera simulator (GStreamer RTSP server) on loopback, and
+Debian's chromium (playwright) with a check that no page logged an error."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from tests.support.browser import CHROMIUM, Problems
 from tests.support.clips import make_clip
 from tests.support.simulator import CameraSimulator, MountSpec
 
@@ -28,3 +31,19 @@ def simulator() -> Iterator[CameraSimulator]:
     ]
     with CameraSimulator(mounts) as sim:
         yield sim
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def problems() -> Iterator[Problems]:
+    found = Problems()
+    yield found
+    assert found.seen == [], "the console logged errors:\n" + "\n".join(found.seen)

@@ -17,15 +17,15 @@ import time
 import tomllib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import grpc
 import pytest
 
+from tests.support.browser import Problems, datetime_input
 from tests.support.clips import make_clip
 from tests.support.daemon import REPO, DaemonProcess, write_config
 from tests.support.simulator import CameraSimulator, MountSpec
@@ -35,7 +35,6 @@ from vmsd.v1 import cameras_pb2, cameras_pb2_grpc
 pytestmark = pytest.mark.slow
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
 CLIPS = "/tmp/vmsd-test-clips"
 H264_CAMERAS = ["north", "south", "east", "west"]
 HEVC_CAMERA = "gate"
@@ -97,46 +96,6 @@ def _web_port(process: DaemonProcess) -> int:
                 return int(json.loads(line)["port"])
         time.sleep(0.1)
     raise AssertionError(f"the daemon never logged web_started:\n{process.log()}")
-
-
-@dataclass
-class Problems:
-    """Console errors and uncaught exceptions of every page a test opened.
-
-    Chromium logs every HTTP error answer as a console error ("Failed to load resource"); the
-    refusals a test provokes on purpose are named in `expected` as (path, status) and only those
-    are let through."""
-
-    seen: list[str] = field(default_factory=list)
-    expected: set[tuple[str, int]] = field(default_factory=set)
-
-    def watch(self, page: Any) -> None:
-        page.on("console", self._console)
-        page.on("pageerror", lambda e: self.seen.append(f"pageerror: {e}"))
-
-    def _console(self, message: Any) -> None:
-        if message.type != "error":
-            return
-        path = urlsplit(message.location.get("url", "")).path
-        for expected_path, status in self.expected:
-            if path == expected_path and f"status of {status} " in message.text:
-                return
-        self.seen.append(f"console.error: {message.text} ({message.location})")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def problems() -> Iterator[Problems]:
-    found = Problems()
-    yield found
-    assert found.seen == [], "the console logged errors:\n" + "\n".join(found.seen)
 
 
 def _sign_in(browser: Any, console: Console, problems: Problems, token: str) -> Any:
@@ -247,14 +206,7 @@ hidden => {
 
 def _now_input(page: Any, offset_s: float) -> str:
     """A datetime-local value (the browser's local time) `offset_s` from now."""
-    return str(
-        page.evaluate(
-            "off => { const d = new Date(Date.now() + off * 1000); const p = n => String(n).padStart(2, '0');"
-            " return `${d.getFullYear()}-${p(d.getMonth()+1)}-${p(d.getDate())}T${p(d.getHours())}:"
-            "${p(d.getMinutes())}:${p(d.getSeconds())}`; }",
-            offset_s,
-        )
-    )
+    return datetime_input(page, int(page.evaluate("Date.now()") + offset_s * 1000))
 
 
 def _wait_for_footage(page: Any, camera: str, *, older_than_s: int) -> None:

@@ -107,6 +107,8 @@ RPC_PERMISSION: dict[str, str] = {
     "Search": "recordings.search",
     "Timeline": "recordings.search",
     "Play": "recordings.play",
+    "ReviewSegments": "recordings.play",
+    "ReadSegment": "recordings.play",  # of a review made by the same principal
     "QueryAudit": "audit.read",
     "VerifyAudit": "audit.read",
     "AddHold": "holds.add",  # every camera of the hold in scope
@@ -123,6 +125,7 @@ RPC_PERMISSION: dict[str, str] = {
     "ListExports": "export.download",  # with a camera filter: that camera in scope
     "GetExport": "export.download",  # the export's camera in scope
     "Download": "export.download",  # the export's camera in scope
+    "FetchSegments": "export.create",  # and only for a principal a peer recorder forwards
     "GetReport": "reports.read",  # the cameras named in scope (none named: all in scope)
     "WatchEvents": "events.watch",  # a camera id in the filter must be in scope
     "GetSite": "cameras.view",  # owners shown only for cameras in scope
@@ -137,9 +140,14 @@ CAMERALESS = {
     "GetFunctionCheck",
     "ListFunctionChecks",
     "GetSite",
+    "ReadSegment",
 }
+# RPCs that name a segment review: the matrix asks for one that does not exist.
+REVIEW_TARGETED = {"ReadSegment"}
 # The matrix's recorder has no [site]: once authorised, site RPCs answer FAILED_PRECONDITION.
 NO_SITE = {"GetSite", "MoveCamera"}
+# Calls between the recorders of a site (a peer forwards the principal): refused to every user token.
+SITE_CALLS = {"FetchSegments"}
 # RPCs that name a hold or an export: the target is one on that camera (existing) or an id that
 # does not exist.
 HOLD_TARGETED = {"ReleaseHold"}
@@ -171,9 +179,11 @@ def _absent_outcome(rpc: str) -> grpc.StatusCode:
 
 
 def expected(rpc: str, role: str, target: str | None) -> grpc.StatusCode:
-    if RPC_PERMISSION[rpc] not in DOCUMENTED_ROLES[role]:
+    if RPC_PERMISSION[rpc] not in DOCUMENTED_ROLES[role] or rpc in SITE_CALLS:
         return DENIED
     if target is None:
+        if rpc in REVIEW_TARGETED:
+            return NOT_FOUND
         return grpc.StatusCode.FAILED_PRECONDITION if rpc in NO_SITE else OK
     if rpc in HOLD_TARGETED | EXPORT_TARGETED and not TARGETS[target]:
         return NOT_FOUND
@@ -290,6 +300,15 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
                 metadata=md,
             )
         ),
+        "ReviewSegments": lambda: s.recordings.ReviewSegments(
+            recordings_pb2.ReviewSegmentsRequest(
+                camera_id=camera, range=common_pb2.TimeRange(start_ns=MID + 3 * S, end_ns=MID + 4 * S), reason="matrix"
+            ),
+            metadata=md,
+        ),
+        "ReadSegment": lambda: list(
+            s.recordings.ReadSegment(recordings_pb2.ReadSegmentRequest(review_id="no-such-review"), metadata=md)
+        ),
         "QueryAudit": lambda: s.audit.QueryAudit(audit_pb2.QueryAuditRequest(camera_id=camera, limit=5), metadata=md),
         "VerifyAudit": lambda: s.audit.VerifyAudit(audit_pb2.VerifyAuditRequest(), metadata=md),
         "AddHold": lambda: _add_hold(server, [camera], md),
@@ -326,6 +345,12 @@ def _invoke(server: RunningDaemon, rpc: str, camera: str, md: list[tuple[str, st
         "Download": lambda: list(
             exports.Download(
                 export_pb2.DownloadRequest(export_id=_export_id_for(camera), name="manifest.json"), metadata=md
+            )
+        ),
+        "FetchSegments": lambda: list(
+            exports.FetchSegments(
+                export_pb2.FetchSegmentsRequest(camera_id=camera, range=EXPORT_RANGE, case_ref="MX-1", reason="matrix"),
+                metadata=md,
             )
         ),
         "GetSite": lambda: site.GetSite(site_pb2.GetSiteRequest(), metadata=md),

@@ -329,6 +329,22 @@ def test_play(
 
 
 @FUZZ
+@given(role=roles, camera_id=camera_ids, time_range=ranges, reason=texts)
+def test_review_segments(
+    server: RunningDaemon, role: str | None, camera_id: str, time_range: common_pb2.TimeRange, reason: str
+) -> None:
+    request = recordings_pb2.ReviewSegmentsRequest(camera_id=camera_id, range=time_range, reason=reason)
+    _check(server, "ReviewSegments", role, request, ("camera_id", "range", "reason"), (camera_id,))
+
+
+@FUZZ
+@given(role=roles, review_id=texts, index=st.integers(-(2**31), 2**31 - 1))
+def test_read_segment(server: RunningDaemon, role: str | None, review_id: str, index: int) -> None:
+    request = recordings_pb2.ReadSegmentRequest(review_id=review_id, index=index)
+    _check(server, "ReadSegment", role, request, ())
+
+
+@FUZZ
 @given(
     role=roles,
     camera_id=st.one_of(st.just(""), camera_ids),
@@ -456,6 +472,32 @@ def test_create_export(
         redact=redact,
     )
     _check(server, "CreateExport", role, request, EXPORT_FIELDS, (camera_id,))
+
+
+@FUZZ
+@given(
+    role=roles,
+    camera_id=st.one_of(st.sampled_from(["in-cam", "out-cam", "in-absent"]), camera_ids),
+    time_range=st.one_of(st.just(_EXPORT_RANGE), ranges),
+    case_ref=st.one_of(st.just("CASE-1"), texts),
+    reason=reasons,
+    export_id=texts,
+)
+def test_fetch_segments(
+    server: RunningDaemon,
+    role: str | None,
+    camera_id: str,
+    time_range: common_pb2.TimeRange,
+    case_ref: str,
+    reason: str,
+    export_id: str,
+) -> None:
+    """A call between recorders of a site: a user token is refused whatever it asks."""
+    request = export_pb2.FetchSegmentsRequest(
+        camera_id=camera_id, range=time_range, case_ref=case_ref, reason=reason, export_id=export_id
+    )
+    code = _check(server, "FetchSegments", role, request, ("camera_id",), (camera_id,))
+    assert code in REFUSED | {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED}
 
 
 @FUZZ

@@ -26,10 +26,7 @@ class Console:
 
     async def login(self, client: aiohttp.ClientSession, role: str) -> dict[str, Any]:
         """Log `client` in with `role`'s token; the login answer (with its csrf)."""
-        async with client.post(f"{self.url}/api/v1/session", json={"token": token(role)}) as response:
-            assert response.status == 200, await response.text()
-            answer: dict[str, Any] = await response.json()
-            return answer
+        return await login(client, self.url, role)
 
     def audit(self, action: str) -> list[AuditRecord]:
         """The audit records of `action` (e.g. 'POST /api/v1/session'), oldest first."""
@@ -49,6 +46,14 @@ class Console:
             assert time.monotonic() < deadline, f"{action}: {len(records)} audit record(s), expected {count}"
             time.sleep(0.02)
         return records
+
+
+async def login(client: aiohttp.ClientSession, url: str, role: str) -> dict[str, Any]:
+    """Log `client` in to the console at `url` with `role`'s token; the login answer (with its csrf)."""
+    async with client.post(f"{url}/api/v1/session", json={"token": token(role)}) as response:
+        assert response.status == 200, await response.text()
+        answer: dict[str, Any] = await response.json()
+        return answer
 
 
 def bearer(role: str) -> dict[str, str]:

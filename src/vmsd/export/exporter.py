@@ -23,6 +23,7 @@ one pipeline of an export (hold, sources, master, redacted copies, seal), read t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -30,6 +31,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ from vmsd.events.bus import EventBus
 from vmsd.events.kinds import EventKind
 from vmsd.export import manifest as mf
 from vmsd.export.files import file_entry, write_new_file
-from vmsd.export.gaps import contiguous_spans, label_in_progress
+from vmsd.export.gaps import carve_in_progress, contiguous_spans, label_in_progress
 from vmsd.export.manifest import iso_ns, manifest_json, time_span
 from vmsd.export.model import (
     ACTION_COMPLETED,
@@ -55,13 +57,23 @@ from vmsd.export.model import (
 from vmsd.export.quota import ExportSpace
 from vmsd.export.readme import readme_text
 from vmsd.export.redact import ENCODER, redact_steps
-from vmsd.export.remux import Remux
+from vmsd.export.remux import Remux, covered_union
 from vmsd.export.serve import Archive, BundleFile, Bundles
 from vmsd.export.signing import RecorderKey, load_or_create
+from vmsd.export.site_parts import (
+    CollectedPart,
+    PartItem,
+    SiteParts,
+    collect_part,
+    epochs_of_runs,
+    read_part,
+    recorder_dir,
+    recorder_parts,
+)
 from vmsd.export.sources import SourceReader
 from vmsd.files import fsync_dir, fsync_file, sha256_file
 from vmsd.log import get_logger
-from vmsd.recordings.search import tile
+from vmsd.recordings.search import SearchResult, merge, search, tile
 from vmsd.retention.holds import Holds
 from vmsd.storage.catalogue import SegmentRow
 from vmsd.storage.store import Storage
@@ -153,45 +165,56 @@ class Exporter:
 
     # -- exporting ---------------------------------------------------------------------------
 
-    def export(self, request: ExportRequest, progress: Callable[[ExportProgress], None] | None = None) -> ExportResult:
+    def export(
+        self,
+        request: ExportRequest,
+        progress: Callable[[ExportProgress], None] | None = None,
+        *,
+        site: SiteParts | None = None,
+    ) -> ExportResult:
         """Run an export to completion; `progress` sees every step. See `run()`."""
         result: ExportResult | None = None
-        for step in self.run(request):
+        for step in self.run(request, site=site):
             if progress is not None:
                 progress(step)
             result = step.result or result
         assert result is not None
         return result
 
-    def run(self, request: ExportRequest) -> Iterator[ExportProgress]:
+    def run(self, request: ExportRequest, *, site: SiteParts | None = None) -> Iterator[ExportProgress]:
         """Export, yielding progress; the final item has `result` (phase "done").
+
+        With `site` naming peers (or missing parts), the footage of the other recorders of the
+        site holding part of the range is fetched into the bundle too (site_parts.py), and the
+        bundle is a vmsd-export/2 one (manifest.py); without, exactly this recorder's footage.
 
         Raises VmsdError: INVALID_ARGUMENT (bad range/text), NOT_FOUND (unknown camera, or no
         finished footage in the range), FAILED_PRECONDITION (redaction asked for a camera without
         privacy masks), RESOURCE_EXHAUSTED (too many exports running), DATA_LOSS (a recorded file
-        no longer matches its catalogue hash). Every outcome is audited (requested, then
+        no longer matches its catalogue hash; a peer's segment that does not match its), UNAVAILABLE
+        (a peer holding part of the range cannot be reached). Every outcome is audited (requested, then
         completed or failed). Abandoning the generator removes the partial bundle.
         """
         self._validate(request)
         if not self._slots.acquire(blocking=False):
             raise VmsdError(ErrorKind.RESOURCE_EXHAUSTED, "too many exports are running; try again shortly")
         try:
-            reserved = self._reserve_space(request)
+            reserved = self._reserve_space(request, site)
             try:
-                yield from self._run(request)
+                yield from self._run(request, site)
             finally:
                 self._space.release(reserved)
         finally:
             self._slots.release()
 
-    def _reserve_space(self, request: ExportRequest) -> int:
+    def _reserve_space(self, request: ExportRequest, site: SiteParts | None = None) -> int:
         """Reserve the export's estimated size (see `ExportSpace`); returns the estimate. Blocking."""
-        needed = self._estimate_bytes(request)
+        needed = self._estimate_bytes(request, site.source_bytes if site is not None else 0)
         self._space.reserve(needed)
         return needed
 
-    def _estimate_bytes(self, request: ExportRequest) -> int:
-        source_bytes = 0
+    def _estimate_bytes(self, request: ExportRequest, peer_bytes: int = 0) -> int:
+        source_bytes = peer_bytes
         for row in self._exportable_rows(request):
             if row.bytes is not None:
                 source_bytes += row.bytes
@@ -248,7 +271,7 @@ class Exporter:
         if self._events is not None:
             self._events.publish(kind, request.camera_id, export_id=export_id, principal=request.principal, **fields)
 
-    def _run(self, request: ExportRequest) -> Iterator[ExportProgress]:
+    def _run(self, request: ExportRequest, site: SiteParts | None) -> Iterator[ExportProgress]:
         camera = self._camera(request.camera_id)
         export_id = _new_export_id(request.camera_id, self._clock.wall_ns())
         base_detail = {
@@ -258,13 +281,18 @@ class Exporter:
             "redact": request.redact,
             "place_hold": request.place_hold,
         }
+        if site is not None and (site.peers or site.missing):
+            # The other recorders holding part of the range (each audits its part "via" this one).
+            base_detail["site_parts"] = site.peers
+            if site.missing:
+                base_detail["site_missing"] = [m.recorder for m in site.missing]
         self._audit_entry(request, ACTION_REQUESTED, "OK", base_detail)
         self._publish(EventKind.EXPORT_CREATED, request, export_id, start_ns=request.start_ns, end_ns=request.end_ns)
         started_mono_ns = self._clock.mono_ns()
         yield ExportProgress("requested", 0.0, export_id=export_id)
         staging = self.root / f"{export_id}{_PARTIAL_SUFFIX}"
         try:
-            result = yield from self._build(request, camera, export_id, staging)
+            result = yield from self._build(request, camera, export_id, staging, site)
         except VmsdError as error:
             self._audit_entry(request, ACTION_FAILED, error.kind.value, {**base_detail, "error": error.message})
             self._publish(EventKind.EXPORT_FAILED, request, export_id, outcome=error.kind.value, error=error.message)
@@ -290,6 +318,7 @@ class Exporter:
                 "segments": len(result.manifest.segments),
                 "bytes": result.bytes,
                 "manifest_sha256": hashlib.sha256((result.path / mf.MANIFEST_NAME).read_bytes()).hexdigest(),
+                **({"recorders": [r.id for r in result.manifest.recorders]} if result.manifest.recorders else {}),
             },
         )
         log.info("export_completed", export_id=export_id, camera_id=request.camera_id, bytes=result.bytes)
@@ -316,14 +345,17 @@ class Exporter:
         ]
 
     def _build(
-        self, request: ExportRequest, camera: CameraInfo, export_id: str, staging: Path
+        self, request: ExportRequest, camera: CameraInfo, export_id: str, staging: Path, site: SiteParts | None
     ) -> Generator[ExportProgress, None, ExportResult]:
+        peers = site.peers if site is not None else []
+        # A bundle of several recorders' footage (vmsd-export/2), or of this one's (as ever).
+        several = site is not None and bool(site.peers or site.missing)
         if request.redact and not camera.privacy_masks:
             raise VmsdError(
                 ErrorKind.FAILED_PRECONDITION,
                 f"camera {camera.id!r} has no privacy_masks configured: there is nothing to redact",
             )
-        if not self._exportable_rows(request):
+        if not self._exportable_rows(request) and not peers:
             raise VmsdError(ErrorKind.NOT_FOUND, f"no footage of camera_id {camera.id!r} in the requested range")
         hold_id: int | None = None
         if request.place_hold and self._holds is not None:
@@ -339,33 +371,68 @@ class Exporter:
             hold_id = hold.id
         # Queried again under the hold: nothing listed now can be erased before it is read.
         rows = self._exportable_rows(request)
-        if not rows:
+        if not rows and not peers:
             raise VmsdError(ErrorKind.NOT_FOUND, f"no footage of camera_id {camera.id!r} in the requested range")
         staging.mkdir(mode=0o750)
-        total_bytes = max(1, sum(r.bytes or 0 for r in rows))
+        total_bytes = max(1, sum(r.bytes or 0 for r in rows) + (site.source_bytes if site is not None else 0))
         after_remux = _P_REMUX if request.redact else _P_REDACT
 
         # 1. Originals (or hashes): the recorded bytes must still be what the catalogue says.
-        read = SourceReader(self._storage, rows, staging, include_originals=request.include_originals)
+        read = SourceReader(
+            self._storage,
+            rows,
+            staging,
+            include_originals=request.include_originals,
+            recorder=self._recorder_id if several else "",
+            epochs=epochs_of_runs(self._storage, camera.id) if several else None,
+        )
         phase = "originals" if request.include_originals else "hashing"
         for done_bytes in read.run():
             yield ExportProgress(phase, _P_HASH * done_bytes / total_bytes)
         files, segments, sources, scratch = read.files, read.segments, read.sources, read.scratch
         in_progress_from_ns = read.in_progress_from_ns
+        # 1b. The other recorders' parts, each segment checked against its recorder's catalogue.
+        collected: list[CollectedPart] = []
+        done_bytes = sum(segment.bytes for segment in segments)
+        for peer in peers:
+            assert site is not None
+            part: CollectedPart | None = None
+            with contextlib.closing(site.fetch(peer, export_id)) as items:
+                receiving = collect_part(items, peer, camera.id, staging, include_originals=request.include_originals)
+                for so_far, received in receiving:
+                    part = so_far
+                    yield ExportProgress(phase, _P_HASH * min(1.0, (done_bytes + received) / total_bytes))
+            assert part is not None
+            done_bytes += sum(segment.bytes for segment in part.segments)
+            collected.append(part)
+            files += part.files
+            scratch += part.scratch
 
-        if not sources:
+        if not sources and not any(part.sources for part in collected):
             raise VmsdError(
                 ErrorKind.NOT_FOUND,
                 f"no footage of camera_id {camera.id!r} in the requested range has reached its file yet",
             )
 
-        # 2. The master(s): stream copy onto one continuous timeline.
-        remux = Remux(sources, request.start_ns, request.end_ns, staging)
-        for remuxed_bytes in remux.run():
-            yield ExportProgress("remux", _P_HASH + (after_remux - _P_HASH) * remuxed_bytes / total_bytes)
+        # 2. The master(s): stream copy onto one continuous timeline — per recorder in a bundle
+        # of several (two recorders' footage of the same time is never merged).
+        groups = [(self._recorder_id if several else "", sources)] + [
+            (part.header.recorder_id, part.sources) for part in collected
+        ]
+        groups = sorted((g for g in groups if g[1]), key=lambda g: g[1][0][0].start_ns)
+        remuxes: list[Remux] = []
+        remuxed_before = 0
+        for recorder, group in groups:
+            stem = f"master-{recorder_dir(recorder)}" if recorder else "master"
+            remux = Remux(group, request.start_ns, request.end_ns, staging, stem=stem, recorder=recorder)
+            for remuxed_bytes in remux.run():
+                fraction = min(1.0, (remuxed_before + remuxed_bytes) / total_bytes)
+                yield ExportProgress("remux", _P_HASH + (after_remux - _P_HASH) * fraction)
+            remuxed_before += sum(row.bytes or 0 for row, _ in group)
+            remuxes.append(remux)
         for path in scratch:
             path.unlink()
-        masters = [part.entry() for part in remux.parts]
+        masters = [part.entry() for remux in remuxes for part in remux.parts]
         for master in masters:
             fsync_file(staging / master.file)  # PyAV's muxer only closed it: durable before the rename
             digest, size = sha256_file(staging / master.file)
@@ -411,6 +478,7 @@ class Exporter:
             redacted,
             bool(request.include_originals),
             any(segment.open_at_export for segment in segments),
+            recorders=[self._recorder_id, *peers] if several else [],
         )
         write_new_file(staging / mf.README_NAME, readme.encode("utf-8"))
         files.append(file_entry(staging, mf.README_NAME, mf.ROLE_README))
@@ -427,32 +495,65 @@ class Exporter:
                 prev_sha256=t.prev_sha256,
                 erased_ns=t.erased_ns,
                 reason=t.reason,
+                recorder=self._recorder_id if several else "",
             )
             for t in self._storage.catalogue.erased_overlapping(camera.id, request.start_ns, request.end_ns)
         ]
         spans = contiguous_spans([row for row, _ in sources], request.start_ns, request.end_ns)
         gap_rows = self._storage.catalogue.gaps_in_range(camera.id, request.start_ns, request.end_ns)
-        gaps = label_in_progress(
-            [
-                mf.Gap(start_ns=g.start_ns, end_ns=g.end_ns, reason=g.reason, detail=g.detail)
-                for g in tile(spans, gap_rows, request.start_ns, request.end_ns, now_ns)
-            ],
-            in_progress_from_ns,
-            now_ns,
-        )
+        tiled = tile(spans, gap_rows, request.start_ns, request.end_ns, now_ns)
+        covered = remuxes[0].covered() if len(remuxes) == 1 else covered_union(remuxes)
+        recorders: list[mf.RecorderPart] = []
+        overlaps: list[mf.Overlap] = []
+        if several:
+            own = SearchResult([replace(span, recorder=self._recorder_id) for span in spans], tiled)
+            merged = merge(
+                [own, *(part.search_result(request.start_ns, request.end_ns) for part in collected)],
+                request.start_ns,
+                request.end_ns,
+            )
+            tiled = merged.gaps
+            segments = sorted(
+                [*segments, *(s for part in collected for s in part.segments)], key=lambda s: (s.start_ns, s.recorder)
+            )
+            erased = sorted(
+                [
+                    *erased,
+                    *(
+                        e.model_copy(update={"recorder": c.header.recorder_id})
+                        for c in collected
+                        for e in c.header.erased
+                    ),
+                ],
+                key=lambda e: (e.start_ns, e.recorder),
+            )
+            overlaps = mf.overlaps(segments)
+        gaps = [mf.Gap(start_ns=g.start_ns, end_ns=g.end_ns, reason=g.reason, detail=g.detail) for g in tiled]
+        if not several:
+            gaps = label_in_progress(gaps, in_progress_from_ns, now_ns)
+        for from_ns in (
+            [in_progress_from_ns, *(part.header.in_progress_from_ns for part in collected)] if several else []
+        ):
+            gaps = carve_in_progress(gaps, from_ns, now_ns)
+        breaks = mf.chain_breaks(segments, erased)
+        if several:
+            fingerprints = {self._recorder_id: key.fingerprint} | {
+                p.header.recorder_id: p.header.key_fingerprint for p in collected
+            }
+            recorders = recorder_parts(segments, breaks, masters, fingerprints, self._recorder_id)
         manifest = mf.Manifest(
-            format=mf.FORMAT,
+            format=mf.FORMAT_SITE if several else mf.FORMAT,
             export_id=export_id,
             recorder=mf.Recorder(id=self._recorder_id, key_fingerprint_sha256=key.fingerprint, software=self._software),
             camera=mf.Camera(id=camera.id, name=camera.name, location=camera.location),
             requested=time_span(request.start_ns, request.end_ns),
-            covered=remux.covered(),
+            covered=covered,
             gaps=gaps,
             masters=masters,
             redacted=redacted,
             segments=segments,
             erased_segments=erased,
-            chain_breaks=mf.chain_breaks(segments, erased),
+            chain_breaks=breaks,
             files=files,
             operator=mf.Operator(principal=request.principal, role=request.role),
             case_ref=request.case_ref,
@@ -466,6 +567,9 @@ class Exporter:
                 mf.CameraClockReading.model_validate({**r._asdict(), "time": iso_ns(r.time_ns)})
                 for r in self._storage.catalogue.camera_clock_in_range(camera.id, request.start_ns, request.end_ns)
             ],
+            recorders=recorders,
+            overlaps=overlaps,
+            missing=site.missing if site is not None else [],
         )
         manifest_bytes = manifest_json(manifest)
         write_new_file(staging / mf.MANIFEST_NAME, manifest_bytes)
@@ -478,6 +582,29 @@ class Exporter:
         fsync_dir(self.root)
         total = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
         return ExportResult(export_id=export_id, path=final, manifest=manifest, bytes=total)
+
+    # -- a site export's parts (site_parts.py) ---------------------------------------------------
+
+    def footage(self, camera_id: str, start_ns: int, end_ns: int) -> SearchResult:
+        """This recorder's spans (each naming it) and gaps of the camera in the range. Blocking;
+        NOT_FOUND for a camera neither configured nor in the catalogue."""
+        self._camera(camera_id)
+        found = search(self._storage.catalogue, camera_id, start_ns, end_ns, self._clock.wall_ns())
+        return SearchResult([replace(s, recorder=self._recorder_id) for s in found.spans], found.gaps)
+
+    def read_part(self, camera_id: str, start_ns: int, end_ns: int) -> Iterator[PartItem]:
+        """This recorder's part of a peer's export of the camera and range (`site_parts.read_part`).
+        Blocking; NOT_FOUND for a camera this recorder does not know."""
+        self._camera(camera_id)
+        return read_part(
+            self._storage,
+            camera_id,
+            start_ns,
+            end_ns,
+            self._clock.wall_ns(),
+            recorder_id=self._recorder_id,
+            key_fingerprint=self._key.fingerprint if self._key is not None else "",
+        )
 
     # -- reading bundles (serve.py) ------------------------------------------------------------
 

@@ -32,6 +32,34 @@ def label_in_progress(gaps: list[mf.Gap], from_ns: int | None, now_ns: int) -> l
     return labelled
 
 
+def carve_in_progress(gaps: list[mf.Gap], from_ns: int | None, now_ns: int) -> list[mf.Gap]:
+    """In a bundle of several recorders: [from_ns, now_ns) was being recorded by a recorder whose
+    segment was still being written (its finished part, if any, is in the bundle), so whatever
+    gap another recorder's catalogue puts there (the old owner's open `failover`, say) is not what
+    happened: that time is `recording_in_progress`."""
+    if from_ns is None or from_ns >= now_ns:
+        return gaps
+    carved: list[mf.Gap] = []
+    for gap in gaps:
+        if gap.end_ns <= from_ns or gap.start_ns >= now_ns:
+            carved.append(gap)
+            continue
+        if gap.start_ns < from_ns:
+            carved.append(gap.model_copy(update={"end_ns": from_ns}))
+        carved.append(
+            mf.Gap(
+                start_ns=max(gap.start_ns, from_ns),
+                end_ns=min(gap.end_ns, now_ns),
+                reason=mf.GAP_RECORDING_IN_PROGRESS,
+                detail="the camera was being recorded; footage after the last complete fragment of the segment "
+                "being written had not reached the bundle",
+            )
+        )
+        if gap.end_ns > now_ns:
+            carved.append(gap.model_copy(update={"start_ns": now_ns}))
+    return carved
+
+
 def contiguous_spans(rows: list[SegmentRow], start_ns: int, end_ns: int) -> list[Span]:
     """Recorded spans of the exported rows, clipped to the range (for the gap tiling)."""
     spans: list[Span] = []

@@ -25,12 +25,24 @@ is written only when true, so bundles without an open segment read exactly as be
 
 Bumping `format` is required for any change a v1 verifier would misread; v1 rejects unknown
 fields so that nothing unsigned-for can hide in a bundle it accepts.
+
+**vmsd-export/2: footage of several recorders of a site** (an export across a failover). The
+bundle is signed by the recorder that built it; `recorders` names every recorder whose footage
+it holds (and `missing` any recorder whose part could not be fetched, when a partial export was
+accepted). Every segment, erased segment and master names its `recorder`; `segments` is in time
+order across recorders, and the chain rule holds per recorder: each segment links to the
+previous listed segment OF THE SAME RECORDER (each recorder hashes its own chain). Time two
+recorders both recorded (an unfenced run during a partition) is in both recorders' segments and
+masters, and listed in `overlaps` — never merged. The masters are per recorder
+(`master-<recorder>.mp4`, …). A bundle of one recorder's footage is written as vmsd-export/1,
+exactly as before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -39,6 +51,7 @@ from vmsd.system_facts import ClockStatus  # the manifest records the clock as t
 from vmsd.units import NS_PER_S
 
 FORMAT: Final = "vmsd-export/1"
+FORMAT_SITE: Final = "vmsd-export/2"  # footage of several recorders of a site (module docstring)
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
 PUBLIC_KEY_NAME = "recorder-public-key.pem"
@@ -116,6 +129,11 @@ class Segment(_Model):
     file: BundleName | None  # its bit-exact copy in this bundle, when originals are included
     # Still being written at export time: the fields above describe its complete fragments then.
     open_at_export: bool = Field(default=False, exclude_if=lambda value: not value)
+    # vmsd-export/2 only: the recorder that recorded it, the ownership epoch of its run (None:
+    # recorded outside a site) and whether that run was unfenced (a peer may have recorded too).
+    recorder: str = Field(default="", exclude_if=lambda value: not value)
+    epoch: int | None = Field(default=None, exclude_if=lambda value: value is None)
+    unfenced: bool = Field(default=False, exclude_if=lambda value: not value)
 
 
 class ErasedSegment(_Model):
@@ -126,6 +144,7 @@ class ErasedSegment(_Model):
     prev_sha256: Sha256
     erased_ns: int
     reason: str
+    recorder: str = Field(default="", exclude_if=lambda value: not value)  # vmsd-export/2
 
 
 class ChainBreak(_Model):
@@ -155,6 +174,7 @@ class Master(_Model):
     has_audio: bool
     video_frames: NonNegative
     timeline: list[TimelinePiece]
+    recorder: str = Field(default="", exclude_if=lambda value: not value)  # vmsd-export/2: whose footage
 
 
 class Redacted(_Model):
@@ -183,13 +203,53 @@ class CameraClockReading(_Model):
     reason: str
 
 
+class RecorderPart(_Model):
+    """vmsd-export/2: one recorder's part of the footage and what was checked of it."""
+
+    id: str
+    # Its export signing key (as it reported it); None when it has none. Informational: the
+    # bundle is signed by `recorder`, which hashed every byte of this part against this
+    # recorder's catalogue as it arrived.
+    key_fingerprint_sha256: Sha256 | None
+    source: Literal["local", "peer"]  # this bundle's own recorder, or fetched from a peer
+    segments: NonNegative
+    bytes: NonNegative
+    start_ns: int  # its first segment's start
+    end_ns: int  # its last segment's end
+    epochs: list[int]  # ownership epochs of its runs (empty: recorded outside a site)
+    unfenced: bool  # some of it was recorded unfenced (see overlaps)
+    chain: Literal["linked", "broken"]  # its segments' hash chain (breaks in chain_breaks)
+    masters: list[BundleName]
+
+
+class Overlap(_Model):
+    """vmsd-export/2: time recorded by more than one recorder; each recorder's footage of it is in
+    the bundle (segments and masters), never merged."""
+
+    start_ns: int
+    end_ns: int
+    start: str
+    end: str
+    recorders: list[str]
+
+
+class MissingPart(_Model):
+    """vmsd-export/2: a recorder whose part could not be fetched (a partial export was asked for)."""
+
+    recorder: str
+    reason: str
+    # The time no recorder in the bundle covers, where its footage may be; empty: it could only
+    # hold footage of time the bundle already covers.
+    spans: list[TimeSpan]
+
+
 class Operator(_Model):
     principal: str
     role: str
 
 
 class Manifest(_Model):
-    format: Literal["vmsd-export/1"]
+    format: Literal["vmsd-export/1", "vmsd-export/2"]
     export_id: str
     recorder: Recorder
     camera: Camera
@@ -214,34 +274,71 @@ class Manifest(_Model):
     # one inside it. Written only when the recorder has readings (source = "native" cameras), so
     # bundles of other cameras read exactly as before. Footage times are the recorder's either way.
     camera_clock: list[CameraClockReading] = Field(default_factory=list, exclude_if=lambda value: not value)
+    # vmsd-export/2 only (module docstring): every recorder whose footage is in the bundle, the
+    # time two of them both recorded, and the recorders whose part is missing.
+    recorders: list[RecorderPart] = Field(default_factory=list, exclude_if=lambda value: not value)
+    overlaps: list[Overlap] = Field(default_factory=list, exclude_if=lambda value: not value)
+    missing: list[MissingPart] = Field(default_factory=list, exclude_if=lambda value: not value)
 
 
 def chain_breaks(segments: list[Segment], erased: list[ErasedSegment]) -> list[ChainBreak]:
     """Where the listed segments fail the chain rule (module docstring); [] when they all link.
+    Per recorder: each segment links to the previous one of its `recorder` (in vmsd-export/1
+    every segment has the same, empty, recorder: the previous listed segment).
 
     Pure: used by the exporter (to declare breaks its own catalogue has) and by the verifier.
     """
-    tombstones = {t.sha256: t for t in erased}
+    tombstones = {(t.recorder, t.sha256): t for t in erased}
     breaks: list[ChainBreak] = []
-    for index in range(1, len(segments)):
-        expected = segments[index - 1].sha256
-        link = segments[index].prev_sha256
+    previous: dict[str, int] = {}
+    for index, segment in enumerate(segments):
+        before = previous.get(segment.recorder)
+        previous[segment.recorder] = index
+        if before is None:
+            continue
+        expected = segments[before].sha256
+        link = segment.prev_sha256
         steps = 0
         # Walk back through erased segments until the previous listed one is reached.
-        while link != expected and link in tombstones and steps <= len(tombstones):
-            link = tombstones[link].prev_sha256
+        while link != expected and (segment.recorder, link) in tombstones and steps <= len(tombstones):
+            link = tombstones[(segment.recorder, link)].prev_sha256
             steps += 1
         if link != expected:
+            whose = f" (recorder {segment.recorder})" if segment.recorder else ""
             breaks.append(
                 ChainBreak(
                     index=index,
                     detail=(
-                        f"segments[{index}].prev_sha256 {segments[index].prev_sha256[:16]}… is not the sha256 of "
-                        f"segments[{index - 1}] ({expected[:16]}…) nor reached from it through erased_segments"
+                        f"segments[{index}].prev_sha256 {segment.prev_sha256[:16]}… is not the sha256 of "
+                        f"segments[{before}] ({expected[:16]}…) nor reached from it through erased_segments{whose}"
                     ),
                 )
             )
     return breaks
+
+
+def overlaps(segments: list[Segment]) -> list[Overlap]:
+    """The time more than one recorder's listed segments cover (pure; [] in vmsd-export/1). A
+    sweep over the segments' edges (a segment ending where another begins does not overlap it)."""
+    events = sorted([(s.end_ns, -1, s.recorder) for s in segments] + [(s.start_ns, 1, s.recorder) for s in segments])
+    active: Counter[str] = Counter()
+    found: list[Overlap] = []
+    for (time_ns, step, recorder), following in zip(events, [*events[1:], None], strict=True):
+        active[recorder] += step
+        if following is None or following[0] == time_ns:
+            continue
+        recorders = sorted(r for r, count in active.items() if count > 0)
+        if len(recorders) < 2:
+            continue
+        end_ns = following[0]
+        last = found[-1] if found else None
+        if last is not None and last.end_ns == time_ns and last.recorders == recorders:
+            found[-1] = last.model_copy(update={"end_ns": end_ns, "end": iso_ns(end_ns)})
+        else:
+            found.append(
+                Overlap(start_ns=time_ns, end_ns=end_ns, start=iso_ns(time_ns), end=iso_ns(end_ns), recorders=recorders)
+            )
+    return found
 
 
 def time_span(start_ns: int, end_ns: int) -> TimeSpan:

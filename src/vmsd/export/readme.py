@@ -17,6 +17,8 @@ def readme_text(
     redacted: list[mf.Redacted],
     originals: bool,
     open_segment: bool,
+    *,
+    recorders: list[str] | None = None,
 ) -> str:
     master_lines = "\n".join(
         f"  {m.file}: {m.start} .. {iso_ns(m.end_ns)} ({m.duration_ns / NS_PER_S:.1f} s of footage,"
@@ -35,6 +37,18 @@ def readme_text(
      its hash covers the complete fragments written by then, a prefix of the file the recorder
      finished later; the requested time after them is a "recording_in_progress" gap."""
         if open_segment
+        else ""
+    )
+    site = (
+        f"""
+     This bundle holds the footage of several recorders of a site ({", ".join(recorders)}):
+     every segment names its "recorder", and the chain rule holds per recorder (each segment
+     links to the previous one of the same recorder). "recorders" in manifest.json lists each
+     recorder's part, "overlaps" any time two of them both recorded (both are included), and the
+     masters are per recorder. The bundle is signed by the recorder named in "recorder", which
+     checked every other recorder's segment against that recorder's own
+     catalogue hash as it arrived."""
+        if recorders
         else ""
     )
     return f"""\
@@ -71,7 +85,7 @@ To verify by hand (in this directory):
      must report OK for every file, and `sha256sum SHA256SUMS` must equal the "sha256" listed for
      SHA256SUMS in manifest.json's "files".
   4. The chain: in manifest.json "segments", each segment's "prev_sha256" must equal the
-     "sha256" of the segment listed before it (or lead to it through "erased_segments").{in_progress}
+     "sha256" of the segment listed before it (or lead to it through "erased_segments").{in_progress}{site}
 
 The master is a remux of the recorded packets (no re-encoding); its own hash therefore differs
 from the source segments' hashes, which are listed (and, in segments/, included) separately.

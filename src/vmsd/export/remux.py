@@ -45,6 +45,7 @@ class _Part:
     video_codec: str
     width: int
     height: int
+    recorder: str
     pieces: list[_Piece] = field(default_factory=list)
     video_frames: int = 0
     last_dts_ns: dict[str, int] = field(default_factory=lambda: {"video": -(2**62), "audio": -(2**62)})
@@ -69,12 +70,30 @@ class _Part:
                 mf.TimelinePiece(master_offset_ns=p.master_offset_ns, start_ns=p.start_ns, end_ns=p.end_ns)
                 for p in self.pieces
             ],
+            recorder=self.recorder,
         )
 
 
 def _creation_time(start_ns: int) -> str:
     seconds, nanos = divmod(start_ns, NS_PER_S)
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
+
+
+def covered_union(remuxes: list[Remux]) -> list[mf.TimeSpan]:
+    """The wall time the masters of `remuxes` cover: their timeline pieces joined where they touch
+    or overlap (two recorders' masters of the same time cover it once)."""
+    spans: list[list[int]] = []
+    pieces = sorted(
+        (piece.start_ns, piece.end_ns) for remux in remuxes for part in remux.parts for piece in part.pieces
+    )
+    for start_ns, end_ns in pieces:
+        if end_ns <= start_ns:
+            continue
+        if spans and start_ns <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end_ns)
+        else:
+            spans.append([start_ns, end_ns])
+    return [time_span(a, b) for a, b in spans]
 
 
 class Remux:
@@ -86,24 +105,28 @@ class Remux:
     plays the covered footage without freezing through the gaps.
     """
 
-    def __init__(self, sources: list[tuple[SegmentRow, Path]], start_ns: int, end_ns: int, directory: Path) -> None:
+    def __init__(
+        self,
+        sources: list[tuple[SegmentRow, Path]],
+        start_ns: int,
+        end_ns: int,
+        directory: Path,
+        *,
+        stem: str = "master",
+        recorder: str = "",
+    ) -> None:
         self._sources = sources
+        # Masters are <stem>.mp4, <stem>-2.mp4, …; a bundle of several recorders has a remux per
+        # recorder (stem master-<recorder>), each master naming its `recorder`.
+        self._stem = stem
+        self._recorder = recorder
         self._start_ns = start_ns
         self._end_ns = end_ns
         self._directory = directory
         self.parts: list[_Part] = []
 
     def covered(self) -> list[mf.TimeSpan]:
-        spans: list[list[int]] = []
-        for part in self.parts:
-            for piece in part.pieces:
-                if piece.end_ns <= piece.start_ns:
-                    continue
-                if spans and spans[-1][1] == piece.start_ns:
-                    spans[-1][1] = piece.end_ns
-                else:
-                    spans.append([piece.start_ns, piece.end_ns])
-        return [time_span(a, b) for a, b in spans]
+        return covered_union([self])
 
     def _first_keyframe_offset_ns(self, row: SegmentRow, path: Path) -> int:
         best = 0
@@ -120,7 +143,7 @@ class Remux:
         return best
 
     def _open_part(self, video: Any, audio: Any | None, key: tuple[Any, ...], start_ns: int) -> _Part:
-        name = "master.mp4" if not self.parts else f"master-{len(self.parts) + 1}.mp4"
+        name = f"{self._stem}.mp4" if not self.parts else f"{self._stem}-{len(self.parts) + 1}.mp4"
         # faststart rewrites the file at close (moov moved to the front): needs a real, seekable file.
         output = av.open(str(self._directory / name), "w", format="mp4", container_options={"movflags": "+faststart"})
         try:
@@ -131,7 +154,7 @@ class Remux:
             output.close()
             raise
         vcc = video.codec_context
-        part = _Part(name, output, out_video, out_audio, key, vcc.name, vcc.width, vcc.height)
+        part = _Part(name, output, out_video, out_audio, key, vcc.name, vcc.width, vcc.height, self._recorder)
         part.pieces.append(_Piece(0, start_ns, start_ns))
         self.parts.append(part)
         return part

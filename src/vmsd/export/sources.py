@@ -9,6 +9,7 @@ from pathlib import Path
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
 from vmsd.export.files import copy_hashing, original_name
+from vmsd.export.site_parts import recorder_dir
 from vmsd.files import sha256_file
 from vmsd.storage.catalogue import SegmentRow
 from vmsd.storage.fmp4 import complete_length, summarize
@@ -23,11 +24,25 @@ class SourceReader:
     Blocking. The results fill the attributes as `run()` goes.
     """
 
-    def __init__(self, storage: Storage, rows: list[SegmentRow], staging: Path, *, include_originals: bool) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        rows: list[SegmentRow],
+        staging: Path,
+        *,
+        include_originals: bool,
+        recorder: str = "",
+        epochs: dict[int, tuple[int, bool]] | None = None,
+    ) -> None:
         self._storage = storage
         self._rows = rows
         self._staging = staging
         self._include_originals = include_originals
+        # In a bundle of several recorders (vmsd-export/2): this recorder's id, its originals go
+        # under segments/<its folder>/, and its segments name it and their runs' epochs.
+        self._recorder = recorder
+        self._folder = recorder_dir(recorder) if recorder else ""
+        self._epochs = epochs or {}
         self.files: list[mf.File] = []
         self.segments: list[mf.Segment] = []
         self.sources: list[tuple[SegmentRow, Path]] = []  # what the remux reads
@@ -43,7 +58,7 @@ class SourceReader:
             name: str | None = None
             open_at_export = False
             if row.state == "writing":
-                name = original_name(row.path) if self._include_originals else None
+                name = self._original_name(row.path) if self._include_originals else None
                 copy = self._staging / (name or f"open-segment-{row.id}.mp4")
                 included = self._copy_open_segment(row, copy)
                 if included is None:
@@ -58,9 +73,9 @@ class SourceReader:
                 if name is None:
                     self.scratch.append(copy)
             elif self._include_originals:
-                name = original_name(row.path)
+                name = self._original_name(row.path)
                 target = self._staging / name
-                target.parent.mkdir(exist_ok=True)
+                target.parent.mkdir(parents=True, exist_ok=True)
                 digest, size = copy_hashing(source, target)
                 self.sources.append((row, target))
             else:
@@ -73,6 +88,7 @@ class SourceReader:
                     f"(sha256 {digest[:16]}…, {size} bytes; recorded {str(row.sha256)[:16]}…, {row.bytes} bytes)",
                 )
             assert row.end_ns is not None and row.sha256 is not None
+            epoch, unfenced = self._epochs.get(row.run_id, (None, False)) if row.run_id is not None else (None, False)
             self.segments.append(
                 mf.Segment(
                     start_ns=row.start_ns,
@@ -83,12 +99,19 @@ class SourceReader:
                     recorded_path=row.path,
                     file=name,
                     open_at_export=open_at_export,
+                    recorder=self._recorder,
+                    epoch=epoch if self._recorder else None,
+                    unfenced=unfenced and bool(self._recorder),
                 )
             )
             if name is not None:
                 self.files.append(mf.File(name=name, role=mf.ROLE_ORIGINAL, bytes=size, sha256=digest))
             done_bytes += size
             yield done_bytes
+
+    def _original_name(self, relpath: str) -> str:
+        name = original_name(relpath)
+        return name if not self._folder else f"segments/{self._folder}/{name.removeprefix('segments/')}"
 
     def _copy_open_segment(self, row: SegmentRow, target: Path) -> tuple[SegmentRow, str, int] | None:
         """Copy the complete fragments of a segment still being written to `target`.
@@ -103,7 +126,7 @@ class SourceReader:
         length, fragments = complete_length(source)
         if fragments == 0:
             return None
-        target.parent.mkdir(exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         digest, size = copy_hashing(source, target, limit=length)
         if size != length:
             raise VmsdError(ErrorKind.DATA_LOSS, f"recorded segment {row.path} shrank while it was being exported")

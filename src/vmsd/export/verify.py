@@ -15,6 +15,10 @@ can, so one report shows everything wrong):
   7. the source segments are in time order and satisfy the hash-chain rule (manifest.py);
      breaks the recorder declared are warnings, any other break is a failure; only the last
      segment may be one still being recorded at export time (`open_at_export`, a warning).
+  8. vmsd-export/2 (footage of several recorders of a site): `recorders` lists every recorder
+     whose segments are listed, with their counts; each recorder's segments are in time order and
+     its chain holds on its own (a break names the recorder); time two recorders both recorded is
+     exactly the manifest's `overlaps`. The report names each recorder's part (`parts`).
 """
 
 from __future__ import annotations
@@ -76,6 +80,9 @@ class VerifyReport:
             "requested": m.requested.model_dump() if m else None,
             "covered": [s.model_dump() for s in m.covered] if m else [],
             "gaps": [g.model_dump() for g in m.gaps] if m else [],
+            # vmsd-export/2: each recorder's part (which recorder each segment came from).
+            "parts": [p.model_dump() for p in m.recorders] if m else [],
+            "missing": [p.model_dump() for p in m.missing] if m else [],
         }
 
 
@@ -151,6 +158,8 @@ def verify_bundle(path: Path, *, expected_fingerprint: str | None = None) -> Ver
 
     _check_files(path, manifest, report)
     _check_segments(manifest, report)
+    if manifest.format == mf.FORMAT_SITE or manifest.recorders or manifest.overlaps or manifest.missing:
+        _check_parts(manifest, report)
     return report
 
 
@@ -170,9 +179,12 @@ def _check_files(path: Path, manifest: mf.Manifest, report: VerifyReport) -> Non
             continue
         digest, size = sha256_file(target)
         if digest != entry.sha256 or size != entry.bytes:
+            whose = next(
+                (f" (footage of recorder {s.recorder})" for s in manifest.segments if s.file == entry.name), ""
+            )
             report.problems.append(
                 f"{entry.name}: SHA-256 {digest} ({size} bytes) does not match the manifest's "
-                f"{entry.sha256} ({entry.bytes} bytes) — the file was altered"
+                f"{entry.sha256} ({entry.bytes} bytes) — the file was altered{whose}"
             )
             bad += 1
     present = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() or p.is_symlink()} - {
@@ -204,9 +216,16 @@ def _check_segments(manifest: mf.Manifest, report: VerifyReport) -> None:
     files = {f.name: f for f in manifest.files}
     bad = 0
     originals = 0
+    # Per recorder (vmsd-export/1: every segment has the same, empty, recorder).
+    last_of: dict[str, int] = {}
     for index, segment in enumerate(manifest.segments):
+        last_of[segment.recorder] = index
+    before_of: dict[str, int] = {}
+    for index, segment in enumerate(manifest.segments):
+        before = before_of.get(segment.recorder)
+        before_of[segment.recorder] = index
         if segment.open_at_export:
-            if index != len(manifest.segments) - 1:
+            if index != last_of[segment.recorder]:
                 report.problems.append(
                     f"{mf.MANIFEST_NAME}: segments[{index}] is marked open_at_export but is not the last segment"
                 )
@@ -217,9 +236,14 @@ def _check_segments(manifest: mf.Manifest, report: VerifyReport) -> None:
                     f"{segment.bytes} bytes of complete fragments written by then (to {mf.iso_ns(segment.end_ns)}), "
                     "so the recorder's hash of the finished file differs"
                 )
-        if index and segment.start_ns < manifest.segments[index - 1].end_ns:
+        if before is not None and segment.start_ns < manifest.segments[before].end_ns:
             report.problems.append(
-                f"{mf.MANIFEST_NAME}: segments[{index}] starts before segments[{index - 1}] ends (not in time order)"
+                f"{mf.MANIFEST_NAME}: segments[{index}] starts before segments[{before}] ends (not in time order)"
+            )
+            bad += 1
+        elif index and segment.start_ns < manifest.segments[index - 1].start_ns:
+            report.problems.append(
+                f"{mf.MANIFEST_NAME}: segments[{index}] starts before segments[{index - 1}] (not in time order)"
             )
             bad += 1
         if segment.file is None:
@@ -250,4 +274,75 @@ def _check_segments(manifest: mf.Manifest, report: VerifyReport) -> None:
         report.checks.append(
             f"chain: {len(manifest.segments)} source segments in order and linked{erased};"
             f" {originals} original(s) included match their recorded hashes"
+        )
+
+
+def _check_parts(manifest: mf.Manifest, report: VerifyReport) -> None:
+    """vmsd-export/2: the recorders named are exactly those of the segments, with their counts;
+    overlaps are exactly the time two recorders' segments both cover."""
+    bad = 0
+    if manifest.format != mf.FORMAT_SITE or not manifest.recorders:
+        report.problems.append(
+            f"{mf.MANIFEST_NAME}: recorders, overlaps and missing belong to a {mf.FORMAT_SITE} manifest with "
+            f"recorders, not to a {manifest.format} one"
+        )
+        return
+    parts = {p.id: p for p in manifest.recorders}
+    if len(parts) != len(manifest.recorders):
+        report.problems.append(f"{mf.MANIFEST_NAME}: a recorder is listed twice in recorders")
+        bad += 1
+    for index, segment in enumerate(manifest.segments):
+        if segment.recorder not in parts:
+            report.problems.append(
+                f"{mf.MANIFEST_NAME}: segments[{index}] names recorder {segment.recorder!r}, not one of recorders"
+            )
+            bad += 1
+    for erased in manifest.erased_segments:
+        if erased.recorder not in parts:
+            report.problems.append(
+                f"{mf.MANIFEST_NAME}: an erased segment names recorder {erased.recorder!r}, not one of recorders"
+            )
+            bad += 1
+    breaks = mf.chain_breaks(list(manifest.segments), list(manifest.erased_segments))
+    broken = {manifest.segments[b.index].recorder for b in breaks}
+    for part in manifest.recorders:
+        own = [s for s in manifest.segments if s.recorder == part.id]
+        if len(own) != part.segments or sum(s.bytes for s in own) != part.bytes:
+            report.problems.append(
+                f"{mf.MANIFEST_NAME}: recorders entry {part.id} says {part.segments} segments ({part.bytes} bytes); "
+                f"{len(own)} ({sum(s.bytes for s in own)} bytes) are listed"
+            )
+            bad += 1
+            continue
+        chain = "broken" if part.id in broken else "linked"
+        if chain != part.chain:
+            report.problems.append(f"{mf.MANIFEST_NAME}: recorders entry {part.id} says its chain is {part.chain}")
+            bad += 1
+        key = part.key_fingerprint_sha256 or "not reported"
+        epochs = ", ".join(str(e) for e in part.epochs) or "none (recorded outside a site)"
+        report.checks.append(
+            f"part of recorder {part.id} ({part.source}; key {key}): {len(own)} segments "
+            f"{mf.iso_ns(part.start_ns)} .. {mf.iso_ns(part.end_ns)}, chain {chain}, epochs {epochs}"
+            + (", partly unfenced" if part.unfenced else "")
+        )
+    if mf.overlaps(list(manifest.segments)) != list(manifest.overlaps):
+        report.problems.append(
+            f"{mf.MANIFEST_NAME}: overlaps does not state exactly the time two recorders' segments both cover"
+        )
+        bad += 1
+    for overlap in manifest.overlaps:
+        report.warnings.append(
+            f"{overlap.start} .. {overlap.end} was recorded by {' and '.join(overlap.recorders)}: each one's footage "
+            "is included, not merged"
+        )
+    for missing in manifest.missing:
+        spans = ", ".join(f"{s.start} .. {s.end}" for s in missing.spans) or "no time the bundle does not cover"
+        report.warnings.append(
+            f"PARTIAL EXPORT: the part of recorder {missing.recorder} is missing ({missing.reason}); it may hold "
+            f"footage of {spans}"
+        )
+    if not bad:
+        report.checks.append(
+            f"recorders: {len(parts)} recorders' parts ({', '.join(parts)}) account for every segment"
+            + (f"; {len(manifest.overlaps)} overlap(s) stated" if manifest.overlaps else "")
         )

@@ -13,13 +13,15 @@ Blocking: runs on a worker thread; the generator yields byte chunks as the muxer
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import av
 
-from vmsd.storage.catalogue import SegmentRow
+from vmsd.storage.catalogue import SegmentRow, SegmentState
 from vmsd.storage.store import Storage
 from vmsd.units import ns_to_ticks, ticks_to_ns
 
@@ -51,20 +53,56 @@ class _Chunks:
         return data
 
 
-def _start_offset_ns(storage: Storage, row: SegmentRow, start_ns: int) -> int:
+@dataclass(frozen=True)
+class Source:
+    """One segment to remux: its wall start (stream time 0 of the file), the stretch of it to
+    play, and how to get its file (`path`, blocking: it may fetch a peer's copy; None: it cannot
+    be had, and the stream goes on without it). `recorder` is who holds it: when it changes, or
+    after a segment that could not be had, the video resumes at the next keyframe, so that every
+    frame written decodes. `writing`: the segment is still being written, so its end may be a
+    fragment only partly on disk yet: what can be read of it is played, and the rest is not an
+    error."""
+
+    segment_id: int
+    start_ns: int
+    from_ns: int
+    to_ns: int
+    path: Callable[[], Path | None]
+    recorder: str = ""
+    writing: bool = False
+
+
+def _start_offset_ns(path: Path, segment_start_ns: int, start_ns: int, writing: bool) -> int:
     """Offset (from the segment start) of the last keyframe at or before start_ns."""
     best = 0
-    with av.open(str(storage.segment_path(row))) as container:
+    with av.open(str(path)) as container:
         video = container.streams.video[0]
-        for packet in container.demux(video):
+        for packet in _readable(container.demux(video), writing):
             if packet.pts is None:
                 continue
             offset_ns = ticks_to_ns(packet.pts, packet.time_base)
-            if row.start_ns + offset_ns > start_ns:
+            if segment_start_ns + offset_ns > start_ns:
                 break
             if packet.is_keyframe:
                 best = offset_ns
     return best
+
+
+def _readable(packets: Iterator[Any], writing: bool) -> Iterator[Any]:
+    """`packets` until the end of what is on disk: in a segment being written, a fragment only
+    partly written yet ends the reading instead of failing it."""
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError:
+            if not writing:
+                raise
+            return
+        if writing and packet.is_corrupt:  # its bytes are not all on disk yet
+            return
+        yield packet
 
 
 def remux_range(
@@ -76,8 +114,23 @@ def remux_range(
     chunk_bytes: int = 256 * 1024,
 ) -> Iterator[bytes]:
     """Yield MPEG-TS bytes of the footage of `rows` (in time order) inside [start_ns, end_ns)."""
-    if not rows:
-        return
+    sources = [
+        Source(
+            row.id,
+            row.start_ns,
+            start_ns,
+            end_ns,
+            functools.partial(storage.segment_path, row),
+            writing=row.state is SegmentState.WRITING,
+        )
+        for row in rows
+    ]
+    return remux_sources(sources, stats, chunk_bytes)
+
+
+def remux_sources(sources: list[Source], stats: PlaybackStats, chunk_bytes: int = 256 * 1024) -> Iterator[bytes]:
+    """Yield MPEG-TS bytes of `sources` (in time order), each inside its [from_ns, to_ns); the
+    first from the keyframe at or before its `from_ns`. Stream time 0 is the first packet."""
     sink = _Chunks()
     output: Any = None
     out_video: Any = None
@@ -85,36 +138,57 @@ def remux_range(
     # Audio at a segment boundary may be in both neighbours' time span; the muxer needs strictly
     # increasing DTS per stream, so anything not later than what was written is skipped.
     last_dts_ns = {"video": -1, "audio": -1}
+    previous: Source | None = None
     try:
-        first_offset_ns = _start_offset_ns(storage, rows[0], start_ns)
-        for index, row in enumerate(rows):
-            with av.open(str(storage.segment_path(row))) as container:
+        for source in sources:
+            path = source.path()
+            if path is None:
+                previous = None  # what follows resumes at a keyframe
+                continue
+            # The first source starts at a keyframe at or before its start; a change of recorder
+            # (or a missing segment) waits for the next keyframe.
+            wait_keyframe = output is not None and (previous is None or previous.recorder != source.recorder)
+            try:
+                container = av.open(str(path))
+            except av.FFmpegError:
+                if not source.writing:
+                    raise
+                previous = None  # a segment just begun: nothing of it is readable yet
+                continue
+            previous = source
+            with container:
                 video = container.streams.video[0]
                 audio = container.streams.audio[0] if container.streams.audio else None
+                skip_before_ns = source.from_ns
                 if output is None:
+                    offset_ns = _start_offset_ns(path, source.start_ns, source.from_ns, source.writing)
+                    skip_before_ns = source.start_ns + offset_ns
                     output = av.open(sink, "w", format="mpegts")
                     out_video = output.add_stream_from_template(video)
                     if audio is not None:
                         out_audio = output.add_stream_from_template(audio)
-                    stats.first_packet_ns = row.start_ns + first_offset_ns
+                    stats.first_packet_ns = skip_before_ns
                 name = _ANNEXB_FILTERS.get(video.codec_context.name)
                 annexb = av.BitStreamFilterContext(name, video) if name else None
-                skip_before_ns = row.start_ns + first_offset_ns if index == 0 else row.start_ns
-                stats.segments.append(row.id)
+                stats.segments.append(source.segment_id)
                 streams = [video] + ([audio] if audio is not None and out_audio is not None else [])
-                for packet in container.demux(streams):
+                for packet in _readable(container.demux(streams), source.writing):
                     if packet.size == 0 or packet.dts is None or packet.pts is None:
                         continue
                     tb = packet.time_base
-                    pts_wall_ns = row.start_ns + ticks_to_ns(packet.pts, tb)
-                    dts_wall_ns = row.start_ns + ticks_to_ns(packet.dts, tb)
+                    pts_wall_ns = source.start_ns + ticks_to_ns(packet.pts, tb)
+                    dts_wall_ns = source.start_ns + ticks_to_ns(packet.dts, tb)
+                    is_video = packet.stream is video
                     if pts_wall_ns < skip_before_ns:
                         continue
-                    if pts_wall_ns >= end_ns:
-                        if packet.stream is video:
+                    if pts_wall_ns >= source.to_ns:
+                        if is_video:
                             break
                         continue
-                    is_video = packet.stream is video
+                    if wait_keyframe:
+                        if not (is_video and packet.is_keyframe):
+                            continue
+                        wait_keyframe = False
                     kind = "video" if is_video else "audio"
                     if dts_wall_ns <= last_dts_ns[kind]:
                         continue

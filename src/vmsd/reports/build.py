@@ -26,7 +26,10 @@ from vmsd.units import NS_PER_S
 ACTION_REVIEW = "/vmsd.v1.RecordingService/Play"
 # A review in the web console (the HTTP API's action names are "METHOD /route": web/context.py).
 ACTION_WEB_REVIEW = "POST /api/v1/cameras/{camera_id}/reviews"
-REVIEW_ACTIONS = frozenset({ACTION_REVIEW, ACTION_WEB_REVIEW})
+# A review as stored segments over gRPC: an integrator's, or (with `via` in its detail) a site
+# peer's part of a review asked of it — this recorder's footage was consulted either way.
+ACTION_SEGMENT_REVIEW = "/vmsd.v1.RecordingService/ReviewSegments"
+REVIEW_ACTIONS = frozenset({ACTION_REVIEW, ACTION_WEB_REVIEW, ACTION_SEGMENT_REVIEW})
 # The prefixes of the actions of requests, gRPC ("/package.Service/Method") and HTTP; any other
 # action is one of the daemon's own records (erasures, export steps, checks).
 REQUEST_ACTION_PREFIXES = ("/", "GET /", "POST /", "PUT /", "PATCH /", "DELETE /")

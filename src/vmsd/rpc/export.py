@@ -1,4 +1,5 @@
-"""ExportService: protobuf ⇄ vmsd.services.exports (create, list, get, download)."""
+"""ExportService: protobuf ⇄ vmsd.services.exports (create, list, get, download, and a peer's
+FetchSegments for a site export)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from vmsd.export.site_parts import PartHeader, PartItem, PartSegment
 from vmsd.rpc import convert, paging
 from vmsd.rpc.calls import current_call
 from vmsd.services.exports import ExportInfo, ExportOrder, ExportService
@@ -50,6 +52,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
             redact=request.redact,
             no_hold=request.no_hold,
             hold_until_ns=request.hold_until_ns,
+            allow_partial=request.allow_partial,
         )
         async with contextlib.aclosing(self._exports.create(principal, call, order)) as steps:
             async for step in steps:
@@ -80,3 +83,70 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         async with contextlib.aclosing(chunks) as reading:
             async for offset, data in reading:
                 yield export_pb2.DownloadChunk(offset=offset, data=data)
+
+    async def FetchSegments(
+        self, request: export_pb2.FetchSegmentsRequest, context: Any
+    ) -> AsyncIterator[export_pb2.FetchSegmentsMessage]:
+        call = current_call()
+        principal = call.require_principal()
+        items = self._exports.fetch_segments(
+            principal,
+            call,
+            request.camera_id,
+            request.range.start_ns,
+            request.range.end_ns,
+            case_ref=request.case_ref,
+            reason=request.reason,
+            export_id=request.export_id,
+        )
+        async with contextlib.aclosing(items) as reading:
+            async for item in reading:
+                yield part_message(item)
+
+
+def part_message(item: PartItem) -> export_pb2.FetchSegmentsMessage:
+    if isinstance(item, bytes):
+        return export_pb2.FetchSegmentsMessage(data=item)
+    if isinstance(item, PartSegment):
+        return export_pb2.FetchSegmentsMessage(
+            segment=export_pb2.PeerSegment(
+                range=convert.time_range(item.start_ns, item.end_ns),
+                bytes=item.bytes,
+                sha256=item.sha256,
+                prev_sha256=item.prev_sha256,
+                recorded_path=item.recorded_path,
+                epoch=item.epoch or 0,
+                unfenced=item.unfenced,
+                video_codec=item.video_codec,
+                width=item.width,
+                height=item.height,
+                has_audio=item.has_audio,
+            )
+        )
+    assert isinstance(item, PartHeader)
+    return export_pb2.FetchSegmentsMessage(
+        part=export_pb2.PeerPart(
+            recorder_id=item.recorder_id,
+            key_fingerprint_sha256=item.key_fingerprint,
+            gaps=[
+                export_pb2.PeerGap(
+                    range=convert.time_range(g.start_ns, g.end_ns), reason=g.reason, detail=g.detail, open=g.open
+                )
+                for g in item.gaps
+            ],
+            erased=[
+                export_pb2.PeerErased(
+                    range=convert.time_range(e.start_ns, e.end_ns),
+                    bytes=e.bytes,
+                    sha256=e.sha256,
+                    prev_sha256=e.prev_sha256,
+                    erased_ns=e.erased_ns,
+                    reason=e.reason,
+                )
+                for e in item.erased
+            ],
+            segments=item.segments,
+            bytes=item.bytes,
+            in_progress_from_ns=item.in_progress_from_ns or 0,
+        )
+    )

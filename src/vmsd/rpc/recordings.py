@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from vmsd.recordings.parts import Part, ReviewedSegment
 from vmsd.recordings.search import Span
 from vmsd.rpc import convert, paging
 from vmsd.rpc.calls import current_call
@@ -20,7 +21,23 @@ def _header(review: Review) -> recordings_pb2.PlayHeader:
         requested=convert.time_range(review.start_ns, review.end_ns),
         spans=[convert.span(s) for s in review.found.spans],
         gaps=[convert.gap(g) for g in review.found.gaps],
+        parts=[_part(p) for p in review.parts],
+        unavailable=[convert.unavailable(u) for u in review.found.unavailable],
     )
+
+
+def _part(part: Part) -> recordings_pb2.PlayPart:
+    return recordings_pb2.PlayPart(
+        range=convert.time_range(part.start_ns, part.end_ns), recorder=part.recorder, state=part.state.value,
+        detail=part.detail,
+    )  # fmt: skip
+
+
+def _segment(segment: ReviewedSegment) -> recordings_pb2.ReviewedSegment:
+    return recordings_pb2.ReviewedSegment(
+        range=convert.time_range(segment.start_ns, segment.end_ns), bytes=segment.bytes, sha256=segment.sha256,
+        video_codec=segment.video_codec, width=segment.width, height=segment.height, recorder=segment.recorder,
+    )  # fmt: skip
 
 
 class RecordingServicer(recordings_pb2_grpc.RecordingServiceServicer):
@@ -76,6 +93,38 @@ class RecordingServicer(recordings_pb2_grpc.RecordingServiceServicer):
         stats = review.stats
         yield recordings_pb2.PlayChunk(
             trailer=recordings_pb2.PlayTrailer(
-                bytes=stats.bytes, video_frames=stats.video_frames, last_packet_ns=stats.last_packet_ns
+                bytes=stats.bytes,
+                video_frames=stats.video_frames,
+                last_packet_ns=stats.last_packet_ns,
+                parts=[_part(p) for p in review.parts],
             )
         )
+
+    async def ReviewSegments(
+        self, request: recordings_pb2.ReviewSegmentsRequest, context: Any
+    ) -> recordings_pb2.ReviewSegmentsResponse:
+        call = current_call()
+        principal = call.require_principal()
+        range_ = request.range
+        review = await self._recordings.review_segments(
+            principal, call, request.camera_id, range_.start_ns, range_.end_ns, request.reason
+        )
+        return recordings_pb2.ReviewSegmentsResponse(
+            review_id=review.review_id,
+            requested=convert.time_range(review.start_ns, review.end_ns),
+            segments=[_segment(h.segment) for h in review.segments],
+            spans=[convert.span(s) for s in review.found.spans],
+            gaps=[convert.gap(g) for g in review.found.gaps],
+            parts=[_part(p) for p in review.parts],
+            unavailable=[convert.unavailable(u) for u in review.found.unavailable],
+        )
+
+    async def ReadSegment(
+        self, request: recordings_pb2.ReadSegmentRequest, context: Any
+    ) -> AsyncIterator[recordings_pb2.SegmentChunk]:
+        call = current_call()
+        principal = call.require_principal()
+        chunks = await self._recordings.segment_bytes(principal, call, request.review_id, request.index)
+        async with contextlib.aclosing(chunks) as reading:
+            async for data in reading:
+                yield recordings_pb2.SegmentChunk(data=data)

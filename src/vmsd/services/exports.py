@@ -11,6 +11,11 @@ with the offset it reached. A browser downloads the whole bundle as one tar file
 (`download_archive`). Every download is audited (export id, file, offset, bytes, and the
 export's case reference).
 
+With a site (issue #15), an export asked of any recorder covers the footage of every recorder
+of the site holding part of the range (services/site_export.py): their parts are fetched over
+the peer link for the asking principal. `fetch_segments` is the other side: this recorder's part
+of a peer's export, for a principal forwarded by that peer (audited here with `via`).
+
 Verify checks a finished bundle as `vmsctl verify` would, against this recorder's own key; the
 last result per bundle is kept (in memory) for the console to show.
 """
@@ -20,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -29,10 +34,13 @@ from vmsd.export import manifest as mf
 from vmsd.export.exporter import Exporter
 from vmsd.export.model import MAX_EXPORT_NS, ExportProgress, ExportRequest
 from vmsd.export.serve import EXPORT_ID_RE, Archive, BundleFile, no_such_export
+from vmsd.export.site_parts import PartItem, PartSegment, SiteParts
 from vmsd.export.verify import VerifyReport, verify_bundle
-from vmsd.services import paging, validate
+from vmsd.services import paging, site_export, validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
+from vmsd.services.site_export import SegmentSource
+from vmsd.services.site_wide import Site
 from vmsd.threads import iterate_in_thread
 
 CHUNK_BYTES = 1024 * 1024
@@ -89,12 +97,29 @@ class ExportOrder:
     redact: bool = False
     no_hold: bool = False
     hold_until_ns: int = 0
+    # With a site: export what the reachable recorders hold when one holding part of the range
+    # cannot be asked (the manifest's `missing` says what may be missing), instead of refusing.
+    allow_partial: bool = False
 
 
 class ExportService:
-    def __init__(self, exporter: Exporter) -> None:
+    def __init__(
+        self,
+        exporter: Exporter,
+        *,
+        site: Site | None = None,
+        segments: SegmentSource | None = None,
+        on_hold_change: Callable[[], None] | None = None,
+    ) -> None:
         self._exporter = exporter
+        # Told (on the event loop) once an export has placed its evidence hold: with [site], the
+        # site's hold sync publishes it at once, so every recorder holding the camera's footage
+        # protects it too (site/holds.py), not only at the next periodic sync.
+        self._on_hold_change = on_hold_change
         self._verified: dict[str, Verification] = {}
+        # With [site]: the site, and the peer link that fetches a peer's part of an export.
+        self._site = site
+        self._segments = segments
 
     def _info(self, manifest: mf.Manifest) -> ExportInfo:
         """Blocking (hashes manifest.json and manifest.sig): call on a worker thread."""
@@ -129,12 +154,18 @@ class ExportService:
             place_hold=not order.no_hold,
             hold_until_ns=hold_until_ns,
         )
+        site_parts = await self._site_parts(principal, activity, export_request, order.allow_partial)
         # Unbounded, and run to its end: a step per segment at most, and the worker must never
         # block on a consumer that went away (it would hold its export slot forever).
-        run = functools.partial(self._exporter.run, export_request)
+        run = functools.partial(self._exporter.run, export_request, site=site_parts)
         produced = cast("AsyncGenerator[ExportProgress, None]", iterate_in_thread(run, run_to_end=True))
+        hold_told = order.no_hold or self._on_hold_change is None
         async with contextlib.aclosing(produced) as steps:
             async for step in steps:
+                if not hold_told and step.phase != "requested":  # the hold is placed before any footage is read
+                    hold_told = True
+                    assert self._on_hold_change is not None
+                    self._on_hold_change()
                 done = None
                 if step.result is not None:
                     activity.touch(
@@ -142,6 +173,71 @@ class ExportService:
                     )
                     done = await asyncio.to_thread(self._info, step.result.manifest)
                 yield ExportStep(step.phase, step.fraction, done, step.export_id)
+
+    async def _site_parts(
+        self, principal: Principal, activity: Activity, request: ExportRequest, allow_partial: bool
+    ) -> SiteParts | None:
+        """The other recorders' parts of the export (None without a site, for a call a peer
+        forwarded — never a chain — or when no other recorder holds any of the range)."""
+        if self._site is None or self._segments is None or principal.via:
+            return None
+        own = await asyncio.to_thread(self._exporter.footage, request.camera_id, request.start_ns, request.end_ns)
+        return await site_export.plan(
+            self._site,
+            self._segments,
+            principal,
+            activity,
+            own,
+            camera_id=request.camera_id,
+            start_ns=request.start_ns,
+            end_ns=request.end_ns,
+            now_ns=self._exporter.clock.wall_ns(),
+            case_ref=request.case_ref,
+            reason=request.reason,
+            allow_partial=allow_partial,
+        )
+
+    async def fetch_segments(
+        self,
+        principal: Principal,
+        activity: Activity,
+        camera_id: str,
+        start_ns: int,
+        end_ns: int,
+        *,
+        case_ref: str,
+        reason: str,
+        export_id: str,
+    ) -> AsyncGenerator[PartItem, None]:
+        """This recorder's part of a peer's export (site_parts.read_part): only for a principal a
+        peer of the site forwards, who needs export rights on the camera HERE. Audited (by the
+        call) with the export's case, reason and id, the segments and bytes sent."""
+        camera_id = validate.camera_id(camera_id)
+        activity.touch(camera_id=camera_id, start_ns=start_ns, end_ns=end_ns, export_id=export_id[:80])
+        if not principal.via:
+            raise VmsdError(
+                ErrorKind.PERMISSION_DENIED, "FetchSegments is a call between the recorders of a site; use CreateExport"
+            )
+        principal.require(Permission.EXPORT_CREATE, camera_id)
+        start_ns, end_ns = validate.time_range(start_ns, end_ns, max_ns=MAX_EXPORT_NS)
+        activity.touch(
+            case_ref=validate.text(case_ref, "case_ref", required=True, max_len=200),
+            reason=validate.text(reason, "reason", required=True),
+        )
+        read = functools.partial(self._exporter.read_part, camera_id, start_ns, end_ns)
+        # Bounded: a slow peer holds back the reader instead of filling memory with footage.
+        produced = cast("AsyncGenerator[PartItem, None]", iterate_in_thread(read, maxsize=4))
+        segments = sent = 0
+        try:
+            async with contextlib.aclosing(produced) as items:
+                async for item in items:
+                    if isinstance(item, bytes):
+                        sent += len(item)
+                    elif isinstance(item, PartSegment):
+                        segments += 1
+                    yield item
+        finally:
+            activity.touch(segments=segments, bytes=sent)
 
     async def list(
         self, principal: Principal, activity: Activity, *, camera_id: str = "", page_size: int = 0, page_token: str = ""

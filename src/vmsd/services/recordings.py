@@ -5,6 +5,13 @@ touch the event loop) through a bounded queue (vmsd.threads); the worker gives u
 consumer has gone. A segment review (the web console) instead hands out the stored fMP4 segment
 files themselves, to the principal who made it only; both are authorised, audited and announced
 the same way (`_begin_review`).
+
+With a site, a review covers every recorder holding footage of the range (recordings/parts.py:
+which recorder plays each stretch, overlaps resolved the same way every time). A peer's part is
+its own segment review, made there for the same principal with the same reason (audited there
+with `via`); its segment files are fetched whole into local copies (services/peer_segments.py)
+and remuxed or served like this recorder's own. A part that cannot be had is stated as
+`unavailable` with the reason, naming the recorder and its stretch — the rest still plays.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import datetime as dt
 import functools
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -24,14 +31,17 @@ from vmsd.clock import Clock
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.events.bus import EventBus
 from vmsd.events.kinds import EventKind
+from vmsd.recordings import parts as parts_mod
 from vmsd.recordings import search as search_mod
-from vmsd.recordings.playback import PlaybackStats, remux_range
+from vmsd.recordings.parts import Part, PartState, ReviewedSegment
+from vmsd.recordings.playback import PlaybackStats, Source, remux_range, remux_sources
 from vmsd.recordings.search import Gap, SearchResult, Span, Unavailable
 from vmsd.services import paging, validate
 from vmsd.services.access import Permission, Principal
 from vmsd.services.activity import Activity
 from vmsd.services.directory import CameraDirectory
-from vmsd.services.site_wide import Site
+from vmsd.services.peer_segments import PeerSegmentCopies
+from vmsd.services.site_wide import PeerRecorder, Site
 from vmsd.storage.catalogue import SegmentRow, SegmentState
 from vmsd.storage.store import Storage
 from vmsd.threads import iterate_in_thread
@@ -58,18 +68,35 @@ class Timeline:
 @dataclass
 class Review:
     """A review under way: what was asked and found, then the footage (`chunks`, MPEG-TS bytes);
-    `stats` fills in as the chunks are read (first packet time after the first chunk)."""
+    `stats` fills in as the chunks are read (first packet time after the first chunk). `parts`
+    says which recorder plays each stretch; a peer's part that fails mid-stream becomes
+    `unavailable` in it while the stream goes on."""
 
     start_ns: int
     end_ns: int
     found: SearchResult
     stats: PlaybackStats
     chunks: AsyncGenerator[bytes, None]
+    parts: list[Part] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HeldSegment:
+    """A segment of a review and where it is: this recorder's catalogue `row`, or segment
+    `peer_index` of `peer`'s own review `peer_review_id`."""
+
+    segment: ReviewedSegment
+    part: Part
+    row: SegmentRow | None = None
+    peer: PeerRecorder | None = None
+    peer_review_id: str = ""
+    peer_index: int = 0
 
 
 @dataclass(frozen=True)
 class SegmentReview:
-    """A review delivered as stored segments: who made it, what it covers, which files."""
+    """A review delivered as stored segments: who made it, what it covers, which files (in time
+    order, on whichever recorder of the site holds them), and which recorder plays each part."""
 
     review_id: str
     principal: str
@@ -77,8 +104,9 @@ class SegmentReview:
     start_ns: int
     end_ns: int
     found: SearchResult
-    segments: list[SegmentRow]
+    segments: list[HeldSegment]
     made_mono_ns: int
+    parts: list[Part] = field(default_factory=list)
 
 
 class _SegmentReviews:
@@ -113,15 +141,21 @@ class SearchPage(paging.Page[Span | Gap]):
     unavailable: list[Unavailable] = field(default_factory=list)
 
 
-def _split_review(camera_id: str, spans: list[Span]) -> str:
-    parts = ", ".join(
-        f"{span.recorder} {dt.datetime.fromtimestamp(span.start_ns / NS_PER_S, dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
-        f"..{dt.datetime.fromtimestamp(span.end_ns / NS_PER_S, dt.UTC):%H:%M:%SZ}"
-        for span in spans
+def _when(time_ns: int, fmt: str = "%Y-%m-%dT%H:%M:%SZ") -> str:
+    return f"{dt.datetime.fromtimestamp(time_ns / NS_PER_S, dt.UTC):{fmt}}"
+
+
+def _stretch(part: Part) -> str:
+    return f"{_when(part.start_ns)}..{_when(part.end_ns, '%H:%M:%SZ')}"
+
+
+def _nothing_playable(camera_id: str, parts: list[Part]) -> VmsdError:
+    missing = "; ".join(
+        f"recorder {p.recorder} holds {_stretch(p)}: {p.detail}" for p in parts if p.state is PartState.UNAVAILABLE
     )
-    return (
-        f"the footage of camera_id {camera_id!r} in this range is on more than one recorder ({parts}):"
-        " review each recorder's part on its own range"
+    return VmsdError(
+        ErrorKind.UNAVAILABLE,
+        f"no footage of camera_id {camera_id!r} in the requested range can be had now ({missing})",
     )
 
 
@@ -147,6 +181,7 @@ class RecordingService:
         self._recorder_id = recorder_id
         self._site = site
         self._segment_reviews = _SegmentReviews()
+        self._copies = PeerSegmentCopies(storage.layout.peer_segments_dir, site.peers) if site is not None else None
 
     async def _search(self, camera_id: str, start_ns: int, end_ns: int) -> SearchResult:
         """This recorder's own spans (each naming it) and gaps."""
@@ -257,6 +292,12 @@ class RecordingService:
         else:
             result = await self._search(camera_id, start_ns, end_ns)
         if not result.spans:
+            if result.unavailable:  # not "nothing recorded": a holder that did not answer may have it
+                missing = "; ".join(f"recorder {u.recorder}: {u.reason}" for u in result.unavailable)
+                raise VmsdError(
+                    ErrorKind.UNAVAILABLE,
+                    f"no footage of camera_id {camera_id!r} in the requested range was found here, and {missing}",
+                )
             raise VmsdError(ErrorKind.NOT_FOUND, f"no footage of camera_id {camera_id!r} in the requested range")
         if self._events is not None:
             self._events.publish(
@@ -270,54 +311,148 @@ class RecordingService:
             )
         return camera_id, start_ns, end_ns, result
 
+    async def _gather(
+        self,
+        principal: Principal,
+        activity: Activity,
+        camera_id: str,
+        parts: list[Part],
+        reason: str,
+        *,
+        complete_only: bool,
+    ) -> tuple[list[HeldSegment], list[Part]]:
+        """The segments of the played parts, in time order: this recorder's from its catalogue
+        (`complete_only`: not one still being written), each peer's from a review made there
+        for `principal` with `reason` (one per peer, asked at once). A peer that cannot make its
+        review turns its parts `unavailable` (its reason names it). Audited here: `played_from`
+        (the peers whose footage is in the review), `unavailable_parts`, `overlaps`."""
+        played = [p for p in parts if p.state is PartState.PLAYED]
+        local = [p for p in played if p.recorder == self._recorder_id]
+        by_peer: dict[str, list[Part]] = {}
+        for part in played:
+            if part.recorder != self._recorder_id:
+                by_peer.setdefault(part.recorder, []).append(part)
+        held: list[HeldSegment] = []
+        if local:
+            rows = await asyncio.to_thread(
+                self._storage.catalogue.segments_in_range, camera_id, local[0].start_ns, local[-1].end_ns
+            )
+            for row in rows:
+                if complete_only and (row.state is not SegmentState.COMPLETE or row.end_ns is None):
+                    continue  # a segment still being written has no complete end yet: it joins once closed
+                within = _part_of(local, row.start_ns, row.end_ns)
+                if within is not None:
+                    held.append(HeldSegment(_reviewed(row, self._recorder_id), within, row=row))
+        failed: dict[str, str] = {}
+        if by_peer and self._site is not None:
+            site = self._site
+            asked = await asyncio.gather(
+                *(self._peer_part(site, principal, camera_id, own, reason) for own in by_peer.values()),
+                return_exceptions=True,
+            )
+            for recorder, answer in zip(by_peer, asked, strict=True):
+                if isinstance(answer, VmsdError):
+                    failed[recorder] = f"{answer.kind.value}: {answer.message}"
+                elif isinstance(answer, BaseException):
+                    raise answer
+                else:
+                    held += answer
+            activity.touch(played_from=sorted(set(by_peer) - set(failed)))
+        parts = [
+            parts_mod.unavailable(p, failed[p.recorder]) if p.state is PartState.PLAYED and p.recorder in failed else p
+            for p in parts
+        ]
+        _audit_parts(activity, parts)
+        held.sort(key=lambda h: (h.segment.start_ns, h.segment.recorder))
+        return held, parts
+
+    async def _peer_part(
+        self, site: Site, principal: Principal, camera_id: str, own: list[Part], reason: str
+    ) -> list[HeldSegment]:
+        """One peer's segments of its played parts `own`, from its review of their whole stretch."""
+        peer = await site.locate(camera_id, own[0].recorder)
+        review_id, segments = await site.peers.review_segments(
+            peer.recorder_id, peer.address, site.forward(principal), camera_id, own[0].start_ns, own[-1].end_ns, reason
+        )
+        held: list[HeldSegment] = []
+        for index, segment in enumerate(segments):
+            part = _part_of(own, segment.start_ns, segment.end_ns)
+            if part is not None:
+                held.append(HeldSegment(segment, part, peer=peer, peer_review_id=review_id, peer_index=index))
+        return held
+
+    async def _peer_copy(self, principal: Principal, held: HeldSegment) -> Path:
+        """The local copy of a peer's segment (fetched for `principal`, who made the review)."""
+        assert self._copies is not None and self._site is not None and held.peer is not None
+        return await self._copies.fetch(
+            held.peer, self._site.forward(principal), held.peer_review_id, held.peer_index, held.segment
+        )
+
     async def review(
         self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int, reason: str
     ) -> Review:
-        """A review as one MPEG-TS stream remuxed from the segments (gRPC Play). With a site,
-        footage held by one other recorder is played from it (for this principal, with the
-        reason: audited there too); a range whose footage lies on several recorders is
-        FAILED_PRECONDITION naming each recorder's part (one stream cannot join them yet)."""
+        """A review as one MPEG-TS stream remuxed from the segments (gRPC Play). With a site, the
+        footage of every recorder holding the range, in time order (`Review.parts`): a peer's
+        segments are fetched from it (its own review, for this principal with the reason:
+        audited there too) as the stream reaches them."""
         camera_id, start_ns, end_ns, result = await self._begin_review(
             principal, activity, camera_id, start_ns, end_ns, reason, site_wide=True
         )
         stats = PlaybackStats()
-        holders = sorted({span.recorder for span in result.spans} - {self._recorder_id})
-        if holders and self._site is not None:
-            if len(holders) > 1 or any(span.recorder == self._recorder_id for span in result.spans):
-                raise VmsdError(ErrorKind.FAILED_PRECONDITION, _split_review(camera_id, result.spans))
-            peer = await self._site.locate(camera_id, holders[0])
-            activity.touch(played_from=peer.recorder_id)
-            chunks = await self._site.peers.play(
-                peer.recorder_id, peer.address, self._site.forward(principal), camera_id, start_ns, end_ns,
-                reason, stats,
-            )  # fmt: skip
-            return Review(start_ns, end_ns, result, stats, self._relayed(activity, chunks, stats))
-        rows = await asyncio.to_thread(self._storage.catalogue.segments_in_range, camera_id, start_ns, end_ns)
-        return Review(start_ns, end_ns, result, stats, self._chunks(activity, rows, start_ns, end_ns, stats))
+        parts = parts_mod.plan(result.spans, start_ns, end_ns)
+        if all(p.recorder == self._recorder_id and p.state is PartState.PLAYED for p in parts):
+            rows = await asyncio.to_thread(self._storage.catalogue.segments_in_range, camera_id, start_ns, end_ns)
+            local = functools.partial(remux_range, self._storage, rows, start_ns, end_ns, stats)
+            chunks = self._chunks(activity, local, stats)
+            return Review(start_ns, end_ns, result, stats, chunks, parts)
+        held, parts = await self._gather(principal, activity, camera_id, parts, reason, complete_only=False)
+        if not held:
+            raise _nothing_playable(camera_id, parts)
+        loop = asyncio.get_running_loop()
 
-    async def _relayed(
-        self, activity: Activity, chunks: AsyncGenerator[bytes, None], stats: PlaybackStats
-    ) -> AsyncGenerator[bytes, None]:
-        """A peer's review passed through (closed as soon as the consumer stops)."""
-        try:
-            async with contextlib.aclosing(chunks) as stream:
-                async for data in stream:
-                    yield data
-        finally:
-            activity.touch(bytes=stats.bytes, video_frames=stats.video_frames)
+        def path_of(segment: HeldSegment) -> Path | None:
+            """The file to remux (blocking: runs on the remux thread; a peer's is fetched on the loop)."""
+            if segment.row is not None:
+                return self._storage.segment_path(segment.row)
+            try:
+                return asyncio.run_coroutine_threadsafe(self._peer_copy(principal, segment), loop).result()
+            except VmsdError as error:  # that part is stated unavailable, the stream goes on
+                if segment.part in parts:  # its first segment that could not be had
+                    parts[parts.index(segment.part)] = parts_mod.unavailable(
+                        segment.part, f"{error.kind.value}: {error.message}"
+                    )
+                return None
+
+        sources = [
+            Source(
+                h.row.id if h.row is not None else 0,
+                h.segment.start_ns,
+                h.part.start_ns,
+                h.part.end_ns,
+                functools.partial(path_of, h),
+                h.segment.recorder,
+                writing=h.row is not None and h.row.state is SegmentState.WRITING,
+            )
+            for h in held
+        ]
+        remux = functools.partial(remux_sources, sources, stats)
+        review = Review(start_ns, end_ns, result, stats, self._chunks(activity, remux, stats), parts)
+        return review
 
     async def review_segments(
         self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int, reason: str
     ) -> SegmentReview:
         """A review as the stored fMP4 segments themselves (the web console plays them with byte
-        ranges, no remux): authorised, audited and announced exactly like `review`. The
-        segments are fetched with `segment_file`, by this principal only."""
+        ranges, no remux): authorised, audited and announced exactly like `review`, over every
+        recorder of the site holding the range. The segments are fetched with `segment_file`,
+        by this principal only (a peer's through this recorder)."""
         camera_id, start_ns, end_ns, result = await self._begin_review(
-            principal, activity, camera_id, start_ns, end_ns, reason
+            principal, activity, camera_id, start_ns, end_ns, reason, site_wide=True
         )
-        rows = await asyncio.to_thread(self._storage.catalogue.segments_in_range, camera_id, start_ns, end_ns)
-        # A segment still being written has no complete end yet: it joins reviews once closed.
-        complete = [row for row in rows if row.state is SegmentState.COMPLETE and row.end_ns is not None]
+        parts = parts_mod.plan(result.spans, start_ns, end_ns)
+        held, parts = await self._gather(principal, activity, camera_id, parts, reason, complete_only=True)
+        if not held and any(p.state is PartState.UNAVAILABLE for p in parts):
+            raise _nothing_playable(camera_id, parts)
         review = SegmentReview(
             review_id=secrets.token_urlsafe(16),
             principal=principal.name,
@@ -325,17 +460,18 @@ class RecordingService:
             start_ns=start_ns,
             end_ns=end_ns,
             found=result,
-            segments=complete,
+            segments=held,
             made_mono_ns=self._clock.mono_ns(),
+            parts=parts,
         )
-        activity.touch(review_id=review.review_id, segments=len(complete))
+        activity.touch(review_id=review.review_id, segments=len(held))
         self._segment_reviews.add(review, self._clock.mono_ns())
         return review
 
-    async def segment_file(self, principal: Principal, activity: Activity, review_id: str, index: int) -> Path:
-        """The stored file of segment `index` of a review made by this principal (NOT_FOUND: no
-        such review, expired, or the segment is no longer stored; PERMISSION_DENIED: another
-        principal's review, or the principal may no longer review this camera)."""
+    def segment_review(self, principal: Principal, activity: Activity, review_id: str) -> SegmentReview:
+        """A segment review made by this principal and still usable (NOT_FOUND: no such review,
+        or expired; PERMISSION_DENIED: another principal's, or it may no longer review the camera)."""
+        principal.require(Permission.RECORDINGS_PLAY)  # before the lookup: a review id is never probed
         review = self._segment_reviews.get(review_id, self._clock.mono_ns())
         if review is None:
             raise VmsdError(ErrorKind.NOT_FOUND, "no such review (it may have expired): make the review again")
@@ -343,20 +479,52 @@ class RecordingService:
         if review.principal != principal.name:
             raise VmsdError(ErrorKind.PERMISSION_DENIED, "this review was made by another principal")
         principal.require(Permission.RECORDINGS_PLAY, review.camera_id)
+        return review
+
+    async def segment_file(self, principal: Principal, activity: Activity, review_id: str, index: int) -> Path:
+        """The stored file of segment `index` of a review made by this principal (see
+        `segment_review`; NOT_FOUND: no such segment, or no longer stored). A peer's segment is
+        its local copy, fetched from the peer for this principal (UNAVAILABLE naming the peer
+        when it cannot be)."""
+        review = self.segment_review(principal, activity, review_id)
         if not 0 <= index < len(review.segments):
             raise VmsdError(
                 ErrorKind.NOT_FOUND, f"the review has {len(review.segments)} segment(s); no segment {index}"
             )
-        path = self._storage.segment_path(review.segments[index])
+        held = review.segments[index]
+        if held.row is None:
+            activity.touch(from_recorder=held.segment.recorder)
+            return await self._peer_copy(principal, held)
+        path = self._storage.segment_path(held.row)
         if not await asyncio.to_thread(path.is_file):
             raise VmsdError(ErrorKind.NOT_FOUND, f"segment {index} of this review is no longer stored (erased)")
         return path
 
+    async def segment_bytes(
+        self, principal: Principal, activity: Activity, review_id: str, index: int
+    ) -> AsyncGenerator[bytes, None]:
+        """The bytes of `segment_file` in order (gRPC ReadSegment), read by a worker thread;
+        checked before the first byte (the errors of `segment_file`), audited with the bytes sent."""
+        path = await self.segment_file(principal, activity, review_id, index)
+        return self._file_chunks(activity, path)
+
+    async def _file_chunks(self, activity: Activity, path: Path) -> AsyncGenerator[bytes, None]:
+        sent = 0
+        produced = cast("AsyncGenerator[bytes, None]", iterate_in_thread(functools.partial(_read, path), maxsize=4))
+        try:
+            async with contextlib.aclosing(produced) as chunks:
+                async for data in chunks:
+                    sent += len(data)
+                    yield data
+        except OSError as error:
+            raise VmsdError(ErrorKind.DATA_LOSS, f"the segment could not be read: {error}") from None
+        finally:
+            activity.touch(bytes=sent)
+
     async def _chunks(
-        self, activity: Activity, rows: list[Any], start_ns: int, end_ns: int, stats: PlaybackStats
+        self, activity: Activity, remux: functools.partial[Any], stats: PlaybackStats
     ) -> AsyncGenerator[bytes, None]:
         """The remuxed footage, read by a worker thread that gives up when the consumer has gone."""
-        remux = functools.partial(remux_range, self._storage, rows, start_ns, end_ns, stats)
         # An async generator (typed as an iterator): closed as soon as the consumer stops.
         produced = cast("AsyncGenerator[bytes, None]", iterate_in_thread(remux, maxsize=8))
         try:
@@ -367,3 +535,33 @@ class RecordingService:
             raise VmsdError(ErrorKind.DATA_LOSS, f"recorded footage could not be read: {error}") from None
         finally:
             activity.touch(bytes=stats.bytes, video_frames=stats.video_frames, segments=len(stats.segments))
+
+
+def _read(path: Path, chunk_bytes: int = 256 * 1024) -> Iterator[bytes]:
+    with path.open("rb") as file:
+        while data := file.read(chunk_bytes):
+            yield data
+
+
+def _part_of(parts: list[Part], start_ns: int, end_ns: int | None) -> Part | None:
+    """The part (of one recorder's, which never overlap) that a segment's time falls in."""
+    for part in parts:
+        if start_ns < part.end_ns and (end_ns is None or end_ns > part.start_ns):
+            return part
+    return None
+
+
+def _reviewed(row: SegmentRow, recorder_id: str) -> ReviewedSegment:
+    return ReviewedSegment(
+        row.start_ns, row.end_ns if row.end_ns is not None else row.start_ns, row.bytes or 0, row.sha256 or "",
+        row.video_codec, row.width, row.height, recorder_id,
+    )  # fmt: skip
+
+
+def _audit_parts(activity: Activity, parts: list[Part]) -> None:
+    missing = [f"{p.recorder} {_stretch(p)}" for p in parts if p.state is PartState.UNAVAILABLE]
+    if missing:
+        activity.touch(unavailable_parts=missing)
+    overlaps = [f"{p.recorder} {_stretch(p)}" for p in parts if p.state is PartState.OVERLAP]
+    if overlaps:
+        activity.touch(overlaps=overlaps)

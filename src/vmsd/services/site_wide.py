@@ -18,7 +18,7 @@ from vmsd.audit import AuditFilters, AuditRecord
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.ingest.hub import Missed, RelayPacket, StreamConfig
 from vmsd.log import get_logger
-from vmsd.recordings.playback import PlaybackStats
+from vmsd.recordings.parts import ReviewedSegment
 from vmsd.recordings.search import SearchResult, Unavailable
 from vmsd.services.access import Principal
 from vmsd.services.activity import Activity
@@ -63,7 +63,7 @@ class PeerCalls(Protocol):
         """The peer's own spans and gaps of the camera."""
         ...
 
-    def play(
+    async def review_segments(
         self,
         recorder_id: str,
         address: str,
@@ -72,10 +72,15 @@ class PeerCalls(Protocol):
         start_ns: int,
         end_ns: int,
         reason: str,
-        stats: PlaybackStats,
+    ) -> tuple[str, list[ReviewedSegment]]:
+        """The peer's own review of the range (made there, with the reason: audited there): its
+        review id and its complete stored segments, in time order."""
+        ...
+
+    def read_segment(
+        self, recorder_id: str, address: str, headers: Sequence[tuple[str, str]], review_id: str, index: int
     ) -> Awaitable[AsyncGenerator[bytes, None]]:
-        """The peer's review of the range as MPEG-TS bytes, once its header has come (`stats`
-        filled as they come)."""
+        """The bytes of segment `index` of the peer's review `review_id`, once the first has come."""
         ...
 
     def relay(

@@ -20,11 +20,23 @@ import grpc
 
 from vmsd.audit import AuditFilters, AuditRecord
 from vmsd.errors import ErrorKind, VmsdError
+from vmsd.export import manifest as mf
+from vmsd.export.site_parts import PartHeader, PartItem, PartSegment
 from vmsd.ingest.hub import AUDIO, VIDEO, Missed, RelayPacket, StreamConfig
-from vmsd.recordings.playback import PlaybackStats
+from vmsd.recordings.parts import ReviewedSegment
 from vmsd.recordings.search import Gap, SearchResult, Span
 from vmsd.units import NS_PER_S
-from vmsd.v1 import audit_pb2, audit_pb2_grpc, common_pb2, live_pb2, live_pb2_grpc, recordings_pb2, recordings_pb2_grpc
+from vmsd.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    common_pb2,
+    export_pb2,
+    export_pb2_grpc,
+    live_pb2,
+    live_pb2_grpc,
+    recordings_pb2,
+    recordings_pb2_grpc,
+)
 
 __all__ = ["DEFAULT_PEER_TIMEOUT_NS", "PeerClient", "load_site_token"]
 
@@ -32,6 +44,9 @@ __all__ = ["DEFAULT_PEER_TIMEOUT_NS", "PeerClient", "load_site_token"]
 # absent for an operator waiting at a console, and its part is reported unavailable instead.
 DEFAULT_PEER_TIMEOUT_NS = 3 * NS_PER_S
 _PAGE_SIZE = 10_000
+# A peer sending an export's footage: each message (≤ 1 MiB) must come within this, so a peer
+# that stops mid-way fails the export instead of holding it for ever.
+_PART_MESSAGE_TIMEOUT_S = 30.0
 # Error kinds a peer's status maps back to (same names as ErrorKind).
 _KINDS = {kind.value: kind for kind in ErrorKind}
 
@@ -140,7 +155,7 @@ class PeerClient:
         reply = await self._call(recorder_id, address, stub.QueryAudit, request, headers)
         return [(_audit_record(r), r.redacted) for r in reply.records], bool(reply.truncated)
 
-    async def play(
+    async def review_segments(
         self,
         recorder_id: str,
         address: str,
@@ -149,19 +164,58 @@ class PeerClient:
         start_ns: int,
         end_ns: int,
         reason: str,
-        stats: PlaybackStats,
-    ) -> AsyncGenerator[bytes, None]:
-        """The peer's review of the range (gRPC Play, for the forwarded principal, with the
-        reason): waits for its header (the timeout applies to it, not to the footage, which may
-        take long), fills `stats` (first packet now; frames, bytes and last packet at the end)
-        and returns the MPEG-TS bytes as they come. The call ends when the generator is closed."""
+    ) -> tuple[str, list[ReviewedSegment]]:
+        """The peer's own review of the range as its stored segments (gRPC ReviewSegments, for
+        the forwarded principal, with the reason: audited there): its review id (for
+        `read_segment`) and its complete segments, in time order."""
         stub = recordings_pb2_grpc.RecordingServiceStub(self._channel(address))  # type: ignore[no-untyped-call]
-        request = recordings_pb2.PlayRequest(
+        request = recordings_pb2.ReviewSegmentsRequest(
             camera_id=camera_id, range=common_pb2.TimeRange(start_ns=start_ns, end_ns=end_ns), reason=reason
         )
-        call = stub.Play(request, metadata=self._metadata(headers))
+        reply = await self._call(recorder_id, address, stub.ReviewSegments, request, headers)
+        segments = [
+            ReviewedSegment(
+                s.range.start_ns,
+                s.range.end_ns,
+                s.bytes,
+                s.sha256,
+                s.video_codec,
+                s.width,
+                s.height,
+                s.recorder or recorder_id,
+            )
+            for s in reply.segments
+        ]
+        return reply.review_id, segments
+
+    async def read_segment(
+        self, recorder_id: str, address: str, headers: Sequence[tuple[str, str]], review_id: str, index: int
+    ) -> AsyncGenerator[bytes, None]:
+        """Segment `index` of the peer's review `review_id` (gRPC ReadSegment, for the forwarded
+        principal who made it): the file's bytes as they come. The timeout applies to the first
+        chunk; the call ends when the generator is closed."""
+        stub = recordings_pb2_grpc.RecordingServiceStub(self._channel(address))  # type: ignore[no-untyped-call]
+        call = stub.ReadSegment(
+            recordings_pb2.ReadSegmentRequest(review_id=review_id, index=index), metadata=self._metadata(headers)
+        )
+        first = await self._first(recorder_id, address, call)
+        return self._segment_data(recorder_id, address, call, first)
+
+    async def _segment_data(self, recorder_id: str, address: str, call: Any, first: Any) -> AsyncGenerator[bytes, None]:
+        message = first
         try:
-            first = await asyncio.wait_for(call.read(), self._timeout_s)
+            while message is not grpc.aio.EOF:
+                yield message.data
+                message = await call.read()
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+        finally:
+            call.cancel()
+
+    async def _first(self, recorder_id: str, address: str, call: Any) -> Any:
+        """The first message of a streamed answer, within the timeout (the rest may take long)."""
+        try:
+            return await asyncio.wait_for(call.read(), self._timeout_s)
         except TimeoutError:
             call.cancel()
             raise VmsdError(
@@ -169,11 +223,6 @@ class PeerClient:
             ) from None
         except grpc.aio.AioRpcError as error:
             raise _peer_error(recorder_id, address, error, self._timeout_s) from None
-        if first is grpc.aio.EOF or first.WhichOneof("kind") != "header":
-            call.cancel()
-            raise VmsdError(ErrorKind.DATA_LOSS, f"recorder {recorder_id} ({address}) sent no review header")
-        stats.first_packet_ns = first.header.first_packet_ns
-        return self._play_data(recorder_id, address, call, stats)
 
     async def relay(
         self, recorder_id: str, address: str, headers: Sequence[tuple[str, str]], camera_id: str, duration_ns: int
@@ -185,6 +234,33 @@ class PeerClient:
         call = stub.Relay(
             live_pb2.RelayRequest(camera_id=camera_id, duration_ns=duration_ns), metadata=self._metadata(headers)
         )
+        first = await self._first(recorder_id, address, call)
+        return self._relay_items(recorder_id, address, call, first)
+
+    async def fetch_segments(
+        self,
+        recorder_id: str,
+        address: str,
+        headers: Sequence[tuple[str, str]],
+        camera_id: str,
+        start_ns: int,
+        end_ns: int,
+        case_ref: str,
+        reason: str,
+        export_id: str,
+    ) -> AsyncGenerator[PartItem, None]:
+        """The peer's part of an export (gRPC FetchSegments, for the forwarded principal): its
+        header once it has come (the timeout applies to it), then each segment's row and bytes
+        as they come (each message within 30 s). The call ends when the generator is closed."""
+        stub = export_pb2_grpc.ExportServiceStub(self._channel(address))  # type: ignore[no-untyped-call]
+        request = export_pb2.FetchSegmentsRequest(
+            camera_id=camera_id,
+            range=common_pb2.TimeRange(start_ns=start_ns, end_ns=end_ns),
+            case_ref=case_ref,
+            reason=reason,
+            export_id=export_id,
+        )
+        call = stub.FetchSegments(request, metadata=self._metadata(headers))
         try:
             first = await asyncio.wait_for(call.read(), self._timeout_s)
         except TimeoutError:
@@ -194,7 +270,35 @@ class PeerClient:
             ) from None
         except grpc.aio.AioRpcError as error:
             raise _peer_error(recorder_id, address, error, self._timeout_s) from None
-        return self._relay_items(recorder_id, address, call, first)
+        if first is grpc.aio.EOF or first.WhichOneof("kind") != "part":
+            call.cancel()
+            raise VmsdError(ErrorKind.DATA_LOSS, f"recorder {recorder_id} ({address}) sent no part of the export")
+        return self._part_items(recorder_id, address, call, first)
+
+    async def _part_items(
+        self, recorder_id: str, address: str, call: Any, first: Any
+    ) -> AsyncGenerator[PartItem, None]:
+        message = first
+        try:
+            while message is not grpc.aio.EOF:
+                kind = message.WhichOneof("kind")
+                if kind == "part":
+                    yield _part_header(message.part, recorder_id)
+                elif kind == "segment":
+                    yield _part_segment(message.segment)
+                elif kind == "data":
+                    yield message.data
+                message = await asyncio.wait_for(call.read(), _PART_MESSAGE_TIMEOUT_S)
+        except TimeoutError:
+            raise VmsdError(
+                ErrorKind.UNAVAILABLE,
+                f"recorder {recorder_id} ({address}) stopped sending its footage "
+                f"(nothing for {_PART_MESSAGE_TIMEOUT_S:g} s)",
+            ) from None
+        except grpc.aio.AioRpcError as error:
+            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+        finally:
+            call.cancel()
 
     async def _relay_items(
         self, recorder_id: str, address: str, call: Any, first: Any
@@ -216,26 +320,6 @@ class PeerClient:
                 elif kind == "notice":
                     yield Missed(message.notice.missed_frames)
                 message = await call.read()
-        except grpc.aio.AioRpcError as error:
-            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
-        finally:
-            call.cancel()
-
-    async def _play_data(
-        self, recorder_id: str, address: str, call: Any, stats: PlaybackStats
-    ) -> AsyncGenerator[bytes, None]:
-        try:
-            while True:
-                message = await call.read()
-                if message is grpc.aio.EOF:
-                    return
-                kind = message.WhichOneof("kind")
-                if kind == "data":
-                    stats.bytes += len(message.data)
-                    yield message.data
-                elif kind == "trailer":
-                    stats.video_frames = message.trailer.video_frames
-                    stats.last_packet_ns = message.trailer.last_packet_ns
         except grpc.aio.AioRpcError as error:
             raise _peer_error(recorder_id, address, error, self._timeout_s) from None
         finally:
@@ -299,4 +383,45 @@ def _audit_record(message: audit_pb2.AuditRecord) -> AuditRecord:
         detail_json=message.detail_json,
         prev_hash=message.prev_hash,
         hash=message.hash,
+    )
+
+
+def _part_header(message: export_pb2.PeerPart, recorder_id: str) -> PartHeader:
+    return PartHeader(
+        recorder_id=message.recorder_id,
+        key_fingerprint=message.key_fingerprint_sha256,
+        gaps=[Gap(g.range.start_ns, g.range.end_ns, g.reason, g.detail, g.open) for g in message.gaps],
+        erased=[
+            mf.ErasedSegment(
+                start_ns=e.range.start_ns,
+                end_ns=e.range.end_ns,
+                bytes=e.bytes,
+                sha256=e.sha256,
+                prev_sha256=e.prev_sha256,
+                erased_ns=e.erased_ns,
+                reason=e.reason,
+                recorder=recorder_id,
+            )
+            for e in message.erased
+        ],
+        segments=message.segments,
+        bytes=message.bytes,
+        in_progress_from_ns=message.in_progress_from_ns or None,
+    )
+
+
+def _part_segment(message: export_pb2.PeerSegment) -> PartSegment:
+    return PartSegment(
+        start_ns=message.range.start_ns,
+        end_ns=message.range.end_ns,
+        bytes=message.bytes,
+        sha256=message.sha256,
+        prev_sha256=message.prev_sha256,
+        recorded_path=message.recorded_path,
+        epoch=message.epoch or None,
+        unfenced=message.unfenced,
+        video_codec=message.video_codec,
+        width=message.width,
+        height=message.height,
+        has_audio=message.has_audio,
     )

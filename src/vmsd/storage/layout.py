@@ -47,6 +47,8 @@ class Layout:
         self.backups_dir = root / "backups"
         # The recorder's Ed25519 signing key (0700 directory, 0600 key).
         self.keys_dir = root / "keys"
+        # Copies of site peers' segments under review here (a cache: services/peer_segments.py).
+        self.peer_segments_dir = root / "peer-segments"
         # Written and fsync'd by function checks to measure write latency; removed straight after.
         self.write_probe_path = root / ".write-probe"
         # Space held back so that erasure can still commit to SQLite when the disk is full.

@@ -37,7 +37,8 @@ _err = Console(stderr=True, highlight=False)
 def cmd_export(client: Any, args: argparse.Namespace, start_ns: int, end_ns: int) -> int:
     """Create an export on the server and download it to args.output. `client` is vmsctl's Client.
 
-    Args used: camera, case, reason, recipient (optional), redact, no_originals, no_hold, output, json.
+    Args used: camera, case, reason, recipient (optional), redact, no_originals, no_hold,
+    allow_partial, output, json.
     gRPC errors propagate (vmsctl maps them to exit codes).
     """
     output = Path(args.output)
@@ -55,6 +56,7 @@ def cmd_export(client: Any, args: argparse.Namespace, start_ns: int, end_ns: int
         exclude_originals=bool(getattr(args, "no_originals", False)),
         redact=bool(getattr(args, "redact", False)),
         no_hold=bool(getattr(args, "no_hold", False)),
+        allow_partial=bool(getattr(args, "allow_partial", False)),
     )
     done: Any = None
     # No deadline: a long range takes as long as the disk needs; the server finishes regardless.

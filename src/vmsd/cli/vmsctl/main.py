@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-originals", action="store_true", help="leave out the bit-exact recorded segments")
     export.add_argument("--no-hold", action="store_true", help="do not place an evidence hold on the range")
     export.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="with a site: when a recorder holding part of the range cannot be reached, export what the others "
+        "hold (the manifest names what may be missing) instead of failing",
+    )
+    export.add_argument(
         "-o", "--output", required=True, metavar="DIR", help="a new or empty folder (never written over)"
     )
     export.set_defaults(func=cmd_export)

@@ -103,6 +103,10 @@ def cmd_play(client: Client, args: argparse.Namespace) -> int:
         "last_packet_ns": trailer.last_packet_ns if trailer else 0,
         "video_frames": trailer.video_frames if trailer else 0,
         "gaps": [to_dict(g) for g in header.gaps] if header else [],
+        # With a [site]: which recorder played each stretch (as played: the trailer's), and the
+        # recorders that did not answer.
+        "parts": [to_dict(p) for p in trailer.parts] if trailer else [],
+        "unavailable": [to_dict(u) for u in header.unavailable] if header else [],
     }
     if args.json:
         print(json.dumps(summary, indent=2), file=sys.stderr if sink else sys.stdout)
@@ -111,4 +115,12 @@ def cmd_play(client: Client, args: argparse.Namespace) -> int:
             f"wrote {written} bytes ({summary['video_frames']} frames, MPEG-TS) to {args.output}: "
             f"{format_time(int(summary['first_packet_ns']))} → {format_time(int(summary['last_packet_ns']))}"
         )
+        for part in trailer.parts if trailer else []:
+            if part.state != "played":  # never left out silently
+                err.print(
+                    f"{part.state}: {part.recorder} {format_time(part.range.start_ns)} →"
+                    f" {format_time(part.range.end_ns)} not played ({part.detail})"
+                )
+        for missing in header.unavailable if header else []:
+            err.print(f"unavailable: recorder {missing.recorder}: {missing.reason}")
     return EXIT_OK

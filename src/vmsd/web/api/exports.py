@@ -112,6 +112,7 @@ def add_routes(app: web.Application, deps: Deps) -> None:
             exclude_originals=bool_field(body, "exclude_originals"),
             redact=bool_field(body, "redact"),
             no_hold=bool_field(body, "no_hold"),
+            allow_partial=bool_field(body, "allow_partial"),
             hold_until_ns=time_field(body, "hold_until", now_ns) if body.get("hold_until") not in (None, "") else 0,
         )
         job = await jobs.start(principal, ctx, order)

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from vmsd.errors import ErrorKind, VmsdError
-from vmsd.recordings.documents import gap_document, search_document, span_document
+from vmsd.recordings.documents import gap_document, search_document, span_document, unavailable_document
 from vmsd.recordings.search import Gap, Span, Unavailable
 from vmsd.services import paging
 from vmsd.services.recordings import SegmentReview
@@ -33,16 +33,32 @@ def review_document(review: SegmentReview) -> dict[str, Any]:
         "segments": [
             {
                 "url": f"/api/v1/reviews/{review.review_id}/segments/{index}",
-                "start_ns": ns(row.start_ns),
-                "end_ns": ns(row.end_ns or row.start_ns),
-                "video_codec": row.video_codec,
-                "width": row.width,
-                "height": row.height,
+                "start_ns": ns(held.segment.start_ns),
+                "end_ns": ns(held.segment.end_ns),
+                "video_codec": held.segment.video_codec,
+                "width": held.segment.width,
+                "height": held.segment.height,
+                "recorder": held.segment.recorder,
+                # Where this segment's part of the review starts and ends (an overlap's later part
+                # joins where the earlier one ends: the player starts there).
+                "play_from_ns": ns(held.part.start_ns),
+                "play_to_ns": ns(held.part.end_ns),
             }
-            for index, row in enumerate(review.segments)
+            for index, held in enumerate(review.segments)
+        ],
+        "parts": [
+            {
+                "start_ns": ns(p.start_ns),
+                "end_ns": ns(p.end_ns),
+                "recorder": p.recorder,
+                "state": p.state.value,
+                "detail": p.detail,
+            }
+            for p in review.parts
         ],
         "spans": [span_document(s) for s in review.found.spans],
         "gaps": [gap_document(g) for g in review.found.gaps],
+        "unavailable": [unavailable_document(u) for u in review.found.unavailable],
     }
 
 

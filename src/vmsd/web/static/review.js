@@ -1,7 +1,9 @@
 // Review of recorded footage: a dialog that asks why (the reason is audited), then
 // POST /api/v1/cameras/{id}/reviews and a player that plays the returned segments in order,
 // each straight from its URL (the browser fetches it with byte ranges), skipping the gaps
-// between them and showing the wall time of the picture.
+// between them and showing the wall time of the picture. With a site of recorders a review may
+// hold several recorders' segments (across a failover): the recorder this one asked serves them
+// all; each is labelled with its recorder, and the parts the server could not have are named.
 
 import { api } from "./api.js";
 import { MaskOverlay } from "./masks.js";
@@ -93,7 +95,7 @@ export class ReviewPlayer {
     if (this.overlay) this.overlay.polygons = masks;
     this.segments = [];
     this.index = -1;
-    this.video.addEventListener("ended", () => this.play(this.index + 1, 0));
+    this.video.addEventListener("ended", () => this.play(this.index + 1, this.joinS(this.index + 1)));
     this.video.addEventListener("timeupdate", () => this.tick());
     this.video.addEventListener("error", () => this.failed());
   }
@@ -104,18 +106,39 @@ export class ReviewPlayer {
       url: seg.url,
       startMs: nsToMs(seg.start_ns),
       endMs: nsToMs(seg.end_ns),
+      recorder: seg.recorder || "",
+      // Where its part starts: a later recorder's overlapping footage joins where the earlier ends.
+      fromMs: nsToMs(seg.play_from_ns || seg.start_ns),
     }));
+    this.recorders = new Set(this.segments.map((seg) => seg.recorder));
     const fromMs = nsToMs(answer.start_ns);
     this.toMs = nsToMs(answer.end_ns);
     this.reviewId = answer.review_id;
     this.element.classList.remove("idle");
-    say(this.messages, null);
+    const notes = (answer.parts || [])
+      .filter((part) => part.state !== "played")
+      .map((part) => {
+        const when = `${formatTime(nsToMs(part.start_ns), { date: false })} → ${formatTime(nsToMs(part.end_ns), { date: false })}`;
+        return part.state === "overlap"
+          ? note(`${part.recorder} also recorded ${when}: ${part.detail}.`, "note")
+          : note(`The footage of ${when} on ${part.recorder} cannot be played now: ${part.detail}`, "error");
+      });
+    for (const u of answer.unavailable || []) {
+      notes.push(note(`Recorder ${u.recorder} did not answer; its footage is not in this review (${u.reason}).`, "error"));
+    }
+    say(this.messages, notes.length ? h("div", {}, ...notes) : null);
     this.renderList();
     if (!this.segments.length) {
       say(this.messages, note("Nothing was recorded in this range (see the gaps on the timeline).", "note"));
       return;
     }
-    this.play(0, Math.max(0, (fromMs - this.segments[0].startMs) / 1000));
+    this.play(0, Math.max(0, (Math.max(fromMs, this.segments[0].fromMs) - this.segments[0].startMs) / 1000));
+  }
+
+  /** Where segment `index` starts playing when reached in order (its part's start), in seconds. */
+  joinS(index) {
+    const seg = this.segments[index];
+    return seg ? Math.max(0, (seg.fromMs - seg.startMs) / 1000) : 0;
   }
 
   renderList() {
@@ -131,7 +154,8 @@ export class ReviewPlayer {
         h(
           "li",
           { dataset: { index: i } },
-          h("button", { type: "button", class: "link", onclick: () => this.play(i, 0) }, `${formatTime(seg.startMs, { date: false })} → ${formatTime(seg.endMs, { date: false })}`),
+          h("button", { type: "button", class: "link", onclick: () => this.play(i, this.joinS(i)) }, `${formatTime(seg.startMs, { date: false })} → ${formatTime(seg.endMs, { date: false })}`),
+          this.recorders.size > 1 ? ` on ${seg.recorder}` : "",
           " ",
           h("a", { href: seg.url, download: "", title: "download this segment (fMP4)" }, "download"),
         ),

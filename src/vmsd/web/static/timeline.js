@@ -113,7 +113,7 @@ export class Timeline {
       const words =
         kind === "gap"
           ? `gap: ${GAP_REASONS[reason] || reason}${item.detail ? ` — ${item.detail}` : ""}${item.open ? " (ongoing)" : ""}`
-          : `recorded${item.segments ? `, ${item.segments} segment(s)` : ""}`;
+          : `recorded${item.segments ? `, ${item.segments} segment(s)` : ""}${item.recorder ? ` on ${item.recorder}` : ""}`;
       const rect = s("rect", { x, y: BAR_Y, width, height: BAR_H, class: cls, "data-kind": kind });
       rect.append(s("title", { text: `${formatTime(startMs)} → ${formatTime(endMs, { date: false })}: ${words}` }));
       shapes.push(rect);
@@ -131,7 +131,9 @@ export class Timeline {
     this.svg.replaceChildren(...shapes);
     this.rendered = true;
     const recordedNs = search.recorded_ns || "0";
-    this.summary = `recorded ${formatDuration(recordedNs)}; ${(search.gaps || []).length} gap(s)`;
+    // With a site of recorders: the recorders whose part is missing are named, never left out silently.
+    const missing = (search.unavailable || []).map((u) => `${u.recorder} did not answer (${u.reason})`);
+    this.summary = `recorded ${formatDuration(recordedNs)}; ${(search.gaps || []).length} gap(s)${missing.length ? `; ${missing.join("; ")}` : ""}`;
     this.readout.textContent = `${this.summary}. Click a moment (or drag a range) to review it.`;
   }
 
