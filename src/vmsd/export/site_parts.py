@@ -79,6 +79,26 @@ class SiteParts:
     missing: list[mf.MissingPart] = field(default_factory=list)  # accepted as missing (partial export)
 
 
+def erased_segments(
+    storage: Storage, camera_id: str, start_ns: int, end_ns: int, recorder: str = ""
+) -> list[mf.ErasedSegment]:
+    """The manifest's entries for the camera's erasure tombstones overlapping the range (naming
+    `recorder` in a bundle of several recorders). Blocking (SQLite)."""
+    return [
+        mf.ErasedSegment(
+            start_ns=t.start_ns,
+            end_ns=t.end_ns,
+            bytes=t.bytes,
+            sha256=t.sha256,
+            prev_sha256=t.prev_sha256,
+            erased_ns=t.erased_ns,
+            reason=t.reason,
+            recorder=recorder,
+        )
+        for t in storage.catalogue.erased_overlapping(camera_id, start_ns, end_ns)
+    ]
+
+
 def epochs_of_runs(storage: Storage, camera_id: str) -> dict[int, tuple[int, bool]]:
     """run id → (ownership epoch, unfenced) of the camera's runs recorded as a site member."""
     return {run.id: (run.epoch, run.unfenced) for run in storage.catalogue.site_runs(camera_id)}
@@ -111,18 +131,7 @@ def read_part(
         recorder_id=recorder_id,
         key_fingerprint=key_fingerprint,
         gaps=found.gaps,
-        erased=[
-            mf.ErasedSegment(
-                start_ns=t.start_ns,
-                end_ns=t.end_ns,
-                bytes=t.bytes,
-                sha256=t.sha256,
-                prev_sha256=t.prev_sha256,
-                erased_ns=t.erased_ns,
-                reason=t.reason,
-            )
-            for t in catalogue.erased_overlapping(camera_id, start_ns, end_ns)
-        ],
+        erased=erased_segments(storage, camera_id, start_ns, end_ns),
         segments=len(finished),
         bytes=sum(r.bytes or 0 for r in finished),
         in_progress_from_ns=writing[0].start_ns if writing else None,
