@@ -16,6 +16,7 @@ is down fails the export, naming it and the time it may hold, unless a partial e
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ import pytest
 from tests.support.etcd import EtcdCluster
 from tests.support.rpc import MID, RunningDaemon, S, metadata
 from tests.support.site_ops import SITE_TOKEN, record_in_cam, site_daemon, wait_for_keys
+from vmsd.cli.vmsctl.export import cmd_export
 from vmsd.export import manifest as mf
 from vmsd.export.verify import verify_bundle
 from vmsd.storage.catalogue import GapReason
@@ -159,6 +161,30 @@ def test_an_export_on_either_recorder_holds_both_recorders_chains(
         "OK",
     )
     assert detail["segments"] == {"rec-a": 4, "rec-b": 2}[peer.daemon.config.recorder_id]
+
+
+def test_vmsctl_export_downloads_a_bundle_of_both_recorders_and_names_each_part(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, rec_b = site
+
+    class Client:
+        channel = rec_b.channel
+        metadata = metadata("operator")
+
+    args = argparse.Namespace(
+        camera="in-cam", case="CASE-15", reason="handover", recipient="", redact=False, no_originals=False,
+        no_hold=True, allow_partial=False, output=str(tmp_path / "out"), json=True,
+    )  # fmt: skip
+    assert cmd_export(Client(), args, *RANGE) == 0
+    out = capsys.readouterr().out  # the daemons' log lines share stdout in this process
+    document = json.loads(out[out.index("\n{\n") + 1 :] if not out.startswith("{") else out)
+    assert document["verdict"] == "verified" and document["recorder_id"] == "rec-b"
+    assert [(p["id"], p["source"], p["segments"]) for p in document["parts"]] == [
+        ("rec-a", "peer", 4),
+        ("rec-b", "local", 2),
+    ]
+    assert sorted(p.name for p in (tmp_path / "out" / "segments").iterdir()) == ["rec-a", "rec-b"]
 
 
 def test_the_exports_hold_reaches_the_peer_at_once(site: tuple[EtcdCluster, RunningDaemon, RunningDaemon]) -> None:
