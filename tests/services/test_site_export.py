@@ -93,13 +93,13 @@ def _bundle(running: RunningDaemon, summary: export_pb2.ExportSummary) -> Path:
 
 def _frames(path: Path) -> int:
     probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0", "-show_entries",
-         "stream=codec_name,nb_read_packets", "-of", "json", str(path)],
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name,nb_read_frames", "-of", "json", str(path)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     stream = json.loads(probe.stdout)["streams"][0]
     assert stream["codec_name"] == "h264"
-    return int(stream["nb_read_packets"])
+    return int(stream["nb_read_frames"])
 
 
 @pytest.mark.parametrize("asked", ["rec-a", "rec-b"])
