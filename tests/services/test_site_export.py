@@ -235,6 +235,11 @@ def test_the_verifier_checks_each_recorders_chain_and_the_stated_overlaps(
     unknown = _resigned(rec_a, path, tmp_path / "unknown", {"segments": segments})
     problems = verify_bundle(unknown, expected_fingerprint=fingerprint).problems
     assert any("names recorder 'rec-z', not one of recorders" in p for p in problems), problems
+    # Called a v1 bundle, with its segments still naming recorders: each "chain" would be checked
+    # on its own, so one recorder's chain could be split to hide a break.
+    called_v1 = _resigned(rec_a, path, tmp_path / "v1", {"format": "vmsd-export/1", "recorders": [], "overlaps": []})
+    problems = verify_bundle(called_v1, expected_fingerprint=fingerprint).problems
+    assert any("belong to a vmsd-export/2 manifest with recorders, not to a vmsd-export/1 one" in p for p in problems)
 
 
 def test_a_range_only_this_recorder_holds_is_a_single_recorder_bundle_as_before(
