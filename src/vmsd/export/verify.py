@@ -301,6 +301,12 @@ def _check_parts(manifest: mf.Manifest, report: VerifyReport) -> None:
                 f"{mf.MANIFEST_NAME}: segments[{index}] names recorder {segment.recorder!r}, not one of recorders"
             )
             bad += 1
+    for master in manifest.masters:
+        if master.recorder not in parts:
+            report.problems.append(
+                f"{mf.MANIFEST_NAME}: master {master.file} names recorder {master.recorder!r}, not one of recorders"
+            )
+            bad += 1
     for erased in manifest.erased_segments:
         if erased.recorder not in parts:
             report.problems.append(
