@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,9 @@ def test_a_segment_is_written_under_its_recorder_with_its_catalogue_row(tmp_path
         (lambda d: [_header(2), _segment(d, 10), d], "sent 1 of the 2 segments it listed"),
         (lambda d: [_header(1), d, _segment(d, 10)], "sent its part out of order"),
         (lambda d: [_segment(d, 10), d], "did not answer with its part"),
+        (lambda d: [_header(1), replace(_segment(d, 10), recorded_path=".."), d], "not a recording's"),
     ],
-    ids=["wrong-hash", "short", "missing-segment", "bytes-first", "no-header"],
+    ids=["wrong-hash", "short", "missing-segment", "bytes-first", "no-header", "bad-path"],
 )
 def test_a_part_that_is_not_what_its_recorder_listed_is_refused(tmp_path: Path, items: object, message: str) -> None:
     data = b"y" * 2000

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ from vmsd.storage.catalogue import SegmentRow, SegmentState
 from vmsd.storage.store import Storage
 
 CHUNK_BYTES = 1024 * 1024
+# One component of a bundle path (manifest.BundleName): never '.', '..' nor a folder.
+_FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,150}")
 
 
 @dataclass(frozen=True)
@@ -248,8 +251,13 @@ def collect_part(
                     finish(receiving)
                     yield part, received
                 if include_originals:
-                    # segments/<recorder>/<day>T<time>.mp4
+                    # segments/<recorder>/<day>T<time>.mp4; the name comes from the peer: one plain
+                    # file name, or the part is refused.
                     name = original_name(item.recorded_path).removeprefix("segments/")
+                    if not _FILE_NAME.fullmatch(name):
+                        raise VmsdError(
+                            ErrorKind.DATA_LOSS, f"{where} sent a segment path that is not a recording's: {name[:80]!r}"
+                        )
                     target = staging / "segments" / recorder_dir(recorder_id) / name
                 else:
                     target = staging / f"peer-{recorder_dir(recorder_id)}-{len(part.sources)}.mp4"
