@@ -16,6 +16,7 @@ is down fails the export, naming it and the time it may hold, unless a partial e
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ import pytest
 from tests.support.etcd import EtcdCluster
 from tests.support.rpc import MID, RunningDaemon, S, metadata
 from tests.support.site_ops import SITE_TOKEN, record_in_cam, site_daemon, wait_for_keys
+from vmsd.cli.vmsctl.export import cmd_export
 from vmsd.export import manifest as mf
 from vmsd.export.verify import verify_bundle
 from vmsd.storage.catalogue import GapReason
@@ -91,13 +93,13 @@ def _bundle(running: RunningDaemon, summary: export_pb2.ExportSummary) -> Path:
 
 def _frames(path: Path) -> int:
     probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0", "-show_entries",
-         "stream=codec_name,nb_read_packets", "-of", "json", str(path)],
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name,nb_read_frames", "-of", "json", str(path)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     stream = json.loads(probe.stdout)["streams"][0]
     assert stream["codec_name"] == "h264"
-    return int(stream["nb_read_packets"])
+    return int(stream["nb_read_frames"])
 
 
 @pytest.mark.parametrize("asked", ["rec-a", "rec-b"])
@@ -161,6 +163,30 @@ def test_an_export_on_either_recorder_holds_both_recorders_chains(
     assert detail["segments"] == {"rec-a": 4, "rec-b": 2}[peer.daemon.config.recorder_id]
 
 
+def test_vmsctl_export_downloads_a_bundle_of_both_recorders_and_names_each_part(
+    site: tuple[EtcdCluster, RunningDaemon, RunningDaemon], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, rec_b = site
+
+    class Client:
+        channel = rec_b.channel
+        metadata = metadata("operator")
+
+    args = argparse.Namespace(
+        camera="in-cam", case="CASE-15", reason="handover", recipient="", redact=False, no_originals=False,
+        no_hold=True, allow_partial=False, output=str(tmp_path / "out"), json=True,
+    )  # fmt: skip
+    assert cmd_export(Client(), args, *RANGE) == 0
+    out = capsys.readouterr().out  # the daemons' log lines share stdout in this process
+    document = json.loads(out[out.index("\n{\n") + 1 :] if not out.startswith("{") else out)
+    assert document["verdict"] == "verified" and document["recorder_id"] == "rec-b"
+    assert [(p["id"], p["source"], p["segments"]) for p in document["parts"]] == [
+        ("rec-a", "peer", 4),
+        ("rec-b", "local", 2),
+    ]
+    assert sorted(p.name for p in (tmp_path / "out" / "segments").iterdir()) == ["rec-a", "rec-b"]
+
+
 def test_the_exports_hold_reaches_the_peer_at_once(site: tuple[EtcdCluster, RunningDaemon, RunningDaemon]) -> None:
     """The export's evidence hold is published to the site when it is placed (not at the next
     30 s sync), so the peer protects its part of the footage too."""
@@ -209,6 +235,11 @@ def test_the_verifier_checks_each_recorders_chain_and_the_stated_overlaps(
     unknown = _resigned(rec_a, path, tmp_path / "unknown", {"segments": segments})
     problems = verify_bundle(unknown, expected_fingerprint=fingerprint).problems
     assert any("names recorder 'rec-z', not one of recorders" in p for p in problems), problems
+    # Called a v1 bundle, with its segments still naming recorders: each "chain" would be checked
+    # on its own, so one recorder's chain could be split to hide a break.
+    called_v1 = _resigned(rec_a, path, tmp_path / "v1", {"format": "vmsd-export/1", "recorders": [], "overlaps": []})
+    problems = verify_bundle(called_v1, expected_fingerprint=fingerprint).problems
+    assert any("belong to a vmsd-export/2 manifest with recorders, not to a vmsd-export/1 one" in p for p in problems)
 
 
 def test_a_range_only_this_recorder_holds_is_a_single_recorder_bundle_as_before(

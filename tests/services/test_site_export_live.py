@@ -17,7 +17,7 @@ from tests.support.clips import make_clip
 from tests.support.etcd import EtcdCluster
 from tests.support.rpc import RunningDaemon, metadata
 from tests.support.simulator import CameraSimulator, MountSpec
-from tests.support.site_ops import SITE_TOKEN, site_daemon
+from tests.support.site_ops import SITE_TOKEN, site_daemon, wait_for_keys
 from vmsd.export import manifest as mf
 from vmsd.export.verify import verify_bundle
 from vmsd.storage.catalogue import SegmentState
@@ -58,6 +58,7 @@ def moved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningDae
             _wait(lambda: len(_finished(rec_a)) >= 1, "rec-a has finished a segment of in-cam")
             started.append(site_daemon(base / "b", "rec-b", etcd, token_file, cameras=cameras, camera_fields=fields))
             rec_b = started[1]
+            wait_for_keys(etcd, "members/", {"rec-a", "rec-b"})  # a move goes only to a live member
             stub = site_pb2_grpc.SiteServiceStub(rec_b.channel)  # type: ignore[no-untyped-call]
             stub.MoveCamera(
                 site_pb2.MoveCameraRequest(camera_id="in-cam", to="rec-b", reason="maintenance of rec-a"),
@@ -75,11 +76,11 @@ def moved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningDae
 
 def _frames(path: str) -> int:
     probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0", "-show_entries",
-         "stream=nb_read_packets", "-of", "json", path],
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+         "stream=nb_read_frames", "-of", "json", path],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return int(json.loads(probe.stdout)["streams"][0]["nb_read_packets"])
+    return int(json.loads(probe.stdout)["streams"][0]["nb_read_frames"])
 
 
 @pytest.mark.parametrize("asked", ["rec-a", "rec-b"])

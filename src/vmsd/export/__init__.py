@@ -19,4 +19,9 @@ A range that reaches into the segment being written (`--to now`) includes that s
 complete fragments: the bytes up to its last complete `moof`+`mdat`, copied and hashed exactly,
 listed with `open_at_export` (manifest.py). The requested time after them is a
 `recording_in_progress` gap — recorded footage is never called `not_recorded`.
+
+With a site of recorders, a range whose footage lies on several recorders (across a failover) is
+one `vmsd-export/2` bundle: each recorder's originals under `segments/<recorder>/`, a master per
+recorder (`master-<recorder>.mp4`), and a manifest naming each recorder's part and chain, the time
+two of them both recorded, and any part that could not be fetched (manifest.py, site_parts.py).
 """

@@ -66,6 +66,7 @@ from vmsd.export.site_parts import (
     SiteParts,
     collect_part,
     epochs_of_runs,
+    erased_segments,
     read_part,
     recorder_dir,
     recorder_parts,
@@ -486,19 +487,9 @@ class Exporter:
         write_new_file(staging / mf.SUMS_NAME, sums.encode("ascii"))
         files.append(file_entry(staging, mf.SUMS_NAME, mf.ROLE_SUMS))
 
-        erased = [
-            mf.ErasedSegment(
-                start_ns=t.start_ns,
-                end_ns=t.end_ns,
-                bytes=t.bytes,
-                sha256=t.sha256,
-                prev_sha256=t.prev_sha256,
-                erased_ns=t.erased_ns,
-                reason=t.reason,
-                recorder=self._recorder_id if several else "",
-            )
-            for t in self._storage.catalogue.erased_overlapping(camera.id, request.start_ns, request.end_ns)
-        ]
+        erased = erased_segments(
+            self._storage, camera.id, request.start_ns, request.end_ns, self._recorder_id if several else ""
+        )
         spans = contiguous_spans([row for row, _ in sources], request.start_ns, request.end_ns)
         gap_rows = self._storage.catalogue.gaps_in_range(camera.id, request.start_ns, request.end_ns)
         tiled = tile(spans, gap_rows, request.start_ns, request.end_ns, now_ns)

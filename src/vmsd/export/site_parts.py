@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ from vmsd.storage.catalogue import SegmentRow, SegmentState
 from vmsd.storage.store import Storage
 
 CHUNK_BYTES = 1024 * 1024
+# One component of a bundle path (manifest.BundleName): never '.', '..' nor a folder.
+_FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,150}")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,26 @@ class SiteParts:
     missing: list[mf.MissingPart] = field(default_factory=list)  # accepted as missing (partial export)
 
 
+def erased_segments(
+    storage: Storage, camera_id: str, start_ns: int, end_ns: int, recorder: str = ""
+) -> list[mf.ErasedSegment]:
+    """The manifest's entries for the camera's erasure tombstones overlapping the range (naming
+    `recorder` in a bundle of several recorders). Blocking (SQLite)."""
+    return [
+        mf.ErasedSegment(
+            start_ns=t.start_ns,
+            end_ns=t.end_ns,
+            bytes=t.bytes,
+            sha256=t.sha256,
+            prev_sha256=t.prev_sha256,
+            erased_ns=t.erased_ns,
+            reason=t.reason,
+            recorder=recorder,
+        )
+        for t in storage.catalogue.erased_overlapping(camera_id, start_ns, end_ns)
+    ]
+
+
 def epochs_of_runs(storage: Storage, camera_id: str) -> dict[int, tuple[int, bool]]:
     """run id → (ownership epoch, unfenced) of the camera's runs recorded as a site member."""
     return {run.id: (run.epoch, run.unfenced) for run in storage.catalogue.site_runs(camera_id)}
@@ -111,18 +134,7 @@ def read_part(
         recorder_id=recorder_id,
         key_fingerprint=key_fingerprint,
         gaps=found.gaps,
-        erased=[
-            mf.ErasedSegment(
-                start_ns=t.start_ns,
-                end_ns=t.end_ns,
-                bytes=t.bytes,
-                sha256=t.sha256,
-                prev_sha256=t.prev_sha256,
-                erased_ns=t.erased_ns,
-                reason=t.reason,
-            )
-            for t in catalogue.erased_overlapping(camera_id, start_ns, end_ns)
-        ],
+        erased=erased_segments(storage, camera_id, start_ns, end_ns),
         segments=len(finished),
         bytes=sum(r.bytes or 0 for r in finished),
         in_progress_from_ns=writing[0].start_ns if writing else None,
@@ -239,8 +251,13 @@ def collect_part(
                     finish(receiving)
                     yield part, received
                 if include_originals:
-                    # segments/<recorder>/<day>T<time>.mp4
+                    # segments/<recorder>/<day>T<time>.mp4; the name comes from the peer: one plain
+                    # file name, or the part is refused.
                     name = original_name(item.recorded_path).removeprefix("segments/")
+                    if not _FILE_NAME.fullmatch(name):
+                        raise VmsdError(
+                            ErrorKind.DATA_LOSS, f"{where} sent a segment path that is not a recording's: {name[:80]!r}"
+                        )
                     target = staging / "segments" / recorder_dir(recorder_id) / name
                 else:
                     target = staging / f"peer-{recorder_dir(recorder_id)}-{len(part.sources)}.mp4"

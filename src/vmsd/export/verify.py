@@ -158,7 +158,11 @@ def verify_bundle(path: Path, *, expected_fingerprint: str | None = None) -> Ver
 
     _check_files(path, manifest, report)
     _check_segments(manifest, report)
-    if manifest.format == mf.FORMAT_SITE or manifest.recorders or manifest.overlaps or manifest.missing:
+    named = [x.recorder for x in manifest.segments] + [x.recorder for x in manifest.erased_segments]
+    named += [x.recorder for x in manifest.masters]
+    site_fields = manifest.recorders or manifest.overlaps or manifest.missing or any(named)
+    if manifest.format == mf.FORMAT_SITE or site_fields:
+        # (A v1 manifest whose segments named recorders would split one chain into several.)
         _check_parts(manifest, report)
     return report
 
@@ -283,8 +287,8 @@ def _check_parts(manifest: mf.Manifest, report: VerifyReport) -> None:
     bad = 0
     if manifest.format != mf.FORMAT_SITE or not manifest.recorders:
         report.problems.append(
-            f"{mf.MANIFEST_NAME}: recorders, overlaps and missing belong to a {mf.FORMAT_SITE} manifest with "
-            f"recorders, not to a {manifest.format} one"
+            f"{mf.MANIFEST_NAME}: recorders, overlaps, missing and the recorder of a segment belong to a "
+            f"{mf.FORMAT_SITE} manifest with recorders, not to a {manifest.format} one"
         )
         return
     parts = {p.id: p for p in manifest.recorders}
@@ -295,6 +299,12 @@ def _check_parts(manifest: mf.Manifest, report: VerifyReport) -> None:
         if segment.recorder not in parts:
             report.problems.append(
                 f"{mf.MANIFEST_NAME}: segments[{index}] names recorder {segment.recorder!r}, not one of recorders"
+            )
+            bad += 1
+    for master in manifest.masters:
+        if master.recorder not in parts:
+            report.problems.append(
+                f"{mf.MANIFEST_NAME}: master {master.file} names recorder {master.recorder!r}, not one of recorders"
             )
             bad += 1
     for erased in manifest.erased_segments:
