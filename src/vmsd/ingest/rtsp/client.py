@@ -26,9 +26,8 @@ pair per track, bound before SETUP, packets put back in order by a ``ReorderWind
 are let go when a timer tick passes with no datagram), receiver reports sent to the camera's
 RTCP port.
 
-Recording: ``ingest/native.py`` (``[[cameras]] source = "native"``) runs one client per camera
-on its recorder thread's own loop. Not here yet (issue #16, later steps): the shared tick-driven
-ingest loop (one epoll drain per tick for many cameras).
+Recording: ``ingest/native.py`` (``[[cameras]] source = "native"``) runs every camera's client
+on the process's ingest loop (loop.py), read on its one drain tick.
 """
 
 from __future__ import annotations
@@ -524,7 +523,10 @@ class RtspClient:
     # -- the timer ------------------------------------------------------------------------
 
     def _schedule_timer(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._timer = loop.call_later(TIMER_NS / NS_PER_S, self._on_timer, loop)
+        # On whole multiples of the period in the loop's time: the timers of every session on a
+        # shared ingest loop then run in one loop iteration (one wake-up), not one each.
+        period_s = TIMER_NS / NS_PER_S
+        self._timer = loop.call_at((loop.time() // period_s + 1) * period_s, self._on_timer, loop)
 
     def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
         now = self.clock.mono_ns()

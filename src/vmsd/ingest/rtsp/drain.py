@@ -24,13 +24,15 @@ DEFAULT_TICK_NS = 20 * NS_PER_MS
 
 class Drain:
     """One per event loop (not thread-safe). ``add(fd, read)``: call ``read()`` on every tick the
-    descriptor is readable; ``remove(fd)``; the tick runs while any descriptor is registered."""
+    descriptor is readable; ``remove(fd)``; the tick runs while any descriptor is registered, and
+    ends with ``on_tick()`` (what the tick's reads produced is handed on there, once per tick)."""
 
-    def __init__(self, tick_ns: int = DEFAULT_TICK_NS) -> None:
+    def __init__(self, tick_ns: int = DEFAULT_TICK_NS, on_tick: Callable[[], None] | None = None) -> None:
         if tick_ns <= 0:
             raise ValueError(f"drain tick must be positive, not {tick_ns} ns")
         self.tick_ns = tick_ns
         self.ticks = 0
+        self._on_tick = on_tick
         self._readers: dict[int, Callable[[], None]] = {}
         self._epoll: select.epoll | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -68,6 +70,8 @@ class Drain:
             read = self._readers.get(fd)
             if read is not None:
                 read()
+        if self._on_tick is not None:
+            self._on_tick()
         if self._epoll is None:
             return  # the last reader went away during the tick
         # An absolute schedule; after a late tick, skip ahead rather than run ticks back to back.
