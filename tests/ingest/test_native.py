@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.clips import Clip, make_clip
 from tests.support.simulator import CameraSimulator, MountSpec
+from vmsd.ingest import native
 from vmsd.ingest.native import START_CODE, NativeSource, adts_frame, annex_b
 from vmsd.ingest.rtsp.clock import ClockReading, ClockStatus
 from vmsd.ingest.rtsp.loop import IngestLoop
@@ -206,3 +207,26 @@ def test_cameras_share_one_ingest_loop_and_their_units_come_in_batches(sim: Came
         for source in sources:
             source.close()
     assert not ingest.drain._readers  # closing a session takes its socket off the drain
+
+
+@pytest.mark.slow
+def test_a_recorder_that_takes_nothing_ends_the_session_instead_of_growing(
+    sim: CameraSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorder thread stuck (a hanging disk) while the ingest loop keeps reading: past the
+    bound the session ends with an error naming it, and nothing more is queued."""
+    monkeypatch.setattr(native, "MAX_PENDING_BYTES", 100_000)
+    source = source_for(sim.url("h264"))
+    source.open()
+    try:
+        deadline = time.monotonic() + 20
+        while not source._ended_flag and time.monotonic() < deadline:
+            time.sleep(0.05)  # the recorder thread takes nothing
+        assert source._ended_flag, "the session went on with 20 s of units waiting"
+        taken = 0
+        with pytest.raises(SourceError, match="not keeping up"):
+            for packet in source.packets():
+                taken += packet.size
+        assert 100_000 < taken < 100_000 + 200_000  # the bound, and at most the unit that crossed it
+    finally:
+        source.close()

@@ -66,6 +66,9 @@ _RAW_FORMAT = {"h264": "h264", "h265": "hevc"}
 # While nobody watches a camera live, its recorder thread takes the units every this often: a
 # thread wake-up costs ~60 µs, and recording needs nothing sooner (a fragment is a GOP).
 DEFAULT_BATCH_NS = 100 * NS_PER_MS
+# Units waiting for a recorder thread that does not take them (a disk that hangs): past this the
+# session ends with an error (a gap with its reason, then a reconnect) rather than memory growing.
+MAX_PENDING_BYTES = 64 * 1024 * 1024
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
@@ -170,6 +173,10 @@ class NativeSource:
         self._dirty = False
         self._last_wake_mono_ns = 0
         self.wake_ups = 0  # of the recorder thread by the ingest loop (what batching saves)
+        # Bytes of units queued (written by the ingest loop only) and taken (by the recorder
+        # thread only): what waits is their difference, without a lock.
+        self._queued_bytes = 0
+        self._taken_bytes = 0
         self._wake: asyncio.Future[None] | None = None  # while opening, on the ingest loop
         self._ended: BaseException | None = None
         self._ended_flag = False
@@ -214,6 +221,7 @@ class NativeSource:
                     if self._on_clock is not None:
                         self._on_clock(item.reading)
                     continue
+                self._taken_bytes += len(item.data)
                 packet = self._packet(item)
                 if packet is not None:
                     yield packet
@@ -348,10 +356,16 @@ class NativeSource:
 
     def _on_event(self, event: ClientEvent) -> None:
         if isinstance(event, MediaUnit):
+            if self._ended_flag:
+                return  # nobody will take it
             if event.track == self._video_track or event.track == self._audio_track or self.video is None:
                 self._pending.append(event)
+                self._queued_bytes += len(event.data)
                 self._dirty = True
                 self._wake_up()
+                if self._queued_bytes - self._taken_bytes > MAX_PENDING_BYTES and not self._ended_flag:
+                    waiting_mib = (self._queued_bytes - self._taken_bytes) >> 20
+                    self._end(ClientError(f"the recorder is not keeping up: {waiting_mib} MiB of video waiting"))
         elif isinstance(event, ClockSample):
             self._pending.append(event)
             self._dirty = True
