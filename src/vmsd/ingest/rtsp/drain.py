@@ -17,7 +17,10 @@ import asyncio
 import select
 from collections.abc import Callable
 
+from vmsd.log import get_logger
 from vmsd.units import NS_PER_MS, NS_PER_S
+
+log = get_logger(component="ingest")
 
 DEFAULT_TICK_NS = 20 * NS_PER_MS
 
@@ -32,6 +35,7 @@ class Drain:
             raise ValueError(f"drain tick must be positive, not {tick_ns} ns")
         self.tick_ns = tick_ns
         self.ticks = 0
+        self.failed_readers = 0
         self._on_tick = on_tick
         self._readers: dict[int, Callable[[], None]] = {}
         self._epoll: select.epoll | None = None
@@ -69,9 +73,22 @@ class Drain:
         for fd, _events in self._epoll.poll(0):
             read = self._readers.get(fd)
             if read is not None:
-                read()
+                try:
+                    read()
+                except Exception:
+                    # A bug met by one connection's bytes must not stop the tick of every other
+                    # one: that connection is no longer read (its session stalls and the
+                    # recorder's stall watch reconnects it), the rest go on.
+                    log.exception("drain_reader_failed")
+                    self.failed_readers += 1
+                    self.remove(fd)
+                    if self._epoll is None:
+                        return
         if self._on_tick is not None:
-            self._on_tick()
+            try:
+                self._on_tick()
+            except Exception:
+                log.exception("drain_tick_callback_failed")
         if self._epoll is None:
             return  # the last reader went away during the tick
         # An absolute schedule; after a late tick, skip ahead rather than run ticks back to back.
