@@ -16,10 +16,12 @@ import pytest
 
 from tests.support.clips import Clip, make_clip
 from tests.support.simulator import CameraSimulator, MountSpec
+from vmsd.ingest import native
 from vmsd.ingest.native import START_CODE, NativeSource, adts_frame, annex_b
 from vmsd.ingest.rtsp.clock import ClockReading, ClockStatus
+from vmsd.ingest.rtsp.loop import IngestLoop
 from vmsd.ingest.source import SourceError
-from vmsd.units import NS_PER_S
+from vmsd.units import NS_PER_MS, NS_PER_S
 
 CLIPS_DIR = "/tmp/vmsd-test-clips"
 
@@ -154,3 +156,77 @@ def test_an_unreachable_camera_is_a_source_error_without_credentials() -> None:
     with pytest.raises(SourceError) as error:
         source.open()
     assert "s3cret" not in str(error.value) and "cannot open" in str(error.value)
+
+
+@pytest.mark.slow
+def test_cameras_share_one_ingest_loop_and_their_units_come_in_batches(sim: CameraSimulator) -> None:
+    """Two cameras on one ingest loop: both read on its one drain tick; recording alone wakes the
+    reading thread at most once per batch (the loop's wake-ups, not the camera's packets, set the
+    pace), and a camera someone watches live is not held back to the batch."""
+    ingest = IngestLoop("ingest-test")
+    ingest.start()
+    batch_ns = 300 * NS_PER_MS
+    sources = [
+        NativeSource(
+            sim.url(mount),
+            transport="tcp",
+            open_timeout_ns=10 * NS_PER_S,
+            read_timeout_ns=4 * NS_PER_S,
+            ingest=ingest,
+            batch_ns=batch_ns,
+            urgent=lambda watched=watched: watched,
+        )
+        for mount, watched in (("h264", False), ("h265", True))
+    ]
+    counts = [0, 0]
+
+    def read(index: int) -> None:
+        for packet in sources[index].packets():
+            counts[index] += packet.stream.type == "video"
+            if counts[index] >= 50:  # 2 s of video
+                return
+
+    for source in sources:
+        source.open()
+    try:
+        began_ns = time.monotonic_ns()
+        assert len(ingest.drain._readers) == 2  # both sockets on the one drain
+        ticks_before = ingest.drain.ticks
+        other = threading.Thread(target=read, args=(1,))
+        other.start()
+        read(0)
+        other.join(30)
+        elapsed_ns = time.monotonic_ns() - began_ns
+        assert counts == [50, 50]
+        assert ingest.drain.ticks > ticks_before
+        # Never more often than once per batch_ns (the first wake-up of the session aside) ...
+        assert 1 <= sources[0].wake_ups <= elapsed_ns // batch_ns + 2
+        # ... while the watched camera is woken on every tick that brought units.
+        assert sources[1].wake_ups > sources[0].wake_ups
+    finally:
+        for source in sources:
+            source.close()
+    assert not ingest.drain._readers  # closing a session takes its socket off the drain
+
+
+@pytest.mark.slow
+def test_a_recorder_that_takes_nothing_ends_the_session_instead_of_growing(
+    sim: CameraSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorder thread stuck (a hanging disk) while the ingest loop keeps reading: past the
+    bound the session ends with an error naming it, and nothing more is queued."""
+    monkeypatch.setattr(native, "MAX_PENDING_BYTES", 100_000)
+    source = source_for(sim.url("h264"))
+    source.open()
+    try:
+        deadline = time.monotonic() + 20
+        while not source._ended_flag and time.monotonic() < deadline:
+            time.sleep(0.05)  # the recorder thread takes nothing
+        assert source._ended_flag, "the session went on with 20 s of units waiting"
+        taken = 0
+        with pytest.raises(SourceError, match="not keeping up"):
+            for packet in source.packets():
+                taken += packet.size
+        assert 100_000 < taken < 100_000 + 200_000  # the bound, and at most the unit that crossed it
+    finally:
+        source.close()

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 from vmsd.ingest.bitstream import nal_type, nal_units
 from vmsd.ingest.hub import VIDEO, RelayPacket, StreamConfig, encoded_once
+from vmsd.storage import fragments
+from vmsd.storage.fragments import box, full_box
 from vmsd.units import NS_PER_S
 
 TIMESCALE = 90_000  # ticks per second of the live track (the RTP video clock)
@@ -57,32 +59,13 @@ def ticks(ns: int) -> int:
     return ns * TIMESCALE // NS_PER_S
 
 
-def box(kind: bytes, *payload: bytes) -> bytes:
-    body = b"".join(payload)
-    return struct.pack(">I4s", 8 + len(body), kind) + body
-
-
-def full_box(kind: bytes, version: int, flags: int, *payload: bytes) -> bytes:
-    return box(kind, struct.pack(">I", (version << 24) | flags), *payload)
-
-
 def boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
     """(type, payload start, payload end) of each box in data[start:end] (32-bit sizes only)."""
-    end = len(data) if end is None else end
-    position = start
-    while position + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, position)
-        if size < 8 or position + size > end:
-            raise LiveFormatError(f"malformed MP4 box {kind!r} at byte {position}")
-        yield kind, position + 8, position + size
-        position += size
+    return fragments.boxes(data, start, end, error=LiveFormatError)
 
 
 def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int]:
-    for found, payload_start, payload_end in boxes(data, start, end):
-        if found == kind:
-            return payload_start, payload_end
-    raise LiveFormatError(f"no {kind.decode()} box in the stream's init segment")
+    return fragments.child(data, start, end, kind, error=LiveFormatError)
 
 
 def _video_sample_entry(init_segment: bytes) -> tuple[str, bytes]:

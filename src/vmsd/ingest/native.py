@@ -4,21 +4,26 @@ writer, hub and stall watch are the ones the FFmpeg source uses.
 
     source = NativeSource(url, ...)  # no I/O
     source.open()                     # connect, PLAY, wait for the first keyframe (SourceError)
-    for packet in source.packets():   # av.Packet per access unit / AAC frame, Annex B like FFmpeg's
+    for packet in source.packets():   # a NativePacket per access unit / AAC frame, Annex B like FFmpeg's
         ...
     source.close()                    # TEARDOWN
 
-Blocking, like `CameraSource`: it runs on the camera's recorder thread, which drives a private
-asyncio loop for the client (one thread and loop per camera: the first version; the shared ingest
-loop reading every camera on one `Drain` tick is the plan in docs/design/native-ingest.md).
+Blocking, like `CameraSource`: it runs on the camera's recorder thread. The RTSP client itself
+runs on the process's ingest loop (rtsp/loop.py: one thread reading every native camera's socket
+on one 20 ms drain tick); its units are queued there and taken by the recorder thread, which the
+loop wakes at most once per tick, and only every `batch_ns` (100 ms) while nobody watches the
+camera live (`urgent()`). The recorder thread does all the slow work (segment files, fsync,
+SQLite, the camera clock's catalogue rows); the ingest loop never waits on a disk.
 
 What the client yields is turned into what the FFmpeg source yields, so that the segmenter's rules
 (keyframe rotation, in-band parameter-set changes → new segment, timeline) and the storage
-writer (PyAV's fMP4 muxer, hashed as written, the durability protocol) apply unchanged:
+writer's durability protocol (hashed as written, recovery, fsck) apply unchanged:
 
 - video access units come with 4-byte NAL lengths; they are given to the segmenter in Annex B
   (start codes), as FFmpeg's RTSP demuxer gives them, with the RTP timestamp as pts = dts on a
-  1/clock-rate time base;
+  1/clock-rate time base, as `NativePacket`s (bytes with av.Packet's fields, no PyAV packet)
+  that also carry the unit as received (`sample`): the segment files are written by
+  storage/fragments.py from those, one write per GOP, instead of PyAV's muxer;
 - the PyAV streams the segmenter and writer take as templates (codec, picture size, parameter
   sets) come from probing the first keyframe with the SDP's parameter sets in front of it (the
   raw H.264/H.265 demuxer; nothing is decoded but that one frame), and for AAC from one ADTS
@@ -37,6 +42,7 @@ import asyncio
 import collections
 import io
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
@@ -47,27 +53,56 @@ from vmsd.clock import Clock, SystemClock
 from vmsd.ingest.rtsp.auth import AuthError
 from vmsd.ingest.rtsp.client import ClientError, ClientEvent, ClockSample, MediaUnit, RtspClient
 from vmsd.ingest.rtsp.clock import CameraClock, ClockLimits, ClockReading
+from vmsd.ingest.rtsp.loop import IngestLoop
 from vmsd.ingest.rtsp.sdp import SdpError, aac_config, h264_parameters, h265_parameters
 from vmsd.ingest.rtsp.session import SessionError, SessionOptions
 from vmsd.ingest.source import SourceError
 from vmsd.log import redact_url, scrub
-from vmsd.units import NS_PER_S
+from vmsd.units import NS_PER_MS, NS_PER_S
 
 START_CODE = b"\x00\x00\x00\x01"
 _RAW_FORMAT = {"h264": "h264", "h265": "hevc"}
 # MPEG-4 audio sampling frequency index (ISO/IEC 14496-3 table 1.18), for the ADTS header.
+# While nobody watches a camera live, its recorder thread takes the units every this often: a
+# thread wake-up costs ~60 µs, and recording needs nothing sooner (a fragment is a GOP).
+DEFAULT_BATCH_NS = 100 * NS_PER_MS
+# Units waiting for a recorder thread that does not take them (a disk that hangs): past this the
+# session ends with an error (a gap with its reason, then a reconnect) rather than memory growing.
+MAX_PENDING_BYTES = 64 * 1024 * 1024
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
-def annex_b(length_prefixed: bytes) -> bytes:
-    """NAL units behind 4-byte lengths → the same units behind start codes (same size)."""
+def _annex_b(length_prefixed: bytes) -> bytearray:
     out = bytearray(length_prefixed)
     position, end = 0, len(out)
     while position + 4 <= end:
         size = int.from_bytes(out[position : position + 4], "big")
         out[position : position + 4] = START_CODE
         position += 4 + size
-    return bytes(out)
+    return out
+
+
+def annex_b(length_prefixed: bytes) -> bytes:
+    """NAL units behind 4-byte lengths → the same units behind start codes (same size)."""
+    return bytes(_annex_b(length_prefixed))
+
+
+class NativePacket(bytes):
+    """What the segmenter reads of an `av.Packet` (its bytes, `pts`, `dts`, `time_base`,
+    `stream`, `is_keyframe`, `size`), without PyAV's packet allocation and copy per unit; and
+    `sample`, the unit as an MP4 sample (4-byte NAL lengths; an AAC frame as it is), which the
+    fragment writer (storage/fragments.py) writes without converting it back."""
+
+    pts: int
+    dts: int
+    time_base: Fraction
+    stream: Any
+    is_keyframe: bool
+    sample: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self)
 
 
 def adts_frame(audio_specific_config: bytes, frame: bytes) -> bytes:
@@ -111,7 +146,14 @@ class NativeSource:
         clock: Clock | None = None,
         clock_limits: ClockLimits | None = None,
         on_clock: Callable[[ClockReading], None] | None = None,
+        urgent: Callable[[], bool] | None = None,
+        batch_ns: int = DEFAULT_BATCH_NS,
+        ingest: IngestLoop | None = None,
     ) -> None:
+        """`on_clock` is called on the caller's thread (the one iterating `packets()`).
+        `urgent()` (read on the ingest loop, lock-free): the units are wanted at once (a live
+        viewer), so the recorder thread is woken on every drain tick that brought some rather
+        than every `batch_ns`."""
         self._url = url
         self._transport = transport
         self._open_timeout_ns = open_timeout_ns
@@ -119,11 +161,23 @@ class NativeSource:
         self._clock = clock or SystemClock()
         self._clock_limits = clock_limits
         self._on_clock = on_clock
+        self._urgent = urgent
+        self._batch_ns = batch_ns
+        self._ingest = ingest
         self._client: RtspClient | None = None
         self.safe_url = redact_url(url)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: collections.deque[MediaUnit] = collections.deque()
-        self._wake: asyncio.Future[None] | None = None
+        # Filled on the ingest loop, emptied by packets() on the recorder thread (deque appends
+        # and pops are atomic); _ready wakes that thread, at most once per drain tick.
+        self._pending: collections.deque[MediaUnit | ClockSample] = collections.deque()
+        self._ready = threading.Event()
+        self._dirty = False
+        self._last_wake_mono_ns = 0
+        self.wake_ups = 0  # of the recorder thread by the ingest loop (what batching saves)
+        # Bytes of units queued (written by the ingest loop only) and taken (by the recorder
+        # thread only): what waits is their difference, without a lock.
+        self._queued_bytes = 0
+        self._taken_bytes = 0
+        self._wake: asyncio.Future[None] | None = None  # while opening, on the ingest loop
         self._ended: BaseException | None = None
         self._ended_flag = False
         self._watcher: asyncio.Task[None] | None = None
@@ -138,9 +192,12 @@ class NativeSource:
     # -- the interface of CameraSource -----------------------------------------------------
 
     def open(self) -> None:
-        self._loop = asyncio.new_event_loop()
+        ingest = self._ingest = self._ingest or IngestLoop.shared()
+        # The opening is bounded on the loop (connect, PLAY, first keyframe); the margin only
+        # guards against a loop that does not answer at all.
+        timeout_s = 2 * self._open_timeout_ns / NS_PER_S + 5
         try:
-            self._loop.run_until_complete(self._open())
+            ingest.run(self._open(), timeout_s)
         except (SessionError, AuthError, ClientError, SdpError) as error:
             self.close()
             raise SourceError(f"cannot open {self.safe_url}: {scrub(str(error))}") from None
@@ -152,18 +209,25 @@ class NativeSource:
             raise SourceError(f"cannot open {self.safe_url}: {scrub(str(error)) or type(error).__name__}") from None
 
     def packets(self) -> Iterator[Any]:
-        """Packets of the recorded tracks until the camera ends or fails (SourceError)."""
-        loop = self._loop
-        assert loop is not None and self._client is not None, "open() first"
-        pending = self._pending
+        """Packets of the recorded tracks until the camera ends or fails (SourceError). Camera
+        clock readings are passed to `on_clock` in between, on this thread."""
+        assert self._client is not None, "open() first"
+        pending, ready = self._pending, self._ready
         while True:
+            ready.clear()
             while pending:
-                packet = self._packet(pending.popleft())
+                item = pending.popleft()
+                if isinstance(item, ClockSample):
+                    if self._on_clock is not None:
+                        self._on_clock(item.reading)
+                    continue
+                self._taken_bytes += len(item.data)
+                packet = self._packet(item)
                 if packet is not None:
                     yield packet
             if self._ended_flag:
                 break
-            if not self._wait_on(loop, self._read_timeout_ns):
+            if not ready.wait(self._read_timeout_ns / NS_PER_S) and not pending and not self._ended_flag:
                 silent_s = self._read_timeout_ns / NS_PER_S
                 raise SourceError(f"reading {self.safe_url} failed: no video for {silent_s:.1f}s") from None
         if self._ended is not None:
@@ -171,28 +235,25 @@ class NativeSource:
 
     def interrupt(self) -> bool:
         """Make a blocked read give up now (safe from another thread)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
+        ingest = self._ingest
+        if ingest is None or self._client is None:
             return False
         try:
-            loop.call_soon_threadsafe(self._end, ClientError("interrupted: no video (stall)"))
+            ingest.call_soon(self._end, ClientError("interrupted: no video (stall)"))
         except RuntimeError:
             return False  # the loop closed meanwhile
         return True
 
     def close(self) -> None:
-        loop, self._loop = self._loop, None
-        if loop is None:
+        ingest = self._ingest
+        if ingest is None:
             return
         try:
-            if self._client is not None:
-                loop.run_until_complete(self._client.aclose())
-            if self._watcher is not None and not self._watcher.done():
-                self._watcher.cancel()
-                loop.run_until_complete(asyncio.gather(self._watcher, return_exceptions=True))
+            ingest.run(self._aclose(), 10)
+        except TimeoutError:
+            pass  # the connection is left to the loop; nothing of it reaches this camera any more
         finally:
             self._client = None
-            loop.close()
 
     def clock_reading(self) -> ClockReading:
         """The camera clock now (ok / offset / stepped / unknown)."""
@@ -201,22 +262,19 @@ class NativeSource:
             return CameraClock(self._clock_limits).reading(self._clock.wall_ns())
         return client.clock_reading()
 
-    def _wait_on(self, loop: asyncio.AbstractEventLoop, timeout_ns: int) -> bool:
-        """Run the loop until media is pending or the session ended (True), or for timeout_ns
-        (False). A bare future and a timer rather than a coroutine: `run_until_complete` of a
-        coroutine makes a Task per call, and this runs once per read the camera's data took."""
-        wake = self._wake = loop.create_future()
-        timer = loop.call_later(timeout_ns / NS_PER_S, self._wake_up)
-        try:
-            loop.run_until_complete(wake)
-        finally:
-            timer.cancel()
-            self._wake = None
-        return bool(self._pending) or self._ended_flag
+    # -- on the ingest loop ----------------------------------------------------------------
 
-    # -- on the private loop ---------------------------------------------------------------
+    async def _aclose(self) -> None:
+        assert self._ingest is not None
+        self._ingest.off_tick(self._tick)
+        if self._client is not None:
+            await self._client.aclose()
+        if self._watcher is not None and not self._watcher.done():
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
 
     async def _open(self) -> None:
+        assert self._ingest is not None
         client = RtspClient(
             self._url,
             SessionOptions(transport=self._transport),
@@ -224,9 +282,11 @@ class NativeSource:
             clock_limits=self._clock_limits,
             open_timeout_ns=self._open_timeout_ns,
             on_event=self._on_event,
+            drain=self._ingest.drain,
         )
         self._client = client
         began_ns = self._clock.mono_ns()
+        self._ingest.on_tick(self._tick)
         await client.start()
         self._watcher = asyncio.get_running_loop().create_task(self._watch(client))
         tracks = client.session.tracks
@@ -238,7 +298,7 @@ class NativeSource:
         self._time_bases[self._video_track] = Fraction(1, video.media.clock_rate or 90000)
         # Wait for the first keyframe (the stream starts there), bounded by the open timeout.
         while True:
-            keyframe = next((u for u in self._pending if u.track == self._video_track and u.keyframe), None)
+            keyframe = next((u for u in self._units() if u.track == self._video_track and u.keyframe), None)
             if keyframe is not None:
                 break
             if self._ended_flag:
@@ -259,7 +319,7 @@ class NativeSource:
         if audios and tracks[audios[0]].codec == "aac":
             index = audios[0]
             config = aac_config(tracks[index].media)
-            frame = next((u for u in self._pending if u.track == index), None)
+            frame = next((u for u in self._units() if u.track == index), None)
             if config.object_type in (1, 2, 3, 4) and config.sample_rate in _AAC_RATES:
                 self._audio_config = config.audio_specific_config
                 probe = adts_frame(config.audio_specific_config, frame.data if frame else bytes(8))
@@ -273,6 +333,9 @@ class NativeSource:
                 self.skipped_audio_codec = f"aac (object type {config.object_type})"
         elif audios:
             self.skipped_audio_codec = tracks[audios[0]].media.encoding.lower()
+
+    def _units(self) -> list[MediaUnit]:
+        return [u for u in self._pending if isinstance(u, MediaUnit)]
 
     async def _watch(self, client: RtspClient) -> None:
         """The client's events() ends or raises with the session (events go to _on_event)."""
@@ -289,14 +352,35 @@ class NativeSource:
             self._ended_flag = True
             self._ended = error
         self._wake_up()
+        self._ready.set()
 
     def _on_event(self, event: ClientEvent) -> None:
         if isinstance(event, MediaUnit):
+            if self._ended_flag:
+                return  # nobody will take it
             if event.track == self._video_track or event.track == self._audio_track or self.video is None:
                 self._pending.append(event)
+                self._queued_bytes += len(event.data)
+                self._dirty = True
                 self._wake_up()
-        elif isinstance(event, ClockSample) and self._on_clock is not None:
-            self._on_clock(event.reading)
+                if self._queued_bytes - self._taken_bytes > MAX_PENDING_BYTES and not self._ended_flag:
+                    waiting_mib = (self._queued_bytes - self._taken_bytes) >> 20
+                    self._end(ClientError(f"the recorder is not keeping up: {waiting_mib} MiB of video waiting"))
+        elif isinstance(event, ClockSample):
+            self._pending.append(event)
+            self._dirty = True
+
+    def _tick(self) -> None:
+        """After each drain tick: wake the recorder thread if this tick brought units and they
+        are wanted now (a live viewer) or the last wake-up is `batch_ns` old."""
+        if not self._dirty:
+            return
+        now_ns = self._clock.mono_ns()
+        if now_ns - self._last_wake_mono_ns >= self._batch_ns or (self._urgent is not None and self._urgent()):
+            self._dirty = False
+            self._last_wake_mono_ns = now_ns
+            self.wake_ups += 1
+            self._ready.set()
 
     def _wake_up(self) -> None:
         wake = self._wake
@@ -316,16 +400,18 @@ class NativeSource:
 
     # -- MediaUnit → packet ----------------------------------------------------------------
 
-    def _packet(self, unit: MediaUnit) -> Any:
+    def _packet(self, unit: MediaUnit) -> NativePacket | None:
         if unit.track == self._video_track:
-            packet = av.Packet(annex_b(unit.data))
+            packet = NativePacket(_annex_b(unit.data))
             packet.stream = self.video
             packet.is_keyframe = unit.keyframe
         elif unit.track == self._audio_track and self.audio is not None:
-            packet = av.Packet(unit.data)
+            packet = NativePacket(unit.data)
             packet.stream = self.audio
+            packet.is_keyframe = True
         else:
             return None
+        packet.sample = unit.data
         packet.time_base = self._time_bases[unit.track]
         packet.pts = packet.dts = unit.rtp_timestamp
         return packet

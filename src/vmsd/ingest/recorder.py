@@ -320,7 +320,8 @@ class CameraRecorder:
         try:
             if source.skipped_audio_codec:
                 self._log.info("audio_not_recorded", codec=source.skipped_audio_codec)
-            segmenter.begin_session(source.video, source.audio)
+            # The native source's packets carry their MP4 samples: its segments skip PyAV's muxer.
+            segmenter.begin_session(source.video, source.audio, own_fragments=isinstance(source, NativeSource))
             for packet in source.packets():
                 now_mono_ns = self._clock.mono_ns()
                 self.heartbeat_mono_ns = now_mono_ns
@@ -398,6 +399,8 @@ class CameraRecorder:
                 clock=self._clock,
                 clock_limits=self._clock_limits,
                 on_clock=self._camera_clock,
+                # A live viewer wants each frame as it comes; recording alone takes them in batches.
+                urgent=lambda: self.hub.wanted,
             )
         return CameraSource(
             self.camera.url,

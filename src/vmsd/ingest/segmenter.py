@@ -86,6 +86,7 @@ class _Session:
     last_audio_dts_wall_ns: int | None = None
     width: int = 0
     height: int = 0
+    own_fragments: bool = False  # packets carry MP4 samples; segments written by storage/fragments.py
     configured: bool = False  # relay subscribers have been told this session's stream config
 
 
@@ -126,8 +127,10 @@ class Segmenter:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def begin_session(self, video: Any, audio: Any | None) -> None:
-        """A camera connection opened; `video`/`audio` are its PyAV streams."""
+    def begin_session(self, video: Any, audio: Any | None, *, own_fragments: bool = False) -> None:
+        """A camera connection opened; `video`/`audio` are its PyAV streams. `own_fragments`: its
+        packets carry their MP4 samples (`packet.sample`, the native source), so the segment files
+        are written by vmsd's fragment writer instead of PyAV's muxer (storage/fragments.py)."""
         if self.last_end_ns == 0:
             last = self._storage.catalogue.last_segment(self.camera_id)
             if last is not None and last.end_ns is not None:
@@ -150,6 +153,7 @@ class Segmenter:
             stream_parameter_sets=None if length_prefixed or not extradata else parameter_sets(codec, extradata),
             width=video.codec_context.width,
             height=video.codec_context.height,
+            own_fragments=own_fragments,
         )
 
     def end_session(self, reason: GapReason, detail: str = "") -> None:
@@ -310,7 +314,9 @@ class Segmenter:
         else:
             self._note_unfenced()
         info = SegmentInfo(session.codec, session.width, session.height, session.audio is not None)
-        self.segment = self._storage.open_segment(self.camera_id, self._run_id, start_ns, templates, info)
+        self.segment = self._storage.open_segment(
+            self.camera_id, self._run_id, start_ns, templates, info, own_fragments=session.own_fragments
+        )
         session.last_audio_dts_wall_ns = None
         if self.hub is not None and changed:
             self._configure_hub(session, templates)

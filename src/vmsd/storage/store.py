@@ -28,6 +28,7 @@ from vmsd.log import get_logger
 from vmsd.storage.catalogue import GENESIS_SHA256, SCHEMA_VERSION, Catalogue, GapReason, SegmentRow, SegmentState
 from vmsd.storage.erase import erase_segment
 from vmsd.storage.errors import StorageLost
+from vmsd.storage.fragments import FragmentWriter
 from vmsd.storage.layout import Layout, make_dirs
 from vmsd.storage.recovery import recover_writing_segment
 from vmsd.storage.writer import SegmentWriter, StreamTemplate, WrittenSegment
@@ -55,7 +56,13 @@ class OpenSegment:
     """A segment being written: its catalogue row, path and writer."""
 
     def __init__(
-        self, segment_id: int, camera_id: str, relpath: str, start_ns: int, writer: SegmentWriter, fd: int
+        self,
+        segment_id: int,
+        camera_id: str,
+        relpath: str,
+        start_ns: int,
+        writer: SegmentWriter | FragmentWriter,
+        fd: int,
     ) -> None:
         self.segment_id = segment_id
         self.camera_id = camera_id
@@ -143,8 +150,12 @@ class Storage:
         start_ns: int,
         templates: list[StreamTemplate],
         info: SegmentInfo,
+        *,
+        own_fragments: bool = False,
     ) -> OpenSegment:
-        """Create a segment file and its 'writing' row, and close the camera's open gap at start_ns."""
+        """Create a segment file and its 'writing' row, and close the camera's open gap at start_ns.
+        ``own_fragments``: the packets carry their MP4 samples (the native RTSP source) and the
+        fragments are written by vmsd (fragments.py) rather than PyAV's muxer (writer.py)."""
         self._recover_stranded(camera_id)
         fd, relpath = self._create_file(camera_id, start_ns)
         segment_id: int | None = None
@@ -161,7 +172,11 @@ class Storage:
                 has_audio=info.has_audio,
             )
             self.catalogue.close_gap(camera_id, start_ns)
-            writer = SegmentWriter(fd, templates, self.sync_interval_ns)
+            writer: SegmentWriter | FragmentWriter
+            if own_fragments:
+                writer = FragmentWriter(fd, templates, self.sync_interval_ns)
+            else:
+                writer = SegmentWriter(fd, templates, self.sync_interval_ns)
             writer.open()
         except BaseException:
             os.close(fd)

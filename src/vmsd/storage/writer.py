@@ -24,6 +24,7 @@ from vmsd.units import ticks_to_ns
 
 NS_TIME_BASE = Fraction(1, 1_000_000_000)
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+_IOV_MAX = 1000  # buffers per writev, below Linux's 1024
 
 
 @dataclass
@@ -54,12 +55,37 @@ class _HashingFile:
             view = view[written:]
         self.sha256.update(data)
         self.bytes_written += len(data)
+        self._maybe_sync()
+        return len(data)
+
+    def write_all(self, buffers: list[Any]) -> None:
+        """Append the buffers in order with as few `writev` calls as the kernel allows (one
+        fragment of a GOP is one call), hashing each; a short write continues where it stopped."""
+        views = [memoryview(b).cast("B") for b in buffers]
+        position = 0
+        while position < len(views):
+            batch = views[position : position + _IOV_MAX]
+            written = os.writev(self.fd, batch)
+            for view in batch:
+                if written >= len(view):
+                    written -= len(view)
+                    self.sha256.update(view)
+                    self.bytes_written += len(view)
+                    position += 1
+                    continue
+                if written:
+                    self.sha256.update(view[:written])
+                    self.bytes_written += written
+                    views[position] = view[written:]
+                break
+        self._maybe_sync()
+
+    def _maybe_sync(self) -> None:
         now_ns = time.monotonic_ns()
         if now_ns - self._last_sync_ns >= self._sync_interval_ns:
             # Bound what a power cut can take; kill -9 already keeps what reached the page cache.
             os.fdatasync(self.fd)
             self._last_sync_ns = now_ns
-        return len(data)
 
 
 @dataclass(frozen=True)

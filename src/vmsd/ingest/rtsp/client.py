@@ -26,9 +26,8 @@ pair per track, bound before SETUP, packets put back in order by a ``ReorderWind
 are let go when a timer tick passes with no datagram), receiver reports sent to the camera's
 RTCP port.
 
-Recording: ``ingest/native.py`` (``[[cameras]] source = "native"``) runs one client per camera
-on its recorder thread's own loop. Not here yet (issue #16, later steps): the shared tick-driven
-ingest loop (one epoll drain per tick for many cameras).
+Recording: ``ingest/native.py`` (``[[cameras]] source = "native"``) runs every camera's client
+on the process's ingest loop (loop.py), read on its one drain tick.
 """
 
 from __future__ import annotations
@@ -63,6 +62,7 @@ from vmsd.ingest.rtsp.rtcp import (
 )
 from vmsd.ingest.rtsp.rtp import (
     DROP,
+    SEQ_MOD,
     ReorderWindow,
     RtpError,
     RtpPacket,
@@ -82,6 +82,7 @@ RECEIVER_REPORT_NS = 5 * NS_PER_S
 GOODBYE_GRACE_NS = NS_PER_S // 2
 MAX_QUEUED_EVENTS = 2000  # ~1 min of video at 25 fps with audio; then the oldest are not kept
 _INTERLEAVED = struct.Struct(">cBH")
+_RTP_HEADER = struct.Struct(">BBHII")
 
 
 class ClientError(Exception):
@@ -157,6 +158,10 @@ class _TrackState:
             self.clock_rate = self.clock_rate or c.sample_rate
             params = AacParameters(c.sizelength, c.indexlength, c.indexdeltalength, c.frame_samples)
             self.depay = AacDepacketizer(self._audio, params)
+        # A packet with none lost before it (the fast path of RtspClient._on_frame).
+        self.push_next: Callable[[memoryview, int, bool], None] = (
+            self.depay.push_next if isinstance(self.depay, H264Depacketizer) else self.depay.push
+        )
 
     def _media_ns(self, ts: int) -> int:
         return ts * NS_PER_S // max(self.clock_rate, 1)
@@ -235,7 +240,9 @@ class RtspClient:
         self._error: BaseException | None = None
         self._closing = False
         self._next_report_ns = 0
-        self._goodbye_mono_ns: int | None = None  # an RTCP BYE on the video track, no video since
+        # After an RTCP BYE on the video track: its sequence tracker and packet count then (a
+        # packet since, or a new tracker for a new SSRC, means video went on).
+        self._goodbye_mark: tuple[SequenceTracker, int] | None = None
         self._goodbye_timer: asyncio.TimerHandle | None = None
         self._reporter_ssrc = int.from_bytes(os.urandom(4), "big")
         self._on_event = on_event
@@ -430,6 +437,24 @@ class RtspClient:
     def _on_frame(self, channel: int, data: memoryview) -> None:
         t = self._tracks.get(channel)
         if t is not None:
+            # The common case inline (~400 packets per camera-second): a plain header (version 2,
+            # no padding, extension or CSRCs) of the track's SSRC, next in sequence. It does what
+            # parse_rtp + SequenceTracker.accept + _rtp_in_order do for such a packet, without a
+            # packet object and three calls; anything else takes the general path.
+            if len(data) >= 12:
+                b0, b1, seq, ts32, ssrc = _RTP_HEADER.unpack_from(data)
+                s = t.sequence
+                if b0 == 0x80 and ssrc == t.ssrc and s.max_seq is not None and seq == (s.max_seq + 1) & 0xFFFF:
+                    if seq == 0:
+                        s.cycles += SEQ_MOD
+                    s.max_seq = seq
+                    s.received += 1
+                    self.counters.rtp_packets += 1
+                    ts = t.unwrap.unwrap(ts32)
+                    if t.read_ts is None or ts > t.read_ts:
+                        t.read_ts, t.read_ts32 = ts, ts32
+                    t.push_next(data[12:], ts, b1 >= 0x80)
+                    return
             self._on_rtp(t, data)
             return
         t = self._rtcp.get(channel)
@@ -448,8 +473,6 @@ class RtspClient:
         """One packet in sequence order (TCP, or out of the UDP reorder window)."""
         c = self.counters
         c.rtp_packets += 1
-        if t.index == 0:
-            self._goodbye_mono_ns = None
         if p.ssrc != t.ssrc:
             # The first packet, or a camera that changed SSRC (a restarted encoder): its numbers
             # and timestamps start again.
@@ -489,14 +512,15 @@ class RtspClient:
                 # A BYE naming an SSRC other than the stream's still comes from its sender: one
                 # sender per track, and some servers (VLC) put 0 in their RTCP, not the RTP SSRC.
                 self.counters.goodbyes += 1
-                if t.index == 0 and self._goodbye_mono_ns is None:
-                    self._goodbye_mono_ns = self.clock.mono_ns()
+                if t.index == 0 and self._goodbye_timer is None:
+                    self._goodbye_mark = (t.sequence, t.sequence.received)
                     loop = asyncio.get_running_loop()
-                    self._goodbye_timer = loop.call_later(GOODBYE_GRACE_NS / NS_PER_S, self._after_goodbye)
+                    self._goodbye_timer = loop.call_later(GOODBYE_GRACE_NS / NS_PER_S, self._after_goodbye, t)
 
-    def _after_goodbye(self) -> None:
+    def _after_goodbye(self, t: _TrackState) -> None:
         self._goodbye_timer = None
-        if self._goodbye_mono_ns is not None:
+        mark, self._goodbye_mark = self._goodbye_mark, None
+        if mark is not None and t.sequence is mark[0] and t.sequence.received == mark[1]:
             # Ended now, so the recorder reconnects at once (FFmpeg ends its read on a BYE too)
             # instead of recording nothing until its stall timeout.
             self._fail(ClientError(f"{self.safe_url}: the camera ended the stream (RTCP BYE) and sent no more video"))
@@ -545,7 +569,10 @@ class RtspClient:
     # -- the timer ------------------------------------------------------------------------
 
     def _schedule_timer(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._timer = loop.call_later(TIMER_NS / NS_PER_S, self._on_timer, loop)
+        # On whole multiples of the period in the loop's time: the timers of every session on a
+        # shared ingest loop then run in one loop iteration (one wake-up), not one each.
+        period_s = TIMER_NS / NS_PER_S
+        self._timer = loop.call_at((loop.time() // period_s + 1) * period_s, self._on_timer, loop)
 
     def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
         now = self.clock.mono_ns()

@@ -17,20 +17,26 @@ import asyncio
 import select
 from collections.abc import Callable
 
+from vmsd.log import get_logger
 from vmsd.units import NS_PER_MS, NS_PER_S
+
+log = get_logger(component="ingest")
 
 DEFAULT_TICK_NS = 20 * NS_PER_MS
 
 
 class Drain:
     """One per event loop (not thread-safe). ``add(fd, read)``: call ``read()`` on every tick the
-    descriptor is readable; ``remove(fd)``; the tick runs while any descriptor is registered."""
+    descriptor is readable; ``remove(fd)``; the tick runs while any descriptor is registered, and
+    ends with ``on_tick()`` (what the tick's reads produced is handed on there, once per tick)."""
 
-    def __init__(self, tick_ns: int = DEFAULT_TICK_NS) -> None:
+    def __init__(self, tick_ns: int = DEFAULT_TICK_NS, on_tick: Callable[[], None] | None = None) -> None:
         if tick_ns <= 0:
             raise ValueError(f"drain tick must be positive, not {tick_ns} ns")
         self.tick_ns = tick_ns
         self.ticks = 0
+        self.failed_readers = 0
+        self._on_tick = on_tick
         self._readers: dict[int, Callable[[], None]] = {}
         self._epoll: select.epoll | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -67,7 +73,22 @@ class Drain:
         for fd, _events in self._epoll.poll(0):
             read = self._readers.get(fd)
             if read is not None:
-                read()
+                try:
+                    read()
+                except Exception:
+                    # A bug met by one connection's bytes must not stop the tick of every other
+                    # one: that connection is no longer read (its session stalls and the
+                    # recorder's stall watch reconnects it), the rest go on.
+                    log.exception("drain_reader_failed")
+                    self.failed_readers += 1
+                    self.remove(fd)
+                    if self._epoll is None:
+                        return
+        if self._on_tick is not None:
+            try:
+                self._on_tick()
+            except Exception:
+                log.exception("drain_tick_callback_failed")
         if self._epoll is None:
             return  # the last reader went away during the tick
         # An absolute schedule; after a late tick, skip ahead rather than run ticks back to back.

@@ -8,7 +8,7 @@ whole NAL unit; an FU-A with no payload bytes is a no-op.
 
 from __future__ import annotations
 
-from vmsd.ingest.rtsp.access_unit import AccessUnit, VideoDepacketizer, _NalClass
+from vmsd.ingest.rtsp.access_unit import MAX_ACCESS_UNIT_BYTES, AccessUnit, VideoDepacketizer, _NalClass
 
 IDR = 5
 SPS, PPS = 7, 8
@@ -27,6 +27,28 @@ class H264Depacketizer(VideoDepacketizer):
 
     def _classify(self, kind: int) -> _NalClass:
         return _CLASSES[kind]
+
+    def push_next(self, p: memoryview, timestamp: int, marker: bool) -> None:
+        """``push(p, timestamp, marker)`` of a packet with none lost before it. Most packets of
+        a frame are middle FU-A fragments of the NAL unit in progress: those are appended here
+        at once (what push → _payload → _fu_append would do), the rest go through ``push``."""
+        if (
+            not marker
+            and timestamp == self._ts
+            and self._fu_at is not None
+            and self._closed_ts is None
+            and len(p) > 2
+            and p[0] & 0x1F == FU_A
+            and not p[1] & 0xC0
+        ):
+            au = self._au
+            au += p[2:]
+            if len(au) > MAX_ACCESS_UNIT_BYTES:
+                self._damaged = True
+                au.clear()
+                self._fu_at = None
+            return
+        self.push(p, timestamp, marker)
 
     def _payload(self, p: memoryview) -> None:
         kind = p[0] & 0x1F
