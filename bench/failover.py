@@ -1,7 +1,8 @@
 """Benchmark scenario — site failover (issue #15): ``kill -9`` of a recorder → its cameras'
 first new segment on a peer.
 
-    .venv/bin/python bench/failover.py [--per-recorder 16] [--kills 10] [--lease-ttl 5] [--json OUT]
+    .venv/bin/python bench/failover.py [--per-recorder 16 64] [--kills 10] [--lease-ttl 5]
+                                       [--source ffmpeg|native] [--json OUT]
 
 Three etcd members (Debian's etcd, loopback) and three ``vmsd run`` recorders of one site share
 3 × N simulated cameras (`failback = "auto"`, so that the site returns to about N cameras per
@@ -11,12 +12,17 @@ that took it over (the catalogue's segment start: the first keyframe recorded th
 lease_ttl + noticing the deleted owner key + the claim + RTSP connect + the first keyframe
 (≤ one GOP). The victim is then started again and the site left to settle (failback) before the
 next kill. Goals (issue #15): within 15 s; ≤ 10 s at 64 cameras per recorder.
+
+The recorders' RTSP client is `[[cameras]] source` (``--source``: "ffmpeg", the default, or
+"native"). Every result carries the machine's load averages at the start and at each kill
+(os.getloadavg): the figures are only comparable at a similar load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -39,7 +45,7 @@ RECORDERS = ["rec-a", "rec-b", "rec-c"]
 SEGMENT_S = 10
 
 
-def _config(work: Path, recorder: str, etcd: EtcdCluster, urls: dict[str, str], lease_ttl_s: int) -> Path:
+def _config(work: Path, recorder: str, etcd: EtcdCluster, urls: dict[str, str], lease_ttl_s: int, source: str) -> Path:
     lines = [
         f'recorder_id = "{recorder}"',
         "[storage]",
@@ -56,7 +62,7 @@ def _config(work: Path, recorder: str, etcd: EtcdCluster, urls: dict[str, str], 
         f"capacity = {len(urls)}",
     ]
     for camera, url in urls.items():
-        lines += ["[[cameras]]", f'id = "{camera}"', f'url = "{url}"']
+        lines += ["[[cameras]]", f'id = "{camera}"', f'url = "{url}"', f'source = "{source}"']
     path = work / f"{recorder}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -113,10 +119,24 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream: Stream) -> dict:
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream: Stream, source: str) -> dict:
     cameras = [f"cam{i:03d}" for i in range(per_recorder * len(RECORDERS))]
     clip = stream.clip()
-    result: dict = {"per_recorder": per_recorder, "cameras": len(cameras), "kills": kills, "lease_ttl_s": lease_ttl_s}
+    result: dict = {
+        "per_recorder": per_recorder,
+        "cameras": len(cameras),
+        "kills": kills,
+        "lease_ttl_s": lease_ttl_s,
+        "source": source,
+        "stream": stream.describe(),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_at_start": _load(),
+    }
+    per_kill: list[dict] = []
     etcd = EtcdCluster(work / "etcd", 3).start()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     samples_s: list[float] = []
@@ -124,7 +144,7 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
     try:
         with CameraSimulator([MountSpec(c, clip) for c in cameras]) as sim:
             urls = {c: sim.url(c) for c in cameras}
-            configs = {r: _config(work, r, etcd, urls, lease_ttl_s) for r in RECORDERS}
+            configs = {r: _config(work, r, etcd, urls, lease_ttl_s, source) for r in RECORDERS}
             logs = {r: work / f"{r}-0.log" for r in RECORDERS}
             for r in RECORDERS:
                 procs[r] = start_vmsd(configs[r], logs[r])
@@ -139,16 +159,22 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
                 victims.append(len(lost))
                 # Every camera of the victim recording before the kill (a fair start).
                 _wait(partial(_all_recording, work / victim, lost), 120, "the victim's cameras recording")
+                load = _load()
                 killed_ns = time.time_ns()
                 procs[victim].kill()
                 procs[victim].wait()
                 firsts: dict[str, int] = {}
                 taken_over = partial(_taken_over, etcd, work, victim, lost, killed_ns, firsts)
                 _wait(taken_over, 120, f"kill {kill + 1}: the victim's cameras on peers")
-                samples_s += [(first - killed_ns) / NS_PER_S for first in firsts.values()]
+                these_s = sorted((first - killed_ns) / NS_PER_S for first in firsts.values())
+                samples_s += these_s
+                per_kill.append(
+                    {"cameras": len(lost), "p50_s": round(percentile(these_s, 0.5), 3),
+                     "max_s": round(these_s[-1], 3), "load_average": load}
+                )  # fmt: skip
                 print(
-                    f"failover: kill {kill + 1}/{kills}: {len(lost)} cameras, max "
-                    f"{max((f - killed_ns) / NS_PER_S for f in firsts.values()):.2f} s",
+                    f"failover: kill {kill + 1}/{kills}: {len(lost)} cameras, p50 {percentile(these_s, 0.5):.2f} s, "
+                    f"max {these_s[-1]:.2f} s, load {load}",
                     file=sys.stderr,
                 )
                 logs[victim] = work / f"{victim}-{kill + 1}.log"
@@ -161,19 +187,29 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
                 stop_vmsd(proc)
         etcd.stop()
     result["victim_cameras"] = victims
+    result["per_kill"] = per_kill
+    result["load_average_at_end"] = _load()
     result["samples"] = len(samples_s)
     result["first_segment_p50_s"] = percentile(samples_s, 0.5) if samples_s else None
+    result["first_segment_p90_s"] = percentile(samples_s, 0.9) if samples_s else None
     result["first_segment_max_s"] = max(samples_s) if samples_s else None
     result["first_segment_s"] = sorted(round(s, 3) for s in samples_s)
     return result
 
 
-def run(per_recorder: list[int], kills: int, lease_ttl_s: int, work: Path, stream: Stream | None = None) -> list[dict]:
+def run(
+    per_recorder: list[int],
+    kills: int,
+    lease_ttl_s: int,
+    work: Path,
+    stream: Stream | None = None,
+    source: str = "ffmpeg",
+) -> list[dict]:
     stream = stream or Stream()
     out = []
     for n in per_recorder:
-        print(f"failover: {n} cameras per recorder, {kills} kills ...", file=sys.stderr)
-        out.append(run_one(n, kills, lease_ttl_s, work / f"n{n}", stream))
+        print(f"failover: {n} cameras per recorder ({source}), {kills} kills ...", file=sys.stderr)
+        out.append(run_one(n, kills, lease_ttl_s, work / f"n{n}", stream, source))
     return out
 
 
@@ -182,12 +218,13 @@ def main() -> int:
     ap.add_argument("--per-recorder", type=int, nargs="+", default=[16])
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--lease-ttl", type=int, default=5)
+    ap.add_argument("--source", choices=["ffmpeg", "native"], default="ffmpeg", help="the recorders' RTSP client")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="vmsd-bench-failover-") as tmp:
-        result = run(args.per_recorder, args.kills, args.lease_ttl, Path(tmp))
+        result = run(args.per_recorder, args.kills, args.lease_ttl, Path(tmp), source=args.source)
     text = json.dumps(result, indent=2)
     if args.json:
         args.json.write_text(text + "\n")
