@@ -34,7 +34,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import NS_PER_S, Stream, percentile, start_vmsd, stop_vmsd, wait_for_log
+from bench.common import NS_PER_S, SMOKE_STREAM, Stream, percentile, start_vmsd, stop_vmsd, wait_for_log
 from tests.support.etcd import EtcdCluster
 from tests.support.simulator import CameraSimulator, MountSpec, free_port
 from vmsd.site.keys import MemberInfo
@@ -43,6 +43,9 @@ from vmsd.site.placement import preferred
 SITE = "bench"
 RECORDERS = ["rec-a", "rec-b", "rec-c"]
 SEGMENT_S = 10
+# A kill whose cameras are not all recording on peers by then ends the scenario (reported, with
+# how many made it): the machine cannot carry that many cameras.
+TAKEOVER_TIMEOUT_S = 120
 
 
 def _config(work: Path, recorder: str, etcd: EtcdCluster, urls: dict[str, str], lease_ttl_s: int, source: str) -> Path:
@@ -112,11 +115,17 @@ def _taken_over(
 
 
 def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    if not _within(predicate, timeout):
+        raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _within(predicate: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+            return False
         time.sleep(0.2)
+    return True
 
 
 def _load() -> list[float]:
@@ -141,6 +150,7 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     samples_s: list[float] = []
     victims: list[int] = []
+    missed = 0
     try:
         with CameraSimulator([MountSpec(c, clip) for c in cameras]) as sim:
             urls = {c: sim.url(c) for c in cameras}
@@ -158,25 +168,32 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
                 lost = by_owner[victim]
                 victims.append(len(lost))
                 # Every camera of the victim recording before the kill (a fair start).
-                _wait(partial(_all_recording, work / victim, lost), 120, "the victim's cameras recording")
+                if not _within(partial(_all_recording, work / victim, lost), 120):
+                    result["stopped"] = f"before kill {kill + 1}: not every camera of {victim} recorded within 120 s"
+                    break
                 load = _load()
                 killed_ns = time.time_ns()
                 procs[victim].kill()
                 procs[victim].wait()
                 firsts: dict[str, int] = {}
                 taken_over = partial(_taken_over, etcd, work, victim, lost, killed_ns, firsts)
-                _wait(taken_over, 120, f"kill {kill + 1}: the victim's cameras on peers")
+                complete = _within(taken_over, TAKEOVER_TIMEOUT_S)
                 these_s = sorted((first - killed_ns) / NS_PER_S for first in firsts.values())
                 samples_s += these_s
+                missed += len(lost) - len(firsts)
                 per_kill.append(
-                    {"cameras": len(lost), "p50_s": round(percentile(these_s, 0.5), 3),
-                     "max_s": round(these_s[-1], 3), "load_average": load}
+                    {"cameras": len(lost), "taken_over": len(firsts), "load_average": load,
+                     "p50_s": round(percentile(these_s, 0.5), 3) if these_s else None,
+                     "max_s": round(these_s[-1], 3) if complete and these_s else None}
                 )  # fmt: skip
-                print(
-                    f"failover: kill {kill + 1}/{kills}: {len(lost)} cameras, p50 {percentile(these_s, 0.5):.2f} s, "
-                    f"max {these_s[-1]:.2f} s, load {load}",
-                    file=sys.stderr,
-                )
+                print(f"failover: kill {kill + 1}/{kills}: {per_kill[-1]}", file=sys.stderr)
+                if not complete:
+                    # The peers could not carry the victim's cameras: a result, not a crash.
+                    result["stopped"] = (
+                        f"kill {kill + 1}: {len(firsts)} of {len(lost)} cameras had a segment on a peer "
+                        f"within {TAKEOVER_TIMEOUT_S} s"
+                    )
+                    break
                 logs[victim] = work / f"{victim}-{kill + 1}.log"
                 procs[victim] = start_vmsd(configs[victim], logs[victim])
                 wait_for_log(procs[victim], logs[victim], '"site_joined"', 120)
@@ -190,9 +207,11 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
     result["per_kill"] = per_kill
     result["load_average_at_end"] = _load()
     result["samples"] = len(samples_s)
+    # Cameras not on a peer within TAKEOVER_TIMEOUT_S: no max can be given then.
+    result["missed"] = missed
     result["first_segment_p50_s"] = percentile(samples_s, 0.5) if samples_s else None
     result["first_segment_p90_s"] = percentile(samples_s, 0.9) if samples_s else None
-    result["first_segment_max_s"] = max(samples_s) if samples_s else None
+    result["first_segment_max_s"] = max(samples_s) if samples_s and not missed else None
     result["first_segment_s"] = sorted(round(s, 3) for s in samples_s)
     return result
 
@@ -219,12 +238,17 @@ def main() -> int:
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--lease-ttl", type=int, default=5)
     ap.add_argument("--source", choices=["ffmpeg", "native"], default="ffmpeg", help="the recorders' RTSP client")
+    ap.add_argument(
+        "--stream", choices=["full", "small"], default="full",
+        help="full: 1080p25 4 Mbit/s (the issue's); small: 360p25 1 Mbit/s (a machine that cannot carry full)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="vmsd-bench-failover-") as tmp:
-        result = run(args.per_recorder, args.kills, args.lease_ttl, Path(tmp), source=args.source)
+        stream = SMOKE_STREAM if args.stream == "small" else Stream()
+        result = run(args.per_recorder, args.kills, args.lease_ttl, Path(tmp), stream, args.source)
     text = json.dumps(result, indent=2)
     if args.json:
         args.json.write_text(text + "\n")
