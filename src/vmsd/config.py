@@ -440,18 +440,6 @@ class SiteConfig(_Strict):
             raise ValueError("must be a whole number of seconds between 2s and 300s")
         return value
 
-    @model_validator(mode="after")
-    def _etcd_server_name(self) -> SiteConfig:
-        if self.etcd_tls is not None and self.etcd_tls.server_name is None:
-            hosts = sorted({address[0] for item in self.etcd if (address := _split_host_port(item)) is not None})
-            if len(hosts) > 1:
-                raise ValueError(
-                    f"etcd_tls.server_name: required with etcd members on several hosts ({', '.join(hosts)}): "
-                    "one TLS channel reaches every member and checks one name, so give the name "
-                    "(DNS or IP subject alternative name) that every member's certificate carries"
-                )
-        return self
-
     @property
     def etcd_server_name(self) -> str | None:
         """The name checked in the etcd members' certificates (None: without TLS)."""
@@ -648,6 +636,15 @@ class Config(_Strict):
                 'calls them the same way; set peer_tls = { ca = "..." } (the CA of the peers\' [grpc.tls] '
                 "certificates)"
             )
+        site = self.site
+        if site.etcd_tls is not None and site.etcd_tls.server_name is None:
+            hosts = sorted({address[0] for item in site.etcd if (address := _split_host_port(item)) is not None})
+            if len(hosts) > 1:
+                raise ValueError(
+                    f"site.etcd_tls.server_name: required with etcd members on several hosts ({', '.join(hosts)}): "
+                    "one TLS channel reaches every member and checks one name, so give the name "
+                    "(DNS or IP subject alternative name) that every member's certificate carries"
+                )
         host = self.site_advertise.rpartition(":")[0].strip("[]")
         if self.site.peer_tls is None and not is_loopback(host) and not self.site.insecure:
             key = (

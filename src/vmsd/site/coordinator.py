@@ -446,7 +446,8 @@ class SiteCoordinator:
             self._set_alarm(
                 "site_quorum_lost",
                 f"etcd of site {self._site.name!r} unreachable or without quorum for "
-                f"{(self._clock.mono_ns() - since) // NS_PER_S}s; recording goes on; last error: {explain(error, self._site)}",
+                f"{(self._clock.mono_ns() - since) // NS_PER_S}s; recording goes on; "
+                f"last error: {explain(error, self._site)}",
             )
 
     def _set_alarm(self, kind: str, message: str | None) -> None:

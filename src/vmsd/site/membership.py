@@ -117,9 +117,7 @@ class Membership:
         except Exception as error:  # etcd down, no quorum, timeout: the deadline stays where it was
             self.keepalive_failures += 1
             if self.keepalive_failures in (1, 10) or self.keepalive_failures % 100 == 0:
-                log.warning(
-                    "site_keepalive_failed", failures=self.keepalive_failures, error=explain(error, self._site)
-                )
+                log.warning("site_keepalive_failed", failures=self.keepalive_failures, error=explain(error, self._site))
             return False
         if reply is None or reply.TTL <= 0:
             log.error("site_lease_lost", lease=f"{lease_id:x}")
