@@ -169,7 +169,12 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
                 victims.append(len(lost))
                 # Every camera of the victim recording before the kill (a fair start).
                 if not _within(partial(_all_recording, work / victim, lost), 120):
-                    result["stopped"] = f"before kill {kill + 1}: not every camera of {victim} recorded within 120 s"
+                    since_ns = time.time_ns() - 2 * SEGMENT_S * NS_PER_S
+                    recording = sum(_first_segment_since(work / victim, c, since_ns) is not None for c in lost)
+                    result["stopped"] = (
+                        f"before kill {kill + 1}: {recording} of the {len(lost)} cameras of {victim} recorded a "
+                        f"segment in the last {2 * SEGMENT_S} s after waiting 120 s"
+                    )
                     break
                 load = _load()
                 killed_ns = time.time_ns()

@@ -116,9 +116,12 @@ async def open_client(site: SiteConfig) -> SiteEtcdClient:
     return client
 
 
+_NOT_VERIFIED = "the etcd members' certificate does not verify against the CA in [site] etcd_tls.ca"
 # gRPC's words for a failed TLS connection (BoringSSL's and gRPC core's) → what to check.
 _TLS_FAILURES = (
-    ("CERTIFICATE_VERIFY_FAILED", "the etcd members' certificate is not signed by the CA in [site] etcd_tls.ca"),
+    # Not signed by that CA, expired, or signed by another CA of the same name (BAD_SIGNATURE).
+    ("CERTIFICATE_VERIFY_FAILED", _NOT_VERIFIED),
+    ("BAD_SIGNATURE", _NOT_VERIFIED),
     (
         "Hostname Verification",
         "the etcd members' certificate does not name {server_name!r} ([site] etcd_tls.server_name, default "
@@ -136,7 +139,8 @@ _TLS_FAILURES = (
 
 def explain(error: BaseException, site: SiteConfig) -> str:
     """A short text for an etcd call that failed: for a TLS failure, what is wrong and the [site]
-    key to look at, then gRPC's own words; else gRPC's words (or the error's type)."""
+    key to look at, then gRPC's own words; else gRPC's words for the last failure (or the
+    error's type)."""
     text = str(error) or type(error).__name__
     # aetcd's ConnectionFailedError reads "connections to all backends failing; last error: ...".
     detail = text.rpartition("last error: ")[2]
@@ -146,4 +150,4 @@ def explain(error: BaseException, site: SiteConfig) -> str:
                 return f"{meaning.format(server_name=site.etcd_server_name)} ({detail})"
     elif "Socket closed" in detail:
         return f"the etcd members closed the connection: do they serve TLS only? then set [site] etcd_tls ({detail})"
-    return text
+    return detail
