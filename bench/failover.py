@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -114,6 +115,26 @@ def _taken_over(
     return len(firsts) == len(lost)
 
 
+def _claims_since(logs: list[Path], cameras: list[str], since_ns: int) -> dict[str, int]:
+    """camera → when a peer logged claiming it (`site_camera_claimed`) after `since_ns`: splits a
+    takeover into coordination (lease expiry, watch, claim) and ingest (connect, first keyframe)."""
+    wanted = set(cameras)
+    found: dict[str, int] = {}
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            if '"site_camera_claimed"' not in line:
+                continue
+            try:
+                record = json.loads(line)
+                at_ns = int(datetime.fromisoformat(record["timestamp"]).timestamp() * NS_PER_S)
+            except (ValueError, KeyError):
+                continue
+            camera = record.get("camera_id")
+            if camera in wanted and at_ns >= since_ns and camera not in found:
+                found[camera] = at_ns
+    return found
+
+
 def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     if not _within(predicate, timeout):
         raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
@@ -149,6 +170,8 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
     etcd = EtcdCluster(work / "etcd", 3).start()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     samples_s: list[float] = []
+    claims_s: list[float] = []  # kill → a peer claimed the camera in etcd
+    ingest_s: list[float] = []  # that claim → the camera's first segment on the peer
     victims: list[int] = []
     missed = 0
     try:
@@ -185,6 +208,10 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
                 complete = _within(taken_over, TAKEOVER_TIMEOUT_S)
                 these_s = sorted((first - killed_ns) / NS_PER_S for first in firsts.values())
                 samples_s += these_s
+                peers_logs = [logs[r] for r in RECORDERS if r != victim]
+                claims = _claims_since(peers_logs, lost, killed_ns)
+                claims_s += [(at_ns - killed_ns) / NS_PER_S for at_ns in claims.values()]
+                ingest_s += [(firsts[c] - at_ns) / NS_PER_S for c, at_ns in claims.items() if c in firsts]
                 missed += len(lost) - len(firsts)
                 per_kill.append(
                     {"cameras": len(lost), "taken_over": len(firsts), "load_average": load,
@@ -218,6 +245,9 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
     result["first_segment_p90_s"] = percentile(samples_s, 0.9) if samples_s else None
     result["first_segment_max_s"] = max(samples_s) if samples_s and not missed else None
     result["first_segment_s"] = sorted(round(s, 3) for s in samples_s)
+    for name, values in (("claim", claims_s), ("claim_to_first_segment", ingest_s)):
+        result[f"{name}_p50_s"] = round(percentile(values, 0.5), 3) if values else None
+        result[f"{name}_max_s"] = round(max(values), 3) if values else None
     return result
 
 

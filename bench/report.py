@@ -445,6 +445,13 @@ def _failover(runs: list[dict], goals: list[list[str]]) -> list[str]:
             [f"{n}/recorder: kills × cameras measured", f"{kills_done} × {min(victims)}–{max(victims)} = {r['samples']}"],
             [f"{n}/recorder: lease_ttl (s)", fmt(r["lease_ttl_s"])],
         ]  # fmt: skip
+        if r.get("claim_p50_s") is not None:
+            rows += [
+                [f"{n}/recorder: kill → a peer claims the camera in etcd, p50 / max (s)",
+                 f"{fmt(r['claim_p50_s'])} / {fmt(r['claim_max_s'])}"],
+                [f"{n}/recorder: claim → first segment (connect, keyframe), p50 / max (s)",
+                 f"{fmt(r['claim_to_first_segment_p50_s'])} / {fmt(r['claim_to_first_segment_max_s'])}"],
+            ]  # fmt: skip
         if r.get("source", "ffmpeg") != "ffmpeg" or "stream" in r:
             rows.append([f"{n}/recorder: RTSP client, stream", f"{r.get('source', 'ffmpeg')}, {r.get('stream', '')}"])
         if "load_average_at_start" in r:
