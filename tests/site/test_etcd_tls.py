@@ -1,6 +1,6 @@
 """The site's etcd over TLS with client certificates (etcd --client-cert-auth, https client URLs;
 tests/support/etcd.py `tls=`): members join and split the cameras through three TLS members; a
-wrong CA or a refused client certificate is an alarm that names the [site] key to look at; a
+wrong CA, a refused client certificate or a wrong server name is an alarm that names the [site] key to look at; a
 TLS fault after joining (the members' certificates replaced by another CA's) never stops the
 cameras recording. Members are in-process (tests/site/harness.py); a real daemon joins over TLS
 in tests/site/test_peers_tls.py.
@@ -75,15 +75,22 @@ async def test_members_split_the_cameras_through_three_tls_members(tmp_path: Pat
             {"ca": "ca.pem", "client": "stranger"},
             "last error: the etcd members refused this recorder's client certificate ([site] etcd_tls.cert and key;",
         ),
+        (
+            # The members' certificate names 127.0.0.1 and localhost only.
+            {"ca": "ca.pem", "client": "client", "server_name": "etcd.elsewhere.example"},
+            "last error: the etcd members' certificate does not name 'etcd.elsewhere.example' "
+            "([site] etcd_tls.server_name",
+        ),
     ],
-    ids=["wrong-ca", "client-certificate-from-another-ca"],
+    ids=["wrong-ca", "client-certificate-from-another-ca", "wrong-server-name"],
 )
 async def test_a_tls_mistake_is_an_alarm_naming_the_key(
     tmp_path: Path, pki: Path, tls_etcd: EtcdCluster, tls: dict[str, str], expected: str
 ) -> None:
-    config = site_config(
-        tmp_path, "rec-a", tls_etcd.endpoints, CAMERAS, etcd_tls=_etcd_tls(pki, tls["ca"], tls["client"])
-    )
+    etcd_tls = _etcd_tls(pki, tls["ca"], tls["client"])
+    if "server_name" in tls:
+        etcd_tls["server_name"] = tls["server_name"]
+    config = site_config(tmp_path, "rec-a", tls_etcd.endpoints, CAMERAS, etcd_tls=etcd_tls)
     a = await Member.start(config)
     try:
         # Under load a call may first time out before its handshake fails: the alarm's text
