@@ -437,13 +437,31 @@ def _failover(runs: list[dict], goals: list[list[str]]) -> list[str]:
             out += _error(r)
             continue
         n = r["per_recorder"]
-        victims = r["victim_cameras"]
+        victims = r["victim_cameras"] or [0]
+        kills_done = len(r.get("per_kill", victims))
         rows += [
             [f"{n}/recorder: kill → first new segment on a peer, p50 (s)", fmt(r["first_segment_p50_s"])],
             [f"{n}/recorder: kill → first new segment on a peer, max (s)", fmt(r["first_segment_max_s"])],
-            [f"{n}/recorder: kills × cameras measured", f"{r['kills']} × {min(victims)}–{max(victims)} = {r['samples']}"],
+            [f"{n}/recorder: kills × cameras measured", f"{kills_done} × {min(victims)}–{max(victims)} = {r['samples']}"],
             [f"{n}/recorder: lease_ttl (s)", fmt(r["lease_ttl_s"])],
         ]  # fmt: skip
+        if r.get("claim_p50_s") is not None:
+            rows += [
+                [f"{n}/recorder: kill → a peer claims the camera in etcd, p50 / max (s)",
+                 f"{fmt(r['claim_p50_s'])} / {fmt(r['claim_max_s'])}"],
+                [f"{n}/recorder: claim → first segment (connect, keyframe), p50 / max (s)",
+                 f"{fmt(r['claim_to_first_segment_p50_s'])} / {fmt(r['claim_to_first_segment_max_s'])}"],
+            ]  # fmt: skip
+        if r.get("source", "ffmpeg") != "ffmpeg" or "stream" in r:
+            rows.append([f"{n}/recorder: RTSP client, stream", f"{r.get('source', 'ffmpeg')}, {r.get('stream', '')}"])
+        if "load_average_at_start" in r:
+            loads = [k["load_average"][0] for k in r.get("per_kill", [])]
+            shown = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "—"
+            rows.append([f"{n}/recorder: 1-min load average at the kills (2 cores)", shown])
+        if r.get("missed"):
+            rows.append([f"{n}/recorder: cameras not on a peer within 120 s", fmt(r["missed"])])
+        if r.get("stopped"):
+            rows.append([f"{n}/recorder: stopped early", r["stopped"]])
         worst = r["first_segment_max_s"]
         goals.append(
             [

@@ -63,7 +63,8 @@ FULL: dict[str, dict[str, Any]] = {
     # Issue #16's go/no-go for a native RTSP client (~6 min).
     "ingest_spike": {"cameras": [16, 64], "seconds": 60, "warmup": 10, "loops": 1, "tick_ms": 15, "uvloop": False},
     # Issue #15: kill -9 of a site recorder → first new segment on a peer (3 recorders, 3 etcd).
-    "failover": {"per_recorder": [16, 64], "kills": 10, "lease_ttl_s": 5},
+    # stream "small" (360p25 1 Mbit/s): for a machine that cannot carry 3 × 64 of the full stream.
+    "failover": {"per_recorder": [16, 64], "kills": 10, "lease_ttl_s": 5, "source": "ffmpeg", "stream": "full"},
 }
 # Enough to exercise every code path and produce every figure, in about a minute and a half.
 SMOKE: dict[str, dict[str, Any]] = {
@@ -76,7 +77,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "crash": {"crashes": 2, "cameras": 1, "alive": [1.5, 3.0]},
     "startup": {"steps": [8], "busy_cores": 1, "timeout_s": 60, "settle_s": 3, "watchdog_s": 2},
     "ingest_spike": {"cameras": [2], "seconds": 3, "warmup": 1, "loops": 1, "tick_ms": 15, "uvloop": False},
-    "failover": {"per_recorder": [1], "kills": 2, "lease_ttl_s": 3},
+    "failover": {"per_recorder": [1], "kills": 2, "lease_ttl_s": 3, "source": "ffmpeg", "stream": "small"},
 }
 
 
@@ -123,7 +124,14 @@ def scenarios(stream: Stream, export_stream: Stream) -> dict[str, Callable[[dict
             watchdog_s=p["watchdog_s"],
         ),
         "ingest_spike": lambda p, work: spike_ladder(p, work, stream),
-        "failover": lambda p, work: failover.run(p["per_recorder"], p["kills"], p["lease_ttl_s"], work, stream),
+        "failover": lambda p, work: failover.run(
+            p["per_recorder"],
+            p["kills"],
+            p["lease_ttl_s"],
+            work,
+            SMOKE_STREAM if p["stream"] == "small" else stream,
+            p["source"],
+        ),
     }
 
 

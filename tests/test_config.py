@@ -227,8 +227,9 @@ def test_no_site_is_a_single_recorder_and_site_defaults_are_the_contract() -> No
     assert config.site.lease_ttl_ns == 5_000_000_000
     assert (config.site.failback, config.site.capacity, config.site.etcd_tls) == ("manual", 64, None)
     assert config.site_advertise == "127.0.0.1:50099"  # advertise defaults to [grpc] listen
-    advertised = parse_config(_with(site={**SITE, "advertise": "10.0.0.2:50051"}))
+    advertised = parse_config(_with(site={**SITE, "advertise": "10.0.0.2:50051", "insecure": True}))
     assert advertised.site_advertise == "10.0.0.2:50051"
+    assert (config.site.peer_tls, config.site.insecure) == (None, False)
 
 
 @pytest.mark.parametrize(
@@ -264,11 +265,73 @@ def test_bad_site_config_names_the_key(data: dict[str, object], expected: str) -
     assert expected in str(caught.value)
 
 
+GRPC_TLS = {"listen": "10.0.0.2:50051", "tls": {"cert": "/etc/vmsd/rec.pem", "key": "/etc/vmsd/rec.key"}}
+PEER_TLS = {"ca": "/etc/vmsd/site-ca.pem"}
+
+
+@pytest.mark.parametrize(
+    ("grpc", "site", "expected"),
+    [
+        (
+            {"listen": "127.0.0.1:50051"},
+            {**SITE, "advertise": "10.0.0.2:50051"},
+            "site.advertise: '10.0.0.2:50051' is not a loopback address: peers would call this recorder in "
+            "plaintext, site token included; configure [grpc] tls and [site] peer_tls, or set [site] insecure = true",
+        ),
+        (
+            {"listen": "0.0.0.0:50051", "insecure": True},  # plaintext clients accepted, but not plaintext peers
+            SITE,
+            "grpc.listen (peers call it: no [site] advertise): '0.0.0.0:50051' is not a loopback address",
+        ),
+        ({"listen": "127.0.0.1:50051"}, {**SITE, "peer_tls": PEER_TLS}, "site.peer_tls: needs [grpc] tls"),
+        (GRPC_TLS, SITE, "site.peer_tls: required with [grpc] tls: peers reach this recorder over TLS only"),
+        (GRPC_TLS, {**SITE, "peer_tls": {"ca": "/ca.pem", "key": "/k.pem"}}, "cert and key go together"),
+        (GRPC_TLS, {**SITE, "peer_tls": {}}, "site.peer_tls.ca: required key is missing"),
+        (
+            GRPC_TLS,
+            {"name": "dover", "etcd": ["10.0.0.1:2379", "10.0.0.2:2379"], "peer_tls": PEER_TLS, "etcd_tls": PEER_TLS},
+            "site.etcd_tls.server_name: required with etcd members on several hosts (10.0.0.1, 10.0.0.2)",
+        ),
+    ],
+    ids=["advertise-off-loopback", "listen-off-loopback", "peer-tls-without-grpc-tls", "grpc-tls-without-peer-tls",
+         "half-a-client-certificate", "no-ca", "etcd-hosts-without-server-name"],
+)  # fmt: skip
+def test_peers_off_loopback_need_tls_or_an_explicit_insecure(
+    grpc: dict[str, object], site: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_with(grpc=grpc, site=site), "test.toml")
+    assert expected in caught.value.message
+
+
+def test_site_tls_settings_that_are_accepted() -> None:
+    mtls = parse_config(_with(grpc=GRPC_TLS, site={**SITE, "peer_tls": PEER_TLS}))
+    assert mtls.site is not None and mtls.site.peer_tls is not None
+    assert (mtls.site.peer_tls.ca, mtls.site.peer_tls.cert) == (Path("/etc/vmsd/site-ca.pem"), None)
+    plaintext = parse_config(_with(grpc={"listen": "0.0.0.0:50051", "insecure": True}, site={**SITE, "insecure": True}))
+    assert plaintext.site is not None and plaintext.site.insecure
+    # etcd over TLS: the name checked in the members' certificates.
+    one_host = parse_config(_with(site={**SITE, "etcd": ["10.0.0.1:2379", "10.0.0.1:22379"], "etcd_tls": PEER_TLS}))
+    assert one_host.site is not None and one_host.site.etcd_server_name == "10.0.0.1"
+    named = {"ca": "/ca.pem", "server_name": "etcd.dover.internal"}
+    several = parse_config(_with(site={**SITE, "etcd": ["10.0.0.1:2379", "10.0.0.2:2379"], "etcd_tls": named}))
+    assert several.site is not None and several.site.etcd_server_name == "etcd.dover.internal"
+    assert parse_config(_with(site=SITE)).site.etcd_server_name is None  # type: ignore[union-attr]
+
+
 def test_unreadable_site_files_are_reported(tmp_path: Path) -> None:
-    site = {**SITE, "token_file": str(tmp_path / "no.token"), "etcd_tls": {"ca": str(tmp_path / "no-ca.pem")}}
-    problems = check_environment(parse_config(_with(storage={"root": str(tmp_path)}, site=site)))
+    site = {
+        **SITE,
+        "token_file": str(tmp_path / "no.token"),
+        "etcd_tls": {"ca": str(tmp_path / "no-ca.pem")},
+        "peer_tls": {"ca": str(tmp_path / "no-site-ca.pem"), "cert": str(tmp_path / "c.pem"), "key": "/k.pem"},
+    }
+    grpc = {"tls": {"cert": str(tmp_path / "rec.pem"), "key": str(tmp_path / "rec.key")}}
+    problems = check_environment(parse_config(_with(storage={"root": str(tmp_path)}, site=site, grpc=grpc)))
     assert any(p.startswith("site.token_file: ") for p in problems), problems
     assert any(p.startswith("site.etcd_tls.ca: ") for p in problems), problems
+    for key in ("ca", "cert", "key"):
+        assert any(p.startswith(f"site.peer_tls.{key}: ") for p in problems), problems
 
 
 def test_no_user_token_may_have_the_site_role() -> None:

@@ -58,7 +58,7 @@ from vmsd.services.status import StatusService
 from vmsd.services.stills import StillService
 from vmsd.site.coordinator import SiteCoordinator
 from vmsd.site.operations import SiteOperations
-from vmsd.site.peers import load_site_token
+from vmsd.site.peers import load_peer_credentials, load_site_token
 from vmsd.storage.catalogue import GapReason
 from vmsd.storage.errors import StorageError, StorageLost
 from vmsd.storage.recovery import reconcile
@@ -365,6 +365,11 @@ class Daemon:
             self.authenticator.accept_site_token(token)
             if self.site_ops is not None:
                 self.site_ops.accept_site_token(token)
+        if self.site_ops is not None and self.config.site is not None and self.config.site.peer_tls is not None:
+            # Peers are called over TLS ([site] peer_tls; the config requires [grpc] tls with it).
+            assert self.config.grpc.tls is not None
+            peer_tls, grpc_tls = self.config.site.peer_tls, self.config.grpc.tls
+            self.site_ops.peers.accept_credentials(await asyncio.to_thread(load_peer_credentials, peer_tls, grpc_tls))
         await self.control_plane.start()
         if self.web is not None:
             try:

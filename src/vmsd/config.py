@@ -16,7 +16,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -181,7 +181,7 @@ class TlsConfig(_Strict):
     client_ca: Path | None = None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     """An IP literal in 127.0.0.0/8 or ::1, or the name "localhost". Any other name (even
     "127.evil.example") is resolved by DNS at bind time and may be any address."""
     if host == "localhost":
@@ -259,7 +259,7 @@ class GrpcConfig(_Strict):
 
     @model_validator(mode="after")
     def _tls_off_loopback(self) -> GrpcConfig:
-        if not _is_loopback(self.listen.rpartition(":")[0].strip("[]")) and self.tls is None and not self.insecure:
+        if not is_loopback(self.listen.rpartition(":")[0].strip("[]")) and self.tls is None and not self.insecure:
             raise ValueError(
                 f"listen {self.listen!r} is not a loopback address: configure [grpc] tls, "
                 "or set insecure = true to accept plaintext on the network"
@@ -340,7 +340,7 @@ class WebConfig(_Strict):
                 f"session_max ({format_duration_ns(self.session_max_ns)})"
             )
         address = self.address
-        if address is not None and not _is_loopback(address[0]) and self.tls is None and not self.insecure:
+        if address is not None and not is_loopback(address[0]) and self.tls is None and not self.insecure:
             raise ValueError(
                 f"listen {self.listen!r} is not a loopback address: configure [web] tls, "
                 "or set insecure = true to accept plaintext on the network"
@@ -370,19 +370,35 @@ class LiveConfig(_Strict):
         return self
 
 
-class EtcdTlsConfig(_Strict):
-    """TLS to the etcd members: the CA that signed their certificates, and this recorder's client
-    certificate when the members require one (etcd --client-cert-auth)."""
+class _ClientTlsConfig(_Strict):
+    """TLS as a client: the CA that signed the servers' certificates, and the certificate (with its
+    key) this recorder presents when they require one."""
 
     ca: Path
     cert: Path | None = None
     key: Path | None = None
 
     @model_validator(mode="after")
-    def _pair(self) -> EtcdTlsConfig:
+    def _pair(self) -> Self:
         if (self.cert is None) != (self.key is None):
             raise ValueError("cert and key go together (a client certificate needs its key)")
         return self
+
+
+class EtcdTlsConfig(_ClientTlsConfig):
+    """TLS to the etcd members: the CA that signed their certificates, and this recorder's client
+    certificate when the members require one (etcd --client-cert-auth)."""
+
+    # The name checked in every member's certificate (a DNS or IP subject alternative name).
+    # One gRPC channel reaches all the members and checks one name; default: the members' host
+    # when they share one. Members on several hosts need it (see docs/operator-guide.md).
+    server_name: str | None = None
+
+
+class PeerTlsConfig(_ClientTlsConfig):
+    """TLS of the calls between the site's recorders: the CA that signed the peers' [grpc.tls]
+    certificates, and the certificate this recorder presents to them (default: its own [grpc.tls]
+    cert and key; mutual TLS when the peers' [grpc.tls] client_ca trusts it)."""
 
 
 class SiteConfig(_Strict):
@@ -404,6 +420,11 @@ class SiteConfig(_Strict):
     # How many cameras this recorder may own; placement prefers the recorder with most to spare.
     capacity: int = Field(default=64, ge=1, le=10_000)
     etcd_tls: EtcdTlsConfig | None = None
+    # TLS to the peers' gRPC (needs [grpc] tls: peers call this recorder the same way).
+    peer_tls: PeerTlsConfig | None = None
+    # Peers that are not on loopback are called over TLS unless this says plaintext is wanted
+    # (the site token and the forwarded principals would cross the network in clear).
+    insecure: bool = False
 
     @field_validator("name")
     @classmethod
@@ -436,6 +457,13 @@ class SiteConfig(_Strict):
         if not 2 * NS_PER_S <= value <= 300 * NS_PER_S or value % NS_PER_S:
             raise ValueError("must be a whole number of seconds between 2s and 300s")
         return value
+
+    @property
+    def etcd_server_name(self) -> str | None:
+        """The name checked in the etcd members' certificates (None: without TLS)."""
+        if self.etcd_tls is None:
+            return None
+        return self.etcd_tls.server_name or self.etcd[0].rpartition(":")[0].strip("[]")
 
 
 _CLOCK_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
@@ -610,6 +638,46 @@ class Config(_Strict):
                 raise ValueError(f"{', '.join(named)}: needs a [site] (a single recorder records all its cameras)")
         return self
 
+    @model_validator(mode="after")
+    def _site_tls(self) -> Config:
+        # Peers call each other at their advertised [grpc] addresses: the site is all TLS or all
+        # plaintext, and plaintext off loopback only when asked for (like [grpc] and [web]).
+        if self.site is None:
+            return self
+        if self.site.peer_tls is not None and self.grpc.tls is None:
+            raise ValueError(
+                "site.peer_tls: needs [grpc] tls: peers call this recorder over TLS too "
+                "(the same on every recorder of the site)"
+            )
+        if self.site.peer_tls is None and self.grpc.tls is not None:
+            raise ValueError(
+                "site.peer_tls: required with [grpc] tls: peers reach this recorder over TLS only, and it "
+                'calls them the same way; set peer_tls = { ca = "..." } (the CA of the peers\' [grpc.tls] '
+                "certificates)"
+            )
+        site = self.site
+        if site.etcd_tls is not None and site.etcd_tls.server_name is None:
+            hosts = sorted({address[0] for item in site.etcd if (address := _split_host_port(item)) is not None})
+            if len(hosts) > 1:
+                raise ValueError(
+                    f"site.etcd_tls.server_name: required with etcd members on several hosts ({', '.join(hosts)}): "
+                    "one TLS channel reaches every member and checks one name, so give the name "
+                    "(DNS or IP subject alternative name) that every member's certificate carries"
+                )
+        host = self.site_advertise.rpartition(":")[0].strip("[]")
+        if self.site.peer_tls is None and not is_loopback(host) and not self.site.insecure:
+            key = (
+                "site.advertise"
+                if self.site.advertise is not None
+                else "grpc.listen (peers call it: no [site] advertise)"
+            )
+            raise ValueError(
+                f"{key}: {self.site_advertise!r} is not a loopback address: peers would call this "
+                "recorder in plaintext, site token included; configure [grpc] tls and [site] peer_tls, "
+                "or set [site] insecure = true to accept plaintext on the network"
+            )
+        return self
+
     @property
     def site_advertise(self) -> str:
         """Where peers reach this recorder's gRPC: [site] advertise, else [grpc] listen."""
@@ -699,9 +767,9 @@ def check_environment(config: Config) -> list[str]:
         problems.append(f"storage.root: {existing} is not writable by this user")
     if config.site is not None:
         paths = [("site.token_file", config.site.token_file)]
-        if config.site.etcd_tls is not None:
-            tls_ = config.site.etcd_tls
-            paths += [("site.etcd_tls.ca", tls_.ca), ("site.etcd_tls.cert", tls_.cert), ("site.etcd_tls.key", tls_.key)]
+        for name, client_tls in (("etcd_tls", config.site.etcd_tls), ("peer_tls", config.site.peer_tls)):
+            if client_tls is not None:
+                paths += [(f"site.{name}.{key}", getattr(client_tls, key)) for key in ("ca", "cert", "key")]
         for key, value in paths:
             if value is not None and not os.access(value, os.R_OK):
                 problems.append(f"{key}: {value} is not readable")

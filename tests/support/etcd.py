@@ -3,7 +3,10 @@
 `EtcdCluster(tmp_path, members=3).start()` starts a static cluster (one process per member) and
 waits until it answers; `stop(i)` / `kill(i)` / `start_member(i)` take members down and up again
 (quorum loss is two of three down). `endpoints` are the client addresses for `[site] etcd`.
-Used by tests/site/ and tests/reliability/test_site.py.
+With `tls=` a PKI directory (tests/support/pki.py `make_pki`), the members serve clients over
+TLS only (https client URLs, their certificate server.pem) and require a client certificate
+from ca.pem (`--client-cert-auth`); `ctl` then presents client.pem. Peer traffic between the
+members stays plaintext on loopback. Used by tests/site/ and tests/reliability/test_site.py.
 """
 
 from __future__ import annotations
@@ -44,9 +47,9 @@ class EtcdMember:
 
 
 @contextlib.contextmanager
-def running_etcd(root: Path, members: int) -> Iterator[EtcdCluster]:
+def running_etcd(root: Path, members: int, *, tls: Path | None = None) -> Iterator[EtcdCluster]:
     """`members` etcd members under `root`, stopped when the block ends (the tests' fixtures)."""
-    cluster = EtcdCluster(root, members).start()
+    cluster = EtcdCluster(root, members, tls=tls).start()
     try:
         yield cluster
     finally:
@@ -58,6 +61,8 @@ class EtcdCluster:
     root: Path
     members_count: int = 1
     members: list[EtcdMember] = field(default_factory=list)
+    # A PKI directory (tests/support/pki.py): clients over TLS with client certificates.
+    tls: Path | None = None
 
     def __post_init__(self) -> None:
         for i in range(self.members_count):
@@ -82,21 +87,22 @@ class EtcdCluster:
         initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in self.members)
         state = "existing" if member.data_dir.exists() else "new"
         log = open(member.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        client_url = f"{self._scheme}://{member.endpoint}"
         # Loopback: elections in well under a second (defaults: 100 ms beats, 1 s election).
         args = [
             ETCD,
             *("--name", member.name, "--data-dir", str(member.data_dir)),
-            *(
-                "--listen-client-urls",
-                f"http://{member.endpoint}",
-                "--advertise-client-urls",
-                f"http://{member.endpoint}",
-            ),
+            *("--listen-client-urls", client_url, "--advertise-client-urls", client_url),
             *("--listen-peer-urls", f"http://127.0.0.1:{member.peer_port}"),
             *("--initial-advertise-peer-urls", f"http://127.0.0.1:{member.peer_port}"),
             *("--initial-cluster", initial, "--initial-cluster-state", state, "--initial-cluster-token", "vmsd-test"),
             *("--heartbeat-interval", "100", "--election-timeout", "1000"),
         ]
+        if self.tls is not None:
+            args += [
+                *("--cert-file", str(self.tls / "server.pem"), "--key-file", str(self.tls / "server.key")),
+                *("--trusted-ca-file", str(self.tls / "ca.pem"), "--client-cert-auth"),
+            ]
         member.proc = subprocess.Popen(
             args,
             stdout=log,
@@ -106,11 +112,23 @@ class EtcdCluster:
         if wait:
             self.wait_healthy()
 
+    @property
+    def _scheme(self) -> str:
+        return "http" if self.tls is None else "https"
+
+    def _etcdctl(self, members: list[EtcdMember]) -> list[str]:
+        """etcdctl's command line up to its arguments, for `members` (with client.pem over TLS)."""
+        command = [ETCDCTL, "--endpoints", ",".join(f"{self._scheme}://{m.endpoint}" for m in members)]
+        if self.tls is not None:
+            command += [f"--cacert={self.tls / 'ca.pem'}", f"--cert={self.tls / 'client.pem'}"]
+            command += [f"--key={self.tls / 'client.key'}"]
+        return command
+
     def ctl(self, *args: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
         """etcdctl (API v3) against the live members."""
-        live = ",".join(m.endpoint for m in self.members if m.alive())
+        live = [m for m in self.members if m.alive()]
         return subprocess.run(
-            [ETCDCTL, "--endpoints", live, "--command-timeout=3s", *args],
+            [*self._etcdctl(live), "--command-timeout=3s", *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -160,7 +178,7 @@ class EtcdCluster:
             if not member.alive():
                 continue
             out = subprocess.run(
-                [ETCDCTL, "--endpoints", member.endpoint, "endpoint", "status", "-w", "fields"],
+                [*self._etcdctl([member]), "endpoint", "status", "-w", "fields"],
                 capture_output=True,
                 text=True,
                 timeout=10,

@@ -1,4 +1,5 @@
-"""A small PKI for TLS tests: a CA, a server certificate for 127.0.0.1, client certificates."""
+"""A small PKI for TLS tests: a CA, server certificates for 127.0.0.1, client certificates, and
+another CA with a server and a client certificate of its own (what must be refused)."""
 
 from __future__ import annotations
 
@@ -55,15 +56,22 @@ def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey |
 
 
 def make_pki(directory: Path) -> Path:
-    """ca.pem; server.pem/.key (127.0.0.1 and localhost); client.pem/.key from the same CA;
-    stranger.pem/.key from another CA. Returns `directory`."""
+    """ca.pem; server.pem/.key and peer.pem/.key (two server certificates for 127.0.0.1 and
+    localhost: two recorders of a site); client.pem/.key from the same CA; from another CA
+    (other-ca.pem): stranger.pem/.key (a client certificate) and stranger-server.pem/.key (a server
+    certificate for 127.0.0.1). Returns `directory`."""
     ca_key = _key()
     ca = _cert("vmsd test CA", ca_key, None, ca=True)
     _write(directory / "ca.pem", ca)
-    server_key, client_key, stranger_key = _key(), _key(), _key()
+    server_key, peer_key, client_key = _key(), _key(), _key()
     _write(directory / "server.pem", _cert("recorder", server_key, (ca, ca_key), server=True), server_key)
+    _write(directory / "peer.pem", _cert("peer recorder", peer_key, (ca, ca_key), server=True), peer_key)
     _write(directory / "client.pem", _cert("control-room", client_key, (ca, ca_key)), client_key)
     other_ca_key = _key()
     other_ca = _cert("someone else's CA", other_ca_key, None, ca=True)
+    _write(directory / "other-ca.pem", other_ca)
+    stranger_key, stranger_server_key = _key(), _key()
     _write(directory / "stranger.pem", _cert("stranger", stranger_key, (other_ca, other_ca_key)), stranger_key)
+    stranger_server = _cert("stranger recorder", stranger_server_key, (other_ca, other_ca_key), server=True)
+    _write(directory / "stranger-server.pem", stranger_server, stranger_server_key)
     return directory

@@ -169,16 +169,22 @@ class Stubs:
 
 
 class RunningDaemon:
-    """A Daemon started on an event loop in a background thread; `stop()` shuts both down."""
+    """A Daemon started on an event loop in a background thread; `stop()` shuts both down.
+    `credentials`: the test's channel is TLS (a daemon with [grpc] tls)."""
 
-    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: Config, *, clock: Clock | None = None, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         self.config = config
         self._clock = clock
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="vmsd-test-loop", daemon=True)
         self._thread.start()
         self.daemon: Daemon = self.run(self._start())
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.daemon.control_plane.port}")
+        target = f"127.0.0.1:{self.daemon.control_plane.port}"
+        self.channel = (
+            grpc.insecure_channel(target) if credentials is None else grpc.secure_channel(target, credentials)
+        )
         self.stubs = Stubs(
             self.channel,
             cameras_pb2_grpc.CameraServiceStub(self.channel),  # type: ignore[no-untyped-call]

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from grpc import ChannelCredentials
+
 from tests.support.clips import make_clip
 from tests.support.etcd import EtcdCluster
 from tests.support.feed import feed
@@ -56,22 +58,26 @@ def site_daemon(
     cameras: dict[str, str] | None = None,
     camera_fields: dict[str, Any] | None = None,
     web: dict[str, Any] | None = None,
+    grpc: dict[str, Any] | None = None,
+    site: dict[str, Any] | None = None,
+    credentials: ChannelCredentials | None = None,
 ) -> RunningDaemon:
     """A daemon of the site on a free port (its advertised address is real); `cameras`,
     `camera_fields` and `web` as tests/support/rpc.py make_config's (disabled config cameras by
-    default, no console)."""
+    default, no console); `grpc` and `site` add keys to those tables (TLS), `credentials` for the
+    test's channel."""
     listen = f"127.0.0.1:{free_port()}"
-    site = {"name": SITE, "etcd": etcd.endpoints, "lease_ttl": "2s", "token_file": str(token_file)}
+    site = {"name": SITE, "etcd": etcd.endpoints, "lease_ttl": "2s", "token_file": str(token_file), **(site or {})}
     config = make_config(
         root,
-        grpc={"listen": listen},
+        grpc={"listen": listen, **(grpc or {})},
         web=web,
         site=site,
         recorder_id=recorder_id,
         cameras=cameras,
         camera_fields=camera_fields,
     )
-    return RunningDaemon(config)
+    return RunningDaemon(config, credentials=credentials)
 
 
 def wait_for_keys(etcd: EtcdCluster, prefix: str, expected: set[str], timeout_s: float = 20) -> set[str]:

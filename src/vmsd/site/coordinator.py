@@ -31,7 +31,7 @@ from vmsd.ingest.fencing import Fencing
 from vmsd.log import get_logger
 from vmsd.ops.metrics import SiteSample
 from vmsd.site import placement
-from vmsd.site.etcd import SiteEtcdClient, open_client
+from vmsd.site.etcd import SiteEtcdClient, explain, open_client
 from vmsd.site.keys import (
     MemberInfo,
     MoveRequest,
@@ -446,7 +446,8 @@ class SiteCoordinator:
             self._set_alarm(
                 "site_quorum_lost",
                 f"etcd of site {self._site.name!r} unreachable or without quorum for "
-                f"{(self._clock.mono_ns() - since) // NS_PER_S}s; recording goes on ({error or type(error).__name__})",
+                f"{(self._clock.mono_ns() - since) // NS_PER_S}s; recording goes on; "
+                f"last error: {explain(error, self._site)}",
             )
 
     def _set_alarm(self, kind: str, message: str | None) -> None:

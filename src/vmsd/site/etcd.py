@@ -4,7 +4,10 @@ The channel names all members (gRPC's ipv4:/ipv6: resolvers take a list) with ro
 balancing, so that a member that dies or is partitioned away costs a failed call, not the site:
 the next call goes to another member. aetcd opens plaintext channels only; `SiteEtcdClient`
 opens a TLS one when [site] etcd_tls is set (the CA of the members, and a client certificate
-when they require one).
+when they require one). Such a channel checks one name in every member's certificate
+([site] etcd_tls.server_name, default the members' shared host): gRPC would otherwise check the
+whole multi-address target, which no certificate names. `explain` turns a TLS failure's gRPC
+text into what the operator should look at, naming the [site] key.
 """
 
 from __future__ import annotations
@@ -66,10 +69,15 @@ async def channel_target(endpoints: list[str]) -> str:
 class SiteEtcdClient(aetcd.Client):  # type: ignore[misc]
     """aetcd's client on a channel to every member (`target`), plaintext or TLS."""
 
-    def __init__(self, target: str, *, timeout_s: float, tls: EtcdTlsConfig | None) -> None:
+    def __init__(
+        self, target: str, *, timeout_s: float, tls: EtcdTlsConfig | None, server_name: str | None = None
+    ) -> None:
         # aetcd joins host and port into the channel target: split ours at its last colon.
         host, _, port = target.rpartition(":")
-        super().__init__(host=host, port=int(port), timeout=timeout_s, options=dict(_CHANNEL_OPTIONS))
+        options: dict[str, Any] = dict(_CHANNEL_OPTIONS)
+        if tls is not None and server_name is not None:
+            options["grpc.ssl_target_name_override"] = server_name
+        super().__init__(host=host, port=int(port), timeout=timeout_s, options=options)
         self._tls = tls
 
     async def connect(self) -> None:
@@ -102,6 +110,44 @@ async def open_client(site: SiteConfig) -> SiteEtcdClient:
     """A client for [site] etcd (no call made yet: the channel connects on the first call)."""
     target = await channel_target(site.etcd)
     # A call gets a third of the lease's TTL: a keepalive that hangs must not outlive the lease.
-    client = SiteEtcdClient(target, timeout_s=site.lease_ttl_ns / NS_PER_S / 3, tls=site.etcd_tls)
+    timeout_s = site.lease_ttl_ns / NS_PER_S / 3
+    client = SiteEtcdClient(target, timeout_s=timeout_s, tls=site.etcd_tls, server_name=site.etcd_server_name)
     await client.connect()
     return client
+
+
+_NOT_VERIFIED = "the etcd members' certificate does not verify against the CA in [site] etcd_tls.ca"
+# gRPC's words for a failed TLS connection (BoringSSL's and gRPC core's) → what to check.
+_TLS_FAILURES = (
+    # Not signed by that CA, expired, or signed by another CA of the same name (BAD_SIGNATURE).
+    ("CERTIFICATE_VERIFY_FAILED", _NOT_VERIFIED),
+    ("BAD_SIGNATURE", _NOT_VERIFIED),
+    (
+        "Hostname Verification",
+        "the etcd members' certificate does not name {server_name!r} ([site] etcd_tls.server_name, default "
+        "the members' host)",
+    ),
+    # The members ended the handshake after reading this recorder's certificate (or its absence).
+    (
+        "Unwrap failed",
+        "the etcd members refused this recorder's client certificate ([site] etcd_tls.cert and key; "
+        "etcd --client-cert-auth trusts its --trusted-ca-file)",
+    ),
+    ("Handshake read failed", "the etcd members do not answer TLS: do they serve https client URLs?"),
+)
+
+
+def explain(error: BaseException, site: SiteConfig) -> str:
+    """A short text for an etcd call that failed: for a TLS failure, what is wrong and the [site]
+    key to look at, then gRPC's own words; else gRPC's words for the last failure (or the
+    error's type)."""
+    text = str(error) or type(error).__name__
+    # aetcd's ConnectionFailedError reads "connections to all backends failing; last error: ...".
+    detail = text.rpartition("last error: ")[2]
+    if site.etcd_tls is not None:
+        for needle, meaning in _TLS_FAILURES:
+            if needle in detail:
+                return f"{meaning.format(server_name=site.etcd_server_name)} ({detail})"
+    elif "Socket closed" in detail:
+        return f"the etcd members closed the connection: do they serve TLS only? then set [site] etcd_tls ({detail})"
+    return detail

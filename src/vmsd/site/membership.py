@@ -20,7 +20,7 @@ from vmsd.clock import Clock
 from vmsd.config import SiteConfig
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.log import get_logger
-from vmsd.site.etcd import SiteEtcdClient
+from vmsd.site.etcd import SiteEtcdClient, explain
 from vmsd.site.keys import MemberInfo, SiteKeys, decode_member, encode
 from vmsd.units import NS_PER_S
 
@@ -117,9 +117,7 @@ class Membership:
         except Exception as error:  # etcd down, no quorum, timeout: the deadline stays where it was
             self.keepalive_failures += 1
             if self.keepalive_failures in (1, 10) or self.keepalive_failures % 100 == 0:
-                log.warning(
-                    "site_keepalive_failed", failures=self.keepalive_failures, error=str(error) or type(error).__name__
-                )
+                log.warning("site_keepalive_failed", failures=self.keepalive_failures, error=explain(error, self._site))
             return False
         if reply is None or reply.TTL <= 0:
             log.error("site_lease_lost", lease=f"{lease_id:x}")

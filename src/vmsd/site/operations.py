@@ -29,8 +29,9 @@ class SiteOperations:
         self.link = SiteLink(config.site)
         self.footage = FootageDirectory(self.link, config.recorder_id)
         self.holds = HoldSync(self.link, holds, config.recorder_id, audit=audit)
-        # The token arrives at start (`accept_site_token`): reading its file is I/O.
-        self.peers = PeerClient()
+        # The token and TLS credentials arrive at start (`accept_site_token`, `peers.accept_credentials`):
+        # reading their files is I/O.
+        self.peers = PeerClient(insecure=config.site.insecure)
         self._catalogue = catalogue
         # Set by the daemon when retention started without the site's holds (etcd away at start).
         self.holds_overdue = False

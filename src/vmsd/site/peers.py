@@ -5,7 +5,11 @@ frequent); every call carries the site token and the headers of the principal it
 (built by vmsd.services.forwarding), and has a deadline. A peer that does not answer in time,
 or cannot be reached, is an explicit UNAVAILABLE `VmsdError` naming the recorder, its address
 and why; a refusal keeps the peer's kind and message, prefixed with the recorder's name.
-Blocking I/O: none (the token file is read by `load_site_token`, in a thread by the caller).
+Channels are TLS once `accept_credentials` was given the site's (`load_peer_credentials`: the CA
+of [site] peer_tls, this recorder's certificate as the client's); without, plaintext, and only
+to loopback addresses unless [site] insecure (the site token would cross the network in clear).
+Blocking I/O: none (the token and certificate files are read by `load_site_token` and
+`load_peer_credentials`, in a thread by the caller).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import grpc
 
 from vmsd.audit import AuditFilters, AuditRecord
+from vmsd.config import PeerTlsConfig, TlsConfig, is_loopback
 from vmsd.errors import ErrorKind, VmsdError
 from vmsd.export import manifest as mf
 from vmsd.export.site_parts import PartHeader, PartItem, PartSegment
@@ -38,7 +43,7 @@ from vmsd.v1 import (
     recordings_pb2_grpc,
 )
 
-__all__ = ["DEFAULT_PEER_TIMEOUT_NS", "PeerClient", "load_site_token"]
+__all__ = ["DEFAULT_PEER_TIMEOUT_NS", "PeerClient", "load_peer_credentials", "load_site_token"]
 
 # A peer on the same site answers a search in milliseconds; one that takes seconds is as good as
 # absent for an operator waiting at a console, and its part is reported unavailable instead.
@@ -65,30 +70,57 @@ def load_site_token(path: Path) -> str:
     return token
 
 
+def load_peer_credentials(peer_tls: PeerTlsConfig, grpc_tls: TlsConfig) -> grpc.ChannelCredentials:
+    """TLS credentials for calls to peers (blocking: reads the files): trust the CA in [site]
+    peer_tls.ca, present [site] peer_tls.cert/key, else this recorder's own [grpc.tls] cert/key
+    (mutual TLS when the peers' client_ca trusts it). FAILED_PRECONDITION naming the key when a
+    file cannot be read."""
+    cert, cert_key = (peer_tls.cert, "site.peer_tls.cert") if peer_tls.cert else (grpc_tls.cert, "grpc.tls.cert")
+    key, key_key = (peer_tls.key, "site.peer_tls.key") if peer_tls.key else (grpc_tls.key, "grpc.tls.key")
+    files = {}
+    for name, path in (("site.peer_tls.ca", peer_tls.ca), (cert_key, cert), (key_key, key)):
+        try:
+            files[name] = path.read_bytes()
+        except OSError as error:
+            raise VmsdError(ErrorKind.FAILED_PRECONDITION, f"{name} {str(path)!r}: cannot be read ({error})") from None
+    return grpc.ssl_channel_credentials(
+        root_certificates=files["site.peer_tls.ca"], private_key=files[key_key], certificate_chain=files[cert_key]
+    )
+
+
 class PeerClient:
-    """Calls to peer recorders. No I/O in the constructor; `aclose()` closes every channel."""
+    """Calls to peer recorders. No I/O in the constructor; `aclose()` closes every channel.
+    `insecure`: plaintext to peers off loopback is allowed ([site] insecure)."""
 
     def __init__(
-        self,
-        site_token: str | None = None,
-        *,
-        timeout_ns: int = DEFAULT_PEER_TIMEOUT_NS,
-        root_certificates: bytes | None = None,
+        self, site_token: str | None = None, *, timeout_ns: int = DEFAULT_PEER_TIMEOUT_NS, insecure: bool = False
     ) -> None:
         self._authorization = f"Bearer {site_token}" if site_token else None
         self._timeout_s = timeout_ns / NS_PER_S
-        # The CA of the peers' [grpc] tls certificates; None: plaintext (loopback or a private link).
-        self._root_certificates = root_certificates
+        # TLS to the peers' [grpc] tls (accept_credentials); None: plaintext.
+        self._credentials: grpc.ChannelCredentials | None = None
+        self._insecure = insecure
         self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def accept_credentials(self, credentials: grpc.ChannelCredentials) -> None:
+        """Call peers over TLS from now on (the daemon loads [site] peer_tls at start)."""
+        self._credentials = credentials
 
     def _channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            if self._root_certificates is None:
+            if self._credentials is not None:
+                channel = grpc.aio.secure_channel(address, self._credentials)
+            elif self._insecure or is_loopback(address.rpartition(":")[0].strip("[]")):
                 channel = grpc.aio.insecure_channel(address)
             else:
-                credentials = grpc.ssl_channel_credentials(root_certificates=self._root_certificates)
-                channel = grpc.aio.secure_channel(address, credentials)
+                # The config refuses a non-loopback advertise without TLS; a peer advertising one
+                # to a recorder without TLS is refused here, before the site token is sent.
+                raise VmsdError(
+                    ErrorKind.FAILED_PRECONDITION,
+                    f"peer address {address} is not a loopback address and this recorder has no [site] peer_tls: "
+                    "it calls peers on the network over TLS only (or in plaintext with [site] insecure = true)",
+                )
             self._channels[address] = channel
         return channel
 
