@@ -293,15 +293,7 @@ class PeerClient:
             export_id=export_id,
         )
         call = stub.FetchSegments(request, metadata=self._metadata(headers))
-        try:
-            first = await asyncio.wait_for(call.read(), self._timeout_s)
-        except TimeoutError:
-            call.cancel()
-            raise VmsdError(
-                ErrorKind.UNAVAILABLE, f"recorder {recorder_id} ({address}) did not answer within {self._timeout_s:g} s"
-            ) from None
-        except grpc.aio.AioRpcError as error:
-            raise _peer_error(recorder_id, address, error, self._timeout_s) from None
+        first = await self._first(recorder_id, address, call)
         if first is grpc.aio.EOF or first.WhichOneof("kind") != "part":
             call.cancel()
             raise VmsdError(ErrorKind.DATA_LOSS, f"recorder {recorder_id} ({address}) sent no part of the export")
