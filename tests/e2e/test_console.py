@@ -25,7 +25,7 @@ import aiohttp
 import grpc
 import pytest
 
-from tests.support.browser import Problems, datetime_input
+from tests.support.browser import Problems, datetime_input, web_port
 from tests.support.clips import make_clip
 from tests.support.daemon import REPO, DaemonProcess, write_config
 from tests.support.simulator import CameraSimulator, MountSpec
@@ -81,21 +81,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         process = DaemonProcess(config, work / "vmsd.log").start()
         try:
             process.wait_for_log('"state": "recording"', count=len(cameras))
-            port = _web_port(process)
+            port = web_port(process)
             yield Console(f"http://127.0.0.1:{port}", process, work / "root", sim)
         finally:
             if process.alive():
                 process.terminate()
-
-
-def _web_port(process: DaemonProcess) -> int:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for line in process.log().splitlines():
-            if '"web_started"' in line:
-                return int(json.loads(line)["port"])
-        time.sleep(0.1)
-    raise AssertionError(f"the daemon never logged web_started:\n{process.log()}")
 
 
 def _sign_in(browser: Any, console: Console, problems: Problems, token: str) -> Any:

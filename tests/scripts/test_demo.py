@@ -40,7 +40,9 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def test_a_crashed_demo_daemon_is_restarted_and_records_while_the_simulator_keeps_serving(tmp_path: Path) -> None:
+def _start_demo(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """The demo script on one simulated camera, as a newcomer runs it (its own process group);
+    its output goes to the returned log."""
     port = free_port()
     config = write_config(tmp_path / "demo.toml", tmp_path / "root", {"demo-h264": f"rtsp://127.0.0.1:{port}/cam1"})
     log = tmp_path / "demo.log"
@@ -61,6 +63,11 @@ def test_a_crashed_demo_daemon_is_restarted_and_records_while_the_simulator_keep
             start_new_session=True,  # a terminal's process group: Ctrl-C goes to all of it
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+    return demo, log
+
+
+def test_a_crashed_demo_daemon_is_restarted_and_records_while_the_simulator_keeps_serving(tmp_path: Path) -> None:
+    demo, log = _start_demo(tmp_path)
     try:
         simulator_pid = int(_wait_for(log, r"camera simulator \(pid (\d+)\)")[0])
         first_pid = int(_wait_for(log, r"vmsd running \(pid (\d+)\)")[0])
@@ -82,26 +89,7 @@ def test_a_crashed_demo_daemon_is_restarted_and_records_while_the_simulator_keep
 
 
 def test_sigterm_to_the_demo_stops_its_daemon_cleanly_and_the_simulator(tmp_path: Path) -> None:
-    port = free_port()
-    config = write_config(tmp_path / "demo.toml", tmp_path / "root", {"demo-h264": f"rtsp://127.0.0.1:{port}/cam1"})
-    log = tmp_path / "demo.log"
-    with open(log, "wb") as out:
-        demo = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "scripts" / "demo.py"),
-                "--config",
-                str(config),
-                "--rtsp-port",
-                str(port),
-                "--clips",
-                "/tmp/vmsd-test-clips",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    demo, log = _start_demo(tmp_path)
     try:
         simulator_pid = int(_wait_for(log, r"camera simulator \(pid (\d+)\)")[0])
         daemon_pid = int(_wait_for(log, r"vmsd running \(pid (\d+)\)")[0])

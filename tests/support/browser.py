@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.daemon import DaemonProcess
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -44,3 +48,14 @@ def datetime_input(page: Any, ms: int) -> str:
             ms,
         )
     )
+
+
+def web_port(process: DaemonProcess) -> int:
+    """The port the daemon's console listens on (`[web] listen` with port 0), from its log."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in process.log().splitlines():
+            if '"web_started"' in line:
+                return int(json.loads(line)["port"])
+        time.sleep(0.1)
+    raise AssertionError(f"the daemon never logged web_started:\n{process.log()}")
