@@ -198,14 +198,7 @@ class RecordingService:
         own = await self._search(camera_id, start_ns, end_ns)
         if self._site is None:
             return own
-        site = self._site
-        headers = site.forward(principal)
-        answers, unavailable = await site.fan_out(
-            principal,
-            activity,
-            camera_id,
-            lambda peer: site.peers.search(peer.recorder_id, peer.address, headers, camera_id, start_ns, end_ns),
-        )
+        answers, unavailable = await self._site.search(principal, activity, camera_id, start_ns, end_ns)
         if not answers and not unavailable:
             return own
         parts = [own, *(answer for _, answer in answers), SearchResult([], [], unavailable)]

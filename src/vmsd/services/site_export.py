@@ -88,13 +88,8 @@ async def plan(
     concerned — a call forwarded by a peer, or no other recorder holds any of the range and all
     answered). UNAVAILABLE when a holder cannot be asked and part of the range may be on it,
     unless `allow_partial`."""
-    headers = site.forward(principal)
-    answers, unavailable = await site.fan_out(
-        principal,
-        activity,
-        camera_id,
-        lambda peer: site.peers.search(peer.recorder_id, peer.address, headers, camera_id, start_ns, end_ns),
-    )
+    answers, unavailable = await site.search(principal, activity, camera_id, start_ns, end_ns)
+    headers = site.forward(principal)  # for the peers' fetches below
     holding = sorted(
         ((peer, answer) for peer, answer in answers if answer.spans), key=lambda item: item[1].spans[0].start_ns
     )

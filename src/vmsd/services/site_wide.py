@@ -156,3 +156,16 @@ class Site:
         if unavailable:
             activity.touch(site_unavailable=sorted({u.recorder for u in unavailable}))
         return answers, unavailable
+
+    async def search(
+        self, principal: Principal, activity: Activity, camera_id: str, start_ns: int, end_ns: int
+    ) -> tuple[list[tuple[PeerRecorder, SearchResult]], list[Unavailable]]:
+        """Every other holder's spans and gaps of the camera in [start_ns, end_ns), asked for
+        `principal` (see `fan_out`)."""
+        headers = self.forward(principal)
+        return await self.fan_out(
+            principal,
+            activity,
+            camera_id,
+            lambda peer: self.peers.search(peer.recorder_id, peer.address, headers, camera_id, start_ns, end_ns),
+        )
