@@ -79,8 +79,10 @@ def test_a_relay_asked_of_a_recorder_that_does_not_record_the_camera_comes_from_
     theirs, _ = rec_b.daemon.audit.query(principal="viewer-1", action_prefix="/vmsd.v1.LiveService/Relay")
     assert json.loads(mine[-1].detail_json)["relayed_from"] == "rec-b"
     assert json.loads(theirs[-1].detail_json)["via"] == "rec-a"
-    # Every frame rec-b relayed reached the viewer through rec-a (both count them).
-    assert (
-        json.loads(mine[-1].detail_json)["video_frames"] == json.loads(theirs[-1].detail_json)["video_frames"] == frames
-    )
+    # Every frame rec-a counted reached the viewer; rec-b counts what it handed to its transport,
+    # and both end at the same duration, so a frame or two rec-b sent may still have been in
+    # flight when rec-a's deadline closed the call.
+    relayed, owner_sent = (json.loads(m[-1].detail_json)["video_frames"] for m in (mine, theirs))
+    assert relayed == frames
+    assert 0 <= owner_sent - relayed <= 2, (owner_sent, relayed)
     assert frames > 0

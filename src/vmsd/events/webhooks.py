@@ -29,6 +29,7 @@ from vmsd.errors import ErrorKind, VmsdError
 from vmsd.events.bus import EventBus, SubscriberCutOff, Subscription
 from vmsd.events.kinds import Event, EventKind
 from vmsd.log import get_logger, redact_url, scrub
+from vmsd.waits import wait_event
 
 log = get_logger(component="webhooks")
 
@@ -148,8 +149,7 @@ class Webhook:
                     error=self.status.last_error,
                     retry_in_s=delay_s,
                 )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=delay_s)
+            await wait_event(self._stop, delay_s)
             delay_s = min(delay_s * 2, RETRY_MAX_S)
         return False
 

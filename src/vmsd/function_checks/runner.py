@@ -38,6 +38,7 @@ from vmsd.storage.catalogue import GapReason
 from vmsd.storage.store import Storage
 from vmsd.system_facts import ClockStatus, clock_status, disk_space
 from vmsd.units import NS_PER_S
+from vmsd.waits import wait_event
 
 log = get_logger(component="health")
 
@@ -90,10 +91,7 @@ class FunctionChecks:
                 return
             while not self._stop.is_set() and self._clock.wall_ns() < due_ns:
                 wait_s = min(60.0, (due_ns - self._clock.wall_ns()) / NS_PER_S)
-                try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=max(0.01, wait_s))
-                except TimeoutError:
-                    pass
+                await wait_event(self._stop, max(0.01, wait_s))
             if self._stop.is_set():
                 return
             try:

@@ -26,6 +26,7 @@ from vmsd.ingest.recorder import CameraRecorder, CameraState
 from vmsd.log import get_logger
 from vmsd.ops.sdnotify import Notifier
 from vmsd.units import NS_PER_S
+from vmsd.waits import wait_event
 
 log = get_logger(component="watchdog")
 
@@ -86,10 +87,7 @@ class Watchdog:
         while not self._stop.is_set():
             self.beat(lag_ns=max(0, self._clock.mono_ns() - due_mono_ns))
             due_mono_ns = self._clock.mono_ns() + interval_ns
-            try:
-                await asyncio.wait_for(self._stop.wait(), interval_ns / NS_PER_S)
-            except TimeoutError:
-                pass
+            await wait_event(self._stop, interval_ns / NS_PER_S)
 
     async def aclose(self) -> None:
         """Stop pinging (call before shutting the recorders down: a stopped recorder looks dead)."""

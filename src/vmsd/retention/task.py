@@ -30,6 +30,7 @@ from vmsd.storage.errors import StorageError, is_full
 from vmsd.storage.store import Storage
 from vmsd.system_facts import DiskSpace, disk_space
 from vmsd.units import NS_PER_S
+from vmsd.waits import wait_event
 
 log = get_logger(component="retention")
 
@@ -319,10 +320,7 @@ class RetentionTask:
             except Exception:  # retention must outlive one bad pass; the traceback is logged
                 log.exception("retention_pass_failed")
             tick_ns = min(self._check_interval_ns, PRESSURE_TICK_NS)
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=tick_ns / NS_PER_S)
-            except TimeoutError:
-                pass
+            await wait_event(self._stop, tick_ns / NS_PER_S)
 
     async def aclose(self) -> None:
         self._stop.set()

@@ -16,7 +16,6 @@ every open one (after the transports stopped, so nothing is left uncounted).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from vmsd.audit import AuditEntry, AuditLog
 from vmsd.log import get_logger
@@ -24,6 +23,7 @@ from vmsd.services.access import Principal
 from vmsd.services.activity import Activity
 from vmsd.services.denials import DenialAggregator
 from vmsd.services.events import EventService
+from vmsd.waits import wait_event
 
 log = get_logger(component="calls")
 
@@ -118,8 +118,7 @@ class CallAudit:
         Ended by an event, not cancelled: a cancel between taking due summaries from the
         aggregator and writing them would lose them from the audit trail."""
         while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=DENIAL_FLUSH_S)
+            await wait_event(self._stop, DENIAL_FLUSH_S)
             await self._write_summaries(everything=False)
 
     async def aclose(self) -> None:

@@ -162,7 +162,8 @@ class LiveService:
                         if remaining_s <= 0:
                             break
                         try:
-                            item = await asyncio.wait_for(anext(stream), timeout=remaining_s)
+                            async with asyncio.timeout(remaining_s):
+                                item = await anext(stream)
                         except TimeoutError:
                             break
                     else:

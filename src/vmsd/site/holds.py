@@ -21,7 +21,6 @@ a hold of its own (one hold too many, never one too few); the operator releases 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from dataclasses import asdict, dataclass
 
@@ -31,6 +30,7 @@ from vmsd.log import get_logger
 from vmsd.retention.holds import Holds
 from vmsd.site.link import SiteLink
 from vmsd.storage.catalogue import HoldRow
+from vmsd.waits import wait_event
 
 __all__ = ["HoldSync", "SiteHold"]
 
@@ -215,8 +215,7 @@ class HoldSync:
                     await self.sync()
                 except VmsdError as error:
                     log.warning("site_holds_not_synced", error=error.message)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), SYNC_INTERVAL_S)
+                await wait_event(self._wake, SYNC_INTERVAL_S)
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)

@@ -247,7 +247,8 @@ class PeerClient:
     async def _first(self, recorder_id: str, address: str, call: Any) -> Any:
         """The first message of a streamed answer, within the timeout (the rest may take long)."""
         try:
-            return await asyncio.wait_for(call.read(), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                return await call.read()
         except TimeoutError:
             call.cancel()
             raise VmsdError(
@@ -312,7 +313,8 @@ class PeerClient:
                     yield _part_segment(message.segment)
                 elif kind == "data":
                     yield message.data
-                message = await asyncio.wait_for(call.read(), _PART_MESSAGE_TIMEOUT_S)
+                async with asyncio.timeout(_PART_MESSAGE_TIMEOUT_S):
+                    message = await call.read()
         except TimeoutError:
             raise VmsdError(
                 ErrorKind.UNAVAILABLE,

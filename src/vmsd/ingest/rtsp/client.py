@@ -363,7 +363,8 @@ class RtspClient:
             transport.close()
         if self._closed is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._closed), 2)
+                async with asyncio.timeout(2):
+                    await asyncio.shield(self._closed)
 
     # -- I/O callbacks --------------------------------------------------------------------
 
