@@ -14,8 +14,10 @@ lease_ttl + noticing the deleted owner key + the claim + RTSP connect + the firs
 next kill. Goals (issue #15): within 15 s; ≤ 10 s at 64 cameras per recorder.
 
 The recorders' RTSP client is `[[cameras]] source` (``--source``: "ffmpeg", the default, or
-"native"). Every result carries the machine's load averages at the start and at each kill
-(os.getloadavg): the figures are only comparable at a similar load.
+"native"). Before each kill the scenario waits for the machine's CPU use to stop falling (the
+previous kill's restart and failback done: a recorder fails in a steady site). Every kill carries
+that busy fraction and the load averages (os.getloadavg): the figures are only comparable at a
+similar load.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ SEGMENT_S = 10
 # A kill whose cameras are not all recording on peers by then ends the scenario (reported, with
 # how many made it): the machine cannot carry that many cameras.
 TAKEOVER_TIMEOUT_S = 120
+STEADY_WINDOW_S = 5.0
+STEADY_TIMEOUT_S = 90.0
 
 
 def _config(work: Path, recorder: str, etcd: EtcdCluster, urls: dict[str, str], lease_ttl_s: int, source: str) -> Path:
@@ -153,6 +157,34 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _cpu_busy(window_s: float) -> float:
+    """The machine's busy fraction of all its cores over the next `window_s` (/proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    busy0, total0 = sample()
+    time.sleep(window_s)
+    busy1, total1 = sample()
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
+def _steady(timeout_s: float = STEADY_TIMEOUT_S) -> float:
+    """Wait until the machine's CPU use stops falling (two windows in a row within 5 points):
+    a recorder fails in a site's steady state, not while the previous kill's restart and
+    failback still load the box. Returns the last window's busy fraction."""
+    previous = _cpu_busy(STEADY_WINDOW_S)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        busy = _cpu_busy(STEADY_WINDOW_S)
+        if busy >= previous - 0.05:
+            return busy
+        previous = busy
+    return previous
+
+
 def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream: Stream, source: str) -> dict:
     cameras = [f"cam{i:03d}" for i in range(per_recorder * len(RECORDERS))]
     clip = stream.clip()
@@ -199,6 +231,7 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
                         f"segment in the last {2 * SEGMENT_S} s after waiting 120 s"
                     )
                     break
+                busy = _steady()
                 load = _load()
                 killed_ns = time.time_ns()
                 procs[victim].kill()
@@ -215,6 +248,7 @@ def run_one(per_recorder: int, kills: int, lease_ttl_s: int, work: Path, stream:
                 missed += len(lost) - len(firsts)
                 per_kill.append(
                     {"cameras": len(lost), "taken_over": len(firsts), "load_average": load,
+                     "cpu_busy_before": round(busy, 3),
                      "p50_s": round(percentile(these_s, 0.5), 3) if these_s else None,
                      "max_s": round(these_s[-1], 3) if complete and these_s else None}
                 )  # fmt: skip

@@ -31,7 +31,6 @@ from vmsd.events.bus import EventBus
 from vmsd.ingest.fencing import Fencing
 from vmsd.ingest.recorder import CameraRecorder, CameraStatus
 from vmsd.log import get_logger, redact_url, register_url_credentials
-from vmsd.storage.catalogue import GapReason
 from vmsd.storage.store import Storage
 
 log = get_logger(component="cameras")
@@ -65,6 +64,15 @@ def _audited_value(camera: CameraConfig | None, name: str) -> Any:
     if camera is not None and name == "url":
         return redact_url(camera.url)  # credentials never reach the audit trail
     return _raw_value(camera, name)
+
+
+@dataclass(frozen=True)
+class OwnedCamera:
+    """A site camera this recorder has just claimed (vmsd.site), to record under `fencing`."""
+
+    camera_id: str
+    fencing: Fencing
+    hole: tuple[int, str] | None  # (start_ns, detail) of the `failover` gap when taken over from a lost owner
 
 
 @dataclass(frozen=True)
@@ -242,36 +250,29 @@ class CameraManager:
         """The site's cameras this recorder may record: the config file's enabled cameras."""
         return [m.config for m in self._cameras.values() if m.source == "config" and m.config.enabled]
 
-    async def record_owned(self, camera_id: str, fencing: Fencing, *, hole: tuple[int, str] | None) -> bool:
-        """Start recording a site camera this recorder now owns, its runs under `fencing`.
+    async def record_owned(self, cameras: list[OwnedCamera]) -> set[str]:
+        """Start recording site cameras this recorder now owns, each's runs under its fencing;
+        returns the ids started.
 
-        `hole` (start_ns, detail): the camera was taken over from a lost owner: a `failover` gap
-        from start_ns, closed by the first segment. False (nothing started) while an earlier
-        recorder of the camera is still finishing its last segment: the caller tries again."""
+        A camera's `hole` (start_ns, detail): it was taken over from a lost owner: a `failover`
+        gap from start_ns, closed by its first segment. The holes of a whole takeover are written
+        in one catalogue transaction (one fsync, not one per camera). A camera whose earlier
+        recorder is still finishing its last segment is not started: the caller tries again."""
         async with self._lock:
             if self._stopping:
-                return False
-            managed = self._cameras.get(camera_id)
-            if managed is None or not managed.config.enabled:
-                return False
-            if camera_id in self._recorders:
-                return False
-            if hole is not None:
-                start_ns, detail = hole
-                await asyncio.to_thread(self._open_failover_gap, camera_id, start_ns, detail)
-            self._launch(managed.config, fencing)
-            log.info("site_camera_recording", camera_id=camera_id, epoch=fencing.epoch)
-            return True
+                return set()
+            ready = [c for c in cameras if self._may_record_owned(c.camera_id)]
+            holes = [(c.camera_id, *c.hole) for c in ready if c.hole is not None]
+            if holes:
+                await asyncio.to_thread(self._storage.catalogue.open_failover_gaps, holes)
+            for camera in ready:
+                self._launch(self._cameras[camera.camera_id].config, camera.fencing)
+                log.info("site_camera_recording", camera_id=camera.camera_id, epoch=camera.fencing.epoch)
+            return {c.camera_id for c in ready}
 
-    def _open_failover_gap(self, camera_id: str, start_ns: int, detail: str) -> None:
-        catalogue = self._storage.catalogue
-        last = catalogue.last_segment(camera_id)
-        if last is not None and last.end_ns is not None:
-            start_ns = max(start_ns, last.end_ns)  # never over footage this recorder holds
-        # A gap this recorder left open when it last recorded the camera (a crash, a move away)
-        # ends where the hole begins: from there on the hole is the lost owner's.
-        catalogue.close_gap(camera_id, start_ns)
-        catalogue.open_gap(camera_id, start_ns, GapReason.FAILOVER, detail)
+    def _may_record_owned(self, camera_id: str) -> bool:
+        managed = self._cameras.get(camera_id)
+        return managed is not None and managed.config.enabled and camera_id not in self._recorders
 
     def release_owned(self, camera_id: str, detail: str) -> None:
         """A newer owner records the camera: stop after the current segment (a `failover` gap follows)."""

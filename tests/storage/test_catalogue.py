@@ -53,3 +53,30 @@ def test_small_rows_are_named(storage: Storage) -> None:
     catalogue.put_api_camera("cam2", "{}", T)
     [api] = catalogue.api_cameras()
     assert (api.camera_id, api.spec_json) == ("cam2", "{}")
+
+
+def test_failover_gaps_of_a_takeover_are_opened_together_and_never_over_held_footage(storage: Storage) -> None:
+    catalogue = storage.catalogue
+    for camera in ("held", "fresh", "crashed"):
+        catalogue.upsert_camera(camera, "", "", 0)
+    # "held": this recorder has footage up to T+10 s; the lost owner's hole is said to start at T+5 s.
+    catalogue.insert_segments_bulk(
+        [("held", None, "recordings/held/a.mp4", T, T + 10 * S, 10, "1" * 64, "0" * 64, "h264", 2, 2, False, 1)]
+    )
+    # "crashed": this recorder left a crash gap open when it last recorded the camera.
+    catalogue.open_gap("crashed", T, GapReason.CRASH, "killed")
+    catalogue.open_failover_gaps(
+        [("held", T + 5 * S, "rec-a lost"), ("fresh", T + 5 * S, "rec-a lost"), ("crashed", T + 7 * S, "rec-a lost")]
+    )
+    [held] = catalogue.gaps("held")
+    assert (held.start_ns, held.end_ns, held.reason, held.detail) == (
+        T + 10 * S,
+        None,
+        GapReason.FAILOVER,
+        "rec-a lost",
+    )
+    [fresh] = catalogue.gaps("fresh")
+    assert (fresh.start_ns, fresh.end_ns, fresh.reason) == (T + 5 * S, None, GapReason.FAILOVER)
+    crash, failover = sorted(catalogue.gaps("crashed"), key=lambda g: g.start_ns)
+    assert (crash.reason, crash.start_ns, crash.end_ns) == (GapReason.CRASH, T, T + 7 * S)
+    assert (failover.reason, failover.start_ns, failover.end_ns) == (GapReason.FAILOVER, T + 7 * S, None)

@@ -23,7 +23,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmsd.cameras import CameraManager
+from vmsd.cameras import CameraManager, OwnedCamera
 from vmsd.clock import Clock
 from vmsd.config import Config, SiteConfig
 from vmsd.errors import ErrorKind, VmsdError
@@ -44,6 +44,7 @@ from vmsd.site.keys import (
 )
 from vmsd.site.membership import Membership
 from vmsd.units import NS_PER_S
+from vmsd.waits import wait_event
 
 log = get_logger(component="site")
 
@@ -168,8 +169,7 @@ class SiteCoordinator:
                 except Exception:  # a bug in one pass must not end coordination (recording goes on)
                     log.exception("site_pass_failed")
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL_S)
+                await wait_event(self._wake, POLL_S)
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -258,6 +258,7 @@ class SiteCoordinator:
                 if owner.info.recorder_id != me:
                     self._last_owner[camera_id] = owner
         # 1. The cameras this recorder records: still ours, re-claim, or hand over to a newer epoch.
+        reclaims: list[tuple[str, str]] = []
         for camera_id, fencing in list(self._fencing.items()):
             owner = view.owners.get(camera_id)
             if owner is not None and owner.info.recorder_id == me and owner.lease == lease:
@@ -270,18 +271,22 @@ class SiteCoordinator:
                 if move is not None and move.to != me and move.to in view.members:
                     continue  # a move's target took the key and is claiming it: record on until it has
                 # Our key went with a lost lease: claim it again (we never stopped recording).
-                await self._claim(camera_id, view, how="reclaim")
+                reclaims.append((camera_id, "reclaim"))
+        await self._claim_all(reclaims)
         # 2. Owner keys of ours that we do not record (a claim whose recorder was still stopping).
+        starts: list[tuple[str, int, tuple[int, str] | None]] = []
         for camera_id, owner in view.owners.items():
             mine = owner.info.recorder_id == me and owner.lease == lease
             if mine and camera_id not in self._fencing and camera_id in site_cameras:
                 self._confirmed.add(camera_id)
-                await self._start(camera_id, owner.epoch, hole=self._hole(camera_id, owner.info, owner.epoch))
+                starts.append((camera_id, owner.epoch, self._hole(camera_id, owner.info, owner.epoch)))
+        await self._start_all(starts)
         # 3. Moves: the target claims (make), the old owner sees the newer epoch (break).
         for camera_id, move in view.moves.items():
             await self._act_on_move(camera_id, move, view)
         # 4. Unowned cameras: claimed by the recorder placement chooses, unless reserved by a move.
         settling = self._claims_from_mono_ns is None or self._clock.mono_ns() < self._claims_from_mono_ns
+        claims: list[tuple[str, str]] = []
         for camera_id, camera in site_cameras.items():
             if settling:
                 break
@@ -291,7 +296,8 @@ class SiteCoordinator:
             if pending is not None and pending.to in view.members and pending.to != me:
                 continue
             if placement.choose(camera_id, view.members.values(), camera.recorders) == me:
-                await self._claim(camera_id, view, how="failover" if camera_id in self._last_owner else "placement")
+                claims.append((camera_id, "failover" if camera_id in self._last_owner else "placement"))
+        await self._claim_all(claims)
         # 5. Failback: hand cameras placement prefers elsewhere to that recorder (make-before-break).
         if self._site.failback == "auto":
             await self._failback(view, site_cameras)
@@ -321,7 +327,7 @@ class SiteCoordinator:
             )
             if not ok:
                 return
-        claimed = await self._claim(camera_id, view, how="move" if move.principal != "vmsd" else "failback")
+        claimed = await self._claim_all([(camera_id, "move" if move.principal != "vmsd" else "failback")])
         if claimed:
             self.counters.moves += 1
             await self._client.delete(self.keys.move(camera_id))
@@ -346,12 +352,34 @@ class SiteCoordinator:
 
     # -- claims and recorders --------------------------------------------------------------------
 
-    async def _claim(self, camera_id: str, view: SiteView, *, how: str) -> bool:
-        """Create the owner key on our lease if absent; start recording under the new epoch."""
+    async def _claim_all(self, claims: list[tuple[str, str]]) -> set[str]:
+        """Claim these (camera_id, how) and start recording the ones won; returns those claimed.
+
+        All at once: the transactions concurrently, the recorders they start in one catalogue
+        transaction. One by one, the 64 cameras of a lost recorder took seconds to claim on a busy
+        box, on top of the lease running out (issue #15's failover goal)."""
+        results = await asyncio.gather(*(self._claim_key(camera_id, how) for camera_id, how in claims))
+        claimed: set[str] = set()
+        starts: list[tuple[str, int, tuple[int, str] | None]] = []
+        for (camera_id, _how), result in zip(claims, results, strict=True):
+            if result is None:
+                continue
+            info, epoch = result
+            claimed.add(camera_id)
+            if camera_id in self._fencing:
+                self._fencing[camera_id].epoch = epoch  # a re-claim: the recorder never stopped
+            else:
+                starts.append((camera_id, epoch, self._hole(camera_id, info, epoch)))
+        await self._start_all(starts)
+        return claimed
+
+    async def _claim_key(self, camera_id: str, how: str) -> tuple[OwnerInfo, int] | None:
+        """Create the camera's owner key on our lease if absent: (what we stored, the epoch), or
+        None when another recorder has it (or etcd did not answer)."""
         assert self._client is not None and self._membership is not None
         lease = self._membership.lease_id
         if lease is None:
-            return False
+            return None
         previous = self._last_owner.get(camera_id)
         info = OwnerInfo(
             self.recorder_id,
@@ -370,17 +398,13 @@ class SiteCoordinator:
             # No answer (an etcd election, a timeout): the claim may still have been applied. The
             # next pass sees the key on our lease and starts recording from it (step 2 of _act).
             log.warning("site_claim_unanswered", camera_id=camera_id, error=str(error) or type(error).__name__)
-            return False
+            return None
         if not ok:
-            return False
+            return None
         epoch = int(responses[0].response_put.header.revision)
         self._confirmed.add(camera_id)
         log.info("site_camera_claimed", camera_id=camera_id, epoch=epoch, how=how, previous_owner=info.previous_owner)
-        if camera_id in self._fencing:
-            self._fencing[camera_id].epoch = epoch  # a re-claim: the recorder never stopped
-            return True
-        await self._start(camera_id, epoch, hole=self._hole(camera_id, info, epoch))
-        return True
+        return info, epoch
 
     def _hole(self, camera_id: str, info: OwnerInfo, epoch: int) -> tuple[int, str] | None:
         """The `failover` gap of a camera taken over from a lost owner (None for other claims).
@@ -396,13 +420,19 @@ class SiteCoordinator:
         )
         return since_ns - self._site.lease_ttl_ns, detail
 
-    async def _start(self, camera_id: str, epoch: int, *, hole: tuple[int, str] | None) -> None:
+    async def _start_all(self, starts: list[tuple[str, int, tuple[int, str] | None]]) -> None:
+        """Start recording (camera_id, epoch, hole) under their epochs."""
+        if not starts:
+            return
         assert self._membership is not None
-        fencing = Fencing(epoch, unfenced=not self._membership.fenced)
-        if await self._cameras.record_owned(camera_id, fencing, hole=hole):
-            self._fencing[camera_id] = fencing
-            if hole is not None:
-                self.counters.failovers += 1
+        unfenced = not self._membership.fenced
+        owned = [OwnedCamera(c, Fencing(epoch, unfenced=unfenced), hole) for c, epoch, hole in starts]
+        started = await self._cameras.record_owned(owned)
+        for camera in owned:
+            if camera.camera_id in started:
+                self._fencing[camera.camera_id] = camera.fencing
+                if camera.hole is not None:
+                    self.counters.failovers += 1
 
     def _release(self, camera_id: str, detail: str) -> None:
         fencing = self._fencing.pop(camera_id)

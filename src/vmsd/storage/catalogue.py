@@ -782,6 +782,27 @@ class Catalogue:
                 "UPDATE gaps SET end_ns=max(start_ns, ?) WHERE camera_id=? AND end_ns IS NULL", (end_ns, camera_id)
             )
 
+    def open_failover_gaps(self, holes: list[tuple[str, int, str]]) -> None:
+        """Open a `failover` gap for each (camera_id, start_ns, detail), in one transaction: the
+        cameras a recorder takes over from a lost peer. A hole never starts inside footage this
+        recorder holds (it starts at its last segment's end at the earliest), and a gap this
+        recorder left open when it last recorded the camera (a crash, a move away) ends there:
+        from there on the hole is the lost owner's."""
+        with self._tx() as conn:
+            for camera_id, hole_start_ns, detail in holes:
+                last = conn.execute(
+                    "SELECT end_ns FROM segments WHERE camera_id=? AND state != 'garbage' "
+                    "ORDER BY start_ns DESC, id DESC LIMIT 1",
+                    (camera_id,),
+                ).fetchone()
+                start_ns = max(hole_start_ns, last[0]) if last is not None and last[0] is not None else hole_start_ns
+                close = "UPDATE gaps SET end_ns=max(start_ns, ?) WHERE camera_id=? AND end_ns IS NULL"
+                conn.execute(close, (start_ns, camera_id))
+                conn.execute(
+                    "INSERT INTO gaps(camera_id, start_ns, reason, detail) VALUES (?, ?, ?, ?)",
+                    (camera_id, start_ns, GapReason.FAILOVER, detail),
+                )
+
     def insert_gap(
         self, camera_id: str, start_ns: int, end_ns: int | None, reason: GapReason, detail: str = ""
     ) -> None:

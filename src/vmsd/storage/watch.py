@@ -33,6 +33,7 @@ from vmsd.clock import Clock
 from vmsd.log import get_logger
 from vmsd.storage.store import RootProblem, Storage
 from vmsd.units import NS_PER_S
+from vmsd.waits import wait_event
 
 # sysexits EX_TEMPFAIL: "a temporary failure; try again later". Distinct from 1 (any other
 # error), so that the journal and monitoring can tell a lost disk from a bug.
@@ -70,10 +71,7 @@ class StorageWatch:
             problem = await asyncio.to_thread(self._storage.root_problem)
             if self.observe(problem, self._clock.mono_ns()):
                 return
-            try:
-                await asyncio.wait_for(self._stop.wait(), self._interval_ns / NS_PER_S)
-            except TimeoutError:
-                pass
+            await wait_event(self._stop, self._interval_ns / NS_PER_S)
 
     def observe(self, problem: RootProblem | None, now_mono_ns: int) -> bool:
         """Take one check's outcome; True (after calling on_lost) when the storage is lost."""
