@@ -436,11 +436,14 @@ def _failover(runs: list[dict], goals: list[list[str]]) -> list[str]:
         if "error" in r:
             out += _error(r)
             continue
-        n = r["per_recorder"]
+        source = r.get("source", "ffmpeg")
+        # Runs differ by cameras per recorder, and at 64 also by RTSP client.
+        n = f"{r['per_recorder']}" if source == "ffmpeg" else f"{r['per_recorder']} ({source})"
         victims = r["victim_cameras"] or [0]
         kills_done = len(r.get("per_kill", victims))
         rows += [
             [f"{n}/recorder: kill → first new segment on a peer, p50 (s)", fmt(r["first_segment_p50_s"])],
+            [f"{n}/recorder: kill → first new segment on a peer, p90 (s)", fmt(r.get("first_segment_p90_s"))],
             [f"{n}/recorder: kill → first new segment on a peer, max (s)", fmt(r["first_segment_max_s"])],
             [f"{n}/recorder: kills × cameras measured", f"{kills_done} × {min(victims)}–{max(victims)} = {r['samples']}"],
             [f"{n}/recorder: lease_ttl (s)", fmt(r["lease_ttl_s"])],
@@ -458,25 +461,31 @@ def _failover(runs: list[dict], goals: list[list[str]]) -> list[str]:
             loads = [k["load_average"][0] for k in r.get("per_kill", [])]
             shown = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "—"
             rows.append([f"{n}/recorder: 1-min load average at the kills (2 cores)", shown])
+        busy = [k["cpu_busy_before"] for k in r.get("per_kill", []) if "cpu_busy_before" in k]
+        if busy:
+            rows.append(
+                [f"{n}/recorder: CPU busy in the steady state before the kills", f"{min(busy):.0%}–{max(busy):.0%}"]
+            )
         if r.get("missed"):
             rows.append([f"{n}/recorder: cameras not on a peer within 120 s", fmt(r["missed"])])
         if r.get("stopped"):
             rows.append([f"{n}/recorder: stopped early", r["stopped"]])
         worst = r["first_segment_max_s"]
+        median = f" (p50 {fmt(r['first_segment_p50_s'])} s)" if r.get("first_segment_p50_s") is not None else ""
         goals.append(
             [
                 f"Failover, {n} cameras per recorder, worst camera",
                 "≤ 15 s",
-                f"{fmt(worst)} s",
+                f"{fmt(worst)} s{median}",
                 verdict(worst, lambda x: x <= 15),
             ]
         )
-        if n >= 64:
+        if r["per_recorder"] >= 64:
             goals.append(
                 [
                     f"Failover, {n} cameras per recorder (goal)",
                     "≤ 10 s",
-                    f"{fmt(worst)} s",
+                    f"{fmt(worst)} s{median}",
                     verdict(worst, lambda x: x <= 10),
                 ]
             )
@@ -659,8 +668,14 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[str]:
     if fail:
         fig, ax = plt.subplots(figsize=(6, 4))
         for r in fail:
-            ax.plot(range(1, r["samples"] + 1), r["first_segment_s"], "o", label=f"{r['per_recorder']} per recorder")
-        ax.axhline(15, color="grey", linestyle="--", label="goal (15 s)")
+            ax.plot(
+                range(1, r["samples"] + 1),
+                r["first_segment_s"],
+                "o",
+                label=f"{r['per_recorder']} per recorder, {r.get('source', 'ffmpeg')}",
+            )
+        ax.axhline(15, color="grey", linestyle="--", label="bound (15 s)")
+        ax.axhline(10, color="grey", linestyle=":", label="goal at 64 per recorder (10 s)")
         ax.set(xlabel="camera taken over (sorted)", ylabel="seconds after kill -9", title="Site failover")
         ax.legend()
         save(fig, "failover.png")
