@@ -33,16 +33,13 @@ from vmsd.ops.metrics import SiteSample
 from vmsd.site import placement
 from vmsd.site.etcd import SiteEtcdClient, explain, open_client
 from vmsd.site.keys import (
-    MemberInfo,
     MoveRequest,
     OwnerInfo,
     SiteKeys,
-    decode_member,
-    decode_move,
-    decode_owner,
     encode,
 )
 from vmsd.site.membership import Membership
+from vmsd.site.view import Owner, SiteView, read_view
 from vmsd.units import NS_PER_S
 from vmsd.waits import wait_event
 
@@ -51,25 +48,6 @@ log = get_logger(component="site")
 POLL_S = 0.5  # the longest a change goes unnoticed when the watch is down
 WATCH_RETRY_S = 1.0
 MAX_SETTLE_NS = 5 * NS_PER_S
-
-
-@dataclass(frozen=True)
-class Owner:
-    camera_id: str
-    info: OwnerInfo
-    epoch: int  # the owner key's create revision
-    mod_revision: int
-    lease: int
-
-
-@dataclass(frozen=True)
-class SiteView:
-    """One read of the site's keys (a consistent revision)."""
-
-    members: dict[str, MemberInfo]
-    owners: dict[str, Owner]
-    moves: dict[str, MoveRequest]
-    revision: int = 0
 
 
 @dataclass
@@ -227,7 +205,7 @@ class SiteCoordinator:
                 settle_ns = min(self._site.lease_ttl_ns, MAX_SETTLE_NS)
                 self._claims_from_mono_ns = self._clock.mono_ns() + settle_ns
         try:
-            view = await self._read()
+            view = await read_view(self._client, self.keys)
         except Exception as error:
             self._etcd_failed(error)
             return
@@ -505,28 +483,6 @@ class SiteCoordinator:
             alarms=len(self.alarms),
         )
 
-    # -- reads -----------------------------------------------------------------------------------
-
-    async def _read(self) -> SiteView:
-        assert self._client is not None
-        result = await self._client.get_prefix(self.keys.prefix)
-        members: dict[str, MemberInfo] = {}
-        owners: dict[str, Owner] = {}
-        moves: dict[str, MoveRequest] = {}
-        for kv in result:
-            key = bytes(kv.key)
-            name = SiteKeys.last_part(key)
-            try:
-                if key.startswith(self.keys.members):
-                    members[name] = decode_member(kv.value)
-                elif key.startswith(self.keys.owners):
-                    owners[name] = Owner(name, decode_owner(kv.value), kv.create_revision, kv.mod_revision, kv.lease)
-                elif key.startswith(self.keys.moves):
-                    moves[name] = decode_move(kv.value)
-            except (ValueError, TypeError) as error:
-                log.warning("site_key_unreadable", key=key.decode(errors="replace"), error=str(error))
-        return SiteView(members, owners, moves)
-
     # -- operator view and moves -----------------------------------------------------------------
 
     async def status(self) -> SiteStatus:
@@ -594,7 +550,7 @@ class SiteCoordinator:
                 ErrorKind.UNAVAILABLE, f"this recorder has not reached etcd of site {self._site.name!r} yet"
             )
         try:
-            return await self._read()
+            return await read_view(self._client, self.keys)
         except Exception as error:
             raise VmsdError(
                 ErrorKind.UNAVAILABLE,
