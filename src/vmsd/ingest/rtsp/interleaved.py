@@ -15,6 +15,12 @@ garbage rarely swallows real data.
 
 Invariant: the ``payload`` memoryview handed to ``on_frame`` is valid only during the call (the
 buffer is compacted and refilled afterwards); whoever keeps bytes copies them.
+
+Optional ``take_run(buf, view, pos, fill)``: called at each frame start before ``on_frame``, it
+may take any number of complete frames from ``pos`` straight out of the buffer (the client's fast
+path: one call per run of a camera's ordinary video packets instead of one per packet) and
+returns the position after the last one it took; the frame there, if any, goes on as usual.
+``frames`` counts only the frames handed to ``on_frame``.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ _CANDIDATE = re.compile(b"\\$|RTSP/|" + b"|".join(re.escape(m + b" ") for m in R
 
 FrameSink = Callable[[int, memoryview], None]
 MessageSink = Callable[[Response | Request], None]
+RunSink = Callable[[bytearray, memoryview, int, int], int]
 
 
 class InterleavedReader:
@@ -77,12 +84,16 @@ class InterleavedReader:
         self.writable()[: len(data)] = data
         self.commit(len(data))
 
-    def process(self, on_frame: FrameSink, on_message: MessageSink) -> None:
+    def process(self, on_frame: FrameSink, on_message: MessageSink, take_run: RunSink | None = None) -> None:
         """Hand out every complete frame and message; keep the partial rest."""
         buf, view, fill = self._buf, self._view, self._fill
         pos = 0
         while pos < fill:
             if buf[pos] == DOLLAR:
+                if take_run is not None:
+                    pos = take_run(buf, view, pos, fill)
+                    if pos >= fill or buf[pos] != DOLLAR:
+                        continue
                 if fill - pos < 5:
                     break
                 channel, size = _HEADER.unpack_from(buf, pos + 1)
