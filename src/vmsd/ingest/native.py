@@ -10,10 +10,11 @@ writer, hub and stall watch are the ones the FFmpeg source uses.
 
 Blocking, like `CameraSource`: it runs on the camera's recorder thread. The RTSP client itself
 runs on the process's ingest loop (rtsp/loop.py: one thread reading every native camera's socket
-on one 20 ms drain tick); its units are queued there and taken by the recorder thread, which the
-loop wakes at most once per tick, and only every `batch_ns` (100 ms) while nobody watches the
-camera live (`urgent()`). The recorder thread does all the slow work (segment files, fsync,
-SQLite, the camera clock's catalogue rows); the ingest loop never waits on a disk.
+on one drain tick, 20 ms while a camera opens or is watched live, else 60 ms); its units are
+queued there and taken by the recorder thread, which the loop wakes at most once per tick, and
+only every `batch_ns` (100 ms) while nobody watches the camera live (`urgent()`). The recorder
+thread does all the slow work (segment files, fsync, SQLite, the camera clock's catalogue rows);
+the ingest loop never waits on a disk.
 
 What the client yields is turned into what the FFmpeg source yields, so that the segmenter's rules
 (keyframe rotation, in-band parameter-set changes → new segment, timeline) and the storage
@@ -370,17 +371,22 @@ class NativeSource:
             self._pending.append(event)
             self._dirty = True
 
-    def _tick(self) -> None:
+    def _tick(self) -> bool:
         """After each drain tick: wake the recorder thread if this tick brought units and they
-        are wanted now (a live viewer) or the last wake-up is `batch_ns` old."""
+        are wanted now (a live viewer) or the last wake-up is `batch_ns` old. True while they are
+        wanted now, and while opening: the drain then ticks at its short period, so the first
+        keyframe, whose arrival anchors the footage's wall times (timeline.py), is read as soon
+        after it came as before the idle tick existed."""
+        urgent = self.video is None or (self._urgent is not None and self._urgent())
         if not self._dirty:
-            return
+            return urgent
         now_ns = self._clock.mono_ns()
-        if now_ns - self._last_wake_mono_ns >= self._batch_ns or (self._urgent is not None and self._urgent()):
+        if urgent or now_ns - self._last_wake_mono_ns >= self._batch_ns:
             self._dirty = False
             self._last_wake_mono_ns = now_ns
             self.wake_ups += 1
             self._ready.set()
+        return urgent
 
     def _wake_up(self) -> None:
         wake = self._wake
