@@ -3,8 +3,10 @@
 The sibling of `writer.SegmentWriter` (same interface, same file, same durability), for sources
 that hand over MP4 samples already (the native RTSP client, issue #16: access units with 4-byte
 NAL lengths, raw AAC frames). PyAV's muxer costs ~100 µs of CPU per packet on these VMs; here a
-packet is appended to a list, and each GOP becomes one `moof`+`mdat` built from that list and
-written with one `writev` (the samples are not copied again), hashed as it goes.
+packet's bytes are appended to its track's buffer (one per track, kept for the segment's life:
+no allocation per GOP once it has grown), and each GOP becomes one `moof`+`mdat` built from
+them and written with one `writev`, hashed as it goes — one SHA-256 update for all of a track's
+samples (an update per sample cost a call and a GIL hand-off each).
 
 The file is what PyAV's muxer would write for the same streams, fragment for fragment:
 
@@ -92,13 +94,28 @@ class _Track:
         self.track_id = track_id
         self.timescale = timescale
         self.video = video
-        # Queued samples of the fragment in progress: (sample bytes, pts ns, dts ns, keyframe).
-        self.samples: list[tuple[Any, int, int, bool]] = []
+        # Queued samples of the fragment in progress: (size, pts ns, dts ns, keyframe); their
+        # bytes are data[:fill], back to back.
+        self.samples: list[tuple[int, int, int, bool]] = []
+        self.data = bytearray()
+        self.fill = 0
         self.last_delta_ns = 0
 
     def ticks(self, ns: int) -> int:
         """Relative ns → the track's timescale, rounded to nearest (as FFmpeg rescales)."""
         return (ns * self.timescale + NS_PER_S // 2) // NS_PER_S
+
+    def append(self, sample: Any) -> None:
+        end = self.fill + len(sample)
+        self.data[self.fill : end] = sample  # grows the buffer only past its largest fragment yet
+        self.fill = end
+
+    def keep_from(self, start: int) -> None:
+        """Bytes from `start` (the samples held back) move to the front for the next fragment."""
+        rest = self.fill - start
+        if rest:
+            self.data[:rest] = self.data[start : self.fill]
+        self.fill = rest
 
 
 class FragmentWriter:
@@ -131,7 +148,9 @@ class FragmentWriter:
         samples = track.samples
         if samples:
             track.last_delta_ns = dts_ns - samples[-1][2]
-        samples.append((packet.sample, pts_ns, dts_ns, keyframe))
+        sample = packet.sample
+        track.append(sample)
+        samples.append((len(sample), pts_ns, dts_ns, keyframe))
 
     def close(self, end_ns: int) -> WrittenSegment:
         """Write what is queued (the video's last sample lasting until `end_ns`) and fsync."""
@@ -144,6 +163,7 @@ class FragmentWriter:
         fragments already on disk)."""
         for track in self._tracks:
             track.samples = []
+            track.fill = 0
 
     @property
     def bytes_written(self) -> int:
@@ -152,13 +172,13 @@ class FragmentWriter:
     def _flush(self, next_video_dts_ns: int | None, end_ns: int | None) -> None:
         """One fragment of everything queued. Mid-segment (`end_ns` None) the video ends at the
         next keyframe's time and each audio track keeps its newest frame for the next fragment."""
-        trafs: list[tuple[_Track, list[tuple[Any, int, int, bool]], list[int]]] = []
+        trafs: list[tuple[_Track, list[tuple[int, int, int, bool]], list[int]]] = []
         for track in self._tracks:
             samples = track.samples
             if not samples:
                 continue
             if end_ns is not None:
-                keep: list[tuple[Any, int, int, bool]] = []
+                keep: list[tuple[int, int, int, bool]] = []
                 # As SegmentWriter: the video lasts until end_ns from its pts, audio its last delta.
                 lasts_ns = end_ns - samples[-1][1] if track.video else track.last_delta_ns
                 last_end_ns = samples[-1][2] + max(1, lasts_ns)
@@ -179,17 +199,16 @@ class FragmentWriter:
         moof_size = 8 + 16 + sum(64 + 16 * len(samples) for _, samples, _ in trafs)
         offset = moof_size + 8  # the first sample, after the moof and the mdat's header
         parts: list[bytes] = []
-        payload: list[Any] = []
+        payload: list[memoryview] = []
         for track, samples, ticks in trafs:
             entries = bytearray(16 * len(samples))
             sizes = 0
-            for i, (sample, pts_ns, _dts_ns, keyframe) in enumerate(samples):
-                size = len(sample)
+            for i, (size, pts_ns, _dts_ns, keyframe) in enumerate(samples):
                 flags = _SYNC_FLAGS if keyframe or not track.video else _NON_SYNC_FLAGS
                 dts = ticks[i]
                 _SAMPLE.pack_into(entries, 16 * i, max(1, ticks[i + 1] - dts), size, flags, track.ticks(pts_ns) - dts)
                 sizes += size
-                payload.append(sample)
+            payload.append(memoryview(track.data)[:sizes])
             parts.append(
                 box(
                     b"traf",
@@ -205,3 +224,7 @@ class FragmentWriter:
         moof = box(b"moof", full_box(b"mfhd", 0, 0, struct.pack(">I", self._sequence)), *parts)
         assert len(moof) == moof_size
         self._file.write_all([moof, struct.pack(">I4s", offset - moof_size, b"mdat"), *payload])
+        for view in payload:
+            view.release()  # the buffers may grow again (a bytearray with a view cannot)
+        for track, samples, _ in trafs:
+            track.keep_from(sum(s[0] for s in samples))
