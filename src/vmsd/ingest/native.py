@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import io
 import struct
 import threading
@@ -139,10 +140,18 @@ def adts_frame(audio_specific_config: bytes, frame: bytes) -> bytes:
 
 def _probe_stream(data: bytes, format_name: str) -> Any:
     """The one stream of a raw elementary stream, as PyAV sees it (codec parameters found)."""
-    container = av.open(io.BytesIO(data), format=format_name)
+    file = io.BytesIO(data)
+    container = av.open(file, "r", format=format_name)
     streams = list(container.streams)
     if not streams:
         raise SourceError(f"no {format_name} stream found in the camera's first frame")
+    # The container lives as long as the session (its stream is the segments' template); what
+    # it read while probing is not needed: the packets it buffered and the bytes it read from.
+    with contextlib.suppress(av.FFmpegError):
+        for _ in container.demux():
+            pass
+    file.seek(0)
+    file.truncate(0)
     return streams[0]
 
 

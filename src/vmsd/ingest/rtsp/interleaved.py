@@ -5,7 +5,9 @@ then ``reader.commit(n)`` and ``reader.process(on_frame, on_message)``: every co
 interleaved frame goes to ``on_frame(channel, payload)`` and every complete RTSP message
 (answers to keep-alives, requests some cameras send) to ``on_message(message)``, in stream order.
 A partial frame or message stays in the buffer for the next read; one read of a 4 Mbit/s camera
-brings ~10 kB per 20 ms tick, so ``DEFAULT_BUFFER_BYTES`` never holds more than a few ticks.
+brings ~30 kB per 60 ms tick (a keyframe's burst more: the drain reads again while reads fill
+the buffer), so ``DEFAULT_BUFFER_BYTES`` holds a few ticks; it is resident per camera, so no
+bigger than that.
 
 Resync: a byte that starts neither a frame nor a message is garbage (a broken camera, the tail of
 a frame cut off by a reconnecting proxy). It is skipped up to the next candidate start and
@@ -38,7 +40,7 @@ from vmsd.ingest.rtsp.messages import (
     parse_message,
 )
 
-DEFAULT_BUFFER_BYTES = 256 * 1024
+DEFAULT_BUFFER_BYTES = 128 * 1024
 DOLLAR = 0x24
 _HEADER = struct.Struct(">BH")  # after the '$': channel, length
 _CANDIDATE = re.compile(b"\\$|RTSP/|" + b"|".join(re.escape(m + b" ") for m in REQUEST_METHODS))
