@@ -10,7 +10,7 @@ writer, hub and stall watch are the ones the FFmpeg source uses.
 
 Blocking, like `CameraSource`: it runs on the camera's recorder thread. The RTSP client itself
 runs on the process's ingest loop (rtsp/loop.py: one thread reading every native camera's socket
-on one drain tick, 20 ms while a camera opens or is watched live, else 60 ms); its units are
+on one drain tick, 20 ms while a camera opens or is watched live, else 100 ms); its units are
 queued there and taken by the recorder thread, which the loop wakes at most once per tick, and
 only every `batch_ns` (100 ms) while nobody watches the camera live (`urgent()`). The recorder
 thread does all the slow work (segment files, fsync, SQLite, the camera clock's catalogue rows);

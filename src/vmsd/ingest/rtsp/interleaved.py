@@ -5,7 +5,7 @@ then ``reader.commit(n)`` and ``reader.process(on_frame, on_message)``: every co
 interleaved frame goes to ``on_frame(channel, payload)`` and every complete RTSP message
 (answers to keep-alives, requests some cameras send) to ``on_message(message)``, in stream order.
 A partial frame or message stays in the buffer for the next read; one read of a 4 Mbit/s camera
-brings ~30 kB per 60 ms tick (a keyframe's burst more: the drain reads again while reads fill
+brings ~50 kB per 100 ms tick (a keyframe's burst more: the drain reads again while reads fill
 the buffer), so ``DEFAULT_BUFFER_BYTES`` holds a few ticks; it is resident per camera, so no
 bigger than that.
 
