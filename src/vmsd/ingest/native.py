@@ -399,16 +399,17 @@ class NativeSource:
         wanted now, and while opening: the drain then ticks at its short period, so the first
         keyframe, whose arrival anchors the footage's wall times (timeline.py), is read as soon
         after it came as before the idle tick existed."""
-        urgent = self.video is None or (self._urgent is not None and self._urgent())
+        urgent = self._urgent is not None and self._urgent()
+        hurry = urgent or self.video is None
         if not self._dirty:
-            return urgent
+            return hurry
         now_ns = self._clock.mono_ns()
         if urgent or now_ns - self._last_wake_mono_ns >= self._batch_ns:
             self._dirty = False
             self._last_wake_mono_ns = now_ns
             self.wake_ups += 1
             self._ready.set()
-        return urgent
+        return hurry
 
     def _wake_up(self) -> None:
         wake = self._wake

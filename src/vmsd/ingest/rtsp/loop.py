@@ -7,8 +7,8 @@ timers). Here the whole process wakes once per tick for every camera: one `epoll
 `recv_into` per readable socket, the depacketisers, then `on_tick` callbacks — which is where a
 camera's recorder thread is woken, at most once per tick and, while nobody watches the camera
 live, only every `NativeSource.batch_ns` (recording does not need a frame sooner: its fragments
-are written once per GOP). The tick is 20 ms while any callback answers True (a camera watched
-live) and 100 ms otherwise (drain.py: fewer, larger reads).
+are written once per GOP). The tick is 20 ms while any callback answers True (a camera opening or
+watched live) and 100 ms otherwise (drain.py: fewer, larger reads).
 
     ingest = IngestLoop.shared()                   # started on first use, a daemon thread
     result = ingest.run(coroutine, timeout_s)      # from any other thread: run on the loop, wait
