@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import av
+import pytest
 
 from tests.support.feed import feed
 from vmsd import fsck
 from vmsd.clock import FakeClock
+from vmsd.ingest.bitstream import nal_units
 from vmsd.ingest.fencing import Fencing
+from vmsd.ingest.native import NativePacket
 from vmsd.ingest.segmenter import Segmenter
 from vmsd.storage.fmp4 import summarize
 from vmsd.storage.store import Storage
@@ -87,14 +90,25 @@ def test_h265_and_audio_are_recorded(storage: Storage, h265_ts: Path, h264_aac_m
     assert audio_segmenter.counters.audio_packets > 300
 
 
-def test_new_parameter_sets_start_a_new_segment(storage: Storage, h264_ts: Path, h264_ts_small: Path) -> None:
+def _native(packet: Any, video: Any) -> NativePacket:
+    """The packet as the native source hands it over: an MP4 sample (4-byte NAL lengths)."""
+    data = bytes(packet)
+    sample = b"".join(len(data[a:b]).to_bytes(4, "big") + data[a:b] for a, b in nal_units(data, len(data), False))
+    return NativePacket(sample, video, packet.is_keyframe, packet.time_base, packet.pts, True)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_new_parameter_sets_start_a_new_segment(
+    storage: Storage, h264_ts: Path, h264_ts_small: Path, native: bool
+) -> None:
+    """Also for the native source's packets (MP4 samples, written by the fragment writer)."""
     clock = FakeClock(wall_ns=T_MIN)
     segmenter = _segmenter(storage, clock, 60 * S)
     # One session whose stream switches to another resolution mid-way (in-band SPS change).
     first = av.open(str(h264_ts))
     second = av.open(str(h264_ts_small))
     video = first.streams.video[0]
-    segmenter.begin_session(video, None)
+    segmenter.begin_session(video, None, own_fragments=native)
     last_ns = None
     offset_ns = 0
     for container, limit in ((first, 4 * S), (second, 4 * S)):
@@ -114,7 +128,7 @@ def test_new_parameter_sets_start_a_new_segment(storage: Storage, h264_ts: Path,
             packet.stream = video  # type: ignore[misc]
             packet.pts = packet.dts = (offset_ns + t_ns - base) * 90_000 // S
             packet.time_base = video.time_base
-            segmenter.push(packet)
+            segmenter.push(_native(packet, video) if native else packet)
         offset_ns += limit
     segmenter.end_session("camera_offline")
     rows = storage.catalogue.segments("cam")
@@ -125,6 +139,7 @@ def test_new_parameter_sets_start_a_new_segment(storage: Storage, h264_ts: Path,
         120,
     )
     assert not storage.catalogue.gaps("cam")[0].end_ns
+    assert fsck.check(storage).ok
 
 
 def test_garbage_packets_are_dropped_until_the_next_keyframe(storage: Storage, h264_ts: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.clips import Clip, make_clip
 from vmsd.ingest.bitstream import nal_units
+from vmsd.storage import fragments
 from vmsd.storage.fmp4 import complete_length, summarize
 from vmsd.storage.fragments import FragmentWriter
 from vmsd.storage.writer import SegmentWriter, StreamTemplate, init_segment
@@ -136,6 +137,19 @@ def test_the_same_units_give_the_file_pyav_writes(tmp_path: Path, clip_args: dic
     # The last frame lasts until the end asked for: what recovery and fsck read as the duration.
     assert summarize(ours).duration_ns == 120 * FRAME_NS + FRAME_NS // 2
     assert summarize(ours).video_frames == 120
+
+
+def test_gops_larger_than_the_buffers_give_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A track's buffer that a GOP outgrows moves to a bigger one (with audio held back across
+    fragments): the file is byte for byte the one written with room to spare."""
+    clip = make_clip(CLIPS, codec="h264", seconds=10, audio=True)
+    roomy, cramped = tmp_path / "roomy.mp4", tmp_path / "cramped.mp4"
+    _write(FragmentWriter, roomy, clip, 120)
+    monkeypatch.setattr(fragments, "_VIDEO_BUFFER_BYTES", 1024)
+    monkeypatch.setattr(fragments, "_AUDIO_BUFFER_BYTES", 16)
+    written, _ = _write(FragmentWriter, cramped, clip, 120)
+    assert cramped.read_bytes() == roomy.read_bytes()
+    assert written.sha256 == hashlib.sha256(roomy.read_bytes()).hexdigest()
 
 
 def test_a_torn_last_fragment_is_left_out_by_recovery(tmp_path: Path) -> None:

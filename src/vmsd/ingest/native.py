@@ -4,26 +4,29 @@ writer, hub and stall watch are the ones the FFmpeg source uses.
 
     source = NativeSource(url, ...)  # no I/O
     source.open()                     # connect, PLAY, wait for the first keyframe (SourceError)
-    for packet in source.packets():   # a NativePacket per access unit / AAC frame, Annex B like FFmpeg's
+    for packet in source.packets():   # a NativePacket per access unit / AAC frame (bytes(): Annex B)
         ...
     source.close()                    # TEARDOWN
 
 Blocking, like `CameraSource`: it runs on the camera's recorder thread. The RTSP client itself
 runs on the process's ingest loop (rtsp/loop.py: one thread reading every native camera's socket
-on one 20 ms drain tick); its units are queued there and taken by the recorder thread, which the
-loop wakes at most once per tick, and only every `batch_ns` (100 ms) while nobody watches the
-camera live (`urgent()`). The recorder thread does all the slow work (segment files, fsync,
-SQLite, the camera clock's catalogue rows); the ingest loop never waits on a disk.
+on one drain tick, 20 ms while a camera opens or is watched live, else 100 ms); its units are
+queued there and taken by the recorder thread, which the loop wakes at most once per tick, and
+only every `batch_ns` (100 ms) while nobody watches the camera live (`urgent()`). The recorder
+thread does all the slow work (segment files, fsync, SQLite, the camera clock's catalogue rows);
+the ingest loop never waits on a disk.
 
 What the client yields is turned into what the FFmpeg source yields, so that the segmenter's rules
 (keyframe rotation, in-band parameter-set changes → new segment, timeline) and the storage
 writer's durability protocol (hashed as written, recovery, fsck) apply unchanged:
 
-- video access units come with 4-byte NAL lengths; they are given to the segmenter in Annex B
-  (start codes), as FFmpeg's RTSP demuxer gives them, with the RTP timestamp as pts = dts on a
-  1/clock-rate time base, as `NativePacket`s (bytes with av.Packet's fields, no PyAV packet)
-  that also carry the unit as received (`sample`): the segment files are written by
-  storage/fragments.py from those, one write per GOP, instead of PyAV's muxer;
+- video access units come with 4-byte NAL lengths, as MP4 samples; they are given to the
+  segmenter as they are, with the RTP timestamp as pts = dts on a 1/clock-rate time base, as
+  `NativePacket`s (av.Packet's fields, no PyAV packet, `sample` the unit as received): the
+  segmenter reads their NAL headers and parameter sets from the lengths, the segment files are
+  written by storage/fragments.py from them, one write per GOP, instead of PyAV's muxer, and
+  `bytes(packet)` gives the unit in Annex B (start codes), as FFmpeg's RTSP demuxer gives it,
+  for the live relay;
 - the PyAV streams the segmenter and writer take as templates (codec, picture size, parameter
   sets) come from probing the first keyframe with the SDP's parameter sets in front of it (the
   raw H.264/H.265 demuxer; nothing is decoded but that one frame), and for AAC from one ADTS
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import io
 import struct
 import threading
@@ -87,22 +91,33 @@ def annex_b(length_prefixed: bytes) -> bytes:
     return bytes(_annex_b(length_prefixed))
 
 
-class NativePacket(bytes):
-    """What the segmenter reads of an `av.Packet` (its bytes, `pts`, `dts`, `time_base`,
-    `stream`, `is_keyframe`, `size`), without PyAV's packet allocation and copy per unit; and
-    `sample`, the unit as an MP4 sample (4-byte NAL lengths; an AAC frame as it is), which the
-    fragment writer (storage/fragments.py) writes without converting it back."""
+class NativePacket:
+    """What the segmenter reads of an `av.Packet` (`pts`, `dts`, `time_base`, `stream`,
+    `is_keyframe`, `size`, and its bytes through `bytes()`), without PyAV's packet allocation
+    and copy per unit; and `sample`, the unit as the client gave it, an MP4 sample (4-byte NAL
+    lengths; an AAC frame as it is), which the segmenter inspects and the fragment writer
+    (storage/fragments.py) writes without converting it. `bytes(packet)` is the unit as FFmpeg's
+    RTSP source gives it (video in Annex B): made only when asked for (the live relay, a probe
+    of new parameter sets), not once per unit."""
 
-    pts: int
-    dts: int
-    time_base: Fraction
-    stream: Any
-    is_keyframe: bool
-    sample: bytes
+    __slots__ = ("dts", "is_keyframe", "length_prefixed", "pts", "sample", "stream", "time_base")
+
+    def __init__(
+        self, sample: bytes, stream: Any, is_keyframe: bool, time_base: Fraction, pts: int, length_prefixed: bool
+    ) -> None:
+        self.sample = sample
+        self.stream = stream
+        self.is_keyframe = is_keyframe
+        self.time_base = time_base
+        self.pts = self.dts = pts
+        self.length_prefixed = length_prefixed
 
     @property
     def size(self) -> int:
-        return len(self)
+        return len(self.sample)
+
+    def __bytes__(self) -> bytes:
+        return annex_b(self.sample) if self.length_prefixed else bytes(self.sample)
 
 
 def adts_frame(audio_specific_config: bytes, frame: bytes) -> bytes:
@@ -125,10 +140,18 @@ def adts_frame(audio_specific_config: bytes, frame: bytes) -> bytes:
 
 def _probe_stream(data: bytes, format_name: str) -> Any:
     """The one stream of a raw elementary stream, as PyAV sees it (codec parameters found)."""
-    container = av.open(io.BytesIO(data), format=format_name)
+    file = io.BytesIO(data)
+    container = av.open(file, "r", format=format_name)
     streams = list(container.streams)
     if not streams:
         raise SourceError(f"no {format_name} stream found in the camera's first frame")
+    # The container lives as long as the session (its stream is the segments' template); what
+    # it read while probing is not needed: the packets it buffered and the bytes it read from.
+    with contextlib.suppress(av.FFmpegError):
+        for _ in container.demux():
+            pass
+    file.seek(0)
+    file.truncate(0)
     return streams[0]
 
 
@@ -370,17 +393,23 @@ class NativeSource:
             self._pending.append(event)
             self._dirty = True
 
-    def _tick(self) -> None:
+    def _tick(self) -> bool:
         """After each drain tick: wake the recorder thread if this tick brought units and they
-        are wanted now (a live viewer) or the last wake-up is `batch_ns` old."""
+        are wanted now (a live viewer) or the last wake-up is `batch_ns` old. True while they are
+        wanted now, and while opening: the drain then ticks at its short period, so the first
+        keyframe, whose arrival anchors the footage's wall times (timeline.py), is read as soon
+        after it came as before the idle tick existed."""
+        urgent = self._urgent is not None and self._urgent()
+        hurry = urgent or self.video is None
         if not self._dirty:
-            return
+            return hurry
         now_ns = self._clock.mono_ns()
-        if now_ns - self._last_wake_mono_ns >= self._batch_ns or (self._urgent is not None and self._urgent()):
+        if urgent or now_ns - self._last_wake_mono_ns >= self._batch_ns:
             self._dirty = False
             self._last_wake_mono_ns = now_ns
             self.wake_ups += 1
             self._ready.set()
+        return hurry
 
     def _wake_up(self) -> None:
         wake = self._wake
@@ -401,17 +430,9 @@ class NativeSource:
     # -- MediaUnit → packet ----------------------------------------------------------------
 
     def _packet(self, unit: MediaUnit) -> NativePacket | None:
-        if unit.track == self._video_track:
-            packet = NativePacket(_annex_b(unit.data))
-            packet.stream = self.video
-            packet.is_keyframe = unit.keyframe
-        elif unit.track == self._audio_track and self.audio is not None:
-            packet = NativePacket(unit.data)
-            packet.stream = self.audio
-            packet.is_keyframe = True
-        else:
-            return None
-        packet.sample = unit.data
-        packet.time_base = self._time_bases[unit.track]
-        packet.pts = packet.dts = unit.rtp_timestamp
-        return packet
+        track = unit.track
+        if track == self._video_track:
+            return NativePacket(unit.data, self.video, unit.keyframe, self._time_bases[track], unit.rtp_timestamp, True)
+        if track == self._audio_track and self.audio is not None:
+            return NativePacket(unit.data, self.audio, True, self._time_bases[track], unit.rtp_timestamp, False)
+        return None

@@ -86,7 +86,9 @@ class _Session:
     last_audio_dts_wall_ns: int | None = None
     width: int = 0
     height: int = 0
-    own_fragments: bool = False  # packets carry MP4 samples; segments written by storage/fragments.py
+    # Packets carry MP4 samples (`packet.sample`, 4-byte NAL lengths; `bytes(packet)` Annex B):
+    # inspected as samples, written by storage/fragments.py.
+    own_fragments: bool = False
     configured: bool = False  # relay subscribers have been told this session's stream config
 
 
@@ -188,9 +190,13 @@ class Segmenter:
     def _push_video(self, session: _Session, packet: Any, dts_media_ns: int, pts_media_ns: int) -> None:
         keyframe = bool(packet.is_keyframe)
         size = packet.size
-        # Only the head of a packet is ever inspected: copy that, not the whole frame.
-        head = bytes(memoryview(packet)[:HEAD_BYTES])
-        if size > MAX_FRAME_BYTES or not looks_like_video(session.codec, head, session.length_prefixed):
+        if session.own_fragments:
+            # An MP4 sample (4-byte NAL lengths), inspected as it is: no copy, no conversion.
+            head, length_prefixed = packet.sample, True
+        else:
+            # Only the head of a packet is ever inspected: copy that, not the whole frame.
+            head, length_prefixed = bytes(memoryview(packet)[:HEAD_BYTES]), session.length_prefixed
+        if size > MAX_FRAME_BYTES or not looks_like_video(session.codec, head, length_prefixed):
             self.counters.dropped_garbage += 1
             session.need_keyframe = True
             return
@@ -228,7 +234,9 @@ class Segmenter:
 
         if keyframe:
             in_band = (
-                None if session.length_prefixed else parameter_sets(session.codec, head, truncated=size > HEAD_BYTES)
+                None
+                if session.length_prefixed
+                else parameter_sets(session.codec, head[:HEAD_BYTES], length_prefixed, truncated=size > HEAD_BYTES)
             )
             changed = in_band is not None and session.parameter_sets is not None and in_band != session.parameter_sets
             if (

@@ -42,3 +42,32 @@ async def test_a_failing_reader_is_dropped_and_the_others_are_still_read() -> No
         for a, b in pairs:
             a.close()
             b.close()
+
+
+async def test_the_tick_is_short_only_while_on_tick_asks_for_it() -> None:
+    """`on_tick()` answering True (units wanted at once) keeps the short tick; False the idle one."""
+    ours, theirs = socket.socketpair()
+    hurry = [True]
+    times: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    def ticked() -> bool:
+        times.append(loop.time())
+        return hurry[0]
+
+    drain = Drain(5 * NS_PER_MS, on_tick=ticked, idle_tick_ns=50 * NS_PER_MS)
+    try:
+        drain.add(ours.fileno(), lambda: None)
+        await asyncio.sleep(0.2)
+        fast = len(times)
+        hurry[0] = False
+        await asyncio.sleep(0.5)
+        slow = len(times) - fast
+        # ~40 ticks of 5 ms in 0.2 s (fewer on a loaded machine; at the idle period at most 5),
+        # then ~10 of 50 ms in 0.5 s (never more).
+        assert fast > 10
+        assert 2 <= slow <= 11
+    finally:
+        drain.close()
+        ours.close()
+        theirs.close()

@@ -44,13 +44,13 @@ from urllib.parse import urlsplit
 
 from vmsd.clock import Clock, SystemClock
 from vmsd.ingest.rtsp.aac import AacDepacketizer, AacFrame, AacParameters
-from vmsd.ingest.rtsp.access_unit import AccessUnit, VideoDepacketizer
+from vmsd.ingest.rtsp.access_unit import MAX_ACCESS_UNIT_BYTES, AccessUnit, VideoDepacketizer
 from vmsd.ingest.rtsp.auth import AuthError
 from vmsd.ingest.rtsp.clock import CameraClock, ClockLimits, ClockReading, MediaWallMap
 from vmsd.ingest.rtsp.drain import Drain
-from vmsd.ingest.rtsp.h264 import H264Depacketizer
+from vmsd.ingest.rtsp.h264 import FU_A, H264Depacketizer
 from vmsd.ingest.rtsp.h265 import H265Depacketizer
-from vmsd.ingest.rtsp.interleaved import DEFAULT_BUFFER_BYTES, InterleavedReader
+from vmsd.ingest.rtsp.interleaved import DEFAULT_BUFFER_BYTES, DOLLAR, InterleavedReader
 from vmsd.ingest.rtsp.messages import Request, Response
 from vmsd.ingest.rtsp.rtcp import (
     Goodbye,
@@ -83,6 +83,8 @@ GOODBYE_GRACE_NS = NS_PER_S // 2
 MAX_QUEUED_EVENTS = 2000  # ~1 min of video at 25 fps with audio; then the oldest are not kept
 _INTERLEAVED = struct.Struct(">cBH")
 _RTP_HEADER = struct.Struct(">BBHII")
+# An interleaved frame's header, the RTP header and the two FU-A bytes, read in one call.
+_RUN_HEADER = struct.Struct(">BBHBBHIIBB")
 
 
 class ClientError(Exception):
@@ -248,6 +250,8 @@ class RtspClient:
         self._on_event = on_event
         self._drain = drain if self.session.options.transport == "tcp" else None
         self._drain_socket: socket.socket | None = None
+        # The H.264 video track over TCP, whose ordinary packets take _take_run.
+        self._fast: _TrackState | None = None
 
     # -- public --------------------------------------------------------------------------
 
@@ -381,7 +385,7 @@ class RtspClient:
         for t in self._tracks.values():
             t.arrival_ns = now
         try:
-            self._reader.process(self._on_frame, self._on_message)
+            self._reader.process(self._on_frame, self._on_message, self._take_run)
         except (SessionError, AuthError) as error:
             self._fail(error)
         for t in self._tracks.values():
@@ -431,6 +435,8 @@ class RtspClient:
             else:
                 self._tracks[track.rtp_channel] = state
                 self._rtcp[track.rtcp_channel] = state
+                if self._fast is None and isinstance(state.depay, H264Depacketizer):
+                    self._fast = state
         # Over UDP nothing but RTSP messages may come on the connection.
         self._reader.channels = set(self._tracks) | set(self._rtcp) if not udp else set()
         self._next_report_ns = self.clock.mono_ns() + RECEIVER_REPORT_NS
@@ -461,6 +467,69 @@ class RtspClient:
         t = self._rtcp.get(channel)
         if t is not None:
             self._on_rtcp(t, data)
+
+    def _take_run(self, buf: bytearray, view: memoryview, pos: int, fill: int) -> int:
+        """The common case without a call per packet (~400 packets per camera-second): the
+        interleaved frames from ``pos`` on the H.264 track's channel with a plain RTP header
+        (version 2, no padding, extension or CSRCs) of the track's SSRC, each next in sequence,
+        are taken here, up to the first frame that is not one (left to ``_on_frame``). What
+        ``parse_rtp``, ``SequenceTracker.accept`` and ``_rtp_in_order`` would do for them is done
+        inline; a middle FU-A fragment of the unit in progress (~9 in 10 packets of a 4 Mbit/s
+        camera) is appended to the unit's buffer here, any other payload goes to ``push``.
+        Returns the position after the frames taken."""
+        t = self._fast
+        if t is None or t.ssrc is None:
+            return pos
+        s = t.sequence
+        if s.max_seq is None:
+            return pos
+        ssrc, channel, depay = t.ssrc, t.track.rtp_channel, t.depay
+        assert isinstance(depay, H264Depacketizer)
+        unpack = _RUN_HEADER.unpack_from
+        expected = (s.max_seq + 1) & 0xFFFF
+        ts32_now = ts = -1
+        au: bytearray | None = None
+        taken = 0
+        while fill - pos >= 18:
+            dollar, ch, size, b0, b1, seq, ts32, packet_ssrc, fu_indicator, fu_header = unpack(buf, pos)
+            end = pos + 4 + size
+            if (
+                dollar != DOLLAR
+                or ch != channel
+                or size < 12
+                or end > fill
+                or b0 != 0x80
+                or packet_ssrc != ssrc
+                or seq != expected
+            ):
+                break
+            if ts32 != ts32_now:
+                ts32_now, ts = ts32, t.unwrap.unwrap(ts32)
+                if t.read_ts is None or ts > t.read_ts:
+                    t.read_ts, t.read_ts32 = ts, ts32
+                au = depay.fragment_buffer(ts)
+            if (
+                au is not None
+                and b1 < 0x80
+                and size > 14
+                and fu_indicator & 0x1F == FU_A
+                and not fu_header & 0xC0
+                and len(au) + size <= MAX_ACCESS_UNIT_BYTES
+            ):
+                au += view[pos + 18 : end]
+            else:
+                depay.push(view[pos + 16 : end], ts, b1 >= 0x80)
+                au = depay.fragment_buffer(ts)
+            if seq == 0:
+                s.cycles += SEQ_MOD
+            expected = (seq + 1) & 0xFFFF
+            taken += 1
+            pos = end
+        if taken:
+            s.max_seq = (expected - 1) & 0xFFFF
+            s.received += taken
+            self.counters.rtp_packets += taken
+        return pos
 
     def _on_rtp(self, t: _TrackState, data: memoryview) -> None:
         try:

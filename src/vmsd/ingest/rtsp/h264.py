@@ -28,6 +28,15 @@ class H264Depacketizer(VideoDepacketizer):
     def _classify(self, kind: int) -> _NalClass:
         return _CLASSES[kind]
 
+    def fragment_buffer(self, timestamp: int) -> bytearray | None:
+        """The unit's buffer, while a middle FU-A fragment (no S or E bit, no marker, next in
+        sequence, not empty) of ``timestamp`` is exactly its payload after the two FU bytes
+        appended to it (what ``push_next`` does), as long as the unit stays within
+        ``MAX_ACCESS_UNIT_BYTES``; else None. Valid until the next call of ``push``."""
+        if timestamp == self._ts and self._fu_at is not None and self._closed_ts is None:
+            return self._au
+        return None
+
     def push_next(self, p: memoryview, timestamp: int, marker: bool) -> None:
         """``push(p, timestamp, marker)`` of a packet with none lost before it. Most packets of
         a frame are middle FU-A fragments of the NAL unit in progress: those are appended here

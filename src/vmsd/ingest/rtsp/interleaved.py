@@ -5,7 +5,9 @@ then ``reader.commit(n)`` and ``reader.process(on_frame, on_message)``: every co
 interleaved frame goes to ``on_frame(channel, payload)`` and every complete RTSP message
 (answers to keep-alives, requests some cameras send) to ``on_message(message)``, in stream order.
 A partial frame or message stays in the buffer for the next read; one read of a 4 Mbit/s camera
-brings ~10 kB per 20 ms tick, so ``DEFAULT_BUFFER_BYTES`` never holds more than a few ticks.
+brings ~50 kB per 100 ms tick (a keyframe's burst more: the drain reads again while reads fill
+the buffer), so ``DEFAULT_BUFFER_BYTES`` holds a few ticks; it is resident per camera, so no
+bigger than that.
 
 Resync: a byte that starts neither a frame nor a message is garbage (a broken camera, the tail of
 a frame cut off by a reconnecting proxy). It is skipped up to the next candidate start and
@@ -15,6 +17,12 @@ garbage rarely swallows real data.
 
 Invariant: the ``payload`` memoryview handed to ``on_frame`` is valid only during the call (the
 buffer is compacted and refilled afterwards); whoever keeps bytes copies them.
+
+Optional ``take_run(buf, view, pos, fill)``: called at each frame start before ``on_frame``, it
+may take any number of complete frames from ``pos`` straight out of the buffer (the client's fast
+path: one call per run of a camera's ordinary video packets instead of one per packet) and
+returns the position after the last one it took; the frame there, if any, goes on as usual.
+``frames`` counts only the frames handed to ``on_frame``.
 """
 
 from __future__ import annotations
@@ -32,13 +40,14 @@ from vmsd.ingest.rtsp.messages import (
     parse_message,
 )
 
-DEFAULT_BUFFER_BYTES = 256 * 1024
+DEFAULT_BUFFER_BYTES = 128 * 1024
 DOLLAR = 0x24
 _HEADER = struct.Struct(">BH")  # after the '$': channel, length
 _CANDIDATE = re.compile(b"\\$|RTSP/|" + b"|".join(re.escape(m + b" ") for m in REQUEST_METHODS))
 
 FrameSink = Callable[[int, memoryview], None]
 MessageSink = Callable[[Response | Request], None]
+RunSink = Callable[[bytearray, memoryview, int, int], int]
 
 
 class InterleavedReader:
@@ -77,12 +86,16 @@ class InterleavedReader:
         self.writable()[: len(data)] = data
         self.commit(len(data))
 
-    def process(self, on_frame: FrameSink, on_message: MessageSink) -> None:
+    def process(self, on_frame: FrameSink, on_message: MessageSink, take_run: RunSink | None = None) -> None:
         """Hand out every complete frame and message; keep the partial rest."""
         buf, view, fill = self._buf, self._view, self._fill
         pos = 0
         while pos < fill:
             if buf[pos] == DOLLAR:
+                if take_run is not None:
+                    pos = take_run(buf, view, pos, fill)
+                    if pos >= fill or buf[pos] != DOLLAR:
+                        continue
                 if fill - pos < 5:
                     break
                 channel, size = _HEADER.unpack_from(buf, pos + 1)

@@ -3,16 +3,18 @@ process and reads all their sockets on one `Drain` tick (issue #16's cost findin
 
 A thread wake-up costs ~60 µs of CPU on these VMs and one through an asyncio loop ~150 µs; a
 loop per camera woke ~76 times per camera-second (a read per burst of the camera's packets, plus
-timers). Here the whole process wakes once per tick (20 ms) for every camera: one
-`epoll_wait(0)`, one `recv_into` per readable socket, the depacketisers, then `on_tick`
-callbacks — which is where a camera's recorder thread is woken, at most once per tick and, while
-nobody watches the camera live, only every `RecorderWake.batch_ns` (recording does not need a
-frame sooner: its fragments are written once per GOP).
+timers). Here the whole process wakes once per tick for every camera: one `epoll_wait(0)`, one
+`recv_into` per readable socket, the depacketisers, then `on_tick` callbacks — which is where a
+camera's recorder thread is woken, at most once per tick and, while nobody watches the camera
+live, only every `NativeSource.batch_ns` (recording does not need a frame sooner: its fragments
+are written once per GOP). The tick is 20 ms while any callback answers True (a camera opening or
+watched live) and 100 ms otherwise (drain.py: fewer, larger reads).
 
     ingest = IngestLoop.shared()                   # started on first use, a daemon thread
     result = ingest.run(coroutine, timeout_s)      # from any other thread: run on the loop, wait
     ingest.call_soon(fn, *args)                    # from any other thread
-    ingest.on_tick(fn) / ingest.off_tick(fn)       # on the loop: fn() after every drain tick
+    ingest.on_tick(fn) / ingest.off_tick(fn)       # on the loop: fn() after every drain tick;
+                                                   # True: its units are wanted at once (20 ms tick)
 
 Contract: nothing on this loop blocks on a disk or on SQLite (the recorder threads do that); a
 session's failure is its own (the loop runs on whatever one camera does). One loop carries ~100
@@ -28,7 +30,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
 
-from vmsd.ingest.rtsp.drain import DEFAULT_TICK_NS, Drain
+from vmsd.ingest.rtsp.drain import DEFAULT_IDLE_TICK_NS, DEFAULT_TICK_NS, Drain
 
 T = TypeVar("T")
 
@@ -40,11 +42,13 @@ class IngestLoop:
     _shared: ClassVar[IngestLoop | None] = None
     _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, name: str = "ingest-0", tick_ns: int = DEFAULT_TICK_NS) -> None:
+    def __init__(
+        self, name: str = "ingest-0", tick_ns: int = DEFAULT_TICK_NS, idle_tick_ns: int = DEFAULT_IDLE_TICK_NS
+    ) -> None:
         self.name = name
         self.loop = asyncio.new_event_loop()
-        self.drain = Drain(tick_ns, on_tick=self._ticked)
-        self._tick_callbacks: list[Callable[[], None]] = []
+        self.drain = Drain(tick_ns, on_tick=self._ticked, idle_tick_ns=idle_tick_ns)
+        self._tick_callbacks: list[Callable[[], bool]] = []
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -77,14 +81,17 @@ class IngestLoop:
         """Thread-safe; RuntimeError if the loop is closed."""
         self.loop.call_soon_threadsafe(callback, *args)
 
-    def on_tick(self, callback: Callable[[], None]) -> None:
-        """On the loop: call `callback()` after every drain tick until `off_tick`."""
+    def on_tick(self, callback: Callable[[], bool]) -> None:
+        """On the loop: call `callback()` after every drain tick until `off_tick`; while any
+        answers True, the drain ticks every `tick_ns` instead of `idle_tick_ns`."""
         self._tick_callbacks.append(callback)
 
-    def off_tick(self, callback: Callable[[], None]) -> None:
+    def off_tick(self, callback: Callable[[], bool]) -> None:
         if callback in self._tick_callbacks:
             self._tick_callbacks.remove(callback)
 
-    def _ticked(self) -> None:
+    def _ticked(self) -> bool:
+        hurry = False
         for callback in list(self._tick_callbacks):
-            callback()
+            hurry |= callback()
+        return hurry
