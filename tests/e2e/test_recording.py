@@ -153,8 +153,16 @@ def test_every_segment_is_playable_and_durations_add_up(recording: Outcome) -> N
         assert abs(frames - total_ns * 25 // S) <= 1
         assert rows[0]["start_ns"] - recording.started_ns < 10 * S
         # The last frame was received before exit; its 40 ms span is counted from its arrival
-        # (native source: arrival-anchored wall times) and may end just after the exit.
-        assert recording.stopped_ns - 2 * S - S // 2 < rows[-1]["end_ns"] <= recording.exited_ns + S // 25
+        # (native source: arrival-anchored wall times) and may end just after the exit, by up to
+        # the anchor's error too: a run is anchored at its first keyframe's arrival, which
+        # completes a few ms later after its timestamp than the small frames that follow it do
+        # (seen: 2.7 ms; docs/design/native-ingest.md). 10 ms bounds that error.
+        anchor_error_ns = 10_000_000
+        assert (
+            recording.stopped_ns - 2 * S - S // 2
+            < rows[-1]["end_ns"]
+            <= recording.exited_ns + S // 25 + anchor_error_ns
+        )
 
 
 def test_h265_and_audio_tracks_are_recorded(recording: Outcome) -> None:
