@@ -265,10 +265,18 @@ class CameraManager:
             holes = [(c.camera_id, *c.hole) for c in ready if c.hole is not None]
             if holes:
                 await asyncio.to_thread(self._storage.catalogue.open_failover_gaps, holes)
+                if self._stopping:  # stop() began meanwhile: it has listed the recorders it stops
+                    return set()
+            started: set[str] = set()
             for camera in ready:
-                self._launch(self._cameras[camera.camera_id].config, camera.fencing)
+                try:
+                    self._launch(self._cameras[camera.camera_id].config, camera.fencing)
+                except Exception:  # one camera's failure must not leave the others started but unknown
+                    log.exception("camera_start_failed", camera_id=camera.camera_id)
+                    continue
+                started.add(camera.camera_id)
                 log.info("site_camera_recording", camera_id=camera.camera_id, epoch=camera.fencing.epoch)
-            return {c.camera_id for c in ready}
+            return started
 
     def _may_record_owned(self, camera_id: str) -> bool:
         managed = self._cameras.get(camera_id)
