@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -37,8 +38,6 @@ async def test_a_cancel_that_meets_the_wake_up_ends_the_wait() -> None:
 async def test_wait_for_is_what_loses_it_on_this_python() -> None:
     # The reason vmsd.waits exists (CPython gh-86296, fixed in 3.12): if this ever passes on the
     # interpreter CI uses, wait_for has been fixed there and the module's note can say so.
-    import sys
-
     if sys.version_info >= (3, 12):
         pytest.skip("wait_for keeps cancellations from Python 3.12")
     assert not await _cancelled_as_the_event_is_set(lambda event: asyncio.wait_for(event.wait(), 10))

@@ -327,6 +327,12 @@ def _segment(row: tuple[Any, ...]) -> SegmentRow:
     return SegmentRow(*values)
 
 
+# Statements more than one method runs (each within its own transaction or a shared one).
+_LATEST_SEGMENT_WHERE = "WHERE camera_id=? AND state != 'garbage' ORDER BY start_ns DESC, id DESC LIMIT 1"
+_CLOSE_OPEN_GAP = "UPDATE gaps SET end_ns=max(start_ns, ?) WHERE camera_id=? AND end_ns IS NULL"
+_INSERT_OPEN_GAP = "INSERT INTO gaps(camera_id, start_ns, reason, detail) VALUES (?, ?, ?, ?)"
+
+
 class Catalogue:
     """The SQLite catalogue. `open()` does the I/O; the constructor only remembers the path."""
 
@@ -554,11 +560,7 @@ class Catalogue:
 
     def last_segment(self, camera_id: str) -> SegmentRow | None:
         """The camera's latest segment (by start time), whatever its state."""
-        rows = self._query(
-            f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE camera_id=? AND state != 'garbage' "
-            "ORDER BY start_ns DESC, id DESC LIMIT 1",
-            (camera_id,),
-        )
+        rows = self._query(f"SELECT {_SEGMENT_COLUMNS} FROM segments {_LATEST_SEGMENT_WHERE}", (camera_id,))
         return _segment(rows[0]) if rows else None
 
     def segments(self, camera_id: str | None = None) -> list[SegmentRow]:
@@ -770,17 +772,12 @@ class Catalogue:
         with self._tx() as conn:
             exists = conn.execute("SELECT 1 FROM gaps WHERE camera_id=? AND end_ns IS NULL", (camera_id,)).fetchone()
             if not exists:
-                conn.execute(
-                    "INSERT INTO gaps(camera_id, start_ns, reason, detail) VALUES (?, ?, ?, ?)",
-                    (camera_id, start_ns, reason, detail),
-                )
+                conn.execute(_INSERT_OPEN_GAP, (camera_id, start_ns, reason, detail))
 
     def close_gap(self, camera_id: str, end_ns: int) -> None:
         """End the camera's open gap at `end_ns` (a no-op when none is open)."""
         with self._tx() as conn:
-            conn.execute(
-                "UPDATE gaps SET end_ns=max(start_ns, ?) WHERE camera_id=? AND end_ns IS NULL", (end_ns, camera_id)
-            )
+            conn.execute(_CLOSE_OPEN_GAP, (end_ns, camera_id))
 
     def open_failover_gaps(self, holes: list[tuple[str, int, str]]) -> None:
         """Open a `failover` gap for each (camera_id, start_ns, detail), in one transaction: the
@@ -790,18 +787,10 @@ class Catalogue:
         from there on the hole is the lost owner's."""
         with self._tx() as conn:
             for camera_id, hole_start_ns, detail in holes:
-                last = conn.execute(
-                    "SELECT end_ns FROM segments WHERE camera_id=? AND state != 'garbage' "
-                    "ORDER BY start_ns DESC, id DESC LIMIT 1",
-                    (camera_id,),
-                ).fetchone()
+                last = conn.execute(f"SELECT end_ns FROM segments {_LATEST_SEGMENT_WHERE}", (camera_id,)).fetchone()
                 start_ns = max(hole_start_ns, last[0]) if last is not None and last[0] is not None else hole_start_ns
-                close = "UPDATE gaps SET end_ns=max(start_ns, ?) WHERE camera_id=? AND end_ns IS NULL"
-                conn.execute(close, (start_ns, camera_id))
-                conn.execute(
-                    "INSERT INTO gaps(camera_id, start_ns, reason, detail) VALUES (?, ?, ?, ?)",
-                    (camera_id, start_ns, GapReason.FAILOVER, detail),
-                )
+                conn.execute(_CLOSE_OPEN_GAP, (start_ns, camera_id))
+                conn.execute(_INSERT_OPEN_GAP, (camera_id, start_ns, GapReason.FAILOVER, detail))
 
     def insert_gap(
         self, camera_id: str, start_ns: int, end_ns: int | None, reason: GapReason, detail: str = ""
