@@ -5,8 +5,10 @@ by recovery's reading of the file. Real clips (H.264, H.265 and H.264 + AAC), re
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
+import mmap
 import os
 import subprocess
 from pathlib import Path
@@ -184,3 +186,41 @@ def test_abort_writes_nothing_more(tmp_path: Path) -> None:
     assert complete_length(path) == (path.stat().st_size, 1)  # the first GOP, ended by the second's keyframe
     assert summarize(path).video_frames == 50
     assert writer.bytes_written == path.stat().st_size
+
+
+def _resident_bytes(buffer: Any) -> int:
+    """Rss of the mapping that holds `buffer`, from /proc/self/smaps."""
+    start = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+    mapping = None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()[0]
+        if "-" in head and not head.endswith(":"):
+            low, high = (int(x, 16) for x in head.split("-"))
+            mapping = low <= start < high
+        elif mapping and head == "Rss:":
+            return int(line.split()[1]) * 1024
+    raise AssertionError("the buffer's mapping is not in /proc/self/smaps")
+
+
+def test_a_written_gop_gives_its_pages_back(tmp_path: Path) -> None:
+    """Between fragments a track keeps only the bytes it holds back resident: a camera's largest
+    GOP would otherwise stay in memory for the life of the segment."""
+    clip = make_clip(CLIPS, codec="h264", seconds=10)
+    template, units, _, _ = _units(clip, 51)
+    gop_bytes = sum(len(_length_prefixed(data)) for data, _ in units[:50])
+    assert gop_bytes > 16 * mmap.PAGESIZE  # big enough for the difference to show
+    fd = os.open(tmp_path / "gop.mp4", os.O_WRONLY | os.O_CREAT, 0o640)
+    try:
+        writer = FragmentWriter(fd, [StreamTemplate(template)], 10**12)
+        writer.open()
+        for i, (data, keyframe) in enumerate(units):
+            if i == 50:  # the GOP is whole and in the buffer, not yet written
+                assert _resident_bytes(writer._tracks[0].data) >= gop_bytes
+            writer.write(
+                0, _packet(FragmentWriter, data, _length_prefixed(data), keyframe, template), i * FRAME_NS, i * FRAME_NS
+            )
+        held_back = len(_length_prefixed(units[50][0]))
+        assert _resident_bytes(writer._tracks[0].data) <= held_back + 2 * mmap.PAGESIZE
+        writer.abort()
+    finally:
+        os.close(fd)

@@ -141,8 +141,16 @@ class _Track:
     def keep_from(self, start: int) -> None:
         """Bytes from `start` (the samples held back) move to the front for the next fragment."""
         rest = self.fill - start
-        if rest and self.data is not None:
-            self.data.move(0, start, rest)
+        data = self.data
+        if data is not None:
+            if rest:
+                data.move(0, start, rest)
+            # A GOP of a 4 Mbit/s camera is about 1 MiB; without this every camera keeps its
+            # largest GOP resident between fragments. The pages past the held-back bytes go back
+            # to the kernel (they read as zeros if touched again, and are written before read).
+            keep = -(-rest // mmap.PAGESIZE) * mmap.PAGESIZE
+            if keep < len(data):
+                data.madvise(mmap.MADV_DONTNEED, keep, len(data) - keep)
         self.fill = rest
 
     def release(self) -> None:
