@@ -104,12 +104,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from vmsd.app import Daemon
     from vmsd.log import configure_logging, get_logger
+    from vmsd.memory import tune_malloc
     from vmsd.storage.errors import StorageLost
     from vmsd.storage.watch import STORAGE_LOST_EXIT
 
+    # Before any thread starts: an arena limit set later would not apply to threads already made.
+    malloc_settings = tune_malloc()
     config = _load(args.config)
     configure_logging(json=True if args.log_json else None, level=args.log_level)
     log = get_logger(component="daemon")
+    log.debug("malloc_tuned", **{name.lower().strip("_"): value for name, value in malloc_settings.items()})
     for index, token in tokens.published(config):
         log.warning(
             "published_token",

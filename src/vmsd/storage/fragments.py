@@ -127,7 +127,9 @@ class _Track:
         size = _VIDEO_BUFFER_BYTES if self.video else _AUDIO_BUFFER_BYTES
         while size < need:
             size *= 2
-        data = self.data = mmap.mmap(-1, size)
+        # Private: pages given back with MADV_DONTNEED are freed (a shared anonymous mapping, the
+        # default of mmap.mmap(-1, …), would only unmap them and keep them in shmem).
+        data = self.data = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         if old is not None:
             data[: self.fill] = old[: self.fill]
             with contextlib.suppress(BufferError):  # a view left by a failed write: freed with it
