@@ -109,13 +109,16 @@ def cpu_seconds(pid: int) -> float:
     return total / CLK_TCK
 
 
-def memory_kib(pid: int) -> dict[str, int]:
-    """VmRSS, VmHWM (peak RSS) and Pss of ``pid`` in KiB."""
+def memory_kib(pid: int, pss: bool = True) -> dict[str, int]:
+    """VmRSS, VmHWM (peak RSS) and (unless not ``pss``: smaps_rollup walks every mapping) Pss of
+    ``pid`` in KiB."""
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         if key in ("VmRSS", "VmHWM"):
             out[key] = int(value.split()[0])
+    if not pss:
+        return out
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):

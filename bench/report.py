@@ -92,6 +92,25 @@ def _recording(runs: list[dict], goals: list[list[str]]) -> list[str]:
             ],
             [f"{n} cams: simulator CPU (cores)", fmt(v["simulator_cpu_cores"]), fmt(f["simulator_cpu_cores"]), ""],
         ]  # fmt: skip
+        nat = r.get("vmsd_native")
+        if nat is not None:
+            qn = r["ratios_native_over_ffmpeg"]
+            rows += [
+                [f'{n} cams, source = "native": CPU per camera', pct(nat["cpu_cores_per_camera"]), pct(f["cpu_cores_per_camera"]), fmt(qn["cpu"])],
+                [f'{n} cams, source = "native": RSS above base per camera, window mean (largest)', f"{fmt(nat['rss_above_base_mib_per_camera'])} ({fmt(nat['rss_above_base_max_mib_per_camera'])})", "", ""],
+                [f'{n} cams, source = "native": frames in window / expected', f"{nat['recorded']['frames_in_window']} / {nat['recorded']['frames_expected_in_window']}", "", ""],
+            ]  # fmt: skip
+            goals.append(
+                [f'Recording CPU, {n} cams, source = "native" (vmsd/ffmpeg)', "≤ 0.6×", fmt(qn["cpu"]), verdict(qn["cpu"], lambda x: x <= 0.6)]
+            )  # fmt: skip
+            goals.append(
+                [
+                    f'Recording RSS above base per camera, {n} cams, source = "native"',
+                    "≤ 2 MiB",
+                    f"{fmt(nat['rss_above_base_mib_per_camera'])} MiB",
+                    verdict(nat["rss_above_base_mib_per_camera"], lambda x: x <= 2),
+                ]
+            )
         goals.append(
             [f"Recording CPU, {n} cams (vmsd/ffmpeg)", "≤ 0.6×", fmt(q["cpu"]), verdict(q["cpu"], lambda x: x <= 0.6)]
         )
