@@ -16,12 +16,13 @@ The ladder stops at the first failing step for each system; capacity is the last
 The simulator's own CPU is reported for each step: past some N the simulator, not the
 recorder, is what cannot keep up, and that is worth knowing when reading the figure.
 
-    .venv/bin/python bench/capacity.py --steps 32 64 96 128 --seconds 600
+    .venv/bin/python bench/capacity.py --steps 32 64 96 128 192 --seconds 600 [--source native]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -67,19 +68,34 @@ def ffmpeg_passed(figures: dict, cameras: int, fps: int, gop_s: int) -> tuple[bo
 
 
 def run(
-    steps: list[int], seconds: float, warmup: float, work: Path, stream: Stream | None = None, peer: bool = True
+    steps: list[int],
+    seconds: float,
+    warmup: float,
+    work: Path,
+    stream: Stream | None = None,
+    peer: bool = True,
+    source: str = "",
 ) -> dict:
-    """Climb ``steps`` for vmsd (and for the ffmpeg peer when ``peer``) until each fails once."""
+    """Climb ``steps`` for vmsd (every camera on ``source``: the daemon's default when empty) and
+    for the ffmpeg peer when ``peer``, until each fails once."""
     stream = stream or Stream()
     clip = stream.clip()
-    result: dict = {"scenario": "capacity", "steps": steps, "seconds": seconds, "warmup_s": warmup, "runs": []}
+    result: dict = {
+        "scenario": "capacity",
+        "steps": steps,
+        "seconds": seconds,
+        "warmup_s": warmup,
+        "source": source or "default",
+        "runs": [],
+    }
     climbing = {"vmsd": True, "ffmpeg": peer}
     best = {"vmsd": 0, "ffmpeg": 0}
     for n in steps:
         if not any(climbing.values()):
             break
         names = [f"cam{i + 1}" for i in range(n)]
-        for system, record in (("vmsd", record_vmsd), ("ffmpeg", record_ffmpeg)):
+        record_source = functools.partial(record_vmsd, source=source)
+        for system, record in (("vmsd", record_source), ("ffmpeg", record_ffmpeg)):
             if not climbing[system]:
                 continue
             print(f"capacity: {system}, {n} cameras for {seconds} s ...", file=sys.stderr)
@@ -127,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--warmup", type=float, default=10)
     ap.add_argument("--no-peer", action="store_true", help="do not climb the ffmpeg ladder")
+    ap.add_argument("--source", choices=["ffmpeg", "native"], help="every camera's source (default: the daemon's)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vmsd-bench-capacity-") as tmp:
-        result = run(args.steps, args.seconds, args.warmup, Path(tmp), peer=not args.no_peer)
+        result = run(args.steps, args.seconds, args.warmup, Path(tmp), peer=not args.no_peer, source=args.source or "")
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -130,12 +130,17 @@ def _recording(runs: list[dict], goals: list[list[str]]) -> list[str]:
     return out
 
 
+# Issue #16: 192 cameras on these 2 cores with zero gaps (it was 128 before the native client).
+CAPACITY_GOAL = 192
+
+
 def _capacity(r: dict, goals: list[list[str]]) -> list[str]:
     if "error" in r:
-        goals.append(["Capacity (cameras, 0 gaps, 0 lost)", "≥ 128", "—", "not measured"])
+        goals.append(["Capacity (cameras, 0 gaps, 0 lost)", f"≥ {CAPACITY_GOAL}", "—", "not measured"])
         return _error(r)
     out = [
-        f"Ladder {r['steps']}, {r['seconds']} s per step after {r['warmup_s']} s warm-up; a fresh simulator per step, "
+        f"Ladder {r['steps']}, {r['seconds']} s per step after {r['warmup_s']} s warm-up, vmsd's cameras on source "
+        f"{r.get('source', 'ffmpeg')}; a fresh simulator per step, "
         "running on the same machine. A step passes with every camera recorded, no gap and no lost frame "
         "(vmsd: catalogue; ffmpeg: processes up, files readable, packet count).",
         "",
@@ -157,12 +162,12 @@ def _capacity(r: dict, goals: list[list[str]]) -> list[str]:
     goals.append(
         [
             "Capacity (cameras, 0 gaps, 0 lost)",
-            "≥ 128",
+            f"≥ {CAPACITY_GOAL}",
             shown.get("vmsd", "—"),
-            verdict(cap["vmsd"], lambda x: x >= 128),
+            verdict(cap["vmsd"], lambda x: x >= CAPACITY_GOAL),
         ]
     )
-    if top < 128:
+    if top < CAPACITY_GOAL:
         goals[-1][3] += f" (ladder tops out at {top})"
     return out
 
