@@ -534,10 +534,11 @@ class CameraConfig(_Strict):
     url: str
     location: str = ""
     transport: Literal["tcp", "udp"] = "tcp"
-    # Who speaks RTSP to the camera: FFmpeg through PyAV ("ffmpeg", the default until the native
-    # client passes the whole e2e/reliability/quirk suite) or vmsd's own client ("native", issue
-    # #16: the camera clock is checked from its RTCP sender reports).
-    source: Literal["ffmpeg", "native"] = "ffmpeg"
+    # Who speaks RTSP to the camera: vmsd's own client ("native", the default since it passed the
+    # whole e2e/reliability/quirk suite, issue #16: cheaper than FFmpeg, and the camera clock is
+    # checked from its RTCP sender reports) or FFmpeg through PyAV ("ffmpeg", the fallback for
+    # what the native client does not speak).
+    source: Literal["ffmpeg", "native"] = "native"
     enabled: bool = True
     retention_max_age_ns: DurationNs | None = Field(default=None, alias="retention_max_age")
     privacy_masks: list[list[Point]] = Field(default_factory=list)

@@ -29,7 +29,7 @@ class CameraSpec:
     transport: str = ""
     enabled: bool = False
     retention_max_age_ns: int = 0
-    rtsp_source: str = ""  # [[cameras]] source; "" is "ffmpeg"
+    rtsp_source: str = ""  # [[cameras]] source; "": the config's default ("native")
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,9 @@ def _spec_to_config(spec: CameraSpec) -> CameraConfig:
         "url": spec.url,
         "transport": spec.transport or "tcp",
         "enabled": spec.enabled,
-        "source": spec.rtsp_source or "ffmpeg",
     }
+    if spec.rtsp_source:  # else the config's default, so the API and a config file agree
+        data["source"] = spec.rtsp_source
     if spec.retention_max_age_ns:
         data["retention_max_age"] = f"{spec.retention_max_age_ns}ns"
     try:
