@@ -34,7 +34,7 @@ from vmsd.log import get_logger, register_url_credentials, scrub
 from vmsd.storage.catalogue import GapReason
 from vmsd.storage.errors import StorageError
 from vmsd.storage.store import OpenSegment, Storage
-from vmsd.units import NS_PER_S
+from vmsd.units import NS_PER_MS, NS_PER_S
 
 INITIAL_BACKOFF_NS = 250_000_000
 # Reconnect attempts after a failure bound the RTSP handshake by what this camera needed the last
@@ -314,6 +314,8 @@ class CameraRecorder:
             video=source.video.codec_context.name,
             audio=source.audio is not None,
             source=self.camera.source,
+            # The RTSP handshake and the wait for the first keyframe: slow ones explain a late start.
+            connect_ms=self._last_open_ns // NS_PER_MS,
         )
         self._publish(EventKind.CAMERA_CONNECTED, video_codec=source.video.codec_context.name)
         self._down_announced = False
