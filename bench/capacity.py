@@ -88,13 +88,13 @@ def run(
         "source": source or "default",
         "runs": [],
     }
+    record_source = functools.partial(record_vmsd, source=source)
     climbing = {"vmsd": True, "ffmpeg": peer}
     best = {"vmsd": 0, "ffmpeg": 0}
     for n in steps:
         if not any(climbing.values()):
             break
         names = [f"cam{i + 1}" for i in range(n)]
-        record_source = functools.partial(record_vmsd, source=source)
         for system, record in (("vmsd", record_source), ("ffmpeg", record_ffmpeg)):
             if not climbing[system]:
                 continue

@@ -307,11 +307,11 @@ def run(cameras: int, seconds: float, warmup: float, work: Path, stream: Stream 
         v = record_vmsd(sim, names, seconds, warmup, stream.fps, work, source="ffmpeg")
         print(f"recording_cost: vmsd with the native RTSP client, {cameras} cameras ...", file=sys.stderr)
         nat = record_vmsd(sim, names, seconds, warmup, stream.fps, work, tag="vmsd-native", source="native")
+        # Per camera above the idle daemon: the window's mean (what the cameras cost), and its
+        # largest sample (every camera's GOP buffer full at once).
+        above = lambda mib_total: round((mib_total - mib(base_kib)) / cameras, 2)  # noqa: E731
         for side in (v, nat):
             side["rss_base_mib"] = mib(base_kib)
-            # Per camera above the idle daemon: the window's mean (what the cameras cost), and its
-            # largest sample (every camera's GOP buffer full at once).
-            above = lambda mib_total: round((mib_total - mib(base_kib)) / cameras, 2)  # noqa: E731
             side["rss_above_base_mib_per_camera"] = above(side["rss_window_mean_mib"])
             side["rss_above_base_max_mib_per_camera"] = above(side["rss_window_max_mib"])
         print(f"recording_cost: ffmpeg, {cameras} cameras ...", file=sys.stderr)

@@ -107,7 +107,7 @@ def scenarios(stream: Stream, export_stream: Stream) -> dict[str, Callable[[dict
     return {
         "recording": lambda p, work: recording_ladder(p, work, stream),
         "capacity": lambda p, work: capacity.run(
-            p["steps"], p["seconds"], p["warmup"], work, stream, p["peer"], p.get("source", "")
+            p["steps"], p["seconds"], p["warmup"], work, stream, p["peer"], p["source"]
         ),
         "search": lambda p, work: search_latency.run(p["cameras"], p["days"], p["calls"], work),
         "relay": lambda p, work: relay_cost.run(p["viewers"], p["seconds"], p["warmup"], work, stream, p["sampled"]),
