@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from vmsd.ingest.bitstream import nal_units
 from vmsd.ingest.fencing import Fencing
 from vmsd.ingest.native import NativePacket
 from vmsd.ingest.segmenter import Segmenter
+from vmsd.ingest.timeline import TimelineLimits
 from vmsd.storage.fmp4 import summarize
 from vmsd.storage.store import Storage
 
@@ -28,9 +30,11 @@ T0 = 1_767_225_655 * S
 T_MIN = 1_767_225_600 * S
 
 
-def _segmenter(storage: Storage, clock: FakeClock, duration_ns: int = 10 * S) -> Segmenter:
+def _segmenter(
+    storage: Storage, clock: FakeClock, duration_ns: int = 10 * S, limits: TimelineLimits | None = None
+) -> Segmenter:
     storage.catalogue.upsert_camera("cam", "", "", 0)
-    return Segmenter("cam", storage, clock, segment_duration_ns=duration_ns)
+    return Segmenter("cam", storage, clock, segment_duration_ns=duration_ns, limits=limits)
 
 
 def test_rotation_is_aligned_to_the_wall_clock_with_exact_times(storage: Storage, h264_ts: Path) -> None:
@@ -90,11 +94,11 @@ def test_h265_and_audio_are_recorded(storage: Storage, h265_ts: Path, h264_aac_m
     assert audio_segmenter.counters.audio_packets > 300
 
 
-def _native(packet: Any, video: Any) -> NativePacket:
+def _native(packet: Any, video: Any, arrival_mono_ns: int) -> NativePacket:
     """The packet as the native source hands it over: an MP4 sample (4-byte NAL lengths)."""
     data = bytes(packet)
     sample = b"".join(len(data[a:b]).to_bytes(4, "big") + data[a:b] for a, b in nal_units(data, len(data), False))
-    return NativePacket(sample, video, packet.is_keyframe, packet.time_base, packet.pts, True)
+    return NativePacket(sample, video, packet.is_keyframe, packet.time_base, packet.pts, True, arrival_mono_ns)
 
 
 @pytest.mark.parametrize("native", [False, True])
@@ -128,7 +132,7 @@ def test_new_parameter_sets_start_a_new_segment(
             packet.stream = video  # type: ignore[misc]
             packet.pts = packet.dts = (offset_ns + t_ns - base) * 90_000 // S
             packet.time_base = video.time_base
-            segmenter.push(_native(packet, video) if native else packet)
+            segmenter.push(_native(packet, video, clock.mono_ns()) if native else packet)
         offset_ns += limit
     segmenter.end_session("camera_offline")
     rows = storage.catalogue.segments("cam")
@@ -230,7 +234,7 @@ def test_network_freeze_and_burst_keeps_the_cameras_timing(storage: Storage, h26
 
 def test_camera_clock_drift_is_slewed_at_segment_boundaries(storage: Storage, h264_ts: Path) -> None:
     clock = FakeClock(wall_ns=T_MIN)
-    segmenter = _segmenter(storage, clock, 2 * S)
+    segmenter = _segmenter(storage, clock, 2 * S, TimelineLimits(rate_span_ns=8 * S))
 
     def drift(index: int, packet: Any) -> None:
         if index and index % 25 == 0:  # the recorder's clock runs 1 ms per second ahead of the camera's
@@ -243,6 +247,82 @@ def test_camera_clock_drift_is_slewed_at_segment_boundaries(storage: Storage, h2
     # Without slewing the footage would end 16 ms early; slewing recovers most of it.
     assert segmenter.timeline.rate_ppm > 0
     assert abs(rows[-1].end_ns - (T_MIN + 16 * S + 16_000_000)) < 6_000_000
+    # And the camera clock's rate is measured as it is: 1 ms per second.
+    assert 900 <= segmenter.clock_rate.rate_ppm <= 1100
+
+
+def test_a_late_first_keyframe_is_slewed_away_but_is_not_a_clock_rate(storage: Storage, h264_ts: Path) -> None:
+    """Encoders take longer over a session's first keyframe, so it arrives later than the frames
+    after it: the timeline works that off at its slew limit, but the camera's clock runs at the
+    recorder's rate and is reported so (a function check warned "-1000 ppm" for every camera)."""
+    clock = FakeClock(wall_ns=T_MIN)
+    segmenter = _segmenter(storage, clock, 2 * S, TimelineLimits(rate_span_ns=8 * S))
+    _feed_native(segmenter, clock, h264_ts, 16 * S, lambda media_ns: 100_000_000 if media_ns == 0 else media_ns)
+    assert segmenter.timeline.rate_ppm == -1000
+    assert abs(segmenter.clock_rate.rate_ppm) <= 50
+
+
+def test_a_late_first_keyframe_is_caught_up_within_a_segment(storage: Storage, h264_ts: Path) -> None:
+    """Its 100 ms are worked off during the first full segment (1 %), not over 100 s at 1000 ppm:
+    the footage ends when its last frame arrived, give or take the 1000 ppm that remain."""
+    clock = FakeClock(wall_ns=T_MIN)
+    segmenter = _segmenter(storage, clock, 10 * S)
+    _feed_native(segmenter, clock, h264_ts, 20 * S, lambda media_ns: 100_000_000 if media_ns == 0 else media_ns)
+    rows = storage.catalogue.segments("cam")
+    assert rows[0].start_ns == T_MIN + 100_000_000  # the first keyframe's own (late) arrival
+    for before, after in itertools.pairwise(rows):
+        assert after.start_ns == before.end_ns
+    assert abs(rows[-1].end_ns - (T_MIN + 20 * S)) <= 1_000_000
+
+
+def _feed_native(
+    segmenter: Segmenter,
+    clock: FakeClock,
+    path: Path,
+    duration_ns: int,
+    arrival: Callable[[int], int],
+    batch_ns: int = 0,
+    first_taken_ns: int = 0,
+) -> None:
+    """One session of the file's video as the native source gives it: each unit stamped on
+    arrival (`arrival(media_ns)` after the session began), taken by the recorder thread at the
+    end of its batch of `batch_ns` but not before `first_taken_ns`."""
+    container = av.open(str(path))
+    video = container.streams.video[0]
+    segmenter.begin_session(video, None, own_fragments=True)
+    began_mono_ns = clock.mono_ns()
+    first_media_ns: int | None = None
+    for packet in container.demux(video):
+        if packet.size == 0 or packet.pts is None:
+            continue
+        media_ns = packet.pts * S * packet.time_base.numerator // packet.time_base.denominator
+        first_media_ns = media_ns if first_media_ns is None else first_media_ns
+        if media_ns - first_media_ns >= duration_ns:
+            break
+        arrival_ns = arrival(media_ns - first_media_ns)
+        taken_ns = max(first_taken_ns, -(-arrival_ns // batch_ns) * batch_ns if batch_ns else arrival_ns)
+        clock.advance(max(0, began_mono_ns + taken_ns - clock.mono_ns()))
+        segmenter.push(_native(packet, video, began_mono_ns + arrival_ns))
+    segmenter.end_session("camera_offline")
+    container.close()
+
+
+def test_native_units_are_timed_by_their_arrival_not_by_when_the_recorder_takes_them(
+    storage: Storage, h264_ts: Path
+) -> None:
+    """The native source stamps each unit at the ingest loop's read; its recorder thread takes
+    them in batches (every 100 ms), the first ones 300 ms late (the stream is probed first). The
+    footage starts when the first keyframe arrived and no clock drift is invented: taking the
+    thread's time had anchored it late, then slewed it at the limit for minutes."""
+    clock = FakeClock(wall_ns=T_MIN)
+    segmenter = _segmenter(storage, clock, 2 * S)
+    _feed_native(segmenter, clock, h264_ts, 6 * S, lambda media_ns: media_ns, 100_000_000, 300_000_000)
+    rows = storage.catalogue.segments("cam")
+    assert rows[0].start_ns == T_MIN
+    assert segmenter.timeline.rate_ppm == 0
+    assert rows[-1].end_ns == T_MIN + 6 * S
+    for before, after in itertools.pairwise(rows):
+        assert after.start_ns == before.end_ns
 
 
 def test_a_site_run_carries_its_epoch_and_a_release_ends_it_at_the_next_boundary(

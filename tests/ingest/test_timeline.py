@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vmsd.clock import FakeClock
-from vmsd.ingest.timeline import Timeline, TimelineLimits
+from vmsd.ingest.timeline import ClockRate, Timeline, TimelineLimits
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -109,3 +109,34 @@ def test_a_new_session_forgets_the_anchor_and_the_rate() -> None:
     timeline.anchor(0, T0, rate_ppm=200)
     timeline.start_session()
     assert not timeline.anchored and timeline.rate_ppm == 0
+
+
+def test_clock_rate_is_the_slope_of_the_lateness_floor_over_a_span() -> None:
+    rate = ClockRate(span_ns=60 * S)
+    rate.restart(media_ns=0, wall_ns=0)
+    # The camera's clock runs 200 ppm slow: each second of its media time took 1.0002 s here;
+    # the network adds 0-30 ms, and a constant 100 ms of it (the anchor's error) moves nothing.
+    for second in range(0, 90):
+        for frame in range(25):
+            media_ns = second * S + frame * 40_000_000
+            jitter_ns = (frame * 7_000_000) % 30_000_000
+            rate.on_video(media_ns, media_ns + media_ns // 5000 + jitter_ns - 100_000_000)
+        if second % 10 == 9:
+            rate.on_segment_end((second + 1) * S)
+            # Nothing is claimed before the span: one segment's floor says nothing of a rate.
+            if second < 69:
+                assert rate.rate_ppm == 0
+    assert 190 <= rate.rate_ppm <= 210
+    # A new session measures afresh but keeps the last rate until it has its own span.
+    rate.restart(media_ns=0, wall_ns=0)
+    rate.on_video(0, 0)
+    rate.on_segment_end(10 * S)
+    assert 190 <= rate.rate_ppm <= 210
+
+
+def test_clock_rate_without_an_anchor_measures_nothing() -> None:
+    rate = ClockRate(span_ns=S)
+    rate.on_video(0, 5 * S)
+    rate.on_segment_end(10 * S)
+    rate.on_segment_end(20 * S)
+    assert rate.rate_ppm == 0

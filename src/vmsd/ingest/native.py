@@ -100,12 +100,22 @@ class NativePacket:
     RTSP source gives it (video in Annex B): made only when asked for (the live relay, a probe
     of new parameter sets), not once per unit."""
 
-    __slots__ = ("dts", "is_keyframe", "length_prefixed", "pts", "sample", "stream", "time_base")
+    __slots__ = ("arrival_mono_ns", "dts", "is_keyframe", "length_prefixed", "pts", "sample", "stream", "time_base")
 
     def __init__(
-        self, sample: bytes, stream: Any, is_keyframe: bool, time_base: Fraction, pts: int, length_prefixed: bool
+        self,
+        sample: bytes,
+        stream: Any,
+        is_keyframe: bool,
+        time_base: Fraction,
+        pts: int,
+        length_prefixed: bool,
+        arrival_mono_ns: int,
     ) -> None:
         self.sample = sample
+        # When the unit reached vmsd (the ingest loop's read), not when the recorder thread took
+        # it: up to a batch (100 ms) later, or more on a busy machine (segmenter, timeline.py).
+        self.arrival_mono_ns = arrival_mono_ns
         self.stream = stream
         self.is_keyframe = is_keyframe
         self.time_base = time_base
@@ -432,7 +442,12 @@ class NativeSource:
     def _packet(self, unit: MediaUnit) -> NativePacket | None:
         track = unit.track
         if track == self._video_track:
-            return NativePacket(unit.data, self.video, unit.keyframe, self._time_bases[track], unit.rtp_timestamp, True)
-        if track == self._audio_track and self.audio is not None:
-            return NativePacket(unit.data, self.audio, True, self._time_bases[track], unit.rtp_timestamp, False)
-        return None
+            stream, keyframe, length_prefixed = self.video, unit.keyframe, True
+        elif track == self._audio_track and self.audio is not None:
+            stream, keyframe, length_prefixed = self.audio, True, False
+        else:
+            return None
+        time_base = self._time_bases[track]
+        return NativePacket(
+            unit.data, stream, keyframe, time_base, unit.rtp_timestamp, length_prefixed, unit.arrival_mono_ns
+        )

@@ -79,7 +79,7 @@ class CameraStatus:
     gaps: int = 0  # sessions that ended with a gap (offline, stall, errors) since start-up
     timestamp_jumps: int = 0
     clock_steps: int = 0
-    camera_clock_ppm: int = 0  # how fast the camera's clock runs against the recorder's (slewed)
+    camera_clock_ppm: int = 0  # how fast the camera's clock runs against the recorder's (measured)
     # The camera's own clock against the recorder's, from its RTCP sender reports (native source
     # only; FFmpeg does not pass them on): ok / offset / stepped / unknown, the offset (camera
     # minus recorder; None when unknown) and the reason in words.
@@ -513,7 +513,7 @@ class CameraRecorder:
             )
             status.timestamp_jumps = counters.timestamp_jumps
             status.clock_steps = counters.clock_steps
-            status.camera_clock_ppm = self.segmenter.timeline.rate_ppm
+            status.camera_clock_ppm = self.segmenter.clock_rate.rate_ppm
 
     def _alarm(self, kind: str, message: str) -> None:
         with self._lock:

@@ -29,7 +29,7 @@ from vmsd.clock import Clock
 from vmsd.ingest.bitstream import looks_like_video, parameter_sets
 from vmsd.ingest.fencing import Fencing
 from vmsd.ingest.hub import AUDIO, VIDEO, CameraHub, RelayPacket, StreamConfig
-from vmsd.ingest.timeline import Timeline, TimelineLimits
+from vmsd.ingest.timeline import ClockRate, Timeline, TimelineLimits
 from vmsd.storage.catalogue import GapReason
 from vmsd.storage.store import OpenSegment, SegmentInfo, Storage
 from vmsd.storage.writer import StreamTemplate, init_segment
@@ -116,6 +116,8 @@ class Segmenter:
         self._storage = storage
         self._segment_duration_ns = segment_duration_ns
         self.timeline = Timeline(clock, limits)
+        # The camera clock's measured rate (function checks); the timeline's slew rate is not it.
+        self.clock_rate = ClockRate(self.timeline.limits.rate_span_ns)
         self.events = events or SegmenterEvents()
         self.counters = SegmenterCounters()
         self.segment: OpenSegment | None = None
@@ -126,6 +128,7 @@ class Segmenter:
         self.last_end_ns = 0
         self.clock_held = False
         self._min_lateness_ns: int | None = None
+        self._anchor_error_open = False  # anchored at a first keyframe, not slewed since
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -204,19 +207,27 @@ class Segmenter:
         if step_ns:
             self._clock_stepped(session, step_ns)
         timeline = self.timeline
+        # When the packet reached vmsd: the native source stamps it at the ingest loop's read,
+        # which a batch (100 ms) or a busy machine can leave well before this thread takes it;
+        # FFmpeg's packets are read by this thread, so now. Taking the thread's time anchored
+        # sessions ~150 ms late (after the stream's probe), then slewed at the limit for minutes.
+        arrival_ns = timeline.arrival_ns(packet.arrival_mono_ns if session.own_fragments else None)
         if not timeline.anchored:
             if not keyframe:
                 self.counters.dropped_before_keyframe += 1
                 return
-            timeline.anchor(dts_media_ns, max(timeline.arrival_ns(), self.last_end_ns))
+            timeline.anchor(dts_media_ns, max(arrival_ns, self.last_end_ns))
+            self.clock_rate.restart(dts_media_ns, timeline.to_wall_ns(dts_media_ns))
             self._min_lateness_ns = None
+            self._anchor_error_open = True
         elif session.last_video_dts_media_ns is not None:
             media_delta_ns = dts_media_ns - session.last_video_dts_media_ns
             if media_delta_ns <= 0 or media_delta_ns > timeline.limits.timestamp_jump_ns:
                 # The camera's clock jumped: continue the timeline one frame after the last one.
                 self.counters.timestamp_jumps += 1
-                previous_ns = session.last_video_dts_wall_ns or timeline.arrival_ns()
+                previous_ns = session.last_video_dts_wall_ns or arrival_ns
                 timeline.anchor(dts_media_ns, previous_ns + session.video_delta_ns)
+                self.clock_rate.restart(dts_media_ns, previous_ns + session.video_delta_ns)
                 message = f"camera timestamps jumped by {media_delta_ns / NS_PER_S:.3f}s; timeline continued"
                 self.events.on_alarm("timestamp_jump", message)
         dts_wall_ns = timeline.to_wall_ns(dts_media_ns)
@@ -227,9 +238,10 @@ class Segmenter:
             return
         # Network delay only ever makes packets late, so the least lateness seen over a segment
         # estimates how far the camera's clock has drifted from the recorder's.
-        lateness_ns = timeline.arrival_ns() - dts_wall_ns
+        lateness_ns = arrival_ns - dts_wall_ns
         if self._min_lateness_ns is None or lateness_ns < self._min_lateness_ns:
             self._min_lateness_ns = lateness_ns
+        self.clock_rate.on_video(dts_media_ns, arrival_ns)
         session.last_video_dts_media_ns = dts_media_ns
 
         if keyframe:
@@ -383,7 +395,11 @@ class Segmenter:
         measured over the last segment during the next one."""
         drift_ns = self._min_lateness_ns or 0
         self._min_lateness_ns = None
-        self.timeline.anchor(media_ns, wall_ns, drift_ns * 1_000_000 // self._segment_duration_ns)
+        self.clock_rate.on_segment_end(wall_ns)
+        # The first since an anchor mostly works off the anchor's error: faster (timeline.py).
+        catch_up, self._anchor_error_open = self._anchor_error_open, False
+        rate_ppm = drift_ns * 1_000_000 // self._segment_duration_ns
+        self.timeline.anchor(media_ns, wall_ns, rate_ppm, catch_up=catch_up)
 
     def _footage_end_ns(self) -> int:
         session = self._session

@@ -97,7 +97,9 @@ class MediaUnit:
     codec: str  # "h264", "h265", "aac"
     rtp_timestamp: int  # unwrapped
     media_ns: int  # rtp_timestamp in ns of the track's clock
-    arrival_ns: int  # recorder wall time of the read that completed it
+    # The recorder's monotonic clock at the read that completed it: when the unit reached vmsd,
+    # however long it then waits for the recorder thread (the footage's anchor, timeline.py).
+    arrival_mono_ns: int
     data: bytes  # video: NAL units behind 4-byte lengths; AAC: one raw frame
     keyframe: bool
     parameter_sets_changed: bool = False
@@ -141,7 +143,8 @@ class _TrackState:
         self.reception = ReceptionReport(max(self.clock_rate, 1))
         self.wall = MediaWallMap(max(self.clock_rate, 1))
         self.ssrc: int | None = None
-        self.arrival_ns = 0
+        self.arrival_ns = 0  # wall time of the current read (the camera clock's map)
+        self.arrival_mono_ns = 0  # and the monotonic time (the units')
         # The newest RTP timestamp of the current read (unwrapped, and as sent), or None: the
         # arrival-time bookkeeping is done once per read, not per packet.
         self.read_ts: int | None = None
@@ -175,7 +178,7 @@ class _TrackState:
                 self.codec,
                 u.timestamp,
                 self._media_ns(u.timestamp),
-                self.arrival_ns,
+                self.arrival_mono_ns,
                 u.data,
                 u.keyframe,
                 u.parameter_sets_changed,
@@ -184,7 +187,7 @@ class _TrackState:
 
     def _audio(self, f: AacFrame) -> None:
         self._client._emit(
-            MediaUnit(self.index, "aac", f.timestamp, self._media_ns(f.timestamp), self.arrival_ns, f.data, True)
+            MediaUnit(self.index, "aac", f.timestamp, self._media_ns(f.timestamp), self.arrival_mono_ns, f.data, True)
         )
 
 
@@ -382,8 +385,10 @@ class RtspClient:
         c.bytes += n
         self._reader.commit(n)
         now = self.clock.wall_ns()
+        now_mono = self.clock.mono_ns()
         for t in self._tracks.values():
             t.arrival_ns = now
+            t.arrival_mono_ns = now_mono
         try:
             self._reader.process(self._on_frame, self._on_message, self._take_run)
         except (SessionError, AuthError) as error:
@@ -412,6 +417,7 @@ class RtspClient:
             return
         now = self.clock.wall_ns()
         t.arrival_ns = now
+        t.arrival_mono_ns = self.clock.mono_ns()
         t.datagrams += 1
         for _, q in t.reorder.push(p.sequence, p):
             self._rtp_in_order(t, q)
