@@ -210,14 +210,20 @@ def test_cameras_share_one_ingest_loop_and_their_units_come_in_batches(sim: Came
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("bound", ["per camera", "shared by the loop's cameras"])
 def test_a_recorder_that_takes_nothing_ends_the_session_instead_of_growing(
-    sim: CameraSimulator, monkeypatch: pytest.MonkeyPatch
+    sim: CameraSimulator, monkeypatch: pytest.MonkeyPatch, bound: str
 ) -> None:
     """A recorder thread stuck (a hanging disk) while the ingest loop keeps reading: past the
-    bound the session ends with an error naming it, and nothing more is queued."""
-    monkeypatch.setattr(native, "MAX_PENDING_BYTES", 100_000)
+    bound the session ends with an error naming it, and nothing more is queued. The bound is
+    the smaller of a camera's own and its share of the loop's (all cameras stuck at once)."""
+    if bound == "per camera":
+        monkeypatch.setattr(native, "MAX_PENDING_BYTES", 100_000)
     source = source_for(sim.url("h264"))
     source.open()
+    if bound != "per camera":
+        assert source._ingest is not None
+        monkeypatch.setattr(native, "PENDING_BUDGET_BYTES", 100_000 * source._ingest.sessions)
     try:
         deadline = time.monotonic() + 20
         while not source._ended_flag and time.monotonic() < deadline:

@@ -73,6 +73,11 @@ DEFAULT_BATCH_NS = 100 * NS_PER_MS
 # Units waiting for a recorder thread that does not take them (a disk that hangs): past this the
 # session ends with an error (a gap with its reason, then a reconnect) rather than memory growing.
 MAX_PENDING_BYTES = 64 * 1024 * 1024
+# And what may wait for all of the loop's cameras together, shared out evenly: a disk that hangs
+# holds every camera up at once (1 GiB: 5 MiB, ~10 s of a 4 Mbit/s camera, each at 192 cameras;
+# 16 MiB at 64). The stall watch no longer cuts a session whose recorder thread is held up while
+# its camera still sends (recorder.py), so this is what bounds the memory.
+PENDING_BUDGET_BYTES = 1024 * 1024 * 1024
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
@@ -211,6 +216,9 @@ class NativeSource:
         self._queued_bytes = 0
         self._taken_bytes = 0
         self._wake: asyncio.Future[None] | None = None  # while opening, on the ingest loop
+        # When video last reached vmsd (the ingest loop's read), for the stall watch: it is not
+        # the camera's fault when the recorder thread has not taken it yet.
+        self.last_video_mono_ns = 0
         self._ended: BaseException | None = None
         self._ended_flag = False
         self._watcher: asyncio.Task[None] | None = None
@@ -396,9 +404,12 @@ class NativeSource:
                 self._queued_bytes += len(event.data)
                 self._dirty = True
                 self._wake_up()
-                if self._queued_bytes - self._taken_bytes > MAX_PENDING_BYTES and not self._ended_flag:
-                    waiting_mib = (self._queued_bytes - self._taken_bytes) >> 20
-                    self._end(ClientError(f"the recorder is not keeping up: {waiting_mib} MiB of video waiting"))
+                if event.track == self._video_track:
+                    self.last_video_mono_ns = event.arrival_mono_ns
+                waiting = self._queued_bytes - self._taken_bytes
+                if waiting > self._pending_limit() and not self._ended_flag:
+                    message = f"the recorder is not keeping up: {waiting >> 20} MiB of video waiting"
+                    self._end(ClientError(message))
         elif isinstance(event, ClockSample):
             self._pending.append(event)
             self._dirty = True
@@ -420,6 +431,10 @@ class NativeSource:
             self.wake_ups += 1
             self._ready.set()
         return hurry
+
+    def _pending_limit(self) -> int:
+        sessions = self._ingest.sessions if self._ingest is not None else 1
+        return min(MAX_PENDING_BYTES, PENDING_BUDGET_BYTES // max(1, sessions))
 
     def _wake_up(self) -> None:
         wake = self._wake

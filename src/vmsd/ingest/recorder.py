@@ -329,11 +329,14 @@ class CameraRecorder:
                 self.heartbeat_mono_ns = now_mono_ns
                 if self._stop.is_set():
                     break
-                if now_mono_ns - last_video_mono_ns > self._ingest.stall_timeout_ns:
+                if (
+                    now_mono_ns - last_video_mono_ns > self._ingest.stall_timeout_ns
+                    and now_mono_ns - self._last_video_seen_ns() > self._ingest.stall_timeout_ns
+                ):
                     # Video included: when its read times out on a silent connection, FFmpeg hands
                     # over the frame it was still assembling; taking that as a live camera hid a
                     # half-open connection for a second read timeout (measured: 8 s, not 4 s).
-                    raise _Stalled(now_mono_ns - last_video_mono_ns)
+                    raise _Stalled(now_mono_ns - self._last_video_seen_ns())
                 if packet.stream is source.video:
                     last_video_mono_ns = self._last_video_mono_ns = now_mono_ns
                 segmenter.push(packet)
@@ -353,7 +356,7 @@ class CameraRecorder:
         except SourceError as error:
             # A read that gave up after stall_timeout without video is a stall (a half-open
             # connection, or a camera that keeps RTCP alive but sends no media), not a disconnect.
-            silent_ns = self._clock.mono_ns() - last_video_mono_ns
+            silent_ns = self._clock.mono_ns() - max(last_video_mono_ns, self._last_video_seen_ns())
             if silent_ns >= self._ingest.stall_timeout_ns * 9 // 10:
                 reason, detail = GapReason.STALL, f"no video for {silent_ns / NS_PER_S:.1f}s"
             else:
@@ -474,15 +477,24 @@ class CameraRecorder:
         notice by itself. Returns True when it interrupted.
         """
         source = self._source
-        if source is None or self._clock.mono_ns() - self._last_video_mono_ns <= self._ingest.stall_timeout_ns:
+        if source is None or self._clock.mono_ns() - self._last_video_seen_ns() <= self._ingest.stall_timeout_ns:
             return False
-        silent_ns = self._clock.mono_ns() - self._last_video_mono_ns
+        silent_ns = self._clock.mono_ns() - self._last_video_seen_ns()
         if source.interrupt():
             self._log.info("stall_interrupted", silent_s=silent_ns / NS_PER_S)
             self._stall_detail = f"no video for {silent_ns / NS_PER_S:.1f}s"
             self._last_video_mono_ns = self._clock.mono_ns()  # once per stall, not every check
             return True
         return False
+
+    def _last_video_seen_ns(self) -> int:
+        """When the session last gave video: taken by this thread or, from the native source,
+        read by the ingest loop. A recorder thread held up by a slow disk while its camera still
+        sends is not a camera stall (it was counted as one: a gap and a reconnect after 4 s); the
+        native source's pending bound ends such a session if the thread never catches up."""
+        source = self._source
+        arrived_ns = source.last_video_mono_ns if isinstance(source, NativeSource) else 0
+        return max(self._last_video_mono_ns, arrived_ns)
 
     def _record_progress(self, segment: OpenSegment) -> None:
         counters = self.segmenter.counters

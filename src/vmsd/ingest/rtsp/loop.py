@@ -90,6 +90,11 @@ class IngestLoop:
         if callback in self._tick_callbacks:
             self._tick_callbacks.remove(callback)
 
+    @property
+    def sessions(self) -> int:
+        """How many sessions are called on each tick (every native camera open or opening)."""
+        return len(self._tick_callbacks)
+
     def _ticked(self) -> bool:
         hurry = False
         for callback in list(self._tick_callbacks):
