@@ -33,7 +33,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Stream
-from bench.recording_cost import record_ffmpeg, record_vmsd
+from bench.recording_cost import record_ffmpeg, record_vmsd, sim_mounts
 from tests.support.simulator import CameraSimulator, MountSpec
 
 
@@ -75,9 +75,12 @@ def run(
     stream: Stream | None = None,
     peer: bool = True,
     source: str = "",
+    per_mount: int = 1,
 ) -> dict:
     """Climb ``steps`` for vmsd (every camera on ``source``: the daemon's default when empty) and
-    for the ffmpeg peer when ``peer``, until each fails once."""
+    for the ffmpeg peer when ``peer``, until each fails once. ``per_mount``: cameras per simulator
+    mount (each its own RTSP session and TCP connection; the simulator payloads a mount's
+    stream once for all of them, so it costs far less per camera)."""
     stream = stream or Stream()
     clip = stream.clip()
     result: dict = {
@@ -86,21 +89,24 @@ def run(
         "seconds": seconds,
         "warmup_s": warmup,
         "source": source or "default",
+        "cameras_per_mount": per_mount,
         "runs": [],
     }
-    record_source = functools.partial(record_vmsd, source=source)
+    record_source = functools.partial(record_vmsd, source=source, per_mount=per_mount)
+    record_peer = functools.partial(record_ffmpeg, per_mount=per_mount)
     climbing = {"vmsd": True, "ffmpeg": peer}
     best = {"vmsd": 0, "ffmpeg": 0}
     for n in steps:
         if not any(climbing.values()):
             break
         names = [f"cam{i + 1}" for i in range(n)]
-        for system, record in (("vmsd", record_source), ("ffmpeg", record_ffmpeg)):
+        for system, record in (("vmsd", record_source), ("ffmpeg", record_peer)):
             if not climbing[system]:
                 continue
             print(f"capacity: {system}, {n} cameras for {seconds} s ...", file=sys.stderr)
             # A fresh simulator per run: its timeline and client bookkeeping start clean.
-            with CameraSimulator([MountSpec(name, clip) for name in names], ready_timeout=60) as sim:
+            mounts = sorted(set(sim_mounts(names, per_mount)), key=names.index)
+            with CameraSimulator([MountSpec(name, clip) for name in mounts], ready_timeout=60) as sim:
                 try:
                     figures = record(sim, names, seconds, warmup, stream.fps, work, tag=f"cap-{system}-{n}")
                 except RuntimeError as exc:
@@ -144,10 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=10)
     ap.add_argument("--no-peer", action="store_true", help="do not climb the ffmpeg ladder")
     ap.add_argument("--source", choices=["ffmpeg", "native"], help="every camera's source (default: the daemon's)")
+    ap.add_argument("--per-mount", type=int, default=1, help="cameras per simulator mount (default 1)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vmsd-bench-capacity-") as tmp:
-        result = run(args.steps, args.seconds, args.warmup, Path(tmp), peer=not args.no_peer, source=args.source or "")
+        result = run(
+            args.steps,
+            args.seconds,
+            args.warmup,
+            Path(tmp),
+            peer=not args.no_peer,
+            source=args.source or "",
+            per_mount=args.per_mount,
+        )
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

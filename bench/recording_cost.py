@@ -210,15 +210,18 @@ def record_vmsd(
     work: Path,
     tag: str = "vmsd",
     source: str = "",
+    per_mount: int = 1,
 ) -> dict:
-    """One vmsd recording every mount in ``names`` (every camera on ``source``, the default when
-    empty): CPU/memory over the window, and what it recorded."""
+    """One vmsd recording a camera per name in ``names`` (every camera on ``source``, the default
+    when empty): CPU/memory over the window, and what it recorded. ``per_mount`` cameras share
+    each mount (``sim_mounts``): separate RTSP sessions of one simulator pipeline."""
     n = len(names)
     cfg, root, log = work / f"{tag}.toml", work / f"{tag}-root", work / f"{tag}.log"
-    write_vmsd_config(cfg, root, {name: sim.url(name) for name in names}, segment_s=SEGMENT_S, source=source)
+    urls = {name: sim.url(mount) for name, mount in zip(names, sim_mounts(names, per_mount), strict=True)}
+    write_vmsd_config(cfg, root, urls, segment_s=SEGMENT_S, source=source)
     proc = start_vmsd(cfg, log)
     try:
-        wait_all_connected(sim, [proc], timeout=60 + n)
+        wait_all_connected(sim, [proc], timeout=60 + n, clients=per_mount)
         connected = time.monotonic()
         m = measure_window([proc.pid], sim.pid or 0, warmup, seconds, [proc])
         stopped = time.monotonic()
@@ -249,17 +252,31 @@ def record_vmsd(
     }
 
 
+def sim_mounts(names: list[str], per_mount: int) -> list[str]:
+    """The simulator mount each camera of ``names`` records: its own, or with ``per_mount`` > 1
+    the first name of its group of ``per_mount`` (the simulator then has only those mounts)."""
+    return [names[i - i % per_mount] for i in range(len(names))]
+
+
 def record_ffmpeg(
-    sim: CameraSimulator, names: list[str], seconds: float, warmup: float, fps: int, work: Path, tag: str = "ffmpeg"
+    sim: CameraSimulator,
+    names: list[str],
+    seconds: float,
+    warmup: float,
+    fps: int,
+    work: Path,
+    tag: str = "ffmpeg",
+    per_mount: int = 1,
 ) -> dict:
-    """N ``ffmpeg -c copy -f segment`` processes, one per mount: CPU/memory and what they recorded."""
+    """N ``ffmpeg -c copy -f segment`` processes, one per camera (``per_mount`` cameras per
+    simulator mount, as ``record_vmsd``): CPU/memory and what they recorded."""
     n = len(names)
     dirs = [work / tag / name for name in names]
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for name, d in zip(names, dirs, strict=True):
-            procs.append(start_ffmpeg(sim.url(name), d, SEGMENT_S))
-        wait_all_connected(sim, procs, timeout=60 + n)
+        for mount, d in zip(sim_mounts(names, per_mount), dirs, strict=True):
+            procs.append(start_ffmpeg(sim.url(mount), d, SEGMENT_S))
+        wait_all_connected(sim, procs, timeout=60 + n, clients=per_mount)
         connected = time.monotonic()
         m = measure_window([p.pid for p in procs], sim.pid or 0, warmup, seconds, procs)
         stopped = time.monotonic()
