@@ -31,8 +31,15 @@ Media model (why it is built like this):
   running time) consistent with the RTP timestamps, which FFmpeg uses to align audio and video;
   the one-day head start lets ``jump`` go backwards without negative running times.  The sinks
   are switched to sync=false so a jumped PTS goes out at once instead of waiting for the clock.
-* A new PLAY also makes the feeder continue at the next keyframe (cameras send an IDR to a new
-  session), so new clients decode within a frame or two.
+* A new SETUP or PLAY also makes the feeder continue at the next keyframe (cameras send an IDR to
+  a new session), so new clients decode within a frame or two.
+* A media with no client playing is reset (suspend mode RESET: its pipeline goes to NULL after
+  DESCRIBE has its SDP, and prerolls again at SETUP), so what the feeder pushes meanwhile is
+  dropped. Otherwise appsrc queued it (at most 2 s, oldest dropped) and burst it out at PLAY:
+  measured with a raw client waiting 1 s between DESCRIBE and SETUP, a second of frames arrived
+  within 1 ms; waiting 3.5 s, the first keyframe, a 1.92 s hole, then a 2 s burst. A camera
+  starts streaming at PLAY, and so does the simulator now (a 192-camera connection storm had
+  left first-segment holes, bench/README.md).
 
 Control protocol: TCP on 127.0.0.1:``--control-port``, one JSON object per line, one JSON line
 back (``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``).  Commands: ``drop``, ``stall``,
@@ -231,6 +238,7 @@ class Mount:
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch)
         factory.set_shared(True)
+        factory.set_suspend_mode(GstRtspServer.RTSPSuspendMode.RESET)
         factory.set_clock(realtime_clock())
         factory.connect("media-configure", self._on_media_configure)
         return factory
@@ -300,6 +308,7 @@ class Mount:
         a_ns = SECOND * self.audio_spf // self.audio_rate if self.audio_frames else None
         v_count = a_count = 0  # items produced on the stream timeline (drives PTS and pacing)
         v_index = a_index = 0  # position in the clip
+        restarting = False
         t0 = time.monotonic()
         while not stop.is_set():
             v_due = v_count * frame_ns
@@ -322,8 +331,8 @@ class Mount:
                     if self.pending_switch is not None and self.clip.aus[v_index][1]:
                         self.clip, self.pending_switch, v_index = self.pending_switch, None, 0
                         log(f"{self.name}: switched to {self.clip.path}")
-                    if self.restart_at_key and src is not None:
-                        self.restart_at_key = False
+                    restarting = self.restart_at_key and src is not None
+                    if restarting:
                         v_index = self.clip.next_keyframe(v_index)
                     data, key = self.clip.aus[v_index]
                     if self.garbage_left > 0:
@@ -357,6 +366,11 @@ class Mount:
                 buf.set_flags(Gst.BufferFlags.DELTA_UNIT)
             ret = src.emit("push-buffer", buf)
             self.stats["video_sent" if is_video else "audio_sent"] += 1
+            if is_video and restarting and ret == Gst.FlowReturn.OK:
+                # Only a keyframe the pipeline took ends the restart: SETUP on a reset media
+                # fires before it prerolls, and a push to it then is refused (FLUSHING).
+                with self.lock:
+                    self.restart_at_key = False
             if ret not in (Gst.FlowReturn.OK, Gst.FlowReturn.FLUSHING):
                 log(f"{self.name}: push-buffer returned {ret}")
 
@@ -431,6 +445,8 @@ class Simulator:
         self.loop.run()
 
     def _on_client_connected(self, _server, client):
+        # SETUP too: a suspended (reset) media prerolls again at SETUP and needs a keyframe.
+        client.connect("setup-request", self._on_play_request)
         client.connect("play-request", self._on_play_request)
 
     def _on_play_request(self, _client, ctx):
