@@ -259,9 +259,10 @@ class Relays:
 
 
 @contextlib.contextmanager
-def relays(stream: Stream, principals: int, work: Path, *, web: bool = False) -> Iterator[Relays]:
+def relays(stream: Stream, principals: int, work: Path, *, web: bool = False, source: str = "") -> Iterator[Relays]:
     """Start the camera, vmsd (with ``principals`` viewer tokens, ``{TOKEN}-{i}``; with ``web``,
-    also [web] and [metrics] on free ports) and GStreamer's relay; stop them all afterwards."""
+    also [web] and [metrics] on free ports; ``source``: the camera's RTSP source, the daemon's
+    default when empty) and GStreamer's relay; stop them all afterwards."""
     with CameraSimulator([MountSpec("cam", stream.clip())]) as sim:
         # One principal per viewer, as distinct control-room clients would be (16 relays each at most).
         extra = "".join(
@@ -273,7 +274,9 @@ def relays(stream: Stream, principals: int, work: Path, *, web: bool = False) ->
         if web:
             web_port, metrics_port = free_port(), free_port()
             extra += f'[web]\nlisten = "127.0.0.1:{web_port}"\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
-        config = write_vmsd_config(work / "vmsd.toml", work / "root", {"cam": sim.url("cam")}, extra=extra)
+        config = write_vmsd_config(
+            work / "vmsd.toml", work / "root", {"cam": sim.url("cam")}, extra=extra, source=source
+        )
         log = work / "vmsd.log"
         daemon = start_vmsd(config, log)
         gst = subprocess.Popen(
@@ -340,8 +343,10 @@ def run(
     work: Path,
     stream: Stream | None = None,
     sampled: int = 10,
+    source: str = "",
 ) -> dict:
-    """Scenario 4; latency is sampled on the first ``sampled`` viewers of each count."""
+    """Scenario 4; latency is sampled on the first ``sampled`` viewers of each count; ``source``:
+    the camera's RTSP source in vmsd (what a relayed frame passes through before the relay)."""
     stream = stream or Stream()
     report: dict[str, Any] = {
         "scenario": "relay",
@@ -349,11 +354,12 @@ def run(
         "seconds": seconds,
         "warmup_s": warmup,
         "latency_sampled_viewers": sampled,
+        "source": source or "default",
         "viewers": {},
     }
     primer = max(viewer_counts)
     with (
-        relays(stream, primer + 1, work) as r,
+        relays(stream, primer + 1, work, source=source) as r,
         background(_background_process, (r.camera_url, r.gst_url, r.grpc_port, primer), max(2.0, warmup)) as finish,
     ):
         idle = {"vmsd": _window_cores(r.daemon.pid, seconds), "gstreamer": _window_cores(r.gst.pid, seconds)}
@@ -383,10 +389,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--sampled", type=int, default=10, help="viewers whose every frame is timed")
+    parser.add_argument("--source", choices=["native", "ffmpeg"], help="vmsd's RTSP source (default: the daemon's)")
     parser.add_argument("--json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vmsd-bench-relay-") as tmp:
-        report = run(args.viewers, args.seconds, args.warmup, Path(tmp), sampled=args.sampled)
+        report = run(args.viewers, args.seconds, args.warmup, Path(tmp), sampled=args.sampled, source=args.source or "")
     print(json.dumps(report, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
