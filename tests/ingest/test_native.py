@@ -179,10 +179,13 @@ def test_cameras_share_one_ingest_loop_and_their_units_come_in_batches(sim: Came
         for mount, watched in (("h264", False), ("h265", True))
     ]
     counts = [0, 0]
+    keyframes = [0, 0]
 
     def read(index: int) -> None:
         for packet in sources[index].packets():
-            counts[index] += packet.stream.type == "video"
+            video = packet.stream.type == "video"
+            counts[index] += video
+            keyframes[index] += video and packet.is_keyframe
             if counts[index] >= 50:  # 2 s of video
                 return
 
@@ -199,14 +202,43 @@ def test_cameras_share_one_ingest_loop_and_their_units_come_in_batches(sim: Came
         elapsed_ns = time.monotonic_ns() - began_ns
         assert counts == [50, 50]
         assert ingest.drain.ticks > ticks_before
-        # Never more often than once per batch_ns (the first wake-up of the session aside) ...
-        assert 1 <= sources[0].wake_ups <= elapsed_ns // batch_ns + 2
+        # Never more often than once per batch_ns or keyframe (the first wake-up aside) ...
+        assert 1 <= sources[0].wake_ups <= elapsed_ns // batch_ns + keyframes[0] + 2
         # ... while the watched camera is woken on every tick that brought units.
         assert sources[1].wake_ups > sources[0].wake_ups
     finally:
         for source in sources:
             source.close()
     assert not ingest.drain._readers  # closing a session takes its socket off the drain
+
+
+@pytest.mark.slow
+def test_a_keyframe_wakes_the_recorder_thread_without_waiting_for_the_batch(sim: CameraSimulator) -> None:
+    """A video keyframe ends the GOP before it, a fragment to write: the recorder thread gets it
+    within a drain tick or two of its arrival, not at the end of a (here 60 s) batch — so what a
+    kill -9 may lose stays the GOP in progress."""
+    ingest = IngestLoop("ingest-keyframe-test")
+    ingest.start()
+    source = NativeSource(
+        sim.url("h264"),
+        transport="tcp",
+        open_timeout_ns=10 * NS_PER_S,
+        read_timeout_ns=90 * NS_PER_S,
+        ingest=ingest,
+        batch_ns=60 * NS_PER_S,
+    )
+    source.open()
+    delays_ns: list[int] = []
+    try:
+        for packet in source.packets():
+            if packet.stream.type == "video" and packet.is_keyframe:
+                delays_ns.append(time.monotonic_ns() - packet.arrival_mono_ns)
+                if len(delays_ns) == 3:  # the first (opening) and two mid-stream GOPs of 2 s
+                    break
+    finally:
+        source.close()
+    assert max(delays_ns[1:]) < 500 * NS_PER_MS, delays_ns  # the idle tick is 100 ms
+    assert source.wake_ups <= 4  # the keyframes' (and the opening's), not a tick's each
 
 
 @pytest.mark.slow

@@ -6,9 +6,10 @@ loop per camera woke ~76 times per camera-second (a read per burst of the camera
 timers). Here the whole process wakes once per tick for every camera: one `epoll_wait(0)`, one
 `recv_into` per readable socket, the depacketisers, then `on_tick` callbacks — which is where a
 camera's recorder thread is woken, at most once per tick and, while nobody watches the camera
-live, only every `NativeSource.batch_ns` (recording does not need a frame sooner: its fragments
-are written once per GOP). The tick is 20 ms while any callback answers True (a camera opening or
-watched live) and 100 ms otherwise (drain.py: fewer, larger reads).
+live, only when a video keyframe came or every `NativeSource.batch_ns` (recording does not need a
+frame sooner: its fragments are written once per GOP). The tick is 20 ms while any callback
+answers True (a camera opening or watched live) and 100 ms otherwise (drain.py: fewer, larger
+reads).
 
     ingest = IngestLoop.shared()                   # started on first use, a daemon thread
     result = ingest.run(coroutine, timeout_s)      # from any other thread: run on the loop, wait
