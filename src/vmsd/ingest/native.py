@@ -66,7 +66,6 @@ from vmsd.units import NS_PER_MS, NS_PER_S
 
 START_CODE = b"\x00\x00\x00\x01"
 _RAW_FORMAT = {"h264": "h264", "h265": "hevc"}
-# MPEG-4 audio sampling frequency index (ISO/IEC 14496-3 table 1.18), for the ADTS header.
 # While nobody watches a camera live, its recorder thread takes the units when a video keyframe
 # came (the GOP before it is then a fragment to write: what a kill -9 may lose stays that GOP) and
 # otherwise at most this often: a wake-up costs ~25-60 µs of CPU, and recording needs nothing
@@ -81,6 +80,7 @@ MAX_PENDING_BYTES = 64 * 1024 * 1024
 # 16 MiB at 64). The stall watch no longer cuts a session whose recorder thread is held up while
 # its camera still sends (recorder.py), so this is what bounds the memory.
 PENDING_BUDGET_BYTES = 1024 * 1024 * 1024
+# MPEG-4 audio sampling frequency index (ISO/IEC 14496-3 table 1.18), for the ADTS header.
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
@@ -422,10 +422,10 @@ class NativeSource:
     def _tick(self) -> bool:
         """After each drain tick: wake the recorder thread if this tick brought units and they
         are wanted now (a live viewer), a video keyframe is among them (a fragment to write), or
-        the last wake-up is `batch_ns` old. True while they are
-        wanted now, and while opening: the drain then ticks at its short period, so the first
-        keyframe, whose arrival anchors the footage's wall times (timeline.py), is read as soon
-        after it came as before the idle tick existed."""
+        the last wake-up is `batch_ns` old. True while they are wanted now, and while opening:
+        the drain then ticks at its short period, so the first keyframe, whose arrival anchors
+        the footage's wall times (timeline.py), is read as soon after it came as before the idle
+        tick existed."""
         urgent = self._urgent is not None and self._urgent()
         hurry = urgent or self.video is None
         if not self._dirty:
