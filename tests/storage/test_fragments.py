@@ -10,6 +10,7 @@ import hashlib
 import json
 import mmap
 import os
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -189,17 +190,15 @@ def test_abort_writes_nothing_more(tmp_path: Path) -> None:
 
 
 def _resident_bytes(buffer: Any) -> int:
-    """Rss of the mapping that holds `buffer`, from /proc/self/smaps."""
+    """Bytes of `buffer`'s pages that are resident, from /proc/self/pagemap (bit 63 of each page's
+    entry: present). Not the Rss of its mapping in smaps: the kernel merges neighbouring
+    anonymous mappings into one, so that Rss can count other buffers too."""
     start = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
-    mapping = None
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        head = line.split()[0]
-        if "-" in head and not head.endswith(":"):
-            low, high = (int(x, 16) for x in head.split("-"))
-            mapping = low <= start < high
-        elif mapping and head == "Rss:":
-            return int(line.split()[1]) * 1024
-    raise AssertionError("the buffer's mapping is not in /proc/self/smaps")
+    pages = len(buffer) // mmap.PAGESIZE
+    with open("/proc/self/pagemap", "rb") as pagemap:
+        pagemap.seek(start // mmap.PAGESIZE * 8)
+        entries = struct.unpack(f"<{pages}Q", pagemap.read(pages * 8))
+    return sum(mmap.PAGESIZE for entry in entries if entry >> 63)
 
 
 def test_a_written_gop_gives_its_pages_back(tmp_path: Path) -> None:
@@ -221,6 +220,50 @@ def test_a_written_gop_gives_its_pages_back(tmp_path: Path) -> None:
             )
         held_back = len(_length_prefixed(units[50][0]))
         assert _resident_bytes(writer._tracks[0].data) <= held_back + 2 * mmap.PAGESIZE
+        writer.abort()
+    finally:
+        os.close(fd)
+
+
+def _cached_bytes(path: Path) -> int:
+    """Bytes of the file that are in the page cache (mincore(2) over a private map of it, which
+    reads nothing in)."""
+    size = path.stat().st_size
+    libc = ctypes.CDLL(None, use_errno=True)
+    pages = -(-size // mmap.PAGESIZE)
+    vector = (ctypes.c_ubyte * pages)()
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) as mapped:
+        address = ctypes.addressof(ctypes.c_char.from_buffer(mapped))
+        if libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(size), vector) != 0:
+            raise OSError(ctypes.get_errno(), "mincore")
+        del address
+    return sum(mmap.PAGESIZE for flag in vector if flag & 1)
+
+
+@pytest.mark.parametrize("writer_class", [SegmentWriter, FragmentWriter])
+def test_a_closed_segment_leaves_nothing_in_the_page_cache(tmp_path: Path, writer_class: type) -> None:
+    """Footage is not read back soon: once a segment is fsync'd its pages go back to the kernel
+    (reused pages are cheap to write into; pages left free a while may have gone to the host)."""
+    path = tmp_path / "segment.mp4"
+    _write(writer_class, path, make_clip(CLIPS, codec="h264", seconds=10), 250)
+    assert path.stat().st_size > 64 * mmap.PAGESIZE
+    assert _cached_bytes(path) == 0
+
+
+def test_written_fragments_leave_the_page_cache_while_the_segment_grows(tmp_path: Path) -> None:
+    """Every MiB written, what is clean is dropped (with a sync at every write here, all of it)."""
+    clip = make_clip(CLIPS, codec="h264", seconds=10)
+    template, units, _, _ = _units(clip, 1)
+    big = _length_prefixed(units[0][0]) * (600_000 // len(units[0][0]) + 1)  # ~0.6 MB samples
+    path = tmp_path / "grows.mp4"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o640)
+    try:
+        writer = FragmentWriter(fd, [StreamTemplate(template)], 0)
+        writer.open()
+        for i in range(12):  # a keyframe every 2 samples: fragments of ~1.2 MB
+            writer.write(0, _packet(FragmentWriter, b"", big, i % 2 == 0, template), i * FRAME_NS, i * FRAME_NS)
+        assert writer.bytes_written > 6 * len(big)
+        assert _cached_bytes(path) <= 2 * mmap.PAGESIZE
         writer.abort()
     finally:
         os.close(fd)

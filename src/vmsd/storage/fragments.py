@@ -203,6 +203,7 @@ class FragmentWriter:
         for track in self._tracks:
             track.release()
         os.fsync(self._file.fd)
+        self._file.release()
         return WrittenSegment(self._file.bytes_written, self._file.sha256.hexdigest(), self.video_frames)
 
     def abort(self) -> None:

@@ -25,6 +25,8 @@ from vmsd.units import ticks_to_ns
 NS_TIME_BASE = Fraction(1, 1_000_000_000)
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 _IOV_MAX = 1000  # buffers per writev, below Linux's 1024
+# Written footage is handed back to the kernel's page cache each time this much more was written.
+_RELEASE_BYTES = 1 << 20
 
 
 @dataclass
@@ -47,6 +49,7 @@ class _HashingFile:
         self.bytes_written = 0
         self._sync_interval_ns = sync_interval_ns
         self._last_sync_ns = time.monotonic_ns()
+        self._released_at = 0
 
     def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data)
@@ -56,6 +59,7 @@ class _HashingFile:
         self.sha256.update(data)
         self.bytes_written += len(data)
         self._maybe_sync()
+        self._maybe_release()
         return len(data)
 
     def write_all(self, buffers: list[Any]) -> None:
@@ -79,6 +83,7 @@ class _HashingFile:
                     views[position] = view[written:]
                 break
         self._maybe_sync()
+        self._maybe_release()
 
     def _maybe_sync(self) -> None:
         now_ns = time.monotonic_ns()
@@ -86,6 +91,22 @@ class _HashingFile:
             # Bound what a power cut can take; kill -9 already keeps what reached the page cache.
             os.fdatasync(self.fd)
             self._last_sync_ns = now_ns
+
+    def _maybe_release(self) -> None:
+        if self.bytes_written - self._released_at >= _RELEASE_BYTES:
+            self.release()
+
+    def release(self) -> None:
+        """Hand the file's written pages back to the kernel: DONTNEED drops the pages that are
+        clean and starts (without waiting) the writeback of the dirty ones, which the next call
+        drops. Footage is not read back soon (playback and export read it from disk like any
+        older footage), and a page the kernel reuses at once is cheap, while one it has left
+        free for a while may have gone back to the hypervisor: on these VMs copying into such
+        pages cost ~2 ms/MiB against ~0.12 for recycled ones, as much CPU as the rest of
+        recording (measured, issue #16). Durability is unchanged: the fdatasync cadence above
+        and the fsync at close are what the durability protocol counts on."""
+        os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        self._released_at = self.bytes_written
 
 
 @dataclass(frozen=True)
@@ -150,6 +171,7 @@ class SegmentWriter:
         self._container.close()
         self._container = None
         os.fsync(self._file.fd)
+        self._file.release()
         return WrittenSegment(self._file.bytes_written, self._file.sha256.hexdigest(), self.video_frames)
 
     def abort(self) -> None:
