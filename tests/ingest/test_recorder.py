@@ -15,6 +15,7 @@ from tests.support.daemon import DaemonProcess, write_config
 from tests.support.simulator import CameraSimulator, MountSpec, free_port
 from vmsd.clock import SystemClock
 from vmsd.config import CameraConfig, IngestConfig
+from vmsd.ingest import native
 from vmsd.ingest.recorder import CameraRecorder
 from vmsd.storage.store import OpenSegment, Storage, WrittenSegment
 
@@ -41,6 +42,14 @@ def test_a_camera_going_offline_is_a_warning_that_says_why(tmp_path: Path) -> No
     assert PASSWORD not in daemon.log()
 
 
+def _native_recorder(storage: Storage, sim: CameraSimulator, ingest: dict[str, str], segment_s: int) -> CameraRecorder:
+    """A recorder of the simulator's mount "cam" on the native source, into `storage`."""
+    storage.catalogue.upsert_camera("cam", "", "", 0)
+    camera = CameraConfig(id="cam", url=sim.url("cam"), source="native")
+    config = IngestConfig.model_validate(ingest)
+    return CameraRecorder(camera, config, storage, SystemClock(), segment_duration_ns=segment_s * S)
+
+
 @pytest.mark.slow
 async def test_a_recorder_held_up_by_its_disk_is_not_a_camera_stall(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
@@ -59,11 +68,8 @@ async def test_a_recorder_held_up_by_its_disk_is_not_a_camera_stall(
         return close_segment(self, segment, end_ns)
 
     monkeypatch.setattr(Storage, "close_segment", slow_close)
-    storage.catalogue.upsert_camera("cam", "", "", 0)
-    ingest = IngestConfig.model_validate({"stall_timeout": "1s"})
     with CameraSimulator([MountSpec("cam", clip)]) as sim:
-        camera = CameraConfig(id="cam", url=sim.url("cam"), source="native")
-        recorder = CameraRecorder(camera, ingest, storage, SystemClock(), segment_duration_ns=2 * S)
+        recorder = _native_recorder(storage, sim, {"stall_timeout": "1s"}, segment_s=2)
         task = asyncio.create_task(recorder.run())
         try:
             deadline = time.monotonic() + 30
@@ -78,3 +84,31 @@ async def test_a_recorder_held_up_by_its_disk_is_not_a_camera_stall(
     assert status.segments_written >= 5
     assert status.reconnects == 0
     assert [g.reason for g in storage.catalogue.gaps("cam")] == ["restart"]  # only the shutdown's
+
+
+async def test_a_clean_stop_records_what_had_already_arrived(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recording alone, a native camera's units wait for its recorder thread until the next
+    keyframe or a batch (1 s; here a minute, and keyframes 8 s apart, so that 3 s wait): a
+    stop still writes them, so the footage ends where the stop came, not up to a batch or a GOP
+    earlier. The stop is a restart gap, not the camera ending its stream."""
+    monkeypatch.setattr(native, "DEFAULT_BATCH_NS", 60 * S)
+    clip = make_clip(CLIPS_DIR, codec="h264", width=320, height=240, gop_s=8, seconds=16)
+    with CameraSimulator([MountSpec("cam", clip)]) as sim:
+        recorder = _native_recorder(storage, sim, {}, segment_s=60)
+        task = asyncio.create_task(recorder.run())
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and recorder.status.state.value != "recording":
+                await asyncio.sleep(0.05)
+            assert recorder.status.state.value == "recording"
+            await asyncio.sleep(3)
+        finally:
+            stop_ns = time.time_ns()
+            await recorder.aclose()
+            await task
+    segments = storage.catalogue.segments("cam")
+    assert len(segments) == 1
+    end_ns = segments[0].end_ns
+    assert end_ns is not None
+    assert stop_ns - end_ns < 500_000_000, f"the footage ends {(stop_ns - end_ns) / S:.2f} s before the stop"
+    assert [g.reason for g in storage.catalogue.gaps("cam")] == ["restart"]

@@ -188,7 +188,7 @@ class NativeSource:
         clock_limits: ClockLimits | None = None,
         on_clock: Callable[[ClockReading], None] | None = None,
         urgent: Callable[[], bool] | None = None,
-        batch_ns: int = DEFAULT_BATCH_NS,
+        batch_ns: int | None = None,
         ingest: IngestLoop | None = None,
     ) -> None:
         """`on_clock` is called on the caller's thread (the one iterating `packets()`).
@@ -203,7 +203,7 @@ class NativeSource:
         self._clock_limits = clock_limits
         self._on_clock = on_clock
         self._urgent = urgent
-        self._batch_ns = batch_ns
+        self._batch_ns = DEFAULT_BATCH_NS if batch_ns is None else batch_ns
         self._ingest = ingest
         self._client: RtspClient | None = None
         self.safe_url = redact_url(url)
@@ -285,6 +285,20 @@ class NativeSource:
             return False
         try:
             ingest.call_soon(self._end, ClientError("interrupted: no video (stall)"))
+        except RuntimeError:
+            return False  # the loop closed meanwhile
+        return True
+
+    def finish(self) -> bool:
+        """Ask packets() to end after what has already arrived (safe from another thread): the
+        session takes no more media, the recorder thread is woken at once, and the units queued
+        for it — up to a batch (1 s) of footage, more when a live viewer is not hurrying it —
+        are still yielded, so a clean stop does not drop them. False when there is no session."""
+        ingest = self._ingest
+        if ingest is None or self._client is None:
+            return False
+        try:
+            ingest.call_soon(self._end, None)
         except RuntimeError:
             return False  # the loop closed meanwhile
         return True

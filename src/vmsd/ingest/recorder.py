@@ -148,6 +148,7 @@ class CameraRecorder:
         self._source: CameraSource | NativeSource | None = None
         self._last_video_mono_ns = 0
         self._stall_detail = ""
+        self._finishing = False  # request_stop() asked the source to end after what it holds
         # How long the last successful handshake took (None: never connected), consecutive failed
         # attempts, and the time the latest failed attempt spent (counted against its backoff).
         self._last_open_ns: int | None = None
@@ -177,6 +178,11 @@ class CameraRecorder:
         await done
 
     def request_stop(self) -> None:
+        source = self._source
+        # A native session still hands over what had arrived before the stop (its recorder thread
+        # takes units in batches of up to a second), then ends: a clean stop drops no footage.
+        if source is not None and source.finish():
+            self._finishing = True
         self._stop.set()
 
     def release(self, detail: str) -> None:
@@ -327,7 +333,7 @@ class CameraRecorder:
             for packet in source.packets():
                 now_mono_ns = self._clock.mono_ns()
                 self.heartbeat_mono_ns = now_mono_ns
-                if self._stop.is_set():
+                if self._stop.is_set() and not self._finishing:
                     break
                 if (
                     now_mono_ns - last_video_mono_ns > self._ingest.stall_timeout_ns
@@ -350,7 +356,8 @@ class CameraRecorder:
                 if segmenter.segment is not None:
                     self._record_progress(segmenter.segment)
             else:
-                reason, detail = GapReason.CAMERA_OFFLINE, "camera ended the stream"
+                if not self._stop.is_set():  # not the end that request_stop() asked for
+                    reason, detail = GapReason.CAMERA_OFFLINE, "camera ended the stream"
         except _Stalled as stalled:
             reason, detail = GapReason.STALL, f"no video for {stalled.silent_ns / NS_PER_S:.1f}s"
         except SourceError as error:

@@ -116,6 +116,11 @@ class CameraSource:
             targets = quiet_sockets(targets, STALLED_SOCKET_QUIET_MS)
         return shutdown_sockets(targets) > 0
 
+    def finish(self) -> bool:
+        """Ask packets() to end after what has already arrived. FFmpeg's demuxer holds nothing
+        back that has arrived (a packet comes every frame), so False: the caller stops at once."""
+        return False
+
     def close(self) -> None:
         if self._container is not None:
             try:
