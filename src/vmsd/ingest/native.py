@@ -84,7 +84,7 @@ PENDING_BUDGET_BYTES = 1024 * 1024 * 1024
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
-def _annex_b(length_prefixed: bytes) -> bytearray:
+def _annex_b(length_prefixed: bytes | bytearray) -> bytearray:
     out = bytearray(length_prefixed)
     position, end = 0, len(out)
     while position + 4 <= end:
@@ -94,7 +94,7 @@ def _annex_b(length_prefixed: bytes) -> bytearray:
     return out
 
 
-def annex_b(length_prefixed: bytes) -> bytes:
+def annex_b(length_prefixed: bytes | bytearray) -> bytes:
     """NAL units behind 4-byte lengths → the same units behind start codes (same size)."""
     return bytes(_annex_b(length_prefixed))
 
@@ -112,7 +112,7 @@ class NativePacket:
 
     def __init__(
         self,
-        sample: bytes,
+        sample: bytes | bytearray,
         stream: Any,
         is_keyframe: bool,
         time_base: Fraction,
@@ -122,7 +122,7 @@ class NativePacket:
     ) -> None:
         self.sample = sample
         # When the unit reached vmsd (the ingest loop's read), not when the recorder thread took
-        # it: up to a batch (100 ms) later, or more on a busy machine (segmenter, timeline.py).
+        # it: up to a batch (1 s) later, or more on a busy machine (segmenter, timeline.py).
         self.arrival_mono_ns = arrival_mono_ns
         self.stream = stream
         self.is_keyframe = is_keyframe
@@ -138,7 +138,7 @@ class NativePacket:
         return annex_b(self.sample) if self.length_prefixed else bytes(self.sample)
 
 
-def adts_frame(audio_specific_config: bytes, frame: bytes) -> bytes:
+def adts_frame(audio_specific_config: bytes, frame: bytes | bytearray) -> bytes:
     """One raw AAC frame with an ADTS header for its AudioSpecificConfig (object type 1–4)."""
     object_type = audio_specific_config[0] >> 3
     rate_index = ((audio_specific_config[0] & 0x07) << 1) | (audio_specific_config[1] >> 7)

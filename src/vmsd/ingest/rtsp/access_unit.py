@@ -38,7 +38,7 @@ _LENGTH = struct.Struct(">I")
 @dataclass(slots=True)
 class AccessUnit:
     timestamp: int  # the RTP timestamp as the caller passed it (unwrapped: see rtp.py)
-    data: bytes  # NAL units, each behind a 4-byte big-endian length
+    data: bytes | bytearray  # NAL units, each behind a 4-byte big-endian length; never changed
     keyframe: bool
     # The in-band parameter sets of this unit differ from those before (a new resolution or
     # profile: the segmenter starts a new segment).
@@ -241,8 +241,10 @@ class VideoDepacketizer:
             self.counters.dropped_before_keyframe += 1
             return
         self._need_key = False
-        unit = AccessUnit(ts, bytes(self._au), key, self._ps_changed)
-        self._au.clear()
+        # The buffer itself goes out (nothing here touches it again): a copy of every unit cost
+        # a pass over all the video and an allocation of its size.
+        unit = AccessUnit(ts, self._au, key, self._ps_changed)
+        self._au = bytearray()
         self._ps_changed = False
         self.counters.access_units += 1
         self.counters.keyframes += key

@@ -100,7 +100,7 @@ class MediaUnit:
     # The recorder's monotonic clock at the read that completed it: when the unit reached vmsd,
     # however long it then waits for the recorder thread (the footage's anchor, timeline.py).
     arrival_mono_ns: int
-    data: bytes  # video: NAL units behind 4-byte lengths; AAC: one raw frame
+    data: bytes | bytearray  # video: NAL units behind 4-byte lengths; AAC: one raw frame (never changed)
     keyframe: bool
     parameter_sets_changed: bool = False
 
