@@ -3,13 +3,14 @@
 The sibling of `writer.SegmentWriter` (same interface, same file, same durability), for sources
 that hand over MP4 samples already (the native RTSP client, issue #16: access units with 4-byte
 NAL lengths, raw AAC frames). PyAV's muxer costs ~100 µs of CPU per packet on these VMs; here a
-packet's bytes are appended to its track's buffer, and each GOP becomes one `moof`+`mdat` built
-from them and written with one `writev`, hashed as it goes — one SHA-256 update for all of a
-track's samples (an update per sample cost a call and a GIL hand-off each). A track's buffer is
-an anonymous memory map kept for the segment's life and unmapped when it ends: only the pages a
-GOP touched are resident, nothing is allocated per GOP, and none of it stays behind in the
-recorder thread's malloc arena (a GOP-sized buffer grown through malloc left megabytes per
-thread there, measured at 16 cameras).
+track keeps the samples of the GOP in progress as the source handed them over (not copied), and
+each GOP becomes one `moof`+`mdat` written with one `writev` of them, hashed as it goes, after
+which they are let go. Until 2026-12-04 each sample was copied into a per-track anonymous map
+whose pages were given back after every fragment: at 64 cameras the copy and the page faults of
+refilling it cost the recorder threads ~0.02 of their ~0.08 cores, for no less memory (the
+units sat in malloc'd buffers before the copy anyway; RSS measured the same, 1.1-1.2 MiB per
+camera above the idle daemon). Hashing each sample with its own update costs no measurable GIL
+traffic here.
 
 The file is what PyAV's muxer would write for the same streams, fragment for fragment:
 
@@ -32,8 +33,6 @@ Blocking: every method runs on the camera's recorder thread, never on an event l
 
 from __future__ import annotations
 
-import contextlib
-import mmap
 import os
 import struct
 from collections.abc import Iterator
@@ -45,10 +44,6 @@ from vmsd.units import NS_PER_S
 _SYNC_FLAGS = 0x02000000  # sample_depends_on = 2: decodes on its own
 _NON_SYNC_FLAGS = 0x01010000  # sample_depends_on = 1, sample_is_non_sync_sample
 _SAMPLE = struct.Struct(">IIIi")  # trun entry: duration, size, flags, composition offset (version 1)
-# Address space reserved for a track's fragment at first (pages become resident only as written);
-# a bigger GOP moves to a map twice the size.
-_VIDEO_BUFFER_BYTES = 4 << 20
-_AUDIO_BUFFER_BYTES = 256 << 10
 
 
 def box(kind: bytes, *payload: bytes) -> bytes:
@@ -103,70 +98,26 @@ class _Track:
         self.track_id = track_id
         self.timescale = timescale
         self.video = video
-        # Queued samples of the fragment in progress: (size, pts ns, dts ns, keyframe); their
-        # bytes are data[:fill], back to back.
+        # Queued samples of the fragment in progress: (size, pts ns, dts ns, keyframe), and their
+        # bytes as the source handed them over (held, not copied, until the fragment is written).
         self.samples: list[tuple[int, int, int, bool]] = []
-        self.data: mmap.mmap | None = None
-        self.fill = 0
+        self.buffers: list[Any] = []
         self.last_delta_ns = 0
 
     def ticks(self, ns: int) -> int:
         """Relative ns → the track's timescale, rounded to nearest (as FFmpeg rescales)."""
         return (ns * self.timescale + NS_PER_S // 2) // NS_PER_S
 
-    def append(self, sample: Any) -> None:
-        end = self.fill + len(sample)
-        data = self.data
-        if data is None or end > len(data):
-            data = self._grow(end)
-        data[self.fill : end] = sample
-        self.fill = end
-
-    def _grow(self, need: int) -> mmap.mmap:
-        old = self.data
-        size = _VIDEO_BUFFER_BYTES if self.video else _AUDIO_BUFFER_BYTES
-        while size < need:
-            size *= 2
-        # Private: pages given back with MADV_DONTNEED are freed (a shared anonymous mapping, the
-        # default of mmap.mmap(-1, …), would only unmap them and keep them in shmem).
-        data = self.data = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        if old is not None:
-            data[: self.fill] = old[: self.fill]
-            with contextlib.suppress(BufferError):  # a view left by a failed write: freed with it
-                old.close()
-        return data
-
-    def view(self, size: int) -> memoryview:
-        assert self.data is not None
-        return memoryview(self.data)[:size]
-
-    def keep_from(self, start: int) -> None:
-        """Bytes from `start` (the samples held back) move to the front for the next fragment."""
-        rest = self.fill - start
-        data = self.data
-        if data is not None:
-            if rest:
-                data.move(0, start, rest)
-            # A GOP of a 4 Mbit/s camera is about 1 MiB; without this every camera keeps its
-            # largest GOP resident between fragments. The pages past the held-back bytes go back
-            # to the kernel (they read as zeros if touched again, and are written before read).
-            keep = -(-rest // mmap.PAGESIZE) * mmap.PAGESIZE
-            if keep < len(data):
-                data.madvise(mmap.MADV_DONTNEED, keep, len(data) - keep)
-        self.fill = rest
-
     def release(self) -> None:
-        self.samples, self.fill = [], 0
-        data, self.data = self.data, None
-        if data is not None:
-            with contextlib.suppress(BufferError):
-                data.close()
+        self.samples, self.buffers = [], []
 
 
 class FragmentWriter:
     """`SegmentWriter`'s interface for packets that carry their MP4 sample: `packet.sample` (a
     bytes-like object: NAL units behind 4-byte lengths, or one raw AAC frame) and
-    `packet.is_keyframe`. Stream 0 is the video (as the segmenter orders its templates)."""
+    `packet.is_keyframe`. Stream 0 is the video (as the segmenter orders its templates). A sample
+    is held, not copied, until its fragment is written: it must not change meanwhile (the native
+    client hands each unit's buffer over and never touches it again)."""
 
     def __init__(self, fd: int, templates: list[StreamTemplate], sync_interval_ns: int) -> None:
         self._file = _HashingFile(fd, sync_interval_ns)
@@ -194,7 +145,7 @@ class FragmentWriter:
         if samples:
             track.last_delta_ns = dts_ns - samples[-1][2]
         sample = packet.sample
-        track.append(sample)
+        track.buffers.append(sample)
         samples.append((len(sample), pts_ns, dts_ns, keyframe))
 
     def close(self, end_ns: int) -> WrittenSegment:
@@ -220,8 +171,9 @@ class FragmentWriter:
         """One fragment of everything queued. Mid-segment (`end_ns` None) the video ends at the
         next keyframe's time and each audio track keeps its newest frame for the next fragment."""
         trafs: list[tuple[_Track, list[tuple[int, int, int, bool]], list[int]]] = []
+        payload: list[Any] = []
         for track in self._tracks:
-            samples = track.samples
+            samples, buffers = track.samples, track.buffers
             if not samples:
                 continue
             if end_ns is not None:
@@ -237,6 +189,8 @@ class FragmentWriter:
                 keep, samples = samples[-1:], samples[:-1]
                 last_end_ns = keep[0][2]
             track.samples = keep
+            track.buffers = buffers[len(samples) :]
+            payload += buffers[: len(samples)]
             ticks = [track.ticks(s[2]) for s in samples] + [track.ticks(last_end_ns)]
             trafs.append((track, samples, ticks))
         if not trafs:
@@ -246,7 +200,6 @@ class FragmentWriter:
         moof_size = 8 + 16 + sum(64 + 16 * len(samples) for _, samples, _ in trafs)
         offset = moof_size + 8  # the first sample, after the moof and the mdat's header
         parts: list[bytes] = []
-        payload: list[memoryview] = []
         for track, samples, ticks in trafs:
             entries = bytearray(16 * len(samples))
             sizes = 0
@@ -255,7 +208,6 @@ class FragmentWriter:
                 dts = ticks[i]
                 _SAMPLE.pack_into(entries, 16 * i, max(1, ticks[i + 1] - dts), size, flags, track.ticks(pts_ns) - dts)
                 sizes += size
-            payload.append(track.view(sizes))
             parts.append(
                 box(
                     b"traf",
@@ -271,7 +223,3 @@ class FragmentWriter:
         moof = box(b"moof", full_box(b"mfhd", 0, 0, struct.pack(">I", self._sequence)), *parts)
         assert len(moof) == moof_size
         self._file.write_all([moof, struct.pack(">I4s", offset - moof_size, b"mdat"), *payload])
-        for view in payload:
-            view.release()  # so that the buffer can be unmapped (a map with a view cannot)
-        for track, samples, _ in trafs:
-            track.keep_from(sum(s[0] for s in samples))
