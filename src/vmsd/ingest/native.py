@@ -292,8 +292,8 @@ class NativeSource:
     def finish(self) -> bool:
         """Ask packets() to end after what has already arrived (safe from another thread): the
         session takes no more media, the recorder thread is woken at once, and the units queued
-        for it — up to a batch (1 s) of footage, more when a live viewer is not hurrying it —
-        are still yielded, so a clean stop does not drop them. False when there is no session."""
+        for it (while nobody watches live, up to a batch: 1 s of footage) are still yielded, so a
+        clean stop does not drop them. False when there is no session."""
         ingest = self._ingest
         if ingest is None or self._client is None:
             return False

@@ -11,6 +11,7 @@ Blocking: every method runs on the camera's ingest thread, never on the event lo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -104,9 +105,11 @@ class _HashingFile:
         free for a while may have gone back to the hypervisor: on these VMs copying into such
         pages cost ~2 ms/MiB against ~0.12 for recycled ones, as much CPU as the rest of
         recording (measured, issue #16). Durability is unchanged: the fdatasync cadence above
-        and the fsync at close are what the durability protocol counts on."""
-        os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        and the fsync at close are what the durability protocol counts on. Advice only: a
+        filesystem that refuses it costs the saving, never the recording."""
         self._released_at = self.bytes_written
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 @dataclass(frozen=True)
