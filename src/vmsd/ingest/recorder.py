@@ -48,6 +48,9 @@ RETRY_OPEN_FLOOR_NS = NS_PER_S
 RETRY_FULL_EVERY = 4
 CLOCK_ROW_INTERVAL_NS = 60 * NS_PER_S
 FIRST_REPORT_WAIT_NS = 10 * NS_PER_S
+# How long a stop goes on writing what a native session had queued (normally up to a second's
+# worth, written in milliseconds) before it stops as the FFmpeg source does, at the next unit.
+FINISH_LIMIT_NS = 5 * NS_PER_S
 FFMPEG_CLOCK_UNKNOWN = 'offset unknown: the FFmpeg source does not pass on RTCP sender reports (source = "native" does)'
 
 
@@ -149,6 +152,7 @@ class CameraRecorder:
         self._last_video_mono_ns = 0
         self._stall_detail = ""
         self._finishing = False  # request_stop() asked the source to end after what it holds
+        self._stop_mono_ns = 0
         # How long the last successful handshake took (None: never connected), consecutive failed
         # attempts, and the time the latest failed attempt spent (counted against its backoff).
         self._last_open_ns: int | None = None
@@ -181,9 +185,13 @@ class CameraRecorder:
         source = self._source
         # A native session still hands over what had arrived before the stop (its recorder thread
         # takes units in batches of up to a second), then ends: a clean stop drops no footage.
-        if source is not None and source.finish():
-            self._finishing = True
+        # The flags come first: the session may end on the ingest loop before finish() returns,
+        # and the recorder thread must then read that end as this stop, not the camera's.
+        self._stop_mono_ns = self._clock.mono_ns()
+        self._finishing = source is not None
         self._stop.set()
+        if source is None or not source.finish():
+            self._finishing = False
 
     def release(self, detail: str) -> None:
         """Stop recording at the next segment boundary (at once when no segment is open): a
@@ -333,9 +341,12 @@ class CameraRecorder:
             for packet in source.packets():
                 now_mono_ns = self._clock.mono_ns()
                 self.heartbeat_mono_ns = now_mono_ns
-                if self._stop.is_set() and not self._finishing:
-                    break
-                if (
+                if self._stop.is_set():
+                    # Finishing writes what had arrived, not a backlog of a slow disk past
+                    # systemd's stop timeout; and a stop is never read as a stall meanwhile.
+                    if not self._finishing or now_mono_ns - self._stop_mono_ns > FINISH_LIMIT_NS:
+                        break
+                elif (
                     now_mono_ns - last_video_mono_ns > self._ingest.stall_timeout_ns
                     and now_mono_ns - self._last_video_seen_ns() > self._ingest.stall_timeout_ns
                 ):
