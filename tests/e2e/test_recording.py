@@ -51,7 +51,12 @@ def _iso_ns(text: str) -> int:
 
 def _video_packets(path: Path) -> int:
     """The video frames of a segment file as ffprobe counts them (it reads every packet)."""
-    command = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets"]
+    return _packets(path, "v:0")
+
+
+def _packets(path: Path, stream: str) -> int:
+    """The packets of one stream of a segment file as ffprobe counts them."""
+    command = ["ffprobe", "-v", "error", "-select_streams", stream, "-count_packets"]
     done = subprocess.run(
         [*command, "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)],
         capture_output=True,
@@ -176,6 +181,10 @@ def test_h265_and_audio_tracks_are_recorded(recording: Outcome) -> None:
     audio_rows = recording.segments("cam-audio")
     probe = ffprobe(recording.root / audio_rows[-1]["path"])
     assert sorted(s["codec_name"] for s in probe["streams"]) == ["aac", "h264"]  # type: ignore[index]
+    # Not just a track: the audio itself (the native source had recorded an empty one).
+    audio = _packets(recording.root / audio_rows[-1]["path"], "a:0")
+    video = _packets(recording.root / audio_rows[-1]["path"], "v:0")
+    assert audio >= 0.8 * (video / 25) * (16000 / 1024), (audio, video)
 
 
 def test_a_dropped_camera_reconnects_and_the_gap_is_recorded(recording: Outcome) -> None:

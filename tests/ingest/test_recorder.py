@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -112,3 +113,42 @@ async def test_a_clean_stop_records_what_had_already_arrived(storage: Storage, m
     end_ns = max(e for e in ends if e is not None)
     assert stop_ns - end_ns < 500_000_000, f"the footage ends {(stop_ns - end_ns) / S:.2f} s before the stop"
     assert [g.reason for g in storage.catalogue.gaps("cam")] == ["restart"]
+
+
+def _packet_times(path: Path, stream: str) -> list[float]:
+    command = ["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time"]
+    done = subprocess.run(
+        [*command, "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [float(line) for line in done.stdout.split()]
+
+
+async def test_a_native_camera_s_audio_is_recorded_in_step_with_its_video(storage: Storage) -> None:
+    """Each RTP track's timestamps start at a random value: the audio is put on the video's
+    media time (from arrival, then from the sender reports), so that it is recorded at all (it
+    had all been dropped as too far from the video) and in step with it: in each segment after
+    the first sender reports, the first audio frame is the one at or just after the segment's
+    first picture (AAC frames of 1024 samples at 16 kHz: 64 ms)."""
+    clip = make_clip(CLIPS_DIR, codec="h264", width=320, height=240, seconds=6, audio=True)
+    with CameraSimulator([MountSpec("cam", clip)]) as sim:
+        recorder = _native_recorder(storage, sim, {}, segment_s=4)
+        task = asyncio.create_task(recorder.run())
+        try:
+            await asyncio.sleep(16)
+        finally:
+            await recorder.aclose()
+            await task
+    segments = [s for s in storage.catalogue.segments("cam") if s.end_ns is not None]
+    assert len(segments) >= 3
+    for segment in segments:
+        path = storage.segment_path(segment)
+        audio, video = _packet_times(path, "a:0"), _packet_times(path, "v:0")
+        seconds = len(video) / 25
+        assert len(audio) >= 0.9 * seconds * 16000 / 1024, (segment.path, len(audio), len(video))
+    for segment in segments[2:]:  # ≥ 8 s in: the tracks' first sender reports have come
+        first_audio = _packet_times(storage.segment_path(segment), "a:0")[0]
+        assert 0 <= first_audio < 0.08, (segment.path, first_audio)
+    assert recorder.segmenter.counters.dropped_audio <= 3

@@ -71,6 +71,8 @@ _RAW_FORMAT = {"h264": "h264", "h265": "hevc"}
 # otherwise at most this often: a wake-up costs ~25-60 µs of CPU, and recording needs nothing
 # sooner. At 64 cameras, 1 s instead of 100 ms took the recorder threads from 0.114 to 0.098
 # cores (2026-12-04).
+# An audio-to-video offset that moves by more than this is taken again (timestamps that jumped).
+AUDIO_RESYNC_NS = NS_PER_S
 DEFAULT_BATCH_NS = 1000 * NS_PER_MS
 # Units waiting for a recorder thread that does not take them (a disk that hangs): past this the
 # session ends with an error (a gap with its reason, then a reconnect) rather than memory growing.
@@ -233,6 +235,9 @@ class NativeSource:
         self._audio_track: int | None = None
         self._time_bases: dict[int, Fraction] = {}
         self._audio_config = b""
+        self._audio_offset_ns: int | None = None  # audio media time → video media time (ns)
+        self._audio_offset = 0  # the same in audio ticks
+        self._audio_offset_reported = False  # from sender reports (else from arrival)
 
     # -- the interface of CameraSource -----------------------------------------------------
 
@@ -477,12 +482,40 @@ class NativeSource:
     def _packet(self, unit: MediaUnit) -> NativePacket | None:
         track = unit.track
         if track == self._video_track:
-            stream, keyframe, length_prefixed = self.video, unit.keyframe, True
+            stream, keyframe = self.video, unit.keyframe
         elif track == self._audio_track and self.audio is not None:
-            stream, keyframe, length_prefixed = self.audio, True, False
+            offset = self._audio_offset_ticks(track)
+            if offset is None:
+                return None  # nothing yet to place it against
+            time_base = self._time_bases[track]
+            return NativePacket(
+                unit.data, self.audio, True, time_base, unit.rtp_timestamp + offset, False, unit.arrival_mono_ns
+            )
         else:
             return None
-        time_base = self._time_bases[track]
         return NativePacket(
-            unit.data, stream, keyframe, time_base, unit.rtp_timestamp, length_prefixed, unit.arrival_mono_ns
+            unit.data, stream, keyframe, self._time_bases[track], unit.rtp_timestamp, True, unit.arrival_mono_ns
         )
+
+    def _audio_offset_ticks(self, track: int) -> int | None:
+        """What to add to the audio's RTP timestamps to put them on the video's media time (the
+        segmenter times every track on the video's timeline; each track's RTP timestamps start
+        at a random value, so without this every audio frame was dropped as too far from the
+        video). Kept for the session once known, so that arrival jitter does not move audio
+        times; taken again once when sender reports make it exact (RFC 3550 inter-media sync,
+        `RtspClient.media_offset_ns`), and when it moves by more than AUDIO_RESYNC_NS (a camera
+        whose timestamps jumped)."""
+        client = self._client
+        found = client.media_offset_ns(track, self._video_track) if client is not None else None
+        if found is not None:
+            now_ns, reported = found
+            fixed_ns = self._audio_offset_ns
+            if (
+                fixed_ns is None
+                or (reported and not self._audio_offset_reported)
+                or abs(now_ns - fixed_ns) > AUDIO_RESYNC_NS
+            ):
+                self._audio_offset_ns, self._audio_offset_reported = now_ns, reported
+                rate = self._time_bases[track].denominator
+                self._audio_offset = (now_ns * rate + NS_PER_S // 2) // NS_PER_S
+        return self._audio_offset if self._audio_offset_ns is not None else None

@@ -80,6 +80,9 @@ RECEIVER_REPORT_NS = 5 * NS_PER_S
 # After an RTCP BYE on the video track, video must resume within this (a camera that changed
 # SSRC, e.g. a restarted encoder) or the session is over: ended now, not after the stall timeout.
 GOODBYE_GRACE_NS = NS_PER_S // 2
+# Sender reports that put two tracks further apart than this from their arrival are not used to
+# synchronise them (media_offset_ns).
+REPORT_SYNC_LIMIT_NS = NS_PER_S
 MAX_QUEUED_EVENTS = 2000  # ~1 min of video at 25 fps with audio; then the oldest are not kept
 _INTERLEAVED = struct.Struct(">cBH")
 _RTP_HEADER = struct.Struct(">BBHII")
@@ -142,6 +145,8 @@ class _TrackState:
         self.reports = SenderReportFilter(track.ssrc)
         self.reception = ReceptionReport(max(self.clock_rate, 1))
         self.wall = MediaWallMap(max(self.clock_rate, 1))
+        # Media time − camera NTP time of the latest sender report (ns), for inter-track sync.
+        self.report_offset_ns: int | None = None
         self.ssrc: int | None = None
         self.arrival_ns = 0  # wall time of the current read (the camera clock's map)
         self.arrival_mono_ns = 0  # and the monotonic time (the units')
@@ -347,6 +352,31 @@ class RtspClient:
 
     def clock_reading(self) -> ClockReading:
         return self.camera_clock.reading(self.clock.wall_ns())
+
+    def media_offset_ns(self, index: int, reference: int) -> tuple[int, bool] | None:
+        """What to add to track ``index``'s media time (its RTP timestamps in ns) to put it on
+        track ``reference``'s, and whether it comes from sender reports. Each track's RTP
+        timestamps start at a random value (RFC 3550), so an audio track's say nothing of the
+        video's. Once both tracks have had a sender report, from those (RFC 3550 §6.4.1: the
+        camera stamps both on one NTP clock); before, from when their packets arrived (the
+        least-delayed of each, ``MediaWallMap``: tens of ms off, as the camera sends audio and
+        video with different delays). Reports more than ``REPORT_SYNC_LIMIT_NS`` from the
+        arrival estimate are not trusted (a camera whose tracks' NTP clocks disagree). None
+        until both tracks have had packets. (Safe from another thread: reads of ints.)"""
+        tracks = {t.index: t for t in list(self._tracks.values())}
+        track, other = tracks.get(index), tracks.get(reference)
+        if track is None or other is None:
+            return None
+        track_ns, other_ns = track.wall.offset_ns, other.wall.offset_ns
+        if track_ns is None or other_ns is None:
+            return None
+        arrival_ns = track_ns - other_ns
+        track_report, other_report = track.report_offset_ns, other.report_offset_ns
+        if track_report is not None and other_report is not None:
+            reported_ns = other_report - track_report
+            if abs(reported_ns - arrival_ns) <= REPORT_SYNC_LIMIT_NS:
+                return reported_ns, True
+        return arrival_ns, False
 
     async def aclose(self) -> None:
         """TEARDOWN when a session exists (not waited for), then close the connection."""
@@ -603,6 +633,8 @@ class RtspClient:
 
     def _sender_report(self, t: _TrackState, report: SenderReport) -> None:
         t.reception.on_sender_report(report, self.clock.mono_ns())
+        rate = max(t.clock_rate, 1)
+        t.report_offset_ns = t.unwrap.peek(report.rtp_timestamp) * NS_PER_S // rate - report.ntp_unix_ns
         if t.index != 0:
             return  # the camera's clock is read from the video track
         recorder_ns = t.wall.wall_ns(t.unwrap.peek(report.rtp_timestamp))

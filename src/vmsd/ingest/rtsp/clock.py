@@ -91,6 +91,11 @@ class MediaWallMap:
             self._window_end_ns = arrival_wall_ns + self.window_ns
         self._current = d if self._current is None else min(self._current, d)
 
+    @property
+    def offset_ns(self) -> int | None:
+        """Recorder wall time − media time (least delayed), None before any packet."""
+        return self._estimate()
+
     def wall_ns(self, rtp_timestamp: int) -> int | None:
         """The recorder's wall time for this RTP timestamp, None before any packet."""
         estimate = self._estimate()
