@@ -99,8 +99,10 @@ def _ffprobe_packets(path: Path, stream: str) -> list[dict[str, Any]]:
             "error",
             "-select_streams",
             stream,
+            "-show_data_hash",
+            "sha256",
             "-show_entries",
-            "packet=pts_time,duration_time,flags,size",
+            "packet=pts_time,duration_time,flags,size,data_hash",
             "-of",
             "json",
             str(path),
@@ -128,7 +130,8 @@ def test_the_same_units_give_the_file_pyav_writes(tmp_path: Path, clip_args: dic
         [StreamTemplate(_units(clip, 1)[0])] + ([StreamTemplate(_units(clip, 1)[2])] if clip.audio else [])
     )
     assert ours.read_bytes()[: len(header)] == header
-    # FFmpeg reads back the same samples with the same times and keyframe flags, for every track.
+    # FFmpeg reads back the same samples (their bytes' hashes) with the same times and keyframe
+    # flags, for every track.
     for stream in ["v:0"] + (["a:0"] if clip.audio else []):
         assert _ffprobe_packets(ours, stream) == _ffprobe_packets(theirs, stream)
     # One fragment per GOP (120 frames, GOP 50: three), the hash and size of the file.

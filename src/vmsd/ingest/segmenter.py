@@ -208,7 +208,7 @@ class Segmenter:
             self._clock_stepped(session, step_ns)
         timeline = self.timeline
         # When the packet reached vmsd: the native source stamps it at the ingest loop's read,
-        # which a batch (100 ms) or a busy machine can leave well before this thread takes it;
+        # which a batch (up to 1 s) or a busy machine can leave well before this thread takes it;
         # FFmpeg's packets are read by this thread, so now. Taking the thread's time anchored
         # sessions ~150 ms late (after the stream's probe), then slewed at the limit for minutes.
         arrival_ns = timeline.arrival_ns(packet.arrival_mono_ns if session.own_fragments else None)

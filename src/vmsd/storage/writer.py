@@ -42,7 +42,8 @@ class StreamTemplate:
 
 
 class _HashingFile:
-    """The file object FFmpeg writes through: appends, hashes, counts and syncs periodically."""
+    """The file object FFmpeg writes through: appends, hashes, counts, syncs periodically and
+    hands written pages back to the kernel (`release`)."""
 
     def __init__(self, fd: int, sync_interval_ns: int) -> None:
         self.fd = fd
