@@ -148,6 +148,16 @@ async def test_a_native_camera_s_audio_is_recorded_in_step_with_its_video(storag
         audio, video = _packet_times(path, "a:0"), _packet_times(path, "v:0")
         seconds = len(video) / 25
         assert len(audio) >= 0.9 * seconds * 16000 / 1024, (segment.path, len(audio), len(video))
+    # The track carries its decoder configuration (the SDP's AudioSpecificConfig) in its esds:
+    # without it MPEG-TS relays and players cannot place the frames.
+    probe = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=extradata_size"]
+    done = subprocess.run(
+        [*probe, "-of", "csv=p=0", str(storage.segment_path(segments[-1]))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "2"  # AAC-LC, 16 kHz, mono
     for segment in segments[2:]:  # ≥ 8 s in: the tracks' first sender reports have come
         first_audio = _packet_times(storage.segment_path(segment), "a:0")[0]
         assert 0 <= first_audio < 0.08, (segment.path, first_audio)

@@ -324,7 +324,12 @@ class Segmenter:
             StreamTemplate(session.video, extradata=parameter_sets_now, width=session.width, height=session.height)
         ]
         if session.audio is not None:
-            templates.append(StreamTemplate(session.audio))
+            # The decoder configuration (AudioSpecificConfig) as the codec context has it: the
+            # native source sets it there from the SDP (its stream was probed from ADTS, which
+            # carries none), and a template's own parameters would leave the esds without it —
+            # audio that FFmpeg guesses its way through but MPEG-TS relays and players cannot.
+            config = bytes(session.audio.codec_context.extradata or b"")
+            templates.append(StreamTemplate(session.audio, extradata=config or None))
         fencing = self.fencing
         if self._run_id is None:
             epoch = fencing.epoch if fencing is not None else None
