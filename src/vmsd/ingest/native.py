@@ -62,7 +62,7 @@ from vmsd.ingest.rtsp.sdp import SdpError, aac_config, h264_parameters, h265_par
 from vmsd.ingest.rtsp.session import SessionError, SessionOptions
 from vmsd.ingest.source import SourceError
 from vmsd.log import redact_url, scrub
-from vmsd.units import NS_PER_MS, NS_PER_S
+from vmsd.units import NS_PER_MS, NS_PER_S, ns_to_ticks
 
 START_CODE = b"\x00\x00\x00\x01"
 _RAW_FORMAT = {"h264": "h264", "h265": "hevc"}
@@ -71,9 +71,9 @@ _RAW_FORMAT = {"h264": "h264", "h265": "hevc"}
 # otherwise at most this often: a wake-up costs ~25-60 µs of CPU, and recording needs nothing
 # sooner. At 64 cameras, 1 s instead of 100 ms took the recorder threads from 0.114 to 0.098
 # cores (2026-12-04).
+DEFAULT_BATCH_NS = 1000 * NS_PER_MS
 # An audio-to-video offset that moves by more than this is taken again (timestamps that jumped).
 AUDIO_RESYNC_NS = NS_PER_S
-DEFAULT_BATCH_NS = 1000 * NS_PER_MS
 # Units waiting for a recorder thread that does not take them (a disk that hangs): past this the
 # session ends with an error (a gap with its reason, then a reconnect) rather than memory growing.
 MAX_PENDING_BYTES = 64 * 1024 * 1024
@@ -236,7 +236,7 @@ class NativeSource:
         self._time_bases: dict[int, Fraction] = {}
         self._audio_config = b""
         self._audio_offset_ns: int | None = None  # audio media time → video media time (ns)
-        self._audio_offset = 0  # the same in audio ticks
+        self._audio_offset: int | None = None  # the same in audio ticks
         self._audio_offset_reported = False  # from sender reports (else from arrival)
 
     # -- the interface of CameraSource -----------------------------------------------------
@@ -482,20 +482,16 @@ class NativeSource:
     def _packet(self, unit: MediaUnit) -> NativePacket | None:
         track = unit.track
         if track == self._video_track:
-            stream, keyframe = self.video, unit.keyframe
+            stream, keyframe, pts, length_prefixed = self.video, unit.keyframe, unit.rtp_timestamp, True
         elif track == self._audio_track and self.audio is not None:
             offset = self._audio_offset_ticks(track)
             if offset is None:
                 return None  # nothing yet to place it against
-            time_base = self._time_bases[track]
-            return NativePacket(
-                unit.data, self.audio, True, time_base, unit.rtp_timestamp + offset, False, unit.arrival_mono_ns
-            )
+            stream, keyframe, pts, length_prefixed = self.audio, True, unit.rtp_timestamp + offset, False
         else:
             return None
-        return NativePacket(
-            unit.data, stream, keyframe, self._time_bases[track], unit.rtp_timestamp, True, unit.arrival_mono_ns
-        )
+        time_base = self._time_bases[track]
+        return NativePacket(unit.data, stream, keyframe, time_base, pts, length_prefixed, unit.arrival_mono_ns)
 
     def _audio_offset_ticks(self, track: int) -> int | None:
         """What to add to the audio's RTP timestamps to put them on the video's media time (the
@@ -516,6 +512,5 @@ class NativeSource:
                 or abs(now_ns - fixed_ns) > AUDIO_RESYNC_NS
             ):
                 self._audio_offset_ns, self._audio_offset_reported = now_ns, reported
-                rate = self._time_bases[track].denominator
-                self._audio_offset = (now_ns * rate + NS_PER_S // 2) // NS_PER_S
-        return self._audio_offset if self._audio_offset_ns is not None else None
+                self._audio_offset = ns_to_ticks(now_ns, self._time_bases[track])
+        return self._audio_offset

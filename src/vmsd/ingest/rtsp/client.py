@@ -633,11 +633,11 @@ class RtspClient:
 
     def _sender_report(self, t: _TrackState, report: SenderReport) -> None:
         t.reception.on_sender_report(report, self.clock.mono_ns())
-        rate = max(t.clock_rate, 1)
-        t.report_offset_ns = t.unwrap.peek(report.rtp_timestamp) * NS_PER_S // rate - report.ntp_unix_ns
+        rtp_timestamp = t.unwrap.peek(report.rtp_timestamp)
+        t.report_offset_ns = rtp_timestamp * NS_PER_S // max(t.clock_rate, 1) - report.ntp_unix_ns
         if t.index != 0:
             return  # the camera's clock is read from the video track
-        recorder_ns = t.wall.wall_ns(t.unwrap.peek(report.rtp_timestamp))
+        recorder_ns = t.wall.wall_ns(rtp_timestamp)
         if recorder_ns is None:
             return
         reading = self.camera_clock.observe(report.ntp_unix_ns, recorder_ns, self.clock.wall_ns())
