@@ -101,6 +101,23 @@ def test_no_segment_file_on_a_root_that_is_not_the_one_opened(tmp_path: Path, st
     assert storage.catalogue.segments("cam") == []
 
 
+def test_the_reserve_and_the_write_probe_stay_on_the_root_opened(tmp_path: Path, storage: Storage) -> None:
+    """Retention restores the space reserve, and the function checks probe the disk, on a timer; a
+    root replaced between the pass's check and the write (the test_app race the CI found) must not
+    get a 16 MiB reserve on the disk underneath, nor have that disk's write latency reported."""
+    root = storage.layout.root
+    storage.release_reserve()
+    root.rename(tmp_path / "old-root")
+    root.mkdir()
+    assert storage.ensure_reserve(1 << 40)
+    assert storage.probe_write() > 0
+    assert list(root.rglob("*")) == []
+    assert (tmp_path / "old-root" / ".space-reserve").stat().st_size == Storage.reserve_bytes(1 << 40)
+    assert not (tmp_path / "old-root" / ".write-probe").exists()
+    assert storage.release_reserve()
+    assert not (tmp_path / "old-root" / ".space-reserve").exists()
+
+
 def test_no_segment_file_while_the_root_is_gone(tmp_path: Path, storage: Storage) -> None:
     """The filesystem lazily unmounted: the root's directories must not be made again underneath."""
     root = storage.layout.root

@@ -84,6 +84,11 @@ class Storage:
         # root that is now something else (the filesystem unmounted, another one mounted) must not
         # get new segment files — their rows would go to a catalogue on another filesystem.
         self._root_identity: tuple[int, int] | None = None
+        # The root directory as opened. The reserve and probe files are made relative to it, so a
+        # root replaced under vmsd (unmounted, leaving the empty mount point on the system disk)
+        # never gets them: a 16 MiB reserve there would fill the wrong disk, and a probe there would
+        # report the wrong disk as writable.
+        self._root_fd: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -94,7 +99,9 @@ class Storage:
         of corrupting it.
         """
         make_dirs(self.layout.recordings_dir)
-        root = os.stat(self.layout.root)
+        root_fd = os.open(self.layout.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        root = os.fstat(root_fd)
+        self._root_fd = root_fd
         self._root_identity = (root.st_dev, root.st_ino)
         if exclusive:
             self.lock()
@@ -125,6 +132,9 @@ class Storage:
 
     def close(self) -> None:
         self.catalogue.close()
+        if self._root_fd is not None:
+            os.close(self._root_fd)
+            self._root_fd = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -289,26 +299,29 @@ class Storage:
 
     def ensure_reserve(self, total_bytes: int) -> bool:
         """Create the reserve file if it is missing (blocking). False when there is no room."""
-        path = self.layout.space_reserve_path
+        name = self.layout.space_reserve_path.name
+        root_fd = self._opened_root_fd()
         size = self.reserve_bytes(total_bytes)
-        if path.exists() and path.stat().st_size >= size:
-            return True
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(name, dir_fd=root_fd).st_size >= size:
+                return True
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600, dir_fd=root_fd)
             try:
                 os.posix_fallocate(fd, 0, size)  # real blocks, not a sparse promise
                 os.fsync(fd)
             finally:
                 os.close(fd)
         except OSError:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=root_fd)
             return False
         return True
 
     def release_reserve(self) -> bool:
         """Delete the reserve file; True if there was one to give up."""
         try:
-            self.layout.space_reserve_path.unlink()
+            os.unlink(self.layout.space_reserve_path.name, dir_fd=self._opened_root_fd())
         except FileNotFoundError:
             return False
         return True
@@ -316,14 +329,25 @@ class Storage:
     def probe_write(self, nbytes: int = 64 * 1024) -> int:
         """Write, fsync and remove a small file in the root; returns how long the write+fsync took
         (ns). Blocking; raises OSError when the storage cannot be written (disk full, read-only)."""
-        path = self.layout.write_probe_path
+        name = self.layout.write_probe_path.name
+        root_fd = self._opened_root_fd()
         data = os.urandom(nbytes)  # incompressible, so a compressing filesystem cannot cheat
         started_ns = time.monotonic_ns()
         try:
-            with open(path, "wb") as probe:
-                probe.write(data)
-                probe.flush()
-                os.fsync(probe.fileno())
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600, dir_fd=root_fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             return time.monotonic_ns() - started_ns
         finally:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=root_fd)
+
+    def _opened_root_fd(self) -> int:
+        if self._root_fd is None:
+            raise VmsdError(ErrorKind.FAILED_PRECONDITION, f"storage root {self.layout.root} is not open")
+        return self._root_fd
