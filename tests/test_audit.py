@@ -281,6 +281,21 @@ def test_anchor_file_one_append_behind_after_a_crash_is_repaired_at_open(
         audit.close()
 
 
+def test_the_anchor_file_stays_in_the_directory_opened(
+    log: AuditLog, clock: FakeClock, paths: tuple[Path, Path]
+) -> None:
+    """The storage root replaced under the daemon (unmounted: the bare mount point is a directory
+    on the system disk): appends go on into the database, an open file on the real filesystem, and
+    its anchor must follow it there, not land under the mount point."""
+    anchor_dir = paths[1].parent
+    anchor_dir.rename(anchor_dir.with_name("real"))
+    anchor_dir.mkdir()
+    records = fill(log, clock, 2)
+    assert list(anchor_dir.iterdir()) == []
+    assert (anchor_dir.with_name("real") / paths[1].name).read_text() == f"2 {records[-1].hash}\n"
+    assert log.verify().first_problem == ""
+
+
 def test_deleted_anchor_file_is_reported(log: AuditLog, clock: FakeClock, paths: tuple[Path, Path]) -> None:
     fill(log, clock, 2)
     paths[1].unlink()

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from vmsd.clock import Clock
-from vmsd.files import PRIVATE_FILE_MODE, fsync_dir
+from vmsd.files import PRIVATE_FILE_MODE
 from vmsd.log import get_logger
 from vmsd.storage.audit_db import open_audit_db
 from vmsd.storage.errors import sqlite_errors
@@ -170,12 +170,18 @@ class AuditLog:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._head: tuple[int, str] = (0, GENESIS)
+        # The anchor file's directory as opened: the file is written relative to it, so a storage
+        # root replaced under the daemon (unmounted; the bare mount point on the system disk) never
+        # gets an anchor there while the database, an open file, stays on the real one.
+        self._anchor_dir_fd: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> None:
         """Create the schema, then check the head against both anchors (see the module docstring)."""
         conn = open_audit_db(self.path)
+        if self.anchor_path is not None and self._anchor_dir_fd is None:
+            self._anchor_dir_fd = os.open(self.anchor_path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         head = (int(row[0]), str(row[1])) if row else (0, GENESIS)
         if head[0] == 0 and conn.execute("SELECT count(*) FROM anchor").fetchone()[0] == 0:
@@ -200,6 +206,9 @@ class AuditLog:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._anchor_dir_fd is not None:
+                os.close(self._anchor_dir_fd)
+                self._anchor_dir_fd = None
 
     def _require(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -254,22 +263,28 @@ class AuditLog:
         return record
 
     def _write_anchor_file(self, head: tuple[int, str]) -> None:
-        assert self.anchor_path is not None
-        tmp = self.anchor_path.with_name(self.anchor_path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        assert self.anchor_path is not None and self._anchor_dir_fd is not None  # written only once open
+        name, dir_fd = self.anchor_path.name, self._anchor_dir_fd
+        tmp = name + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE, dir_fd=dir_fd)
         with open(fd, "w", encoding="ascii") as f:
             os.fchmod(fd, PRIVATE_FILE_MODE)
             f.write(f"{head[0]} {head[1]}\n")
             f.flush()
             os.fsync(fd)
-        os.replace(tmp, self.anchor_path)
-        fsync_dir(self.anchor_path.parent)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        os.fsync(dir_fd)
 
     def _read_anchor_file(self) -> tuple[int, str] | str | None:
         """(seq, hash); None when the file is missing; a description when it is unreadable."""
         assert self.anchor_path is not None
+        dir_fd = self._anchor_dir_fd
         try:
-            seq, hash_ = self.anchor_path.read_text(encoding="ascii").split()
+            # Relative to the directory opened, once open (see _anchor_dir_fd); by path before.
+            where = self.anchor_path.name if dir_fd is not None else str(self.anchor_path)
+            fd = os.open(where, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+            with open(fd, encoding="ascii") as f:
+                seq, hash_ = f.read().split()
             return int(seq), hash_
         except FileNotFoundError:
             return None
