@@ -274,8 +274,20 @@ def record_ffmpeg(
     dirs = [work / tag / name for name in names]
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for mount, d in zip(sim_mounts(names, per_mount), dirs, strict=True):
+        # One ffmpeg per mount first: GStreamer's RTSP server answers 503 to a DESCRIBE that meets
+        # a shared mount still preparing its media, and ffmpeg exits on it (no retry; vmsd retries).
+        # So the mount's other sessions join once it streams.
+        pairs = list(zip(sim_mounts(names, per_mount), dirs, strict=True))
+        first: dict[str, Path] = {}
+        for mount, d in pairs:
+            first.setdefault(mount, d)
+        for mount, d in first.items():
             procs.append(start_ffmpeg(sim.url(mount), d, SEGMENT_S))
+        if per_mount > 1:
+            wait_all_connected(sim, procs, timeout=60 + n, clients=1)
+        for mount, d in pairs:
+            if first[mount] != d:
+                procs.append(start_ffmpeg(sim.url(mount), d, SEGMENT_S))
         wait_all_connected(sim, procs, timeout=60 + n, clients=per_mount)
         connected = time.monotonic()
         m = measure_window([p.pid for p in procs], sim.pid or 0, warmup, seconds, procs)
