@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from vmsd.clock import Clock
-from vmsd.files import PRIVATE_FILE_MODE
+from vmsd.files import PRIVATE_FILE_MODE, open_dir
 from vmsd.log import get_logger
 from vmsd.storage.audit_db import open_audit_db
 from vmsd.storage.errors import sqlite_errors
@@ -181,7 +181,7 @@ class AuditLog:
         """Create the schema, then check the head against both anchors (see the module docstring)."""
         conn = open_audit_db(self.path)
         if self.anchor_path is not None and self._anchor_dir_fd is None:
-            self._anchor_dir_fd = os.open(self.anchor_path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._anchor_dir_fd = open_dir(self.anchor_path.parent)
         row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         head = (int(row[0]), str(row[1])) if row else (0, GENESIS)
         if head[0] == 0 and conn.execute("SELECT count(*) FROM anchor").fetchone()[0] == 0:
@@ -277,12 +277,9 @@ class AuditLog:
 
     def _read_anchor_file(self) -> tuple[int, str] | str | None:
         """(seq, hash); None when the file is missing; a description when it is unreadable."""
-        assert self.anchor_path is not None
-        dir_fd = self._anchor_dir_fd
+        assert self.anchor_path is not None and self._anchor_dir_fd is not None  # read only once open
         try:
-            # Relative to the directory opened, once open (see _anchor_dir_fd); by path before.
-            where = self.anchor_path.name if dir_fd is not None else str(self.anchor_path)
-            fd = os.open(where, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+            fd = os.open(self.anchor_path.name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self._anchor_dir_fd)
             with open(fd, encoding="ascii") as f:
                 seq, hash_ = f.read().split()
             return int(seq), hash_

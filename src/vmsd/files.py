@@ -19,9 +19,15 @@ PRIVATE_FILE_MODE = 0o600
 _HASH_CHUNK_BYTES = 1024 * 1024
 
 
+def open_dir(path: Path) -> int:
+    """A descriptor of the directory `path`, for creating files relative to it (`dir_fd=`): they go
+    to the directory opened even if another is later mounted or made at `path`."""
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
 def fsync_dir(path: Path) -> None:
     """fsync a directory so that a create/unlink in it survives power loss."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    fd = open_dir(path)
     try:
         os.fsync(fd)
     finally:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from vmsd.errors import ErrorKind, VmsdError
-from vmsd.files import PRIVATE_FILE_MODE, fsync_dir
+from vmsd.files import PRIVATE_FILE_MODE, fsync_dir, open_dir
 from vmsd.log import get_logger
 from vmsd.storage.catalogue import GENESIS_SHA256, SCHEMA_VERSION, Catalogue, GapReason, SegmentRow, SegmentState
 from vmsd.storage.erase import erase_segment
@@ -99,7 +99,7 @@ class Storage:
         of corrupting it.
         """
         make_dirs(self.layout.recordings_dir)
-        root_fd = os.open(self.layout.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        root_fd = open_dir(self.layout.root)
         root = os.fstat(root_fd)
         self._root_fd = root_fd
         self._root_identity = (root.st_dev, root.st_ino)
@@ -335,13 +335,10 @@ class Storage:
         started_ns = time.monotonic_ns()
         try:
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600, dir_fd=root_fd)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+            with open(fd, "wb") as probe:
+                probe.write(data)
+                probe.flush()
                 os.fsync(fd)
-            finally:
-                os.close(fd)
             return time.monotonic_ns() - started_ns
         finally:
             with contextlib.suppress(FileNotFoundError):
