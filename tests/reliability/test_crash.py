@@ -110,6 +110,7 @@ def test_repeated_kill_9_loses_at_most_a_gop(
     indexed = {r["path"] for r in rows(root, "SELECT path FROM segments")}
     on_disk = files_on_disk(root)
     results["loss_per_crash_max_s"] = max(losses_ns) / S
+    results["loss_per_crash_min_s"] = min(losses_ns) / S
     results["loss_per_crash_median_s"] = sorted(losses_ns)[len(losses_ns) // 2] / S
     results["resume_after_restart_max_s"] = max(resume_ns) / S if resume_ns else None
     results["fsck_after_crash_unexpected_problems"] = len(fsck_unexpected)
