@@ -1,12 +1,13 @@
 """Fault family 1: `kill -9` at random moments while four cameras record.
 
 Per crash: the footage lost is the time between the kill and the end of what was recovered
-(≤ one GOP, 2 s here); `vmsd fsck` straight after the kill finds nothing worse than the expected
-crash signature (rows left 'writing', at most one per camera, and at most one not-yet-indexed
-file, both of which start-up recovery resolves); after the restart recording is back in < 10 s
-with at most one 'writing' row per camera (recovery closed the one the crash left);
-segment ids are never reused for another file. After the last crash a clean stop leaves a root
-that `vmsd fsck` passes outright, with no file that lacks a row and no row that lacks a file.
+(≤ one GOP, 2 s here, and no less than minus the timeline anchor's error); `vmsd fsck` straight
+after the kill finds nothing worse than the expected crash signature (rows left 'writing', at
+most one per camera, and at most one not-yet-indexed file, both of which start-up recovery
+resolves); after the restart recording is back in < 10 s with at most one 'writing' row per
+camera (recovery closed the one the crash left); segment ids are never reused for another file.
+After the last crash a clean stop leaves a root that `vmsd fsck` passes outright, with no file
+that lacks a row and no row that lacks a file.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ GOP_NS = 2 * S
 # The kill lands at most one GOP after the last complete fragment; scheduling on a loaded 2-core
 # machine (four cameras, the simulator and two other test runs) can delay a fragment's flush.
 LOSS_BOUND_NS = GOP_NS + S // 2
+# And the recovered footage can end a little after the kill: a session is anchored at its first
+# keyframe's arrival, which comes later after its timestamp than the frames after it, so until the
+# first rotation has slewed that off its frames are timed up to the anchor's error after they
+# arrived (80-180 ms measured; docs/design/time.md). -25 ms was seen (native: once in CI, 1 of 5
+# runs locally).
+ANCHOR_ERROR_NS = 200_000_000
 EXPECTED_AFTER_CRASH = ("left in state 'writing'", "file has no catalogue row")
 
 
@@ -128,7 +135,7 @@ def test_repeated_kill_9_loses_at_most_a_gop(
     assert on_disk == indexed
     assert len(resume_ns) == crashes * len(CAMERAS)
     assert max(resume_ns) < 10 * S
-    assert all(0 <= loss <= LOSS_BOUND_NS for loss in losses_ns), [loss / S for loss in losses_ns]
+    assert all(-ANCHOR_ERROR_NS <= loss <= LOSS_BOUND_NS for loss in losses_ns), [loss / S for loss in losses_ns]
     for camera in CAMERAS:
         assert not timeline_problems(root, camera)
         assert all(row["state"] == "complete" for row in segments(root, camera))

@@ -41,11 +41,6 @@ MAX_FRAME_BYTES = 16 * 1024 * 1024
 # Packets of one stream closer than this are duplicates or broken timestamps; dropping them keeps
 # every sample's time strictly increasing in the MP4's own (coarser) time base.
 MIN_SPACING_NS = NS_PER_MS
-# Footage is never timed after vmsd received it (time.md, *Never ahead of arrival*): a packet that
-# arrived before its mapped time pulls the timeline back by at most this much per video packet,
-# keeping at least 3/4 of the camera's frame spacing — so an anchor read 100 ms late is worked
-# off in 10 frames, and audio (≥ 21 ms a frame) mapped through the same timeline stays ordered.
-MAX_PULL_BACK_NS = 10 * NS_PER_MS
 # Parameter sets and NAL headers sit at the start of an access unit.
 HEAD_BYTES = 4096
 
@@ -60,9 +55,6 @@ class SegmenterCounters:
     dropped_before_keyframe: int = 0
     dropped_audio: int = 0
     timestamp_jumps: int = 0
-    # How far the timeline was pulled back, in all, to keep footage from being timed before it
-    # arrived (see _pull_back).
-    pulled_back_ns: int = 0
     clock_steps: int = 0
     segments_written: int = 0
     # Wall time of the newest keyframe written (function checks report it).
@@ -136,6 +128,7 @@ class Segmenter:
         self.last_end_ns = 0
         self.clock_held = False
         self._min_lateness_ns: int | None = None
+        self._anchor_error_open = False  # anchored at a first keyframe, not slewed since
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -226,6 +219,7 @@ class Segmenter:
             timeline.anchor(dts_media_ns, max(arrival_ns, self.last_end_ns))
             self.clock_rate.restart(dts_media_ns, timeline.to_wall_ns(dts_media_ns))
             self._min_lateness_ns = None
+            self._anchor_error_open = True
         elif session.last_video_dts_media_ns is not None:
             media_delta_ns = dts_media_ns - session.last_video_dts_media_ns
             if media_delta_ns <= 0 or media_delta_ns > timeline.limits.timestamp_jump_ns:
@@ -237,18 +231,14 @@ class Segmenter:
                 message = f"camera timestamps jumped by {media_delta_ns / NS_PER_S:.3f}s; timeline continued"
                 self.events.on_alarm("timestamp_jump", message)
         dts_wall_ns = timeline.to_wall_ns(dts_media_ns)
-        previous_dts = session.last_video_dts_wall_ns
-        if arrival_ns < dts_wall_ns and previous_dts is not None:
-            dts_wall_ns = self._pull_back(dts_media_ns, dts_wall_ns, arrival_ns, previous_dts)
         pts_wall_ns = dts_wall_ns + (pts_media_ns - dts_media_ns)
+        previous_dts = session.last_video_dts_wall_ns
         if previous_dts is not None and dts_wall_ns < previous_dts + MIN_SPACING_NS:
             self.counters.dropped_untimed += 1
             return
         # Network delay only ever makes packets late, so the least lateness seen over a segment
-        # estimates how far the camera's clock has drifted behind the recorder's. A packet timed
-        # ahead of its arrival counts as on time: pull-backs work that off, and slewing it off as
-        # well would overshoot.
-        lateness_ns = max(0, arrival_ns - dts_wall_ns)
+        # estimates how far the camera's clock has drifted from the recorder's.
+        lateness_ns = arrival_ns - dts_wall_ns
         if self._min_lateness_ns is None or lateness_ns < self._min_lateness_ns:
             self._min_lateness_ns = lateness_ns
         self.clock_rate.on_video(dts_media_ns, arrival_ns)
@@ -411,22 +401,10 @@ class Segmenter:
         drift_ns = self._min_lateness_ns or 0
         self._min_lateness_ns = None
         self.clock_rate.on_segment_end(wall_ns)
+        # The first since an anchor mostly works off the anchor's error: faster (timeline.py).
+        catch_up, self._anchor_error_open = self._anchor_error_open, False
         rate_ppm = drift_ns * 1_000_000 // self._segment_duration_ns
-        self.timeline.anchor(media_ns, wall_ns, rate_ppm)
-
-    def _pull_back(self, media_ns: int, mapped_ns: int, arrival_ns: int, previous_ns: int) -> int:
-        """This packet arrived before its mapped time, so the timeline runs ahead of what vmsd has
-        received: the anchor keyframe was read late (encoders take longer over a session's first
-        keyframe; the native ingest loop reads on a 20–100 ms tick). Re-anchor here, earlier by
-        what the packet proves, within MAX_PULL_BACK_NS and 3/4 of the frame spacing; the slew
-        rate is kept. Returns the packet's wall DTS."""
-        spacing_floor_ns = previous_ns + max(MIN_SPACING_NS, (mapped_ns - previous_ns) * 3 // 4)
-        wall_ns = max(arrival_ns, mapped_ns - MAX_PULL_BACK_NS, spacing_floor_ns)
-        if wall_ns >= mapped_ns:
-            return mapped_ns
-        self.timeline.anchor(media_ns, wall_ns)
-        self.counters.pulled_back_ns += mapped_ns - wall_ns
-        return wall_ns
+        self.timeline.anchor(media_ns, wall_ns, rate_ppm, catch_up=catch_up)
 
     def _footage_end_ns(self) -> int:
         session = self._session

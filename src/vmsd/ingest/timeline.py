@@ -5,11 +5,9 @@ time is `mono + offset`, immune to wall-clock steps during the session. The firs
 keyframe anchors the camera's media clock to its arrival time (when it reached vmsd, which the
 native source stamps at its read, not when the recorder thread took it); every later packet is placed at
 `anchor_wall + d + d * rate_ppm / 1e6` with `d = media - anchor_media`, so frame spacing is the
-camera's own, free of network jitter and bursts. `rate_ppm` slews a camera whose clock runs slow
-towards the recorder's: the segmenter re-anchors with a new rate at each segment boundary,
-keeping the timeline continuous. A packet that arrived before its mapped time proves the
-timeline ahead (a late anchor, a camera clock running fast); the segmenter re-anchors it earlier
-at once, a few ms per frame (`Segmenter._pull_back`).
+camera's own, free of network jitter and bursts. `rate_ppm` slews the camera's clock towards
+the recorder's (cameras' clocks drift); the segmenter re-anchors with a new rate at each
+segment boundary, keeping the timeline continuous.
 
 What breaks the mapping is detected here: the wall clock stepping (NTP, RTC reset) moves
 `wall - mono` away from the offset; the camera's timestamps jumping (its clock restarted, a
@@ -34,6 +32,11 @@ class TimelineLimits:
     timestamp_jump_ns: int = 10 * NS_PER_S
     # Most the camera's clock is slewed towards the recorder's: 1000 ppm = 60 ms per minute.
     max_slew_ppm: int = 1000
+    # The first slew after an anchor works off the anchor's own error (a session's first keyframe
+    # arrives 80-180 ms after the frames that follow it) at up to this: 1 % (100 ms over a 10 s
+    # segment) is invisible in playback, and the footage's times are right after one segment
+    # instead of minutes at max_slew_ppm.
+    anchor_slew_ppm: int = 10_000
     # The camera clock's rate is measured over at least this much of a session: a segment's least
     # lateness wanders by a few ms, which over a minute is tens of ppm (the warning is at 500).
     rate_span_ns: int = 60 * NS_PER_S
@@ -89,13 +92,14 @@ class Timeline:
     def anchored(self) -> bool:
         return self._anchor_media_ns is not None
 
-    def anchor(self, media_ns: int, wall_ns: int, rate_ppm: int | None = None) -> None:
+    def anchor(self, media_ns: int, wall_ns: int, rate_ppm: int | None = None, *, catch_up: bool = False) -> None:
         """Declare that the media time `media_ns` happened at `wall_ns` (optionally a new slew rate,
-        clamped to `max_slew_ppm`)."""
+        clamped to `anchor_slew_ppm` when it is `catch_up` on an anchor's error, else to
+        `max_slew_ppm`)."""
         self._anchor_media_ns = media_ns
         self._anchor_wall_ns = wall_ns
         if rate_ppm is not None:
-            limit = self.limits.max_slew_ppm
+            limit = self.limits.anchor_slew_ppm if catch_up else self.limits.max_slew_ppm
             self.rate_ppm = max(-limit, min(limit, rate_ppm))
 
     def to_wall_ns(self, media_ns: int) -> int:
@@ -107,9 +111,9 @@ class Timeline:
 
 class ClockRate:
     """The camera clock's rate against the recorder's (ppm; positive: the camera's runs slow),
-    measured — which neither the slew rate (≥ 0) nor the pull-backs are: those also work off the
-    anchor's own error (encoders take longer over a session's first keyframe, so it arrives
-    ~100 ms later than the frames after it) and network delay.
+    measured — which the slew rate is not: that also works off the anchor's own error (encoders
+    take longer over a session's first keyframe, so it arrives ~100 ms later than the frames
+    after it, and the timeline slews at its limit for a minute or two to catch up).
 
     Lateness here is taken against the session's first anchor, unslewed
     (`arrival − (origin_wall + media − origin_media)`), and its least over each segment is that
