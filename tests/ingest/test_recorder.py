@@ -126,6 +126,9 @@ def _packet_times(path: Path, stream: str) -> list[float]:
     return [float(line) for line in done.stdout.split()]
 
 
+AUDIO_ARRIVAL_ERROR_S = 0.2
+
+
 async def test_a_native_camera_s_audio_is_recorded_in_step_with_its_video(storage: Storage) -> None:
     """Each RTP track's timestamps start at a random value: the audio is put on the video's
     media time (from arrival, then from the sender reports), so that it is recorded at all (it
@@ -143,10 +146,14 @@ async def test_a_native_camera_s_audio_is_recorded_in_step_with_its_video(storag
             await task
     segments = [s for s in storage.catalogue.segments("cam") if s.end_ns is not None]
     assert len(segments) >= 3
-    for segment in segments:
+    for index, segment in enumerate(segments):
         path = storage.segment_path(segment)
         audio, video = _packet_times(path, "a:0"), _packet_times(path, "v:0")
-        seconds = len(video) / 25
+        # Until the first sender reports the audio is placed from arrival, up to ~180 ms late
+        # (native-ingest.md), so the session's first segment can start that much audio short: CI
+        # once had a first segment of 3 frames (its next keyframe came 0.12 s after the first,
+        # past a 4 s boundary) with no audio in it.
+        seconds = max(0, len(video) / 25 - (AUDIO_ARRIVAL_ERROR_S if index == 0 else 0))
         assert len(audio) >= 0.9 * seconds * 16000 / 1024, (segment.path, len(audio), len(video))
     # The track carries its decoder configuration (the SDP's AudioSpecificConfig) in its esds:
     # without it MPEG-TS relays and players cannot place the frames.
